@@ -1,0 +1,25 @@
+"""Mounts every domain router under /api/v1."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from studyhall import system
+from studyhall.assessments.router import router as assessments_router
+from studyhall.billing.router import router as billing_router
+from studyhall.courses.router import router as courses_router
+from studyhall.identity.router import admin_router as identity_admin_router
+from studyhall.identity.router import auth_router, users_router
+from studyhall.jobs.router import router as jobs_router
+
+system_router = system.router
+
+api_router = APIRouter(prefix="/api/v1")
+api_router.include_router(system.info_router)
+api_router.include_router(auth_router)
+api_router.include_router(users_router)
+api_router.include_router(identity_admin_router)
+api_router.include_router(jobs_router)
+api_router.include_router(courses_router)
+api_router.include_router(assessments_router)
+api_router.include_router(billing_router)

@@ -1,0 +1,1 @@
+"""Quizzes, attempts, assignments and submissions."""

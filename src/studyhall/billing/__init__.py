@@ -1,0 +1,1 @@
+"""The token wallet: ledger, reservations, quotas and payments."""

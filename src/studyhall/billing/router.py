@@ -1,0 +1,5 @@
+"""HTTP routes of the billing domain."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["billing"])

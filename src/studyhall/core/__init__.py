@@ -1,0 +1,1 @@
+"""Framework plumbing with no business rules; imports no domain package."""

@@ -1,0 +1,102 @@
+"""Engine, sessions and the one-unit-of-work-per-request dependency."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+
+_SQLITE_BEGIN = "studyhall_sqlite_begin"
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    """Create the async engine; SQLite gets WAL, a busy timeout and explicit BEGINs."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(
+            url, echo=echo, connect_args={"timeout": 30}, pool_size=pool_size, max_overflow=20
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+def make_null_pool_engine(url: str) -> AsyncEngine:
+    """An engine without pooling, for short-lived CLI commands and migrations."""
+    engine = create_async_engine(url, poolclass=NullPool)
+    if url.startswith("sqlite"):
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    """Take transaction control from the driver so writers can BEGIN IMMEDIATE.
+
+    SQLite upgrades a read lock to a write lock lazily and fails at once (no busy wait) when two
+    transactions both try; starting write transactions with IMMEDIATE serializes writers instead.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    """The engine and session factory of one process."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = url
+        self.engine = make_engine(url, pool_size=pool_size, echo=echo)
+        self.is_sqlite = url.startswith("sqlite")
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commits on success, rolls back on any error."""
+        async with self.sessionmaker() as session:
+            if write and self.is_sqlite:
+                await session.connection(execution_options={_SQLITE_BEGIN: "IMMEDIATE"})
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work; reads (GET) do not take SQLite's write lock."""
+    db: Database = request.app.state.db
+    async with db.session(write=request.method not in _READ_METHODS) as session:
+        yield session
+
+
+# scope="function": commit before the response is sent, so a failed commit is an error reply.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -1,0 +1,1 @@
+"""Courses, modules, lessons, enrollment and progress."""

@@ -1,0 +1,1 @@
+"""Accounts, authentication, saved prompts and service API keys."""

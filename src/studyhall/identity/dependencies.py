@@ -1,0 +1,114 @@
+"""Who is calling: bearer JWTs and service API keys, and the role checks routes attach."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+
+from studyhall.config import Settings
+from studyhall.core.clock import utcnow
+from studyhall.core.context import current_context
+from studyhall.core.db import SessionDep
+from studyhall.core.errors import Forbidden, Unauthorized
+from studyhall.core.security import decode_jwt
+from studyhall.identity import repository
+from studyhall.identity.models import Role, User
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey")
+admin_key_header = APIKeyHeader(name="X-Admin-Key", auto_error=False, scheme_name="AdminKey")
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_settings_dep(request: Request) -> Settings:
+    """The app's settings."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+async def get_current_user(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Security(oauth2_scheme)],
+    api_key: Annotated[str | None, Security(api_key_header)],
+    admin_key: Annotated[str | None, Security(admin_key_header)],
+) -> User:
+    """The authenticated, active user behind a bearer token or an API key; 401 otherwise."""
+    if token:
+        return await _user_from_jwt(session, settings, token)
+    key = api_key or admin_key
+    if key:
+        return await _user_from_api_key(request, session, key, via_admin_header=admin_key is not None and not api_key)
+    raise Unauthorized()
+
+
+async def _user_from_jwt(session: SessionDep, settings: Settings, token: str) -> User:
+    try:
+        claims = decode_jwt(
+            token,
+            token_type="access",
+            secret=settings.jwt_secret,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            now=utcnow(),
+        )
+        user = await repository.get_user(session, uuid.UUID(claims["sub"]))
+    except (jwt.InvalidTokenError, ValueError):
+        raise Unauthorized("Invalid or expired token", code="invalid_token") from None
+    if user is None or not user.is_active or user.is_service:
+        raise Unauthorized("Invalid or expired token", code="invalid_token")
+    if claims.get("ver") != user.auth_version:
+        raise Unauthorized("Session has been revoked", code="token_revoked")
+    return user
+
+
+async def _user_from_api_key(
+    request: Request, session: SessionDep, key: str, *, via_admin_header: bool
+) -> User:
+    api_key = await repository.find_active_api_key(session, key, now=utcnow())
+    if api_key is None:
+        raise Unauthorized("Invalid API key", code="invalid_api_key")
+    if via_admin_header and "admin" not in api_key.scopes:
+        raise Unauthorized("X-Admin-Key requires an admin-scoped key", code="invalid_api_key")
+    if "write" not in api_key.scopes and "admin" not in api_key.scopes:
+        if request.method not in _SAFE_METHODS:
+            raise Forbidden("This API key is read-only", code="api_key_scope")
+    user = await repository.get_user(session, api_key.service_user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("Invalid API key", code="invalid_api_key")
+    current_context().api_key_id = api_key.id
+    request.state.api_key_scopes = api_key.scopes
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def require_role(*roles: Role) -> Callable[..., Awaitable[User]]:
+    """A dependency that lets only the given roles through (403 otherwise)."""
+
+    async def checker(request: Request, user: CurrentUser) -> User:
+        if user.role not in roles:
+            raise Forbidden("You do not have permission to do this")
+        scopes = getattr(request.state, "api_key_scopes", None)
+        if Role.admin in roles and user.role == Role.admin and scopes is not None:
+            if "admin" not in scopes:
+                raise Forbidden("This API key lacks the admin scope", code="api_key_scope")
+        return user
+
+    return checker
+
+
+AdminUser = Annotated[User, Depends(require_role(Role.admin))]
+TeacherOrAdmin = Annotated[User, Depends(require_role(Role.teacher, Role.admin))]
+StudentUser = Annotated[User, Depends(require_role(Role.student))]

@@ -1,0 +1,1 @@
+"""The database-backed job queue and its workers."""

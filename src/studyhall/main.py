@@ -1,0 +1,67 @@
+"""create_app(): the FastAPI application with its middleware, routers and lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from studyhall import __version__
+from studyhall.api import api_router, system_router
+from studyhall.config import Settings, get_settings
+from studyhall.core.db import Database
+from studyhall.core.errors import install_error_handlers
+from studyhall.core.logging import configure_logging
+from studyhall.core.middleware import RequestMiddleware
+from studyhall.core.ratelimit import RateLimiter
+from studyhall.core.storage import LocalStorage
+from studyhall.jobs.worker import Worker
+
+
+def create_app(settings: Settings | None = None, *, run_worker: bool | None = None) -> FastAPI:
+    """Build the app; the embedded default also runs a job worker inside the process."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    start_worker = settings.jobs.in_process_worker if run_worker is None else run_worker
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker: Worker | None = None
+        if start_worker:
+            worker = Worker(app.state.db, settings, app.state.storage, name="in-process")
+            await worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await worker.stop()
+            await app.state.db.dispose()
+
+    app = FastAPI(
+        title="StudyHall",
+        version=__version__,
+        description="Courses, quizzes, assignments and a grounded, cited, budgeted AI tutor.",
+        lifespan=lifespan,
+    )
+    assert settings.database_url is not None
+    app.state.settings = settings
+    app.state.db = Database(settings.database_url, pool_size=settings.db_pool_size, echo=settings.db_echo)
+    app.state.limiter = RateLimiter(settings.redis_url)
+    app.state.storage = LocalStorage(settings.data_dir / "files")
+
+    install_error_handlers(app)
+    app.include_router(system_router)
+    app.include_router(api_router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(RequestMiddleware)
+    return app

@@ -1,0 +1,1 @@
+"""The AI tutor: chat sessions, prompts, providers and streaming."""
