@@ -66,7 +66,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     name = f"studyhall_test_{_worker_id()}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     asyncio.run(_admin_execute(base, f'CREATE DATABASE "{name}"'))
-    url = async_database_url(make_url(base).set(database=name).render_as_string(hide_password=False))
+    url = async_database_url(
+        make_url(base).set(database=name).render_as_string(hide_password=False)
+    )
     try:
         upgrade(url)
         yield url
@@ -109,16 +111,13 @@ async def app(settings: Settings) -> AsyncIterator[Any]:
 
 async def _empty_database(db: Database) -> None:
     tables = [t for t in load_all_models().metadata.sorted_tables]
-    async with db.engine.connect() as conn:
+    async with db.session() as session:
         if db.is_sqlite:
-            await conn.execute(text("BEGIN IMMEDIATE"))
             for table in reversed(tables):
-                await conn.execute(table.delete())
-            await conn.execute(text("COMMIT"))
+                await session.execute(table.delete())
         else:
             names = ", ".join(f'"{t.name}"' for t in tables)
-            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-            await conn.commit()
+            await session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture

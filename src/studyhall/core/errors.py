@@ -111,7 +111,9 @@ _STATUS_CODES = {
 }
 
 
-def error_response(status_code: int, detail: str, code: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status_code: int, detail: str, code: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     """The one error body shape of the API."""
     return JSONResponse({"detail": detail, "code": code}, status_code=status_code, headers=headers)
 

@@ -14,9 +14,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-REQUESTS = Counter(
-    "studyhall_http_requests_total", "HTTP requests", ["method", "route", "status"]
-)
+REQUESTS = Counter("studyhall_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
     "studyhall_http_request_duration_seconds",
     "HTTP request latency",
@@ -25,7 +23,10 @@ LATENCY = Histogram(
 )
 LLM_TOKENS = Counter("studyhall_llm_tokens_total", "LLM tokens", ["kind", "provider"])
 JOBS = Gauge(
-    "studyhall_jobs", "Jobs by state (sampled at scrape)", ["status"], multiprocess_mode="mostrecent"
+    "studyhall_jobs",
+    "Jobs by state (sampled at scrape)",
+    ["status"],
+    multiprocess_mode="mostrecent",
 )
 JOB_RUNS = Counter("studyhall_job_runs_total", "Job executions", ["kind", "outcome"])
 

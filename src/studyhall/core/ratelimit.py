@@ -6,8 +6,9 @@ import math
 import time
 
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import MemoryStorage, Storage, storage_from_string
+from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
 
 from studyhall.core.errors import RateLimited
 

@@ -48,7 +48,9 @@ async def get_current_user(
         return await _user_from_jwt(session, settings, token)
     key = api_key or admin_key
     if key:
-        return await _user_from_api_key(request, session, key, via_admin_header=admin_key is not None and not api_key)
+        return await _user_from_api_key(
+            request, session, key, via_admin_header=admin_key is not None and not api_key
+        )
     raise Unauthorized()
 
 
@@ -80,9 +82,9 @@ async def _user_from_api_key(
         raise Unauthorized("Invalid API key", code="invalid_api_key")
     if via_admin_header and "admin" not in api_key.scopes:
         raise Unauthorized("X-Admin-Key requires an admin-scoped key", code="invalid_api_key")
-    if "write" not in api_key.scopes and "admin" not in api_key.scopes:
-        if request.method not in _SAFE_METHODS:
-            raise Forbidden("This API key is read-only", code="api_key_scope")
+    read_only = "write" not in api_key.scopes and "admin" not in api_key.scopes
+    if read_only and request.method not in _SAFE_METHODS:
+        raise Forbidden("This API key is read-only", code="api_key_scope")
     user = await repository.get_user(session, api_key.service_user_id)
     if user is None or not user.is_active:
         raise Unauthorized("Invalid API key", code="invalid_api_key")
@@ -101,9 +103,8 @@ def require_role(*roles: Role) -> Callable[..., Awaitable[User]]:
         if user.role not in roles:
             raise Forbidden("You do not have permission to do this")
         scopes = getattr(request.state, "api_key_scopes", None)
-        if Role.admin in roles and user.role == Role.admin and scopes is not None:
-            if "admin" not in scopes:
-                raise Forbidden("This API key lacks the admin scope", code="api_key_scope")
+        if user.role == Role.admin and scopes is not None and "admin" not in scopes:
+            raise Forbidden("This API key lacks the admin scope", code="api_key_scope")
         return user
 
     return checker

@@ -1,0 +1,49 @@
+"""Admin routes over the job queue."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from studyhall.core.db import SessionDep
+from studyhall.core.schemas import Page, Pagination, pagination
+from studyhall.identity.dependencies import AdminUser
+from studyhall.jobs import service
+from studyhall.jobs.models import JobStatus
+from studyhall.jobs.schemas import JobOut
+
+router = APIRouter(prefix="/admin/jobs", tags=["jobs"])
+
+
+@router.get("")
+async def list_jobs(
+    session: SessionDep,
+    _admin: AdminUser,
+    page: Annotated[Pagination, Depends(pagination)],
+    status: Annotated[JobStatus | None, Query()] = None,
+    kind: Annotated[str | None, Query(max_length=100)] = None,
+) -> Page[JobOut]:
+    """Jobs, newest first; filter by status and kind."""
+    rows, total = await service.list_jobs(
+        session, status=status, kind=kind, limit=page.limit, offset=page.offset
+    )
+    return Page(
+        items=[JobOut.model_validate(r) for r in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.get("/{job_id}")
+async def get_job(job_id: uuid.UUID, session: SessionDep, _admin: AdminUser) -> JobOut:
+    """One job with its progress and error."""
+    return JobOut.model_validate(await service.get_job(session, job_id=job_id))
+
+
+@router.post("/{job_id}/retry")
+async def retry_job(job_id: uuid.UUID, session: SessionDep, _admin: AdminUser) -> JobOut:
+    """Re-queue a failed job (409 for any other status)."""
+    return JobOut.model_validate(await service.retry_job(session, job_id=job_id))

@@ -1,0 +1,115 @@
+"""System endpoints, error bodies and response headers."""
+
+from __future__ import annotations
+
+import httpx
+
+from studyhall.config import Settings
+from studyhall.main import create_app
+
+
+async def test_health(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_when_database_answers(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json()["database"] is True
+
+
+async def test_ready_is_503_when_database_is_unreachable(settings: Settings) -> None:
+    broken = settings.model_copy(
+        update={"database_url": "postgresql+asyncpg://nobody@127.0.0.1:1/none"}
+    )
+    app = create_app(broken, run_worker=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        response = await c.get("/health/ready")
+    await app.state.db.dispose()
+    assert response.status_code == 503
+    assert response.json()["database"] is False
+
+
+async def test_ready_reports_unreachable_redis(settings: Settings) -> None:
+    app = create_app(
+        settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}), run_worker=False
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        response = await c.get("/health/ready")
+    await app.state.db.dispose()
+    assert response.status_code == 503
+    assert response.json()["redis"] is False
+
+
+async def test_system_info_names_models_and_no_secret(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    response = await client.get("/api/v1/system/info")
+    body = response.json()
+    assert response.status_code == 200
+    assert set(body) == {"version", "llm_provider", "llm_model", "embedding_model", "status"}
+    assert body["llm_provider"] == "offline"
+    assert settings.jwt_secret not in response.text
+
+
+async def test_unknown_route_has_error_body(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not Found", "code": "not_found"}
+
+
+async def test_request_id_and_security_headers(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health", headers={"X-Request-ID": "abc-123"})
+    assert response.headers["x-request-id"] == "abc-123"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    generated = await client.get("/health", headers={"X-Request-ID": "bad id\nwith newline"})
+    assert generated.headers["x-request-id"] != "bad id\nwith newline"
+    assert len(generated.headers["x-request-id"]) == 32
+
+
+async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClient) -> None:
+    await client.get("/api/v1/admin/jobs/00000000-0000-0000-0000-000000000000")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    text = response.text
+    assert 'route="/api/v1/admin/jobs/{job_id}"' in text
+    assert "studyhall_http_request_duration_seconds_bucket" in text
+    assert "studyhall_jobs{" in text
+
+
+async def test_metrics_token_protects_metrics(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"metrics_token": "m-token-123"}), run_worker=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        denied = await c.get("/metrics")
+        allowed = await c.get("/metrics", headers={"Authorization": "Bearer m-token-123"})
+    await app.state.db.dispose()
+    assert denied.status_code == 403
+    assert allowed.status_code == 200
+
+
+async def test_cors_from_settings(settings: Settings) -> None:
+    app = create_app(
+        settings.model_copy(update={"cors_origins": ["https://school.example"]}), run_worker=False
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        ok = await c.options(
+            "/health",
+            headers={"Origin": "https://school.example", "Access-Control-Request-Method": "GET"},
+        )
+        other = await c.get("/health", headers={"Origin": "https://evil.example"})
+    await app.state.db.dispose()
+    assert ok.headers["access-control-allow-origin"] == "https://school.example"
+    assert "access-control-allow-origin" not in other.headers
+
+
+async def test_openapi_lists_security_schemes(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    schemes = schema["components"]["securitySchemes"]
+    assert {"OAuth2PasswordBearer", "ApiKey", "AdminKey"} <= set(schemes)
