@@ -192,3 +192,18 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared test data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A reachable Redis (STUDYHALL_TEST_REDIS_URL, default localhost); CI requires it."""
+    url = os.environ.get("STUDYHALL_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        if os.environ.get("STUDYHALL_TEST_REQUIRE_SERVICES"):
+            raise RuntimeError(f"Redis is required in CI and unreachable at {url}") from exc
+        pytest.skip(f"Redis unreachable at {url}")
+    return url

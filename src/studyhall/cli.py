@@ -1,0 +1,152 @@
+"""The `studyhall` command: serve, worker, migrate, create-admin, demo, ingest."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from studyhall.config import Settings, get_settings
+
+app = typer.Typer(help="StudyHall: learning platform backend with a grounded AI tutor.", no_args_is_help=True)
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (alembic upgrade heads)."""
+    from studyhall.migrate import upgrade
+
+    settings = _settings()
+    assert settings.database_url is not None
+    upgrade(settings.database_url)
+    typer.echo("database is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes")] = 1,
+    demo: Annotated[bool, typer.Option("--demo", help="Load demo users and a demo course first")] = False,
+) -> None:
+    """Migrate, then serve the API (with an in-process job worker unless disabled)."""
+    import uvicorn
+
+    settings = _settings()
+    migrate()
+    if demo:
+        _run_demo(settings)
+    if workers > 1:
+        # Every process writes its metrics here; /metrics sums them.
+        metrics_dir = settings.data_dir / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    typer.echo(f"StudyHall listening on http://{host}:{port} (docs at /docs)")
+    uvicorn.run(
+        "studyhall.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at once")] = 2,
+) -> None:
+    """Run a background job worker until SIGTERM/SIGINT."""
+    from studyhall.core.db import Database
+    from studyhall.core.logging import configure_logging
+    from studyhall.core.storage import LocalStorage
+    from studyhall.jobs.worker import Worker
+
+    settings = _settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    assert settings.database_url is not None
+
+    async def _main() -> None:
+        db = Database(settings.database_url or "", pool_size=concurrency + 2)
+        w = Worker(db, settings, LocalStorage(settings.data_dir / "files"), name="worker", concurrency=concurrency)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await w.start()
+        typer.echo(f"worker {w.id} running")
+        await stop.wait()
+        await w.stop()
+        await db.dispose()
+
+    asyncio.run(_main())
+
+
+@app.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="Admin email")],
+    password: Annotated[str, typer.Option(help="Admin password", prompt=True, hide_input=True)],
+    full_name: Annotated[str, typer.Option(help="Display name")] = "Administrator",
+) -> None:
+    """Create an admin account, or promote and reset an existing one."""
+    from studyhall.demo import ensure_user
+
+    settings = _settings()
+    if len(password) < settings.password_min_length:
+        raise typer.BadParameter(f"password must have at least {settings.password_min_length} characters")
+
+    async def _main() -> str:
+        from studyhall.core.db import Database
+        from studyhall.identity.models import Role
+
+        db = Database(settings.database_url or "")
+        try:
+            async with db.session() as session:
+                user, created = await ensure_user(
+                    session, email=email, password=password, full_name=full_name, role=Role.admin, reset=True
+                )
+                return "created" if created else "updated"
+        finally:
+            await db.dispose()
+
+    migrate()
+    outcome = asyncio.run(_main())
+    typer.echo(f"admin {email} {outcome}")
+
+
+def _run_demo(settings: Settings) -> None:
+    from studyhall.demo import seed_demo
+
+    lines = asyncio.run(seed_demo(settings))
+    for line in lines:
+        typer.echo(line)
+
+
+@app.command()
+def demo() -> None:
+    """Load demo users (admin, teacher, students) and a demo course; safe to run twice."""
+    migrate()
+    _run_demo(_settings())
+
+
+def _existing_paths(paths: list[Path]) -> list[Path]:
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise typer.BadParameter(f"not found: {', '.join(map(str, missing))}")
+    return paths
+
+
+if __name__ == "__main__":
+    app()

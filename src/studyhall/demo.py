@@ -1,0 +1,70 @@
+"""Demo data: known accounts (and a demo course) so a new install shows a populated platform."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from studyhall.config import Settings
+from studyhall.core.db import Database
+from studyhall.core.security import hash_password
+from studyhall.identity import repository
+from studyhall.identity.models import Role, User
+
+DEMO_PASSWORD = "studyhall-demo-2026"
+DEMO_USERS = [
+    ("admin@demo.studyhall.local", "demo_admin", "Ada Admin", Role.admin),
+    ("teacher@demo.studyhall.local", "demo_teacher", "Theo Teacher", Role.teacher),
+    ("student1@demo.studyhall.local", "demo_student1", "Sam Student", Role.student),
+    ("student2@demo.studyhall.local", "demo_student2", "Sofia Student", Role.student),
+    ("student3@demo.studyhall.local", "demo_student3", "Santiago Student", Role.student),
+]
+
+
+async def ensure_user(
+    session: AsyncSession,
+    *,
+    email: str,
+    password: str,
+    full_name: str,
+    role: Role,
+    username: str | None = None,
+    reset: bool = False,
+) -> tuple[User, bool]:
+    """Create the account if missing; with reset, also set its role and password."""
+    user = await repository.get_user_by_login(session, email)
+    if user is None:
+        user = User(
+            email=email.lower(),
+            username=username,
+            full_name=full_name,
+            password_hash=hash_password(password),
+            role=role,
+            is_verified=True,
+        )
+        session.add(user)
+        await session.flush()
+        return user, True
+    if reset:
+        user.role = role
+        user.password_hash = hash_password(password)
+        user.is_active = True
+        user.auth_version += 1
+    return user, False
+
+
+async def seed_demo(settings: Settings) -> list[str]:
+    """Create the demo accounts and content; returns lines to show the operator."""
+    db = Database(settings.database_url or "")
+    try:
+        async with db.session() as session:
+            users = {}
+            for email, username, name, role in DEMO_USERS:
+                user, _ = await ensure_user(
+                    session, email=email, password=DEMO_PASSWORD, full_name=name, role=role, username=username
+                )
+                users[email] = user
+    finally:
+        await db.dispose()
+    lines = [f"demo password for every account: {DEMO_PASSWORD}"]
+    lines += [f"  {role.value:<8} {email}" for email, _, _, role in DEMO_USERS]
+    return lines
