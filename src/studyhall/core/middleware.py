@@ -43,7 +43,7 @@ class RequestMiddleware:
             return "unmatched"
         if self._templates is None:
             self._templates = route_templates(scope["app"])
-        return self._templates.get(id(route)) or getattr(route, "path", "unmatched")
+        return self._templates.get(id(route)) or str(getattr(route, "path", "unmatched"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

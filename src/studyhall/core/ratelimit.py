@@ -19,10 +19,12 @@ class RateLimiter:
     def __init__(self, redis_url: str | None = None, *, namespace: str = "studyhall") -> None:
         self.storage: Storage
         if redis_url:
-            self.storage = storage_from_string(
-                "async+" + redis_url if not redis_url.startswith("async+") else redis_url,
+            storage = storage_from_string(
+                redis_url if redis_url.startswith("async+") else "async+" + redis_url,
                 key_prefix=namespace,
             )
+            assert isinstance(storage, Storage)
+            self.storage = storage
         else:
             self.storage = MemoryStorage()
         self.strategy = MovingWindowRateLimiter(self.storage)
