@@ -34,22 +34,33 @@ class RateLimitSettings(BaseModel):
     register_per_ip: str = "10/hour"
     password_reset_per_ip: str = "5/hour"
     check_email_per_ip: str = "20/minute"
+    # Mail-sending endpoints: a second limit per account so one address cannot be mail-bombed.
+    password_reset_per_account: str = "3/hour"
+    verify_email_per_user: str = "5/hour"
     tutor_per_user: str = "10/minute"
 
 
 class LLMSettings(BaseModel):
-    """Tutor language-model provider."""
+    """Tutor language-model provider and the tutor's prompt budgets."""
 
     provider: Literal["offline", "openai"] = "offline"
     base_url: str | None = None
     model: str = "studyhall-offline"
     api_key: str | None = None
+    # Per attempt: connecting, and waiting for each piece of the answer.
     timeout_s: float = 60.0
-    max_tokens: int = 800
+    # Retries on connection errors, timeouts, 429 and 5xx, with exponential backoff.
+    max_retries: int = Field(default=2, ge=0, le=10)
+    # Longest answer; the wallet reserves the prompt estimate plus this before each call.
+    max_tokens: int = Field(default=800, ge=16)
     fallback_provider: Literal["offline", "openai"] | None = None
     fallback_base_url: str | None = None
     fallback_model: str | None = None
     fallback_api_key: str | None = None
+    # Retrieved passages per question, and the share of the prompt they and the history may use.
+    retrieval_k: int = Field(default=5, ge=1, le=20)
+    passages_token_budget: int = Field(default=2500, ge=100)
+    history_token_budget: int = Field(default=1500, ge=0)
 
 
 class EmbeddingSettings(BaseModel):
@@ -59,6 +70,13 @@ class EmbeddingSettings(BaseModel):
     model: str = "multilingual-e5-small"
     base_url: str | None = None
     api_key: str | None = None
+    # Vector length of an OpenAI-compatible model the embedder does not know (learned otherwise).
+    dimension: int | None = None
+    # Chunks embedded per call during ingestion (progress is reported between batches).
+    batch_size: int = 32
+    # Vectors of recently embedded texts kept per process (a re-ingestion or the same file in
+    # several courses is not embedded twice); 0 disables. ~1.5 KB each at 384 dimensions.
+    cache_entries: int = 20_000
 
 
 class KnowledgeSettings(BaseModel):
@@ -67,11 +85,24 @@ class KnowledgeSettings(BaseModel):
     max_upload_bytes: int = 50 * 1024 * 1024
     max_pdf_pages: int = 2000
     extraction_timeout_s: float = 300.0
+    # Address-space cap of the isolated PDF parser process.
+    extraction_memory_mb: int = 1536
+    # OCR pages without a text layer when Tesseract is installed; languages as Tesseract names.
+    ocr: bool = True
+    ocr_languages: str = "eng"
+    # In-memory search indexes kept per process, counted in chunks (~2 KB each with vectors).
+    index_cache_max_chunks: int = 300_000
     crawl_allow_private: bool = False
+    # CIDRs the crawler may reach even though they are not public (e.g. an intranet portal).
+    crawl_allowed_networks: list[str] = Field(default_factory=list)
     crawl_max_depth: int = 2
     crawl_max_pages: int = 200
     crawl_max_bytes: int = 50 * 1024 * 1024
+    # Largest single HTML page the crawler reads.
+    crawl_max_page_bytes: int = 5 * 1024 * 1024
     crawl_timeout_s: float = 60.0
+    crawl_request_timeout_s: float = 20.0
+    crawl_user_agent: str = "StudyHallBot/1.0"
 
 
 class BillingSettings(BaseModel):
@@ -85,6 +116,8 @@ class BillingSettings(BaseModel):
     reset_hour: int = 0
     timezone: str = "UTC"
     reservation_ttl_s: int = 600
+    # How long an Idempotency-Key's first response is kept for replay.
+    idempotency_ttl_s: int = 24 * 3600
     stripe_secret_key: str | None = None
     stripe_publishable_key: str | None = None
     stripe_webhook_secret: str | None = None

@@ -106,7 +106,11 @@ def decode_jwt(
         algorithms=[JWT_ALGORITHM],
         issuer=issuer,
         audience=audience,
-        options={"require": ["exp", "iat", "sub", "jti", "type"], "verify_exp": False},
+        options={
+            "require": ["exp", "iat", "sub", "jti", "type"],
+            "verify_exp": False,
+            "verify_iat": False,
+        },
     )
     # Expiry is checked against the shared clock so tests can move time.
     if payload["exp"] <= int(now.timestamp()):

@@ -49,7 +49,9 @@ class User(IdMixin, TimestampMixin, Base):
 class RefreshToken(IdMixin, Base):
     __tablename__ = "refresh_tokens"
 
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     family_id: Mapped[uuid.UUID] = mapped_column(index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
@@ -70,7 +72,9 @@ class EmailToken(IdMixin, Base):
 
     __tablename__ = "email_tokens"
 
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     purpose: Mapped[EmailTokenPurpose] = mapped_column(
         Enum(EmailTokenPurpose, native_enum=False, length=32)
     )
@@ -84,7 +88,9 @@ class EmailToken(IdMixin, Base):
 class SavedPrompt(IdMixin, TimestampMixin, Base):
     __tablename__ = "saved_prompts"
 
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     title: Mapped[str] = mapped_column(String(200))
     prompt_text: Mapped[str] = mapped_column(Text)
 
@@ -99,7 +105,9 @@ class ApiKey(IdMixin, Base):
     scopes: Mapped[list[str]] = mapped_column(JSON)
     acts_as_role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=16))
     service_user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]

@@ -20,6 +20,11 @@ from studyhall.identity.models import (
 )
 
 
+def escape_like(value: str) -> str:
+    """Make a user's search text match literally inside LIKE."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     """A user by id."""
     return await session.get(User, user_id)
@@ -35,12 +40,29 @@ async def get_users(session: AsyncSession, user_ids: list[uuid.UUID]) -> list[Us
 async def get_user_by_login(session: AsyncSession, login: str) -> User | None:
     """A user by email (case-insensitive) or username."""
     login = login.strip()
+    lowered = login.lower()
+    # Usernames are stored lower-case by the API; the exact form covers accounts made otherwise.
     return await session.scalar(
-        select(User).where(or_(User.email == login.lower(), User.username == login))
+        select(User).where(
+            or_(User.email == lowered, User.username == lowered, User.username == login)
+        )
     )
 
 
-async def email_taken(session: AsyncSession, email: str, *, except_id: uuid.UUID | None = None) -> bool:
+async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
+    """A user by email (case-insensitive)."""
+    return await session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+async def delete_user(session: AsyncSession, user: User) -> None:
+    """Delete an account; its tokens, mailed tokens and saved prompts go with it (FK cascade)."""
+    await session.delete(user)
+    await session.flush()
+
+
+async def email_taken(
+    session: AsyncSession, email: str, *, except_id: uuid.UUID | None = None
+) -> bool:
     """Whether another account uses this email."""
     query = select(User.id).where(User.email == email.lower())
     if except_id is not None:
@@ -74,12 +96,18 @@ async def list_users(
     if is_active is not None:
         query = query.where(User.is_active.is_(is_active))
     if search:
-        pattern = f"%{search.lower()}%"
+        pattern = f"%{escape_like(search.lower())}%"
         query = query.where(
-            or_(func.lower(User.email).like(pattern), func.lower(User.full_name).like(pattern))
+            or_(
+                func.lower(User.email).like(pattern, escape="\\"),
+                func.lower(User.full_name).like(pattern, escape="\\"),
+                func.lower(User.username).like(pattern, escape="\\"),
+            )
         )
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(query.order_by(User.created_at, User.id).limit(limit).offset(offset))
+    rows = await session.scalars(
+        query.order_by(User.created_at, User.id).limit(limit).offset(offset)
+    )
     return list(rows), int(total or 0)
 
 
@@ -106,7 +134,9 @@ async def count_active_users(session: AsyncSession, *, since: datetime) -> int:
 # Refresh tokens
 
 
-async def get_refresh_token(session: AsyncSession, token: str, *, lock: bool = False) -> RefreshToken | None:
+async def get_refresh_token(
+    session: AsyncSession, token: str, *, lock: bool = False
+) -> RefreshToken | None:
     """A refresh token row by its secret."""
     query = select(RefreshToken).where(RefreshToken.token_hash == hash_token(token))
     if lock:
@@ -134,10 +164,16 @@ async def revoke_family(session: AsyncSession, family_id: uuid.UUID, *, now: dat
 
 
 async def revoke_user_tokens(
-    session: AsyncSession, user_id: uuid.UUID, *, now: datetime, except_family: uuid.UUID | None = None
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    now: datetime,
+    except_family: uuid.UUID | None = None,
 ) -> None:
     """Revoke every refresh token of a user (optionally keeping the current session)."""
-    query = update(RefreshToken).where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+    query = update(RefreshToken).where(
+        RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None)
+    )
     if except_family is not None:
         query = query.where(RefreshToken.family_id != except_family)
     await session.execute(query.values(revoked_at=now))
@@ -165,6 +201,11 @@ async def consume_email_token(session: AsyncSession, token_id: uuid.UUID, *, now
         .values(used_at=now)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def get_email_token_by_id(session: AsyncSession, token_id: uuid.UUID) -> EmailToken | None:
+    """A mailed token by id (the mail job renders it)."""
+    return await session.get(EmailToken, token_id)
 
 
 async def invalidate_email_tokens(
@@ -197,7 +238,9 @@ async def list_prompts(
     return list(rows), int(total or 0)
 
 
-async def get_prompt(session: AsyncSession, user_id: uuid.UUID, prompt_id: uuid.UUID) -> SavedPrompt | None:
+async def get_prompt(
+    session: AsyncSession, user_id: uuid.UUID, prompt_id: uuid.UUID
+) -> SavedPrompt | None:
     """A saved prompt, only if it belongs to the user."""
     return await session.scalar(
         select(SavedPrompt).where(SavedPrompt.id == prompt_id, SavedPrompt.user_id == user_id)
@@ -217,11 +260,15 @@ async def find_active_api_key(session: AsyncSession, key: str, *, now: datetime)
     return api_key
 
 
-async def list_api_keys(session: AsyncSession, *, limit: int, offset: int) -> tuple[list[ApiKey], int]:
+async def list_api_keys(
+    session: AsyncSession, *, limit: int, offset: int
+) -> tuple[list[ApiKey], int]:
     """Unrevoked keys, newest first."""
     query = select(ApiKey).where(ApiKey.revoked_at.is_(None))
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(query.order_by(ApiKey.created_at.desc()).limit(limit).offset(offset))
+    rows = await session.scalars(
+        query.order_by(ApiKey.created_at.desc()).limit(limit).offset(offset)
+    )
     return list(rows), int(total or 0)
 
 

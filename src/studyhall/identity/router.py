@@ -1,7 +1,467 @@
-"""HTTP routes of identity (filled in by the identity work)."""
+"""HTTP routes of identity: /auth, /users and the admin screens for users, audit logs and keys."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.security import OAuth2PasswordRequestForm
+
+from studyhall.core.db import Database, SessionDep
+from studyhall.core.ratelimit import RateLimiter
+from studyhall.core.schemas import Page, Pagination, pagination
+from studyhall.identity import service
+from studyhall.identity.dependencies import AdminUser, CurrentUser, SettingsDep, TeacherOrAdmin
+from studyhall.identity.models import Role
+from studyhall.identity.schemas import (
+    Accepted,
+    AdminPasswordReset,
+    AdminUserCreate,
+    AdminUserOut,
+    AdminUserUpdate,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    AuditLogOut,
+    EmailExists,
+    EmailIn,
+    ErrorOut,
+    LoginIn,
+    PasswordChangeIn,
+    PasswordResetIn,
+    PromptIn,
+    PromptOut,
+    PromptUpdate,
+    PublicUserOut,
+    RefreshIn,
+    RegisterIn,
+    TokenIn,
+    TokenPair,
+    UserOut,
+    UserUpdate,
+    VerifiedOut,
+)
 
 auth_router = APIRouter(prefix="/auth", tags=["auth"])
 users_router = APIRouter(prefix="/users", tags=["users"])
 admin_router = APIRouter(prefix="/admin", tags=["admin"])
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error answers of a route."""
+    return {code: {"model": ErrorOut} for code in codes}
+
+
+def get_limiter(request: Request) -> RateLimiter:
+    """The app's rate limiter (memory, or Redis when configured)."""
+    limiter: RateLimiter = request.app.state.limiter
+    return limiter
+
+
+def get_database(request: Request) -> Database:
+    """The app's database, for routes that run their own units of work."""
+    db: Database = request.app.state.db
+    return db
+
+
+LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+PageDep = Annotated[Pagination, Depends(pagination)]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Query timestamps without a zone are read as UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+# /auth
+
+
+@auth_router.post(
+    "/register", status_code=status.HTTP_201_CREATED, responses=_errors(403, 409, 429)
+)
+async def register(
+    body: RegisterIn, session: SessionDep, settings: SettingsDep, limiter: LimiterDep
+) -> UserOut:
+    """Create a student account and send a verification email; other roles are 403."""
+    user = await service.register(session, settings=settings, limiter=limiter, data=body)
+    return UserOut.model_validate(user)
+
+
+@auth_router.post("/token", responses=_errors(401, 403, 429))
+async def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    db: DatabaseDep,
+    settings: SettingsDep,
+    limiter: LimiterDep,
+) -> TokenPair:
+    """OAuth2 password flow (`username` = email or username); what Swagger's Authorize uses."""
+    return await service.login(
+        db, settings=settings, limiter=limiter, login=form.username, password=form.password
+    )
+
+
+@auth_router.post("/login", responses=_errors(401, 403, 429))
+async def login(
+    body: LoginIn, db: DatabaseDep, settings: SettingsDep, limiter: LimiterDep
+) -> TokenPair:
+    """Log in with email (or username) and password; returns a token pair."""
+    return await service.login(
+        db, settings=settings, limiter=limiter, login=body.email, password=body.password
+    )
+
+
+@auth_router.post("/refresh", responses=_errors(401))
+async def refresh(body: RefreshIn, db: DatabaseDep, settings: SettingsDep) -> TokenPair:
+    """Trade a refresh token for a new pair; a reused refresh token revokes its session (401)."""
+    return await service.refresh(db, settings=settings, refresh_token=body.refresh_token)
+
+
+@auth_router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=_errors(401),
+)
+async def logout(body: RefreshIn, session: SessionDep, user: CurrentUser) -> Response:
+    """End the session the refresh token belongs to."""
+    await service.logout(session, user=user, refresh_token=body.refresh_token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@auth_router.post("/verify-email", responses=_errors(400))
+async def verify_email(body: TokenIn, session: SessionDep) -> VerifiedOut:
+    """Confirm an email address with the token from the verification mail."""
+    return await service.verify_email(session, token=body.token)
+
+
+@auth_router.post(
+    "/verify-email/resend",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_errors(401, 409, 429),
+)
+async def resend_verification(
+    session: SessionDep, settings: SettingsDep, limiter: LimiterDep, user: CurrentUser
+) -> Accepted:
+    """Send a new verification mail to the caller's address."""
+    await service.resend_verification(session, settings=settings, limiter=limiter, user=user)
+    return Accepted(detail="A verification email is on its way")
+
+
+@auth_router.post("/password/forgot", status_code=status.HTTP_202_ACCEPTED, responses=_errors(429))
+async def forgot_password(
+    body: EmailIn, session: SessionDep, settings: SettingsDep, limiter: LimiterDep
+) -> Accepted:
+    """Mail a reset link if the account exists; the answer is the same either way."""
+    await service.forgot_password(session, settings=settings, limiter=limiter, email=body.email)
+    return Accepted(detail="If an account uses this address, a reset link has been sent")
+
+
+@auth_router.post(
+    "/password/reset",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=_errors(400),
+)
+async def reset_password(
+    body: PasswordResetIn, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Set a new password with the mailed token; every session of the account ends."""
+    await service.reset_password(
+        session, settings=settings, token=body.token, new_password=body.new_password
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@auth_router.post(
+    "/password/change",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=_errors(400, 401, 429),
+)
+async def change_password(
+    body: PasswordChangeIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: LimiterDep,
+    user: CurrentUser,
+) -> Response:
+    """Change the password. Every other session ends; the session whose `refresh_token` is sent
+    is kept. Access tokens issued before the change stop working: get a new one via /auth/refresh
+    (or log in again when no refresh token was sent)."""
+    await service.change_password(
+        session,
+        settings=settings,
+        limiter=limiter,
+        user=user,
+        current_password=body.current_password,
+        new_password=body.new_password,
+        keep_refresh_token=body.refresh_token,
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@auth_router.post("/check-email", responses=_errors(429))
+async def check_email(
+    body: EmailIn, session: SessionDep, settings: SettingsDep, limiter: LimiterDep
+) -> EmailExists:
+    """Whether an account uses this email address (rate-limited per address like login)."""
+    return await service.check_email(session, settings=settings, limiter=limiter, email=body.email)
+
+
+# /users
+
+
+@users_router.get("/me", responses=_errors(401))
+async def get_me(user: CurrentUser) -> UserOut:
+    """The caller's profile."""
+    return UserOut.model_validate(user)
+
+
+@users_router.patch("/me", responses=_errors(401, 403, 409))
+async def update_me(
+    body: UserUpdate, session: SessionDep, settings: SettingsDep, user: CurrentUser
+) -> UserOut:
+    """Change name, email, username or preferences. A new email must be verified again;
+    `role`, `is_active`, `hint_level` and balances are not writable here (403)."""
+    updated = await service.update_me(session, settings=settings, user=user, data=body)
+    return UserOut.model_validate(updated)
+
+
+@users_router.delete(
+    "/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=_errors(401, 403),
+)
+async def delete_me(session: SessionDep, user: CurrentUser) -> Response:
+    """Delete the caller's account and personal data."""
+    await service.delete_me(session, user=user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@users_router.get("/me/prompts", responses=_errors(401))
+async def list_prompts(session: SessionDep, user: CurrentUser, page: PageDep) -> Page[PromptOut]:
+    """The caller's saved prompts, newest first."""
+    rows, total = await service.list_prompts(
+        session, user=user, limit=page.limit, offset=page.offset
+    )
+    return Page(
+        items=[PromptOut.model_validate(r) for r in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@users_router.post("/me/prompts", status_code=status.HTTP_201_CREATED, responses=_errors(401))
+async def create_prompt(body: PromptIn, session: SessionDep, user: CurrentUser) -> PromptOut:
+    """Save a prompt."""
+    return PromptOut.model_validate(await service.create_prompt(session, user=user, data=body))
+
+
+@users_router.get("/me/prompts/{prompt_id}", responses=_errors(401, 404))
+async def get_prompt(prompt_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> PromptOut:
+    """One of the caller's saved prompts."""
+    return PromptOut.model_validate(
+        await service.get_prompt(session, user=user, prompt_id=prompt_id)
+    )
+
+
+@users_router.patch("/me/prompts/{prompt_id}", responses=_errors(401, 404))
+async def update_prompt(
+    prompt_id: uuid.UUID, body: PromptUpdate, session: SessionDep, user: CurrentUser
+) -> PromptOut:
+    """Edit a saved prompt."""
+    prompt = await service.update_prompt(session, user=user, prompt_id=prompt_id, data=body)
+    return PromptOut.model_validate(prompt)
+
+
+@users_router.delete(
+    "/me/prompts/{prompt_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=_errors(401, 404),
+)
+async def delete_prompt(prompt_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Response:
+    """Delete a saved prompt."""
+    await service.delete_prompt(session, user=user, prompt_id=prompt_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@users_router.get("/{user_id}", responses=_errors(401, 403, 404))
+async def get_user(
+    user_id: uuid.UUID, session: SessionDep, viewer: TeacherOrAdmin
+) -> PublicUserOut:
+    """A user's public profile and enrolled course ids: for admins, and for a teacher of a course
+    the user is enrolled in (404 otherwise)."""
+    return await service.public_profile(session, viewer=viewer, user_id=user_id)
+
+
+# /admin/users
+
+
+@admin_router.get("/users", responses=_errors(401, 403))
+async def admin_list_users(
+    session: SessionDep,
+    _admin: AdminUser,
+    page: PageDep,
+    role: Annotated[Role | None, Query()] = None,
+    search: Annotated[
+        str | None, Query(max_length=200, description="In email, name, username")
+    ] = None,
+    is_active: Annotated[bool | None, Query()] = None,
+) -> Page[AdminUserOut]:
+    """Accounts (service accounts excluded), oldest first."""
+    rows, total = await service.admin_list_users(
+        session,
+        role=role,
+        search=search,
+        is_active=is_active,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    return Page(
+        items=[AdminUserOut.model_validate(r) for r in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@admin_router.post("/users", status_code=status.HTTP_201_CREATED, responses=_errors(401, 403, 409))
+async def admin_create_user(
+    body: AdminUserCreate, session: SessionDep, settings: SettingsDep, admin: AdminUser
+) -> AdminUserOut:
+    """Create an account of any role."""
+    user = await service.admin_create_user(session, settings=settings, actor=admin, data=body)
+    return AdminUserOut.model_validate(user)
+
+
+@admin_router.get("/users/{user_id}", responses=_errors(401, 403, 404))
+async def admin_get_user(
+    user_id: uuid.UUID, session: SessionDep, _admin: AdminUser
+) -> AdminUserOut:
+    """Full profile, including `is_active` and `last_login_at`."""
+    return AdminUserOut.model_validate(await service.admin_get_user(session, user_id=user_id))
+
+
+@admin_router.patch("/users/{user_id}", responses=_errors(401, 403, 404, 409))
+async def admin_update_user(
+    user_id: uuid.UUID, body: AdminUserUpdate, session: SessionDep, admin: AdminUser
+) -> AdminUserOut:
+    """Change role, block/unblock (`is_active`), `hint_level` (1-5) or name; all audited."""
+    user = await service.admin_update_user(session, actor=admin, user_id=user_id, data=body)
+    return AdminUserOut.model_validate(user)
+
+
+@admin_router.delete(
+    "/users/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=_errors(401, 403, 404, 409),
+)
+async def admin_delete_user(user_id: uuid.UUID, session: SessionDep, admin: AdminUser) -> Response:
+    """Delete an account."""
+    await service.admin_delete_user(session, actor=admin, user_id=user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@admin_router.post(
+    "/users/{user_id}/reset-password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=_errors(401, 403, 404),
+)
+async def admin_reset_password(
+    user_id: uuid.UUID,
+    body: AdminPasswordReset,
+    session: SessionDep,
+    settings: SettingsDep,
+    admin: AdminUser,
+) -> Response:
+    """Set a user's password; the user's sessions end."""
+    await service.admin_reset_password(
+        session, settings=settings, actor=admin, user_id=user_id, new_password=body.new_password
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# /admin/audit-logs
+
+
+@admin_router.get("/audit-logs", responses=_errors(401, 403))
+async def admin_audit_logs(
+    session: SessionDep,
+    _admin: AdminUser,
+    page: PageDep,
+    actor_id: Annotated[uuid.UUID | None, Query()] = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    target_type: Annotated[str | None, Query(max_length=64)] = None,
+    since: Annotated[datetime | None, Query(description="Inclusive; UTC when no zone")] = None,
+    until: Annotated[datetime | None, Query(description="Exclusive; UTC when no zone")] = None,
+) -> Page[AuditLogOut]:
+    """The audit log, newest first."""
+    rows, total = await service.list_audit_logs(
+        session,
+        actor_id=actor_id,
+        action=action,
+        target_type=target_type,
+        since=_utc(since),
+        until=_utc(until),
+        limit=page.limit,
+        offset=page.offset,
+    )
+    return Page(
+        items=[AuditLogOut.model_validate(r) for r in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+# /admin/api-keys
+
+
+@admin_router.get("/api-keys", responses=_errors(401, 403))
+async def admin_list_api_keys(
+    session: SessionDep, _admin: AdminUser, page: PageDep
+) -> Page[ApiKeyOut]:
+    """Active service keys, newest first; secrets are never shown again."""
+    rows, total = await service.list_api_keys(session, limit=page.limit, offset=page.offset)
+    return Page(
+        items=[ApiKeyOut.model_validate(r) for r in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@admin_router.post("/api-keys", status_code=status.HTTP_201_CREATED, responses=_errors(401, 403))
+async def admin_create_api_key(
+    body: ApiKeyCreate, session: SessionDep, admin: AdminUser
+) -> ApiKeyCreated:
+    """Issue a key `{name, scopes, acts_as_role, expires_at?}`; the secret (`key`) is in this
+    response only. Clients send it as `X-API-Key` (admin-scoped keys also as `X-Admin-Key`)."""
+    api_key, secret = await service.create_api_key(session, actor=admin, data=body)
+    return ApiKeyCreated.model_validate(
+        {**ApiKeyOut.model_validate(api_key).model_dump(), "key": secret}
+    )
+
+
+@admin_router.delete(
+    "/api-keys/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=_errors(401, 403, 404),
+)
+async def admin_revoke_api_key(
+    key_id: uuid.UUID, session: SessionDep, admin: AdminUser
+) -> Response:
+    """Revoke a key; it stops working at once."""
+    await service.revoke_api_key(session, actor=admin, key_id=key_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

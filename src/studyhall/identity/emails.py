@@ -1,0 +1,81 @@
+"""The mails identity sends: address verification, password reset, change-of-email notice."""
+
+from __future__ import annotations
+
+from html import escape
+from urllib.parse import quote
+
+from studyhall.config import Settings
+from studyhall.core.mail import MailMessage
+
+
+def link(settings: Settings, path: str, token: str) -> str:
+    """A link into the front end at PUBLIC_URL carrying a mailed token."""
+    return f"{settings.public_url.rstrip('/')}/{path}?token={quote(token, safe='')}"
+
+
+def _hours(seconds: int) -> str:
+    hours = max(1, round(seconds / 3600))
+    return "1 hour" if hours == 1 else f"{hours} hours"
+
+
+def _html(greeting: str, paragraphs: list[str], url: str | None, button: str | None) -> str:
+    body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    if url and button:
+        body += f'<p><a href="{escape(url)}">{escape(button)}</a></p>'
+    return f"<html><body><p>{escape(greeting)}</p>{body}<p>StudyHall</p></body></html>"
+
+
+def verification_email(settings: Settings, *, to: str, full_name: str, token: str) -> MailMessage:
+    """Asks the owner of an address to confirm it."""
+    url = link(settings, "verify-email", token)
+    greeting = f"Hello {full_name},"
+    paragraphs = [
+        "Please confirm that this is your email address for StudyHall by opening this link:",
+        f"The link works once and expires in {_hours(settings.email_token_ttl_s)}. If you did not "
+        "create an account or change your address, you can ignore this mail.",
+    ]
+    text = f"{greeting}\n\n{paragraphs[0]}\n\n{url}\n\n{paragraphs[1]}\n\nStudyHall\n"
+    return MailMessage(
+        to=to,
+        subject="Confirm your email address",
+        text=text,
+        html=_html(greeting, paragraphs, url, "Confirm my email address"),
+    )
+
+
+def password_reset_email(settings: Settings, *, to: str, full_name: str, token: str) -> MailMessage:
+    """Carries the link that sets a new password."""
+    url = link(settings, "reset-password", token)
+    greeting = f"Hello {full_name},"
+    paragraphs = [
+        "Someone asked to reset the password of your StudyHall account. To choose a new "
+        "password, open this link:",
+        f"The link works once and expires in {_hours(settings.password_reset_ttl_s)}. If you did "
+        "not ask for this, ignore this mail: your password stays as it is.",
+    ]
+    text = f"{greeting}\n\n{paragraphs[0]}\n\n{url}\n\n{paragraphs[1]}\n\nStudyHall\n"
+    return MailMessage(
+        to=to,
+        subject="Reset your password",
+        text=text,
+        html=_html(greeting, paragraphs, url, "Choose a new password"),
+    )
+
+
+def email_changed_notice(
+    settings: Settings, *, to: str, full_name: str, new_email: str
+) -> MailMessage:
+    """Tells the old address that the account moved, so a hijack does not go unnoticed."""
+    greeting = f"Hello {full_name},"
+    paragraphs = [
+        f"The email address of your StudyHall account was changed to {new_email}.",
+        "If you did not make this change, reset your password and contact your administrator.",
+    ]
+    text = f"{greeting}\n\n{paragraphs[0]}\n\n{paragraphs[1]}\n\nStudyHall\n"
+    return MailMessage(
+        to=to,
+        subject="Your email address was changed",
+        text=text,
+        html=_html(greeting, paragraphs, None, None),
+    )

@@ -1,0 +1,23 @@
+"""Identity's job kinds: mail goes out through the queue, so a down SMTP server is retried."""
+
+from __future__ import annotations
+
+import structlog
+
+from studyhall.core.mail import send_mail
+from studyhall.identity import service
+from studyhall.jobs.registry import JobContext, job_kind
+
+log = structlog.get_logger(__name__)
+
+
+# Enough attempts (with capped exponential backoff) to ride out about half an hour of outage.
+@job_kind(service.SEND_EMAIL_JOB, max_attempts=12)
+async def send_email(ctx: JobContext) -> None:
+    """Render and send one identity mail; an SMTP failure raises, so the job is retried."""
+    async with ctx.db.session(write=False) as session:
+        message = await service.render_email(session, settings=ctx.settings, payload=ctx.payload)
+    if message is None:
+        log.info("mail_no_longer_due", template=ctx.payload.get("template"))
+        return
+    await send_mail(ctx.settings, message)

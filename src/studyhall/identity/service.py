@@ -1,0 +1,1003 @@
+"""Identity use cases: accounts, sessions, mailed tokens, saved prompts, API keys."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from studyhall.audit import service as audit
+from studyhall.audit.models import AuditLog
+from studyhall.config import Settings
+from studyhall.core.clock import utcnow
+from studyhall.core.context import current_context
+from studyhall.core.db import Database
+from studyhall.core.errors import Conflict, Forbidden, NotFound, RateLimited
+from studyhall.core.ids import new_id
+from studyhall.core.mail import MailMessage
+from studyhall.core.ratelimit import RateLimiter
+from studyhall.core.security import (
+    dummy_hash,
+    hash_password,
+    hash_token,
+    new_token,
+    verify_password,
+)
+from studyhall.identity import emails, repository
+from studyhall.identity.errors import (
+    AccountDisabled,
+    AlreadyVerified,
+    EmailTaken,
+    FieldInvalid,
+    IncorrectPassword,
+    InvalidCredentials,
+    InvalidEmailToken,
+    InvalidRefreshToken,
+    SelfModification,
+    UsernameTaken,
+    WeakPassword,
+)
+from studyhall.identity.models import (
+    ApiKey,
+    EmailToken,
+    EmailTokenPurpose,
+    RefreshToken,
+    Role,
+    SavedPrompt,
+    User,
+    default_preferences,
+)
+from studyhall.identity.passwords import password_problem
+from studyhall.identity.schemas import (
+    AdminUserCreate,
+    AdminUserUpdate,
+    ApiKeyCreate,
+    EmailExists,
+    PromptIn,
+    PromptUpdate,
+    PublicUserOut,
+    RegisterIn,
+    TokenPair,
+    UserOut,
+    UserUpdate,
+    VerifiedOut,
+)
+from studyhall.identity.tokens import issue_access_token
+from studyhall.jobs.service import enqueue
+
+log = structlog.get_logger(__name__)
+
+SEND_EMAIL_JOB = "identity.send_email"
+# last_active_at is written at most this often per user, so activity tracking stays cheap.
+ACTIVITY_RESOLUTION = timedelta(minutes=1)
+_UNUSABLE_PASSWORD = "!service-account-no-password"
+
+UserDeletionHook = Callable[[AsyncSession, uuid.UUID], Awaitable[None]]
+_deletion_hooks: list[UserDeletionHook] = []
+
+
+def on_user_deleted(hook: UserDeletionHook) -> UserDeletionHook:
+    """Register a domain's clean-up, run in the deleting unit of work before the user row goes.
+
+    Other domains hold soft links to users (no foreign keys across domains), so each removes or
+    anonymises its own personal data here: `@identity_service.on_user_deleted`.
+    """
+    _deletion_hooks.append(hook)
+    return hook
+
+
+# Helpers
+
+
+def _client_key() -> str:
+    return current_context().ip or "unknown"
+
+
+async def _hash(password: str) -> str:
+    # argon2 takes tens of milliseconds and releases the GIL: keep it off the event loop.
+    return await asyncio.to_thread(hash_password, password)
+
+
+async def _verify(password: str, password_hash: str) -> bool:
+    return await asyncio.to_thread(verify_password, password, password_hash)
+
+
+def ensure_strong_password(
+    settings: Settings, password: str, *, field: str, user_inputs: list[str | None]
+) -> None:
+    """Raise a 422 on the field when the password is short, common or contains the user's name."""
+    problem = password_problem(
+        password, min_length=settings.password_min_length, user_inputs=user_inputs
+    )
+    if problem:
+        raise WeakPassword(problem, field=field)
+
+
+def _mail_token(settings: Settings, token_id: uuid.UUID) -> str:
+    """The secret of a mailed token, derived from its id with the server key.
+
+    Only its hash is stored, and the mail job re-derives it from the id: no secret sits in the
+    jobs table, and a retried job mails the same link.
+    """
+    digest = hmac.new(
+        settings.jwt_secret.encode(), b"studyhall-email-token:" + token_id.bytes, hashlib.sha256
+    ).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+async def _send_token_mail(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    user: User,
+    purpose: EmailTokenPurpose,
+    email: str,
+) -> None:
+    """Retire the user's earlier tokens of this purpose, make a new one and queue its mail."""
+    now = utcnow()
+    ttl = (
+        settings.password_reset_ttl_s
+        if purpose == EmailTokenPurpose.reset_password
+        else settings.email_token_ttl_s
+    )
+    await repository.invalidate_email_tokens(session, user.id, purpose, now=now)
+    token_id = new_id()
+    session.add(
+        EmailToken(
+            id=token_id,
+            user_id=user.id,
+            purpose=purpose,
+            token_hash=hash_token(_mail_token(settings, token_id)),
+            email=email,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl),
+        )
+    )
+    await session.flush()
+    await enqueue(
+        session,
+        kind=SEND_EMAIL_JOB,
+        payload={"template": str(purpose), "email_token_id": str(token_id)},
+    )
+
+
+async def render_email(
+    session: AsyncSession, *, settings: Settings, payload: dict[str, Any]
+) -> MailMessage | None:
+    """The mail a send_email job delivers, or None when it is no longer due (token used/expired)."""
+    template = payload.get("template")
+    if template == "email_changed":
+        return emails.email_changed_notice(
+            settings,
+            to=str(payload["to"]),
+            full_name=str(payload["full_name"]),
+            new_email=str(payload["new_email"]),
+        )
+    token = await repository.get_email_token_by_id(
+        session, uuid.UUID(str(payload["email_token_id"]))
+    )
+    if token is None or token.used_at is not None or token.expires_at <= utcnow():
+        return None
+    user = await repository.get_user(session, token.user_id)
+    if user is None:
+        return None
+    secret = _mail_token(settings, token.id)
+    if token.purpose == EmailTokenPurpose.reset_password:
+        return emails.password_reset_email(
+            settings, to=user.email, full_name=user.full_name, token=secret
+        )
+    if user.email != token.email:
+        return None  # the address changed again; a newer token went to the newer address
+    return emails.verification_email(
+        settings, to=token.email, full_name=user.full_name, token=secret
+    )
+
+
+async def _use_email_token(
+    session: AsyncSession, token: str, purpose: EmailTokenPurpose
+) -> EmailToken:
+    row = await repository.get_email_token(session, token, purpose)
+    if row is None or row.used_at is not None or row.expires_at <= utcnow():
+        raise InvalidEmailToken()
+    return row
+
+
+def _token_pair(
+    session: AsyncSession, settings: Settings, user: User, *, family_id: uuid.UUID
+) -> TokenPair:
+    """A new access token and a new refresh token in the given session family."""
+    now = utcnow()
+    ctx = current_context()
+    refresh = new_token(32)
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family_id,
+            token_hash=hash_token(refresh),
+            created_at=now,
+            expires_at=now + timedelta(seconds=settings.refresh_token_ttl_s),
+            ip=ctx.ip,
+            user_agent=ctx.user_agent,
+        )
+    )
+    return TokenPair(
+        access_token=issue_access_token(settings, user),
+        refresh_token=refresh,
+        expires_in=settings.access_token_ttl_s,
+        user=UserOut.model_validate(user),
+    )
+
+
+def _touch_activity(user: User, now: datetime) -> None:
+    if user.last_active_at is None or now - user.last_active_at >= ACTIVITY_RESOLUTION:
+        user.last_active_at = now
+
+
+def _revoke_access(user: User) -> None:
+    """Every access token issued so far stops working (they carry the old version)."""
+    user.auth_version += 1
+
+
+async def _flush_unique(session: AsyncSession) -> None:
+    """Flush; a unique violation that slipped past the checks (a race) is a 409."""
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict("The email address or username is already in use") from None
+
+
+# Registration and login
+
+
+async def register(
+    session: AsyncSession, *, settings: Settings, limiter: RateLimiter, data: RegisterIn
+) -> User:
+    """Create a student account and mail a verification link."""
+    await limiter.hit(
+        settings.rate_limits.register_per_ip,
+        "register-ip",
+        _client_key(),
+        message="Too many sign-ups from this address; try again later",
+    )
+    if await repository.email_taken(session, data.email):
+        raise EmailTaken()
+    if data.username and await repository.username_taken(session, data.username):
+        raise UsernameTaken()
+    ensure_strong_password(
+        settings, data.password, field="password", user_inputs=[data.email, data.username]
+    )
+    user = User(
+        email=data.email,
+        username=data.username,
+        full_name=data.full_name,
+        password_hash=await _hash(data.password),
+        role=Role.student,
+        is_active=True,
+        is_verified=False,
+        is_service=False,
+        hint_level=3,
+        preferences=default_preferences(),
+        auth_version=1,
+    )
+    session.add(user)
+    await _flush_unique(session)
+    await _send_token_mail(
+        session, settings, user=user, purpose=EmailTokenPurpose.verify_email, email=user.email
+    )
+    await audit.record(
+        session, action="auth.register", actor_id=user.id, target_type="user", target_id=user.id
+    )
+    return user
+
+
+async def login(
+    db: Database, *, settings: Settings, limiter: RateLimiter, login: str, password: str
+) -> TokenPair:
+    """Check a password and open a new session; unknown account and wrong password look alike.
+
+    Runs its own units of work: a failed login is audited although the request fails, and the
+    password is checked outside any write transaction (SQLite serializes writers).
+    """
+    limits = settings.rate_limits
+    await limiter.hit(
+        limits.login_per_ip,
+        "login-ip",
+        _client_key(),
+        message="Too many login attempts; try again later",
+    )
+    async with db.session(write=False) as session:
+        user = await repository.get_user_by_login(session, login)
+    if user is not None and user.is_service:
+        user = None  # service accounts have no password
+    # Unknown accounts are limited by the name tried, so the limit reveals nothing either.
+    account = (
+        f"user:{user.id}"
+        if user is not None
+        else "name:" + hashlib.sha256(login.strip().lower().encode()).hexdigest()[:32]
+    )
+    await limiter.check(
+        limits.login_failures_per_account,
+        "login-fail",
+        account,
+        message="Too many failed login attempts for this account; try again later",
+    )
+    # The same argon2 work whether or not the account exists.
+    valid = await _verify(password, user.password_hash if user is not None else dummy_hash())
+    if user is None or not valid:
+        await limiter.count(limits.login_failures_per_account, "login-fail", account)
+        await audit.record_separately(
+            db.sessionmaker,
+            action="auth.login_failed",
+            actor_id=user.id if user is not None else None,
+            target_type="user" if user is not None else None,
+            target_id=user.id if user is not None else None,
+            details={"reason": "wrong_password" if user is not None else "unknown_account"},
+        )
+        raise InvalidCredentials()
+    if not user.is_active:
+        await audit.record_separately(
+            db.sessionmaker,
+            action="auth.login_failed",
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
+            details={"reason": "account_disabled"},
+        )
+        raise AccountDisabled()
+    async with db.session() as session:
+        fresh = await repository.get_user(session, user.id)
+        # Changed while the password was being checked (blocked, new password): start over.
+        if fresh is None or not fresh.is_active or fresh.password_hash != user.password_hash:
+            raise InvalidCredentials()
+        now = utcnow()
+        fresh.last_login_at = now
+        fresh.last_active_at = now
+        pair = _token_pair(session, settings, fresh, family_id=new_id())
+        await audit.record(
+            session, action="auth.login", actor_id=fresh.id, target_type="user", target_id=fresh.id
+        )
+    return pair
+
+
+async def refresh(db: Database, *, settings: Settings, refresh_token: str) -> TokenPair:
+    """Rotate a refresh token; presenting a used one revokes its whole family (theft signal)."""
+    reused: RefreshToken | None = None
+    async with db.session() as session:
+        row = await repository.get_refresh_token(session, refresh_token, lock=True)
+        now = utcnow()
+        if row is None or row.revoked_at is not None:
+            raise InvalidRefreshToken()
+        if row.used_at is not None or not await repository.mark_refresh_used(
+            session, row.id, now=now
+        ):
+            reused = row
+        else:
+            if row.expires_at <= now:
+                raise InvalidRefreshToken()
+            user = await repository.get_user(session, row.user_id)
+            if user is None or not user.is_active or user.is_service:
+                raise InvalidRefreshToken()
+            _touch_activity(user, now)
+            return _token_pair(session, settings, user, family_id=row.family_id)
+    # Outside the first unit of work: the revocation must commit although the request fails.
+    assert reused is not None
+    async with db.session() as session:
+        await repository.revoke_family(session, reused.family_id, now=utcnow())
+        await audit.record(
+            session,
+            action="auth.refresh_reused",
+            actor_id=reused.user_id,
+            target_type="user",
+            target_id=reused.user_id,
+            details={"family_id": str(reused.family_id)},
+        )
+    log.warning("refresh_token_reused", user_id=str(reused.user_id))
+    raise InvalidRefreshToken("Refresh token already used; the session has been revoked")
+
+
+async def logout(session: AsyncSession, *, user: User, refresh_token: str) -> None:
+    """End the session (token family) the refresh token belongs to."""
+    row = await repository.get_refresh_token(session, refresh_token)
+    # Someone else's token is ignored: the answer is the same and nothing is revealed.
+    if row is not None and row.user_id == user.id:
+        await repository.revoke_family(session, row.family_id, now=utcnow())
+
+
+# Mailed tokens
+
+
+async def verify_email(session: AsyncSession, *, token: str) -> VerifiedOut:
+    """Mark the address the token was sent to as verified."""
+    row = await _use_email_token(session, token, EmailTokenPurpose.verify_email)
+    user = await repository.get_user(session, row.user_id)
+    if user is None or user.email != row.email:
+        raise InvalidEmailToken()
+    if not await repository.consume_email_token(session, row.id, now=utcnow()):
+        raise InvalidEmailToken()
+    user.is_verified = True
+    await audit.record(
+        session,
+        action="auth.email_verified",
+        actor_id=user.id,
+        target_type="user",
+        target_id=user.id,
+    )
+    return VerifiedOut(email=user.email)
+
+
+async def resend_verification(
+    session: AsyncSession, *, settings: Settings, limiter: RateLimiter, user: User
+) -> None:
+    """Mail a new verification link (the earlier ones stop working)."""
+    if user.is_verified:
+        raise AlreadyVerified()
+    if user.is_service:
+        raise Forbidden("Service accounts have no mailbox")
+    await limiter.hit(
+        settings.rate_limits.verify_email_per_user,
+        "verify-resend",
+        str(user.id),
+        message="Too many verification mails; try again later",
+    )
+    await _send_token_mail(
+        session, settings, user=user, purpose=EmailTokenPurpose.verify_email, email=user.email
+    )
+
+
+async def forgot_password(
+    session: AsyncSession, *, settings: Settings, limiter: RateLimiter, email: str
+) -> None:
+    """Mail a reset link when the account exists; the caller learns nothing either way."""
+    limits = settings.rate_limits
+    await limiter.hit(
+        limits.password_reset_per_ip,
+        "reset-ip",
+        _client_key(),
+        message="Too many password reset requests; try again later",
+    )
+    user = await repository.get_user_by_email(session, email)
+    if user is None or user.is_service or not user.is_active:
+        return
+    try:
+        await limiter.hit(limits.password_reset_per_account, "reset-account", str(user.id))
+    except RateLimited:
+        return  # the mails already sent are enough; answering alike hides that the account exists
+    await _send_token_mail(
+        session, settings, user=user, purpose=EmailTokenPurpose.reset_password, email=user.email
+    )
+
+
+async def reset_password(
+    session: AsyncSession, *, settings: Settings, token: str, new_password: str
+) -> None:
+    """Set a new password from a mailed token; every session of the user ends."""
+    row = await _use_email_token(session, token, EmailTokenPurpose.reset_password)
+    user = await repository.get_user(session, row.user_id)
+    if user is None or user.is_service:
+        raise InvalidEmailToken()
+    ensure_strong_password(
+        settings, new_password, field="new_password", user_inputs=[user.email, user.username]
+    )
+    now = utcnow()
+    if not await repository.consume_email_token(session, row.id, now=now):
+        raise InvalidEmailToken()
+    await repository.invalidate_email_tokens(
+        session, user.id, EmailTokenPurpose.reset_password, now=now
+    )
+    user.password_hash = await _hash(new_password)
+    if row.email == user.email:
+        user.is_verified = True  # the link reached this mailbox: the address is proven
+    _revoke_access(user)
+    await repository.revoke_user_tokens(session, user.id, now=now)
+    await audit.record(
+        session,
+        action="auth.password_reset",
+        actor_id=user.id,
+        target_type="user",
+        target_id=user.id,
+    )
+
+
+async def change_password(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    limiter: RateLimiter,
+    user: User,
+    current_password: str,
+    new_password: str,
+    keep_refresh_token: str | None,
+) -> None:
+    """Replace the password; other sessions end and every access token must be refreshed."""
+    if user.is_service:
+        raise Forbidden("Service accounts have no password")
+    account = f"user:{user.id}"
+    failures = settings.rate_limits.login_failures_per_account
+    await limiter.check(
+        failures, "login-fail", account, message="Too many failed attempts; try again later"
+    )
+    if not await _verify(current_password, user.password_hash):
+        await limiter.count(failures, "login-fail", account)
+        raise IncorrectPassword()
+    if new_password == current_password:
+        raise WeakPassword(
+            "The new password must differ from the current one", field="new_password"
+        )
+    ensure_strong_password(
+        settings, new_password, field="new_password", user_inputs=[user.email, user.username]
+    )
+    keep: uuid.UUID | None = None
+    if keep_refresh_token:
+        row = await repository.get_refresh_token(session, keep_refresh_token)
+        if row is not None and row.user_id == user.id and row.revoked_at is None:
+            keep = row.family_id
+    user.password_hash = await _hash(new_password)
+    _revoke_access(user)
+    await repository.revoke_user_tokens(session, user.id, now=utcnow(), except_family=keep)
+    await audit.record(
+        session,
+        action="auth.password_changed",
+        actor_id=user.id,
+        target_type="user",
+        target_id=user.id,
+        details={"kept_session": keep is not None},
+    )
+
+
+async def check_email(
+    session: AsyncSession, *, settings: Settings, limiter: RateLimiter, email: str
+) -> EmailExists:
+    """Whether an account uses this address (rate-limited: it answers what login hides)."""
+    await limiter.hit(
+        settings.rate_limits.check_email_per_ip,
+        "check-email-ip",
+        _client_key(),
+        message="Too many requests; try again later",
+    )
+    return EmailExists(exists=await repository.email_taken(session, email))
+
+
+# The caller's own account
+
+
+def _refuse_service(user: User) -> None:
+    if user.is_service:
+        raise Forbidden("Service accounts are managed through API keys", code="service_account")
+
+
+async def update_me(
+    session: AsyncSession, *, settings: Settings, user: User, data: UserUpdate
+) -> User:
+    """Change one's profile; a new email must be verified again."""
+    _refuse_service(user)
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    if "username" in changes and changes["username"] != user.username:
+        if await repository.username_taken(session, changes["username"], except_id=user.id):
+            raise UsernameTaken()
+        user.username = changes["username"]
+    if "full_name" in changes:
+        user.full_name = changes["full_name"]
+    if "preferences" in changes:
+        preferences = {
+            **default_preferences(),
+            **(user.preferences or {}),
+            **changes["preferences"],
+        }
+        user.preferences = preferences  # a new dict, so the JSON column is seen as changed
+    old_email = user.email
+    email_changed = "email" in changes and changes["email"] != old_email
+    if email_changed:
+        if await repository.email_taken(session, changes["email"], except_id=user.id):
+            raise EmailTaken()
+        user.email = changes["email"]
+        user.is_verified = False
+    await _flush_unique(session)
+    if email_changed:
+        await _send_token_mail(
+            session, settings, user=user, purpose=EmailTokenPurpose.verify_email, email=user.email
+        )
+        await enqueue(
+            session,
+            kind=SEND_EMAIL_JOB,
+            payload={
+                "template": "email_changed",
+                "to": old_email,
+                "full_name": user.full_name,
+                "new_email": user.email,
+            },
+        )
+        await audit.record(
+            session,
+            action="user.email_changed",
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
+        )
+    return user
+
+
+async def _delete_account(session: AsyncSession, user: User) -> None:
+    for hook in _deletion_hooks:
+        await hook(session, user.id)
+    await repository.delete_user(session, user)
+
+
+async def delete_me(session: AsyncSession, *, user: User) -> None:
+    """Delete one's own account and personal data (audit rows stay, they hold only ids)."""
+    _refuse_service(user)
+    await audit.record(
+        session,
+        action="user.deleted",
+        actor_id=user.id,
+        target_type="user",
+        target_id=user.id,
+        details={"self": True},
+    )
+    await _delete_account(session, user)
+
+
+async def public_profile(
+    session: AsyncSession, *, viewer: User, user_id: uuid.UUID
+) -> PublicUserOut:
+    """A user's public profile for an admin, or for a teacher of a course the user is in."""
+    # The courses domain is written alongside this one; imported here, at use.
+    from studyhall.courses import service as courses_service
+
+    user = await repository.get_user(session, user_id)
+    if user is None or user.is_service:
+        raise NotFound("User not found")
+    if viewer.role != Role.admin and viewer.id != user.id:
+        allowed = viewer.role == Role.teacher and await courses_service.teacher_can_see_student(
+            session, teacher_id=viewer.id, student_id=user.id
+        )
+        if not allowed:
+            raise NotFound("User not found")
+    course_ids = await courses_service.enrolled_course_ids(session, user_id=user.id)
+    return PublicUserOut(
+        id=user.id,
+        username=user.username,
+        full_name=user.full_name,
+        role=user.role,
+        enrolled_course_ids=list(course_ids),
+    )
+
+
+# Saved prompts
+
+
+async def list_prompts(
+    session: AsyncSession, *, user: User, limit: int, offset: int
+) -> tuple[list[SavedPrompt], int]:
+    """The caller's saved prompts, newest first."""
+    return await repository.list_prompts(session, user.id, limit=limit, offset=offset)
+
+
+async def get_prompt(session: AsyncSession, *, user: User, prompt_id: uuid.UUID) -> SavedPrompt:
+    """One of the caller's prompts; another user's is 404."""
+    prompt = await repository.get_prompt(session, user.id, prompt_id)
+    if prompt is None:
+        raise NotFound("Prompt not found")
+    return prompt
+
+
+async def create_prompt(session: AsyncSession, *, user: User, data: PromptIn) -> SavedPrompt:
+    """Save a prompt."""
+    prompt = SavedPrompt(user_id=user.id, title=data.title, prompt_text=data.prompt_text)
+    session.add(prompt)
+    await session.flush()
+    return prompt
+
+
+async def update_prompt(
+    session: AsyncSession, *, user: User, prompt_id: uuid.UUID, data: PromptUpdate
+) -> SavedPrompt:
+    """Edit a saved prompt."""
+    prompt = await get_prompt(session, user=user, prompt_id=prompt_id)
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    if "title" in changes:
+        prompt.title = changes["title"]
+    if "prompt_text" in changes:
+        prompt.prompt_text = changes["prompt_text"]
+    await session.flush()
+    return prompt
+
+
+async def delete_prompt(session: AsyncSession, *, user: User, prompt_id: uuid.UUID) -> None:
+    """Delete a saved prompt."""
+    prompt = await get_prompt(session, user=user, prompt_id=prompt_id)
+    await session.delete(prompt)
+    await session.flush()
+
+
+# Administration of users
+
+
+async def admin_list_users(
+    session: AsyncSession,
+    *,
+    role: Role | None,
+    search: str | None,
+    is_active: bool | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[User], int]:
+    """Human accounts, filtered; service accounts stay hidden."""
+    return await repository.list_users(
+        session, role=role, search=search, is_active=is_active, limit=limit, offset=offset
+    )
+
+
+async def count_users_by_role(session: AsyncSession) -> dict[str, int]:
+    """Number of human accounts per role (platform stats)."""
+    return await repository.count_users_by_role(session)
+
+
+async def count_active_users(session: AsyncSession, *, since: datetime) -> int:
+    """Human accounts active (logged in or refreshed a session) since a time."""
+    return await repository.count_active_users(session, since=since)
+
+
+async def admin_get_user(session: AsyncSession, *, user_id: uuid.UUID) -> User:
+    """A human account by id or 404."""
+    user = await repository.get_user(session, user_id)
+    if user is None or user.is_service:
+        raise NotFound("User not found")
+    return user
+
+
+async def admin_create_user(
+    session: AsyncSession, *, settings: Settings, actor: User, data: AdminUserCreate
+) -> User:
+    """Create an account of any role."""
+    if await repository.email_taken(session, data.email):
+        raise EmailTaken()
+    if data.username and await repository.username_taken(session, data.username):
+        raise UsernameTaken()
+    ensure_strong_password(
+        settings, data.password, field="password", user_inputs=[data.email, data.username]
+    )
+    user = User(
+        email=data.email,
+        username=data.username,
+        full_name=data.full_name,
+        password_hash=await _hash(data.password),
+        role=data.role,
+        is_active=True,
+        is_verified=data.is_verified,
+        is_service=False,
+        hint_level=data.hint_level,
+        preferences=default_preferences(),
+        auth_version=1,
+    )
+    session.add(user)
+    await _flush_unique(session)
+    if not user.is_verified:
+        await _send_token_mail(
+            session, settings, user=user, purpose=EmailTokenPurpose.verify_email, email=user.email
+        )
+    await audit.record(
+        session,
+        action="user.created",
+        actor_id=actor.id,
+        target_type="user",
+        target_id=user.id,
+        details={"role": str(user.role)},
+    )
+    return user
+
+
+async def admin_update_user(
+    session: AsyncSession, *, actor: User, user_id: uuid.UUID, data: AdminUserUpdate
+) -> User:
+    """Change role, block/unblock, hint level or name; blocking ends every session at once."""
+    user = await admin_get_user(session, user_id=user_id)
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    if user.id == actor.id and (
+        changes.get("is_active") is False or changes.get("role", Role.admin) != Role.admin
+    ):
+        raise SelfModification("You cannot block or demote your own account")
+    now = utcnow()
+    if "role" in changes and changes["role"] != user.role:
+        old = user.role
+        user.role = changes["role"]
+        _revoke_access(user)  # access tokens carry the role claim
+        await audit.record(
+            session,
+            action="user.role_changed",
+            actor_id=actor.id,
+            target_type="user",
+            target_id=user.id,
+            details={"from": str(old), "to": str(user.role)},
+        )
+    if "is_active" in changes and changes["is_active"] != user.is_active:
+        user.is_active = changes["is_active"]
+        if not user.is_active:
+            _revoke_access(user)
+            await repository.revoke_user_tokens(session, user.id, now=now)
+        await audit.record(
+            session,
+            action="user.blocked" if not user.is_active else "user.unblocked",
+            actor_id=actor.id,
+            target_type="user",
+            target_id=user.id,
+        )
+    updated = {}
+    if "hint_level" in changes and changes["hint_level"] != user.hint_level:
+        updated["hint_level"] = {"from": user.hint_level, "to": changes["hint_level"]}
+        user.hint_level = changes["hint_level"]
+    if "full_name" in changes and changes["full_name"] != user.full_name:
+        updated["full_name"] = {}
+        user.full_name = changes["full_name"]
+    if updated:
+        await audit.record(
+            session,
+            action="user.updated",
+            actor_id=actor.id,
+            target_type="user",
+            target_id=user.id,
+            details={"fields": updated},
+        )
+    await session.flush()
+    return user
+
+
+async def admin_delete_user(session: AsyncSession, *, actor: User, user_id: uuid.UUID) -> None:
+    """Delete an account."""
+    user = await admin_get_user(session, user_id=user_id)
+    if user.id == actor.id:
+        raise SelfModification("Delete your own account through DELETE /users/me")
+    await audit.record(
+        session,
+        action="user.deleted",
+        actor_id=actor.id,
+        target_type="user",
+        target_id=user.id,
+        details={"role": str(user.role)},
+    )
+    await _delete_account(session, user)
+
+
+async def admin_reset_password(
+    session: AsyncSession, *, settings: Settings, actor: User, user_id: uuid.UUID, new_password: str
+) -> None:
+    """Set a user's password; every session of the user ends."""
+    user = await admin_get_user(session, user_id=user_id)
+    ensure_strong_password(
+        settings, new_password, field="new_password", user_inputs=[user.email, user.username]
+    )
+    user.password_hash = await _hash(new_password)
+    _revoke_access(user)
+    await repository.revoke_user_tokens(session, user.id, now=utcnow())
+    await audit.record(
+        session,
+        action="user.password_reset",
+        actor_id=actor.id,
+        target_type="user",
+        target_id=user.id,
+    )
+
+
+async def list_audit_logs(
+    session: AsyncSession,
+    *,
+    actor_id: uuid.UUID | None,
+    action: str | None,
+    target_type: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[AuditLog], int]:
+    """The audit log, newest first."""
+    return await audit.list_logs(
+        session,
+        actor_id=actor_id,
+        action=action,
+        target_type=target_type,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
+
+
+# API keys
+
+
+def _new_api_key() -> tuple[str, str]:
+    """(prefix, full key `sh_<prefix>_<secret>`); the prefix identifies the key in lists."""
+    prefix = secrets.token_hex(4)
+    return prefix, f"sh_{prefix}_{new_token(32)}"
+
+
+async def create_api_key(
+    session: AsyncSession, *, actor: User, data: ApiKeyCreate
+) -> tuple[ApiKey, str]:
+    """Issue a service key acting through its own service account; the secret is returned once."""
+    if current_context().api_key_id is not None:
+        # A leaked key must not be able to mint itself successors.
+        raise Forbidden("API keys cannot create API keys", code="api_key_scope")
+    now = utcnow()
+    if data.expires_at is not None and data.expires_at <= now:
+        raise FieldInvalid("The expiry must be in the future", field="expires_at")
+    prefix, key = _new_api_key()
+    service_user = User(
+        email=f"key-{prefix}@service.invalid",
+        username=None,
+        full_name=f"API key: {data.name}"[:200],
+        password_hash=_UNUSABLE_PASSWORD,
+        role=data.acts_as_role,
+        is_active=True,
+        is_verified=True,
+        is_service=True,
+        hint_level=3,
+        preferences=default_preferences(),
+        auth_version=1,
+    )
+    session.add(service_user)
+    await session.flush()
+    api_key = ApiKey(
+        name=data.name,
+        prefix=prefix,
+        key_hash=hash_token(key),
+        scopes=list(data.scopes),
+        acts_as_role=data.acts_as_role,
+        service_user_id=service_user.id,
+        created_by=actor.id,
+        created_at=now,
+        expires_at=data.expires_at,
+    )
+    session.add(api_key)
+    await session.flush()
+    await audit.record(
+        session,
+        action="api_key.created",
+        actor_id=actor.id,
+        target_type="api_key",
+        target_id=api_key.id,
+        details={
+            "name": data.name,
+            "scopes": list(data.scopes),
+            "acts_as_role": str(data.acts_as_role),
+        },
+    )
+    return api_key, key
+
+
+async def list_api_keys(
+    session: AsyncSession, *, limit: int, offset: int
+) -> tuple[list[ApiKey], int]:
+    """Keys that are not revoked, without secrets."""
+    return await repository.list_api_keys(session, limit=limit, offset=offset)
+
+
+async def revoke_api_key(session: AsyncSession, *, actor: User, key_id: uuid.UUID) -> None:
+    """Revoke a key at once and disable its service account."""
+    api_key = await repository.get_api_key(session, key_id)
+    if api_key is None:
+        raise NotFound("API key not found")
+    if api_key.revoked_at is not None:
+        return
+    api_key.revoked_at = utcnow()
+    service_user = await repository.get_user(session, api_key.service_user_id)
+    if service_user is not None:
+        service_user.is_active = False
+        _revoke_access(service_user)
+    await audit.record(
+        session,
+        action="api_key.revoked",
+        actor_id=actor.id,
+        target_type="api_key",
+        target_id=api_key.id,
+        details={"name": api_key.name},
+    )
