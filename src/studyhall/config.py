@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     cors_origins: list[str] = Field(default_factory=list)
     public_url: str = "http://localhost:8000"
+    # Proxies whose X-Forwarded-For is believed (comma-separated IPs/CIDRs, or "*"): the client
+    # address drives per-IP rate limits and the audit log, so only list your own proxies.
+    trusted_proxies: str = "127.0.0.1"
     mail_from: str = "StudyHall <no-reply@studyhall.local>"
     access_token_ttl_s: int = 900
     refresh_token_ttl_s: int = 30 * 24 * 3600
