@@ -150,8 +150,8 @@ def load(url: str, *, headers: dict[str, str] | None = None, connections: int = 
             cmd += ["-H", f"{key}: {value}"]
         out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-        p50 = _parse_wrk_ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-        p99 = _parse_wrk_ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+        p50 = _parse_wrk_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+        p99 = _parse_wrk_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
         non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
         socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
         errors = int(non2xx.group(1)) if non2xx else 0

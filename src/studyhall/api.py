@@ -5,12 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from studyhall import system
+from studyhall.analytics.router import router as analytics_router
 from studyhall.assessments.router import router as assessments_router
 from studyhall.billing.router import router as billing_router
 from studyhall.courses.router import router as courses_router
 from studyhall.identity.router import admin_router as identity_admin_router
 from studyhall.identity.router import auth_router, users_router
 from studyhall.jobs.router import router as jobs_router
+from studyhall.knowledge.router import router as knowledge_router
 
 system_router = system.router
 
@@ -23,3 +25,5 @@ api_router.include_router(jobs_router)
 api_router.include_router(courses_router)
 api_router.include_router(assessments_router)
 api_router.include_router(billing_router)
+api_router.include_router(analytics_router)
+api_router.include_router(knowledge_router)

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from studyhall.config import Settings
 from studyhall.core.db import Database
 from studyhall.core.security import hash_password
+from studyhall.demo_content import seed_demo_course
 from studyhall.identity import repository
 from studyhall.identity.models import Role, User
 
@@ -63,6 +64,11 @@ async def seed_demo(settings: Settings) -> list[str]:
                     session, email=email, password=DEMO_PASSWORD, full_name=name, role=role, username=username
                 )
                 users[email] = user
+            await seed_demo_course(
+                session,
+                teacher_id=users["teacher@demo.studyhall.local"].id,
+                student_ids=[u.id for u in users.values() if u.role == Role.student],
+            )
     finally:
         await db.dispose()
     lines = [f"demo password for every account: {DEMO_PASSWORD}"]

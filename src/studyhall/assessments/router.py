@@ -1,5 +1,379 @@
 """HTTP routes of the assessments domain."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from studyhall.assessments import service
+from studyhall.assessments.dependencies import (
+    GradableSubmission,
+    OwnedAssignment,
+    OwnedQuiz,
+    ReadableAssignment,
+    ReadableQuiz,
+    StudentAssignment,
+    StudentQuiz,
+    ViewableAttempt,
+    ViewableSubmission,
+)
+from studyhall.assessments.errors import FileTooLarge, SubmissionNotFound
+from studyhall.assessments.schemas import (
+    AssignmentCreate,
+    AssignmentOut,
+    AssignmentUpdate,
+    AttemptDetail,
+    AttemptOut,
+    AttemptResult,
+    AttemptStartOut,
+    AttemptSubmit,
+    GradeIn,
+    ImportRecord,
+    ImportResult,
+    QuizCreate,
+    QuizImport,
+    QuizOwnerOut,
+    QuizStudentOut,
+    QuizSummary,
+    QuizUpdate,
+    SubmissionCreate,
+    SubmissionOut,
+    SubmissionsPage,
+)
+from studyhall.core.db import SessionDep
+from studyhall.core.errors import Unprocessable, UnsupportedMediaType
+from studyhall.core.schemas import Page, Pagination, pagination
+from studyhall.core.storage import LocalStorage
+from studyhall.courses import service as courses
+from studyhall.courses.dependencies import OwnedCourse, ReadableCourse
+from studyhall.identity.dependencies import CurrentUser, StudentUser
 
 router = APIRouter(tags=["assessments"])
+
+PageParams = Annotated[Pagination, Depends(pagination)]
+
+
+def _storage(request: Request) -> LocalStorage:
+    storage: LocalStorage = request.app.state.storage
+    return storage
+
+
+StorageDep = Annotated[LocalStorage, Depends(_storage)]
+
+
+# ---------------------------------------------------------------- quizzes
+
+
+@router.post("/courses/{course_id}/quizzes", status_code=status.HTTP_201_CREATED)
+async def create_quiz(session: SessionDep, course: OwnedCourse, body: QuizCreate) -> QuizOwnerOut:
+    """Create a quiz with single, multiple, true_false and short questions."""
+    quiz = await service.create_quiz(session, course_id=course.id, data=body)
+    return await service.quiz_for_owner(session, quiz=quiz)
+
+
+@router.get("/courses/{course_id}/quizzes")
+async def list_quizzes(
+    session: SessionDep, course: ReadableCourse, page: PageParams
+) -> Page[QuizSummary]:
+    """The course's quizzes (enrolled students, owner, admin)."""
+    return await service.list_quizzes(
+        session, course_id=course.id, limit=page.limit, offset=page.offset
+    )
+
+
+@router.post("/courses/{course_id}/quizzes/import", status_code=status.HTTP_201_CREATED)
+async def import_quiz(
+    session: SessionDep,
+    course: OwnedCourse,
+    body: Annotated[QuizImport | list[ImportRecord], Body()],
+    title: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+) -> ImportResult:
+    """Import multiple-choice questions as one quiz.
+
+    The body is either `{title, items: [...], seed, ...}` or a bare list of records (as in a
+    SciQ file; then `?title=` names the quiz). A record is SciQ's
+    `{question, correct_answer, distractor1..3, support}` (support becomes the explanation) or
+    `{prompt|question, options, answer (index or text), explanation?}`. Options are shuffled with
+    a seeded shuffle and stored in that order.
+    """
+    if isinstance(body, list):
+        body = QuizImport(items=body, **({"title": title} if title else {}))
+    return await service.import_quiz(session, course_id=course.id, data=body)
+
+
+@router.get("/quizzes/{quiz_id}", response_model=QuizOwnerOut | QuizStudentOut)
+async def get_quiz(
+    session: SessionDep, user: CurrentUser, quiz: ReadableQuiz
+) -> QuizOwnerOut | QuizStudentOut:
+    """A quiz. Students never receive answers or explanations; a timed quiz shows its questions
+    to a student only during a started attempt."""
+    if courses.manages(user, await courses.get_course(session, quiz.course_id)):
+        return await service.quiz_for_owner(session, quiz=quiz)
+    return await service.quiz_for_student(session, quiz=quiz, student=user)
+
+
+@router.patch("/quizzes/{quiz_id}")
+async def update_quiz(session: SessionDep, quiz: OwnedQuiz, body: QuizUpdate) -> QuizOwnerOut:
+    """Edit a quiz; `questions` replaces them all."""
+    updated = await service.update_quiz(session, quiz=quiz, data=body)
+    return await service.quiz_for_owner(session, quiz=updated)
+
+
+@router.delete("/quizzes/{quiz_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_quiz(session: SessionDep, quiz: OwnedQuiz) -> None:
+    """Delete a quiz with its attempts."""
+    await service.delete_quiz(session, quiz=quiz)
+
+
+@router.post(
+    "/quizzes/{quiz_id}/attempts/start",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": AttemptStartOut, "description": "An open attempt resumed"}},
+)
+async def start_attempt(
+    session: SessionDep, user: StudentUser, quiz: StudentQuiz, response: Response
+) -> AttemptStartOut:
+    """Start an attempt: the server's clock starts and the deadline is fixed (201), or resume the
+    open one (200). 409 `max_attempts_reached` when no attempt is left."""
+    attempt, created = await service.start_attempt(session, quiz=quiz, student=user)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return attempt
+
+
+@router.post("/quizzes/{quiz_id}/attempts")
+async def submit_attempt(
+    session: SessionDep, user: StudentUser, quiz: StudentQuiz, body: AttemptSubmit
+) -> AttemptResult:
+    """Submit answers (one per question, in order) and get the scored result.
+
+    Submits the open attempt; an untimed quiz with no open attempt is started and submitted at
+    once. The time limit is measured by the server from the start: a submission after the
+    deadline (+5 s grace) is rejected with 422 `time_limit_exceeded` and the attempt is spent;
+    a timed quiz without a started attempt answers 422 `attempt_not_started`. `time_spent_s` is
+    only recorded. Results show the expected answer and explanation for questions answered
+    correctly, and for every question once the quiz is passed or no attempt is left.
+    """
+    return await service.submit_attempt(session, quiz=quiz, student=user, data=body)
+
+
+@router.get("/quizzes/{quiz_id}/attempts")
+async def list_attempts(
+    session: SessionDep,
+    user: CurrentUser,
+    quiz: ReadableQuiz,
+    page: PageParams,
+    student_id: uuid.UUID | None = None,
+) -> Page[AttemptOut]:
+    """Attempts at a quiz: a student sees their own; the owner and admins see all
+    (filter `student_id`)."""
+    manager = courses.manages(user, await courses.get_course(session, quiz.course_id))
+    return await service.list_attempts(
+        session,
+        quiz=quiz,
+        student_id=student_id if manager else user.id,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.get("/attempts/{attempt_id}")
+async def get_attempt(
+    session: SessionDep, user: CurrentUser, attempt: ViewableAttempt
+) -> AttemptDetail:
+    """One attempt with its per-question results."""
+    course = await courses.find_course(session, attempt.course_id)
+    owner_view = course is not None and courses.manages(user, course)
+    return await service.attempt_detail(session, attempt=attempt, owner_view=owner_view)
+
+
+# ---------------------------------------------------------------- assignments
+
+
+@router.post("/courses/{course_id}/assignments", status_code=status.HTTP_201_CREATED)
+async def create_assignment(
+    session: SessionDep, course: OwnedCourse, body: AssignmentCreate
+) -> AssignmentOut:
+    """Create an assignment `{title, description, due_at, max_score}`."""
+    return await service.create_assignment(session, course_id=course.id, data=body)
+
+
+@router.get("/courses/{course_id}/assignments")
+async def list_assignments(
+    session: SessionDep, user: CurrentUser, course: ReadableCourse, page: PageParams
+) -> Page[AssignmentOut]:
+    """The course's assignments, soonest due first; students see their own counts."""
+    student_id = None if courses.manages(user, course) else user.id
+    return await service.list_assignments(
+        session, course_id=course.id, student_id=student_id, limit=page.limit, offset=page.offset
+    )
+
+
+@router.get("/assignments/{assignment_id}")
+async def get_assignment(
+    session: SessionDep, user: CurrentUser, assignment: ReadableAssignment
+) -> AssignmentOut:
+    """An assignment with submissions_count and graded_count (a student: their own)."""
+    manager = courses.manages(user, await courses.get_course(session, assignment.course_id))
+    return await service.assignment_view(
+        session, assignment=assignment, student_id=None if manager else user.id
+    )
+
+
+@router.patch("/assignments/{assignment_id}")
+async def update_assignment(
+    session: SessionDep, assignment: OwnedAssignment, body: AssignmentUpdate
+) -> AssignmentOut:
+    """Edit an assignment."""
+    return await service.update_assignment(session, assignment=assignment, data=body)
+
+
+@router.delete("/assignments/{assignment_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_assignment(
+    session: SessionDep, assignment: OwnedAssignment, storage: StorageDep
+) -> None:
+    """Delete an assignment with its submissions."""
+    await service.delete_assignment(session, assignment=assignment, storage=storage)
+
+
+_SUBMISSION_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": SubmissionCreate.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "content": {"type": "string"},
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "pdf, txt, md, docx, png or jpg (checked from the "
+                            "content), 10 MiB at most",
+                        },
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+async def _read_upload(upload: UploadFile) -> service.UploadedFile:
+    data = await upload.read(service.MAX_SUBMISSION_FILE_BYTES + 1)
+    if len(data) > service.MAX_SUBMISSION_FILE_BYTES:
+        raise FileTooLarge("The file is larger than 10 MiB")
+    return service.UploadedFile(filename=upload.filename or "file", data=data)
+
+
+@router.post(
+    "/assignments/{assignment_id}/submissions",
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=_SUBMISSION_BODY,
+)
+async def submit(
+    request: Request,
+    session: SessionDep,
+    user: StudentUser,
+    assignment: StudentAssignment,
+    storage: StorageDep,
+) -> SubmissionOut:
+    """Submit work as JSON `{content}` or multipart (`content` + optional `file`). A new
+    submission becomes the current one and the previous one is kept as history; submissions
+    after due_at are flagged `late`."""
+    content_type = request.headers.get("content-type", "")
+    upload: service.UploadedFile | None = None
+    if content_type.startswith("multipart/form-data"):
+        length = int(request.headers.get("content-length") or 0)
+        if length > service.MAX_SUBMISSION_FILE_BYTES + 1024 * 1024:
+            raise FileTooLarge("The request is larger than the 10 MiB file limit allows")
+        async with request.form(max_files=1, max_fields=4) as form:
+            content = form.get("content") or ""
+            if not isinstance(content, str):
+                raise Unprocessable("content must be text", code="invalid_content")
+            if len(content) > 200_000:
+                raise Unprocessable("content is too long", code="invalid_content")
+            file = form.get("file")
+            if isinstance(file, UploadFile) and (file.filename or file.size):
+                upload = await _read_upload(file)
+    elif content_type.startswith("application/json") or not content_type:
+        try:
+            body = SubmissionCreate.model_validate_json(await request.body() or b"{}")
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors(include_url=False)) from None
+        content = body.content
+    else:
+        raise UnsupportedMediaType("Send application/json or multipart/form-data")
+    return await service.submit(
+        session, assignment=assignment, student=user, content=content, file=upload, storage=storage
+    )
+
+
+@router.get("/assignments/{assignment_id}/submissions")
+async def list_submissions(
+    session: SessionDep,
+    user: CurrentUser,
+    assignment: ReadableAssignment,
+    page: PageParams,
+    student_id: uuid.UUID | None = None,
+    history: bool = False,
+) -> SubmissionsPage:
+    """Submissions with the assignment's submissions_count and graded_count. A student sees
+    their own versions; the owner sees each student's current one (`history=true`: all
+    versions; `student_id` filters)."""
+    manager = courses.manages(user, await courses.get_course(session, assignment.course_id))
+    return await service.list_submissions(
+        session,
+        assignment=assignment,
+        student_id=student_id if manager else user.id,
+        owner_view=manager,
+        history=history,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.get("/submissions/{submission_id}")
+async def get_submission(submission: ViewableSubmission) -> SubmissionOut:
+    """One submission (its student, the course's teacher, admins)."""
+    return SubmissionOut.model_validate(submission)
+
+
+@router.get(
+    "/submissions/{submission_id}/file",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def get_submission_file(submission: ViewableSubmission, storage: StorageDep) -> Response:
+    """The file attached to a submission."""
+    if submission.file_key is None:
+        raise SubmissionNotFound("This submission has no file")
+    data = await storage.get(submission.file_key)
+    name = submission.file_name or "file"
+    # An ASCII fallback plus the UTF-8 name (RFC 6266): headers must stay latin-1.
+    fallback = name.encode("ascii", "replace").decode().replace('"', "").replace("?", "_")
+    disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
+    return Response(
+        data,
+        media_type=submission.file_type or "application/octet-stream",
+        headers={
+            "Content-Disposition": disposition,
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@router.put("/submissions/{submission_id}/grade")
+async def grade_submission(
+    session: SessionDep, user: CurrentUser, submission: GradableSubmission, body: GradeIn
+) -> SubmissionOut:
+    """Grade a submission `{score, feedback}` (the course's teacher or an admin); 422 above
+    the assignment's max_score. Audited as `grade.set`."""
+    return await service.grade_submission(session, actor=user, submission=submission, data=body)

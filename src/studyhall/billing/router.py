@@ -1,5 +1,561 @@
-"""HTTP routes of the billing domain."""
+"""HTTP routes of the billing domain: the caller's wallet, admin money operations, payments.
 
-from fastapi import APIRouter
+Every /wallet route is about the caller's own wallet (no id of another user is accepted);
+/admin routes are admin-only. Writes that move tokens or money accept an Idempotency-Key.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, status
+from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from studyhall.billing import payments, service
+from studyhall.billing.idempotency import IdempotencyKeyHeader, IdempotentRequest
+from studyhall.billing.models import Direction, EntryType, ReservationStatus
+from studyhall.billing.schemas import (
+    CheckoutIn,
+    CheckoutOut,
+    CourseCapIn,
+    CourseCapOut,
+    ErrorOut,
+    ExpenseIn,
+    ExpenseOut,
+    FinalizeIn,
+    PackageOut,
+    ReservationOut,
+    ReserveIn,
+    TopupIn,
+    TopupOut,
+    TransactionOut,
+    TransactionPage,
+    TransactionTotalsOut,
+    WalletLimitsIn,
+    WalletOut,
+    WebhookOut,
+)
+from studyhall.core.db import Database, SessionDep
+from studyhall.core.schemas import Page, Pagination, pagination
+from studyhall.identity import service as identity_service
+from studyhall.identity.dependencies import AdminUser, CurrentUser, SettingsDep
+from studyhall.identity.models import User
 
 router = APIRouter(tags=["billing"])
+
+
+def _errors(**codes: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for error statuses: {"402": "why"} → documented {detail, code} bodies."""
+    return {int(k[1:]): {"model": ErrorOut, "description": v} for k, v in codes.items()}
+
+
+_NOT_FOUND = {"_404": "Unknown user or reservation"}
+_KEY_REUSED = {"_409": "Idempotency-Key reused with a different request"}
+_RESERVE_ERRORS = _errors(
+    _402="Not enough tokens (`insufficient_tokens`)",
+    _429="Daily limit (`daily_limit_reached`) or course cap (`course_cap_reached`) reached; "
+    "`Retry-After` says when it resets",
+    **_NOT_FOUND,
+    **_KEY_REUSED,
+)
+_PAYMENT_ERRORS = _errors(
+    _503="Payments are not configured (`payments_not_configured`)",
+    _502="The payment provider failed (`payment_provider_error`)",
+    _404="Unknown package",
+    **_KEY_REUSED,
+)
+
+PageDep = Annotated[Pagination, Depends(pagination)]
+
+
+@identity_service.on_user_deleted
+async def _forget_deleted_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Account deletion: billing keeps the (id-only) ledger, drops stored responses."""
+    await service.forget_user(session, user_id=user_id)
+
+
+async def _wallet_view(
+    request: Request, session: SessionDep, user: User, settings: SettingsDep
+) -> service.WalletView:
+    """The caller's wallet; a first visit creates it in its own short write unit of work.
+
+    GET requests run in a read-only unit of work (SQLite takes no write lock for them), so the
+    lazy creation cannot happen in the request's own session.
+    """
+    view = await service.find_wallet(session, user_id=user.id, settings=settings.billing)
+    if view is not None:
+        return view
+    db: Database = request.app.state.db
+    async with db.session() as write_session:
+        return await service.get_wallet(write_session, user_id=user.id, settings=settings.billing)
+
+
+async def _target_user(session: SessionDep, user_id: uuid.UUID, _admin: AdminUser) -> User:
+    """The user an admin route acts on (404 when unknown)."""
+    return await identity_service.admin_get_user(session, user_id=user_id)
+
+
+TargetUser = Annotated[User, Depends(_target_user)]
+
+
+def _transactions_page(page: service.TransactionsPage, p: Pagination) -> TransactionPage:
+    return TransactionPage(
+        items=[TransactionOut.model_validate(e) for e in page.entries],
+        total=page.totals.count,
+        limit=p.limit,
+        offset=p.offset,
+        totals=TransactionTotalsOut.model_validate(page.totals),
+    )
+
+
+# The caller's wallet
+
+
+@router.get("/wallet")
+async def get_wallet(
+    request: Request, session: SessionDep, user: CurrentUser, settings: SettingsDep
+) -> WalletOut:
+    """My wallet: balance, reserved, available, tier, daily limit, used today, next reset."""
+    return WalletOut.model_validate(await _wallet_view(request, session, user, settings))
+
+
+@router.get("/wallet/reservations")
+async def my_reservations(
+    session: SessionDep,
+    user: CurrentUser,
+    page: PageDep,
+    status_: Annotated[ReservationStatus | None, Query(alias="status")] = None,
+) -> Page[ReservationOut]:
+    """My reservations, newest first; filter by status."""
+    rows, total = await service.list_reservations(
+        session, user_id=user.id, status=status_, limit=page.limit, offset=page.offset
+    )
+    return Page(
+        items=[ReservationOut.model_validate(r) for r in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.get("/wallet/reservations/{reservation_id}")
+async def my_reservation(
+    reservation_id: uuid.UUID, session: SessionDep, user: CurrentUser
+) -> ReservationOut:
+    """One of my reservations (404 for anyone else's)."""
+    return ReservationOut.model_validate(
+        await service.get_reservation(session, reservation_id=reservation_id, user_id=user.id)
+    )
+
+
+@router.get("/wallet/transactions")
+async def my_transactions(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    page: PageDep,
+    direction: Direction | None = None,
+    type_: Annotated[EntryType | None, Query(alias="type")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> TransactionPage:
+    """My ledger entries, newest first, with totals."""
+
+    async def read(s: AsyncSession) -> service.TransactionsPage:
+        return await service.list_transactions(
+            s,
+            user_id=user.id,
+            direction=direction,
+            entry_type=type_,
+            since=since,
+            until=until,
+            limit=page.limit,
+            offset=page.offset,
+        )
+
+    if await service.find_wallet(session, user_id=user.id, settings=settings.billing) is not None:
+        return _transactions_page(await read(session), page)
+    # First visit: create the wallet (and its signup bonus entry) and read it back in the same
+    # write unit of work, so the bonus shows at once (a SQLite read sees an older snapshot).
+    db: Database = request.app.state.db
+    async with db.session() as write_session:
+        await service.get_wallet(write_session, user_id=user.id, settings=settings.billing)
+        return _transactions_page(await read(write_session), page)
+
+
+# Admin: wallets
+
+
+@router.get("/admin/wallets/{user_id}")
+async def admin_get_wallet(
+    target: TargetUser, session: SessionDep, settings: SettingsDep
+) -> WalletOut:
+    """Any user's wallet (created on first use)."""
+    return WalletOut.model_validate(
+        await service.get_wallet(session, user_id=target.id, settings=settings.billing)
+    )
+
+
+@router.post(
+    "/admin/wallets/{user_id}/topup",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TopupOut,
+    responses=_errors(**_NOT_FOUND, **_KEY_REUSED),
+)
+async def admin_topup(
+    target: TargetUser,
+    body: TopupIn,
+    session: SessionDep,
+    admin: AdminUser,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> TopupOut | Response:
+    """Credit tokens (or debit with a negative amount: an adjustment); audited."""
+    idem = IdempotentRequest(
+        session,
+        key=idempotency_key,
+        user_id=admin.id,
+        route="POST /admin/wallets/{user_id}/topup",
+        request={"user_id": target.id, "body": body},
+    )
+    if (replay := await idem.replay()) is not None:
+        return replay
+    entry, wallet = await service.topup(
+        session,
+        user_id=target.id,
+        amount=body.amount,
+        reason=body.reason,
+        reference=body.reference,
+        actor_id=admin.id,
+        settings=settings.billing,
+    )
+    out = TopupOut(transaction_id=entry.id, new_balance=wallet.balance)
+    await idem.save(status.HTTP_201_CREATED, out)
+    return out
+
+
+@router.patch("/admin/wallets/{user_id}")
+async def admin_set_limits(
+    target: TargetUser,
+    body: WalletLimitsIn,
+    session: SessionDep,
+    admin: AdminUser,
+    settings: SettingsDep,
+) -> WalletOut:
+    """Change a wallet's tier and/or daily limit (null: the tier's); audited."""
+    view = await service.set_limits(
+        session,
+        user_id=target.id,
+        actor_id=admin.id,
+        tier=body.tier,
+        daily_limit=body.daily_limit,
+        change_daily_limit="daily_limit" in body.model_fields_set,
+        settings=settings.billing,
+    )
+    return WalletOut.model_validate(view)
+
+
+@router.get("/admin/wallets/{user_id}/reservations")
+async def admin_list_reservations(
+    target: TargetUser,
+    session: SessionDep,
+    page: PageDep,
+    status_: Annotated[ReservationStatus | None, Query(alias="status")] = None,
+) -> Page[ReservationOut]:
+    """A user's reservations, newest first."""
+    rows, total = await service.list_reservations(
+        session, user_id=target.id, status=status_, limit=page.limit, offset=page.offset
+    )
+    return Page(
+        items=[ReservationOut.model_validate(r) for r in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.post(
+    "/admin/wallets/{user_id}/reservations",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReservationOut,
+    responses=_RESERVE_ERRORS,
+)
+async def admin_reserve(
+    target: TargetUser,
+    body: ReserveIn,
+    session: SessionDep,
+    admin: AdminUser,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> ReservationOut | Response:
+    """Hold tokens for a user (402 not enough, 429 daily limit or course cap)."""
+    idem = IdempotentRequest(
+        session,
+        key=idempotency_key,
+        user_id=admin.id,
+        route="POST /admin/wallets/{user_id}/reservations",
+        request={"user_id": target.id, "body": body},
+    )
+    if (replay := await idem.replay()) is not None:
+        return replay
+    reservation = await service.reserve(
+        session,
+        user_id=target.id,
+        amount=body.amount,
+        purpose=body.purpose,
+        course_id=body.course_id,
+        ttl_s=body.ttl_s,
+        actor_id=admin.id,
+        settings=settings.billing,
+    )
+    out = ReservationOut.model_validate(reservation)
+    await idem.save(status.HTTP_201_CREATED, out)
+    return out
+
+
+@router.post(
+    "/admin/reservations/{reservation_id}/finalize",
+    response_model=ReservationOut,
+    responses=_errors(**_NOT_FOUND, **_KEY_REUSED),
+)
+async def admin_finalize(
+    reservation_id: uuid.UUID,
+    body: FinalizeIn,
+    session: SessionDep,
+    admin: AdminUser,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> ReservationOut | Response:
+    """Charge min(actual, reserved) and release the rest; a resolved one is returned as is."""
+    idem = IdempotentRequest(
+        session,
+        key=idempotency_key,
+        user_id=admin.id,
+        route="POST /admin/reservations/{id}/finalize",
+        request={"reservation_id": reservation_id, "body": body},
+    )
+    if (replay := await idem.replay()) is not None:
+        return replay
+    reservation = await service.finalize(
+        session,
+        reservation_id=reservation_id,
+        actual=body.actual,
+        actor_id=admin.id,
+        settings=settings.billing,
+    )
+    out = ReservationOut.model_validate(reservation)
+    await idem.save(status.HTTP_200_OK, out)
+    return out
+
+
+@router.post(
+    "/admin/reservations/{reservation_id}/release",
+    response_model=ReservationOut,
+    responses=_errors(**_NOT_FOUND, **_KEY_REUSED),
+)
+async def admin_release(
+    reservation_id: uuid.UUID,
+    session: SessionDep,
+    admin: AdminUser,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> ReservationOut | Response:
+    """Give all held tokens back; a resolved reservation is returned as is."""
+    idem = IdempotentRequest(
+        session,
+        key=idempotency_key,
+        user_id=admin.id,
+        route="POST /admin/reservations/{id}/release",
+        request={"reservation_id": reservation_id},
+    )
+    if (replay := await idem.replay()) is not None:
+        return replay
+    reservation = await service.release(
+        session, reservation_id=reservation_id, actor_id=admin.id, settings=settings.billing
+    )
+    out = ReservationOut.model_validate(reservation)
+    await idem.save(status.HTTP_200_OK, out)
+    return out
+
+
+# Admin: reports and expenses
+
+
+@router.get("/admin/transactions")
+async def admin_transactions(
+    session: SessionDep,
+    _admin: AdminUser,
+    page: PageDep,
+    direction: Direction | None = None,
+    type_: Annotated[EntryType | None, Query(alias="type")] = None,
+    user_id: uuid.UUID | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> TransactionPage:
+    """The ledger across users, newest first, filtered, with credit/debit totals."""
+    result = await service.list_transactions(
+        session,
+        user_id=user_id,
+        direction=direction,
+        entry_type=type_,
+        since=since,
+        until=until,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    return _transactions_page(result, page)
+
+
+@router.post("/admin/expenses", status_code=status.HTTP_201_CREATED, response_model=ExpenseOut)
+async def admin_record_expense(
+    body: ExpenseIn,
+    session: SessionDep,
+    admin: AdminUser,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> ExpenseOut | Response:
+    """Record a platform cost (API or servers), in the currency's minor unit; audited."""
+    idem = IdempotentRequest(
+        session, key=idempotency_key, user_id=admin.id, route="POST /admin/expenses", request=body
+    )
+    if (replay := await idem.replay()) is not None:
+        return replay
+    expense = await service.record_expense(
+        session,
+        category=body.category,
+        amount=body.amount,
+        currency=body.currency,
+        description=body.description,
+        actor_id=admin.id,
+    )
+    out = ExpenseOut.model_validate(expense)
+    await idem.save(status.HTTP_201_CREATED, out)
+    return out
+
+
+@router.get("/admin/expenses")
+async def admin_list_expenses(
+    session: SessionDep,
+    _admin: AdminUser,
+    page: PageDep,
+    category: Annotated[str | None, Query(max_length=64)] = None,
+) -> Page[ExpenseOut]:
+    """Recorded expenses, newest first."""
+    rows, total = await service.list_expenses(
+        session, category=category, limit=page.limit, offset=page.offset
+    )
+    return Page(
+        items=[ExpenseOut.model_validate(r) for r in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+# Course caps
+
+
+@router.get("/courses/{course_id}/token-cap")
+async def get_course_cap(
+    course_id: uuid.UUID, session: SessionDep, _admin: AdminUser, settings: SettingsDep
+) -> CourseCapOut:
+    """A course's daily token cap (null when none) and today's usage."""
+    return CourseCapOut.model_validate(
+        await service.get_course_cap(session, course_id=course_id, settings=settings.billing)
+    )
+
+
+@router.put("/courses/{course_id}/token-cap")
+async def set_course_cap(
+    course_id: uuid.UUID,
+    body: CourseCapIn,
+    session: SessionDep,
+    admin: AdminUser,
+    settings: SettingsDep,
+) -> CourseCapOut:
+    """Set a course's daily token cap for all its users together (null removes it); audited."""
+    view = await service.set_course_cap(
+        session,
+        course_id=course_id,
+        daily_cap=body.daily_cap,
+        actor_id=admin.id,
+        settings=settings.billing,
+    )
+    return CourseCapOut.model_validate(view)
+
+
+# Payments
+
+
+@router.get("/payments/packages", responses=_errors(_503="Payments are not configured"))
+async def list_packages(
+    _user: CurrentUser, settings: SettingsDep, page: PageDep
+) -> Page[PackageOut]:
+    """The token packages on sale (503 when payments are not configured)."""
+    payments.require_configured(settings.billing)
+    items = [PackageOut.model_validate(p) for p in payments.packages(settings.billing)]
+    return Page(
+        items=items[page.offset : page.offset + page.limit],
+        total=len(items),
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.post(
+    "/payments/checkout",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CheckoutOut,
+    responses=_PAYMENT_ERRORS,
+)
+async def checkout(
+    body: CheckoutIn,
+    session: SessionDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> CheckoutOut | Response:
+    """Start buying a package: a Stripe PaymentIntent → {client_secret, publishable_key}."""
+    payments.require_configured(settings.billing)
+    idem = IdempotentRequest(
+        session, key=idempotency_key, user_id=user.id, route="POST /payments/checkout", request=body
+    )
+    if (replay := await idem.replay()) is not None:
+        return replay
+    result = await payments.start_checkout(
+        session,
+        user_id=user.id,
+        package_id=body.package_id,
+        settings=settings.billing,
+        idempotency_key=idempotency_key,
+    )
+    out = CheckoutOut(
+        client_secret=result.client_secret,
+        publishable_key=result.publishable_key,
+        payment_id=result.payment_id,
+        package=PackageOut.model_validate(result.package),
+    )
+    await idem.save(status.HTTP_201_CREATED, out)
+    return out
+
+
+@router.post(
+    "/payments/webhook",
+    responses=_errors(
+        _400="Bad or missing signature (`invalid_webhook_signature`) or payload",
+        _503="No webhook secret configured",
+    ),
+)
+async def payment_webhook(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
+) -> WebhookOut:
+    """Stripe's signed events: a succeeded payment credits once; a refund debits."""
+    event = payments.verify_webhook(settings.billing, await request.body(), stripe_signature)
+    outcome = await payments.handle_event(session, event=event, settings=settings.billing)
+    return WebhookOut(received=True, outcome=outcome)

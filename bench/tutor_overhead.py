@@ -1,0 +1,346 @@
+"""The tutor's own overhead, and how many SSE streams one api process holds.
+
+Starts the real local OpenAI-compatible server (tests/peers/openai_llm.py, a subprocess) and a
+real StudyHall api process (uvicorn, 1 worker, the tutor pointed at that server), ingests a small
+course document, then measures, for 1 and 64 concurrent streams:
+
+- time to first byte (first answer piece) and total time of a streamed answer asked through
+  StudyHall (POST /chat/sessions/{id}/messages, Accept: text/event-stream: auth, rate limit,
+  retrieval, prompt, wallet hold, relay, finalize and store);
+- the same for a streamed completion asked directly of the same local server;
+- the difference (medians): StudyHall's overhead.
+
+Then it opens N streams at once (100, 250, 500 … up to --max-streams), each a slow answer that
+stays open for seconds, and reports the largest N held with no error (aim: 500).
+
+    .venv/bin/python bench/tutor_overhead.py [--db sqlite|postgres] [--requests 40]
+        [--max-streams 750]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from _harness import ROOT, database, free_port, percentile, postgres_available, table
+
+PASSWORD = "bench-password-123"
+PEER = ROOT / "tests" / "peers" / "openai_llm.py"
+MATERIAL = (
+    b"# Photosynthesis\n\nPhotosynthesis is the process by which green plants use light energy to "
+    b"make glucose from carbon dioxide and water. Oxygen is released as a by-product.\n\n"
+    b"# Respiration\n\nCellular respiration releases the energy stored in glucose. The mitochondria "
+    b"are the organelles where aerobic respiration happens.\n"
+)
+QUESTION = "How do green plants make glucose?"
+PIECES = 40
+
+
+@dataclass
+class Timing:
+    ttfb: float
+    total: float
+    ok: bool
+
+
+# ---------------------------------------------------------------- processes
+
+
+@contextlib.contextmanager
+def peer(*, pieces: int, delay_ms: float) -> Iterator[str]:
+    """The local OpenAI-compatible server; yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(PEER), "--port", str(port), "--pieces", str(pieces), "--delay-ms", str(delay_ms)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().decode()
+        if not line.startswith("ready"):
+            raise RuntimeError("LLM peer did not start")
+        yield line.split()[1]
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+_SERVE = """
+import sys, uvicorn
+from studyhall.config import get_settings
+from studyhall.main import create_app
+from studyhall.migrate import upgrade
+settings = get_settings()
+upgrade(settings.database_url)
+app = create_app(settings)
+paths = {getattr(r, "path", "") for r in app.routes}
+if "/api/v1/chat/sessions" not in paths:  # until api.py mounts the tutor
+    from studyhall.tutor.router import router
+    app.include_router(router, prefix="/api/v1")
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_config=None, server_header=False,
+            timeout_graceful_shutdown=2, backlog=4096)
+"""
+
+
+@contextlib.contextmanager
+def studyhall(database_url: str, llm_url: str) -> Iterator[str]:
+    """One api process (in-process worker for the ingestion), tutor pointed at the peer."""
+    data_dir = tempfile.mkdtemp(prefix="studyhall-bench-tutor-")
+    port = free_port()
+    env = {
+        **os.environ,
+        "STUDYHALL_DATABASE_URL": database_url,
+        "STUDYHALL_DATA_DIR": data_dir,
+        "STUDYHALL_SECRET_KEY": "bench-secret-key-0123456789-abcdefghij",
+        "STUDYHALL_LOG_LEVEL": "WARNING",
+        "STUDYHALL_LLM__PROVIDER": "openai",
+        "STUDYHALL_LLM__BASE_URL": llm_url,
+        "STUDYHALL_LLM__MODEL": "peer-model",
+        "STUDYHALL_LLM__MAX_TOKENS": "200",
+        "STUDYHALL_LLM__TIMEOUT_S": "60",
+        "STUDYHALL_RATE_LIMITS__TUTOR_PER_USER": "1000000/minute",
+        "STUDYHALL_BILLING__SIGNUP_BONUS": "100000000000",
+        "STUDYHALL_BILLING__TIERS": json.dumps({"free": 500_000_000_000}),
+        "STUDYHALL_DB_POOL_SIZE": "20",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SERVE, str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(base + "/health/ready", timeout=1).status_code == 200:
+                    break
+            if process.poll() is not None:
+                raise RuntimeError("StudyHall exited during start-up")
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("StudyHall did not become ready")
+        subprocess.run(
+            [str(Path(sys.executable).parent / "studyhall"), "create-admin", "--email", "bench@example.org", "--password", PASSWORD],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- setup
+
+
+async def prepare(base: str, sessions: int) -> tuple[dict[str, str], list[str]]:
+    """Log in, create a course with a document, wait for it, open chat sessions."""
+    async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+        login = await c.post("/api/v1/auth/login", json={"email": "bench@example.org", "password": PASSWORD})
+        login.raise_for_status()
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        course = await c.post(
+            "/api/v1/courses", json={"code": "BENCH1", "title": "Bench biology", "is_published": True}, headers=headers
+        )
+        course.raise_for_status()
+        course_id = course.json()["id"]
+        upload = await c.post(
+            f"/api/v1/courses/{course_id}/documents",
+            files={"file": ("bio.md", MATERIAL)},
+            data={"title": "Biology"},
+            headers=headers,
+        )
+        upload.raise_for_status()
+        document_id = upload.json()["document"]["id"]
+        for _ in range(600):
+            status = (await c.get(f"/api/v1/documents/{document_id}", headers=headers)).json()["status"]
+            if status in ("ready", "failed"):
+                break
+            await asyncio.sleep(0.1)
+        ids = []
+        for _ in range(sessions):
+            created = await c.post("/api/v1/chat/sessions", json={"course_id": course_id}, headers=headers)
+            created.raise_for_status()
+            ids.append(created.json()["id"])
+        # One answer warms the retrieval index and the model connection.
+        warm = await c.post(f"/api/v1/chat/sessions/{ids[0]}/messages", json={"content": QUESTION}, headers=headers)
+        warm.raise_for_status()
+        return headers, ids
+
+
+# ---------------------------------------------------------------- one stream
+
+
+async def through_studyhall(c: httpx.AsyncClient, headers: dict[str, str], chat_id: str) -> Timing:
+    """A streamed tutor answer: first delta, then done."""
+    start = time.perf_counter()
+    ttfb = float("nan")
+    ok = False
+    try:
+        async with c.stream(
+            "POST",
+            f"/api/v1/chat/sessions/{chat_id}/messages",
+            json={"content": QUESTION},
+            headers={**headers, "Accept": "text/event-stream"},
+        ) as response:
+            if response.status_code != 200:
+                await response.aread()
+                return Timing(ttfb, time.perf_counter() - start, False)
+            async for line in response.aiter_lines():
+                if line == "event: delta" and ttfb != ttfb:
+                    ttfb = time.perf_counter() - start
+                elif line == "event: done":
+                    ok = True
+                elif line == "event: error":
+                    ok = False
+                    break
+    except httpx.HTTPError:
+        ok = False
+    return Timing(ttfb, time.perf_counter() - start, ok)
+
+
+async def direct(c: httpx.AsyncClient, llm_url: str) -> Timing:
+    """The same streamed completion asked of the local server directly."""
+    start = time.perf_counter()
+    ttfb = float("nan")
+    ok = False
+    body = {
+        "model": "peer-model",
+        "messages": [{"role": "system", "content": "You are a tutor."}, {"role": "user", "content": QUESTION}],
+        "max_tokens": 200,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    try:
+        async with c.stream("POST", f"{llm_url}/chat/completions", json=body) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("data: ") and '"content": "word' in line and ttfb != ttfb:
+                    ttfb = time.perf_counter() - start
+                elif line == "data: [DONE]":
+                    ok = True
+    except httpx.HTTPError:
+        ok = False
+    return Timing(ttfb, time.perf_counter() - start, ok)
+
+
+async def run(concurrency: int, total: int, one: object) -> list[Timing]:
+    """`total` streams, `concurrency` at a time."""
+    results: list[Timing] = []
+    queue = list(range(total))
+
+    async def lane() -> None:
+        while queue:
+            i = queue.pop()
+            results.append(await one(i))  # type: ignore[operator]
+
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
+    return results
+
+
+def _ms(values: list[float], q: float | None = None) -> float:
+    clean = [v for v in values if v == v]
+    if not clean:
+        return float("nan")
+    return 1000 * (statistics.median(clean) if q is None else percentile(clean, q))
+
+
+async def overhead(base: str, llm_url: str, requests: int) -> list[list[str]]:
+    """TTFB and total, direct vs through StudyHall, at 1 and 64 concurrent streams."""
+    headers, chats = await prepare(base, 64)
+    rows = [
+        ["streams", "path", "ttfb p50 ms", "ttfb p95 ms", "total p50 ms", "total p95 ms", "errors", "overhead ttfb", "overhead total"]
+    ]
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as c:
+        for concurrency in (1, 64):
+            n = max(requests, concurrency * 2) if concurrency > 1 else requests
+            d = await run(concurrency, n, lambda i: direct(c, llm_url))
+            s = await run(concurrency, n, lambda i: through_studyhall(c, headers, chats[i % len(chats)]))
+            for name, res in (("direct", d), ("studyhall", s)):
+                rows.append(
+                    [
+                        str(concurrency),
+                        name,
+                        f"{_ms([r.ttfb for r in res]):.1f}",
+                        f"{_ms([r.ttfb for r in res], 0.95):.1f}",
+                        f"{_ms([r.total for r in res]):.1f}",
+                        f"{_ms([r.total for r in res], 0.95):.1f}",
+                        str(sum(not r.ok for r in res)),
+                        f"{_ms([r.ttfb for r in s]) - _ms([r.ttfb for r in d]):+.1f} ms" if name == "studyhall" else "",
+                        f"{_ms([r.total for r in s]) - _ms([r.total for r in d]):+.1f} ms" if name == "studyhall" else "",
+                    ]
+                )
+    return rows
+
+
+async def capacity(base: str, levels: list[int]) -> list[list[str]]:
+    """N slow streams open at once: errors, and how long the last one took."""
+    top = max(levels)
+    headers, chats = await prepare(base, top)
+    rows = [["concurrent streams", "completed", "errors", "ttfb p50 ms", "ttfb p99 ms", "wall s"]]
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    async with httpx.AsyncClient(base_url=base, timeout=300, limits=limits) as c:
+        for n in levels:
+            start = time.perf_counter()
+            res = await asyncio.gather(*(through_studyhall(c, headers, chats[i]) for i in range(n)))
+            wall = time.perf_counter() - start
+            errors = sum(not r.ok for r in res)
+            rows.append(
+                [
+                    str(n),
+                    str(n - errors),
+                    str(errors),
+                    f"{_ms([r.ttfb for r in res]):.0f}",
+                    f"{_ms([r.ttfb for r in res], 0.99):.0f}",
+                    f"{wall:.1f}",
+                ]
+            )
+            if errors:
+                break
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--requests", type=int, default=40, help="streams per overhead run")
+    parser.add_argument("--max-streams", type=int, default=750)
+    args = parser.parse_args()
+    if args.db == "postgres" and not postgres_available():
+        raise SystemExit("PostgreSQL is not reachable")
+    levels = [n for n in (100, 250, 500, 750, 1000) if n <= args.max_streams]
+    with database(args.db) as url:
+        # Overhead: a quick answer of 40 pieces, 2 ms apart.
+        with peer(pieces=PIECES, delay_ms=2) as llm_url, studyhall(url, llm_url) as base:
+            rows = asyncio.run(overhead(base, llm_url, args.requests))
+        print(f"== overhead ({args.db}, 1 api process, answers of {PIECES} pieces 2 ms apart)")
+        print(table(rows))
+    with database(args.db) as url:
+        # Capacity: each answer streams for ~8 s (80 pieces, 100 ms apart), so all are open at once.
+        with peer(pieces=80, delay_ms=100) as llm_url, studyhall(url, llm_url) as base:
+            rows = asyncio.run(capacity(base, levels))
+        print(f"\n== concurrent SSE streams held by 1 api process ({args.db}; aim: 500 with no error)")
+        print(table(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Platform statistics for admins: figures gathered from each domain's own service."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from studyhall.analytics.service import course_stats
+from studyhall.billing import service as billing
+from studyhall.config import Settings
+from studyhall.core.clock import utcnow
+from studyhall.identity import service as identity
+from studyhall.jobs import service as jobs
+from studyhall.knowledge import service as knowledge
+from studyhall.tutor import service as tutor
+
+ACTIVE_WINDOW = timedelta(days=7)
+
+
+class TokensUsed(BaseModel):
+    today: int
+    last_30_days: int
+
+
+class RevenueLine(BaseModel):
+    currency: str
+    gross: int
+    refunded: int
+    net: int
+    expenses: int
+    margin: int
+    payments: int
+
+
+class PlatformStats(BaseModel):
+    users_by_role: dict[str, int]
+    active_users_7d: int
+    courses: int
+    published_courses: int
+    enrollments: int
+    quiz_attempts: int
+    submissions: int
+    documents: int
+    chunks: int
+    jobs_by_status: dict[str, int]
+    chat_sessions: int
+    chat_messages: int
+    tokens_used: TokensUsed
+    revenue: list[RevenueLine]
+
+
+async def platform_stats(session: AsyncSession, *, settings: Settings) -> PlatformStats:
+    """Every figure of GET /admin/stats, each computed by aggregate queries in its domain."""
+    now = utcnow()
+    day_start, _ = billing.day_window(now, settings.billing)
+    learning = await course_stats(session)
+    docs = await knowledge.knowledge_stats(session)
+    chats = await tutor.tutor_totals(session, since=None)
+    today = await billing.usage_stats(session, since=day_start)
+    month = await billing.usage_stats(session, since=now - timedelta(days=30))
+    money = await billing.revenue(session)
+    return PlatformStats(
+        users_by_role=await identity.count_users_by_role(session),
+        active_users_7d=await identity.count_active_users(session, since=now - ACTIVE_WINDOW),
+        courses=learning.courses,
+        published_courses=learning.published_courses,
+        enrollments=learning.enrollments,
+        quiz_attempts=learning.quiz_attempts,
+        submissions=learning.submissions,
+        documents=docs.documents,
+        chunks=docs.chunks,
+        jobs_by_status=await jobs.count_by_status(session),
+        chat_sessions=chats.sessions,
+        chat_messages=chats.messages,
+        tokens_used=TokensUsed(today=today.tokens_used, last_30_days=month.tokens_used),
+        revenue=[
+            RevenueLine(
+                currency=c.currency,
+                gross=c.gross,
+                refunded=c.refunded,
+                net=c.net,
+                expenses=c.expenses,
+                margin=c.margin,
+                payments=c.payments,
+            )
+            for c in money.currencies
+        ],
+    )

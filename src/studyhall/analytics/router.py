@@ -1,0 +1,28 @@
+"""HTTP routes of course analytics (platform statistics are served by GET /admin/stats)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from studyhall.analytics import service
+from studyhall.analytics.schemas import CourseAnalytics
+from studyhall.core.db import SessionDep
+from studyhall.core.schemas import Pagination, pagination
+from studyhall.courses.dependencies import OwnedCourse
+
+router = APIRouter(tags=["analytics"])
+
+
+@router.get("/courses/{course_id}/analytics")
+async def course_analytics(
+    session: SessionDep,
+    course: OwnedCourse,
+    page: Annotated[Pagination, Depends(pagination)],
+) -> CourseAnalytics:
+    """Total and active (last 7 days) students, completion rate, average quiz score, per-student
+    rows (paged with ?limit/?offset) and the questions students ask the tutor most."""
+    return await service.course_analytics(
+        session, course=course, limit=page.limit, offset=page.offset
+    )

@@ -1,0 +1,92 @@
+"""Errors of the billing domain."""
+
+from __future__ import annotations
+
+from studyhall.core.errors import (
+    AppError,
+    Conflict,
+    NotFound,
+    PaymentRequired,
+    RateLimited,
+    ServiceUnavailable,
+    Unprocessable,
+)
+
+
+class InsufficientTokens(PaymentRequired):
+    code = "insufficient_tokens"
+
+    def __init__(self, *, requested: int, available: int) -> None:
+        super().__init__(f"Not enough tokens: {requested} requested, {available} available")
+        self.requested = requested
+        self.available = available
+
+
+class DailyLimitReached(RateLimited):
+    def __init__(
+        self, message: str, *, retry_after: int, code: str = "daily_limit_reached"
+    ) -> None:
+        super().__init__(message, retry_after=retry_after, code=code)
+
+
+class ReservationNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("Reservation not found", code="reservation_not_found")
+
+
+class WalletNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("User not found", code="user_not_found")
+
+
+class UnknownTier(Unprocessable):
+    def __init__(self, tier: str, known: list[str]) -> None:
+        super().__init__(
+            f"Unknown tier {tier!r}; known tiers: {', '.join(sorted(known))}", code="unknown_tier"
+        )
+
+
+class AdjustmentTooLarge(Unprocessable):
+    def __init__(self, *, requested: int, available: int) -> None:
+        super().__init__(
+            f"Cannot debit {requested} tokens: only {available} are available (not reserved)",
+            code="adjustment_exceeds_available",
+        )
+
+
+class IdempotencyKeyReused(Conflict):
+    def __init__(self) -> None:
+        super().__init__(
+            "This Idempotency-Key was already used with a different request",
+            code="idempotency_key_reused",
+        )
+
+
+class IdempotencyInProgress(Conflict):
+    def __init__(self) -> None:
+        super().__init__(
+            "A request with this Idempotency-Key is still being processed",
+            code="idempotency_in_progress",
+        )
+
+
+class PaymentsNotConfigured(ServiceUnavailable):
+    code = "payments_not_configured"
+
+    def __init__(self, what: str = "STUDYHALL_BILLING__STRIPE_SECRET_KEY") -> None:
+        super().__init__(f"Payments are not configured on this server ({what} is not set)")
+
+
+class UnknownPackage(NotFound):
+    def __init__(self) -> None:
+        super().__init__("Token package not found", code="package_not_found")
+
+
+class PaymentProviderError(AppError):
+    status_code = 502
+    code = "payment_provider_error"
+
+
+class InvalidWebhook(AppError):
+    status_code = 400
+    code = "invalid_webhook_signature"

@@ -1,0 +1,28 @@
+"""Billing's background jobs: expire overdue reservations, forget old idempotency keys."""
+
+from __future__ import annotations
+
+from studyhall.billing import idempotency, service
+from studyhall.jobs.registry import JobContext, job_kind, periodic
+
+EXPIRE_KIND = "billing.expire_reservations"
+# Wallets locked per transaction, so one sweep never holds many locks for long.
+_USERS_PER_BATCH = 200
+
+
+@periodic(EXPIRE_KIND, every_s=60)
+@job_kind(EXPIRE_KIND, max_attempts=3)
+async def expire_reservations(ctx: JobContext) -> None:
+    """Release every reservation past its expiry (batch by batch), then purge old keys."""
+    total = 0
+    while True:
+        async with ctx.db.session() as session:
+            expired = await service.expire_due(
+                session, limit_users=_USERS_PER_BATCH, settings=ctx.settings.billing
+            )
+        total += expired
+        if expired == 0:
+            break
+    async with ctx.db.session() as session:
+        purged = await idempotency.purge(session, ttl_s=ctx.settings.billing.idempotency_ttl_s)
+    ctx.result = {"expired": total, "idempotency_keys_purged": purged}

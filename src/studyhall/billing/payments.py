@@ -1,0 +1,314 @@
+"""Token packages bought through Stripe: checkout (a PaymentIntent) and the signed webhook.
+
+- Checkout creates a PaymentIntent whose metadata carry user_id, package_id and tokens, and a
+  `payments` row (pending). The client confirms it with Stripe.js and the publishable key.
+- `payment_intent.succeeded` credits the package's tokens exactly once per PaymentIntent: the
+  ledger entry's unique dedupe key is `stripe:purchase:<pi id>`, checked under the wallet lock, so
+  retried and concurrent deliveries of the event credit once.
+- `charge.refunded` debits the refunded share of the tokens (tokens × amount_refunded / amount,
+  cumulative, so partial refunds and retries add up once). The debit never takes tokens that are
+  held or already spent: it takes what is available and records the rest as the payment's
+  `refund_shortfall` (also in the audit log); the balance never goes negative.
+- Without a secret key (checkout) or webhook secret (webhook) the endpoints answer 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import stripe
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from studyhall.billing import repository, service
+from studyhall.billing.errors import (
+    InvalidWebhook,
+    PaymentProviderError,
+    PaymentsNotConfigured,
+    UnknownPackage,
+)
+from studyhall.billing.models import PaymentStatus
+from studyhall.config import BillingSettings
+from studyhall.core.clock import utcnow
+from studyhall.core.ids import new_id
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Package:
+    """A token package from settings: `amount` in the currency's minor unit."""
+
+    id: str
+    tokens: int
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class Checkout:
+    payment_id: str
+    client_secret: str
+    publishable_key: str
+    package: Package
+
+
+def packages(settings: BillingSettings) -> list[Package]:
+    """The configured token packages."""
+    return [
+        Package(
+            id=str(p["id"]),
+            tokens=int(p["tokens"]),
+            amount=int(p["amount"]),
+            currency=str(p.get("currency", "usd")).lower(),
+        )
+        for p in settings.packages
+    ]
+
+
+def require_configured(settings: BillingSettings) -> None:
+    """503 unless checkout can work (secret and publishable keys set)."""
+    if not settings.stripe_secret_key:
+        raise PaymentsNotConfigured("STUDYHALL_BILLING__STRIPE_SECRET_KEY")
+    if not settings.stripe_publishable_key:
+        raise PaymentsNotConfigured("STUDYHALL_BILLING__STRIPE_PUBLISHABLE_KEY")
+
+
+# One client per (key, base URL, event loop): its connection pool belongs to one loop.
+_clients: dict[tuple[str, str | None, int], stripe.StripeClient] = {}
+
+
+def _client(settings: BillingSettings) -> stripe.StripeClient:
+    require_configured(settings)
+    assert settings.stripe_secret_key is not None
+    cache_key = (
+        settings.stripe_secret_key,
+        settings.stripe_api_base,
+        id(asyncio.get_running_loop()),
+    )
+    client = _clients.get(cache_key)
+    if client is None:
+        client = stripe.StripeClient(
+            settings.stripe_secret_key,
+            base_addresses={"api": settings.stripe_api_base} if settings.stripe_api_base else None,
+            http_client=stripe.HTTPXClient(timeout=20),
+            max_network_retries=2,
+        )
+        _clients[cache_key] = client
+    return client
+
+
+async def start_checkout(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    package_id: str,
+    settings: BillingSettings,
+    idempotency_key: str | None = None,
+) -> Checkout:
+    """Create a PaymentIntent for a package and remember it as a pending payment."""
+    client = _client(settings)
+    package = next((p for p in packages(settings) if p.id == package_id), None)
+    if package is None:
+        raise UnknownPackage()
+    options: dict[str, Any] = {}
+    if idempotency_key:
+        # Stripe's own idempotency, scoped to the user, so a retried checkout is one intent.
+        options["idempotency_key"] = f"studyhall-checkout-{user_id}-{idempotency_key}"
+    try:
+        intent = await client.v1.payment_intents.create_async(
+            params={
+                "amount": package.amount,
+                "currency": package.currency,
+                "automatic_payment_methods": {"enabled": True},
+                "description": f"StudyHall token package {package.id}",
+                "metadata": {
+                    "user_id": str(user_id),
+                    "package_id": package.id,
+                    "tokens": str(package.tokens),
+                },
+            },
+            options=options,  # type: ignore[arg-type]
+        )
+    except stripe.StripeError as exc:
+        log.warning("stripe_checkout_failed", error_type=type(exc).__name__, status=exc.http_status)
+        raise PaymentProviderError(
+            "The payment provider could not create the payment; please try again later"
+        ) from None
+    if not intent.client_secret:
+        raise PaymentProviderError("The payment provider returned no client secret")
+    now = utcnow()
+    await repository.insert_payment_if_missing(
+        session,
+        {
+            "id": new_id(),
+            "user_id": user_id,
+            "provider": "stripe",
+            "provider_payment_id": intent.id,
+            "package_id": package.id,
+            "tokens": package.tokens,
+            "amount": package.amount,
+            "currency": package.currency,
+            "status": PaymentStatus.pending,
+            "amount_refunded": 0,
+            "refunded_tokens": 0,
+            "refund_shortfall": 0,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    assert settings.stripe_publishable_key is not None
+    return Checkout(
+        payment_id=intent.id,
+        client_secret=intent.client_secret,
+        publishable_key=settings.stripe_publishable_key,
+        package=package,
+    )
+
+
+def verify_webhook(
+    settings: BillingSettings, payload: bytes, signature: str | None
+) -> dict[str, Any]:
+    """The event of a correctly signed webhook body (400 otherwise, 503 without a secret)."""
+    if not settings.stripe_webhook_secret:
+        raise PaymentsNotConfigured("STUDYHALL_BILLING__STRIPE_WEBHOOK_SECRET")
+    if not signature:
+        raise InvalidWebhook("Missing Stripe-Signature header")
+    try:
+        event = stripe.Webhook.construct_event(payload, signature, settings.stripe_webhook_secret)
+    except stripe.SignatureVerificationError:
+        raise InvalidWebhook("Invalid webhook signature") from None
+    except ValueError:
+        raise InvalidWebhook("Invalid webhook payload", code="invalid_webhook_payload") from None
+    return event.to_dict()
+
+
+async def handle_event(
+    session: AsyncSession, *, event: dict[str, Any], settings: BillingSettings
+) -> str:
+    """Apply a verified event; returns what happened (credited, refunded, duplicate, ignored)."""
+    kind = event.get("type")
+    obj = (event.get("data") or {}).get("object") or {}
+    if kind == "payment_intent.succeeded":
+        return await _payment_succeeded(session, obj, settings)
+    if kind == "charge.refunded":
+        return await _charge_refunded(session, obj, settings)
+    return "ignored"
+
+
+async def _payment_succeeded(
+    session: AsyncSession, intent: dict[str, Any], settings: BillingSettings
+) -> str:
+    intent_id = str(intent.get("id") or "")
+    payment = await repository.get_payment_by_provider_id(session, intent_id)
+    if payment is None:
+        # Not created by our checkout in this database (e.g. its row was lost): trust the
+        # metadata we set when creating the intent; the event itself is signed.
+        metadata = intent.get("metadata") or {}
+        try:
+            user_id = uuid.UUID(str(metadata["user_id"]))
+            tokens = int(metadata["tokens"])
+        except (KeyError, ValueError):
+            log.warning("stripe_event_not_ours", payment_intent=intent_id)
+            return "ignored"
+        now = utcnow()
+        await repository.insert_payment_if_missing(
+            session,
+            {
+                "id": new_id(),
+                "user_id": user_id,
+                "provider": "stripe",
+                "provider_payment_id": intent_id,
+                "package_id": str(metadata.get("package_id", "unknown"))[:64],
+                "tokens": tokens,
+                "amount": int(intent.get("amount") or 0),
+                "currency": str(intent.get("currency") or "usd"),
+                "status": PaymentStatus.pending,
+                "amount_refunded": 0,
+                "refunded_tokens": 0,
+                "refund_shortfall": 0,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        payment = await repository.get_payment_by_provider_id(session, intent_id)
+        assert payment is not None
+    received = int(intent.get("amount_received") or intent.get("amount") or 0)
+    if received < payment.amount:
+        log.warning("stripe_amount_mismatch", payment_intent=intent_id, received=received)
+        return "ignored"
+    # Lock first, then re-read: concurrent deliveries of this event queue up here.
+    await service.lock_wallet(session, user_id=payment.user_id, settings=settings)
+    payment = await repository.get_payment_by_provider_id(session, intent_id)
+    assert payment is not None
+    if payment.status != PaymentStatus.pending:
+        return "duplicate"
+    tokens = payment.tokens - payment.refunded_tokens  # a refund may have arrived first
+    entry = None
+    if tokens > 0:
+        entry = await service.credit_purchase(
+            session,
+            user_id=payment.user_id,
+            tokens=tokens,
+            reference=intent_id,
+            dedupe_key=f"stripe:purchase:{intent_id}",
+            reason=f"Token package {payment.package_id}",
+            settings=settings,
+        )
+    payment.status = (
+        PaymentStatus.succeeded
+        if payment.amount_refunded == 0
+        else PaymentStatus.partially_refunded
+    )
+    payment.succeeded_at = utcnow()
+    await session.flush()
+    return "credited" if entry is not None else "duplicate"
+
+
+async def _charge_refunded(
+    session: AsyncSession, charge: dict[str, Any], settings: BillingSettings
+) -> str:
+    intent_id = charge.get("payment_intent")
+    if isinstance(intent_id, dict):
+        intent_id = intent_id.get("id")
+    payment = await repository.get_payment_by_provider_id(session, str(intent_id or ""))
+    if payment is None:
+        log.warning("stripe_refund_unknown_payment", payment_intent=intent_id)
+        return "ignored"
+    await service.lock_wallet(session, user_id=payment.user_id, settings=settings)
+    payment = await repository.get_payment_by_provider_id(session, str(intent_id))
+    assert payment is not None
+    amount_refunded = int(charge.get("amount_refunded") or 0)
+    charged = int(charge.get("amount") or payment.amount or 0)
+    if charged <= 0:
+        return "ignored"
+    target = min(payment.tokens, payment.tokens * min(amount_refunded, charged) // charged)
+    delta = target - payment.refunded_tokens
+    if delta <= 0:
+        return "duplicate"
+    payment.amount_refunded = max(payment.amount_refunded, amount_refunded)
+    payment.refunded_tokens = target
+    if payment.status == PaymentStatus.pending:
+        # Not credited yet (events out of order): the success event will credit less instead.
+        await session.flush()
+        return "refunded"
+    result = await service.debit_refund(
+        session,
+        user_id=payment.user_id,
+        tokens=delta,
+        reference=payment.provider_payment_id,
+        dedupe_key=f"stripe:refund:{payment.provider_payment_id}:{target}",
+        settings=settings,
+    )
+    if result is not None:
+        payment.refund_shortfall += result.shortfall
+    payment.status = (
+        PaymentStatus.refunded
+        if payment.amount_refunded >= payment.amount
+        else PaymentStatus.partially_refunded
+    )
+    await session.flush()
+    return "refunded"

@@ -1,0 +1,139 @@
+"""Loader dependencies: fetch by id, then authorize, in one place for every route.
+
+Each loader depends on the authenticated user first, so an anonymous caller gets 401 before any
+lookup (no existence leak). Objects the caller may not see answer 404; objects the caller may see
+but not use answer 403.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends
+
+from studyhall.core.db import SessionDep
+from studyhall.courses import repository, service
+from studyhall.courses.errors import (
+    CourseNotFound,
+    EnrollmentRequired,
+    LessonNotFound,
+    ModuleNotFound,
+    NotCourseOwner,
+)
+from studyhall.courses.models import Course, Lesson, Module
+from studyhall.identity.dependencies import CurrentUser, StudentUser
+from studyhall.identity.models import Role, User
+
+
+async def course_by_id(course_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Course:
+    """The course in the path, if the caller may see it in the catalog (404 otherwise)."""
+    course = await repository.get_course(session, course_id)
+    if course is None or not service.can_view(user, course):
+        raise CourseNotFound()
+    return course
+
+
+CourseById = Annotated[Course, Depends(course_by_id)]
+
+
+async def course_for_reader(course: CourseById, user: CurrentUser, session: SessionDep) -> Course:
+    """A course whose content the caller may read: enrolled student, owner or admin."""
+    if not await service.reads(session, user=user, course=course):
+        if user.role == Role.student:
+            raise EnrollmentRequired()
+        raise NotCourseOwner("Only the course's teacher, its students or an admin may read this")
+    return course
+
+
+async def course_for_owner(course: CourseById, user: CurrentUser) -> Course:
+    """A course the caller manages: its teacher or an admin."""
+    if not service.manages(user, course):
+        raise NotCourseOwner()
+    return course
+
+
+async def course_for_student(user: StudentUser, course: CourseById) -> Course:
+    """A published course seen by a student (enrollment routes)."""
+    if not course.is_published:
+        raise CourseNotFound()
+    return course
+
+
+async def course_for_enrolled_student(
+    user: StudentUser, course: CourseById, session: SessionDep
+) -> Course:
+    """A published course the calling student is enrolled in."""
+    if not course.is_published:
+        raise CourseNotFound()
+    if not await repository.is_enrolled(session, course_id=course.id, student_id=user.id):
+        raise EnrollmentRequired()
+    return course
+
+
+ReadableCourse = Annotated[Course, Depends(course_for_reader)]
+OwnedCourse = Annotated[Course, Depends(course_for_owner)]
+StudentCourse = Annotated[Course, Depends(course_for_student)]
+EnrolledCourse = Annotated[Course, Depends(course_for_enrolled_student)]
+
+
+async def _visible_course(session: SessionDep, user: User, course_id: uuid.UUID) -> Course | None:
+    course = await repository.get_course(session, course_id)
+    if course is None or not service.can_view(user, course):
+        return None
+    return course
+
+
+async def module_for_owner(module_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Module:
+    """A module of a course the caller manages."""
+    module = await repository.get_module(session, module_id)
+    course = await _visible_course(session, user, module.course_id) if module else None
+    if module is None or course is None:
+        raise ModuleNotFound()
+    if not service.manages(user, course):
+        raise NotCourseOwner()
+    return module
+
+
+OwnedModule = Annotated[Module, Depends(module_for_owner)]
+
+
+async def lesson_by_id(lesson_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Lesson:
+    """The lesson in the path, if its course is visible to the caller."""
+    lesson = await repository.get_lesson(session, lesson_id)
+    course = await _visible_course(session, user, lesson.course_id) if lesson else None
+    if lesson is None or course is None:
+        raise LessonNotFound()
+    return lesson
+
+
+LessonById = Annotated[Lesson, Depends(lesson_by_id)]
+
+
+async def lesson_for_reader(lesson: LessonById, user: CurrentUser, session: SessionDep) -> Lesson:
+    """A lesson whose course the caller may read."""
+    course = await service.get_course(session, lesson.course_id)
+    await course_for_reader(course, user, session)
+    return lesson
+
+
+async def lesson_for_owner(lesson: LessonById, user: CurrentUser, session: SessionDep) -> Lesson:
+    """A lesson of a course the caller manages."""
+    course = await service.get_course(session, lesson.course_id)
+    if not service.manages(user, course):
+        raise NotCourseOwner()
+    return lesson
+
+
+async def lesson_for_enrolled_student(
+    user: StudentUser, lesson: LessonById, session: SessionDep
+) -> Lesson:
+    """A lesson of a published course the calling student is enrolled in."""
+    course = await service.get_course(session, lesson.course_id)
+    await course_for_enrolled_student(user, course, session)
+    return lesson
+
+
+ReadableLesson = Annotated[Lesson, Depends(lesson_for_reader)]
+OwnedLesson = Annotated[Lesson, Depends(lesson_for_owner)]
+StudentLesson = Annotated[Lesson, Depends(lesson_for_enrolled_student)]

@@ -1,0 +1,68 @@
+"""Errors of the courses domain."""
+
+from __future__ import annotations
+
+from studyhall.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+
+
+class CourseNotFound(NotFound):
+    code = "course_not_found"
+
+    def __init__(self, message: str = "Course not found") -> None:
+        super().__init__(message)
+
+
+class ModuleNotFound(NotFound):
+    code = "module_not_found"
+
+    def __init__(self, message: str = "Module not found") -> None:
+        super().__init__(message)
+
+
+class LessonNotFound(NotFound):
+    code = "lesson_not_found"
+
+    def __init__(self, message: str = "Lesson not found") -> None:
+        super().__init__(message)
+
+
+class CourseCodeTaken(Conflict):
+    code = "course_code_taken"
+
+    def __init__(self, message: str = "A course with this code already exists") -> None:
+        super().__init__(message)
+
+
+class AlreadyEnrolled(Conflict):
+    code = "already_enrolled"
+
+    def __init__(self, message: str = "You are already enrolled in this course") -> None:
+        super().__init__(message)
+
+
+class NotEnrolled(NotFound):
+    code = "not_enrolled"
+
+    def __init__(self, message: str = "You are not enrolled in this course") -> None:
+        super().__init__(message)
+
+
+class NotCourseOwner(Forbidden):
+    code = "not_course_owner"
+
+    def __init__(self, message: str = "Only the course's teacher or an admin may do this") -> None:
+        super().__init__(message)
+
+
+class InvalidTeacher(Unprocessable):
+    code = "invalid_teacher"
+
+    def __init__(self, message: str = "teacher_id must be an active teacher or admin") -> None:
+        super().__init__(message)
+
+
+class EnrollmentRequired(Forbidden):
+    code = "enrollment_required"
+
+    def __init__(self, message: str = "Enroll in this course first") -> None:
+        super().__init__(message)

@@ -1,0 +1,697 @@
+"""All SQL of the courses domain."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    delete,
+    distinct,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from studyhall.core.ids import new_id
+from studyhall.courses.models import (
+    Course,
+    Enrollment,
+    Lesson,
+    LessonProgress,
+    Module,
+    VideoWatchEvent,
+)
+
+# Identity is the base every domain builds on; reading users' names for student lists is a
+# read-only join (a per-row lookup through a service would be an N+1).
+from studyhall.identity.models import Role, User
+
+_SelectT = TypeVar("_SelectT", bound=Select[*tuple[Any, ...]])
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+# ---------------------------------------------------------------- courses
+
+
+async def get_course(session: AsyncSession, course_id: uuid.UUID) -> Course | None:
+    """A course by id."""
+    return await session.get(Course, course_id)
+
+
+async def lock_course(session: AsyncSession, course_id: uuid.UUID) -> None:
+    """Row-lock a course so concurrent reorderings of its modules and lessons serialize.
+
+    SQLite needs nothing: write transactions there are already serialized (BEGIN IMMEDIATE).
+    """
+    if _dialect(session) == "postgresql":
+        await session.execute(select(Course.id).where(Course.id == course_id).with_for_update())
+
+
+async def code_taken(
+    session: AsyncSession, code: str, *, except_id: uuid.UUID | None = None
+) -> bool:
+    """Whether another course uses this code."""
+    query = select(Course.id).where(Course.code == code)
+    if except_id is not None:
+        query = query.where(Course.id != except_id)
+    return (await session.scalar(query.limit(1))) is not None
+
+
+def _student_count() -> Any:
+    """Correlated count of a course's students: an index lookup per listed course."""
+    return (
+        select(func.count())
+        .where(Enrollment.course_id == Course.id)
+        .correlate(Course)
+        .scalar_subquery()
+    )
+
+
+def _visible_filter(viewer_id: uuid.UUID, role: Role) -> ColumnElement[bool] | None:
+    if role == Role.admin:
+        return None
+    if role == Role.teacher:
+        return or_(Course.is_published.is_(True), Course.teacher_id == viewer_id)
+    return Course.is_published.is_(True)
+
+
+async def list_courses(
+    session: AsyncSession,
+    *,
+    viewer_id: uuid.UUID,
+    role: Role,
+    teacher_id: uuid.UUID | None,
+    search: str | None,
+    level: str | None,
+    language: str | None,
+    is_published: bool | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[tuple[Course, int]], int]:
+    """Courses the viewer may see, filtered, with their student counts, and the total."""
+    conditions: list[ColumnElement[bool]] = []
+    visible = _visible_filter(viewer_id, role)
+    if visible is not None:
+        conditions.append(visible)
+    if teacher_id is not None:
+        conditions.append(Course.teacher_id == teacher_id)
+    if level is not None:
+        conditions.append(Course.level == level)
+    if language is not None:
+        conditions.append(Course.language == language)
+    if is_published is not None:
+        conditions.append(Course.is_published.is_(is_published))
+    if search:
+        pattern = _like(search.strip())
+        conditions.append(
+            or_(
+                Course.title.ilike(pattern, escape="\\"),
+                Course.code.ilike(pattern, escape="\\"),
+                Course.description.ilike(pattern, escape="\\"),
+            )
+        )
+    total = await session.scalar(select(func.count()).select_from(Course).where(*conditions))
+    query = (
+        select(Course, _student_count())
+        .where(*conditions)
+        .order_by(Course.created_at.desc(), Course.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = (await session.execute(query)).all()
+    return [(row[0], int(row[1])) for row in rows], int(total or 0)
+
+
+async def count_students(session: AsyncSession, course_id: uuid.UUID) -> int:
+    """Number of students enrolled in a course."""
+    n = await session.scalar(
+        select(func.count()).select_from(Enrollment).where(Enrollment.course_id == course_id)
+    )
+    return int(n or 0)
+
+
+async def delete_course(session: AsyncSession, course_id: uuid.UUID) -> None:
+    """Delete a course; modules, lessons, enrollments and progress go with it (FK cascades)."""
+    await session.execute(delete(Course).where(Course.id == course_id))
+
+
+async def user_role(session: AsyncSession, user_id: uuid.UUID) -> Role | None:
+    """The role of an active, non-service user, or None."""
+    return await session.scalar(
+        select(User.role).where(
+            User.id == user_id, User.is_active.is_(True), User.is_service.is_(False)
+        )
+    )
+
+
+# ---------------------------------------------------------------- modules
+
+
+async def get_module(session: AsyncSession, module_id: uuid.UUID) -> Module | None:
+    """A module by id."""
+    return await session.get(Module, module_id)
+
+
+async def list_modules(session: AsyncSession, course_id: uuid.UUID) -> list[Module]:
+    """A course's modules in order."""
+    rows = await session.scalars(
+        select(Module).where(Module.course_id == course_id).order_by(Module.position, Module.id)
+    )
+    return list(rows)
+
+
+async def count_modules(session: AsyncSession, course_id: uuid.UUID) -> int:
+    """How many modules a course has (= the next free position, positions being dense)."""
+    n = await session.scalar(
+        select(func.count()).select_from(Module).where(Module.course_id == course_id)
+    )
+    return int(n or 0)
+
+
+async def shift_modules(
+    session: AsyncSession, course_id: uuid.UUID, *, start: int, end: int | None, delta: int
+) -> None:
+    """Add delta to the positions in [start, end] of a course's modules."""
+    conditions = [Module.course_id == course_id, Module.position >= start]
+    if end is not None:
+        conditions.append(Module.position <= end)
+    await session.execute(
+        update(Module).where(*conditions).values(position=Module.position + delta)
+    )
+
+
+async def delete_module(session: AsyncSession, module_id: uuid.UUID) -> None:
+    """Delete a module; its lessons go with it (FK cascade)."""
+    await session.execute(delete(Module).where(Module.id == module_id))
+
+
+# ---------------------------------------------------------------- lessons
+
+
+async def get_lesson(session: AsyncSession, lesson_id: uuid.UUID) -> Lesson | None:
+    """A lesson by id."""
+    return await session.get(Lesson, lesson_id)
+
+
+def _lesson_scope(course_id: uuid.UUID, module_id: uuid.UUID | None) -> list[ColumnElement[bool]]:
+    module_cond = Lesson.module_id.is_(None) if module_id is None else Lesson.module_id == module_id
+    return [Lesson.course_id == course_id, module_cond]
+
+
+def _reading_order(query: _SelectT) -> _SelectT:
+    """Lessons without a module first, then by module position, then lesson position."""
+    return query.outerjoin(Module, Module.id == Lesson.module_id).order_by(
+        case((Lesson.module_id.is_(None), 0), else_=1),
+        Module.position,
+        Lesson.position,
+        Lesson.id,
+    )
+
+
+@dataclass(frozen=True)
+class LessonOutline:
+    id: uuid.UUID
+    module_id: uuid.UUID | None
+    title: str
+    position: int
+    video_url: str | None
+    video_provider: str | None
+    duration_s: int | None
+
+
+async def lesson_outline(session: AsyncSession, course_id: uuid.UUID) -> list[LessonOutline]:
+    """A course's lessons in reading order without their content (plain rows: the hot path)."""
+    query = _reading_order(
+        select(
+            Lesson.id,
+            Lesson.module_id,
+            Lesson.title,
+            Lesson.position,
+            Lesson.video_url,
+            Lesson.video_provider,
+            Lesson.duration_s,
+        ).where(Lesson.course_id == course_id)
+    )
+    return [LessonOutline(*row) for row in (await session.execute(query)).all()]
+
+
+async def count_lessons_in_scope(
+    session: AsyncSession, course_id: uuid.UUID, module_id: uuid.UUID | None
+) -> int:
+    """Lessons in one ordering scope (a module, or the course's module-less lessons)."""
+    n = await session.scalar(
+        select(func.count()).select_from(Lesson).where(*_lesson_scope(course_id, module_id))
+    )
+    return int(n or 0)
+
+
+async def count_lessons(session: AsyncSession, course_id: uuid.UUID) -> int:
+    """All lessons of a course."""
+    n = await session.scalar(
+        select(func.count()).select_from(Lesson).where(Lesson.course_id == course_id)
+    )
+    return int(n or 0)
+
+
+async def shift_lessons(
+    session: AsyncSession,
+    course_id: uuid.UUID,
+    module_id: uuid.UUID | None,
+    *,
+    start: int,
+    end: int | None,
+    delta: int,
+    exclude: uuid.UUID | None = None,
+) -> None:
+    """Add delta to the positions in [start, end] of one lesson ordering scope."""
+    conditions = [*_lesson_scope(course_id, module_id), Lesson.position >= start]
+    if end is not None:
+        conditions.append(Lesson.position <= end)
+    if exclude is not None:
+        conditions.append(Lesson.id != exclude)
+    await session.execute(
+        update(Lesson).where(*conditions).values(position=Lesson.position + delta)
+    )
+
+
+async def delete_lesson(session: AsyncSession, lesson_id: uuid.UUID) -> None:
+    """Delete a lesson; its progress and watch events go with it (FK cascade)."""
+    await session.execute(delete(Lesson).where(Lesson.id == lesson_id))
+
+
+# ---------------------------------------------------------------- enrollment
+
+
+async def get_enrollment(
+    session: AsyncSession, *, course_id: uuid.UUID, student_id: uuid.UUID
+) -> Enrollment | None:
+    """A student's enrollment in a course."""
+    return await session.scalar(
+        select(Enrollment).where(
+            Enrollment.course_id == course_id, Enrollment.student_id == student_id
+        )
+    )
+
+
+async def insert_enrollment(
+    session: AsyncSession, *, course_id: uuid.UUID, student_id: uuid.UUID, now: datetime
+) -> bool:
+    """Enroll unless already enrolled; False when the row existed (race-safe)."""
+    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    result = await session.execute(
+        insert(Enrollment)
+        .values(
+            id=new_id(),
+            course_id=course_id,
+            student_id=student_id,
+            enrolled_at=now,
+            last_activity_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["course_id", "student_id"])
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def delete_enrollment(
+    session: AsyncSession, *, course_id: uuid.UUID, student_id: uuid.UUID
+) -> bool:
+    """Remove an enrollment; False when there was none."""
+    result = await session.execute(
+        delete(Enrollment).where(
+            Enrollment.course_id == course_id, Enrollment.student_id == student_id
+        )
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def is_enrolled(
+    session: AsyncSession, *, course_id: uuid.UUID, student_id: uuid.UUID
+) -> bool:
+    """Whether the student is enrolled."""
+    found = await session.scalar(
+        select(Enrollment.id).where(
+            Enrollment.course_id == course_id, Enrollment.student_id == student_id
+        )
+    )
+    return found is not None
+
+
+async def enrolled_course_ids(session: AsyncSession, student_id: uuid.UUID) -> list[uuid.UUID]:
+    """Ids of every course the user is enrolled in."""
+    rows = await session.scalars(
+        select(Enrollment.course_id)
+        .where(Enrollment.student_id == student_id)
+        .order_by(Enrollment.enrolled_at)
+    )
+    return list(rows)
+
+
+async def teacher_has_student(
+    session: AsyncSession, *, teacher_id: uuid.UUID, student_id: uuid.UUID
+) -> bool:
+    """Whether the student is enrolled in any course the teacher owns."""
+    query = select(
+        exists().where(
+            Enrollment.student_id == student_id,
+            Enrollment.course_id == Course.id,
+            Course.teacher_id == teacher_id,
+        )
+    )
+    return bool(await session.scalar(query))
+
+
+async def touch_activity(
+    session: AsyncSession, *, course_id: uuid.UUID, student_id: uuid.UUID, at: datetime
+) -> None:
+    """Move an enrollment's last activity forward."""
+    await session.execute(
+        update(Enrollment)
+        .where(
+            Enrollment.course_id == course_id,
+            Enrollment.student_id == student_id,
+            Enrollment.last_activity_at < at,
+        )
+        .values(last_activity_at=at)
+    )
+
+
+def _lesson_totals() -> Any:
+    return (
+        select(Lesson.course_id, func.count().label("n"))
+        .group_by(Lesson.course_id)
+        .subquery("lesson_totals")
+    )
+
+
+def _completed_counts(*conditions: ColumnElement[bool]) -> Any:
+    return (
+        select(
+            LessonProgress.course_id,
+            LessonProgress.student_id,
+            func.count().label("n"),
+        )
+        .where(LessonProgress.completed.is_(True), *conditions)
+        .group_by(LessonProgress.course_id, LessonProgress.student_id)
+        .subquery("completed_counts")
+    )
+
+
+@dataclass(frozen=True)
+class EnrolledRow:
+    course: Course
+    student_count: int
+    enrolled_at: datetime
+    last_activity_at: datetime
+    lessons_total: int
+    lessons_completed: int
+
+
+async def list_enrolled_courses(
+    session: AsyncSession, *, student_id: uuid.UUID, limit: int, offset: int
+) -> tuple[list[EnrolledRow], int]:
+    """A student's published courses with progress counts, newest enrollment first."""
+    base = [Enrollment.student_id == student_id, Course.is_published.is_(True)]
+    total = await session.scalar(
+        select(func.count())
+        .select_from(Enrollment)
+        .join(Course, Course.id == Enrollment.course_id)
+        .where(*base)
+    )
+    totals = _lesson_totals()
+    done = _completed_counts(LessonProgress.student_id == student_id)
+    query = (
+        select(
+            Course,
+            _student_count(),
+            Enrollment.enrolled_at,
+            Enrollment.last_activity_at,
+            func.coalesce(totals.c.n, 0),
+            func.coalesce(done.c.n, 0),
+        )
+        .join(Enrollment, Enrollment.course_id == Course.id)
+        .outerjoin(totals, totals.c.course_id == Course.id)
+        .outerjoin(done, done.c.course_id == Course.id)
+        .where(*base)
+        .order_by(Enrollment.enrolled_at.desc(), Course.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = (await session.execute(query)).all()
+    return [EnrolledRow(r[0], int(r[1]), r[2], r[3], int(r[4]), int(r[5])) for r in rows], int(
+        total or 0
+    )
+
+
+@dataclass(frozen=True)
+class StudentRow:
+    student_id: uuid.UUID
+    email: str
+    username: str | None
+    full_name: str
+    course_id: uuid.UUID
+    course_code: str
+    course_title: str
+    enrolled_at: datetime
+    last_activity_at: datetime
+    lessons_total: int
+    lessons_completed: int
+
+
+async def list_students(
+    session: AsyncSession,
+    *,
+    course_ids_of_teacher: uuid.UUID | None,
+    course_id: uuid.UUID | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[StudentRow], int]:
+    """Enrollments (student × course) with names and progress, for one course or a teacher's."""
+    conditions: list[ColumnElement[bool]] = []
+    if course_id is not None:
+        conditions.append(Enrollment.course_id == course_id)
+    if course_ids_of_teacher is not None:
+        conditions.append(Course.teacher_id == course_ids_of_teacher)
+    total = await session.scalar(
+        select(func.count())
+        .select_from(Enrollment)
+        .join(Course, Course.id == Enrollment.course_id)
+        .where(*conditions)
+    )
+    totals = _lesson_totals()
+    done_conditions = [LessonProgress.course_id == course_id] if course_id is not None else []
+    done = _completed_counts(*done_conditions)
+    query = (
+        select(
+            Enrollment.student_id,
+            User.email,
+            User.username,
+            User.full_name,
+            Course.id,
+            Course.code,
+            Course.title,
+            Enrollment.enrolled_at,
+            Enrollment.last_activity_at,
+            func.coalesce(totals.c.n, 0),
+            func.coalesce(done.c.n, 0),
+        )
+        .select_from(Enrollment)
+        .join(Course, Course.id == Enrollment.course_id)
+        .join(User, User.id == Enrollment.student_id)
+        .outerjoin(totals, totals.c.course_id == Course.id)
+        .outerjoin(
+            done,
+            and_(done.c.course_id == Course.id, done.c.student_id == Enrollment.student_id),
+        )
+        .where(*conditions)
+        .order_by(User.full_name, User.id, Course.code)
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = (await session.execute(query)).all()
+    return [
+        StudentRow(
+            student_id=r[0],
+            email=r[1],
+            username=r[2],
+            full_name=r[3],
+            course_id=r[4],
+            course_code=r[5],
+            course_title=r[6],
+            enrolled_at=r[7],
+            last_activity_at=r[8],
+            lessons_total=int(r[9]),
+            lessons_completed=int(r[10]),
+        )
+        for r in rows
+    ], int(total or 0)
+
+
+# ---------------------------------------------------------------- progress
+
+
+async def ensure_progress(
+    session: AsyncSession,
+    *,
+    lesson_id: uuid.UUID,
+    course_id: uuid.UUID,
+    student_id: uuid.UUID,
+    now: datetime,
+) -> LessonProgress:
+    """The (student, lesson) progress row, created if missing (race-safe), locked for update."""
+    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    await session.execute(
+        insert(LessonProgress)
+        .values(
+            id=new_id(),
+            lesson_id=lesson_id,
+            course_id=course_id,
+            student_id=student_id,
+            completed=False,
+            video_position_s=0.0,
+            video_watched_s=0.0,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["lesson_id", "student_id"])
+    )
+    row = await session.scalar(
+        select(LessonProgress)
+        .where(LessonProgress.lesson_id == lesson_id, LessonProgress.student_id == student_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert row is not None
+    return row
+
+
+async def add_watch_event(session: AsyncSession, event: VideoWatchEvent) -> None:
+    """Record one video report."""
+    session.add(event)
+
+
+async def completed_lessons(
+    session: AsyncSession, *, course_id: uuid.UUID, student_id: uuid.UUID
+) -> int:
+    """How many lessons of a course the student has completed."""
+    n = await session.scalar(
+        select(func.count())
+        .select_from(LessonProgress)
+        .where(
+            LessonProgress.course_id == course_id,
+            LessonProgress.student_id == student_id,
+            LessonProgress.completed.is_(True),
+        )
+    )
+    return int(n or 0)
+
+
+async def course_progress_rows(
+    session: AsyncSession, *, course_id: uuid.UUID, student_id: uuid.UUID
+) -> list[tuple[Lesson, LessonProgress | None]]:
+    """Every lesson of a course in reading order with the student's progress row, if any."""
+    query = _reading_order(
+        select(Lesson, LessonProgress)
+        .outerjoin(
+            LessonProgress,
+            and_(
+                LessonProgress.lesson_id == Lesson.id,
+                LessonProgress.student_id == student_id,
+            ),
+        )
+        .where(Lesson.course_id == course_id)
+    )
+    rows = (await session.execute(query)).all()
+    return [(r[0], r[1]) for r in rows]
+
+
+# ---------------------------------------------------------------- video analytics
+
+
+@dataclass(frozen=True)
+class VideoFigures:
+    watch_events: int
+    unique_viewers: int
+    furthest_position_s: float
+    views: int
+    completions: int
+    average_watch_time_s: float
+
+
+def _utc_day(session: AsyncSession, column: Any) -> Any:
+    if _dialect(session) == "postgresql":
+        return func.date(func.timezone("UTC", column))
+    return func.date(column)
+
+
+async def video_figures(session: AsyncSession, lesson_id: uuid.UUID) -> VideoFigures:
+    """Aggregates of a lesson's watch events and its viewers' progress rows."""
+    events_q = select(
+        func.count(),
+        func.count(distinct(VideoWatchEvent.student_id)),
+        func.coalesce(func.max(VideoWatchEvent.position_s), 0.0),
+    ).where(VideoWatchEvent.lesson_id == lesson_id)
+    n_events, viewers, furthest = (await session.execute(events_q)).one()
+    day = _utc_day(session, VideoWatchEvent.created_at)
+    views_sq = (
+        select(VideoWatchEvent.student_id, day.label("day"))
+        .where(VideoWatchEvent.lesson_id == lesson_id)
+        .distinct()
+        .subquery("views")
+    )
+    views = await session.scalar(select(func.count()).select_from(views_sq))
+    progress_q = select(
+        func.coalesce(func.sum(case((LessonProgress.completed.is_(True), 1), else_=0)), 0),
+        func.coalesce(func.avg(LessonProgress.video_watched_s), 0.0),
+    ).where(LessonProgress.lesson_id == lesson_id, _viewer_filter(lesson_id))
+    completions, avg_watch = (await session.execute(progress_q)).one()
+    return VideoFigures(
+        watch_events=int(n_events),
+        unique_viewers=int(viewers),
+        furthest_position_s=float(furthest or 0.0),
+        views=int(views or 0),
+        completions=int(completions or 0),
+        average_watch_time_s=float(avg_watch or 0.0),
+    )
+
+
+def _viewer_filter(lesson_id: uuid.UUID) -> ColumnElement[bool]:
+    viewers = select(VideoWatchEvent.student_id).where(VideoWatchEvent.lesson_id == lesson_id)
+    return LessonProgress.student_id.in_(viewers)
+
+
+async def drop_off_histogram(
+    session: AsyncSession, lesson_id: uuid.UUID, *, duration_s: float
+) -> dict[int, int]:
+    """Viewers per 10% bucket of their last position (bucket 9 includes the end)."""
+    ratio = LessonProgress.video_position_s / duration_s
+    # A CASE ladder instead of floor(): SQLite builds may lack math functions.
+    bucket = case(*[(ratio < (i + 1) / 10, i) for i in range(9)], else_=9).label("bucket")
+    # Grouped through a subquery: PostgreSQL would not match the CASE's bound parameters
+    # between the select list and a GROUP BY repeating the expression.
+    buckets = (
+        select(bucket)
+        .where(LessonProgress.lesson_id == lesson_id, _viewer_filter(lesson_id))
+        .subquery("buckets")
+    )
+    query = select(buckets.c.bucket, func.count()).group_by(buckets.c.bucket)
+    rows = (await session.execute(query)).all()
+    return {int(r[0]): int(r[1]) for r in rows}

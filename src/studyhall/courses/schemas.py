@@ -1,0 +1,268 @@
+"""Request and response shapes of the courses domain."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import Field, PlainSerializer, field_validator
+
+from studyhall.core.schemas import InputSchema, Page, Schema, UTCTimestamp
+
+# Prices leave the API as JSON numbers (clients expect 9.99, not "9.99").
+Price = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
+
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,31}$"
+
+
+# ---------------------------------------------------------------- courses
+
+
+class CourseCreate(InputSchema):
+    code: str = Field(
+        pattern=CODE_PATTERN,
+        description="Unique course code such as INF001; stored upper-case.",
+        examples=["INF001"],
+    )
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=20_000)
+    guide: str = Field(
+        default="", max_length=100_000, description="Markdown guide the tutor follows"
+    )
+    language: str = Field(default="en", min_length=2, max_length=16)
+    level: str | None = Field(default=None, max_length=64, description="Grade or level")
+    is_published: bool = False
+    price: Decimal | None = Field(default=None, ge=0, max_digits=10, decimal_places=2)
+    image_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+    teacher_id: uuid.UUID | None = Field(
+        default=None, description="Admins only: the owning teacher (a teacher's own id otherwise)"
+    )
+
+    @field_validator("code")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.strip().upper()
+
+
+class CourseUpdate(InputSchema):
+    code: str | None = Field(default=None, pattern=CODE_PATTERN)
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=20_000)
+    guide: str | None = Field(default=None, max_length=100_000)
+    language: str | None = Field(default=None, min_length=2, max_length=16)
+    level: str | None = Field(default=None, max_length=64)
+    is_published: bool | None = None
+    price: Decimal | None = Field(default=None, ge=0, max_digits=10, decimal_places=2)
+    image_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+    teacher_id: uuid.UUID | None = Field(default=None, description="Admins only: move ownership")
+
+    @field_validator("code")
+    @classmethod
+    def _upper(cls, value: str | None) -> str | None:
+        return value.strip().upper() if value is not None else None
+
+
+class CourseSummary(Schema):
+    id: uuid.UUID
+    code: str
+    title: str
+    description: str
+    language: str
+    level: str | None
+    teacher_id: uuid.UUID
+    is_published: bool
+    price: Price | None
+    image_url: str | None
+    student_count: int = 0
+    created_at: UTCTimestamp
+    updated_at: UTCTimestamp
+
+
+class LessonSummary(Schema):
+    id: uuid.UUID
+    module_id: uuid.UUID | None
+    title: str
+    position: int
+    video_url: str | None
+    video_provider: str | None
+    duration_s: int | None
+
+
+class ModuleOut(Schema):
+    id: uuid.UUID
+    course_id: uuid.UUID
+    title: str
+    position: int
+    lessons: list[LessonSummary] = Field(default_factory=list)
+
+
+class CourseDetail(CourseSummary):
+    guide: str | None = Field(
+        description="The tutor's teaching guide: shown to the course's teacher and admins only"
+    )
+    lesson_count: int
+    modules: list[ModuleOut] = Field(description="Modules in order, each with its lessons in order")
+    lessons: list[LessonSummary] = Field(
+        description="Every lesson in reading order: lessons without a module first, then by module"
+    )
+
+
+# ---------------------------------------------------------------- modules and lessons
+
+
+class ModuleCreate(InputSchema):
+    title: str = Field(min_length=1, max_length=200)
+    position: int | None = Field(
+        default=None, ge=0, description="0-based; inserting shifts later modules; default: last"
+    )
+
+
+class ModuleUpdate(InputSchema):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    position: int | None = Field(
+        default=None, ge=0, description="0-based; others shift to stay dense"
+    )
+
+
+class LessonCreate(InputSchema):
+    module_id: uuid.UUID | None = None
+    title: str = Field(min_length=1, max_length=200)
+    content: str = Field(default="", max_length=500_000, description="Markdown")
+    video_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+    video_provider: str | None = Field(
+        default=None, max_length=32, examples=["youtube", "vimeo", "file"]
+    )
+    duration_s: int | None = Field(default=None, ge=0, le=100_000)
+    position: int | None = Field(
+        default=None, ge=0, description="0-based within its module; default: last"
+    )
+
+
+class LessonUpdate(InputSchema):
+    module_id: uuid.UUID | None = Field(
+        default=None, description="Move to another module of the course (null: no module)"
+    )
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    content: str | None = Field(default=None, max_length=500_000)
+    video_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+    video_provider: str | None = Field(default=None, max_length=32)
+    duration_s: int | None = Field(default=None, ge=0, le=100_000)
+    position: int | None = Field(default=None, ge=0)
+
+
+class LessonOut(Schema):
+    id: uuid.UUID
+    course_id: uuid.UUID
+    module_id: uuid.UUID | None
+    title: str
+    content: str
+    video_url: str | None
+    video_provider: str | None
+    duration_s: int | None
+    position: int
+    created_at: UTCTimestamp
+    updated_at: UTCTimestamp
+
+
+# ---------------------------------------------------------------- enrollment and progress
+
+
+class EnrollmentOut(Schema):
+    course_id: uuid.UUID
+    student_id: uuid.UUID
+    enrolled_at: UTCTimestamp
+    last_activity_at: UTCTimestamp
+
+
+class EnrolledCourse(CourseSummary):
+    enrolled_at: UTCTimestamp
+    last_activity_at: UTCTimestamp
+    lessons_total: int
+    lessons_completed: int
+    progress_percent: float
+
+
+class StudentProgressRow(Schema):
+    """One student in one course, with progress."""
+
+    student_id: uuid.UUID
+    email: str
+    username: str | None
+    full_name: str
+    course_id: uuid.UUID
+    course_code: str
+    course_title: str
+    enrolled_at: UTCTimestamp
+    last_activity_at: UTCTimestamp
+    lessons_total: int
+    lessons_completed: int
+    progress_percent: float
+
+
+class ProgressUpdate(InputSchema):
+    completed: bool | None = None
+    video_position_s: float | None = Field(
+        default=None, ge=0, le=1_000_000, description="Current playback position"
+    )
+    video_watched_s: float | None = Field(
+        default=None,
+        ge=0,
+        le=1_000_000,
+        description="Total seconds of this video watched so far (the server keeps the largest)",
+    )
+
+
+class LessonProgressOut(Schema):
+    lesson_id: uuid.UUID
+    course_id: uuid.UUID
+    completed: bool
+    completed_at: UTCTimestamp | None
+    video_position_s: float
+    video_watched_s: float
+    updated_at: UTCTimestamp
+
+
+class ProgressUpdateOut(LessonProgressOut):
+    course_progress_percent: float
+
+
+class LessonProgressRow(Schema):
+    lesson_id: uuid.UUID
+    module_id: uuid.UUID | None
+    title: str
+    position: int
+    completed: bool
+    completed_at: UTCTimestamp | None
+    video_position_s: float
+    video_watched_s: float
+    updated_at: UTCTimestamp | None
+
+
+class CourseProgressOut(Schema):
+    course_id: uuid.UUID
+    lessons_total: int
+    lessons_completed: int
+    progress_percent: float
+    lessons: list[LessonProgressRow]
+
+
+class DropOffBucket(Schema):
+    from_percent: int
+    to_percent: int
+    viewers: int = Field(description="Viewers whose last position falls in this part of the video")
+
+
+class VideoAnalyticsOut(Schema):
+    lesson_id: uuid.UUID
+    duration_s: float | None = Field(description="Lesson duration, or the furthest position seen")
+    views: int = Field(description="Distinct (viewer, UTC day) pairs with a watch report")
+    unique_viewers: int
+    watch_events: int
+    completions: int = Field(description="Viewers who completed the lesson")
+    completion_rate: float = Field(description="completions / unique_viewers (0..1)")
+    average_watch_time_s: float
+    drop_off: list[DropOffBucket] = Field(description="Histogram of last positions in 10% buckets")
+
+
+CoursePage = Page[CourseSummary]

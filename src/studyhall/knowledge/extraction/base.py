@@ -1,0 +1,74 @@
+"""Types shared by every extractor: the extracted document, its pages, limits and errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class DocumentKind(StrEnum):
+    """A document format recognised from its content."""
+
+    PDF = "pdf"
+    DOCX = "docx"
+    HTML = "html"
+    MARKDOWN = "markdown"
+    TEXT = "text"
+
+
+class ExtractionError(Exception):
+    """The document could not be turned into text (corrupt, hostile, too large or too slow)."""
+
+
+class UnsupportedType(ExtractionError):
+    """The content is not a format we extract (image, archive, executable, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractedPage:
+    """One page of text: physical number (1-based), printed label if it differs, and text."""
+
+    number: int
+    label: str | None
+    text: str
+    has_text: bool
+    ocr: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractedDocument:
+    """The text of a document, page by page (one page for formats without pages)."""
+
+    kind: DocumentKind
+    pages: list[ExtractedPage]
+    title: str | None = None
+
+    @property
+    def text(self) -> str:
+        """All pages' text joined by blank lines (handy for tests and previews)."""
+        return "\n\n".join(p.text for p in self.pages if p.text)
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractionLimits:
+    """Bounds that keep one hostile or huge upload from exhausting a worker."""
+
+    # Input size is checked before any parsing; uploads are normally capped earlier too.
+    max_bytes: int = 100 * 1024 * 1024
+    max_pages: int = 2000
+    # Wall-clock budget for a whole document, OCR included.
+    time_budget_s: float = 300.0
+    # Address-space cap for the isolated PDF parser process (RLIMIT_AS).
+    max_memory_mb: int = 1536
+    # Text we keep per page and per document; beyond this the content is not course material.
+    max_chars_per_page: int = 200_000
+    max_chars: int = 20_000_000
+    # Largest uncompressed size of a DOCX (zip) member, against zip bombs.
+    max_unzipped_bytes: int = 200 * 1024 * 1024
+    # Run the PDF parser in a child process with resource limits (see pdf.py for the cost).
+    isolate_pdf: bool = True
+    ocr: bool = True
+    ocr_languages: str = "eng"
+    ocr_dpi: int = 200
+    # Deepest element nesting accepted in HTML/DOCX trees.
+    max_depth: int = 512

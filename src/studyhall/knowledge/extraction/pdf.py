@@ -1,0 +1,183 @@
+"""PDF extraction: page by page, pypdfium2 first, pypdf as fallback, OCR for scanned pages.
+
+A hostile PDF can make a parser allocate gigabytes (a FlateDecode stream that inflates 1000:1) or
+abort the whole process (pdfium calls abort() when an allocation fails). So by default the parser
+runs in a child process with an address-space limit (RLIMIT_AS), a CPU limit and a wall-clock
+timeout: the worst a PDF can do is kill that child. The child is a plain script importing only
+pypdfium2 (pypdf and pytesseract when needed); starting it costs about 60-150 ms per document,
+which is small next to extraction itself (about 0.15 s for a 65-page textbook chapter) and tiny
+next to embedding the chunks, so isolation is the default. `isolate_pdf=False` runs the same code
+in-process (trusted files, tests), keeping the page-count and time limits but not the memory one.
+
+This function blocks; async callers run it with `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from studyhall.knowledge.extraction import _pdf_worker
+from studyhall.knowledge.extraction.base import (
+    DocumentKind,
+    ExtractedDocument,
+    ExtractedPage,
+    ExtractionError,
+    ExtractionLimits,
+)
+from studyhall.knowledge.extraction.normalize import normalize_text
+
+__all__ = ["MAX_NESTING", "extract_pdf", "max_nesting_depth"]
+
+log = logging.getLogger(__name__)
+
+# Real PDFs nest arrays and dictionaries a handful of levels deep; pdfium itself gives up at 64.
+MAX_NESTING = 100
+_WORKER = Path(_pdf_worker.__file__).resolve()
+# Time the child gets after its own deadline to report before it is killed.
+_GRACE_S = 10.0
+_STREAM_START = re.compile(rb"(?<!end)stream\r?\n")
+
+
+def extract_pdf(
+    data: bytes, *, limits: ExtractionLimits | None = None, backend: str = "auto"
+) -> ExtractedDocument:
+    """Extract a PDF's pages (backend: "auto" = pdfium then pypdf, "pdfium" or "pypdf")."""
+    limits = limits or ExtractionLimits()
+    if backend not in ("auto", "pdfium", "pypdf"):
+        raise ValueError(f"unknown PDF backend {backend!r}")
+    if len(data) > limits.max_bytes:
+        raise ExtractionError(f"the PDF is larger than {limits.max_bytes} bytes")
+    depth = max_nesting_depth(data)
+    if depth > MAX_NESTING:
+        raise ExtractionError(
+            f"the PDF's arrays/dictionaries are nested {depth} levels deep (limit {MAX_NESTING})"
+        )
+    config: _pdf_worker.WorkerConfig = {
+        "max_pages": limits.max_pages,
+        "deadline_s": limits.time_budget_s,
+        "ocr": limits.ocr,
+        "ocr_languages": limits.ocr_languages,
+        "ocr_dpi": limits.ocr_dpi,
+        "max_chars_per_page": limits.max_chars_per_page,
+        "backend": backend,
+    }
+    result = (
+        _run_isolated(data, config, limits) if limits.isolate_pdf else _pdf_worker.run(data, config)
+    )
+    if not result.get("ok"):
+        raise ExtractionError(f"{result.get('error')} [{result.get('code')}]")
+    return _to_document(result, limits)
+
+
+def _run_isolated(
+    data: bytes, config: _pdf_worker.WorkerConfig, limits: ExtractionLimits
+) -> dict[str, Any]:
+    params = {
+        **config,
+        "memory_mb": limits.max_memory_mb,
+        "cpu_s": int(limits.time_budget_s) + 5,
+    }
+    # -P keeps the worker's own folder off sys.path: it holds html.py and docx.py, which would
+    # shadow the standard library and python-docx.
+    command = [sys.executable, "-P", str(_WORKER), json.dumps(params)]
+    try:
+        proc = subprocess.run(  # noqa: S603 - our own interpreter and script, no shell
+            command,
+            input=data,
+            capture_output=True,
+            timeout=limits.time_budget_s + _GRACE_S,
+            check=False,
+            env=os.environ.copy(),
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ExtractionError(
+            f"the PDF took longer than its time budget ({limits.time_budget_s:.0f} s)"
+        ) from exc
+    if proc.returncode != 0:
+        stderr = proc.stderr.decode("utf-8", "replace")[-500:]
+        log.warning("pdf worker exited with %s: %s", proc.returncode, stderr)
+        if proc.returncode == -signal.SIGXCPU:
+            raise ExtractionError("the PDF used more CPU time than its budget")
+        if proc.returncode in (-signal.SIGABRT, -signal.SIGSEGV, -signal.SIGKILL, 134, 139):
+            raise ExtractionError(
+                f"the PDF parser ran out of its {limits.max_memory_mb} MB memory limit or crashed"
+                " (decompression bomb or corrupt file)"
+            )
+        raise ExtractionError(f"the PDF parser failed (exit status {proc.returncode})")
+    try:
+        result: dict[str, Any] = json.loads(proc.stdout)
+    except ValueError as exc:
+        raise ExtractionError("the PDF parser returned no result") from exc
+    return result
+
+
+def _to_document(result: dict[str, Any], limits: ExtractionLimits) -> ExtractedDocument:
+    pages: list[ExtractedPage] = []
+    total = 0
+    for raw in result["pages"]:
+        # OCR output is clean Unicode: the text-layer repairs could only do harm there.
+        text = normalize_text(raw["text"], pdf_repairs=not raw["ocr"])
+        total += len(text)
+        if total > limits.max_chars:
+            raise ExtractionError(f"the PDF holds more than {limits.max_chars} characters of text")
+        pages.append(
+            ExtractedPage(
+                number=int(raw["number"]),
+                label=raw["label"],
+                text=text,
+                has_text=bool(text.strip()),
+                ocr=bool(raw["ocr"]),
+            )
+        )
+    title = result.get("title")
+    return ExtractedDocument(
+        kind=DocumentKind.PDF,
+        pages=pages,
+        title=normalize_text(title) or None if title else None,
+    )
+
+
+def max_nesting_depth(data: bytes) -> int:
+    """Deepest nesting of arrays and dictionaries outside streams (a cheap bytes-level scan)."""
+    best = 0
+    start = 0
+    while start < len(data):
+        match = _STREAM_START.search(data, start)
+        end = match.start() if match else len(data)
+        best = max(best, _region_depth(data[start:end]))
+        if not match:
+            break
+        stream_end = data.find(b"endstream", match.end())
+        start = len(data) if stream_end < 0 else stream_end + len(b"endstream")
+    return best
+
+
+def _region_depth(region: bytes) -> int:
+    if not region:
+        return 0
+    a = np.frombuffer(region, dtype=np.uint8)
+    events = [
+        (np.flatnonzero(a == ord("[")), 1),
+        (np.flatnonzero(a == ord("]")), -1),
+    ]
+    if len(a) > 1:
+        events.append((np.flatnonzero((a[:-1] == ord("<")) & (a[1:] == ord("<"))), 1))
+        events.append((np.flatnonzero((a[:-1] == ord(">")) & (a[1:] == ord(">"))), -1))
+    positions = np.concatenate([pos for pos, _ in events])
+    if positions.size == 0:
+        return 0
+    steps = np.concatenate([np.full(pos.size, step, dtype=np.int64) for pos, step in events])
+    walk = np.cumsum(steps[np.argsort(positions, kind="stable")])
+    # Depth clamped at zero: stray closers must not hide a deep run of openers after them.
+    floor = np.minimum.accumulate(np.minimum(walk, 0))
+    return int((walk - floor).max())

@@ -1,0 +1,401 @@
+"""In-memory hybrid retrieval over one collection's chunks: BM25 + exact cosine, fused by RRF.
+
+Everything is numpy, built once per collection version and then read-only (safe to share between
+requests and threads). Several collections are searched together with `search_many`, which scores
+BM25 with statistics pooled over all of them, so the result is the same as one index built over
+the union of their chunks.
+
+Sizes: postings are CSR arrays (int32 doc ids + float32 term frequencies); vectors one float32
+matrix. At 100k chunks and 384 dimensions that is ~150 MB of vectors plus ~100 MB of postings.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "STOPWORDS",
+    "BM25Params",
+    "HybridIndex",
+    "Mode",
+    "reciprocal_rank_fusion",
+    "search_many",
+    "tokenize",
+]
+
+K = TypeVar("K", bound=Hashable)
+H = TypeVar("H", bound=Hashable)
+Mode = Literal["hybrid", "bm25", "vector"]
+
+# --- tokenizer -----------------------------------------------------------------------------
+_TOKEN = re.compile(r"[^\W_]+")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+# Accents are stripped so "fisica" finds "física" (and Arabic harakat vanish the same way);
+# NFKD also splits Arabic alef-with-hamza into alef + a combining hamza that is then dropped.
+_MARKS = re.compile(
+    "[\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u0640\u064b-\u065f\u0670"
+    "\u06d6-\u06ed\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
+)  # combining diacritics (Latin, Cyrillic, Hebrew points, Arabic harakat) and Arabic tatweel
+# Letters Arabic writers use interchangeably at word ends.
+_ARABIC_FOLD = str.maketrans({"ى": "ي", "ة": "ه"})
+
+# Small, accent-free stopword lists (en, fr, es, de, pt, it, ar): frequent words that carry no
+# topic. Kept short on purpose: BM25's idf already discounts common words.
+_STOPWORD_TEXT = """
+    a an and are as at be been but by can could did do does for from had has have he her his how
+    i if in into is it its me my no not of on or our she so than that the their them then there
+    these they this those to was we were what when where which who whom why will with would you
+    your
+    au aux avec ce ces dans de des du elle en est et il ils je la le les leur lui mais me meme ne
+    nous on ou par pas pour qu que qui sa se ses son sont sur ta te toi ton tu un une vos votre
+    vous
+    al como con del el ella ellos en es esta este fue ha hay la las lo los mas mi no nos o para
+    pero por que se si sin sobre su sus tambien un una uno unos y ya
+    auf aus bei das dem den der des die ein eine einem einen einer es fur im ist mit nicht noch
+    oder sich sie sind und von war wie zu zum zur
+    ao aos as com da das de do dos e em na nas no nos o os ou pela pelo por se sua seu um uma
+    ai alla che che chi con dei della delle di gli il nel nella non per piu sono tra una uno
+    في من على الى عن ان او ما لا هذا هذه ذلك التي الذي هو هي كان مع بين كل قد ثم
+"""
+
+
+def _fold(text: str) -> str:
+    """Casefold, strip accents and fold Arabic letter variants (the form every term is kept in)."""
+    text = _MARKS.sub("", unicodedata.normalize("NFKD", text.casefold()))
+    if text.isascii():
+        return text
+    # Recompose what is left (Japanese voiced kana, Hangul): NFKD split them too.
+    return unicodedata.normalize("NFC", text).translate(_ARABIC_FOLD)
+
+
+STOPWORDS = frozenset(_fold(word) for word in _STOPWORD_TEXT.split())
+
+
+def tokenize(text: str) -> list[str]:
+    """Lowercase, accent-free word tokens without stopwords; CJK runs become bigrams."""
+    text = _fold(text)
+    tokens = [t for t in _TOKEN.findall(text) if t not in STOPWORDS]
+    if not _CJK.search(text):
+        return tokens
+    out: list[str] = []
+    for token in tokens:
+        if _CJK.search(token) and len(token) > 1:
+            # No spaces between CJK words: overlapping character pairs are the usual unit.
+            out.extend(token[i : i + 2] for i in range(len(token) - 1))
+        else:
+            out.append(token)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class BM25Params:
+    """Okapi BM25 parameters."""
+
+    k1: float = 1.2
+    b: float = 0.75
+
+
+@dataclass(frozen=True, slots=True)
+class _Ranked:
+    """One ranked list over (index number, row) pairs, best first."""
+
+    owner: npt.NDArray[np.int32]
+    row: npt.NDArray[np.int64]
+    score: npt.NDArray[np.float32]
+
+
+class HybridIndex(Generic[K]):
+    """BM25 and cosine search over one collection's chunks (immutable once built)."""
+
+    def __init__(
+        self,
+        chunk_ids: list[K],
+        vocab: dict[str, int],
+        indptr: npt.NDArray[np.int64],
+        post_docs: npt.NDArray[np.int32],
+        post_tf: npt.NDArray[np.float32],
+        doc_len: npt.NDArray[np.float32],
+        vectors: npt.NDArray[np.float32] | None,
+        params: BM25Params,
+    ) -> None:
+        self.chunk_ids = chunk_ids
+        self._vocab = vocab
+        self._indptr = indptr
+        self._post_docs = post_docs
+        self._post_tf = post_tf
+        self._doc_len = doc_len
+        self.vectors = vectors
+        self.params = params
+        self._norm_cache: tuple[float, npt.NDArray[np.float32]] | None = None
+
+    @classmethod
+    def build(
+        cls,
+        chunk_ids: Sequence[K],
+        texts: Sequence[str],
+        vectors: npt.ArrayLike | None,
+        *,
+        params: BM25Params | None = None,
+    ) -> HybridIndex[K]:
+        """Index chunks: ids, their texts and their (n, d) embedding matrix (or None)."""
+        n = len(chunk_ids)
+        if len(texts) != n:
+            raise ValueError(f"{n} chunk ids but {len(texts)} texts")
+        matrix: npt.NDArray[np.float32] | None = None
+        if vectors is not None:
+            matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+            if matrix.ndim != 2 or matrix.shape[0] != n:
+                raise ValueError(f"vectors must have shape ({n}, d), got {matrix.shape}")
+            if matrix is vectors:
+                matrix = matrix.copy()  # never scale the caller's array in place
+            norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))[:, None]
+            norms[norms == 0] = 1.0
+            matrix /= norms
+        all_tokens: list[str] = []
+        lengths = np.zeros(n, dtype=np.int64)
+        for row, text in enumerate(texts):
+            tokens = tokenize(text)
+            lengths[row] = len(tokens)
+            all_tokens.extend(tokens)
+        # dict.fromkeys dedupes at C speed, in first-seen order; map() then looks ids up without
+        # a Python-level loop body.
+        vocab = {term: i for i, term in enumerate(dict.fromkeys(all_tokens))}
+        terms = np.fromiter(
+            map(vocab.__getitem__, all_tokens), dtype=np.int64, count=len(all_tokens)
+        )
+        del all_tokens
+        docs = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        # One (term, doc) key per token; sorting and counting equal keys gives the postings
+        # already grouped by term, without a Python loop over them.
+        keys, counts = np.unique(terms * max(n, 1) + docs, return_counts=True)
+        post_terms = keys // max(n, 1)
+        indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(post_terms, minlength=len(vocab)), out=indptr[1:])
+        return cls(
+            chunk_ids=list(chunk_ids),
+            vocab=vocab,
+            indptr=indptr,
+            post_docs=(keys % max(n, 1)).astype(np.int32),
+            post_tf=counts.astype(np.float32),
+            doc_len=lengths.astype(np.float32),
+            vectors=matrix,
+            params=params or BM25Params(),
+        )
+
+    def __len__(self) -> int:
+        return len(self.chunk_ids)
+
+    @property
+    def dimension(self) -> int | None:
+        """Vector length, or None for an index without vectors."""
+        return None if self.vectors is None else int(self.vectors.shape[1])
+
+    def search(
+        self,
+        query_text: str,
+        query_vector: npt.ArrayLike | None = None,
+        k: int = 10,
+        mode: Mode = "hybrid",
+        *,
+        weights: tuple[float, float] = (1.0, 1.0),
+        rrf_k: int = 60,
+        depth: int = 100,
+    ) -> list[tuple[K, float]]:
+        """Top-k (chunk_id, score): BM25 score, cosine, or fused RRF score by mode."""
+        return search_many(
+            [self],
+            query_text,
+            query_vector,
+            k,
+            mode,
+            weights=weights,
+            rrf_k=rrf_k,
+            depth=depth,
+        )
+
+    # --- internals used by search_many ---------------------------------------------------
+    def _term_df(self, term: str) -> int:
+        tid = self._vocab.get(term)
+        return 0 if tid is None else int(self._indptr[tid + 1] - self._indptr[tid])
+
+    def _bm25_scores(
+        self, terms: Sequence[str], idf: Sequence[float], avgdl: float
+    ) -> npt.NDArray[np.float32] | None:
+        scores: npt.NDArray[np.float32] | None = None
+        norm: npt.NDArray[np.float32] | None = None
+        k1 = self.params.k1
+        for term, weight in zip(terms, idf, strict=True):
+            tid = self._vocab.get(term)
+            if tid is None:
+                continue
+            if scores is None:
+                scores = np.zeros(len(self), dtype=np.float32)
+                norm = self._length_norm(avgdl)
+            assert norm is not None
+            start, end = self._indptr[tid], self._indptr[tid + 1]
+            docs = self._post_docs[start:end]
+            tf = self._post_tf[start:end]
+            # Within one term's postings every doc appears once, so fancy += is exact.
+            scores[docs] += np.float32(weight * (k1 + 1)) * tf / (tf + norm[docs])
+        return scores
+
+    def _length_norm(self, avgdl: float) -> npt.NDArray[np.float32]:
+        """k1 * (1 - b + b * dl / avgdl) per document, cached for the last avgdl used."""
+        cached = self._norm_cache
+        if cached is not None and cached[0] == avgdl:
+            return cached[1]
+        k1, b = self.params.k1, self.params.b
+        norm = (k1 * (1 - b + b * self._doc_len / np.float32(max(avgdl, 1e-9)))).astype(np.float32)
+        self._norm_cache = (avgdl, norm)
+        return norm
+
+
+def _top(scores: npt.NDArray[np.float32], limit: int, *, positive: bool) -> npt.NDArray[np.int64]:
+    """Rows of the `limit` best scores, best first; ties broken by row for determinism."""
+    if positive:
+        rows = np.flatnonzero(scores > 0)
+        values = scores[rows]
+    else:
+        rows = np.arange(scores.shape[0])
+        values = scores
+    if rows.size > limit:
+        part = np.argpartition(-values, limit - 1)[:limit]
+        rows, values = rows[part], values[part]
+    order = np.lexsort((rows, -values))
+    result: npt.NDArray[np.int64] = rows[order].astype(np.int64)
+    return result
+
+
+def _merge(
+    parts: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.float32]]], limit: int
+) -> _Ranked:
+    """Merge per-index ranked rows into one global ranking (scores are comparable)."""
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return _Ranked(empty.astype(np.int32), empty, np.zeros(0, dtype=np.float32))
+    owner = np.concatenate([np.full(rows.size, i, dtype=np.int32) for i, rows, _ in parts])
+    row = np.concatenate([rows for _, rows, _ in parts])
+    score = np.concatenate([s for _, _, s in parts]).astype(np.float32)
+    order = np.lexsort((row, owner, -score))[:limit]
+    return _Ranked(owner[order], row[order], score[order])
+
+
+def _bm25_ranking(indexes: Sequence[HybridIndex[K]], query_text: str, limit: int) -> _Ranked:
+    terms = sorted(set(tokenize(query_text)))
+    if not terms:
+        return _merge([], limit)
+    # Statistics pooled over every index searched: scores stay comparable across collections.
+    total_docs = sum(len(ix) for ix in indexes)
+    total_len = float(sum(float(ix._doc_len.sum()) for ix in indexes))
+    avgdl = total_len / total_docs if total_docs else 1.0
+    idf = []
+    for term in terms:
+        df = sum(ix._term_df(term) for ix in indexes)
+        idf.append(float(np.log(1.0 + (total_docs - df + 0.5) / (df + 0.5))))
+    parts = []
+    for number, ix in enumerate(indexes):
+        scores = ix._bm25_scores(terms, idf, avgdl)
+        if scores is None:
+            continue
+        rows = _top(scores, limit, positive=True)
+        parts.append((number, rows, scores[rows]))
+    return _merge(parts, limit)
+
+
+def _vector_ranking(
+    indexes: Sequence[HybridIndex[K]], query_vector: npt.ArrayLike, limit: int
+) -> _Ranked:
+    query = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+    norm = float(np.linalg.norm(query))
+    if norm > 0:
+        query = query / np.float32(norm)
+    parts = []
+    for number, ix in enumerate(indexes):
+        if ix.vectors is None or len(ix) == 0:
+            continue
+        if ix.vectors.shape[1] != query.shape[0]:
+            raise ValueError(
+                f"query vector has {query.shape[0]} dimensions, the index {ix.vectors.shape[1]}"
+            )
+        sims = ix.vectors @ query
+        rows = _top(sims, limit, positive=False)
+        parts.append((number, rows, sims[rows]))
+    return _merge(parts, limit)
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[H]],
+    *,
+    weights: Sequence[float] | None = None,
+    k: int = 60,
+) -> list[tuple[H, float]]:
+    """Fuse ranked lists: score(d) = sum_i w_i / (k + rank_i(d)), ranks starting at 1."""
+    weights = weights or [1.0] * len(rankings)
+    fused: dict[H, float] = {}
+    first_seen: dict[H, int] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, item in enumerate(ranking, start=1):
+            fused[item] = fused.get(item, 0.0) + weight / (k + rank)
+            first_seen.setdefault(item, len(first_seen))
+    return sorted(fused.items(), key=lambda kv: (-kv[1], first_seen[kv[0]]))
+
+
+def search_many(
+    indexes: Sequence[HybridIndex[K]],
+    query_text: str,
+    query_vector: npt.ArrayLike | None = None,
+    k: int = 10,
+    mode: Mode = "hybrid",
+    *,
+    weights: tuple[float, float] = (1.0, 1.0),
+    rrf_k: int = 60,
+    depth: int = 100,
+) -> list[tuple[K, float]]:
+    """Search several collections' indexes as one; the same contract as HybridIndex.search.
+
+    mode="hybrid" fuses the top `depth` of each ranking with weights (bm25, vector); without a
+    query vector (or without vectors in the indexes) it degrades to BM25.
+    """
+    if k <= 0 or not indexes:
+        return []
+    if mode not in ("hybrid", "bm25", "vector"):
+        raise ValueError(f"unknown search mode {mode!r}")
+    has_vectors = any(ix.vectors is not None for ix in indexes)
+    if mode == "vector":
+        if query_vector is None or not has_vectors:
+            raise ValueError("vector search needs a query vector and indexed vectors")
+        ranked = _vector_ranking(indexes, query_vector, k)
+        return _resolve(indexes, ranked)
+    if mode == "bm25" or query_vector is None or not has_vectors:
+        return _resolve(indexes, _bm25_ranking(indexes, query_text, k))
+    limit = max(k, depth)
+    lexical = _bm25_ranking(indexes, query_text, limit)
+    semantic = _vector_ranking(indexes, query_vector, limit)
+    fused = reciprocal_rank_fusion(
+        [
+            list(zip(lexical.owner.tolist(), lexical.row.tolist(), strict=True)),
+            list(zip(semantic.owner.tolist(), semantic.row.tolist(), strict=True)),
+        ],
+        weights=weights,
+        k=rrf_k,
+    )[:k]
+    results: list[tuple[K, float]] = []
+    for (owner, row), score in fused:
+        results.append((indexes[owner].chunk_ids[row], float(score)))
+    return results
+
+
+def _resolve(indexes: Sequence[HybridIndex[K]], ranked: _Ranked) -> list[tuple[K, float]]:
+    return [
+        (indexes[owner].chunk_ids[row], float(score))
+        for owner, row, score in zip(
+            ranked.owner.tolist(), ranked.row.tolist(), ranked.score.tolist(), strict=True
+        )
+    ]

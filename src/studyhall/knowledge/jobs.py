@@ -1,0 +1,495 @@
+"""Background jobs of the knowledge domain.
+
+- `knowledge.ingest` {document_id}: extract, normalise, chunk, embed and store a document. All
+  chunks are written in one transaction at the end (delete + insert), so a crash or a failure
+  leaves no partial chunks and a re-run replaces them instead of adding more.
+- `knowledge.reindex` {document_id?}: without a payload (periodic, every 5 minutes and right
+  after the first worker starts) it finds ready documents whose vectors were made by another
+  embedding model than the configured one and queues one `knowledge.reindex` per document, which
+  re-embeds its chunks (the text is kept). Until then search uses those chunks via BM25 only.
+- `knowledge.crawl` {source_id, run_id}: crawl a curriculum source, record discovered PDFs.
+- `knowledge.ingest_reference` {reference_id}: download a discovered PDF (same safety rules as the
+  crawl) and make it a library document, queued for `knowledge.ingest`.
+- `knowledge.delete_files` {keys}: remove stored files once the rows pointing to them are gone.
+
+Deterministic failures (a corrupt or hostile file, a refused URL) mark the document, run or
+reference `failed` with a clear error and end the job without retrying: another attempt would
+fail the same way. Other errors (database, storage, embedding endpoint) are retried by the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+import structlog
+
+from studyhall.config import Settings
+from studyhall.core.clock import utcnow
+from studyhall.core.db import Database
+from studyhall.core.errors import UnsupportedMediaType
+from studyhall.core.ids import new_id
+from studyhall.core.storage import LocalStorage
+from studyhall.jobs import service as jobs_service
+from studyhall.jobs.registry import JobContext, job_kind, periodic
+from studyhall.jobs.service import enqueue
+from studyhall.knowledge import repository
+from studyhall.knowledge.chunking import Chunk as TextChunk
+from studyhall.knowledge.chunking import chunk_document
+from studyhall.knowledge.crawler import (
+    CrawlError,
+    CrawlLimits,
+    Metadata,
+    NetworkPolicy,
+    crawl,
+    download,
+    title_from_url,
+)
+from studyhall.knowledge.extraction import ExtractionError, ExtractionLimits, extract
+from studyhall.knowledge.models import DocumentStatus, Reference, ReferenceStatus, RunStatus
+from studyhall.knowledge.retrieval import chunk_keys_for, embedder_for, encode_vectors
+from studyhall.knowledge.service import (
+    CRAWL,
+    DELETE_FILES,
+    INGEST,
+    INGEST_REFERENCE,
+    REINDEX,
+    NewDocument,
+    create_document,
+)
+
+log = structlog.get_logger(__name__)
+
+Progress = Callable[[float, str | None], Awaitable[None]]
+REINDEX_EVERY_S = 300
+_REINDEX_SWEEP = 1000
+
+
+async def _no_progress(_fraction: float, _message: str | None) -> None:
+    return None
+
+
+# ---------------------------------------------------------------------------- ingestion
+
+
+def extraction_limits(settings: Settings, size: int) -> ExtractionLimits:
+    """Extraction bounds from the settings."""
+    knowledge = settings.knowledge
+    return ExtractionLimits(
+        max_bytes=max(size, knowledge.max_upload_bytes),
+        max_pages=knowledge.max_pdf_pages,
+        time_budget_s=knowledge.extraction_timeout_s,
+        max_memory_mb=knowledge.extraction_memory_mb,
+        ocr=knowledge.ocr,
+        ocr_languages=knowledge.ocr_languages,
+    )
+
+
+def _embedding_text(chunk: TextChunk) -> str:
+    # The heading gives a passage its topic ("2.3 Newton's method" + a paragraph about it).
+    if chunk.heading and chunk.heading not in chunk.text[: len(chunk.heading) + 5]:
+        return f"{chunk.heading}\n{chunk.text}"
+    return chunk.text
+
+
+async def _embed(
+    settings: Settings, texts: list[str], progress: Progress, start: float, span: float
+) -> tuple[np.ndarray, str]:
+    embedder = embedder_for(settings.embeddings)
+    batch = max(1, settings.embeddings.batch_size)
+    parts: list[np.ndarray] = []
+    for offset in range(0, len(texts), batch):
+        parts.append(np.asarray(await embedder.embed_passages(texts[offset : offset + batch])))
+        done = min(len(texts), offset + batch)
+        await progress(start + span * done / max(1, len(texts)), f"embedded {done}/{len(texts)}")
+    matrix = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+    return matrix.astype(np.float32, copy=False), embedder.name
+
+
+async def _set_status(
+    db: Database, document_id: uuid.UUID, status: DocumentStatus, error: str | None
+) -> None:
+    """Mark a document; a failed one also loses its chunks (no partial or stale content)."""
+    async with db.session() as session:
+        document = await repository.lock_document(session, document_id)
+        if document is None:
+            return
+        document.status = status
+        document.error = error
+        if status == DocumentStatus.failed and document.chunk_count:
+            await repository.delete_chunks(session, document_id)
+            document.chunk_count = 0
+            await repository.bump_version(session, chunk_keys_for(document.course_id, document_id))
+
+
+async def fail_document(db: Database, document_id: uuid.UUID, error: str) -> None:
+    """Mark a document failed with an error (its chunks go too)."""
+    await _set_status(db, document_id, DocumentStatus.failed, error[:2000])
+
+
+async def run_ingestion(
+    db: Database,
+    settings: Settings,
+    storage: LocalStorage,
+    *,
+    document_id: uuid.UUID,
+    progress: Progress = _no_progress,
+) -> dict[str, Any]:
+    """Ingest one stored document end to end; returns a summary (also used by the CLI)."""
+    async with db.session() as session:
+        document = await repository.get_document(session, document_id)
+        if document is None:
+            return {"skipped": "document deleted"}
+        document.status = DocumentStatus.processing
+        document.error = None
+        key, filename, course_id = document.storage_key, document.filename, document.course_id
+    await progress(0.02, "reading the file")
+    try:
+        data = await storage.get(key)
+    except FileNotFoundError:
+        error = "The stored file is missing; upload the document again."
+        await _set_status(db, document_id, DocumentStatus.failed, error)
+        return {"document_status": "failed", "error": error}
+
+    await progress(0.05, "extracting text")
+    try:
+        # Blocking (PDFs are parsed in a child process with memory and time limits).
+        extracted = await asyncio.to_thread(
+            extract, data, filename, limits=extraction_limits(settings, len(data))
+        )
+    except ExtractionError as exc:
+        error = f"Text extraction failed: {exc}"
+        await _set_status(db, document_id, DocumentStatus.failed, error)
+        log.warning("document_extraction_failed", document_id=str(document_id), error=str(exc))
+        return {"document_status": "failed", "error": error}
+    pages = extracted.pages
+    await progress(0.3, f"extracted {len(pages)} pages")
+
+    chunks = await asyncio.to_thread(chunk_document, extracted)
+    await progress(0.35, f"{len(chunks)} chunks")
+    vectors, model = await _embed(
+        settings, [_embedding_text(c) for c in chunks], progress, 0.35, 0.6
+    )
+    dimension = int(vectors.shape[1]) if len(chunks) else 0
+    blobs = encode_vectors(vectors) if len(chunks) else []
+    rows = [
+        {
+            "id": new_id(),
+            "document_id": document_id,
+            "course_id": course_id,
+            "position": chunk.position,
+            "page": chunk.page,
+            "page_label": chunk.page_label[:32] if chunk.page_label else None,
+            "heading": chunk.heading[:500] if chunk.heading else None,
+            "text": chunk.text,
+            "embedding": blob,
+            "embedding_model": model,
+            "embedding_dim": dimension,
+        }
+        for chunk, blob in zip(chunks, blobs, strict=True)
+    ]
+    async with db.session() as session:
+        document = await repository.lock_document(session, document_id)
+        if document is None:
+            return {"skipped": "document deleted"}
+        # Replace, never add: whatever an earlier run stored goes in the same transaction.
+        await repository.delete_chunks(session, document_id)
+        await repository.insert_chunks(session, rows)
+        document.status = DocumentStatus.ready
+        document.error = None
+        document.page_count = len(pages)
+        document.chunk_count = len(rows)
+        document.pages_without_text = [p.number for p in pages if not p.has_text]
+        document.ocr_pages = [p.number for p in pages if p.ocr]
+        document.first_page_label = (pages[0].label or str(pages[0].number))[:32] if pages else None
+        document.last_page_label = (
+            (pages[-1].label or str(pages[-1].number))[:32] if pages else None
+        )
+        document.embedding_model = model
+        document.embedding_dim = dimension or None
+        document.processed_at = utcnow()
+        await repository.bump_version(session, chunk_keys_for(course_id, document_id))
+    await progress(1.0, "ready")
+    return {
+        "document_status": "ready",
+        "pages": len(pages),
+        "chunks": len(rows),
+        "pages_without_text": [p.number for p in pages if not p.has_text],
+    }
+
+
+async def _last_attempt(ctx: JobContext) -> bool:
+    async with ctx.db.session(write=False) as session:
+        job = await jobs_service.get_job(session, job_id=ctx.job_id)
+        return ctx.attempt >= job.max_attempts
+
+
+@job_kind(INGEST, max_attempts=3)
+async def ingest(ctx: JobContext) -> None:
+    """Ingest one uploaded document."""
+    document_id = uuid.UUID(str(ctx.payload["document_id"]))
+    try:
+        ctx.result = await run_ingestion(
+            ctx.db, ctx.settings, ctx.storage, document_id=document_id, progress=ctx.progress
+        )
+    except Exception as exc:
+        # The queue retries; meanwhile the document says what happened (failed on the last try).
+        final = await _last_attempt(ctx)
+        status = DocumentStatus.failed if final else DocumentStatus.queued
+        message = f"{type(exc).__name__}: {exc}"[:2000]
+        await _set_status(
+            ctx.db, document_id, status, message if final else f"{message} (will retry)"
+        )
+        raise
+
+
+# ---------------------------------------------------------------------------- re-indexing
+
+
+@periodic(REINDEX, every_s=REINDEX_EVERY_S)
+@job_kind(REINDEX, max_attempts=3)
+async def reindex(ctx: JobContext) -> None:
+    """Re-embed documents made with another model (sweep), or one document (payload)."""
+    model = embedder_for(ctx.settings.embeddings).name
+    raw = ctx.payload.get("document_id")
+    if raw is None:
+        async with ctx.db.session() as session:
+            stale = await repository.stale_document_ids(session, model=model, limit=_REINDEX_SWEEP)
+            for document_id in stale:
+                await enqueue(
+                    session,
+                    kind=REINDEX,
+                    payload={"document_id": str(document_id)},
+                    dedupe_key=f"{REINDEX}:{document_id}",
+                )
+        ctx.result = {"queued": len(stale), "model": model}
+        return
+    ctx.result = await reembed_document(
+        ctx.db, ctx.settings, document_id=uuid.UUID(str(raw)), progress=ctx.progress
+    )
+
+
+async def reembed_document(
+    db: Database, settings: Settings, *, document_id: uuid.UUID, progress: Progress = _no_progress
+) -> dict[str, Any]:
+    """Replace a document's vectors with the configured model's, keeping its chunks."""
+    async with db.session(write=False) as session:
+        document = await repository.get_document(session, document_id)
+        if document is None or document.status != DocumentStatus.ready:
+            return {"skipped": "not ready"}
+        course_id = document.course_id
+        texts = await repository.chunk_texts(session, document_id)
+        outline = await repository.chunk_outline(session, document_id)
+    inputs = [
+        _embedding_text(TextChunk(position, page or 0, label, heading, text))
+        for (position, page, label, heading), (_, text) in zip(outline, texts, strict=True)
+    ]
+    vectors, model = await _embed(settings, inputs, progress, 0.0, 0.95)
+    dimension = int(vectors.shape[1]) if texts else 0
+    rows = [
+        {"id": chunk_id, "embedding": blob, "embedding_model": model, "embedding_dim": dimension}
+        for (chunk_id, _), blob in zip(texts, encode_vectors(vectors) if texts else [], strict=True)
+    ]
+    async with db.session() as session:
+        document = await repository.lock_document(session, document_id)
+        if document is None:
+            return {"skipped": "document deleted"}
+        current = [chunk_id for chunk_id, _ in await repository.chunk_texts(session, document_id)]
+        if current != [chunk_id for chunk_id, _ in texts]:
+            # Re-ingested meanwhile: its new chunks were embedded with the current model already.
+            return {"skipped": "chunks changed"}
+        await repository.set_embeddings(session, rows)
+        document.embedding_model = model
+        document.embedding_dim = dimension or None
+        await repository.bump_version(session, chunk_keys_for(course_id, document_id))
+    return {"chunks": len(rows), "model": model}
+
+
+# ---------------------------------------------------------------------------- crawling
+
+
+def network_policy(settings: Settings) -> NetworkPolicy:
+    """The crawler's address policy from the settings."""
+    return NetworkPolicy.from_settings(
+        settings.knowledge.crawl_allow_private, settings.knowledge.crawl_allowed_networks
+    )
+
+
+@job_kind(CRAWL, max_attempts=2)
+async def crawl_source(ctx: JobContext) -> None:
+    """Crawl a source's index page and record the PDFs it links to."""
+    run_id = uuid.UUID(str(ctx.payload["run_id"]))
+    knowledge = ctx.settings.knowledge
+    async with ctx.db.session() as session:
+        run = await repository.get_run(session, run_id)
+        source = await repository.get_source(session, run.source_id) if run else None
+        if run is None or source is None:
+            return
+        run.status = RunStatus.running
+        run.started_at = run.started_at or utcnow()
+        url = source.url
+        depth = (
+            min(source.max_depth, knowledge.crawl_max_depth)
+            if source.max_depth is not None
+            else knowledge.crawl_max_depth
+        )
+        defaults = Metadata(level=source.level, subject=source.subject, language=source.language)
+        source_id = source.id
+    limits = CrawlLimits(
+        max_depth=depth,
+        max_pages=knowledge.crawl_max_pages,
+        max_bytes=knowledge.crawl_max_bytes,
+        max_page_bytes=knowledge.crawl_max_page_bytes,
+        timeout_s=knowledge.crawl_timeout_s,
+        request_timeout_s=knowledge.crawl_request_timeout_s,
+    )
+    await ctx.progress(0.1, "crawling")
+    try:
+        result = await crawl(
+            url,
+            policy=network_policy(ctx.settings),
+            limits=limits,
+            defaults=defaults,
+            user_agent=knowledge.crawl_user_agent,
+        )
+    except CrawlError as exc:
+        async with ctx.db.session() as session:
+            run = await repository.get_run(session, run_id)
+            if run is not None:
+                run.status = RunStatus.failed
+                run.error = str(exc)[:2000]
+                run.finished_at = utcnow()
+        ctx.result = {"run_status": "failed", "error": str(exc)[:500]}
+        return
+    except Exception as exc:
+        if await _last_attempt(ctx):
+            async with ctx.db.session() as session:
+                run = await repository.get_run(session, run_id)
+                if run is not None:
+                    run.status = RunStatus.failed
+                    run.error = f"{type(exc).__name__}: {exc}"[:2000]
+                    run.finished_at = utcnow()
+        raise
+    await ctx.progress(0.9, f"{len(result.found)} PDF links found")
+    now = utcnow()
+    async with ctx.db.session() as session:
+        run = await repository.get_run(session, run_id)
+        source = await repository.get_source(session, source_id)
+        if run is None or source is None:
+            return
+        existing = await repository.references_by_url(
+            session, source_id=source_id, urls=[f.url for f in result.found]
+        )
+        new = 0
+        for found in result.found:
+            reference = existing.get(found.url)
+            if reference is None:
+                new += 1
+                session.add(
+                    Reference(
+                        source_id=source_id,
+                        url=found.url,
+                        found_on=found.found_on,
+                        title=found.title or title_from_url(found.url),
+                        level=found.level,
+                        subject=found.subject,
+                        language=found.language,
+                        status=ReferenceStatus.new,
+                        first_run_id=run_id,
+                        last_seen_at=now,
+                    )
+                )
+            else:
+                reference.last_seen_at = now
+                reference.found_on = found.found_on
+        run.status = RunStatus.succeeded
+        run.found_count = len(result.found)
+        run.new_count = new
+        run.pages_visited = result.pages_visited
+        skipped = list(result.skipped)
+        if result.stopped_by:
+            skipped.append({"url": url, "reason": f"crawl stopped: {result.stopped_by}"})
+        run.skipped = skipped
+        run.finished_at = now
+        source.last_synced_at = now
+    ctx.result = {"found": len(result.found), "new": new, "pages": result.pages_visited}
+
+
+@job_kind(INGEST_REFERENCE, max_attempts=3)
+async def ingest_reference(ctx: JobContext) -> None:
+    """Download a discovered PDF and make it a library document (queued for ingestion)."""
+    reference_id = uuid.UUID(str(ctx.payload["reference_id"]))
+    knowledge = ctx.settings.knowledge
+    async with ctx.db.session(write=False) as session:
+        reference = await repository.get_reference(session, reference_id)
+        if reference is None:
+            return
+        if reference.document_id is not None and await repository.get_document(
+            session, reference.document_id
+        ):
+            ctx.result = {"document_id": str(reference.document_id), "skipped": "already ingested"}
+            return
+        url = reference.url
+    try:
+        fetched = await download(
+            url,
+            policy=network_policy(ctx.settings),
+            max_bytes=knowledge.max_upload_bytes,
+            timeout_s=knowledge.crawl_timeout_s,
+        )
+    except CrawlError as exc:
+        await _reference_failed(ctx.db, reference_id, f"Download failed: {exc}")
+        ctx.result = {"reference_status": "failed", "error": str(exc)[:500]}
+        return
+    try:
+        async with ctx.db.session() as session:
+            reference = await repository.get_reference(session, reference_id)
+            if reference is None:
+                return
+            filename = url.rsplit("/", 1)[-1].split("?", 1)[0] or "document.pdf"
+            document, job = await create_document(
+                session,
+                storage=ctx.storage,
+                actor_id=None,
+                course_id=None,
+                new=NewDocument(
+                    data=fetched.content,
+                    filename=filename,
+                    title=reference.title,
+                    level=reference.level,
+                    subject=reference.subject,
+                    language=reference.language,
+                    reference_id=reference.id,
+                ),
+            )
+            reference.document_id = document.id
+            reference.status = ReferenceStatus.ingested
+            reference.error = None
+    except UnsupportedMediaType as exc:
+        await _reference_failed(ctx.db, reference_id, exc.message)
+        ctx.result = {"reference_status": "failed", "error": exc.message[:500]}
+        return
+    ctx.result = {"document_id": str(document.id), "job_id": str(job.id) if job else None}
+
+
+async def _reference_failed(db: Database, reference_id: uuid.UUID, error: str) -> None:
+    async with db.session() as session:
+        reference = await repository.get_reference(session, reference_id)
+        if reference is not None:
+            reference.status = ReferenceStatus.failed
+            reference.error = error[:2000]
+
+
+# ---------------------------------------------------------------------------- files
+
+
+@job_kind(DELETE_FILES, max_attempts=5)
+async def delete_files(ctx: JobContext) -> None:
+    """Remove stored files of deleted documents."""
+    keys = [str(k) for k in ctx.payload.get("keys", [])]
+    for key in keys:
+        await ctx.storage.delete(key)
+    ctx.result = {"deleted": len(keys)}

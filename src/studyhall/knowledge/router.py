@@ -1,0 +1,364 @@
+"""HTTP routes of documents, search, the shared library and curriculum sources."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, status
+
+from studyhall.core.db import SessionDep
+from studyhall.core.schemas import Page, Pagination, pagination
+from studyhall.identity.dependencies import AdminUser, CurrentUser, SettingsDep, TeacherOrAdmin
+from studyhall.jobs.schemas import JobOut
+from studyhall.knowledge import service
+from studyhall.knowledge.dependencies import (
+    CourseUploadDep,
+    LibraryUploadDep,
+    ManagedCourse,
+    ManagedDocument,
+    ReadableCourse,
+    ReadableDocument,
+    upload_openapi,
+)
+from studyhall.knowledge.models import DocumentStatus, ReferenceStatus
+from studyhall.knowledge.retrieval import excerpt
+from studyhall.knowledge.schemas import (
+    ChunkOut,
+    CourseLibrary,
+    CourseLibraryOut,
+    DocumentOut,
+    DocumentUpdate,
+    ReferenceIngestAccepted,
+    ReferenceOut,
+    SearchHit,
+    SearchRequest,
+    SourceCreate,
+    SourceOut,
+    SubjectOut,
+    SyncRunOut,
+    TextbookDetail,
+    TextbookOut,
+    UploadAccepted,
+)
+
+router = APIRouter(tags=["knowledge"])
+PageDep = Annotated[Pagination, Depends(pagination)]
+_Level = Annotated[str | None, Query(max_length=64)]
+_Subject = Annotated[str | None, Query(max_length=100)]
+_Language = Annotated[str | None, Query(max_length=16)]
+
+
+def _accepted(document: object, job: object) -> UploadAccepted:
+    return UploadAccepted(
+        document=DocumentOut.model_validate(document), job=JobOut.model_validate(job)
+    )
+
+
+# ---------------------------------------------------------------------------- documents
+
+
+@router.post(
+    "/courses/{course_id}/documents",
+    status_code=status.HTTP_202_ACCEPTED,
+    openapi_extra=upload_openapi(library=False),
+    responses={413: {"description": "File too large"}, 415: {"description": "Unsupported type"}},
+)
+async def upload_course_document(
+    request: Request,
+    session: SessionDep,
+    user: TeacherOrAdmin,
+    course_id: ManagedCourse,
+    form: CourseUploadDep,
+) -> UploadAccepted:
+    """Upload a PDF, DOCX, Markdown, HTML or text file to a course; ingestion runs as a job."""
+    document, job = await service.create_document(
+        session,
+        storage=request.app.state.storage,
+        actor_id=user.id,
+        course_id=course_id,
+        new=service.NewDocument(
+            data=form.upload.data,
+            filename=form.upload.filename,
+            title=form.fields.title,
+            language=form.fields.language,
+        ),
+    )
+    return _accepted(document, job)
+
+
+@router.post(
+    "/library/documents",
+    status_code=status.HTTP_202_ACCEPTED,
+    openapi_extra=upload_openapi(library=True),
+    responses={413: {"description": "File too large"}, 415: {"description": "Unsupported type"}},
+)
+async def upload_library_document(
+    request: Request, session: SessionDep, user: AdminUser, form: LibraryUploadDep
+) -> UploadAccepted:
+    """Upload a document to the shared curriculum library (admins)."""
+    document, job = await service.create_document(
+        session,
+        storage=request.app.state.storage,
+        actor_id=user.id,
+        course_id=None,
+        new=service.NewDocument(
+            data=form.upload.data,
+            filename=form.upload.filename,
+            title=form.fields.title,
+            level=form.fields.level,
+            subject=form.fields.subject,
+            language=form.fields.language,
+        ),
+    )
+    return _accepted(document, job)
+
+
+@router.get("/library/documents")
+async def list_library_documents(
+    session: SessionDep,
+    _admin: AdminUser,
+    page: PageDep,
+    status: Annotated[DocumentStatus | None, Query()] = None,
+) -> Page[DocumentOut]:
+    """Every library document whatever its status (admins; browsing shows only ready ones)."""
+    rows, total = await service.list_documents(
+        session, course_id=None, status=status, limit=page.limit, offset=page.offset
+    )
+    return Page(
+        items=[DocumentOut.model_validate(r) for r in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.get("/courses/{course_id}/documents")
+async def list_course_documents(
+    session: SessionDep,
+    course_id: ReadableCourse,
+    page: PageDep,
+    status: Annotated[DocumentStatus | None, Query()] = None,
+) -> Page[DocumentOut]:
+    """A course's documents with their ingestion status, newest first."""
+    rows, total = await service.list_documents(
+        session, course_id=course_id, status=status, limit=page.limit, offset=page.offset
+    )
+    return Page(
+        items=[DocumentOut.model_validate(r) for r in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.get("/documents/{document_id}")
+async def get_document(document: ReadableDocument) -> DocumentOut:
+    """A document: status, pages, chunks, pages without text, error."""
+    return DocumentOut.model_validate(document)
+
+
+@router.patch("/documents/{document_id}")
+async def update_document(
+    session: SessionDep, user: CurrentUser, document: ManagedDocument, body: DocumentUpdate
+) -> DocumentOut:
+    """Change a document's title or metadata (course owner, admin)."""
+    updated = await service.update_document(session, actor=user, document=document, data=body)
+    return DocumentOut.model_validate(updated)
+
+
+@router.delete("/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_document(
+    session: SessionDep, user: CurrentUser, document: ManagedDocument
+) -> None:
+    """Delete a document with its chunks and vectors (course owner, admin)."""
+    await service.delete_document(session, actor=user, document=document)
+
+
+@router.post("/documents/{document_id}/reingest", status_code=status.HTTP_202_ACCEPTED)
+async def reingest_document(session: SessionDep, document: ManagedDocument) -> UploadAccepted:
+    """Run the ingestion again (after a failure or an extractor upgrade); chunks are replaced."""
+    job = await service.reingest(session, document=document)
+    return _accepted(document, job)
+
+
+@router.get("/documents/{document_id}/chunks")
+async def list_chunks(
+    session: SessionDep,
+    document: ManagedDocument,
+    page: PageDep,
+    page_number: Annotated[int | None, Query(alias="page", ge=1)] = None,
+) -> Page[ChunkOut]:
+    """A document's chunks in reading order, optionally of one physical page (course owner, admin)."""
+    rows, total = await service.list_chunks(
+        session, document=document, page=page_number, limit=page.limit, offset=page.offset
+    )
+    return Page(
+        items=[ChunkOut.model_validate(r) for r in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+# ---------------------------------------------------------------------------- search
+
+
+@router.post("/courses/{course_id}/search")
+async def search_course(
+    session: SessionDep, settings: SettingsDep, course_id: ReadableCourse, body: SearchRequest
+) -> list[SearchHit]:
+    """Hybrid (BM25 + vector) search of the course's documents and its linked library."""
+    passages = await service.retrieve(
+        session, course_id=course_id, query=body.query, k=body.k, settings=settings
+    )
+    return [
+        SearchHit(
+            chunk_id=p.chunk_id,
+            document_id=p.document_id,
+            document_title=p.document_title,
+            page=p.page,
+            page_label=p.page_label,
+            heading=p.heading,
+            text=excerpt(p.text),
+            score=p.score,
+        )
+        for p in passages
+    ]
+
+
+# ---------------------------------------------------------------------------- library
+
+
+@router.get("/courses/{course_id}/library")
+async def get_course_library(session: SessionDep, course_id: ReadableCourse) -> CourseLibraryOut:
+    """The shared-library documents this course's search and tutor also use."""
+    return CourseLibraryOut(document_ids=await service.course_library(session, course_id=course_id))
+
+
+@router.put("/courses/{course_id}/library")
+async def set_course_library(
+    session: SessionDep, user: CurrentUser, course_id: ManagedCourse, body: CourseLibrary
+) -> CourseLibraryOut:
+    """Replace the course's linked library documents (course owner, admin)."""
+    ids = await service.set_course_library(
+        session, actor=user, course_id=course_id, document_ids=body.document_ids
+    )
+    return CourseLibraryOut(document_ids=ids)
+
+
+@router.get("/library/subjects")
+async def library_subjects(
+    session: SessionDep, level: _Level = None, language: _Language = None
+) -> list[SubjectOut]:
+    """Subjects of the library with their levels, languages and textbook counts (public)."""
+    return await service.library_subjects(session, level=level, language=language)
+
+
+@router.get("/library/textbooks")
+async def list_textbooks(
+    session: SessionDep,
+    page: PageDep,
+    level: _Level = None,
+    subject: _Subject = None,
+    language: _Language = None,
+    search: Annotated[str | None, Query(max_length=200)] = None,
+) -> Page[TextbookOut]:
+    """Ready library textbooks filtered by level, subject, language and title (public)."""
+    items, total = await service.list_textbooks(
+        session,
+        level=level,
+        subject=subject,
+        language=language,
+        search=search,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/library/textbooks/{document_id}")
+async def get_textbook(session: SessionDep, document_id: uuid.UUID) -> TextbookDetail:
+    """A textbook with its sections and the page ranges they span (public)."""
+    return await service.textbook_detail(session, document_id=document_id)
+
+
+# ---------------------------------------------------------------------------- sources (admin)
+
+
+@router.get("/admin/sources")
+async def list_sources(session: SessionDep, _admin: AdminUser, page: PageDep) -> Page[SourceOut]:
+    """Registered curriculum sources."""
+    rows, total = await service.list_sources(session, limit=page.limit, offset=page.offset)
+    return Page(
+        items=[SourceOut.model_validate(r) for r in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.post("/admin/sources", status_code=status.HTTP_201_CREATED)
+async def create_source(session: SessionDep, user: AdminUser, body: SourceCreate) -> SourceOut:
+    """Register a portal's index page to crawl for PDF links."""
+    return SourceOut.model_validate(await service.create_source(session, actor=user, data=body))
+
+
+@router.get("/admin/sources/{source_id}")
+async def get_source(session: SessionDep, _admin: AdminUser, source_id: uuid.UUID) -> SourceOut:
+    """One source."""
+    return SourceOut.model_validate(await service.get_source(session, source_id=source_id))
+
+
+@router.post("/admin/sources/{source_id}/sync", status_code=status.HTTP_202_ACCEPTED)
+async def sync_source(session: SessionDep, user: AdminUser, source_id: uuid.UUID) -> SyncRunOut:
+    """Queue a crawl of the source; the run records what it found (409 while one is pending)."""
+    source = await service.get_source(session, source_id=source_id)
+    return SyncRunOut.model_validate(await service.start_sync(session, actor=user, source=source))
+
+
+@router.get("/admin/sources/{source_id}/runs")
+async def list_runs(
+    session: SessionDep, _admin: AdminUser, source_id: uuid.UUID, page: PageDep
+) -> Page[SyncRunOut]:
+    """A source's sync runs with found/new counts, newest first."""
+    rows, total = await service.list_runs(
+        session, source_id=source_id, limit=page.limit, offset=page.offset
+    )
+    return Page(
+        items=[SyncRunOut.model_validate(r) for r in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.get("/admin/references")
+async def list_references(
+    session: SessionDep,
+    _admin: AdminUser,
+    page: PageDep,
+    source_id: Annotated[uuid.UUID | None, Query()] = None,
+    status: Annotated[ReferenceStatus | None, Query()] = None,
+) -> Page[ReferenceOut]:
+    """PDFs discovered by crawls, newest first."""
+    rows, total = await service.list_references(
+        session, source_id=source_id, status=status, limit=page.limit, offset=page.offset
+    )
+    return Page(
+        items=[ReferenceOut.model_validate(r) for r in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.post("/admin/references/{reference_id}/ingest", status_code=status.HTTP_202_ACCEPTED)
+async def ingest_reference(
+    session: SessionDep, user: AdminUser, reference_id: uuid.UUID
+) -> ReferenceIngestAccepted:
+    """Queue the download of a discovered PDF into the library, then its ingestion."""
+    reference, job = await service.queue_reference(session, actor=user, reference_id=reference_id)
+    return ReferenceIngestAccepted(
+        reference=ReferenceOut.model_validate(reference), job=JobOut.model_validate(job)
+    )
