@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from studyhall import system
+from studyhall.analytics.platform_router import router as platform_stats_router
 from studyhall.analytics.router import router as analytics_router
 from studyhall.assessments.router import router as assessments_router
 from studyhall.billing.router import router as billing_router
@@ -27,3 +28,4 @@ api_router.include_router(assessments_router)
 api_router.include_router(billing_router)
 api_router.include_router(analytics_router)
 api_router.include_router(knowledge_router)
+api_router.include_router(platform_stats_router)
