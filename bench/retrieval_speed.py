@@ -34,7 +34,7 @@ DIM = 384
 def percentiles(samples: list[float]) -> tuple[float, float]:
     """(p50, p99) in milliseconds."""
     ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
     return statistics.median(ordered) * 1e3, p99 * 1e3
 
 
@@ -62,7 +62,34 @@ def synthetic(n: int, seed: int) -> tuple[list[str], np.ndarray, list[str]]:
     return texts, vectors, queries
 
 
-def search_speed(sizes: list[int], queries_per_mode: int) -> None:
+def measure_size(n: int, calls: int, rng: np.random.Generator) -> str:
+    """Build one index of n chunks and ten of n/10, time every search mode; one table row."""
+    texts, vectors, queries = synthetic(n, seed=n)
+    start = time.perf_counter()
+    index = HybridIndex.build(list(range(n)), texts, vectors)
+    build = time.perf_counter() - start
+    size = n // 10
+    parts = [
+        HybridIndex.build(list(range(a, a + size)), texts[a : a + size], vectors[a : a + size])
+        for a in range(0, n, size)
+    ]
+    qvecs = rng.standard_normal((calls, DIM), dtype=np.float32)
+    qvecs /= np.linalg.norm(qvecs, axis=1, keepdims=True)
+    matrix = index.vectors
+    assert matrix is not None
+    base = percentiles(timed(lambda i: np.argpartition(-(matrix @ qvecs[i]), 10)[:10], calls))
+    bm25 = percentiles(timed(lambda i: index.search(queries[i], qvecs[i], 10, "bm25"), calls))
+    vector = percentiles(timed(lambda i: index.search(queries[i], qvecs[i], 10, "vector"), calls))
+    hybrid = percentiles(timed(lambda i: index.search(queries[i], qvecs[i], 10, "hybrid"), calls))
+    many = percentiles(timed(lambda i: search_many(parts, queries[i], qvecs[i], 10), calls))
+    return (
+        f"{n:>8} {build:>8.2f} {base[0]:>10.1f} {bm25[0]:>6.1f}/{bm25[1]:<7.1f} "
+        f"{vector[0]:>7.1f}/{vector[1]:<7.1f} {hybrid[0]:>7.1f}/{hybrid[1]:<7.1f} "
+        f"{many[0]:>8.1f}/{many[1]:<8.1f} {hybrid[0] / base[0]:>13.2f}"
+    )
+
+
+def search_speed(sizes: list[int], calls: int) -> None:
     print("== search latency (ms), synthetic chunks, 384-d float32, k=10 ==")
     print(
         f"{'chunks':>8} {'build s':>8} {'matmul p50':>10} {'bm25 p50/p99':>14} "
@@ -71,30 +98,7 @@ def search_speed(sizes: list[int], queries_per_mode: int) -> None:
     )
     rng = np.random.default_rng(1)
     for n in sizes:
-        texts, vectors, queries = synthetic(n, seed=n)
-        start = time.perf_counter()
-        index = HybridIndex.build(list(range(n)), texts, vectors)
-        build = time.perf_counter() - start
-        parts = [
-            HybridIndex.build(list(range(a, a + n // 10)), texts[a : a + n // 10], vectors[a : a + n // 10])
-            for a in range(0, n, n // 10)
-        ]
-        qvecs = rng.standard_normal((queries_per_mode, DIM), dtype=np.float32)
-        qvecs /= np.linalg.norm(qvecs, axis=1, keepdims=True)
-        matrix = index.vectors
-        assert matrix is not None
-        base = percentiles(timed(lambda i: np.argpartition(-(matrix @ qvecs[i]), 10)[:10], queries_per_mode))
-        row = {}
-        for mode in ("bm25", "vector", "hybrid"):
-            row[mode] = percentiles(
-                timed(lambda i, m=mode: index.search(queries[i], qvecs[i], 10, m), queries_per_mode)  # type: ignore[misc]
-            )
-        many = percentiles(timed(lambda i: search_many(parts, queries[i], qvecs[i], 10), queries_per_mode))
-        print(
-            f"{n:>8} {build:>8.2f} {base[0]:>10.1f} {row['bm25'][0]:>6.1f}/{row['bm25'][1]:<7.1f} "
-            f"{row['vector'][0]:>7.1f}/{row['vector'][1]:<7.1f} {row['hybrid'][0]:>7.1f}/{row['hybrid'][1]:<7.1f} "
-            f"{many[0]:>8.1f}/{many[1]:<8.1f} {row['hybrid'][0] / base[0]:>13.2f}"
-        )
+        print(measure_size(n, calls, rng), flush=True)
     print()
 
 
@@ -125,7 +129,9 @@ def extraction_speed() -> list:
     for name in ("en-textbook-chapter.pdf", "fr-exercises.pdf", "es-problem-set.pdf"):
         extract((PDFS / name).read_bytes(), name, limits=ExtractionLimits(ocr=False))
     elapsed = time.perf_counter() - start
-    print(f"{'all three, isolated':37} {total_pages:3} pages {elapsed * 1e3:7.0f} ms  {total_pages / elapsed:7.1f} pages/s")
+    print(
+        f"{'all three, isolated':37} {total_pages:3} pages {elapsed * 1e3:7.0f} ms  {total_pages / elapsed:7.1f} pages/s"
+    )
     scanned = (PDFS / "scanned-page.pdf").read_bytes()
     start = time.perf_counter()
     doc = extract(scanned, "scan.pdf")

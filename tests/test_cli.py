@@ -115,3 +115,18 @@ def test_serve_migrates_and_answers(tmp_path: Path, workers: int) -> None:
     finally:
         process.terminate()
         process.wait(20)
+
+
+def test_ingest_adds_documents_to_a_course(tmp_path: Path, shared_data: Path) -> None:
+    env = _env(tmp_path)
+    assert _run("demo", env=env).returncode == 0
+    pdf = shared_data / "pdfs" / "fr-exercises.pdf"
+    result = _run("ingest", str(pdf), "--course", "eco101", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "fr-exercises.pdf: ready, 3 pages" in result.stdout
+    with sqlite3.connect(tmp_path / "studyhall.db") as conn:
+        (chunks,) = conn.execute("SELECT count(*) FROM knowledge_chunks").fetchone()
+    assert chunks > 0
+    unknown = _run("ingest", str(pdf), "--course", "NOPE", env=env)
+    assert unknown.returncode != 0
+    assert "no course with code" in unknown.stderr

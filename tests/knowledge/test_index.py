@@ -69,6 +69,16 @@ def test_tokenizer_folds_case_accents_and_drops_stopwords() -> None:
     assert tokenize("The rate of change of velocity") == ["rate", "change", "velocity"]
     assert tokenize("Straße ΣΊΣΥΦΟΣ") == ["strasse", "σισυφοσ"]
     assert tokenize("x_1 = 42 km/h") == ["x", "1", "42", "km", "h"]
+    assert tokenize("cells processes bodies boxes gas class virus") == [
+        "cell",
+        "process",
+        "body",
+        "box",
+        "gas",
+        "class",
+        "virus",
+    ]
+    assert tokenize("células procesos") == ["celula", "proceso"]
     assert tokenize("") == [] and tokenize("the of and") == []
     assert all(tokenize(word) == [] for word in ("the", "Les", "LOS", "und", "في"))
     assert "tambien" in STOPWORDS  # stored accent-free, like tokens

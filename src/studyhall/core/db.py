@@ -66,7 +66,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode != "NONE":
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 class Database:
@@ -82,8 +83,11 @@ class Database:
     async def session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits on success, rolls back on any error."""
         async with self.sessionmaker() as session:
-            if write and self.is_sqlite:
-                await session.connection(execution_options={_SQLITE_BEGIN: "IMMEDIATE"})
+            if self.is_sqlite:
+                # Reads run without BEGIN (one round trip to the driver thread fewer, and each
+                # statement sees committed data); writers take the write lock up front.
+                mode = "IMMEDIATE" if write else "NONE"
+                await session.connection(execution_options={_SQLITE_BEGIN: mode})
             try:
                 yield session
                 await session.commit()

@@ -66,6 +66,11 @@ async def lock_course(session: AsyncSession, course_id: uuid.UUID) -> None:
         await session.execute(select(Course.id).where(Course.id == course_id).with_for_update())
 
 
+async def get_course_by_code(session: AsyncSession, code: str) -> Course | None:
+    """A course by its code."""
+    return await session.scalar(select(Course).where(Course.code == code))
+
+
 async def code_taken(
     session: AsyncSession, code: str, *, except_id: uuid.UUID | None = None
 ) -> bool:

@@ -115,6 +115,11 @@ async def get_course(session: AsyncSession, course_id: uuid.UUID) -> Course:
     return course
 
 
+async def find_course_by_code(session: AsyncSession, code: str) -> Course | None:
+    """A course by its code (codes are stored upper-case), or None."""
+    return await repository.get_course_by_code(session, code.strip().upper())
+
+
 async def can_read_course(session: AsyncSession, *, user: User, course_id: uuid.UUID) -> bool:
     """Enrolled student of a published course, the owner teacher, or an admin."""
     course = await repository.get_course(session, course_id)

@@ -17,7 +17,6 @@ from studyhall.core.db import Database
 from studyhall.core.errors import AppError
 from studyhall.core.storage import LocalStorage
 from studyhall.courses import service as courses
-from studyhall.identity.models import Role, User
 from studyhall.knowledge.jobs import fail_document, run_ingestion
 from studyhall.knowledge.service import NewDocument, create_document
 
@@ -65,24 +64,11 @@ def expand_paths(paths: Sequence[Path]) -> list[Path]:
 
 
 async def _course_id(db: Database, code: str) -> uuid.UUID:
-    # The courses service has no lookup by code; its catalog search, seen by an admin, has one.
-    viewer = User(id=uuid.UUID(int=0), role=Role.admin)
     async with db.session(write=False) as session:
-        page = await courses.list_courses(
-            session,
-            viewer=viewer,
-            teacher_id=None,
-            search=code,
-            level=None,
-            language=None,
-            is_published=None,
-            limit=100,
-            offset=0,
-        )
-    for course in page.items:
-        if course.code.upper() == code.strip().upper():
-            return course.id
-    raise IngestUsageError(f"no course with code {code!r}")
+        course = await courses.find_course_by_code(session, code)
+    if course is None:
+        raise IngestUsageError(f"no course with code {code!r}")
+    return course.id
 
 
 async def ingest_paths(

