@@ -23,7 +23,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-PG_BASE = os.environ.get("STUDYHALL_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PG_BASE = os.environ.get(
+    "STUDYHALL_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 
 def free_port() -> int:
@@ -34,7 +36,6 @@ def free_port() -> int:
 
 def postgres_available() -> bool:
     try:
-        import asyncpg  # noqa: F401
 
         async def _ping() -> None:
             import asyncpg
@@ -84,7 +85,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def server(database_url: str, *, workers: int = 1, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+def server(
+    database_url: str, *, workers: int = 1, extra_env: dict[str, str] | None = None
+) -> Iterator[Server]:
     """Run `studyhall serve` as a user would, on a free port, until the block ends."""
     data_dir = tempfile.mkdtemp(prefix="studyhall-bench-data-")
     port = free_port()
@@ -141,7 +144,9 @@ def _parse_wrk_ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def load(url: str, *, headers: dict[str, str] | None = None, connections: int = 64, seconds: float = 8) -> LoadResult:
+def load(
+    url: str, *, headers: dict[str, str] | None = None, connections: int = 64, seconds: float = 8
+) -> LoadResult:
     """Load one URL from a separate process: wrk when installed, else a Python generator."""
     headers = headers or {}
     if shutil.which("wrk"):
@@ -153,7 +158,9 @@ def load(url: str, *, headers: dict[str, str] | None = None, connections: int = 
         p50 = _parse_wrk_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
         p99 = _parse_wrk_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
         non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-        socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+        socket_errors = re.search(
+            r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+        )
         errors = int(non2xx.group(1)) if non2xx else 0
         if socket_errors:
             errors += sum(int(x) for x in socket_errors.groups())

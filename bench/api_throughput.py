@@ -20,13 +20,22 @@ PASSWORD = "bench-password-123"
 
 def _token(base_url: str, env: dict[str, str]) -> str:
     subprocess.run(
-        [env.get("STUDYHALL_BIN", "studyhall"), "create-admin", "--email", "bench@example.org", "--password", PASSWORD],
+        [
+            env.get("STUDYHALL_BIN", "studyhall"),
+            "create-admin",
+            "--email",
+            "bench@example.org",
+            "--password",
+            PASSWORD,
+        ],
         env=env,
         check=True,
         capture_output=True,
     )
     response = httpx.post(
-        f"{base_url}/api/v1/auth/login", json={"email": "bench@example.org", "password": PASSWORD}, timeout=10
+        f"{base_url}/api/v1/auth/login",
+        json={"email": "bench@example.org", "password": PASSWORD},
+        timeout=10,
     )
     response.raise_for_status()
     return str(response.json()["access_token"])
@@ -46,7 +55,9 @@ def main() -> None:
             with database(kind) as url, server(url, workers=workers) as srv:
                 env = {**srv.env, "STUDYHALL_BIN": str(BIN / "studyhall")}
                 token = _token(srv.base_url, env)
-                health = load(srv.base_url + "/health", connections=args.connections, seconds=args.seconds)
+                health = load(
+                    srv.base_url + "/health", connections=args.connections, seconds=args.seconds
+                )
                 me = load(
                     srv.base_url + "/api/v1/users/me",
                     headers={"Authorization": f"Bearer {token}"},

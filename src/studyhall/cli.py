@@ -13,7 +13,9 @@ import typer
 
 from studyhall.config import Settings, get_settings
 
-app = typer.Typer(help="StudyHall: learning platform backend with a grounded AI tutor.", no_args_is_help=True)
+app = typer.Typer(
+    help="StudyHall: learning platform backend with a grounded AI tutor.", no_args_is_help=True
+)
 
 
 def _settings() -> Settings:
@@ -36,7 +38,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Server processes")] = 1,
-    demo: Annotated[bool, typer.Option("--demo", help="Load demo users and a demo course first")] = False,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Load demo users and a demo course first")
+    ] = False,
 ) -> None:
     """Migrate, then serve the API (with an in-process job worker unless disabled)."""
     import uvicorn
@@ -81,7 +85,13 @@ def worker(
 
     async def _main() -> None:
         db = Database(settings.database_url or "", pool_size=concurrency + 2)
-        w = Worker(db, settings, LocalStorage(settings.data_dir / "files"), name="worker", concurrency=concurrency)
+        w = Worker(
+            db,
+            settings,
+            LocalStorage(settings.data_dir / "files"),
+            name="worker",
+            concurrency=concurrency,
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -106,7 +116,9 @@ def create_admin(
 
     settings = _settings()
     if len(password) < settings.password_min_length:
-        raise typer.BadParameter(f"password must have at least {settings.password_min_length} characters")
+        raise typer.BadParameter(
+            f"password must have at least {settings.password_min_length} characters"
+        )
 
     async def _main() -> str:
         from studyhall.core.db import Database
@@ -115,8 +127,13 @@ def create_admin(
         db = Database(settings.database_url or "")
         try:
             async with db.session() as session:
-                user, created = await ensure_user(
-                    session, email=email, password=password, full_name=full_name, role=Role.admin, reset=True
+                _, created = await ensure_user(
+                    session,
+                    email=email,
+                    password=password,
+                    full_name=full_name,
+                    role=Role.admin,
+                    reset=True,
                 )
                 return "created" if created else "updated"
         finally:

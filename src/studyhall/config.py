@@ -105,6 +105,13 @@ class KnowledgeSettings(BaseModel):
     crawl_user_agent: str = "StudyHallBot/1.0"
 
 
+def _default_packages() -> list[dict[str, str | int]]:
+    return [
+        {"id": "small", "tokens": 100_000, "amount": 500, "currency": "usd"},
+        {"id": "large", "tokens": 1_000_000, "amount": 4000, "currency": "usd"},
+    ]
+
+
 class BillingSettings(BaseModel):
     """Token wallet, tiers and payments."""
 
@@ -122,12 +129,7 @@ class BillingSettings(BaseModel):
     stripe_publishable_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
-    packages: list[dict[str, str | int]] = Field(
-        default_factory=lambda: [
-            {"id": "small", "tokens": 100_000, "amount": 500, "currency": "usd"},
-            {"id": "large", "tokens": 1_000_000, "amount": 4000, "currency": "usd"},
-        ]
-    )
+    packages: list[dict[str, str | int]] = Field(default_factory=_default_packages)
 
 
 class JobSettings(BaseModel):
@@ -197,9 +199,10 @@ class Settings(BaseSettings):
         self.database_url = async_database_url(self.database_url)
         if self.secret_key is None:
             self.secret_key = _persistent_secret(self.data_dir)
-        elif self.secret_key.strip().lower() in KNOWN_DEFAULT_SECRETS or len(self.secret_key) < 16:
-            if self.environment == "production":
-                raise ValueError("STUDYHALL_SECRET_KEY is a known default or too short")
+        elif self.environment == "production" and (
+            self.secret_key.strip().lower() in KNOWN_DEFAULT_SECRETS or len(self.secret_key) < 16
+        ):
+            raise ValueError("STUDYHALL_SECRET_KEY is a known default or too short")
         return self
 
     @property

@@ -61,7 +61,12 @@ async def seed_demo(settings: Settings) -> list[str]:
             users = {}
             for email, username, name, role in DEMO_USERS:
                 user, _ = await ensure_user(
-                    session, email=email, password=DEMO_PASSWORD, full_name=name, role=role, username=username
+                    session,
+                    email=email,
+                    password=DEMO_PASSWORD,
+                    full_name=name,
+                    role=role,
+                    username=username,
                 )
                 users[email] = user
             await seed_demo_course(
