@@ -14,6 +14,7 @@ from studyhall.identity.router import admin_router as identity_admin_router
 from studyhall.identity.router import auth_router, users_router
 from studyhall.jobs.router import router as jobs_router
 from studyhall.knowledge.router import router as knowledge_router
+from studyhall.tutor.router import router as tutor_router
 
 system_router = system.router
 
@@ -29,3 +30,4 @@ api_router.include_router(billing_router)
 api_router.include_router(analytics_router)
 api_router.include_router(knowledge_router)
 api_router.include_router(platform_stats_router)
+api_router.include_router(tutor_router)

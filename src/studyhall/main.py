@@ -18,6 +18,7 @@ from studyhall.core.middleware import RequestMiddleware
 from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.storage import LocalStorage
 from studyhall.jobs.worker import Worker
+from studyhall.tutor.providers.factory import aclose_provider
 
 
 def create_app(settings: Settings | None = None, *, run_worker: bool | None = None) -> FastAPI:
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         finally:
             if worker is not None:
                 await worker.stop()
+            await aclose_provider(app)
             await app.state.db.dispose()
 
     app = FastAPI(

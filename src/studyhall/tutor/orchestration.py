@@ -1,0 +1,621 @@
+"""Answering one message: retrieve → prompt → reserve → model → check → finalize → store.
+
+Why several units of work instead of the request's one: a model call takes seconds to a minute,
+and no database transaction may stay open that long (on SQLite a write transaction holds the
+database's only write lock; on PostgreSQL the wallet row would stay locked). So:
+
+1. read  — the session, course, guide, system prompt, history, quiz keys, retrieved passages;
+2. write — the reservation (prompt estimate × 1.25 + max_tokens), committed before the model
+   is called, so concurrent requests see the hold; not enough tokens → 402 and the model is
+   never called; daily limit → 429;
+3. the model call, outside any transaction;
+4. write — finalize with the real usage (capped by the hold) and store the question and the
+   answer with its sources, usage and the system prompt version; or, when the model failed
+   (503/504/502), release the hold: nothing is charged and nothing is stored.
+
+A client that leaves mid-stream is charged the prompt plus the text generated until then (the
+model call is stopped); a crash between 2 and 4 leaves the hold to expire.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+import anyio
+import structlog
+
+from studyhall.assessments import service as assessments
+from studyhall.billing import idempotency
+from studyhall.billing import service as billing
+from studyhall.config import Settings
+from studyhall.core.clock import utcnow
+from studyhall.core.db import Database
+from studyhall.core.ids import new_id
+from studyhall.core.metrics import LLM_TOKENS
+from studyhall.courses import service as courses
+from studyhall.identity.models import Role, User
+from studyhall.knowledge import service as knowledge
+from studyhall.tutor import repository, service
+from studyhall.tutor.leakcheck import Key, Leak, find_leaks, refusal
+from studyhall.tutor.models import Message, MessageRole
+from studyhall.tutor.prompts import BuiltPrompt, HistoryItem, build_prompt
+from studyhall.tutor.providers.base import (
+    ChatMessage,
+    Completion,
+    Delta,
+    Grounding,
+    Provider,
+    SourcePassage,
+    estimate_prompt_tokens,
+    estimate_tokens,
+)
+from studyhall.tutor.schemas import MessageOut, SourceOut
+from studyhall.tutor.system_prompts import ActivePrompt, active_for
+from studyhall.tutor.text import collapse_spaces
+
+log = structlog.get_logger(__name__)
+
+IDEMPOTENCY_ROUTE = "tutor.message"
+# Messages read back for the history (then trimmed to the token budget).
+HISTORY_MESSAGES = 40
+# The prompt estimate may undercount scripts the estimate knows less well.
+PROMPT_ESTIMATE_MARGIN = 1.25
+EXCERPT_CHARS = 300
+_CITATION = re.compile(r"\[(\d{1,2})\]")
+
+
+@dataclass
+class Turn:
+    """Everything one answer needs, gathered before the model is called."""
+
+    user: User
+    chat_id: uuid.UUID
+    course_id: uuid.UUID | None
+    question: str
+    hint_level: int
+    history: list[HistoryItem]
+    passages: list[SourcePassage]
+    guide: str | None
+    system_prompt: ActivePrompt | None
+    keys: list[Key]
+    prompt: BuiltPrompt
+    max_tokens: int
+    settings: Settings
+    create_chat: bool = False
+    chat_title: str | None = None
+    idempotency_key: str | None = None
+    reservation_id: uuid.UUID | None = None
+    reserved: int = 0
+
+    @property
+    def guarded(self) -> bool:
+        """Whether replies must be checked against quiz answers before any of it is sent."""
+        return bool(self.keys)
+
+    def without_idempotency(self) -> Turn:
+        """The same turn, not recorded under its Idempotency-Key (partial answers)."""
+        return replace(self, idempotency_key=None)
+
+    def idempotency_request(self) -> dict[str, Any]:
+        """What identifies a retry of this request."""
+        return {"session_id": str(self.chat_id), "content": self.question}
+
+
+@dataclass
+class Outcome:
+    """The answer to store: its text and what producing it cost."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+    provider: str
+    model: str
+    hint_level: int
+    grounded: bool | None
+    leak_regenerations: int = 0
+    usage_estimated: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        """Tokens to charge (before the cap of the hold)."""
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
+class Progress:
+    """Usage so far, for charging a client that leaves before the end."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    current_messages: list[ChatMessage] = field(default_factory=list)
+    current_text: list[str] = field(default_factory=list)
+    provider: str = ""
+    model: str = ""
+
+    def finish_attempt(self, completion: Completion) -> None:
+        """Count a finished model call."""
+        self.prompt_tokens += completion.prompt_tokens
+        self.completion_tokens += completion.completion_tokens
+        self.current_messages = []
+        self.current_text = []
+
+    def partial(self) -> tuple[int, int]:
+        """(prompt, completion) tokens used so far, the call in flight estimated."""
+        prompt = self.prompt_tokens
+        completion = self.completion_tokens
+        if self.current_messages:
+            prompt += estimate_prompt_tokens(self.current_messages)
+            completion += estimate_tokens("".join(self.current_text))
+        return prompt, completion
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A retry of an already answered request (same Idempotency-Key): its first answer."""
+
+    body: Any
+
+
+# ---------------------------------------------------------------- 1-2: prepare and reserve
+
+
+def reservation_size(messages: list[ChatMessage], max_tokens: int) -> int:
+    """Tokens held before the call: the prompt estimate with a margin, plus the longest answer."""
+    return math.ceil(estimate_prompt_tokens(messages) * PROMPT_ESTIMATE_MARGIN) + max_tokens
+
+
+def _passage(index: int, p: knowledge.Passage) -> SourcePassage:
+    return SourcePassage(
+        index=index,
+        chunk_id=p.chunk_id,
+        document_id=p.document_id,
+        document_title=p.document_title,
+        page=p.page,
+        page_label=p.page_label,
+        heading=p.heading,
+        text=p.text,
+        score=p.score,
+    )
+
+
+async def retrieve(
+    db: Database, settings: Settings, *, course_id: uuid.UUID | None, query: str, k: int
+) -> list[SourcePassage]:
+    """Passages of the course (or the library) for a query, numbered from 1."""
+    async with db.session(write=False) as session:
+        found = await knowledge.retrieve(
+            session, course_id=course_id, query=query, k=k, settings=settings
+        )
+    return [_passage(i, p) for i, p in enumerate(found, start=1)]
+
+
+def _build(turn: Turn, *, hint_level: int) -> BuiltPrompt:
+    llm = turn.settings.llm
+    return build_prompt(
+        question=turn.question,
+        passages=turn.passages,
+        history=turn.history,
+        system_prompt=turn.system_prompt.content if turn.system_prompt else None,
+        guide=turn.guide,
+        hint_level=hint_level,
+        quiz_rule=turn.guarded,
+        passages_budget=llm.passages_token_budget,
+        history_budget=llm.history_token_budget,
+    )
+
+
+async def prepare(
+    db: Database,
+    settings: Settings,
+    *,
+    user: User,
+    chat_id: uuid.UUID | None,
+    course_id: uuid.UUID | None,
+    content: str,
+    idempotency_key: str | None = None,
+) -> Turn:
+    """Gather the material and hold the tokens; raises 404/403/402/429 before any model call.
+
+    `chat_id` None starts a new session in `course_id` (the one-call form); it is created in
+    the same unit of work as the hold, so a refused request leaves nothing behind.
+    """
+    create = chat_id is None
+    async with db.session(write=False) as session:
+        if chat_id is not None:
+            chat = await service.owned_session(session, user=user, chat_id=chat_id)
+            if course_id is not None and course_id != chat.course_id:
+                raise service.ChatSessionNotFound()
+            course_id = chat.course_id
+            history_rows = await repository.recent_messages(session, chat.id, HISTORY_MESSAGES)
+            first_message = chat.message_count == 0 and chat.title == service.DEFAULT_TITLE
+        else:
+            history_rows = []
+            first_message = True
+        guide = None
+        if course_id is not None:
+            course = await service.course_for_tutor(session, user=user, course_id=course_id)
+            guide = course.guide
+        system_prompt = await active_for(session, course_id=course_id)
+        keys: list[Key] = []
+        if course_id is not None and user.role == Role.student:
+            keys = [
+                Key(k.quiz_id, k.quiz_title, k.question_id, k.prompt, str(k.kind), k.answers)
+                for k in await assessments.answer_keys_for_student(
+                    session, course_id=course_id, student_id=user.id
+                )
+            ]
+        found = await knowledge.retrieve(
+            session,
+            course_id=course_id,
+            query=content,
+            k=settings.llm.retrieval_k,
+            settings=settings,
+        )
+    passages = [_passage(i, p) for i, p in enumerate(found, start=1)]
+    history = [
+        HistoryItem(m.role.value, m.content)
+        for m in history_rows
+        if m.finish_reason not in ("interrupted",)
+    ]
+    turn = Turn(
+        user=user,
+        chat_id=chat_id or new_id(),
+        course_id=course_id,
+        question=content,
+        hint_level=max(1, min(5, user.hint_level)),
+        history=history,
+        passages=passages,
+        guide=guide,
+        system_prompt=system_prompt,
+        keys=keys,
+        prompt=None,  # type: ignore[arg-type]  # built just below
+        max_tokens=settings.llm.max_tokens,
+        settings=settings,
+        create_chat=create,
+        chat_title=service.title_from(content) if first_message else None,
+        idempotency_key=idempotency_key,
+    )
+    turn.prompt = _build(turn, hint_level=turn.hint_level)
+    turn.passages = turn.prompt.passages
+    amount = reservation_size(turn.prompt.messages, turn.max_tokens)
+    async with db.session() as session:
+        if create:
+            chat = service.new_session(user, course_id=course_id, title=turn.chat_title)
+            chat.id = turn.chat_id
+            session.add(chat)
+            await session.flush()
+            turn.chat_title = None
+        reservation = await billing.reserve(
+            session,
+            user_id=user.id,
+            amount=amount,
+            purpose="tutor answer",
+            course_id=course_id,
+            settings=settings.billing,
+        )
+    turn.reservation_id = reservation.id
+    turn.reserved = amount
+    return turn
+
+
+# ---------------------------------------------------------------- 3: the model
+
+
+def _lower_level(level: int, attempt: int) -> int:
+    """The hint level of a regenerated reply: at most 2, then 1."""
+    return 1 if attempt >= 2 else max(1, min(level - 1, 2))
+
+
+async def run_model(
+    provider: Provider, turn: Turn, *, stream: bool, progress: Progress
+) -> AsyncGenerator[Delta | Outcome, None]:
+    """Deltas (when streaming and unguarded) then the Outcome.
+
+    Guarded turns (a student with quizzes not yet passed in the course) are checked against the
+    quiz answers before any text leaves: a leaking reply is regenerated at a lower hint level,
+    twice at most, then replaced by a refusal. Their deltas are sent once the text is approved.
+    """
+    level = turn.hint_level
+    messages = turn.prompt.messages
+    regenerations = 0
+    leaks: list[Leak] = []
+    for attempt in range(3):
+        grounding = Grounding(
+            question=turn.question,
+            passages=turn.passages,
+            hint_level=level,
+            refuse_answers=attempt > 0,
+        )
+        progress.current_messages = list(messages)
+        progress.current_text = []
+        completion: Completion | None = None
+        if stream:
+            generator = provider.stream(messages, max_tokens=turn.max_tokens, grounding=grounding)
+            try:
+                async for item in generator:
+                    if isinstance(item, Delta):
+                        progress.current_text.append(item.text)
+                        if not turn.guarded:
+                            yield item
+                    else:
+                        completion = item
+            finally:
+                await generator.aclose()
+        else:
+            completion = await provider.complete(
+                messages, max_tokens=turn.max_tokens, grounding=grounding
+            )
+        assert completion is not None
+        progress.provider, progress.model = completion.provider, completion.model
+        progress.finish_attempt(completion)
+        leaks = (
+            find_leaks(completion.text, turn.keys, question=turn.question) if turn.guarded else []
+        )
+        if not leaks:
+            grounded = _grounded(completion, turn.passages)
+            outcome = Outcome(
+                text=completion.text,
+                prompt_tokens=progress.prompt_tokens,
+                completion_tokens=progress.completion_tokens,
+                finish_reason=completion.finish_reason,
+                provider=completion.provider,
+                model=completion.model,
+                hint_level=level,
+                grounded=grounded,
+                leak_regenerations=regenerations,
+                usage_estimated=completion.usage_estimated,
+            )
+            if stream and turn.guarded:
+                for piece in _pieces(outcome.text):
+                    yield Delta(piece)
+            yield outcome
+            return
+        log.info("tutor_quiz_leak", chat_id=str(turn.chat_id), attempt=attempt, leaks=len(leaks))
+        if attempt == 2:
+            break
+        regenerations += 1
+        level = _lower_level(turn.hint_level, attempt + 1)
+        messages = _build(turn, hint_level=level).messages
+    text = refusal(leaks)
+    outcome = Outcome(
+        text=text,
+        prompt_tokens=progress.prompt_tokens,
+        completion_tokens=progress.completion_tokens,
+        finish_reason="refused",
+        provider=progress.provider,
+        model=progress.model,
+        hint_level=1,
+        grounded=True,
+        leak_regenerations=regenerations,
+    )
+    if stream:
+        for piece in _pieces(text):
+            yield Delta(piece)
+    yield outcome
+
+
+def _pieces(text: str, size: int = 24) -> list[str]:
+    """Approved text re-cut into stream-sized pieces (at spaces when possible)."""
+    out: list[str] = []
+    start = 0
+    while start < len(text):
+        end = min(len(text), start + size)
+        if end < len(text):
+            space = text.rfind(" ", start + 1, end)
+            if space > start:
+                end = space
+        out.append(text[start:end])
+        start = end
+    return out
+
+
+def _grounded(completion: Completion, passages: list[SourcePassage]) -> bool:
+    """Whether the answer rests on relevant material (False feeds "answers with no source")."""
+    if not passages:
+        return False
+    return completion.extra.get("grounded", "true") != "false"
+
+
+WITHHELD_EXCERPT = "(excerpt withheld: it gives away the answer to a quiz you have not passed yet)"
+
+
+def sources_for(
+    text: str,
+    passages: list[SourcePassage],
+    grounded: bool | None,
+    *,
+    keys: list[Key] | None = None,
+    question: str = "",
+) -> list[SourceOut]:
+    """The passages the answer cites ([n]); all given ones when it cites none but used them.
+
+    For a guarded student an excerpt that would give away a quiz answer is withheld; the
+    pointer (document, page, section) stays, so they can still go and read it.
+    """
+    if grounded is False:
+        return []
+    by_index = {p.index: p for p in passages}
+    numbers = sorted({int(m) for m in _CITATION.findall(text)})
+    cited = [by_index[n] for n in numbers if n in by_index]
+    out: list[SourceOut] = []
+    for p in cited or list(passages):
+        excerpt = _excerpt(p.text)
+        if keys and find_leaks(excerpt, keys, question=question):
+            excerpt = WITHHELD_EXCERPT
+        out.append(
+            SourceOut(
+                index=p.index,
+                document_id=p.document_id,
+                document_title=p.document_title,
+                page=p.page,
+                page_label=p.page_label,
+                heading=p.heading,
+                chunk_id=p.chunk_id,
+                excerpt=excerpt,
+            )
+        )
+    return out
+
+
+def _excerpt(text: str) -> str:
+    flat = collapse_spaces(text)
+    return flat if len(flat) <= EXCERPT_CHARS else flat[: EXCERPT_CHARS - 1].rstrip() + "…"
+
+
+# ---------------------------------------------------------------- 4: settle
+
+
+async def release(db: Database, turn: Turn) -> None:
+    """Give the hold back (the model failed): nothing is charged."""
+    if turn.reservation_id is None:
+        return
+    async with db.session() as session:
+        await billing.release(
+            session,
+            reservation_id=turn.reservation_id,
+            user_id=turn.user.id,
+            settings=turn.settings.billing,
+        )
+
+
+async def release_shielded(db: Database, turn: Turn) -> None:
+    """Release even while the request is being cancelled."""
+    with anyio.CancelScope(shield=True):
+        try:
+            await release(db, turn)
+        except Exception:  # the hold then expires on its own; never mask the original error
+            log.exception("tutor_release_failed", reservation_id=str(turn.reservation_id))
+
+
+async def settle(db: Database, turn: Turn, outcome: Outcome) -> MessageOut | Replay | None:
+    """Charge the real usage and store the exchange; None when the session vanished meanwhile."""
+    assert turn.reservation_id is not None
+    settings = turn.settings
+    async with db.session() as session:
+        chat = await repository.lock_session(session, turn.chat_id)
+        if chat is None:
+            await billing.release(
+                session, reservation_id=turn.reservation_id, settings=settings.billing
+            )
+            return None
+        if turn.idempotency_key is not None:
+            stored = await idempotency.claim(
+                session,
+                key=turn.idempotency_key,
+                user_id=turn.user.id,
+                route=IDEMPOTENCY_ROUTE,
+                request=turn.idempotency_request(),
+            )
+            if stored is not None:
+                # A concurrent retry answered first: charge once, answer alike.
+                await billing.release(
+                    session, reservation_id=turn.reservation_id, settings=settings.billing
+                )
+                return Replay(stored.body)
+        reservation = await billing.finalize(
+            session,
+            reservation_id=turn.reservation_id,
+            actual=outcome.total_tokens,
+            user_id=turn.user.id,
+            settings=settings.billing,
+        )
+        charged = reservation.actual or 0
+        now = utcnow()
+        question = Message(
+            id=new_id(),
+            session_id=chat.id,
+            user_id=turn.user.id,
+            course_id=chat.course_id,
+            role=MessageRole.user,
+            content=turn.question,
+            sources=[],
+            created_at=now,
+        )
+        answer = Message(
+            id=new_id(),
+            session_id=chat.id,
+            user_id=turn.user.id,
+            course_id=chat.course_id,
+            role=MessageRole.assistant,
+            content=outcome.text,
+            sources=[
+                s.model_dump(mode="json")
+                for s in sources_for(
+                    outcome.text,
+                    turn.passages,
+                    outcome.grounded,
+                    keys=turn.keys,
+                    question=turn.question,
+                )
+            ],
+            prompt_tokens=outcome.prompt_tokens,
+            completion_tokens=outcome.completion_tokens,
+            charged_tokens=charged,
+            reservation_id=turn.reservation_id,
+            hint_level=outcome.hint_level,
+            system_prompt_id=turn.system_prompt.id if turn.system_prompt else None,
+            system_prompt_version=turn.system_prompt.version if turn.system_prompt else None,
+            provider=outcome.provider[:64] or None,
+            model=outcome.model[:200] or None,
+            finish_reason=outcome.finish_reason[:32],
+            grounded=outcome.grounded,
+            leak_regenerations=outcome.leak_regenerations,
+            # Ordered after the question even on clocks with coarse resolution.
+            created_at=now + timedelta(microseconds=1),
+        )
+        if turn.chat_title and chat.message_count == 0 and chat.title == service.DEFAULT_TITLE:
+            chat.title = turn.chat_title
+        await repository.add_messages(session, [question, answer])
+        if chat.course_id is not None and turn.user.role == Role.student:
+            await courses.record_activity(
+                session, course_id=chat.course_id, student_id=turn.user.id
+            )
+        out = service.message_out(answer)
+        if turn.idempotency_key is not None:
+            await idempotency.complete(
+                session,
+                key=turn.idempotency_key,
+                user_id=turn.user.id,
+                route=IDEMPOTENCY_ROUTE,
+                status_code=200,
+                body=out,
+            )
+    LLM_TOKENS.labels("prompt", outcome.provider or "unknown").inc(outcome.prompt_tokens)
+    LLM_TOKENS.labels("completion", outcome.provider or "unknown").inc(outcome.completion_tokens)
+    return out
+
+
+async def settle_shielded(db: Database, turn: Turn, outcome: Outcome) -> MessageOut | Replay | None:
+    """Settle without being interrupted by a client that leaves at that moment."""
+    with anyio.CancelScope(shield=True):
+        result = await settle(db, turn, outcome)
+    return result
+
+
+async def settle_interrupted(db: Database, turn: Turn, progress: Progress) -> None:
+    """The client left mid-answer: charge what was generated, keep the partial exchange."""
+    prompt_tokens, completion_tokens = progress.partial()
+    outcome = Outcome(
+        # A guarded reply in flight was never checked (nor shown): it is not kept either.
+        text="" if turn.guarded else "".join(progress.current_text),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        finish_reason="interrupted",
+        provider=progress.provider,
+        model=progress.model,
+        hint_level=turn.hint_level,
+        grounded=None,
+        usage_estimated=True,
+    )
+    with anyio.CancelScope(shield=True):
+        try:
+            await settle(db, turn.without_idempotency(), outcome)
+        except Exception:  # the hold then expires on its own
+            log.exception("tutor_interrupted_settle_failed", chat_id=str(turn.chat_id))

@@ -1,0 +1,151 @@
+"""Build the configured provider (with its fallback) from settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any
+
+import structlog
+
+from studyhall.config import LLMSettings
+from studyhall.tutor.providers.base import (
+    ChatMessage,
+    Completion,
+    Delta,
+    Grounding,
+    Provider,
+    ProviderFailure,
+    StreamItem,
+)
+from studyhall.tutor.providers.offline import OfflineProvider
+from studyhall.tutor.providers.openai_compat import OpenAICompatProvider
+
+log = structlog.get_logger(__name__)
+
+
+class FallbackProvider:
+    """The primary provider; when it fails (503/504/502) before any text, the fallback answers.
+
+    A stream that already sent text cannot be spliced with another model's answer, so a failure
+    after the first delta is raised as is.
+    """
+
+    def __init__(self, primary: Provider, fallback: Provider) -> None:
+        self.primary = primary
+        self.fallback = fallback
+        self.name = primary.name
+        self.model = primary.model
+
+    async def aclose(self) -> None:
+        """Close both."""
+        await self.primary.aclose()
+        await self.fallback.aclose()
+
+    async def complete(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int,
+        grounding: Grounding | None = None,
+    ) -> Completion:
+        """Primary first, fallback on failure."""
+        try:
+            return await self.primary.complete(messages, max_tokens=max_tokens, grounding=grounding)
+        except ProviderFailure as exc:
+            log.warning("llm_fallback", primary=self.primary.name, error=exc.code)
+            return await self.fallback.complete(
+                messages, max_tokens=max_tokens, grounding=grounding
+            )
+
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int,
+        grounding: Grounding | None = None,
+    ) -> AsyncGenerator[StreamItem, None]:
+        """Primary's stream; the fallback's when the primary fails before its first delta."""
+        sent = False
+        primary = self.primary.stream(messages, max_tokens=max_tokens, grounding=grounding)
+        try:
+            async for item in primary:
+                if isinstance(item, Delta):
+                    sent = True
+                yield item
+            return
+        except ProviderFailure as exc:
+            if sent:
+                raise
+            log.warning("llm_fallback", primary=self.primary.name, error=exc.code)
+        finally:
+            await primary.aclose()
+        fallback = self.fallback.stream(messages, max_tokens=max_tokens, grounding=grounding)
+        try:
+            async for item in fallback:
+                yield item
+        finally:
+            await fallback.aclose()
+
+
+def _single(
+    kind: str,
+    *,
+    base_url: str | None,
+    model: str | None,
+    api_key: str | None,
+    timeout_s: float,
+    max_retries: int,
+    name: str,
+) -> Provider:
+    if kind == "offline":
+        return OfflineProvider(model=model or "studyhall-offline", name=name)
+    return OpenAICompatProvider(
+        base_url=base_url,
+        model=model or "gpt-4o-mini",
+        api_key=api_key,
+        timeout_s=timeout_s,
+        max_retries=max_retries,
+        name=name,
+    )
+
+
+def build_provider(llm: LLMSettings) -> Provider:
+    """The provider the settings choose, wrapped with its fallback when one is configured."""
+    primary = _single(
+        llm.provider,
+        base_url=llm.base_url,
+        model=llm.model,
+        api_key=llm.api_key,
+        timeout_s=llm.timeout_s,
+        max_retries=llm.max_retries,
+        name=llm.provider,
+    )
+    if llm.fallback_provider is None:
+        return primary
+    fallback = _single(
+        llm.fallback_provider,
+        base_url=llm.fallback_base_url or llm.base_url,
+        model=llm.fallback_model,
+        api_key=llm.fallback_api_key,
+        timeout_s=llm.timeout_s,
+        max_retries=llm.max_retries,
+        name=f"{llm.fallback_provider}-fallback",
+    )
+    return FallbackProvider(primary, fallback)
+
+
+def provider_for(app: Any) -> Provider:
+    """The app's provider, built once from its settings (it holds the HTTP connection pool)."""
+    provider: Provider | None = getattr(app.state, "tutor_provider", None)
+    if provider is None:
+        provider = build_provider(app.state.settings.llm)
+        app.state.tutor_provider = provider
+    return provider
+
+
+async def aclose_provider(app: Any) -> None:
+    """Close the app's provider, if one was built (call at shutdown)."""
+    provider: Provider | None = getattr(app.state, "tutor_provider", None)
+    if provider is not None:
+        app.state.tutor_provider = None
+        await provider.aclose()
