@@ -20,6 +20,7 @@ from studyhall.core.errors import (
     Unprocessable,
     UnsupportedMediaType,
 )
+from studyhall.core.openapi import answers
 from studyhall.courses import service as courses
 from studyhall.identity.dependencies import CurrentUser, SettingsDep
 from studyhall.knowledge import service
@@ -38,6 +39,7 @@ class CourseNotFound(NotFound):
         super().__init__("Course not found")
 
 
+@answers(404)
 async def readable_course(
     course_id: uuid.UUID, user: CurrentUser, session: SessionDep
 ) -> uuid.UUID:
@@ -47,6 +49,7 @@ async def readable_course(
     return course_id
 
 
+@answers(403, 404)
 async def managed_course(course_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> uuid.UUID:
     """A course the caller manages (owner teacher, admin); readers get 403, others 404."""
     if await courses.can_manage_course(session, user=user, course_id=course_id):
@@ -60,6 +63,7 @@ ReadableCourse = Annotated[uuid.UUID, Depends(readable_course)]
 ManagedCourse = Annotated[uuid.UUID, Depends(managed_course)]
 
 
+@answers(404)
 async def readable_document(
     document_id: uuid.UUID, user: CurrentUser, session: SessionDep
 ) -> Document:
@@ -67,6 +71,7 @@ async def readable_document(
     return await service.readable_document(session, user=user, document_id=document_id)
 
 
+@answers(403, 404)
 async def managed_document(
     document_id: uuid.UUID, user: CurrentUser, session: SessionDep
 ) -> Document:
@@ -155,12 +160,14 @@ class LibraryUpload:
     fields: LibraryUploadFields
 
 
+@answers(413, 415, 422)
 async def course_upload(request: Request, settings: SettingsDep) -> CourseUpload:
     """The multipart body of a course document upload."""
     upload = await _read_upload(request, settings.knowledge.max_upload_bytes)
     return CourseUpload(upload, _fields(CourseUploadFields, upload))
 
 
+@answers(413, 415, 422)
 async def library_upload(request: Request, settings: SettingsDep) -> LibraryUpload:
     """The multipart body of a library document upload."""
     upload = await _read_upload(request, settings.knowledge.max_upload_bytes)
@@ -176,19 +183,24 @@ def upload_openapi(*, library: bool) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "file": {"type": "string", "format": "binary"},
         "title": {"type": "string", "maxLength": 300},
-        "language": {"type": "string", "maxLength": 16},
+        "language": {"type": "string", "minLength": 2, "maxLength": 16},
     }
     required = ["file"]
     if library:
         properties["level"] = {"type": "string", "maxLength": 64}
-        properties["subject"] = {"type": "string", "maxLength": 100}
+        properties["subject"] = {"type": "string", "minLength": 1, "maxLength": 100}
         required += ["subject", "language"]
     return {
         "requestBody": {
             "required": True,
             "content": {
                 "multipart/form-data": {
-                    "schema": {"type": "object", "required": required, "properties": properties}
+                    "schema": {
+                        "type": "object",
+                        "required": required,
+                        "properties": properties,
+                        "additionalProperties": False,
+                    }
                 }
             },
         }

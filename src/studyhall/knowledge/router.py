@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, status
 
 from studyhall.core.db import SessionDep
+from studyhall.core.openapi import DocumentedRoute, errors
 from studyhall.core.schemas import Page, Pagination, pagination
 from studyhall.identity.dependencies import AdminUser, CurrentUser, SettingsDep, TeacherOrAdmin
 from studyhall.jobs.schemas import JobOut
@@ -42,7 +43,7 @@ from studyhall.knowledge.schemas import (
     UploadAccepted,
 )
 
-router = APIRouter(tags=["knowledge"])
+router = APIRouter(tags=["knowledge"], route_class=DocumentedRoute)
 PageDep = Annotated[Pagination, Depends(pagination)]
 _Level = Annotated[str | None, Query(max_length=64)]
 _Subject = Annotated[str | None, Query(max_length=100)]
@@ -310,7 +311,9 @@ async def get_source(session: SessionDep, _admin: AdminUser, source_id: uuid.UUI
     return SourceOut.model_validate(await service.get_source(session, source_id=source_id))
 
 
-@router.post("/admin/sources/{source_id}/sync", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/admin/sources/{source_id}/sync", status_code=status.HTTP_202_ACCEPTED, responses=errors(409)
+)
 async def sync_source(session: SessionDep, user: AdminUser, source_id: uuid.UUID) -> SyncRunOut:
     """Queue a crawl of the source; the run records what it found (409 while one is pending)."""
     source = await service.get_source(session, source_id=source_id)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from pydantic import Field, HttpUrl, field_validator
 
-from studyhall.core.schemas import InputSchema, Schema, UTCTimestamp
+from studyhall.core.schemas import NOT_BLANK, InputSchema, Omitted, Schema, UTCTimestamp
 from studyhall.jobs.schemas import JobOut
 from studyhall.knowledge.models import DocumentStatus, ReferenceStatus, RunStatus
 
@@ -68,7 +69,7 @@ class LibraryUploadFields(InputSchema):
 
 
 class DocumentUpdate(InputSchema):
-    title: str | None = Field(default=None, min_length=1, max_length=300)
+    title: Annotated[str, Field(min_length=1, max_length=300, pattern=NOT_BLANK)] | Omitted = None
     level: str | None = _LEVEL
     subject: str | None = _SUBJECT
     language: str | None = _LANGUAGE
