@@ -9,7 +9,9 @@ import time
 from urllib.parse import urlsplit
 
 
-async def _client(host: str, port: int, request: bytes, stop: float, latencies: list[float], errors: list[int]) -> None:
+async def _client(
+    host: str, port: int, request: bytes, stop: float, latencies: list[float], errors: list[int]
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while time.perf_counter() < stop:
@@ -40,7 +42,9 @@ async def main(url: str, connections: int, seconds: float, headers: dict[str, st
     latencies: list[float] = []
     errors: list[int] = []
     stop = time.perf_counter() + seconds
-    await asyncio.gather(*(_client(host, port, request, stop, latencies, errors) for _ in range(connections)))
+    await asyncio.gather(
+        *(_client(host, port, request, stop, latencies, errors) for _ in range(connections))
+    )
     latencies.sort()
     print(
         json.dumps(

@@ -6,9 +6,10 @@ from fastapi import APIRouter
 
 from studyhall.analytics.platform import PlatformStats, platform_stats
 from studyhall.core.db import SessionDep
+from studyhall.core.openapi import DocumentedRoute
 from studyhall.identity.dependencies import AdminUser, SettingsDep
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], route_class=DocumentedRoute)
 
 
 @router.get("/stats")

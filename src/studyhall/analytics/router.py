@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends
 from studyhall.analytics import service
 from studyhall.analytics.schemas import CourseAnalytics
 from studyhall.core.db import SessionDep
+from studyhall.core.openapi import DocumentedRoute
 from studyhall.core.schemas import Pagination, pagination
 from studyhall.courses.dependencies import OwnedCourse
 
-router = APIRouter(tags=["analytics"])
+router = APIRouter(tags=["analytics"], route_class=DocumentedRoute)
 
 
 @router.get("/courses/{course_id}/analytics")

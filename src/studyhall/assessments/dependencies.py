@@ -20,6 +20,7 @@ from studyhall.assessments.errors import (
 )
 from studyhall.assessments.models import Assignment, Quiz, QuizAttempt, Submission
 from studyhall.core.db import SessionDep
+from studyhall.core.openapi import answers
 from studyhall.courses import service as courses
 from studyhall.courses.dependencies import course_for_enrolled_student, course_for_reader
 from studyhall.courses.errors import NotCourseOwner
@@ -38,6 +39,7 @@ async def _visible_course(session: SessionDep, user: User, course_id: uuid.UUID)
 # ---------------------------------------------------------------- quizzes
 
 
+@answers(404)
 async def quiz_by_id(quiz_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Quiz:
     """The quiz in the path if its course is visible to the caller."""
     quiz = await service.get_quiz(session, quiz_id)
@@ -49,12 +51,14 @@ async def quiz_by_id(quiz_id: uuid.UUID, user: CurrentUser, session: SessionDep)
 QuizById = Annotated[Quiz, Depends(quiz_by_id)]
 
 
+@answers(403)
 async def quiz_for_reader(quiz: QuizById, user: CurrentUser, session: SessionDep) -> Quiz:
     """A quiz of a course the caller may read (enrolled student, owner, admin)."""
     await course_for_reader(await courses.get_course(session, quiz.course_id), user, session)
     return quiz
 
 
+@answers(403)
 async def quiz_for_owner(quiz: QuizById, user: CurrentUser, session: SessionDep) -> Quiz:
     """A quiz of a course the caller manages."""
     if not courses.manages(user, await courses.get_course(session, quiz.course_id)):
@@ -62,6 +66,7 @@ async def quiz_for_owner(quiz: QuizById, user: CurrentUser, session: SessionDep)
     return quiz
 
 
+@answers(403, 404)
 async def quiz_for_student(user: StudentUser, quiz: QuizById, session: SessionDep) -> Quiz:
     """A quiz of a published course the calling student is enrolled in."""
     course = await courses.get_course(session, quiz.course_id)
@@ -74,6 +79,7 @@ OwnedQuiz = Annotated[Quiz, Depends(quiz_for_owner)]
 StudentQuiz = Annotated[Quiz, Depends(quiz_for_student)]
 
 
+@answers(404)
 async def attempt_for_viewer(
     attempt_id: uuid.UUID, user: CurrentUser, session: SessionDep
 ) -> QuizAttempt:
@@ -94,6 +100,7 @@ ViewableAttempt = Annotated[QuizAttempt, Depends(attempt_for_viewer)]
 # ---------------------------------------------------------------- assignments
 
 
+@answers(404)
 async def assignment_by_id(
     assignment_id: uuid.UUID, user: CurrentUser, session: SessionDep
 ) -> Assignment:
@@ -107,6 +114,7 @@ async def assignment_by_id(
 AssignmentById = Annotated[Assignment, Depends(assignment_by_id)]
 
 
+@answers(403)
 async def assignment_for_reader(
     assignment: AssignmentById, user: CurrentUser, session: SessionDep
 ) -> Assignment:
@@ -115,6 +123,7 @@ async def assignment_for_reader(
     return assignment
 
 
+@answers(403)
 async def assignment_for_owner(
     assignment: AssignmentById, user: CurrentUser, session: SessionDep
 ) -> Assignment:
@@ -124,6 +133,7 @@ async def assignment_for_owner(
     return assignment
 
 
+@answers(403, 404)
 async def assignment_for_student(
     user: StudentUser, assignment: AssignmentById, session: SessionDep
 ) -> Assignment:
@@ -138,6 +148,7 @@ OwnedAssignment = Annotated[Assignment, Depends(assignment_for_owner)]
 StudentAssignment = Annotated[Assignment, Depends(assignment_for_student)]
 
 
+@answers(404)
 async def submission_for_viewer(
     submission_id: uuid.UUID, user: CurrentUser, session: SessionDep
 ) -> Submission:
@@ -155,6 +166,7 @@ async def submission_for_viewer(
 ViewableSubmission = Annotated[Submission, Depends(submission_for_viewer)]
 
 
+@answers(403)
 async def submission_for_grader(
     submission: ViewableSubmission, user: CurrentUser, session: SessionDep
 ) -> Submission:

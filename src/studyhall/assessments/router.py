@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 from starlette.datastructures import UploadFile
 
 from studyhall.assessments import service
@@ -48,13 +48,14 @@ from studyhall.assessments.schemas import (
 )
 from studyhall.core.db import SessionDep
 from studyhall.core.errors import Unprocessable, UnsupportedMediaType
+from studyhall.core.openapi import DocumentedRoute, errors
 from studyhall.core.schemas import Page, Pagination, pagination
 from studyhall.core.storage import LocalStorage
 from studyhall.courses import service as courses
 from studyhall.courses.dependencies import OwnedCourse, ReadableCourse
 from studyhall.identity.dependencies import CurrentUser, StudentUser
 
-router = APIRouter(tags=["assessments"])
+router = APIRouter(tags=["assessments"], route_class=DocumentedRoute)
 
 PageParams = Annotated[Pagination, Depends(pagination)]
 
@@ -91,7 +92,9 @@ async def list_quizzes(
 async def import_quiz(
     session: SessionDep,
     course: OwnedCourse,
-    body: Annotated[QuizImport | list[ImportRecord], Body()],
+    body: Annotated[
+        QuizImport | Annotated[list[ImportRecord], Field(min_length=1, max_length=5000)], Body()
+    ],
     title: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
 ) -> ImportResult:
     """Import multiple-choice questions as one quiz.
@@ -250,8 +253,14 @@ _SUBMISSION_BODY: dict[str, Any] = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
+                    "additionalProperties": False,
+                    # Text, a file, or both.
+                    "anyOf": [
+                        {"required": ["file"]},
+                        {"required": ["content"]},
+                    ],
                     "properties": {
-                        "content": {"type": "string"},
+                        "content": {"type": "string", "maxLength": 200_000},
                         "file": {
                             "type": "string",
                             "format": "binary",
@@ -277,6 +286,7 @@ async def _read_upload(upload: UploadFile) -> service.UploadedFile:
     "/assignments/{assignment_id}/submissions",
     status_code=status.HTTP_201_CREATED,
     openapi_extra=_SUBMISSION_BODY,
+    responses=errors(413, 415),
 )
 async def submit(
     request: Request,
@@ -349,7 +359,14 @@ async def get_submission(submission: ViewableSubmission) -> SubmissionOut:
 @router.get(
     "/submissions/{submission_id}/file",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={
+        200: {
+            "description": "The file, with the type detected from its content at upload",
+            "content": {
+                media: {} for media in (*service.SUBMISSION_FILE_TYPES, "application/octet-stream")
+            },
+        }
+    },
 )
 async def get_submission_file(submission: ViewableSubmission, storage: StorageDep) -> Response:
     """The file attached to a submission."""

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from studyhall.assessments.models import AttemptStatus, QuestionKind
-from studyhall.core.schemas import InputSchema, Page, Schema, UTCTimestamp
+from studyhall.core.schemas import NOT_BLANK, InputSchema, Omitted, Page, Schema, UTCTimestamp
 
 AnswerValue = bool | int | str | list[int | str]
 ExpectedValue = bool | str | list[str]
@@ -107,9 +107,9 @@ class QuizCreate(InputSchema):
 
 
 class QuizUpdate(InputSchema):
-    title: str | None = Field(default=None, min_length=1, max_length=200)
+    title: Annotated[str, Field(min_length=1, max_length=200)] | Omitted = None
     lesson_id: uuid.UUID | None = None
-    pass_percent: float | None = Field(default=None, ge=0, le=100)
+    pass_percent: Annotated[float, Field(ge=0, le=100)] | Omitted = None
     time_limit_s: int | None = Field(default=None, ge=10, le=7 * 24 * 3600)
     max_attempts: int | None = Field(default=None, ge=1, le=1000)
     questions: list[QuestionIn] | None = Field(
@@ -325,10 +325,10 @@ class AssignmentCreate(InputSchema):
 
 
 class AssignmentUpdate(InputSchema):
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=50_000)
+    title: Annotated[str, Field(min_length=1, max_length=200)] | Omitted = None
+    description: Annotated[str, Field(max_length=50_000)] | Omitted = None
     due_at: DueAt | None = None
-    max_score: float | None = Field(default=None, gt=0, le=100_000)
+    max_score: Annotated[float, Field(gt=0, le=100_000)] | Omitted = None
 
 
 class AssignmentOut(Schema):
@@ -347,7 +347,13 @@ class AssignmentOut(Schema):
 
 
 class SubmissionCreate(InputSchema):
-    content: str = Field(default="", max_length=200_000)
+    """The JSON form of a submission (a file needs multipart)."""
+
+    # The schema says what is accepted (some visible text); the service answers a blank one
+    # with its own code, `empty_submission`.
+    model_config = ConfigDict(json_schema_extra={"required": ["content"]})
+
+    content: str = Field(default="", max_length=200_000, json_schema_extra={"pattern": NOT_BLANK})
 
 
 class SubmissionOut(Schema):

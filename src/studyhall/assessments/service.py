@@ -748,6 +748,17 @@ class UploadedFile:
     data: bytes
 
 
+# Every media type `detect_file_type` can answer (documented on GET /submissions/{id}/file).
+SUBMISSION_FILE_TYPES = (
+    "application/pdf",
+    "image/png",
+    "image/jpeg",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "text/markdown",
+    "text/plain",
+)
+
+
 def detect_file_type(data: bytes, filename: str) -> tuple[str, str]:
     """(extension, media type) from the content's magic bytes; 415 for anything else."""
     if data.startswith(b"%PDF-"):

@@ -7,7 +7,6 @@ Every /wallet route is about the caller's own wallet (no id of another user is a
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, status
@@ -22,7 +21,6 @@ from studyhall.billing.schemas import (
     CheckoutOut,
     CourseCapIn,
     CourseCapOut,
-    ErrorOut,
     ExpenseIn,
     ExpenseOut,
     FinalizeIn,
@@ -39,12 +37,13 @@ from studyhall.billing.schemas import (
     WebhookOut,
 )
 from studyhall.core.db import Database, SessionDep
-from studyhall.core.schemas import Page, Pagination, pagination
+from studyhall.core.openapi import DocumentedRoute
+from studyhall.core.schemas import ErrorOut, IsoDatetime, Page, Pagination, pagination
 from studyhall.identity import service as identity_service
 from studyhall.identity.dependencies import AdminUser, CurrentUser, SettingsDep
 from studyhall.identity.models import User
 
-router = APIRouter(tags=["billing"])
+router = APIRouter(tags=["billing"], route_class=DocumentedRoute)
 
 
 def _errors(**codes: str) -> dict[int | str, dict[str, Any]]:
@@ -160,8 +159,8 @@ async def my_transactions(
     page: PageDep,
     direction: Direction | None = None,
     type_: Annotated[EntryType | None, Query(alias="type")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: IsoDatetime | None = None,
+    until: IsoDatetime | None = None,
 ) -> TransactionPage:
     """My ledger entries, newest first, with totals."""
 
@@ -393,8 +392,8 @@ async def admin_transactions(
     direction: Direction | None = None,
     type_: Annotated[EntryType | None, Query(alias="type")] = None,
     user_id: uuid.UUID | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: IsoDatetime | None = None,
+    until: IsoDatetime | None = None,
 ) -> TransactionPage:
     """The ledger across users, newest first, filtered, with credit/debit totals."""
     result = await service.list_transactions(
@@ -410,7 +409,12 @@ async def admin_transactions(
     return _transactions_page(result, page)
 
 
-@router.post("/admin/expenses", status_code=status.HTTP_201_CREATED, response_model=ExpenseOut)
+@router.post(
+    "/admin/expenses",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ExpenseOut,
+    responses=_errors(**_KEY_REUSED),
+)
 async def admin_record_expense(
     body: ExpenseIn,
     session: SessionDep,

@@ -8,11 +8,15 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from studyhall.billing.models import Direction, EntryType, ReservationStatus
-from studyhall.core.schemas import InputSchema, Page, Schema, UTCTimestamp
+from studyhall.core.schemas import NOT_BLANK, InputSchema, Page, Schema, Trimmed, UTCTimestamp
 
 Tokens = Annotated[int, Field(ge=1, le=10**12, description="Tokens (a positive whole number)")]
-Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Text200 = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=NOT_BLANK), Trimmed
+]
+Text500 = Annotated[
+    str, StringConstraints(min_length=1, max_length=500, pattern=NOT_BLANK), Trimmed
+]
 
 
 class WalletOut(Schema):
@@ -78,11 +82,12 @@ class TransactionPage(Page[TransactionOut]):
 
 
 class TopupIn(InputSchema):
-    amount: int = Field(
-        ge=-(10**12),
-        le=10**12,
-        description="Tokens to credit (topup); a negative amount is an adjustment that debits "
-        "available tokens (422 when more than available)",
+    # Two ranges, so the schema itself says that 0 is refused.
+    amount: Annotated[int, Field(ge=1, le=10**12)] | Annotated[int, Field(ge=-(10**12), le=-1)] = (
+        Field(
+            description="Tokens to credit (topup); a negative amount is an adjustment that "
+            "debits available tokens (422 when more than available); never 0"
+        )
     )
     reason: Text500
     reference: Text200 | None = None
@@ -102,11 +107,11 @@ class WalletLimitsIn(InputSchema):
 
 class ExpenseIn(InputSchema):
     category: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)
+        str, StringConstraints(min_length=1, max_length=64, pattern=NOT_BLANK), Trimmed
     ] = Field(description="e.g. llm_api, servers")
     amount: int = Field(ge=1, le=10**12, description="In the currency's minor unit (cents)")
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$")]
-    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
+    description: Annotated[str, StringConstraints(max_length=1000), Trimmed] = ""
 
 
 class ExpenseOut(Schema):
@@ -169,10 +174,3 @@ class CheckoutOut(Schema):
 class WebhookOut(Schema):
     received: bool
     outcome: str
-
-
-class ErrorOut(Schema):
-    """The error body of every endpoint."""
-
-    detail: str
-    code: str

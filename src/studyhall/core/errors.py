@@ -8,6 +8,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from studyhall.core.routes import allowed_methods
+
 log = structlog.get_logger(__name__)
 
 
@@ -123,11 +125,31 @@ async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, exc.message, exc.code, exc.headers)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI answers a JSON body that is not UTF-8 with a bare 400, while any other
+        # malformed JSON is a 422 `json_invalid`: the same mistake gets the same answer.
+        return JSONResponse(
+            {
+                "detail": [
+                    {
+                        "type": "json_invalid",
+                        "loc": ["body", exc.__cause__.start],
+                        "msg": "JSON decode error",
+                        "input": {},
+                        "ctx": {"error": "The body is not valid UTF-8"},
+                    }
+                ]
+            },
+            status_code=422,
+        )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
     code = _STATUS_CODES.get(exc.status_code, "error")
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    return error_response(exc.status_code, detail, code, dict(exc.headers or {}))
+    return error_response(exc.status_code, detail, code, headers)
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request id, access log, metrics, security headers.
+"""Pure ASGI middleware: request id, access log, metrics, security headers, body size limit.
 
 Pure ASGI (not BaseHTTPMiddleware) so streaming responses and client disconnects pass through.
 """
@@ -10,6 +10,8 @@ import time
 import uuid
 
 import structlog
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from studyhall.core.context import RequestContext, set_context
@@ -28,6 +30,33 @@ SECURITY_HEADERS = [
 ]
 # The docs pages load Swagger/ReDoc assets; every other response is JSON and needs nothing.
 _API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+
+# Largest request body any route reads (`max_request_body_bytes` setting); upload routes enforce
+# their own, lower limits on top of it.
+DEFAULT_MAX_REQUEST_BODY_BYTES = 60 * 1024 * 1024
+
+
+class RequestBodyTooLarge(StarletteHTTPException):
+    """Raised from `receive` once a body passes the limit; rendered as 413 {detail, code}."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body is larger than the {limit} byte limit")
+
+
+def _body_limit(scope: Scope) -> int:
+    settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
+    limit = getattr(settings, "max_request_body_bytes", None)
+    return int(limit) if limit is not None else DEFAULT_MAX_REQUEST_BODY_BYTES
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return JSONResponse(
+        {
+            "detail": f"The request body is larger than the {limit} byte limit",
+            "code": "payload_too_large",
+        },
+        status_code=413,
+    )
 
 
 class RequestMiddleware:
@@ -66,10 +95,25 @@ class RequestMiddleware:
         status = 500
         path = scope["path"]
         is_docs = path in ("/docs", "/redoc") or path.startswith("/docs/")
+        limit = _body_limit(scope)
+        declared = headers.get(b"content-length", b"")
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            # Counted as the bytes arrive: a chunked body has no Content-Length to trust.
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise RequestBodyTooLarge(limit)
+            return message
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
+                started = True
                 status = message["status"]
                 raw = list(message.get("headers", []))
                 raw.append((b"x-request-id", request_id.encode()))
@@ -80,7 +124,17 @@ class RequestMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            if declared.isdigit() and int(declared) > limit:
+                await _too_large(limit)(scope, receive, send_wrapper)
+            else:
+                try:
+                    await self.app(scope, limited_receive, send_wrapper)
+                except RequestBodyTooLarge:
+                    # Normally rendered by the exception handlers; this catches a reader that
+                    # let it escape (a background task, a raw ASGI app).
+                    if started:
+                        raise
+                    await _too_large(limit)(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - start
             template = self._template(scope)

@@ -1,14 +1,89 @@
-"""Shared response shapes."""
+"""Shared request and response shapes."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeAlias, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    GetCoreSchemaHandler,
+    PlainSerializer,
+)
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import CoreSchema, core_schema
 
 T = TypeVar("T")
+
+# An ISO 8601 date and time ("2026-01-31T08:00:00Z"; a missing zone is read as UTC where noted).
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _iso_datetime_only(value: Any) -> Any:
+    """Refuse what pydantic's lax datetime parsing would also take: numbers (read as Unix
+    timestamps), bare dates. The schema says `format: date-time`, so that is all we accept."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATETIME.match(value):
+        return value
+    raise ValueError("expected an ISO 8601 date-time such as 2026-01-31T08:00:00Z")
+
+
+# For query parameters and bodies: a date-time written as a date-time, nothing else.
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_datetime_only)]
+
+
+def _trim(value: str) -> str:
+    return value.strip()
+
+
+# In a PATCH body: a field that may be left out but is never null (the schema shows no null;
+# the service still refuses one with 422).
+Omitted: TypeAlias = SkipJsonSchema[None]
+
+# Surrounding whitespace is trimmed after validation (not before), so the schema's length
+# limits hold for what is sent; `NOT_BLANK` (a pattern) refuses a value of spaces only.
+Trimmed = AfterValidator(_trim)
+NOT_BLANK = r"\S"
+
+
+def _json_integer(value: Any) -> Any:
+    """An integer as JSON has it: a number without a fraction (2.0 is one), not "2" or true."""
+    if isinstance(value, str | bool):
+        raise ValueError("expected an integer")
+    return value
+
+
+def _tighten(schema: Any) -> Any:
+    """The core schema of a field with scalars that take JSON's own types only."""
+    if isinstance(schema, list):
+        return [_tighten(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    kind = schema.get("type")
+    if kind in ("model", "definitions"):
+        # Nested models apply their own rule (InputSchema) or none (shared shapes).
+        return schema
+    _tighten_children(schema)
+    if kind in ("bool", "float"):
+        # Strict: a boolean is true or false (not 0 or "yes"); a float any JSON number.
+        schema["strict"] = True
+    elif kind == "int":
+        return core_schema.no_info_before_validator_function(_json_integer, schema)
+    elif kind == "datetime":
+        return core_schema.no_info_before_validator_function(_iso_datetime_only, schema)
+    return schema
+
+
+def _tighten_children(schema: dict[str, Any]) -> None:
+    for key, value in list(schema.items()):
+        if key not in ("metadata", "serialization", "ref"):
+            schema[key] = _tighten(value)
 
 
 def _iso_z(value: datetime) -> str:
@@ -26,9 +101,46 @@ class Schema(BaseModel):
 
 
 class InputSchema(BaseModel):
-    """Base of request bodies: unknown fields are refused, not silently dropped."""
+    """Base of request bodies: unknown fields are refused, not silently dropped, and values must
+    have the JSON type the schema states (no "1" or true for an integer, no 0 or "yes" for a
+    boolean, no number for a date-time): what the OpenAPI schema promises is what is accepted."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: type[BaseModel], handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        schema = handler(source)
+        model: Any = schema
+        # Model validators wrap the model's own schema in function schemas.
+        while model.get("type") != "model" and isinstance(model.get("schema"), dict):
+            model = model["schema"]
+        _tighten_children(model)
+        return schema
+
+
+class ErrorOut(BaseModel):
+    """The error body of every endpoint: a human sentence and a stable snake_case code."""
+
+    detail: str
+    code: str
+
+
+class ValidationErrorItem(BaseModel):
+    """One problem of a request that failed validation (FastAPI's standard shape)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+    input: Any = None
+    ctx: dict[str, Any] | None = None
+
+
+class ValidationErrorOut(BaseModel):
+    """422 for a request that does not match its schema: FastAPI's standard `detail` list."""
+
+    detail: list[ValidationErrorItem]
 
 
 class Page(BaseModel, Generic[T]):

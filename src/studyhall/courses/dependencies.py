@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from studyhall.core.db import SessionDep
+from studyhall.core.openapi import answers
 from studyhall.courses import repository, service
 from studyhall.courses.errors import (
     CourseNotFound,
@@ -26,6 +27,7 @@ from studyhall.identity.dependencies import CurrentUser, StudentUser
 from studyhall.identity.models import Role, User
 
 
+@answers(404)
 async def course_by_id(course_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Course:
     """The course in the path, if the caller may see it in the catalog (404 otherwise)."""
     course = await repository.get_course(session, course_id)
@@ -37,6 +39,7 @@ async def course_by_id(course_id: uuid.UUID, user: CurrentUser, session: Session
 CourseById = Annotated[Course, Depends(course_by_id)]
 
 
+@answers(403)
 async def course_for_reader(course: CourseById, user: CurrentUser, session: SessionDep) -> Course:
     """A course whose content the caller may read: enrolled student, owner or admin."""
     if not await service.reads(session, user=user, course=course):
@@ -46,6 +49,7 @@ async def course_for_reader(course: CourseById, user: CurrentUser, session: Sess
     return course
 
 
+@answers(403)
 async def course_for_owner(course: CourseById, user: CurrentUser) -> Course:
     """A course the caller manages: its teacher or an admin."""
     if not service.manages(user, course):
@@ -53,6 +57,7 @@ async def course_for_owner(course: CourseById, user: CurrentUser) -> Course:
     return course
 
 
+@answers(404)
 async def course_for_student(user: StudentUser, course: CourseById) -> Course:
     """A published course seen by a student (enrollment routes)."""
     if not course.is_published:
@@ -60,6 +65,7 @@ async def course_for_student(user: StudentUser, course: CourseById) -> Course:
     return course
 
 
+@answers(403, 404)
 async def course_for_enrolled_student(
     user: StudentUser, course: CourseById, session: SessionDep
 ) -> Course:
@@ -84,6 +90,7 @@ async def _visible_course(session: SessionDep, user: User, course_id: uuid.UUID)
     return course
 
 
+@answers(403, 404)
 async def module_for_owner(module_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Module:
     """A module of a course the caller manages."""
     module = await repository.get_module(session, module_id)
@@ -98,6 +105,7 @@ async def module_for_owner(module_id: uuid.UUID, user: CurrentUser, session: Ses
 OwnedModule = Annotated[Module, Depends(module_for_owner)]
 
 
+@answers(404)
 async def lesson_by_id(lesson_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Lesson:
     """The lesson in the path, if its course is visible to the caller."""
     lesson = await repository.get_lesson(session, lesson_id)
@@ -110,6 +118,7 @@ async def lesson_by_id(lesson_id: uuid.UUID, user: CurrentUser, session: Session
 LessonById = Annotated[Lesson, Depends(lesson_by_id)]
 
 
+@answers(403)
 async def lesson_for_reader(lesson: LessonById, user: CurrentUser, session: SessionDep) -> Lesson:
     """A lesson whose course the caller may read."""
     course = await service.get_course(session, lesson.course_id)
@@ -117,6 +126,7 @@ async def lesson_for_reader(lesson: LessonById, user: CurrentUser, session: Sess
     return lesson
 
 
+@answers(403)
 async def lesson_for_owner(lesson: LessonById, user: CurrentUser, session: SessionDep) -> Lesson:
     """A lesson of a course the caller manages."""
     course = await service.get_course(session, lesson.course_id)
@@ -125,6 +135,7 @@ async def lesson_for_owner(lesson: LessonById, user: CurrentUser, session: Sessi
     return lesson
 
 
+@answers(403, 404)
 async def lesson_for_enrolled_student(
     user: StudentUser, lesson: LessonById, session: SessionDep
 ) -> Lesson:

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 
 from studyhall.core.db import SessionDep
+from studyhall.core.openapi import DocumentedRoute, errors
 from studyhall.core.schemas import Page, Pagination, pagination
 from studyhall.courses import service
 from studyhall.courses.dependencies import (
@@ -43,7 +44,7 @@ from studyhall.courses.schemas import (
 )
 from studyhall.identity.dependencies import CurrentUser, StudentUser, TeacherOrAdmin
 
-router = APIRouter(tags=["courses"])
+router = APIRouter(tags=["courses"], route_class=DocumentedRoute)
 
 PageParams = Annotated[Pagination, Depends(pagination)]
 
@@ -73,7 +74,7 @@ async def list_courses(
     )
 
 
-@router.post("/courses", status_code=status.HTTP_201_CREATED)
+@router.post("/courses", status_code=status.HTTP_201_CREATED, responses=errors(409))
 async def create_course(
     session: SessionDep, user: TeacherOrAdmin, body: CourseCreate
 ) -> CourseDetail:
@@ -97,7 +98,7 @@ async def get_course(session: SessionDep, user: CurrentUser, course: CourseById)
     )
 
 
-@router.patch("/courses/{course_id}")
+@router.patch("/courses/{course_id}", responses=errors(409))
 async def update_course(
     session: SessionDep, user: CurrentUser, course: OwnedCourse, body: CourseUpdate
 ) -> CourseDetail:
@@ -111,7 +112,9 @@ async def delete_course(session: SessionDep, user: CurrentUser, course: OwnedCou
     await service.delete_course(session, actor=user, course=course)
 
 
-@router.post("/courses/{course_id}/enroll", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/courses/{course_id}/enroll", status_code=status.HTTP_201_CREATED, responses=errors(409)
+)
 async def enroll(session: SessionDep, user: StudentUser, course: StudentCourse) -> EnrollmentOut:
     """Enroll in a published course (409 when already enrolled)."""
     return await service.enroll(session, student=user, course=course)
@@ -200,7 +203,7 @@ async def video_analytics(session: SessionDep, lesson: OwnedLesson) -> VideoAnal
     return await service.video_analytics(session, lesson=lesson)
 
 
-@router.get("/teacher/students")
+@router.get("/teacher/students", responses=errors(404))
 async def teacher_students(
     session: SessionDep,
     user: TeacherOrAdmin,

@@ -6,12 +6,26 @@ import uuid
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import Field, PlainSerializer, field_validator
+from pydantic import Field, PlainSerializer, WithJsonSchema, field_validator
 
-from studyhall.core.schemas import InputSchema, Page, Schema, UTCTimestamp
+from studyhall.core.schemas import InputSchema, Omitted, Page, Schema, UTCTimestamp
 
 # Prices leave the API as JSON numbers (clients expect 9.99, not "9.99").
 Price = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
+# Prices come in as a number or a decimal string, at most 8 digits and 2 decimals, never
+# negative: the schema states exactly that (pydantic's own Decimal schema allows any string).
+PriceIn = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=10, decimal_places=2),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": 99999999.99, "multipleOf": 0.01},
+                {"type": "string", "pattern": r"^\d{1,8}(\.\d{1,2})?$"},
+            ]
+        }
+    ),
+]
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,31}$"
 
@@ -33,7 +47,7 @@ class CourseCreate(InputSchema):
     language: str = Field(default="en", min_length=2, max_length=16)
     level: str | None = Field(default=None, max_length=64, description="Grade or level")
     is_published: bool = False
-    price: Decimal | None = Field(default=None, ge=0, max_digits=10, decimal_places=2)
+    price: PriceIn | None = None
     image_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
     teacher_id: uuid.UUID | None = Field(
         default=None, description="Admins only: the owning teacher (a teacher's own id otherwise)"
@@ -46,14 +60,14 @@ class CourseCreate(InputSchema):
 
 
 class CourseUpdate(InputSchema):
-    code: str | None = Field(default=None, pattern=CODE_PATTERN)
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=20_000)
-    guide: str | None = Field(default=None, max_length=100_000)
-    language: str | None = Field(default=None, min_length=2, max_length=16)
+    code: Annotated[str, Field(pattern=CODE_PATTERN)] | Omitted = None
+    title: Annotated[str, Field(min_length=1, max_length=200)] | Omitted = None
+    description: Annotated[str, Field(max_length=20_000)] | Omitted = None
+    guide: Annotated[str, Field(max_length=100_000)] | Omitted = None
+    language: Annotated[str, Field(min_length=2, max_length=16)] | Omitted = None
     level: str | None = Field(default=None, max_length=64)
-    is_published: bool | None = None
-    price: Decimal | None = Field(default=None, ge=0, max_digits=10, decimal_places=2)
+    is_published: bool | Omitted = None
+    price: PriceIn | None = None
     image_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
     teacher_id: uuid.UUID | None = Field(default=None, description="Admins only: move ownership")
 
@@ -143,7 +157,7 @@ class LessonUpdate(InputSchema):
     module_id: uuid.UUID | None = Field(
         default=None, description="Move to another module of the course (null: no module)"
     )
-    title: str | None = Field(default=None, min_length=1, max_length=200)
+    title: Annotated[str, Field(min_length=1, max_length=200)] | Omitted = None
     content: str | None = Field(default=None, max_length=500_000)
     video_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
     video_provider: str | None = Field(default=None, max_length=32)

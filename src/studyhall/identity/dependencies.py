@@ -15,6 +15,7 @@ from studyhall.core.clock import utcnow
 from studyhall.core.context import current_context
 from studyhall.core.db import SessionDep
 from studyhall.core.errors import Forbidden, Unauthorized
+from studyhall.core.openapi import answers
 from studyhall.core.security import decode_jwt
 from studyhall.identity import repository
 from studyhall.identity.models import Role, User
@@ -35,6 +36,7 @@ def get_settings_dep(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
+@answers(401, 403)
 async def get_current_user(
     request: Request,
     session: SessionDep,
@@ -99,6 +101,7 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 def require_role(*roles: Role) -> Callable[..., Awaitable[User]]:
     """A dependency that lets only the given roles through (403 otherwise)."""
 
+    @answers(403)
     async def checker(request: Request, user: CurrentUser) -> User:
         if user.role not in roles:
             raise Forbidden("You do not have permission to do this")

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from studyhall.core.db import Database, SessionDep
+from studyhall.core.openapi import DocumentedRoute
 from studyhall.core.ratelimit import RateLimiter
-from studyhall.core.schemas import Page, Pagination, pagination
+from studyhall.core.schemas import ErrorOut, IsoDatetime, Page, Pagination, pagination
 from studyhall.identity import service
 from studyhall.identity.dependencies import AdminUser, CurrentUser, SettingsDep, TeacherOrAdmin
 from studyhall.identity.models import Role
@@ -27,7 +28,6 @@ from studyhall.identity.schemas import (
     AuditLogOut,
     EmailExists,
     EmailIn,
-    ErrorOut,
     LoginIn,
     PasswordChangeIn,
     PasswordResetIn,
@@ -44,9 +44,9 @@ from studyhall.identity.schemas import (
     VerifiedOut,
 )
 
-auth_router = APIRouter(prefix="/auth", tags=["auth"])
-users_router = APIRouter(prefix="/users", tags=["users"])
-admin_router = APIRouter(prefix="/admin", tags=["admin"])
+auth_router = APIRouter(prefix="/auth", tags=["auth"], route_class=DocumentedRoute)
+users_router = APIRouter(prefix="/users", tags=["users"], route_class=DocumentedRoute)
+admin_router = APIRouter(prefix="/admin", tags=["admin"], route_class=DocumentedRoute)
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -402,8 +402,8 @@ async def admin_audit_logs(
     actor_id: Annotated[uuid.UUID | None, Query()] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     target_type: Annotated[str | None, Query(max_length=64)] = None,
-    since: Annotated[datetime | None, Query(description="Inclusive; UTC when no zone")] = None,
-    until: Annotated[datetime | None, Query(description="Exclusive; UTC when no zone")] = None,
+    since: Annotated[IsoDatetime | None, Query(description="Inclusive; UTC when no zone")] = None,
+    until: Annotated[IsoDatetime | None, Query(description="Exclusive; UTC when no zone")] = None,
 ) -> Page[AuditLogOut]:
     """The audit log, newest first."""
     rows, total = await service.list_audit_logs(

@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BeforeValidator,
     EmailStr,
     Field,
     StringConstraints,
@@ -16,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from studyhall.core.schemas import InputSchema, Schema, UTCTimestamp
+from studyhall.core.schemas import NOT_BLANK, InputSchema, Schema, Trimmed, UTCTimestamp
 from studyhall.identity.errors import FieldNotWritable, RoleNotAllowed
 from studyhall.identity.models import Role
 
@@ -52,18 +51,24 @@ def _lower(value: str) -> str:
 Email = Annotated[EmailStr, AfterValidator(_lower)]
 
 
-def _strip_lower(value: Any) -> Any:
-    return value.strip().lower() if isinstance(value, str) else value
+def _lower_username(value: str) -> str:
+    return value.lower()
 
 
-# Stored lower-case, so "Alice" and "alice" cannot be two accounts.
+# Stored lower-case, so "Alice" and "alice" cannot be two accounts. Checked as sent (the schema
+# shows the pattern), then lowered.
 Username = Annotated[
     str,
-    BeforeValidator(_strip_lower),
-    StringConstraints(min_length=3, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$"),
+    StringConstraints(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"),
+    AfterValidator(_lower_username),
     Field(description="3-64 of a-z 0-9 _ . - (stored lower-case)"),
 ]
-FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+FullName = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=NOT_BLANK), Trimmed
+]
+ShortText = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=NOT_BLANK), Trimmed
+]
 # Length and guessability are checked by the service against the settings.
 Password = Annotated[str, Field(min_length=1, max_length=1024)]
 
@@ -233,15 +238,12 @@ class Accepted(Schema):
 
 
 class PromptIn(InputSchema):
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    title: ShortText
     prompt_text: Annotated[str, Field(min_length=1, max_length=20_000)]
 
 
 class PromptUpdate(InputSchema):
-    title: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-        | None
-    ) = None
+    title: ShortText | None = None
     prompt_text: Annotated[str, Field(min_length=1, max_length=20_000)] | None = None
 
 
@@ -293,7 +295,7 @@ ApiScope = Literal["read", "write", "admin"]
 
 
 class ApiKeyCreate(InputSchema):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: ShortText
     scopes: Annotated[list[ApiScope], Field(min_length=1, max_length=3)]
     acts_as_role: Role
     expires_at: datetime | None = None
@@ -334,10 +336,3 @@ class ApiKeyOut(Schema):
 
 class ApiKeyCreated(ApiKeyOut):
     key: str = Field(description="The secret; shown only in this response")
-
-
-class ErrorOut(Schema):
-    """The API's error body (documented in OpenAPI)."""
-
-    detail: str
-    code: str

@@ -8,13 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from studyhall.core.db import SessionDep
+from studyhall.core.openapi import DocumentedRoute, errors
 from studyhall.core.schemas import Page, Pagination, pagination
 from studyhall.identity.dependencies import AdminUser
 from studyhall.jobs import service
 from studyhall.jobs.models import JobStatus
 from studyhall.jobs.schemas import JobOut
 
-router = APIRouter(prefix="/admin/jobs", tags=["jobs"])
+router = APIRouter(prefix="/admin/jobs", tags=["jobs"], route_class=DocumentedRoute)
 
 
 @router.get("")
@@ -43,7 +44,7 @@ async def get_job(job_id: uuid.UUID, session: SessionDep, _admin: AdminUser) -> 
     return JobOut.model_validate(await service.get_job(session, job_id=job_id))
 
 
-@router.post("/{job_id}/retry")
+@router.post("/{job_id}/retry", responses=errors(409))
 async def retry_job(job_id: uuid.UUID, session: SessionDep, _admin: AdminUser) -> JobOut:
     """Re-queue a failed job (409 for any other status)."""
     return JobOut.model_validate(await service.retry_job(session, job_id=job_id))

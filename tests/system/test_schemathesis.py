@@ -1,0 +1,389 @@
+"""Schemathesis against the app's own OpenAPI schema: zero server errors, zero schema violations.
+
+Every operation of the schema runs with all of Schemathesis' default checks (server errors,
+status codes, content types, response schemas and headers, acceptance of valid and rejection of
+invalid data, ignored auth, Allow headers …):
+- `test_schemathesis_coverage`: the examples and coverage phases (boundary values, every kind of
+  invalid input, missing parameters, unexpected methods), with the token of the role the
+  operation is meant for (tests/security/access.py);
+- `test_schemathesis_fuzzing`: the fuzzing phase once per role (anonymous, student, teacher,
+  admin), a few generated requests each.
+
+The app runs in-process (ASGI) on its own database (SQLite, or PostgreSQL when
+STUDYHALL_TEST_DATABASE_URL is set) holding a world of real objects (tests/security/world.py):
+generated UUIDs are often swapped for the ids of those objects, so requests reach the handlers
+and their 2xx answers are checked too, not only 404s. An operation that changed the world (a
+successful DELETE, PATCH, PUT or action) gets a fresh world before the next one. Payments point
+at a local Stripe peer; rate limits are raised so that fuzzing reaches the handlers (the
+limits have their own tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import sys
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+from schemathesis.python import asgi as schemathesis_asgi
+from sqlalchemy.engine import make_url
+
+from studyhall.config import RateLimitSettings, Settings, async_database_url
+from studyhall.core.db import Database
+from studyhall.core.security import hash_password
+from studyhall.identity.models import Role, User
+from studyhall.identity.tokens import issue_access_token
+from studyhall.main import create_app
+from studyhall.migrate import upgrade
+from studyhall.models_registry import load_all_models
+from tests.conftest import TEST_PASSWORD
+from tests.peers.stripe_api import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, StripePeer
+from tests.security.access import ACCESS, ADMIN, ANONYMOUS, STUDENT, TEACHER, path_ids
+from tests.security.world import World, build_world
+
+T = TypeVar("T")
+
+FUZZING_EXAMPLES = 8
+ANONYMOUS_EXAMPLES = 4
+_SETTINGS = {
+    "deadline": None,
+    "derandomize": True,
+    "database": None,
+    "suppress_health_check": list(HealthCheck),
+}
+
+
+def _openapi_document() -> dict[str, Any]:
+    """The schema the app serves (building the app needs no database)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            environment="test",
+            data_dir=Path(tmp),
+            database_url=f"sqlite+aiosqlite:///{tmp}/schema.db",
+            secret_key="schema-only-secret-key-0123456789",
+            log_level="WARNING",
+        )
+        return create_app(settings, run_worker=False).openapi()
+
+
+# Operations whose well-formed requests can still be refused, by a rule no JSON Schema can
+# state (it depends on stored data, on another field's value, or on a secret): for these the
+# `positive_data_acceptance` check also accepts that one documented answer. Everything else a
+# schema can say is in the schema.
+RULES_BEYOND_THE_SCHEMA: dict[str, tuple[tuple[str, ...], str]] = {
+    "POST /api/v1/auth/register": (("422",), "password strength; a mail domain (not .test …)"),
+    "POST /api/v1/admin/users": (("422",), "password strength; a mail domain"),
+    "PATCH /api/v1/users/me": (("422",), "a mail domain (email-validator refuses .test, .local …)"),
+    "POST /api/v1/admin/users/{user_id}/reset-password": (("422",), "password strength"),
+    "POST /api/v1/auth/verify-email": (("400",), "a token the server never issued"),
+    "POST /api/v1/auth/password/reset": (("400", "422"), "an unknown token; password strength"),
+    "POST /api/v1/auth/password/change": (("400", "422"), "a wrong password; its strength"),
+    "POST /api/v1/payments/webhook": (("400",), "no valid Stripe signature"),
+    "POST /api/v1/admin/api-keys": (("422",), "the admin role goes with the admin scope"),
+    "POST /api/v1/courses": (("422",), "teacher_id names an active teacher"),
+    "PATCH /api/v1/courses/{course_id}": (("422",), "teacher_id names an active teacher"),
+    "POST /api/v1/courses/{course_id}/lessons": (("422",), "module_id is a module of the course"),
+    "PATCH /api/v1/lessons/{lesson_id}": (("422",), "module_id is a module of the course"),
+    "POST /api/v1/courses/{course_id}/quizzes": (("422",), "an answer is one of the options"),
+    "PATCH /api/v1/quizzes/{quiz_id}": (("422",), "an answer is one of the options"),
+    "POST /api/v1/courses/{course_id}/quizzes/import": (("422",), "the answer among the options"),
+    "POST /api/v1/quizzes/{quiz_id}/attempts": (("422",), "answers fit the quiz's questions"),
+    "PUT /api/v1/submissions/{submission_id}/grade": (("422",), "score at most the max_score"),
+    "POST /api/v1/assignments/{assignment_id}/submissions": (
+        ("415", "422"),
+        "file type from content; visible text or a file",
+    ),
+    "POST /api/v1/courses/{course_id}/documents": (("415",), "file type from content"),
+    "POST /api/v1/library/documents": (("415",), "file type from content"),
+    "PUT /api/v1/courses/{course_id}/library": (("422",), "the ids are library documents"),
+    "POST /api/v1/admin/wallets/{user_id}/topup": (("422",), "an adjustment within available"),
+    "PATCH /api/v1/admin/wallets/{user_id}": (("422",), "a tier the settings define"),
+    "POST /api/v1/chat/sessions/{session_id}/quiz": (("422",), "enough course material"),
+}
+_ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]  # Schemathesis' default
+_OPERATIONS = [
+    {
+        "include-name": name,
+        "checks": {"positive_data_acceptance": {"expected-statuses": [*_ACCEPTED, *statuses]}},
+    }
+    for name, (statuses, _why) in RULES_BEYOND_THE_SCHEMA.items()
+]
+
+_DOCUMENT = _openapi_document()
+COVERAGE = schemathesis.openapi.from_dict(
+    _DOCUMENT,
+    config=schemathesis.Config.from_dict(
+        {"phases": {"fuzzing": {"enabled": False}}, "operations": _OPERATIONS}
+    ),
+)
+FUZZING = schemathesis.openapi.from_dict(
+    _DOCUMENT,
+    config=schemathesis.Config.from_dict(
+        {
+            "phases": {"examples": {"enabled": False}, "coverage": {"enabled": False}},
+            "operations": _OPERATIONS,
+        }
+    ),
+)
+
+
+def _in_own_loop(make: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine on a fresh event loop in a thread: nothing is shared with pytest's loop
+    nor with the loop Schemathesis runs the app on."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()  # type: ignore[arg-type]
+
+
+async def _admin_execute(url: str, statement: str) -> None:
+    import asyncpg
+
+    parsed = make_url(url)
+    conn = await asyncpg.connect(
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 5432,
+        user=parsed.username or "postgres",
+        password=parsed.password,
+        database=parsed.database or "postgres",
+        timeout=10,
+    )
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def schemathesis_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of its own: the harness empties the shared one after every test."""
+    base = os.environ.get("STUDYHALL_TEST_DATABASE_URL")
+    if not base:
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('schemathesis') / 'st.db'}"
+        upgrade(url)
+        yield url
+        return
+    name = f"studyhall_st_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    _in_own_loop(lambda: _admin_execute(base, f'CREATE DATABASE "{name}"'))
+    url = async_database_url(
+        make_url(base).set(database=name).render_as_string(hide_password=False)
+    )
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        _in_own_loop(lambda: _admin_execute(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+class Environment:
+    """The app under test, its world of objects and the role tokens."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app = create_app(settings, run_worker=False)
+        self.password_hash = hash_password(TEST_PASSWORD)
+        self.world = self._seed(empty=False)
+        self.dirty = False
+        self.current: tuple[str, str] | None = None
+
+    def _seed(self, *, empty: bool) -> World:
+        settings, password_hash = self.settings, self.password_hash
+
+        async def seed() -> World:
+            # A separate app (own engine) on this thread's loop writes the world.
+            app = create_app(settings, run_worker=False)
+            db: Database = app.state.db
+            try:
+                if empty:
+                    async with db.session() as session:
+                        for table in reversed(load_all_models().metadata.sorted_tables):
+                            await session.execute(table.delete())
+
+                async def make_user(role: Role | str = Role.student, **fields: Any) -> User:
+                    suffix = uuid.uuid4().hex[:10]
+                    values: dict[str, Any] = {
+                        "email": f"{role}-{suffix}@example.org",
+                        "username": f"{role}_{suffix}",
+                        "full_name": f"Fuzz {str(role).title()} {suffix}",
+                        "password_hash": password_hash,
+                        "role": Role(role),
+                        "is_verified": True,
+                        **fields,
+                    }
+                    async with db.session() as session:
+                        user = User(**values)
+                        session.add(user)
+                    return user
+
+                transport = httpx.ASGITransport(app=app, client=("198.51.100.20", 50000))
+                async with httpx.AsyncClient(
+                    transport=transport, base_url="http://testserver"
+                ) as client:
+                    return await build_world(client, make_user, self.auth, db)
+            finally:
+                await db.dispose()
+
+        return _in_own_loop(seed)
+
+    def auth(self, user: User) -> dict[str, str]:
+        """Bearer headers of a user."""
+        return {"Authorization": f"Bearer {issue_access_token(self.settings, user)}"}
+
+    def headers(self, role: str) -> dict[str, str]:
+        """The role's credentials (none for anonymous)."""
+        return {} if role == ANONYMOUS else self.auth(self.world.user(role))
+
+    def begin(self, operation: str, role: str) -> None:
+        """A new operation starts with an intact world."""
+        if self.current != (operation, role):
+            self.current = (operation, role)
+            if self.dirty:
+                self.world = self._seed(empty=True)
+                self.dirty = False
+
+    def note(self, method: str, status: int) -> None:
+        """Remember that a request changed (or may have removed) objects of the world."""
+        if 200 <= status < 300 and (
+            method in ("DELETE", "PATCH", "PUT") or (method == "POST" and status in (200, 204))
+        ):
+            self.dirty = True
+
+
+@pytest.fixture(scope="session")
+def environment(
+    schemathesis_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Environment]:
+    """The app on its own database with a world, a local Stripe peer and generous limits."""
+    peer = StripePeer()
+    peer.start()
+    generous = "100000/minute"
+    settings = Settings(
+        environment="test",
+        data_dir=tmp_path_factory.mktemp("schemathesis-data"),
+        database_url=schemathesis_database,
+        secret_key="schemathesis-secret-key-not-for-production-42",
+        log_level="CRITICAL",
+        public_url="http://testserver",
+        jobs={"in_process_worker": False},  # type: ignore[arg-type]
+        rate_limits=RateLimitSettings(
+            **{name: generous for name in RateLimitSettings.model_fields}
+        ),
+        billing={  # type: ignore[arg-type]
+            "stripe_secret_key": SECRET_KEY,
+            "stripe_publishable_key": PUBLISHABLE_KEY,
+            "stripe_webhook_secret": WEBHOOK_SECRET,
+            "stripe_api_base": peer.url,
+        },
+    )
+    # Requests cross three threads (pytest, the ASGI portal's loop, the SQLite driver); a short
+    # GIL switch interval keeps each hop from waiting out the default 5 ms.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)
+    try:
+        yield Environment(settings)
+    finally:
+        sys.setswitchinterval(interval)
+        schemathesis_asgi.shutdown_lifespans()
+        peer.stop()
+
+
+# ------------------------------------------------------------------------------- ids
+
+
+def _pick(value: object, choices: list[str]) -> str | None:
+    """A world id in place of a generated UUID, chosen from the value itself (deterministic);
+    one value in four keeps its random id (the unknown-id path)."""
+    if not isinstance(value, str) or not choices:
+        return None
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return None
+    digest = int.from_bytes(hashlib.sha256(value.encode()).digest()[:4], "big")
+    slot = digest % (len(choices) + 1)
+    return None if slot == len(choices) else choices[slot]
+
+
+def _id_choices(world: World, template: str, role: str) -> dict[str, list[str]]:
+    own = path_ids(world, template, role)
+    draft = world.draft
+    choices = {name: [value] for name, value in own.items() if value}
+    extra = {
+        "course_id": draft.course,
+        "module_id": draft.module,
+        "lesson_id": draft.lesson,
+        "quiz_id": draft.quiz,
+        "assignment_id": draft.assignment,
+        "document_id": world.library_document,
+        "user_id": str(world.teacher.id),
+        "job_id": world.library_job,
+    }
+    for name, value in extra.items():
+        choices.setdefault(name, []).append(value)
+    for alias in ("student_id", "actor_id"):
+        choices[alias] = [str(world.student.id)]
+    choices["teacher_id"] = [str(world.teacher.id)]
+    return choices
+
+
+def _use_world_ids(case: Any, world: World, role: str) -> None:
+    choices = _id_choices(world, case.operation.path, role)
+    for container in (case.path_parameters, case.query, case.body):
+        if not isinstance(container, dict):
+            continue
+        for name, value in list(container.items()):
+            picked = _pick(value, choices.get(name, []))
+            if picked is not None:
+                container[name] = picked
+
+
+# ------------------------------------------------------------------------------- tests
+
+
+def _primary_role(method: str, path: str) -> str:
+    """The role an operation is meant for: the least privileged one it lets through."""
+    allowed = ACCESS.get(f"{method} {path}")
+    if allowed is None or ANONYMOUS in allowed:
+        return ANONYMOUS
+    return next(role for role in (STUDENT, TEACHER, ADMIN) if role in allowed)
+
+
+def _exercise(case: Any, environment: Environment, role: str) -> None:
+    environment.begin(case.operation.label, role)
+    _use_world_ids(case, environment.world, role)
+    headers = environment.headers(role)
+    response = case.call(app=environment.app, headers=headers)
+    environment.note(case.method.upper(), response.status_code)
+    case.validate_response(
+        response, headers=headers, transport_kwargs={"app": environment.app, "headers": headers}
+    )
+
+
+@COVERAGE.parametrize()
+@hypothesis_settings(max_examples=1, **_SETTINGS)  # type: ignore[arg-type]
+def test_schemathesis_coverage(case: Any, environment: Environment) -> None:
+    _exercise(case, environment, _primary_role(case.method.upper(), case.path))
+
+
+@pytest.mark.parametrize("role", (STUDENT, TEACHER, ADMIN))
+@FUZZING.parametrize()
+@hypothesis_settings(max_examples=FUZZING_EXAMPLES, **_SETTINGS)  # type: ignore[arg-type]
+def test_schemathesis_fuzzing(case: Any, environment: Environment, role: str) -> None:
+    _exercise(case, environment, role)
+
+
+# Without a token nearly every operation answers 401 before reading anything: a few requests
+# each prove it (the public ones also run in the coverage phase as anonymous).
+@FUZZING.parametrize()
+@hypothesis_settings(max_examples=ANONYMOUS_EXAMPLES, **_SETTINGS)  # type: ignore[arg-type]
+def test_schemathesis_fuzzing_anonymous(case: Any, environment: Environment) -> None:
+    _exercise(case, environment, ANONYMOUS)
