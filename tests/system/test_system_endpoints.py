@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 
 from studyhall.config import Settings
+from studyhall.identity.models import Role, User
+from studyhall.identity.tokens import issue_access_token
 from studyhall.main import create_app
 
 
@@ -113,3 +117,19 @@ async def test_openapi_lists_security_schemes(client: httpx.AsyncClient) -> None
     schema = (await client.get("/openapi.json")).json()
     schemes = schema["components"]["securitySchemes"]
     assert {"OAuth2PasswordBearer", "ApiKey", "AdminKey"} <= set(schemes)
+
+
+async def test_database_outage_is_a_clear_503(settings: Settings) -> None:
+    down = settings.model_copy(
+        update={"database_url": "postgresql+asyncpg://nobody@127.0.0.1:1/none"}
+    )
+    app = create_app(down, run_worker=False)
+    user = User(id=uuid.uuid4(), role=Role.student, auth_version=1)
+    headers = {"Authorization": f"Bearer {issue_access_token(down, user)}"}
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        response = await c.get("/api/v1/users/me", headers=headers)
+    await app.state.db.dispose()
+    assert response.status_code == 503
+    assert response.json()["code"] == "database_unavailable"
+    assert response.headers["retry-after"] == "5"

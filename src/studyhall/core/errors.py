@@ -6,6 +6,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from studyhall.core.routes import allowed_methods
@@ -157,10 +158,30 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "Internal server error", "internal_error")
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    # Handled here rather than by the catch-all: Starlette re-raises what reaches the catch-all
+    # after answering, which makes uvicorn drop the client's keep-alive connection.
+    lost = isinstance(exc, (OSError, ConnectionError)) or (
+        isinstance(exc, DBAPIError)
+        and (exc.connection_invalidated or isinstance(exc.orig, (OSError, ConnectionError)))
+    )
+    if lost:
+        log.warning("database_unavailable", path=request.url.path, error_type=type(exc).__name__)
+        return error_response(
+            503,
+            "The database is unavailable; try again shortly",
+            "database_unavailable",
+            {"Retry-After": "5"},
+        )
+    return await _unhandled(request, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render every error as {detail, code}; validation errors keep FastAPI's 422 list."""
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(OSError, _database_error)
     app.add_exception_handler(Exception, _unhandled)
     # RequestValidationError keeps FastAPI's default handler (standard `detail` list).
     _ = RequestValidationError
