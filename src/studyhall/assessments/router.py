@@ -286,7 +286,7 @@ async def _read_upload(upload: UploadFile) -> service.UploadedFile:
     "/assignments/{assignment_id}/submissions",
     status_code=status.HTTP_201_CREATED,
     openapi_extra=_SUBMISSION_BODY,
-    responses=errors(413, 415),
+    responses=errors(400, 413, 415),  # 400: a malformed multipart body
 )
 async def submit(
     request: Request,

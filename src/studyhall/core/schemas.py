@@ -66,6 +66,10 @@ def _tighten(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     kind = schema.get("type")
+    if kind == "function-before" and schema.get("function", {}).get("function") in _TIGHTENERS:
+        # Already tightened: core schemas can be shared between models, so a second visit must
+        # not wrap again (nested wrappers grow with every model built and end in a RecursionError).
+        return schema
     if kind in ("model", "definitions"):
         # Nested models apply their own rule (InputSchema) or none (shared shapes).
         return schema
@@ -78,6 +82,9 @@ def _tighten(schema: Any) -> Any:
     elif kind == "datetime":
         return core_schema.no_info_before_validator_function(_iso_datetime_only, schema)
     return schema
+
+
+_TIGHTENERS = (_json_integer, _iso_datetime_only)
 
 
 def _tighten_children(schema: dict[str, Any]) -> None:
