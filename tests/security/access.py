@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.conftest import TEST_PASSWORD
 from tests.security.world import QUESTIONS, World
 
 ANONYMOUS, STUDENT, TEACHER, ADMIN = "anonymous", "student", "teacher", "admin"
@@ -153,7 +154,6 @@ ACCESS: dict[str, frozenset[str]] = {
     "POST /api/v1/admin/references/{reference_id}/ingest": ADMINS,
 }
 
-# The tutor's routes (checked as soon as api.py mounts the tutor).
 TUTOR_ACCESS: dict[str, frozenset[str]] = {
     "POST /api/v1/chat/sessions": USER,
     "GET /api/v1/chat/sessions": USER,
@@ -222,7 +222,11 @@ def request_body(world: World, key: str) -> dict[str, Any]:
             "password": "Another-Long-Passphrase-9",
             "full_name": "New User",
         },
-        "POST /api/v1/auth/login": {"email": "nobody@example.org", "password": "wrong"},
+        "POST /api/v1/auth/login": {"email": world.other_student.email, "password": TEST_PASSWORD},
+        "POST /api/v1/auth/token": {
+            "username": world.other_student.email,
+            "password": TEST_PASSWORD,
+        },
         "POST /api/v1/auth/refresh": {"refresh_token": "not-a-token"},
         "POST /api/v1/auth/logout": {"refresh_token": "not-a-token"},
         "POST /api/v1/auth/verify-email": {"token": "not-a-token"},

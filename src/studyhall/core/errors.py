@@ -9,6 +9,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from studyhall.core.context import current_context
+from studyhall.core.middleware import API_CSP, SECURITY_HEADERS
 from studyhall.core.routes import allowed_methods
 
 log = structlog.get_logger(__name__)
@@ -155,7 +157,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
-    return error_response(500, "Internal server error", "internal_error")
+    # Starlette answers from its outermost middleware, outside the one that adds the security
+    # headers and the request id to every other answer: add them here.
+    headers = {name.decode(): value.decode() for name, value in (*SECURITY_HEADERS, API_CSP)}
+    request_id = current_context().request_id
+    if request_id:
+        headers["X-Request-ID"] = request_id
+    return error_response(500, "Internal server error", "internal_error", headers)
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:

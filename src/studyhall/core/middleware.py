@@ -29,7 +29,7 @@ SECURITY_HEADERS = [
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
 # The docs pages load Swagger/ReDoc assets; every other response is JSON and needs nothing.
-_API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 
 # Largest request body any route reads (`max_request_body_bytes` setting); upload routes enforce
 # their own, lower limits on top of it.
@@ -119,7 +119,7 @@ class RequestMiddleware:
                 raw.append((b"x-request-id", request_id.encode()))
                 raw.extend(SECURITY_HEADERS)
                 if not is_docs:
-                    raw.append(_API_CSP)
+                    raw.append(API_CSP)
                 message["headers"] = raw
             await send(message)
 
