@@ -49,7 +49,7 @@ from studyhall.assessments.schemas import (
 from studyhall.core.db import SessionDep
 from studyhall.core.errors import Unprocessable, UnsupportedMediaType
 from studyhall.core.openapi import DocumentedRoute, errors
-from studyhall.core.schemas import Page, Pagination, pagination
+from studyhall.core.schemas import Page, Pagination, pagination, storable_text
 from studyhall.core.storage import LocalStorage
 from studyhall.courses import service as courses
 from studyhall.courses.dependencies import OwnedCourse, ReadableCourse
@@ -310,6 +310,10 @@ async def submit(
                 raise Unprocessable("content must be text", code="invalid_content")
             if len(content) > 200_000:
                 raise Unprocessable("content is too long", code="invalid_content")
+            try:
+                storable_text(content)
+            except ValueError as exc:
+                raise Unprocessable(str(exc), code="invalid_content") from None
             file = form.get("file")
             if isinstance(file, UploadFile) and (file.filename or file.size):
                 upload = await _read_upload(file)

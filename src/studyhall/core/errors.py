@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
@@ -130,18 +134,26 @@ async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
-        # FastAPI answers a JSON body that is not UTF-8 with a bare 400, while any other
-        # malformed JSON is a 422 `json_invalid`: the same mistake gets the same answer.
+    cause = exc.__cause__
+    if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError | RecursionError):
+        # FastAPI answers a JSON body it cannot decode (not UTF-8, nested too deeply) with a
+        # bare 400, while any other malformed JSON is a 422 `json_invalid`: the same mistake
+        # gets the same answer.
+        why = (
+            "The body is not valid UTF-8"
+            if isinstance(cause, UnicodeDecodeError)
+            else "The body is nested too deeply"
+        )
+        position: int = cause.start if isinstance(cause, UnicodeDecodeError) else 0
         return JSONResponse(
             {
                 "detail": [
                     {
                         "type": "json_invalid",
-                        "loc": ["body", exc.__cause__.start],
+                        "loc": ["body", position],
                         "msg": "JSON decode error",
                         "input": {},
-                        "ctx": {"error": "The body is not valid UTF-8"},
+                        "ctx": {"error": why},
                     }
                 ]
             },
@@ -153,6 +165,26 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     code = _STATUS_CODES.get(exc.status_code, "error")
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     return error_response(exc.status_code, detail, code, headers)
+
+
+def _encodable(value: Any) -> Any:
+    """The value as strict JSON can carry it: an unpaired surrogate or a NaN/Infinity sent in a
+    body comes back as text instead of failing the error response itself."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_encodable(item) for item in value]
+    if isinstance(value, dict):
+        return {_encodable(key): _encodable(item) for key, item in value.items()}
+    return value
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # FastAPI's own 422 body, rendered so that any input it echoes can be encoded.
+    return JSONResponse({"detail": _encodable(jsonable_encoder(exc.errors()))}, status_code=422)
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
@@ -185,11 +217,10 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Render every error as {detail, code}; validation errors keep FastAPI's 422 list."""
+    """Render every error as {detail, code}; validation errors as FastAPI's standard 422 list."""
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(OSError, _database_error)
     app.add_exception_handler(Exception, _unhandled)
-    # RequestValidationError keeps FastAPI's default handler (standard `detail` list).
-    _ = RequestValidationError
+    app.add_exception_handler(RequestValidationError, _validation_error)

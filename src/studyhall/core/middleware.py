@@ -49,6 +49,27 @@ def _body_limit(scope: Scope) -> int:
     return int(limit) if limit is not None else DEFAULT_MAX_REQUEST_BODY_BYTES
 
 
+# A NUL in a query parameter reaches SQL filters as text PostgreSQL refuses: answer it like
+# any invalid parameter, before a handler runs.
+_NUL_QUERY = JSONResponse(
+    {
+        "detail": [
+            {
+                "type": "string_nul",
+                "loc": ["query"],
+                "msg": "Query parameters must not contain NUL characters",
+                "input": None,
+            }
+        ]
+    },
+    status_code=422,
+)
+
+
+def _has_nul(query: bytes) -> bool:
+    return b"\x00" in query or b"%00" in query
+
+
 def _too_large(limit: int) -> JSONResponse:
     return JSONResponse(
         {
@@ -126,6 +147,8 @@ class RequestMiddleware:
         try:
             if declared.isdigit() and int(declared) > limit:
                 await _too_large(limit)(scope, receive, send_wrapper)
+            elif _has_nul(scope.get("query_string", b"")):
+                await _NUL_QUERY(scope, receive, send_wrapper)
             else:
                 try:
                     await self.app(scope, limited_receive, send_wrapper)

@@ -59,6 +59,34 @@ def _json_integer(value: Any) -> Any:
     return value
 
 
+def storable_text(value: str) -> str:
+    """Text a database can keep: no NUL character (PostgreSQL refuses it) and no unpaired
+    surrogate (not encodable as UTF-8); ValueError otherwise."""
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (no unpaired surrogates)") from None
+    return value
+
+
+# Marks the validators `_tighten` adds. Core schemas are shared (pydantic hands a class's cached
+# schema to every model and TypeAdapter that uses it), so a second visit must recognise its own
+# wrapper instead of wrapping again: nested wrappers would grow with every app built and end in
+# a RecursionError.
+_TIGHT_MARK = "studyhall_tight"
+
+
+def _wrap(function: Any, schema: Any, *, before: bool) -> Any:
+    make = (
+        core_schema.no_info_before_validator_function
+        if before
+        else core_schema.no_info_after_validator_function
+    )
+    return make(function, schema, metadata={_TIGHT_MARK: True})
+
+
 def _tighten(schema: Any) -> Any:
     """The core schema of a field with scalars that take JSON's own types only."""
     if isinstance(schema, list):
@@ -66,25 +94,25 @@ def _tighten(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     kind = schema.get("type")
-    if kind == "function-before" and schema.get("function", {}).get("function") in _TIGHTENERS:
-        # Already tightened: core schemas can be shared between models, so a second visit must
-        # not wrap again (nested wrappers grow with every model built and end in a RecursionError).
+    if (schema.get("metadata") or {}).get(_TIGHT_MARK):
         return schema
     if kind in ("model", "definitions"):
         # Nested models apply their own rule (InputSchema) or none (shared shapes).
         return schema
     _tighten_children(schema)
     if kind in ("bool", "float"):
-        # Strict: a boolean is true or false (not 0 or "yes"); a float any JSON number.
+        # Strict: a boolean is true or false (not 0 or "yes"); a float any JSON number, and
+        # only a finite one (Python's JSON parser also reads NaN, Infinity and 1e999).
         schema["strict"] = True
+        if kind == "float":
+            schema["allow_inf_nan"] = False
     elif kind == "int":
-        return core_schema.no_info_before_validator_function(_json_integer, schema)
+        return _wrap(_json_integer, schema, before=True)
     elif kind == "datetime":
-        return core_schema.no_info_before_validator_function(_iso_datetime_only, schema)
+        return _wrap(_iso_datetime_only, schema, before=True)
+    elif kind == "str":
+        return _wrap(storable_text, schema, before=False)
     return schema
-
-
-_TIGHTENERS = (_json_integer, _iso_datetime_only)
 
 
 def _tighten_children(schema: dict[str, Any]) -> None:
@@ -110,7 +138,9 @@ class Schema(BaseModel):
 class InputSchema(BaseModel):
     """Base of request bodies: unknown fields are refused, not silently dropped, and values must
     have the JSON type the schema states (no "1" or true for an integer, no 0 or "yes" for a
-    boolean, no number for a date-time): what the OpenAPI schema promises is what is accepted."""
+    boolean, no number for a date-time): what the OpenAPI schema promises is what is accepted.
+    Text never holds a NUL character or an unpaired surrogate (422), which no database keeps;
+    numbers are finite."""
 
     model_config = ConfigDict(extra="forbid")
 

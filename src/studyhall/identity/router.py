@@ -6,13 +6,21 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Form, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import AfterValidator
 
 from studyhall.core.db import Database, SessionDep
 from studyhall.core.openapi import DocumentedRoute
 from studyhall.core.ratelimit import RateLimiter
-from studyhall.core.schemas import ErrorOut, IsoDatetime, Page, Pagination, pagination
+from studyhall.core.schemas import (
+    ErrorOut,
+    IsoDatetime,
+    Page,
+    Pagination,
+    pagination,
+    storable_text,
+)
 from studyhall.identity import service
 from studyhall.identity.dependencies import AdminUser, CurrentUser, SettingsDep, TeacherOrAdmin
 from studyhall.identity.models import Role
@@ -66,6 +74,34 @@ def get_database(request: Request) -> Database:
     return db
 
 
+class PasswordForm(OAuth2PasswordRequestForm):
+    """The OAuth2 password form (what Swagger's Authorize sends); its fields must be text a
+    database can hold, like every JSON body's (422 otherwise)."""
+
+    def __init__(
+        self,
+        *,
+        grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
+        username: Annotated[str, Form(max_length=320), AfterValidator(storable_text)],
+        password: Annotated[
+            str,
+            Form(max_length=1024, json_schema_extra={"format": "password"}),
+            AfterValidator(storable_text),
+        ],
+        scope: Annotated[str, Form()] = "",
+        client_id: Annotated[str | None, Form()] = None,
+        client_secret: Annotated[str | None, Form(json_schema_extra={"format": "password"})] = None,
+    ) -> None:
+        super().__init__(
+            grant_type=grant_type,
+            username=username,
+            password=password,
+            scope=scope,
+            client_id=client_id,
+            client_secret=client_secret,
+        )
+
+
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 PageDep = Annotated[Pagination, Depends(pagination)]
@@ -94,7 +130,7 @@ async def register(
 
 @auth_router.post("/token", responses=_errors(401, 403, 429))
 async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[PasswordForm, Depends()],
     db: DatabaseDep,
     settings: SettingsDep,
     limiter: LimiterDep,

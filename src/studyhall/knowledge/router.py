@@ -63,7 +63,6 @@ def _accepted(document: object, job: object) -> UploadAccepted:
     "/courses/{course_id}/documents",
     status_code=status.HTTP_202_ACCEPTED,
     openapi_extra=upload_openapi(library=False),
-    responses={413: {"description": "File too large"}, 415: {"description": "Unsupported type"}},
 )
 async def upload_course_document(
     request: Request,
@@ -92,7 +91,6 @@ async def upload_course_document(
     "/library/documents",
     status_code=status.HTTP_202_ACCEPTED,
     openapi_extra=upload_openapi(library=True),
-    responses={413: {"description": "File too large"}, 415: {"description": "Unsupported type"}},
 )
 async def upload_library_document(
     request: Request, session: SessionDep, user: AdminUser, form: LibraryUploadDep

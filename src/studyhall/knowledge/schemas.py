@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from pydantic import Field, HttpUrl, field_validator
+from pydantic import Field, HttpUrl, UrlConstraints, field_validator
 
 from studyhall.core.schemas import NOT_BLANK, InputSchema, Omitted, Schema, UTCTimestamp
 from studyhall.jobs.schemas import JobOut
@@ -151,7 +151,10 @@ class TextbookDetail(TextbookOut):
 
 class SourceCreate(InputSchema):
     name: str = Field(min_length=1, max_length=200)
-    url: HttpUrl = Field(description="The portal's index page (http or https)")
+    # The column holds 2000 characters; normalising may add a trailing slash.
+    url: Annotated[HttpUrl, UrlConstraints(max_length=1990)] = Field(
+        description="The portal's index page (http or https)"
+    )
     level: str | None = _LEVEL
     subject: str | None = _SUBJECT
     language: str | None = _LANGUAGE
