@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from studyhall.assessments.models import Quiz
+from studyhall.core.db import Database
 from studyhall.tutor.text import collapse_spaces
 from tests.tutor.conftest import API, Course, Headers, new_session
 from tests.tutor.test_quiz_leaks import make_quiz
@@ -30,7 +32,7 @@ async def _answer(
 
 
 async def test_generated_test_is_grounded_deterministic_and_graded(
-    client: httpx.AsyncClient, auth: Headers, course: Course
+    client: httpx.AsyncClient, auth: Headers, course: Course, db: Database
 ) -> None:
     me = auth(course.student)
     chat_id = await new_session(client, me, course.id)
@@ -75,13 +77,33 @@ async def test_generated_test_is_grounded_deterministic_and_graded(
         index += 1
     result = feedback["result"]
     assert result["max_score"] == test["question_count"]
-    assert result["score"] == sum(results) and result["attempt_id"] is None
+    assert result["score"] == sum(results) and result["attempt_id"] is not None
     assert (await _answer(client, me, chat_id, index, 0)).status_code == 409
+
+    # The result is a quiz attempt: the student reads it, analytics counts it.
+    attempt = await client.get(f"{API}/attempts/{result['attempt_id']}", headers=me)
+    assert attempt.status_code == 200, attempt.text
+    assert attempt.json()["score"] == result["score"] and attempt.json()["status"] == "submitted"
+    teacher = auth(course.teacher)
+    analytics = (await client.get(f"{API}/courses/{course.id}/analytics", headers=teacher)).json()
+    assert analytics["quiz_attempts"] == 1 and analytics["quizzes"] == 0
+    # The practice test is none of the course's quizzes.
+    practice_quiz = attempt.json()["quiz_id"]
+    quizzes = await client.get(f"{API}/courses/{course.id}/quizzes", headers=teacher)
+    assert quizzes.status_code == 200 and quizzes.json()["total"] == 0
+    for who in (me, teacher):
+        hidden = await client.get(f"{API}/quizzes/{practice_quiz}", headers=who)
+        assert hidden.status_code == 404
 
     transcript = (await client.get(f"{API}/chat/sessions/{chat_id}", headers=me)).json()["messages"]
     assert all(m["finish_reason"] == "quiz" for m in transcript)
     assert transcript[0]["content"].startswith("Test: Practice test")
     assert "Test finished" in transcript[-1]["content"]
+
+    # It belongs to the student: it goes with their account.
+    assert (await client.delete(f"{API}/users/me", headers=me)).status_code == 204
+    async with db.session(write=False) as session:
+        assert await session.get(Quiz, uuid.UUID(practice_quiz)) is None
 
 
 async def _document_id(client: httpx.AsyncClient, auth: Headers, course: Course) -> str:

@@ -52,7 +52,7 @@ async def course_analytics(
         await session.execute(
             select(
                 _count(Lesson, Lesson.course_id == course.id),
-                _count(Quiz, Quiz.course_id == course.id),
+                _count(Quiz, Quiz.course_id == course.id, Quiz.practice_for.is_(None)),
                 _count(Enrollment, in_course),
                 _count(Enrollment, in_course, Enrollment.last_activity_at >= since),
             )
@@ -184,7 +184,7 @@ async def course_stats(session: AsyncSession) -> CourseStatsOut:
                 _count(Course, Course.is_published.is_(True)),
                 _count(Enrollment),
                 _count(Lesson),
-                _count(Quiz),
+                _count(Quiz, Quiz.practice_for.is_(None)),
                 _count(QuizAttempt, QuizAttempt.status == AttemptStatus.submitted),
                 _count(Assignment),
                 _count(Submission, Submission.is_current.is_(True)),

@@ -40,6 +40,10 @@ class Quiz(IdMixin, TimestampMixin, Base):
     # Kept up to date whenever the questions change, so lists need not sum them.
     question_count: Mapped[int] = mapped_column(default=0)
     max_score: Mapped[float] = mapped_column(default=0.0)
+    # Set on a practice test the tutor generated in a chat for this student: it holds the test's
+    # questions so that its result is a real attempt analytics counts, but it is none of the
+    # course's quizzes (not listed, not reachable by id, no secret answers).
+    practice_for: Mapped[uuid.UUID | None] = mapped_column(index=True)
 
 
 class Question(IdMixin, Base):

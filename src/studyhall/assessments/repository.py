@@ -29,13 +29,12 @@ async def get_quiz(session: AsyncSession, quiz_id: uuid.UUID) -> Quiz | None:
 async def list_quizzes(
     session: AsyncSession, *, course_id: uuid.UUID, limit: int, offset: int
 ) -> tuple[list[Quiz], int]:
-    """A course's quizzes, oldest first."""
-    total = await session.scalar(
-        select(func.count()).select_from(Quiz).where(Quiz.course_id == course_id)
-    )
+    """A course's quizzes, oldest first (practice tests are the tutor's, not the course's)."""
+    course_quizzes = (Quiz.course_id == course_id, Quiz.practice_for.is_(None))
+    total = await session.scalar(select(func.count()).select_from(Quiz).where(*course_quizzes))
     rows = await session.scalars(
         select(Quiz)
-        .where(Quiz.course_id == course_id)
+        .where(*course_quizzes)
         .order_by(Quiz.created_at, Quiz.id)
         .limit(limit)
         .offset(offset)
@@ -86,7 +85,8 @@ async def detach_lesson(session: AsyncSession, lesson_id: uuid.UUID) -> None:
 
 
 async def delete_user_rows(session: AsyncSession, user_id: uuid.UUID) -> list[str]:
-    """Delete a user's attempts and submissions; returns the storage keys of their files."""
+    """Delete a user's attempts, practice tests and submissions; returns the storage keys of
+    their files."""
     keys = await session.scalars(
         select(Submission.file_key).where(
             Submission.student_id == user_id, Submission.file_key.is_not(None)
@@ -94,6 +94,7 @@ async def delete_user_rows(session: AsyncSession, user_id: uuid.UUID) -> list[st
     )
     file_keys = [k for k in keys if k]
     await session.execute(delete(QuizAttempt).where(QuizAttempt.student_id == user_id))
+    await session.execute(delete(Quiz).where(Quiz.practice_for == user_id))
     await session.execute(delete(Submission).where(Submission.student_id == user_id))
     return file_keys
 
@@ -108,7 +109,7 @@ async def answer_keys(
     rows = await session.execute(
         select(Quiz, Question)
         .join(Question, Question.quiz_id == Quiz.id)
-        .where(Quiz.course_id == course_id, Quiz.id.not_in(passed))
+        .where(Quiz.course_id == course_id, Quiz.practice_for.is_(None), Quiz.id.not_in(passed))
         .order_by(Quiz.created_at, Quiz.id, Question.position)
     )
     return [(r[0], r[1]) for r in rows.all()]

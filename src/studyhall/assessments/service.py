@@ -602,6 +602,62 @@ async def record_external_attempt(
     )
 
 
+async def record_practice_attempt(
+    session: AsyncSession,
+    *,
+    course_id: uuid.UUID,
+    student_id: uuid.UUID,
+    title: str,
+    questions: list[dict[str, Any]],
+    pass_percent: float,
+    answers: list[Any],
+    time_spent_s: float | None = None,
+) -> AttemptResult:
+    """Store a practice test the tutor generated for a student, and its one attempt.
+
+    `questions` are stored question rows (prompt, kind, options, normalised answer, explanation,
+    points). The test becomes a quiz of the course that only this attempt refers to
+    (`practice_for`), so analytics counts the attempt like any other while the course's quiz
+    lists, answer keys and quiz routes never show it.
+    """
+    if not await courses.is_enrolled(session, user_id=student_id, course_id=course_id):
+        raise NotEnrolled()
+    quiz = Quiz(
+        course_id=course_id,
+        title=title[:200],
+        pass_percent=pass_percent,
+        max_attempts=1,
+        question_count=len(questions),
+        max_score=sum(float(q.get("points", 1.0)) for q in questions),
+        practice_for=student_id,
+    )
+    session.add(quiz)
+    await session.flush()
+    await repository.add_questions(
+        session,
+        [
+            {
+                "id": new_id(),
+                "quiz_id": quiz.id,
+                "position": position,
+                "prompt": q["prompt"],
+                "kind": QuestionKind(q["kind"]),
+                "options": q.get("options"),
+                "answer": q["answer"],
+                "explanation": q.get("explanation"),
+                "points": float(q.get("points", 1.0)),
+            }
+            for position, q in enumerate(questions)
+        ],
+    )
+    attempt = await _new_submitted_attempt(
+        session, quiz=quiz, student_id=student_id, source="tutor"
+    )
+    return await _finish(
+        session, quiz=quiz, attempt=attempt, answers=answers, time_spent_s=time_spent_s
+    )
+
+
 def _attempt_out(attempt: QuizAttempt) -> AttemptOut:
     out = AttemptOut.model_validate(attempt)
     if attempt.status == AttemptStatus.started and _past_deadline(attempt):
@@ -653,8 +709,9 @@ async def get_attempt(session: AsyncSession, attempt_id: uuid.UUID) -> QuizAttem
 
 
 async def get_quiz(session: AsyncSession, quiz_id: uuid.UUID) -> Quiz | None:
-    """A quiz by id, or None."""
-    return await repository.get_quiz(session, quiz_id)
+    """One of a course's quizzes by id, or None (a practice test is not one)."""
+    quiz = await repository.get_quiz(session, quiz_id)
+    return quiz if quiz is not None and quiz.practice_for is None else None
 
 
 # ---------------------------------------------------------------- assignments

@@ -9,8 +9,10 @@ Two sources:
 - a test generated from the course material, deterministically and without a model (any
   provider): cloze questions — a sentence of a retrieved passage with one key term blanked —
   whose three distractors are terms of other passages; every question cites its passage.
-  Practice tests are kept with the chat (their answers shown after each question) and counted in
-  the course's tutor figures.
+  Their answers are shown after each question. A student's finished practice test in a course
+  is stored as a practice quiz with its one attempt (`assessments.record_practice_attempt`), so
+  analytics counts it too; it never appears among the course's quizzes. A test in a library
+  chat (no course) stays with the chat, as there is no course to count it in.
 
 The keys never leave the server before the question is answered. The exchange is also written to
 the chat as messages (finish_reason "quiz"), so the transcript shows the test.
@@ -404,16 +406,30 @@ async def _finish(session: AsyncSession, *, user: User, test: ChatQuiz) -> ChatQ
     percent = round(100.0 * score / max_score, 2) if max_score else 0.0
     passed = percent >= test.pass_percent
     attempt_id = None
-    if test.quiz_id is not None and user.role == Role.student:
+    time_spent_s = round((now - test.started_at).total_seconds(), 3)
+    recorded = None
+    if user.role == Role.student and test.course_id is not None:
         try:
-            recorded = await assessments.record_external_attempt(
-                session,
-                quiz_id=test.quiz_id,
-                student_id=user.id,
-                answers=list(test.answers),
-                time_spent_s=round((now - test.started_at).total_seconds(), 3),
-                source="tutor",
-            )
+            if test.quiz_id is not None:
+                recorded = await assessments.record_external_attempt(
+                    session,
+                    quiz_id=test.quiz_id,
+                    student_id=user.id,
+                    answers=list(test.answers),
+                    time_spent_s=time_spent_s,
+                    source="tutor",
+                )
+            else:
+                recorded = await assessments.record_practice_attempt(
+                    session,
+                    course_id=test.course_id,
+                    student_id=user.id,
+                    title=test.title,
+                    questions=test.questions,
+                    pass_percent=test.pass_percent,
+                    answers=list(test.answers),
+                    time_spent_s=time_spent_s,
+                )
         except AppError:
             # No attempt left or no longer enrolled: the chat keeps its own result.
             recorded = None
