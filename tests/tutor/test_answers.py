@@ -258,8 +258,9 @@ async def test_teachers_and_admins_may_use_a_course_tutor(
 
 
 async def test_idempotency_key_replays_the_first_answer_and_charges_once(
-    client: httpx.AsyncClient, auth: Headers, course: Course
+    make_client: MakeClient, llm: LLMPeer, auth: Headers, course: Course
 ) -> None:
+    client = await make_client(llm=peer_llm(llm))
     me = auth(course.student)
     chat_id = await new_session(client, me, course.id)
     url = f"{API}/chat/sessions/{chat_id}/messages"
@@ -272,8 +273,10 @@ async def test_idempotency_key_replays_the_first_answer_and_charges_once(
     assert again.json() == first.json()
     reused = await client.post(url, json={"content": "Something else?"}, headers=keyed)
     assert reused.status_code == 409 and reused.json()["code"] == "idempotency_key_reused"
+    # The retry neither asked the model again nor held tokens.
+    assert llm.request_count == 1
     after = await wallet(client, me)
     assert (after["balance"], after["reserved"]) == (after_first["balance"], 0)
-    assert [r["status"] for r in await reservations(client, me)].count("finalized") == 1
+    assert [r["status"] for r in await reservations(client, me)] == ["finalized"]
     detail = (await client.get(f"{API}/chat/sessions/{chat_id}", headers=me)).json()
     assert detail["message_count"] == 2

@@ -104,6 +104,23 @@ async def claim(
     return StoredResponse(status_code=row.status_code, body=row.response_json)
 
 
+async def lookup(
+    session: AsyncSession, *, key: str, user_id: uuid.UUID, route: str, request: Any
+) -> StoredResponse | None:
+    """The first response to a completed key, read without claiming anything: lets a caller
+    answer a retry before doing costly work again. None when the key is unknown or its first
+    request is still running (then `claim` decides); 409 when it was used with another request.
+    """
+    row = await repository.get_idempotency_key(session, key=key, user_id=user_id, route=route)
+    if row is None:
+        return None
+    if row.body_hash != request_hash(request):
+        raise IdempotencyKeyReused()
+    if row.status_code is None:
+        return None
+    return StoredResponse(status_code=row.status_code, body=row.response_json)
+
+
 async def complete(
     session: AsyncSession,
     *,

@@ -104,7 +104,11 @@ class Turn:
 
     def idempotency_request(self) -> dict[str, Any]:
         """What identifies a retry of this request."""
-        return {"session_id": str(self.chat_id), "content": self.question}
+        return _idempotency_request(self.chat_id, self.question)
+
+
+def _idempotency_request(chat_id: uuid.UUID, content: str) -> dict[str, Any]:
+    return {"session_id": str(chat_id), "content": content}
 
 
 @dataclass
@@ -164,6 +168,22 @@ class Replay:
 
 
 # ---------------------------------------------------------------- 1-2: prepare and reserve
+
+
+async def earlier_answer(
+    db: Database, *, user: User, chat_id: uuid.UUID, content: str, idempotency_key: str
+) -> Replay | None:
+    """The first answer to a retried message (same Idempotency-Key and body), so that a retry
+    neither calls the model nor holds tokens again; 409 for the same key with another body."""
+    async with db.session(write=False) as session:
+        stored = await idempotency.lookup(
+            session,
+            key=idempotency_key,
+            user_id=user.id,
+            route=IDEMPOTENCY_ROUTE,
+            request=_idempotency_request(chat_id, content),
+        )
+    return Replay(stored.body) if stored is not None else None
 
 
 def reservation_size(messages: list[ChatMessage], max_tokens: int) -> int:

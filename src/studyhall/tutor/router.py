@@ -119,8 +119,16 @@ async def _answer(
     content: str,
     idempotency_key: str | None,
 ) -> Response | MessageOut:
-    await _rate_limit(request, user)
     stream = _wants_stream(request)
+    # A stream cannot be replayed: keys apply to JSON answers.
+    key = None if stream else idempotency_key
+    if key is not None and chat_id is not None:
+        replay = await orchestration.earlier_answer(
+            _db(request), user=user, chat_id=chat_id, content=content, idempotency_key=key
+        )
+        if replay is not None:
+            return _replayed(replay)
+    await _rate_limit(request, user)
     turn = await orchestration.prepare(
         _db(request),
         request.app.state.settings,
@@ -128,15 +136,18 @@ async def _answer(
         chat_id=chat_id,
         course_id=course_id,
         content=content,
-        # A stream cannot be replayed: keys apply to JSON answers.
-        idempotency_key=None if stream else idempotency_key,
+        idempotency_key=key,
     )
     if stream:
         return await event_response(_db(request), provider, turn)
     result = await answer_json(_db(request), provider, turn)
     if isinstance(result, orchestration.Replay):
-        return JSONResponse(result.body, headers={"Idempotent-Replayed": "true"})
+        return _replayed(result)
     return result
+
+
+def _replayed(replay: orchestration.Replay) -> JSONResponse:
+    return JSONResponse(replay.body, headers={"Idempotent-Replayed": "true"})
 
 
 # ---------------------------------------------------------------- sessions
