@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 KNOWN_DEFAULT_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "development"})
 
@@ -147,8 +148,14 @@ class JobSettings(BaseModel):
 class Settings(BaseSettings):
     """StudyHall settings."""
 
+    # An empty variable means "not set" (compose passes `${VAR:-}` through as ""), so the
+    # default applies instead of an empty value or a parse error.
     model_config = SettingsConfigDict(
-        env_prefix="STUDYHALL_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+        env_prefix="STUDYHALL_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
     )
 
     environment: Literal["development", "test", "production"] = "development"
@@ -156,7 +163,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     secret_key: str | None = None
     redis_url: str | None = None
-    cors_origins: list[str] = Field(default_factory=list)
+    # Comma-separated in the environment (a JSON list works too), not JSON only.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     public_url: str = "http://localhost:8000"
     # Proxies whose X-Forwarded-For is believed (comma-separated IPs/CIDRs, or "*"): the client
     # address drives per-IP rate limits and the audit log, so only list your own proxies.
@@ -187,7 +195,9 @@ class Settings(BaseSettings):
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip().startswith("["):
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
