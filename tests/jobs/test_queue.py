@@ -14,7 +14,7 @@ from studyhall.core.clock import clock
 from studyhall.core.db import Database
 from studyhall.jobs import repository
 from studyhall.jobs.models import Job, JobStatus
-from studyhall.jobs.registry import PERIODIC, JobContext, job_kind, periodic
+from studyhall.jobs.registry import PERIODIC, JobContext, PermanentJobError, job_kind, periodic
 from studyhall.jobs.service import enqueue
 from studyhall.jobs.worker import Worker
 
@@ -37,6 +37,13 @@ async def _flaky(ctx: JobContext) -> None:
         FAILURES_LEFT[tag] -= 1
         raise ConnectionError("peer is down")
     RUNS[tag] += 1
+
+
+@job_kind("test.hopeless", max_attempts=5)
+async def _hopeless(ctx: JobContext) -> None:
+    RUNS[ctx.payload["tag"]] += 1
+    ctx.result["checked"] = ctx.payload["tag"]
+    raise PermanentJobError("the input can never be processed")
 
 
 @job_kind("test.slow")
@@ -122,6 +129,21 @@ async def test_job_that_keeps_failing_ends_failed_after_max_attempts(
     assert dead.error is not None and "ConnectionError: peer is down" in dead.error
     clock.advance(timedelta(hours=1))
     assert await worker.run_once() is False
+
+
+async def test_a_permanent_failure_ends_the_job_at_once_without_retries(
+    db: Database, settings: Settings, app: Any
+) -> None:
+    job = await _add(db, "test.hopeless", tag="hopeless")
+    worker = _worker(db, settings, app)
+    assert await worker.run_once() is True
+    dead = await _get(db, job)
+    assert (dead.status, dead.attempts) == (JobStatus.failed, 1)
+    assert dead.error == "the input can never be processed"
+    assert dead.result == {"checked": "hopeless"} and dead.finished_at is not None
+    clock.advance(timedelta(hours=1))
+    assert await worker.run_once() is False
+    assert RUNS["hopeless"] == 1
 
 
 async def test_two_workers_never_run_the_same_job(

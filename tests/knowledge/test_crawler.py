@@ -379,6 +379,12 @@ async def test_sync_of_a_private_source_is_refused_by_default(
         assert run["status"] == "failed"
         assert "non-public address" in run["error"]
     assert sum(site.hits.values()) == 0
+    # Refused for good: the crawl jobs fail at once with the reason, without retries.
+    crawls = (
+        await client.get(f"{API}/admin/jobs", params={"kind": "knowledge.crawl"}, headers=headers)
+    ).json()["items"]
+    assert [(j["status"], j["attempts"]) for j in crawls] == [("failed", 1)] * 2
+    assert all("non-public address" in j["error"] for j in crawls)
     for bad in ("ftp://example.org/", "file:///etc/passwd", "not a url"):
         refused = await client.post(
             f"{API}/admin/sources", json={"name": "x", "url": bad}, headers=headers

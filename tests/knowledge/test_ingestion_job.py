@@ -156,8 +156,9 @@ async def test_hostile_and_corrupt_files_fail_their_job_only(
         assert doc["chunk_count"] == 0
         assert await chunk_rows(db, document_id) == []
     job = await _job(db, bomb["job"]["id"])
-    # A deterministic failure is not retried: one attempt, the outcome recorded on the job.
-    assert job.attempts == 1
+    # A deterministic failure is not retried: the job fails after one attempt, saying why.
+    assert job.status == JobStatus.failed and job.attempts == 1
+    assert job.error is not None and job.error.startswith("Text extraction failed")
     assert job.result["document_status"] == "failed"
     assert (await document(client, owner, fine["document"]["id"]))["status"] == "ready"
 

@@ -14,6 +14,12 @@ if TYPE_CHECKING:
     from studyhall.core.storage import LocalStorage
 
 
+class PermanentJobError(Exception):
+    """A failure another attempt would only repeat (a corrupt file, a refused URL): the job
+    ends `failed` at once with this message, without retries. A handler raises it after it has
+    recorded the outcome on its own objects (e.g. the document's status and error)."""
+
+
 @dataclass
 class JobContext:
     """What a handler gets: its job's id and payload, and the process's resources."""

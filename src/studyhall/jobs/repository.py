@@ -94,7 +94,7 @@ async def finish(
     if status == JobStatus.succeeded:
         values.update(finished_at=now, progress=1.0, result=result)
     elif status == JobStatus.failed:
-        values.update(finished_at=now)
+        values.update(finished_at=now, result=result)
     else:
         values.update(run_after=run_after or now)
     outcome = await session.execute(

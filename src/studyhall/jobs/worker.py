@@ -20,7 +20,7 @@ from studyhall.core.metrics import JOB_RUNS
 from studyhall.core.storage import LocalStorage
 from studyhall.jobs import repository
 from studyhall.jobs.models import Job, JobStatus
-from studyhall.jobs.registry import KINDS, PERIODIC, JobContext, load_job_kinds
+from studyhall.jobs.registry import KINDS, PERIODIC, JobContext, PermanentJobError, load_job_kinds
 
 log = structlog.get_logger(__name__)
 
@@ -175,6 +175,13 @@ class Worker:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._finish(job, JobStatus.queued, error="worker stopped"))
             raise
+        except PermanentJobError as exc:
+            heartbeat.cancel()
+            await self._finish(
+                job, JobStatus.failed, error=str(exc)[:4000], result=ctx.result or None
+            )
+            JOB_RUNS.labels(job.kind, "failed").inc()
+            log.warning("job_failed", attempts=job.attempts, error=str(exc)[:500], retry=False)
         except Exception as exc:
             heartbeat.cancel()
             await self._failed_attempt(job, exc)

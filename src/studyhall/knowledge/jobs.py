@@ -13,8 +13,8 @@
 - `knowledge.delete_files` {keys}: remove stored files once the rows pointing to them are gone.
 
 Deterministic failures (a corrupt or hostile file, a refused URL) mark the document, run or
-reference `failed` with a clear error and end the job without retrying: another attempt would
-fail the same way. Other errors (database, storage, embedding endpoint) are retried by the queue.
+reference `failed` with a clear error and fail the job at once (`PermanentJobError`, no retry):
+another attempt would fail the same way. Other errors (database, storage, embedding endpoint) are retried by the queue.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from studyhall.core.errors import UnsupportedMediaType
 from studyhall.core.ids import new_id
 from studyhall.core.storage import LocalStorage
 from studyhall.jobs import service as jobs_service
-from studyhall.jobs.registry import JobContext, job_kind, periodic
+from studyhall.jobs.registry import JobContext, PermanentJobError, job_kind, periodic
 from studyhall.jobs.service import enqueue
 from studyhall.knowledge import repository
 from studyhall.knowledge.chunking import Chunk as TextChunk
@@ -244,6 +244,8 @@ async def ingest(ctx: JobContext) -> None:
             ctx.db, document_id, status, message if final else f"{message} (will retry)"
         )
         raise
+    if ctx.result.get("document_status") == "failed":
+        raise PermanentJobError(ctx.result["error"])
 
 
 # ---------------------------------------------------------------------------- re-indexing
@@ -363,7 +365,7 @@ async def crawl_source(ctx: JobContext) -> None:
                 run.error = str(exc)[:2000]
                 run.finished_at = utcnow()
         ctx.result = {"run_status": "failed", "error": str(exc)[:500]}
-        return
+        raise PermanentJobError(f"Crawl failed: {exc}") from exc
     except Exception as exc:
         if await _last_attempt(ctx):
             async with ctx.db.session() as session:
@@ -443,7 +445,7 @@ async def ingest_reference(ctx: JobContext) -> None:
     except CrawlError as exc:
         await _reference_failed(ctx.db, reference_id, f"Download failed: {exc}")
         ctx.result = {"reference_status": "failed", "error": str(exc)[:500]}
-        return
+        raise PermanentJobError(f"Download failed: {exc}") from exc
     try:
         async with ctx.db.session() as session:
             reference = await repository.get_reference(session, reference_id)
@@ -471,7 +473,7 @@ async def ingest_reference(ctx: JobContext) -> None:
     except UnsupportedMediaType as exc:
         await _reference_failed(ctx.db, reference_id, exc.message)
         ctx.result = {"reference_status": "failed", "error": exc.message[:500]}
-        return
+        raise PermanentJobError(exc.message) from exc
     ctx.result = {"document_id": str(document.id), "job_id": str(job.id) if job else None}
 
 
