@@ -60,7 +60,7 @@ router = APIRouter(tags=["assessments"], route_class=DocumentedRoute)
 PageParams = Annotated[Pagination, Depends(pagination)]
 
 
-def _storage(request: Request) -> LocalStorage:
+async def _storage(request: Request) -> LocalStorage:
     storage: LocalStorage = request.app.state.storage
     return storage
 

@@ -196,9 +196,10 @@ class Pagination(BaseModel):
     offset: int = 0
 
 
-def pagination(
+async def pagination(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Pagination:
-    """Dependency reading the list parameters."""
+    """Dependency reading the list parameters (async: FastAPI runs a plain function in a
+    thread)."""
     return Pagination(limit=limit, offset=offset)

@@ -62,13 +62,13 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorOut} for code in codes}
 
 
-def get_limiter(request: Request) -> RateLimiter:
+async def get_limiter(request: Request) -> RateLimiter:
     """The app's rate limiter (memory, or Redis when configured)."""
     limiter: RateLimiter = request.app.state.limiter
     return limiter
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     """The app's database, for routes that run their own units of work."""
     db: Database = request.app.state.db
     return db
