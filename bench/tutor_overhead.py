@@ -408,8 +408,11 @@ async def capacity(base: str, levels: list[int]) -> list[list[str]]:
     headers, chats = await prepare(base, top)
     rows = [["concurrent streams", "completed", "errors", "ttfb p50 ms", "ttfb p99 ms", "wall s"]]
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    async with httpx.AsyncClient(base_url=base, timeout=300, limits=limits) as c:
-        for n in levels:
+    for n in levels:
+        # A fresh client per level: a connection kept alive from the previous level may be
+        # closed by the server (idle timeout) just as it is reused, a client-side ReadError
+        # that says nothing about the server.
+        async with httpx.AsyncClient(base_url=base, timeout=300, limits=limits) as c:
             start = time.perf_counter()
             res = await asyncio.gather(*(through_studyhall(c, headers, chats[i]) for i in range(n)))
             wall = time.perf_counter() - start
@@ -424,10 +427,10 @@ async def capacity(base: str, levels: list[int]) -> list[list[str]]:
                     f"{wall:.1f}",
                 ]
             )
-            for reason in sorted({r.error for r in res if not r.ok}):
-                print(f"  {n} streams, error: {reason}")
-            if errors:
-                break
+        for reason in sorted({r.error for r in res if not r.ok}):
+            print(f"  {n} streams, error: {reason}")
+        if errors:
+            break
     return rows
 
 

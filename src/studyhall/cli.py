@@ -84,7 +84,11 @@ def worker(
     assert settings.database_url is not None
 
     async def _main() -> None:
-        db = Database(settings.database_url or "", pool_size=concurrency + 2)
+        db = Database(
+            settings.database_url or "",
+            pool_size=concurrency + 2,
+            timeout_s=settings.db_timeout_s,
+        )
         w = Worker(
             db,
             settings,

@@ -182,6 +182,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     db_pool_size: int = 10
+    # How long a request waits for a pooled connection (and on SQLite for the write lock)
+    # before it answers 503 database_busy.
+    db_timeout_s: float = Field(default=30.0, gt=0)
     db_echo: bool = False
 
     smtp: SMTPSettings = Field(default_factory=SMTPSettings)

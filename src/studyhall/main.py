@@ -50,7 +50,10 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     assert settings.database_url is not None
     app.state.settings = settings
     app.state.db = Database(
-        settings.database_url, pool_size=settings.db_pool_size, echo=settings.db_echo
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        echo=settings.db_echo,
+        timeout_s=settings.db_timeout_s,
     )
     app.state.limiter = RateLimiter(settings.redis_url)
     app.state.storage = LocalStorage(settings.data_dir / "files")

@@ -12,7 +12,7 @@ PostgreSQL only (SQLite is one process's embedded database): skipped with the re
 runs, and Redis is required whenever STUDYHALL_TEST_DATABASE_URL is set. The PostgreSQL restart
 runs on a private PostgreSQL server started for it (same binaries), so stopping it disturbs no
 other test using the machine's server. STUDYHALL_SYSTEM_USERS sets the number of students
-(default 40; the benchmark uses 200).
+(default 200, as in the benchmark).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ from tests.system._cluster import (
     upload_documents,
 )
 
-USERS = int(os.environ.get("STUDYHALL_SYSTEM_USERS", "40"))
+USERS = int(os.environ.get("STUDYHALL_SYSTEM_USERS", "200"))
 LOGIN_LIMIT = 8  # per IP and minute, counted in Redis across both api processes
 LEASE_S = 3
 RESERVATION_TTL_S = 5

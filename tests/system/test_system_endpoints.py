@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
+from collections.abc import Callable
 
 import httpx
+import pytest
 
 from studyhall.config import Settings
 from studyhall.identity.models import Role, User
@@ -133,3 +136,56 @@ async def test_database_outage_is_a_clear_503(settings: Settings) -> None:
     assert response.status_code == 503
     assert response.json()["code"] == "database_unavailable"
     assert response.headers["retry-after"] == "5"
+
+
+async def test_a_saturated_database_is_a_clear_503_and_then_serves_again(
+    settings: Settings, student: User, auth: Callable[[User], dict[str, str]]
+) -> None:
+    busy = settings.model_copy(update={"db_pool_size": 1, "db_timeout_s": 0.3})
+    app = create_app(busy, run_worker=False)
+    pool = app.state.db.engine.sync_engine.pool
+    held = [await app.state.db.engine.connect() for _ in range(pool.size() + pool._max_overflow)]
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        try:
+            # Every pooled connection is taken: the request waits DB_TIMEOUT_S, then says so.
+            saturated = await c.get("/api/v1/users/me", headers=auth(student))
+        finally:
+            for connection in held:
+                await connection.close()
+        served = await c.get("/api/v1/users/me", headers=auth(student))
+    await app.state.db.dispose()
+    assert saturated.status_code == 503, saturated.text
+    assert saturated.json() == {
+        "detail": "The database is busy; try again shortly",
+        "code": "database_busy",
+    }
+    assert saturated.headers["retry-after"] == "2"
+    assert served.status_code == 200
+
+
+async def test_sqlite_write_lock_held_too_long_is_a_clear_503(
+    settings: Settings, student: User, auth: Callable[[User], dict[str, str]]
+) -> None:
+    if not settings.is_sqlite:
+        pytest.skip("SQLite's single write lock; PostgreSQL writers wait on row locks instead")
+    busy = settings.model_copy(update={"db_timeout_s": 0.3})
+    app = create_app(busy, run_worker=False)
+    path = str(settings.database_url).split("///", 1)[1]
+    other = sqlite3.connect(path, isolation_level=None)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    prompt = {"title": "Revision", "prompt_text": "Quiz me on cells"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        other.execute("BEGIN IMMEDIATE")  # another process is writing, and for too long
+        try:
+            locked = await c.post("/api/v1/users/me/prompts", json=prompt, headers=auth(student))
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        saved = await c.post("/api/v1/users/me/prompts", json=prompt, headers=auth(student))
+        listed = await c.get("/api/v1/users/me/prompts", headers=auth(student))
+    await app.state.db.dispose()
+    assert locked.status_code == 503 and locked.json()["code"] == "database_busy", locked.text
+    assert saved.status_code == 201
+    # The refused request left nothing behind.
+    assert listed.json()["total"] == 1

@@ -20,19 +20,31 @@ _SQLITE_BEGIN = "studyhall_sqlite_begin"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    """Create the async engine; SQLite gets WAL, a busy timeout and explicit BEGINs."""
+def make_engine(
+    url: str, *, pool_size: int = 10, echo: bool = False, timeout_s: float = 30.0
+) -> AsyncEngine:
+    """Create the async engine; SQLite gets WAL, a busy timeout and explicit BEGINs.
+
+    `timeout_s` bounds how long a unit of work waits for a pooled connection (and on SQLite for
+    the write lock) before it fails, which the API answers with 503 `database_busy`.
+    """
     if url.startswith("sqlite"):
         engine = create_async_engine(
-            url, echo=echo, connect_args={"timeout": 30}, pool_size=pool_size, max_overflow=20
+            url,
+            echo=echo,
+            connect_args={"timeout": timeout_s},
+            pool_size=pool_size,
+            max_overflow=20,
+            pool_timeout=timeout_s,
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_timeout_s=timeout_s)
         return engine
     return create_async_engine(
         url,
         echo=echo,
         pool_size=pool_size,
         max_overflow=pool_size * 2,
+        pool_timeout=timeout_s,
         pool_pre_ping=True,
         pool_recycle=1800,
     )
@@ -46,7 +58,7 @@ def make_null_pool_engine(url: str) -> AsyncEngine:
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_s: float = 30.0) -> None:
     """Take transaction control from the driver so writers can BEGIN IMMEDIATE.
 
     SQLite upgrades a read lock to a write lock lazily and fails at once (no busy wait) when two
@@ -60,7 +72,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -73,9 +85,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 class Database:
     """The engine and session factory of one process."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, echo: bool = False, timeout_s: float = 30.0
+    ) -> None:
         self.url = url
-        self.engine = make_engine(url, pool_size=pool_size, echo=echo)
+        self.engine = make_engine(url, pool_size=pool_size, echo=echo, timeout_s=timeout_s)
         self.is_sqlite = url.startswith("sqlite")
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 

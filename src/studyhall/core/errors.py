@@ -10,7 +10,8 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from studyhall.core.context import current_context
@@ -213,6 +214,16 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
             "database_unavailable",
             {"Retry-After": "5"},
         )
+    # Reachable but saturated: no pooled connection came free, or SQLite's write lock stayed
+    # taken, within DB_TIMEOUT_S. The request changed nothing and may simply be sent again.
+    busy = isinstance(exc, PoolTimeout) or (
+        isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+    )
+    if busy:
+        log.warning("database_busy", path=request.url.path, error_type=type(exc).__name__)
+        return error_response(
+            503, "The database is busy; try again shortly", "database_busy", {"Retry-After": "2"}
+        )
     return await _unhandled(request, exc)
 
 
@@ -221,6 +232,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeout, _database_error)
     app.add_exception_handler(OSError, _database_error)
     app.add_exception_handler(Exception, _unhandled)
     app.add_exception_handler(RequestValidationError, _validation_error)
