@@ -248,15 +248,13 @@ async def _check_lesson(session: AsyncSession, course_id: uuid.UUID, lesson_id: 
         raise Unprocessable("lesson_id is not a lesson of this course", code="invalid_lesson")
 
 
-def _question_rows(quiz_id: uuid.UUID, questions: list[QuestionIn]) -> list[dict[str, Any]]:
-    rows = []
-    for position, question in enumerate(questions):
+def _question_fields(questions: list[QuestionIn]) -> list[dict[str, Any]]:
+    """Stored question fields (normalised keys) of questions as the API takes them."""
+    fields = []
+    for question in questions:
         options, answer = question.key()
-        rows.append(
+        fields.append(
             {
-                "id": new_id(),
-                "quiz_id": quiz_id,
-                "position": position,
                 "prompt": question.prompt,
                 "kind": question.kind,
                 "options": options,
@@ -265,14 +263,37 @@ def _question_rows(quiz_id: uuid.UUID, questions: list[QuestionIn]) -> list[dict
                 "points": question.points,
             }
         )
-    return rows
+    return fields
+
+
+async def _replace_questions(
+    session: AsyncSession, quiz: Quiz, questions: list[dict[str, Any]]
+) -> None:
+    """Store a quiz's questions (fields in order) and the figures derived from them."""
+    await repository.add_questions(
+        session,
+        [
+            {"id": new_id(), "quiz_id": quiz.id, "position": position, **fields}
+            for position, fields in enumerate(questions)
+        ],
+    )
+    quiz.question_count = len(questions)
+    quiz.max_score = sum(float(q["points"]) for q in questions)
+
+
+async def _add_quiz(session: AsyncSession, quiz: Quiz, questions: list[dict[str, Any]]) -> Quiz:
+    """Insert a new quiz with its questions."""
+    session.add(quiz)
+    await session.flush()
+    await _replace_questions(session, quiz, questions)
+    await session.flush()
+    return quiz
 
 
 async def create_quiz(session: AsyncSession, *, course_id: uuid.UUID, data: QuizCreate) -> Quiz:
     """Create a quiz with its questions."""
     if data.lesson_id is not None:
         await _check_lesson(session, course_id, data.lesson_id)
-    rows = _question_rows(uuid.UUID(int=0), data.questions)
     quiz = Quiz(
         course_id=course_id,
         lesson_id=data.lesson_id,
@@ -280,15 +301,8 @@ async def create_quiz(session: AsyncSession, *, course_id: uuid.UUID, data: Quiz
         pass_percent=data.pass_percent,
         time_limit_s=data.time_limit_s,
         max_attempts=data.max_attempts,
-        question_count=len(rows),
-        max_score=sum(r["points"] for r in rows),
     )
-    session.add(quiz)
-    await session.flush()
-    for row in rows:
-        row["quiz_id"] = quiz.id
-    await repository.add_questions(session, rows)
-    return quiz
+    return await _add_quiz(session, quiz, _question_fields(data.questions))
 
 
 async def update_quiz(session: AsyncSession, *, quiz: Quiz, data: QuizUpdate) -> Quiz:
@@ -303,10 +317,7 @@ async def update_quiz(session: AsyncSession, *, quiz: Quiz, data: QuizUpdate) ->
         setattr(quiz, field, value)
     if data.questions is not None:
         await repository.delete_questions(session, quiz.id)
-        rows = _question_rows(quiz.id, data.questions)
-        await repository.add_questions(session, rows)
-        quiz.question_count = len(rows)
-        quiz.max_score = sum(r["points"] for r in rows)
+        await _replace_questions(session, quiz, _question_fields(data.questions))
     quiz.updated_at = utcnow()
     await session.flush()
     return quiz
@@ -384,18 +395,12 @@ async def import_quiz(
         pass_percent=data.pass_percent,
         time_limit_s=data.time_limit_s,
         max_attempts=data.max_attempts,
-        question_count=len(imported),
-        max_score=sum(q.points for q in imported),
     )
-    session.add(quiz)
-    await session.flush()
-    await repository.add_questions(
+    await _add_quiz(
         session,
+        quiz,
         [
             {
-                "id": new_id(),
-                "quiz_id": quiz.id,
-                "position": position,
                 "prompt": q.prompt,
                 "kind": QuestionKind.single,
                 "options": q.options,
@@ -403,7 +408,7 @@ async def import_quiz(
                 "explanation": q.explanation,
                 "points": q.points,
             }
-            for position, q in enumerate(imported)
+            for q in imported
         ],
     )
     return ImportResult(
@@ -627,19 +632,13 @@ async def record_practice_attempt(
         title=title[:200],
         pass_percent=pass_percent,
         max_attempts=1,
-        question_count=len(questions),
-        max_score=sum(float(q.get("points", 1.0)) for q in questions),
         practice_for=student_id,
     )
-    session.add(quiz)
-    await session.flush()
-    await repository.add_questions(
+    await _add_quiz(
         session,
+        quiz,
         [
             {
-                "id": new_id(),
-                "quiz_id": quiz.id,
-                "position": position,
                 "prompt": q["prompt"],
                 "kind": QuestionKind(q["kind"]),
                 "options": q.get("options"),
@@ -647,7 +646,7 @@ async def record_practice_attempt(
                 "explanation": q.get("explanation"),
                 "points": float(q.get("points", 1.0)),
             }
-            for position, q in enumerate(questions)
+            for q in questions
         ],
     )
     attempt = await _new_submitted_attempt(
