@@ -36,10 +36,6 @@ def make_engine(
             pool_size=pool_size,
             max_overflow=20,
             pool_timeout=timeout_s,
-            # Every unit of work ends in an explicit commit or rollback (Database.session,
-            # Connection.close), so the pool's own reset would only be one more trip to the
-            # driver's thread per request.
-            pool_reset_on_return=None,
         )
         _configure_sqlite(engine, busy_timeout_s=timeout_s)
         return engine
