@@ -91,17 +91,27 @@ class Database:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size, echo=echo, timeout_s=timeout_s)
         self.is_sqlite = url.startswith("sqlite")
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # On SQLite, writers take the write lock with their first statement (BEGIN IMMEDIATE);
+        # reads run without BEGIN (one trip to the driver thread fewer, and each statement sees
+        # committed data). Either way a connection is taken only when a statement runs, so a
+        # request refused before it reads anything (401, 422) never touches the database.
+        self.sessionmaker = async_sessionmaker(
+            self._with_begin("IMMEDIATE"), expire_on_commit=False
+        )
+        self._read_sessionmaker = async_sessionmaker(
+            self._with_begin("NONE"), expire_on_commit=False
+        )
+
+    def _with_begin(self, mode: str) -> AsyncEngine:
+        if not self.is_sqlite:
+            return self.engine
+        return self.engine.execution_options(**{_SQLITE_BEGIN: mode})
 
     @asynccontextmanager
     async def session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits on success, rolls back on any error."""
-        async with self.sessionmaker() as session:
-            if self.is_sqlite:
-                # Reads run without BEGIN (one round trip to the driver thread fewer, and each
-                # statement sees committed data); writers take the write lock up front.
-                mode = "IMMEDIATE" if write else "NONE"
-                await session.connection(execution_options={_SQLITE_BEGIN: mode})
+        factory = self.sessionmaker if write else self._read_sessionmaker
+        async with factory() as session:
             try:
                 yield session
                 await session.commit()
