@@ -61,7 +61,6 @@ from tests.system._cluster import (
     login,
     make_documents,
     search,
-    tutor_mounted,
 )
 
 REDIS = os.environ.get("STUDYHALL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -84,7 +83,7 @@ class Result:
 
 
 async def run_phases(
-    api: Replicas, cluster: Cluster, db: SystemDB, args: argparse.Namespace, chat: bool
+    api: Replicas, cluster: Cluster, db: SystemDB, args: argparse.Namespace
 ) -> tuple[Phases, World, dict[str, float]]:
     phases = Phases(api.recorder)
     addresses = AddressPlan()
@@ -229,37 +228,35 @@ async def run_phases(
     async with phases.phase("search"):
         await gather_limited(c, [searches(i, s) for i, s in enumerate(students)])
 
-    if chat:
-
-        async def tutor(i: int, s: Account) -> None:
-            session = expect(
+    async def tutor(i: int, s: Account) -> None:
+        session = expect(
+            await api.request(
+                "POST",
+                "/api/v1/chat/sessions",
+                family="tutor",
+                replica=i,
+                token=s.token,
+                json={"course_id": world.course_id},
+            ),
+            201,
+        )
+        path = f"/api/v1/chat/sessions/{session['id']}/messages"
+        question = {"content": "How do plants make glucose from light?"}
+        if i % 2:
+            status, events = await api.stream_chat(path, question, token=s.token, replica=i + 1)
+            assert status == 200 and events and events[-1][0] == "done", events[-2:]
+        else:
+            message = expect(
                 await api.request(
-                    "POST",
-                    "/api/v1/chat/sessions",
-                    family="tutor",
-                    replica=i,
-                    token=s.token,
-                    json={"course_id": world.course_id},
+                    "POST", path, family="tutor", replica=i + 1, token=s.token, json=question
                 ),
-                201,
+                200,
             )
-            path = f"/api/v1/chat/sessions/{session['id']}/messages"
-            question = {"content": "How do plants make glucose from light?"}
-            if i % 2:
-                status, events = await api.stream_chat(path, question, token=s.token, replica=i + 1)
-                assert status == 200 and events and events[-1][0] == "done", events[-2:]
-            else:
-                message = expect(
-                    await api.request(
-                        "POST", path, family="tutor", replica=i + 1, token=s.token, json=question
-                    ),
-                    200,
-                )
-                assert message["content"]
-            world.answers += 1
+            assert message["content"]
+        world.answers += 1
 
-        async with phases.phase("tutor"):
-            await gather_limited(c, [tutor(i, s) for i, s in enumerate(students)])
+    async with phases.phase("tutor"):
+        await gather_limited(c, [tutor(i, s) for i, s in enumerate(students)])
     return phases, world, extra
 
 
@@ -284,13 +281,17 @@ async def python_health_rps(api: Replicas, seconds: float, concurrency: int) -> 
 
 
 async def configuration(
-    apis: int, url: str, args: argparse.Namespace, llm_url: str | None, emb_url: str | None
+    apis: int, url: str, args: argparse.Namespace, llm_url: str, emb_url: str | None
 ) -> Result:
     """One configuration on a fresh database (`url`, plain postgresql://)."""
     env = {
         "STUDYHALL_DB_POOL_SIZE": "8",
         "STUDYHALL_JOBS__POLL_INTERVAL_S": "0.2",
         "STUDYHALL_LLM__MAX_TOKENS": "200",
+        "STUDYHALL_LLM__PROVIDER": "openai",
+        "STUDYHALL_LLM__BASE_URL": llm_url,
+        "STUDYHALL_LLM__MODEL": "peer-model",
+        "STUDYHALL_LLM__API_KEY": "bench-key",
     }
     if emb_url:
         env.update(
@@ -299,15 +300,6 @@ async def configuration(
                 "STUDYHALL_EMBEDDINGS__MODEL": "peer-embedding",
                 "STUDYHALL_EMBEDDINGS__BASE_URL": emb_url,
                 "STUDYHALL_EMBEDDINGS__DIMENSION": "32",
-            }
-        )
-    if llm_url:
-        env.update(
-            {
-                "STUDYHALL_LLM__PROVIDER": "openai",
-                "STUDYHALL_LLM__BASE_URL": llm_url,
-                "STUDYHALL_LLM__MODEL": "peer-model",
-                "STUDYHALL_LLM__API_KEY": "bench-key",
             }
         )
     async_url = url.replace("postgresql://", "postgresql+asyncpg://", 1)
@@ -332,7 +324,7 @@ async def configuration(
         )
         health_python = await python_health_rps(api, args.seconds / 2, args.concurrency)
         start = time.perf_counter()
-        phases, world, extra = await run_phases(api, cluster, db, args, llm_url is not None)
+        phases, world, extra = await run_phases(api, cluster, db, args)
         total_seconds = time.perf_counter() - start
         student = world.students[0]
         auth = {"Authorization": f"Bearer {student.token}"}
@@ -489,9 +481,8 @@ def main() -> None:
             f"(STUDYHALL_BENCH_REDIS_URL, now {REDIS})"
         )
         return
-    chat = tutor_mounted()
     with contextlib.ExitStack() as stack:
-        llm_url = stack.enter_context(llm_peer(pieces=40)) if chat else None
+        llm_url = stack.enter_context(llm_peer(pieces=40))
         emb_url = stack.enter_context(embeddings_peer()) if args.embeddings == "peer" else None
         results = []
         for apis in [int(x) for x in args.apis.split(",")]:

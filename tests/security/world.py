@@ -171,12 +171,6 @@ async def _course(
     )
 
 
-async def tutor_mounted(client: httpx.AsyncClient) -> bool:
-    """Whether the tutor's routes are part of the app."""
-    spec = (await client.get("/openapi.json")).json()
-    return f"{API}/chat/sessions" in spec["paths"]
-
-
 async def build_world(
     client: httpx.AsyncClient, make_user: MakeUser, auth: Headers, db: Database
 ) -> World:
@@ -296,24 +290,23 @@ async def build_world(
         source=source["id"],
         reference=reference_id,
     )
-    if await tutor_mounted(client):
-        for role, user in (("admin", admin), ("teacher", teacher), ("student", student)):
-            chat = await _ok(
-                await client.post(
-                    f"{API}/chat/sessions",
-                    json={"course_id": published.course, "title": f"{role} chat"},
-                    headers=auth(user),
-                ),
-                201,
-            )
-            world.chat_sessions[role] = chat["id"]
-        prompt = await _ok(
+    for role, user in (("admin", admin), ("teacher", teacher), ("student", student)):
+        chat = await _ok(
             await client.post(
-                f"{API}/admin/system-prompts",
-                json={"name": "v1", "content": "You are a patient tutor.", "activate": False},
-                headers=a,
+                f"{API}/chat/sessions",
+                json={"course_id": published.course, "title": f"{role} chat"},
+                headers=auth(user),
             ),
             201,
         )
-        world.system_prompt = prompt["id"]
+        world.chat_sessions[role] = chat["id"]
+    prompt = await _ok(
+        await client.post(
+            f"{API}/admin/system-prompts",
+            json={"name": "v1", "content": "You are a patient tutor.", "activate": False},
+            headers=a,
+        ),
+        201,
+    )
+    world.system_prompt = prompt["id"]
     return world

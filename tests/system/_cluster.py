@@ -58,21 +58,6 @@ def plain_url(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-def tutor_mounted() -> bool:
-    """Whether api.py mounts the tutor's routes (the chat parts run only then)."""
-    from studyhall.api import api_router
-
-    def paths(router: Any) -> Iterator[str]:
-        for route in router.routes:
-            included = getattr(route, "original_router", None)
-            if included is not None:
-                yield from paths(included)
-            else:
-                yield str(getattr(route, "path", ""))
-
-    return any(p.endswith("/chat/sessions") for p in paths(api_router))
-
-
 # ---------------------------------------------------------------------------- processes
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.peers.openai_llm import LLMPeer
 from tests.system._cluster import (
     AddressPlan,
     Cluster,
@@ -55,7 +56,6 @@ from tests.system._cluster import (
     private_postgres,
     search,
     search_all,
-    tutor_mounted,
     upload,
     upload_documents,
 )
@@ -79,8 +79,9 @@ def services(request: pytest.FixtureRequest) -> tuple[str, str]:
     return request.getfixturevalue("database_url"), request.getfixturevalue("redis_url")
 
 
-def cluster_env(embeddings: EmbeddingServer, llm: Any | None) -> dict[str, str]:
-    """Settings of every process of the cluster (short leases and TTLs so faults heal fast)."""
+def cluster_env(embeddings: EmbeddingServer, llm: LLMPeer | None) -> dict[str, str]:
+    """Settings of every process of the cluster (short leases and TTLs so faults heal fast);
+    without `llm` the processes use the offline tutor."""
     env = {
         "STUDYHALL_JOBS__LEASE_S": str(LEASE_S),
         "STUDYHALL_JOBS__HEARTBEAT_S": "1",
@@ -112,7 +113,7 @@ class System:
     api: Replicas
     db: SystemDB
     embeddings: EmbeddingServer
-    llm: Any | None
+    llm: LLMPeer
     addresses: AddressPlan
     apis: list[Proc]
     workers: list[Proc]
@@ -143,11 +144,7 @@ async def system(
 ) -> AsyncIterator[System]:
     """Two api processes and two workers on the run's PostgreSQL database and Redis."""
     database_url, redis_url = services
-    llm = None
-    if tutor_mounted():
-        from tests.peers.openai_llm import LLMPeer
-
-        llm = LLMPeer().start()
+    llm = LLMPeer().start()
     embeddings = EmbeddingServer().start()
     db = SystemDB(database_url)
     await db.empty()
@@ -170,8 +167,7 @@ async def system(
         await db.empty()
         await db.dispose()
         embeddings.stop()
-        if llm is not None:
-            llm.stop()
+        llm.stop()
 
 
 @pytest.fixture(scope="module")
@@ -187,8 +183,7 @@ async def world(system: System) -> World:
         await fund_and_spend(system.api, world)
         await system.db.wait_for_jobs()
         await search_all(system.api, world, [marker for _, _, marker in documents])
-        if system.llm is not None:
-            await chat_all(system.api, world)
+        await chat_all(system.api, world)
     except (AssertionError, httpx.HTTPError) as exc:
         raise AssertionError(system.fail([f"the run failed: {exc!r}"])) from exc
     return world
@@ -221,10 +216,9 @@ async def test_the_whole_system_through_two_replicas(system: System, world: Worl
     by_admin = [r for r in topups if r.by_admin]
     assert len(by_admin) == USERS and all(r.by_admin == 1 for r in by_admin), topups[:5]
     assert all(r.bonus <= 1 for r in topups), topups[:5]
-    if system.llm is not None:
-        assert world.answers == USERS
-        usage = await system.db.scalar("SELECT count(*) FROM ledger_entries WHERE type = 'usage'")
-        assert usage >= 2 * USERS  # the spend round plus one answer each
+    assert world.answers == USERS
+    usage = await system.db.scalar("SELECT count(*) FROM ledger_entries WHERE type = 'usage'")
+    assert usage >= 2 * USERS  # the spend round plus one answer each
 
 
 async def test_login_rate_limit_is_counted_across_both_replicas(
@@ -337,12 +331,6 @@ async def test_a_worker_killed_mid_ingestion_is_replaced_after_its_lease(
     assert not problems, system.fail(problems)
 
 
-def require_tutor(system: System) -> Any:
-    if system.llm is None:
-        pytest.skip("the tutor is not mounted in api.py yet")
-    return system.llm
-
-
 async def wallet_of(system: System, student: Any, replica: int) -> dict[str, Any]:
     return expect(  # type: ignore[no-any-return]
         await system.api.request(
@@ -355,7 +343,7 @@ async def wallet_of(system: System, student: Any, replica: int) -> dict[str, Any
 async def test_an_api_killed_mid_stream_leaves_a_reservation_that_expires(
     system: System, world: World
 ) -> None:
-    llm = require_tutor(system)
+    llm = system.llm
     system.recorder.phase = "api-kill"
     student = world.students[3]
     chat_id = await open_chat(system.api, world, student, replica=0)
@@ -429,7 +417,7 @@ async def test_an_api_killed_mid_stream_leaves_a_reservation_that_expires(
 async def test_the_llm_server_down_gives_clear_503s_then_answers_again(
     system: System, world: World
 ) -> None:
-    llm = require_tutor(system)
+    llm = system.llm
     student = world.students[4]
     chat_id = await open_chat(system.api, world, student, replica=1)
     before = await wallet_of(system, student, 0)
