@@ -35,7 +35,7 @@ def _worker_id() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-async def _admin_execute(url: str, statement: str) -> None:
+async def admin_execute(url: str, statement: str) -> None:
     import asyncpg
 
     parsed = make_url(url)
@@ -64,7 +64,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
         return
     name = f"studyhall_test_{_worker_id()}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    asyncio.run(_admin_execute(base, f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin_execute(base, f'CREATE DATABASE "{name}"'))
     url = async_database_url(
         make_url(base).set(database=name).render_as_string(hide_password=False)
     )
@@ -72,7 +72,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         upgrade(url)
         yield url
     finally:
-        asyncio.run(_admin_execute(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(admin_execute(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")

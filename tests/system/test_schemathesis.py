@@ -48,7 +48,7 @@ from studyhall.identity.tokens import issue_access_token
 from studyhall.main import create_app
 from studyhall.migrate import upgrade
 from studyhall.models_registry import load_all_models
-from tests.conftest import TEST_PASSWORD
+from tests.conftest import TEST_PASSWORD, admin_execute
 from tests.peers.stripe_api import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, StripePeer
 from tests.security.access import ACCESS, ADMIN, ANONYMOUS, STUDENT, TEACHER, path_ids
 from tests.security.world import World, build_world
@@ -158,24 +158,6 @@ def _in_own_loop(make: Callable[[], Awaitable[T]]) -> T:
         return pool.submit(lambda: asyncio.run(make())).result()  # type: ignore[arg-type]
 
 
-async def _admin_execute(url: str, statement: str) -> None:
-    import asyncpg
-
-    parsed = make_url(url)
-    conn = await asyncpg.connect(
-        host=parsed.host or "127.0.0.1",
-        port=parsed.port or 5432,
-        user=parsed.username or "postgres",
-        password=parsed.password,
-        database=parsed.database or "postgres",
-        timeout=10,
-    )
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="session")
 def schemathesis_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database of its own: the harness empties the shared one after every test."""
@@ -186,7 +168,7 @@ def schemathesis_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield url
         return
     name = f"studyhall_st_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    _in_own_loop(lambda: _admin_execute(base, f'CREATE DATABASE "{name}"'))
+    _in_own_loop(lambda: admin_execute(base, f'CREATE DATABASE "{name}"'))
     url = async_database_url(
         make_url(base).set(database=name).render_as_string(hide_password=False)
     )
@@ -194,7 +176,7 @@ def schemathesis_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         upgrade(url)
         yield url
     finally:
-        _in_own_loop(lambda: _admin_execute(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _in_own_loop(lambda: admin_execute(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 class Environment:
