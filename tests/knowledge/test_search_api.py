@@ -89,10 +89,13 @@ async def test_distinctive_phrases_rank_their_document_first(
         "page_label",
         "heading",
         "text",
+        "excerpt",
         "score",
     }
     assert hit["document_title"] == "tides" and hit["page"] == 1 and hit["heading"] == "Tides"
-    assert "Spring tides" in hit["text"] and hit["score"] > 0
+    assert hit["text"].endswith("Spring tides happen when the Sun and Moon align.")
+    assert "The gravitational pull of the Moon" in hit["text"] and hit["score"] > 0
+    assert "**Spring** **tides**" in hit["excerpt"]
     assert len(await search(client, reader, course.id, "water", k=2)) == 2
 
 

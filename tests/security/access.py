@@ -139,6 +139,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "DELETE /api/v1/documents/{document_id}": STAFF,
     "POST /api/v1/documents/{document_id}/reingest": STAFF,
     "GET /api/v1/documents/{document_id}/chunks": STAFF,
+    "GET /api/v1/documents/{document_id}/file": USER,
     "POST /api/v1/courses/{course_id}/search": USER,
     "GET /api/v1/courses/{course_id}/library": USER,
     "PUT /api/v1/courses/{course_id}/library": STAFF,

@@ -65,6 +65,23 @@ async def list_documents(
     return list(rows), total
 
 
+async def same_content(
+    session: AsyncSession, *, course_id: uuid.UUID | None, sha256: str
+) -> list[Document]:
+    """Documents of the same scope (a course, or the library) holding exactly these bytes,
+    oldest first; failed ones are not counted (uploading again is how one retries)."""
+    rows = await session.scalars(
+        select(Document)
+        .where(
+            Document.course_id == course_id if course_id else Document.course_id.is_(None),
+            Document.sha256 == sha256,
+            Document.status != DocumentStatus.failed,
+        )
+        .order_by(Document.created_at, Document.id)
+    )
+    return list(rows)
+
+
 async def delete_document(session: AsyncSession, document_id: uuid.UUID) -> None:
     """Delete a document with its chunks (vectors included) and library links."""
     await session.execute(delete(Chunk).where(Chunk.document_id == document_id))

@@ -315,14 +315,6 @@ async def search(
     ]
 
 
-def excerpt(text: str, limit: int = 600) -> str:
-    """The start of a chunk, cut at a word boundary."""
-    if len(text) <= limit:
-        return text
-    cut = text.rfind(" ", 0, limit)
-    return text[: cut if cut > limit // 2 else limit].rstrip() + "…"
-
-
 def encode_vectors(vectors: np.ndarray) -> list[bytes]:
     """Rows as little-endian float32 bytes (how vectors are stored)."""
     matrix = np.ascontiguousarray(vectors, dtype="<f4")
@@ -341,7 +333,6 @@ __all__: Sequence[str] = [
     "course_key",
     "embedder_for",
     "encode_vectors",
-    "excerpt",
     "index_cache",
     "library_key",
     "search",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.responses import FileResponse, JSONResponse
 
 from studyhall.core.db import SessionDep
 from studyhall.core.openapi import DocumentedRoute, errors
@@ -23,13 +24,13 @@ from studyhall.knowledge.dependencies import (
     upload_openapi,
 )
 from studyhall.knowledge.models import DocumentStatus, ReferenceStatus
-from studyhall.knowledge.retrieval import excerpt
 from studyhall.knowledge.schemas import (
     ChunkOut,
     CourseLibrary,
     CourseLibraryOut,
     DocumentOut,
     DocumentUpdate,
+    DuplicateDocumentOut,
     ReferenceIngestAccepted,
     ReferenceOut,
     SearchHit,
@@ -42,12 +43,35 @@ from studyhall.knowledge.schemas import (
     TextbookOut,
     UploadAccepted,
 )
+from studyhall.knowledge.snippets import query_excerpt
 
 router = APIRouter(tags=["knowledge"], route_class=DocumentedRoute)
 PageDep = Annotated[Pagination, Depends(pagination)]
 _Level = Annotated[str | None, Query(max_length=64)]
 _Subject = Annotated[str | None, Query(max_length=100)]
 _Language = Annotated[str | None, Query(max_length=16)]
+
+
+_Replace = Annotated[
+    bool,
+    Query(
+        description="Replace the course's (or library's) document that holds the same bytes "
+        "instead of answering 409 `duplicate_document`"
+    ),
+]
+_DUPLICATE: dict[int | str, dict[str, Any]] = {
+    409: {
+        "model": DuplicateDocumentOut,
+        "description": "The same file is already a document here (`duplicate_document`, with it)",
+    }
+}
+
+
+def _duplicate(exc: service.DuplicateDocument) -> JSONResponse:
+    body = DuplicateDocumentOut(
+        detail=exc.message, code=exc.code, document=DocumentOut.model_validate(exc.existing)
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=status.HTTP_409_CONFLICT)
 
 
 def _accepted(document: object, job: object) -> UploadAccepted:
@@ -63,6 +87,8 @@ def _accepted(document: object, job: object) -> UploadAccepted:
     "/courses/{course_id}/documents",
     status_code=status.HTTP_202_ACCEPTED,
     openapi_extra=upload_openapi(library=False),
+    responses=_DUPLICATE,
+    response_model=UploadAccepted,
 )
 async def upload_course_document(
     request: Request,
@@ -70,20 +96,29 @@ async def upload_course_document(
     user: TeacherOrAdmin,
     course_id: ManagedCourse,
     form: CourseUploadDep,
-) -> UploadAccepted:
-    """Upload a PDF, DOCX, Markdown, HTML or text file to a course; ingestion runs as a job."""
-    document, job = await service.create_document(
-        session,
-        storage=request.app.state.storage,
-        actor_id=user.id,
-        course_id=course_id,
-        new=service.NewDocument(
-            data=form.upload.data,
-            filename=form.upload.filename,
-            title=form.fields.title,
-            language=form.fields.language,
-        ),
-    )
+    replace: _Replace = False,
+) -> UploadAccepted | JSONResponse:
+    """Upload a PDF, DOCX, Markdown, HTML or text file to a course; ingestion runs as a job.
+
+    The same file twice is answered 409 `duplicate_document` with the existing document, unless
+    `replace=true` asks to replace it.
+    """
+    try:
+        document, job = await service.create_document(
+            session,
+            storage=request.app.state.storage,
+            actor_id=user.id,
+            course_id=course_id,
+            new=service.NewDocument(
+                data=form.upload.data,
+                filename=form.upload.filename,
+                title=form.fields.title,
+                language=form.fields.language,
+            ),
+            duplicates="replace" if replace else "refuse",
+        )
+    except service.DuplicateDocument as exc:
+        return _duplicate(exc)
     return _accepted(document, job)
 
 
@@ -91,25 +126,35 @@ async def upload_course_document(
     "/library/documents",
     status_code=status.HTTP_202_ACCEPTED,
     openapi_extra=upload_openapi(library=True),
+    responses=_DUPLICATE,
+    response_model=UploadAccepted,
 )
 async def upload_library_document(
-    request: Request, session: SessionDep, user: AdminUser, form: LibraryUploadDep
-) -> UploadAccepted:
-    """Upload a document to the shared curriculum library (admins)."""
-    document, job = await service.create_document(
-        session,
-        storage=request.app.state.storage,
-        actor_id=user.id,
-        course_id=None,
-        new=service.NewDocument(
-            data=form.upload.data,
-            filename=form.upload.filename,
-            title=form.fields.title,
-            level=form.fields.level,
-            subject=form.fields.subject,
-            language=form.fields.language,
-        ),
-    )
+    request: Request,
+    session: SessionDep,
+    user: AdminUser,
+    form: LibraryUploadDep,
+    replace: _Replace = False,
+) -> UploadAccepted | JSONResponse:
+    """Upload a document to the shared curriculum library (admins); duplicates as for courses."""
+    try:
+        document, job = await service.create_document(
+            session,
+            storage=request.app.state.storage,
+            actor_id=user.id,
+            course_id=None,
+            new=service.NewDocument(
+                data=form.upload.data,
+                filename=form.upload.filename,
+                title=form.fields.title,
+                level=form.fields.level,
+                subject=form.fields.subject,
+                language=form.fields.language,
+            ),
+            duplicates="replace" if replace else "refuse",
+        )
+    except service.DuplicateDocument as exc:
+        return _duplicate(exc)
     return _accepted(document, job)
 
 
@@ -155,6 +200,45 @@ async def list_course_documents(
 async def get_document(document: ReadableDocument) -> DocumentOut:
     """A document: status, pages, chunks, pages without text, error."""
     return DocumentOut.model_validate(document)
+
+
+_MEDIA_TYPES = {
+    "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "html": "text/html; charset=utf-8",
+    "markdown": "text/markdown; charset=utf-8",
+    "text": "text/plain; charset=utf-8",
+}
+
+
+@router.get(
+    "/documents/{document_id}/file",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "The uploaded file: PDFs inline (open at a page with `#page=N`), "
+            "other kinds as a download",
+            "content": {t.split(";")[0]: {} for t in _MEDIA_TYPES.values()},
+        }
+    },
+)
+async def document_file(request: Request, document: ReadableDocument) -> FileResponse:
+    """The document's file, for anyone who may read its course (library files: any user).
+
+    Only PDFs are shown inline: an uploaded HTML page opened from the API's origin could run
+    script there, so every other kind is sent as an attachment.
+    """
+    path = request.app.state.storage.local_path(document.storage_key)
+    if not path.is_file():
+        raise service.DocumentNotFound("The document's file is no longer stored")
+    inline = document.kind == "pdf"
+    return FileResponse(
+        path,
+        media_type=_MEDIA_TYPES.get(document.kind, "application/octet-stream"),
+        filename=service.download_name(document),
+        content_disposition_type="inline" if inline else "attachment",
+        headers={"Cache-Control": "private, max-age=300"},
+    )
 
 
 @router.patch("/documents/{document_id}")
@@ -219,7 +303,8 @@ async def search_course(
             page=p.page,
             page_label=p.page_label,
             heading=p.heading,
-            text=excerpt(p.text),
+            text=p.text,
+            excerpt=query_excerpt(p.text, body.query),
             score=p.score,
         )
         for p in passages

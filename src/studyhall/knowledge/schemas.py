@@ -52,6 +52,14 @@ class UploadAccepted(Schema):
     job: JobOut
 
 
+class DuplicateDocumentOut(Schema):
+    """409 answer of an upload whose bytes are already a document of the course (or library)."""
+
+    detail: str
+    code: str = Field(description="`duplicate_document`")
+    document: DocumentOut = Field(description="The document that already holds these bytes")
+
+
 class CourseUploadFields(InputSchema):
     """Text fields of a course upload form (next to `file`)."""
 
@@ -94,10 +102,16 @@ class SearchHit(Schema):
     chunk_id: uuid.UUID
     document_id: uuid.UUID
     document_title: str
-    page: int | None
-    page_label: str | None
-    heading: str | None
-    text: str = Field(description="Excerpt of the chunk")
+    page: int | None = Field(description="Physical page of the file (1-based), None without pages")
+    page_label: str | None = Field(
+        description="The label printed on that page (`vii`, `7-45`), when the document has one"
+    )
+    heading: str | None = Field(description="The slide title or section heading over the chunk")
+    text: str = Field(description="The whole chunk that was found")
+    excerpt: str = Field(
+        description="The part of the chunk that matches the query, for display; the matching "
+        "words are marked `**like this**`, a cut is marked `…`"
+    )
     score: float
 
 

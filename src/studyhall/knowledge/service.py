@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,7 +51,7 @@ from studyhall.knowledge.schemas import (
     TextbookOut,
 )
 
-__all__ = ["Passage", "knowledge_stats", "retrieve"]
+__all__ = ["DuplicateDocument", "Passage", "knowledge_stats", "retrieve"]
 
 INGEST = "knowledge.ingest"
 REINDEX = "knowledge.reindex"
@@ -73,6 +73,19 @@ class DocumentNotFound(NotFound):
 
     def __init__(self, message: str = "Document not found") -> None:
         super().__init__(message)
+
+
+class DuplicateDocument(Conflict):
+    """The same bytes are already a document of this course (or of the library)."""
+
+    code = "duplicate_document"
+
+    def __init__(self, existing: Document) -> None:
+        super().__init__(
+            f"This file is already uploaded as “{existing.title}”; "
+            "upload it with `?replace=true` to replace that document"
+        )
+        self.existing = existing
 
 
 # ---------------------------------------------------------------------------- for other domains
@@ -151,6 +164,18 @@ def _title_from(filename: str | None) -> str:
     return words[:300] or "Untitled document"
 
 
+def download_name(document: Document) -> str:
+    """The name a downloaded file gets: the uploaded name, else the title with the kind's suffix."""
+    if document.filename:
+        return document.filename
+    suffix = _SUFFIX.get(DocumentKind(document.kind), "") if document.kind in _KINDS else ""
+    stem = re.sub(r"[^\w\- ]+", "", document.title).strip() or "document"
+    return stem[:200] + suffix
+
+
+_KINDS = {kind.value for kind in DocumentKind}
+
+
 @dataclass(frozen=True)
 class NewDocument:
     """What an upload or a crawl provides for a new document."""
@@ -172,8 +197,15 @@ async def create_document(
     course_id: uuid.UUID | None,
     new: NewDocument,
     queue: bool = True,
+    duplicates: Literal["allow", "refuse", "replace"] = "allow",
 ) -> tuple[Document, Job | None]:
-    """Check the content's type, store the file under a generated name, queue its ingestion."""
+    """Check the content's type, store the file under a generated name, queue its ingestion.
+
+    `duplicates` says what happens when the scope already holds the same bytes (by SHA-256):
+    uploads refuse (409 `duplicate_document` naming the existing document) or, asked
+    explicitly, replace it (the old document, its chunks and file go); the same passage twice
+    in a course would otherwise be retrieved, and cited, twice.
+    """
     filename = clean_filename(new.filename)
     try:
         kind = sniff(new.data, filename)
@@ -181,6 +213,13 @@ async def create_document(
         raise UnsupportedMediaType(
             f"Unsupported document: {exc}. Upload a PDF, DOCX, Markdown, HTML or plain text file.",
         ) from exc
+    digest = hashlib.sha256(new.data).hexdigest()
+    if duplicates != "allow":
+        same = await repository.same_content(session, course_id=course_id, sha256=digest)
+        if same and duplicates == "refuse":
+            raise DuplicateDocument(same[0])
+        for old in same:
+            await _remove_document(session, actor_id=actor_id, document=old, replaced=True)
     key = storage.new_key("documents", _SUFFIX[kind])
     await storage.put(key, new.data)
     document = Document(
@@ -190,7 +229,7 @@ async def create_document(
         kind=kind.value,
         storage_key=key,
         size_bytes=len(new.data),
-        sha256=hashlib.sha256(new.data).hexdigest(),
+        sha256=digest,
         status=DocumentStatus.queued,
         chunk_count=0,
         pages_without_text=[],
@@ -272,16 +311,29 @@ async def update_document(
 
 async def delete_document(session: AsyncSession, *, actor: User, document: Document) -> None:
     """Delete a document, its chunks and vectors; the stored file goes once this commits."""
+    await _remove_document(session, actor_id=actor.id, document=document)
+
+
+async def _remove_document(
+    session: AsyncSession,
+    *,
+    actor_id: uuid.UUID | None,
+    document: Document,
+    replaced: bool = False,
+) -> None:
     await repository.delete_document(session, document.id)
     await repository.bump_version(session, chunk_keys_for(document.course_id, document.id))
     await _delete_files_later(session, [document.storage_key])
+    details: dict[str, Any] = {"course_id": str(document.course_id) if document.course_id else None}
+    if replaced:
+        details["replaced_by_upload"] = True
     await record(
         session,
         action="knowledge.document_deleted",
-        actor_id=actor.id,
+        actor_id=actor_id,
         target_type="document",
         target_id=document.id,
-        details={"course_id": str(document.course_id) if document.course_id else None},
+        details=details,
     )
 
 

@@ -205,6 +205,24 @@ def _passage(index: int, p: knowledge.Passage) -> SourcePassage:
     )
 
 
+def distinct_passages(found: list[knowledge.Passage]) -> list[SourcePassage]:
+    """Retrieved passages numbered from 1, each text once.
+
+    The same file uploaded twice (before duplicates were refused, or once in the course and once
+    in a linked library document) yields the same passage twice; citing it as [1] and [2] would
+    only look like two sources.
+    """
+    seen: set[str] = set()
+    out: list[SourcePassage] = []
+    for p in found:
+        key = collapse_spaces(p.text).casefold()
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(_passage(len(out) + 1, p))
+    return out
+
+
 async def retrieve(
     db: Database, settings: Settings, *, course_id: uuid.UUID | None, query: str, k: int
 ) -> list[SourcePassage]:
@@ -213,7 +231,7 @@ async def retrieve(
         found = await knowledge.retrieve(
             session, course_id=course_id, query=query, k=k, settings=settings
         )
-    return [_passage(i, p) for i, p in enumerate(found, start=1)]
+    return distinct_passages(found)
 
 
 def _build(turn: Turn, *, hint_level: int) -> BuiltPrompt:
@@ -278,7 +296,7 @@ async def prepare(
             k=settings.llm.retrieval_k,
             settings=settings,
         )
-    passages = [_passage(i, p) for i, p in enumerate(found, start=1)]
+    passages = distinct_passages(found)
     history = [
         HistoryItem(m.role.value, m.content)
         for m in history_rows
