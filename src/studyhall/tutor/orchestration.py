@@ -128,8 +128,13 @@ class Outcome:
 
     @property
     def total_tokens(self) -> int:
-        """Tokens to charge (before the cap of the hold)."""
+        """Tokens the model used (charged unless the answer is a refusal)."""
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def refused(self) -> bool:
+        """An answer that gives nothing: no relevant material (or none at all), or withheld."""
+        return self.finish_reason == "refused" or self.grounded is False
 
 
 @dataclass
@@ -528,12 +533,16 @@ async def release_shielded(db: Database, turn: Turn) -> None:
 
 
 def _chargeable(turn: Turn, outcome: Outcome) -> int:
-    """The tokens to charge: the usage, which the hold covers by construction.
+    """The tokens to charge: none for a refusal, else the usage, which the hold covers.
 
     Regenerations only start when the rest of the hold covers them (run_model), so only a
     provider reporting more prompt tokens than the estimate's margin allows can go above: that
     is logged and charged up to the hold, the most the student agreed to spend.
     """
+    if outcome.refused:
+        # The student got nothing they can use: such answers are free (the tokens used are
+        # still reported on the message and counted in the metrics).
+        return 0
     if outcome.total_tokens > turn.reserved:
         log.warning(
             "tutor_usage_above_hold",
