@@ -60,6 +60,9 @@ class LLMSettings(BaseModel):
     fallback_api_key: str | None = None
     # Retrieved passages per question, and the share of the prompt they and the history may use.
     retrieval_k: int = Field(default=5, ge=1, le=20)
+    # Share of a question's topic words a passage must contain for the offline tutor to answer
+    # from it; when no passage reaches it, the tutor says it found nothing instead of citing.
+    min_coverage: float = Field(default=0.6, ge=0.0, le=1.0)
     passages_token_budget: int = Field(default=2500, ge=100)
     history_token_budget: int = Field(default=1500, ge=0)
 

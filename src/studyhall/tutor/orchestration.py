@@ -42,6 +42,7 @@ from studyhall.courses import service as courses
 from studyhall.identity.models import Role, User
 from studyhall.knowledge import service as knowledge
 from studyhall.tutor import repository, service
+from studyhall.tutor.citations import Renumbering, renumber, renumbered_passages
 from studyhall.tutor.leakcheck import Key, Leak, find_leaks, refusal
 from studyhall.tutor.models import Message, MessageRole
 from studyhall.tutor.prompts import BuiltPrompt, HistoryItem, build_prompt
@@ -125,6 +126,8 @@ class Outcome:
     grounded: bool | None
     leak_regenerations: int = 0
     usage_estimated: bool = False
+    # Prompt passage number -> the number the answer shows (citations.renumber).
+    citations: dict[int, int] = field(default_factory=dict)
 
     @property
     def total_tokens(self) -> int:
@@ -383,22 +386,28 @@ async def run_model(
             passages=turn.passages,
             hint_level=level,
             refuse_answers=attempt > 0,
+            min_coverage=turn.settings.llm.min_coverage,
         )
         progress.current_messages = list(messages)
         progress.current_text = []
         completion: Completion | None = None
+        numbers = Renumbering(p.index for p in turn.passages)
         if stream:
             generator = provider.stream(messages, max_tokens=turn.max_tokens, grounding=grounding)
             try:
                 async for item in generator:
                     if isinstance(item, Delta):
                         progress.current_text.append(item.text)
-                        if not turn.guarded:
-                            yield item
+                        piece = numbers.feed(item.text)
+                        if not turn.guarded and piece:
+                            yield Delta(piece)
                     else:
                         completion = item
             finally:
                 await generator.aclose()
+            rest = numbers.flush()
+            if rest and not turn.guarded:
+                yield Delta(rest)
         else:
             completion = await provider.complete(
                 messages, max_tokens=turn.max_tokens, grounding=grounding
@@ -411,8 +420,9 @@ async def run_model(
         )
         if not leaks:
             grounded = _grounded(completion, turn.passages)
+            text, mapping = renumber(completion.text, (p.index for p in turn.passages))
             outcome = Outcome(
-                text=completion.text,
+                text=text,
                 prompt_tokens=progress.prompt_tokens,
                 completion_tokens=progress.completion_tokens,
                 finish_reason=completion.finish_reason,
@@ -422,6 +432,7 @@ async def run_model(
                 grounded=grounded,
                 leak_regenerations=regenerations,
                 usage_estimated=completion.usage_estimated,
+                citations=mapping,
             )
             if stream and turn.guarded:
                 for piece in _pieces(outcome.text):
@@ -626,7 +637,7 @@ async def settle(db: Database, turn: Turn, outcome: Outcome) -> MessageOut | Rep
                 s.model_dump(mode="json")
                 for s in sources_for(
                     outcome.text,
-                    turn.passages,
+                    renumbered_passages(turn.passages, outcome.citations),
                     outcome.grounded,
                     keys=turn.keys,
                     question=turn.question,

@@ -62,6 +62,9 @@ class Grounding:
     passages: Sequence[SourcePassage] = ()
     hint_level: int = 3
     refuse_answers: bool = False
+    # Share of the question's content words a passage must contain to be answered from
+    # (`llm.min_coverage`); below it on every passage, the answer says nothing was found.
+    min_coverage: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -84,14 +84,37 @@ def _join(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
+# Words that say what kind of answer is wanted, not what it is about: a passage does not
+# support an answer because it also says "find" or "state".
+_ASKING = term_set(
+    "find state states mean means meaning describe define definition give tell show work works "
+    "use used happen happens called name example examples main difference"
+)
+
+
+def coverage(question_terms: set[str], text: str) -> float:
+    """Share of the question's topic words that a passage contains (1.0 when it has none)."""
+    topic = question_terms - _ASKING
+    if not topic:
+        return 1.0
+    return len(topic & term_set(text)) / len(topic)
+
+
 def select(grounding: Grounding) -> list[_Pick]:
-    """Relevant sentences, best first (most shared words, then passage rank, then position)."""
+    """Relevant sentences, best first (most shared words, then passage rank, then position).
+
+    Only passages covering at least `min_coverage` of the question's topic words count: a slide
+    on Newton's method shares "algorithm" and "find" with a question on the QR algorithm's
+    eigenvalues, and citing it would be worse than saying nothing was found.
+    """
     question_terms = term_set(grounding.question)
     if not question_terms:
         return []
     need = _needed_overlap(question_terms)
     picks: list[_Pick] = []
     for rank, passage in enumerate(grounding.passages):
+        if coverage(question_terms, passage.text) < grounding.min_coverage:
+            continue
         for sentence in sentences(passage.text):
             score = len(question_terms & term_set(sentence.text))
             if score >= need:
