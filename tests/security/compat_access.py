@@ -35,6 +35,13 @@ TWINS: dict[str, str | frozenset[str]] = {
     f"GET {ST}/professor/subjects/{{subject_id}}/analytics": (
         "GET /api/v1/courses/{course_id}/analytics"
     ),
+    f"POST {ST}/chat": "POST /api/v1/chat",
+    f"GET {ST}/sessions": "GET /api/v1/chat/sessions",
+    f"GET {ST}/sessions/{{session_id}}": "GET /api/v1/chat/sessions/{session_id}",
+    f"DELETE {ST}/sessions/{{session_id}}": "DELETE /api/v1/chat/sessions/{session_id}",
+    f"POST {ST}/sessions/{{session_id}}/resume_chat": (
+        "POST /api/v1/chat/sessions/{session_id}/answer"
+    ),
     f"GET {ST}/admin/users": "GET /api/v1/admin/users",
     f"POST {ST}/admin/users/{{username}}/role": "PATCH /api/v1/admin/users/{user_id}",
     f"GET {ST}/health": "GET /health",
