@@ -128,13 +128,23 @@ async def _setup(base: str, concurrency: int) -> list[Pair]:
         for s in students:
             h = {"Authorization": f"Bearer {s['access_token']}"}
             (await c.post(f"{ST}/subjects/{code}/enroll", headers=h)).raise_for_status()
-        target = students[0]["id"]
+        # Its own account: a role change revokes the target's access tokens.
+        target = (await register_student("target"))["id"]
+        # Each side rotates its own sessions (a refresh token is single-use).
+        second = []
+        for s in students:
+            again = await c.post(
+                "/api/v1/auth/login",
+                json={"email": f"{s['name']}@example.org", "password": PASSWORD},
+            )
+            again.raise_for_status()
+            second.append(again.json()["refresh_token"])
 
     def bearer(i: int) -> dict[str, str]:
         return {"Authorization": f"Bearer {students[i]['access_token']}"}
 
     refresh = {"dialect": [s["refresh_token"] for s in students]}
-    refresh["canonical"] = list(refresh["dialect"])
+    refresh["canonical"] = second
     roles = {"dialect": 0, "canonical": 0}
 
     async def dialect_refresh(c: httpx.AsyncClient, i: int) -> httpx.Response:

@@ -47,6 +47,17 @@ TWINS: dict[str, str | frozenset[str]] = {
     f"GET {ST}/health": "GET /health",
     f"GET {ST}/system/info": "GET /api/v1/system/info",
     f"GET {ST}/metrics": "GET /metrics",
+    # bacmr (001), the part served so far
+    "GET /compat/bacmr/health": "GET /health",
+    "POST /compat/bacmr/auth/signup": "POST /api/v1/auth/register",
+    "POST /compat/bacmr/auth/signin": "POST /api/v1/auth/login",
+    # Client-side logout: nothing to authorize (it changes nothing on the server).
+    "POST /compat/bacmr/auth/logout": PUBLIC,
+    "POST /compat/bacmr/auth/reset-password": "POST /api/v1/auth/password/forgot",
+    "GET /compat/bacmr/me": "GET /api/v1/users/me",
+    "PATCH /compat/bacmr/me": "PATCH /api/v1/users/me",
+    "GET /compat/bacmr/wallet/balance": "GET /api/v1/wallet",
+    "GET /compat/bacmr/wallet/reservations": "GET /api/v1/wallet/reservations",
     # apranova (004)
     "POST /compat/apranova/api/auth/registration/": "POST /api/v1/auth/register",
     "POST /compat/apranova/api/users/login/": "POST /api/v1/auth/login",
