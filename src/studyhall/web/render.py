@@ -17,7 +17,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 # Everything the pages load comes from this server: no inline script, no third party.
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; media-src 'self' blob:; frame-src 'self'; object-src 'none'; "
+    "connect-src 'self'; media-src 'self' https: blob:; frame-src 'self'; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 LANGUAGE_NAMES = {"en": "English", "fr": "Français", "es": "Español", "ar": "العربية"}

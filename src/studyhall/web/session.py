@@ -85,6 +85,14 @@ class WebContext:
             return str((self.user.preferences or {}).get("theme") or "system")
         return "system"
 
+    @property
+    def is_htmx(self) -> bool:
+        return self.request.headers.get("hx-request") == "true"
+
+    def is_htmx_target(self, element_id: str) -> bool:
+        """An htmx request that only wants the element with this id (search as you type)."""
+        return self.is_htmx and self.request.headers.get("hx-target") == element_id
+
     def require(self, *roles: Role) -> User:
         """The signed-in user, of one of `roles` when given; otherwise redirect or 403."""
         if self.user is None:
