@@ -20,6 +20,8 @@ from studyhall.courses.errors import (
     CourseCodeTaken,
     CourseNotFound,
     InvalidTeacher,
+    LessonHasNoVideo,
+    NotCourseOwner,
     NotEnrolled,
 )
 from studyhall.courses.models import (
@@ -118,6 +120,29 @@ async def get_course(session: AsyncSession, course_id: uuid.UUID) -> Course:
 async def find_course_by_code(session: AsyncSession, code: str) -> Course | None:
     """A course by its code (codes are stored upper-case), or None."""
     return await repository.get_course_by_code(session, code.strip().upper())
+
+
+async def visible_course_by_code(session: AsyncSession, *, user: User, code: str) -> Course:
+    """The course with this code if the caller may see it in the catalog (404 otherwise)."""
+    course = await find_course_by_code(session, code)
+    if course is None or not can_view(user, course):
+        raise CourseNotFound()
+    return course
+
+
+async def managed_course_by_code(session: AsyncSession, *, user: User, code: str) -> Course:
+    """The course with this code if the caller manages it: 404 unseen, 403 not its teacher."""
+    course = await visible_course_by_code(session, user=user, code=code)
+    if not manages(user, course):
+        raise NotCourseOwner()
+    return course
+
+
+async def course_codes_by_user(
+    session: AsyncSession, *, user_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    """Each user's course codes (enrolled in or taught), for documents that list "subjects"."""
+    return await repository.course_codes_by_user(session, user_ids)
 
 
 async def can_read_course(session: AsyncSession, *, user: User, course_id: uuid.UUID) -> bool:
@@ -620,12 +645,20 @@ async def update_progress(
     elif data.completed is False:
         row.completed, row.completed_at = False, None
     if data.video_position_s is not None or data.video_watched_s is not None:
+        if lesson.video_url is None:
+            raise LessonHasNoVideo()
+        duration = lesson.duration_s or 0
+
+        def within(seconds: float) -> float:
+            # A player can report past the end (or a client can make figures up): a lesson's
+            # figures never exceed its length, so analytics averages stay meaningful.
+            return min(seconds, float(duration)) if duration > 0 else seconds
+
         if data.video_position_s is not None:
-            row.video_position_s = data.video_position_s
+            row.video_position_s = within(data.video_position_s)
         if data.video_watched_s is not None:
             # Cumulative counter from the player: a retried or reordered report never lowers it.
-            row.video_watched_s = max(row.video_watched_s, data.video_watched_s)
-        duration = lesson.duration_s or 0
+            row.video_watched_s = max(row.video_watched_s, within(data.video_watched_s))
         reached_end = duration > 0 and row.video_position_s >= VIDEO_COMPLETION_RATIO * duration
         if reached_end and not row.completed and data.completed is not False:
             row.completed, row.completed_at = True, now

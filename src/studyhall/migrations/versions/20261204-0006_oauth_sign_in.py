@@ -1,7 +1,7 @@
-"""oauth sign in
+"""external sign-in: linked identities (oauth_accounts), pending authorizations, spent ID tokens, SSO-only domains
 
-Revision ID: 0005_oauth
-Revises: 0004_practice_quizzes
+Revision ID: 0006_oauth
+Revises: 0005_user_track
 Create Date: 2026-12-04 12:44:29.504699
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import studyhall.core.models
 
-revision: str = "0005_oauth"
-down_revision: str | Sequence[str] | None = "0004_practice_quizzes"
+revision: str = "0006_oauth"
+down_revision: str | Sequence[str] | None = "0005_user_track"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
