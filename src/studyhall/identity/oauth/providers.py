@@ -32,6 +32,15 @@ from studyhall.identity.oauth.errors import (
     UnknownProvider,
 )
 
+try:
+    # Authlib's httpx integration runs on httpx2 when it is installed (its own dependency), so
+    # transport errors may come from either package.
+    import httpx2
+
+    _HTTP_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, httpx2.HTTPError)
+except ImportError:  # pragma: no cover - Authlib then falls back to httpx
+    _HTTP_ERRORS = (httpx.HTTPError,)
+
 GOOGLE_ISSUER = "https://accounts.google.com"
 # Google's tokens may name their issuer without the scheme.
 GOOGLE_ISSUERS = (GOOGLE_ISSUER, "accounts.google.com")
@@ -299,13 +308,14 @@ async def verify_id_token(
 # Authorization-code flow
 
 
-def _form_encoded_token(response: httpx.Response) -> httpx.Response:
+def _form_encoded_token(response: Any) -> Any:
     """GitHub (and some older servers) answer the token request form-encoded; Authlib reads
     JSON, so the body is turned into the same fields as JSON."""
     kind = response.headers.get("content-type", "")
     if response.status_code < 500 and "application/x-www-form-urlencoded" in kind:
         fields = dict(url_decode(response.text))
-        return httpx.Response(
+        # The same response class Authlib's client uses (httpx or httpx2).
+        return type(response)(
             response.status_code,
             headers={"content-type": "application/json"},
             content=json.dumps(fields).encode(),
@@ -368,11 +378,14 @@ async def _exchange(
                 "The provider refused StudyHall's client credentials"
             ) from None
         raise CodeRejected(exc.error) from None
-    except httpx.HTTPStatusError as exc:
-        if exc.response.status_code >= 500:
-            raise ProviderUnavailable() from None
-        raise CodeRejected() from None
-    except (httpx.HTTPError, ValueError):
+    except _HTTP_ERRORS as exc:
+        # A status error carries the answer; a transport error (refused, timeout) has none.
+        answer = getattr(exc, "response", None)
+        status = getattr(answer, "status_code", None) if answer is not None else None
+        if status is not None and status < 500:
+            raise CodeRejected() from None
+        raise ProviderUnavailable() from None
+    except ValueError:
         raise ProviderUnavailable() from None
     if not isinstance(token, dict) or "access_token" not in token:
         raise CodeRejected()
