@@ -53,7 +53,7 @@ def test_demo_is_idempotent(tmp_path: Path) -> None:
     env = _env(tmp_path)
     first = _run("demo", env=env)
     assert first.returncode == 0, first.stderr
-    assert "admin@demo.studyhall.local" in first.stdout
+    assert "admin@demo.studyhall.example" in first.stdout
     users = _users(tmp_path)
     assert _run("demo", env=env).returncode == 0
     assert _users(tmp_path) == users
@@ -136,3 +136,13 @@ def test_ingest_adds_documents_to_a_course(tmp_path: Path, shared_data: Path) ->
     unknown = _run("ingest", str(pdf), "--course", "NOPE", env=env)
     assert unknown.returncode != 0
     assert "no course with code" in unknown.stderr
+
+
+def test_demo_accounts_can_keep_their_own_email() -> None:
+    # The demo accounts use a documentation domain (RFC 2606), which the profile update accepts:
+    # a demo user saving their profile unchanged is not refused for their own address.
+    from studyhall.demo import DEMO_USERS
+    from studyhall.identity.schemas import UserUpdate
+
+    for email, *_ in DEMO_USERS:
+        assert UserUpdate.model_validate({"email": email}).email == email

@@ -13,11 +13,11 @@ from studyhall.identity.models import Role, User
 
 DEMO_PASSWORD = "studyhall-demo-2026"
 DEMO_USERS = [
-    ("admin@demo.studyhall.local", "demo_admin", "Ada Admin", Role.admin),
-    ("teacher@demo.studyhall.local", "demo_teacher", "Theo Teacher", Role.teacher),
-    ("student1@demo.studyhall.local", "demo_student1", "Sam Student", Role.student),
-    ("student2@demo.studyhall.local", "demo_student2", "Sofia Student", Role.student),
-    ("student3@demo.studyhall.local", "demo_student3", "Santiago Student", Role.student),
+    ("admin@demo.studyhall.example", "demo_admin", "Ada Admin", Role.admin),
+    ("teacher@demo.studyhall.example", "demo_teacher", "Theo Teacher", Role.teacher),
+    ("student1@demo.studyhall.example", "demo_student1", "Sam Student", Role.student),
+    ("student2@demo.studyhall.example", "demo_student2", "Sofia Student", Role.student),
+    ("student3@demo.studyhall.example", "demo_student3", "Santiago Student", Role.student),
 ]
 
 
@@ -71,7 +71,7 @@ async def seed_demo(settings: Settings) -> list[str]:
                 users[email] = user
             await seed_demo_course(
                 session,
-                teacher_id=users["teacher@demo.studyhall.local"].id,
+                teacher_id=users["teacher@demo.studyhall.example"].id,
                 student_ids=[u.id for u in users.values() if u.role == Role.student],
             )
     finally:

@@ -200,21 +200,44 @@ async def test_scoring_of_every_kind(
     assert result["score"] == 0 and result["passed"] is False
     assert [x["points_awarded"] for x in result["results"]] == [0, 0, 0, 0]
 
-    # Missing answers count as wrong; below the pass mark (60%): 5/8 = 62.5% passes, 3/8 fails.
-    result = (await submit(client, s, quiz["id"], ["Oak tree", [0, 1, 3]])).json()
+    # Unanswered (null) counts as wrong; below the pass mark (60%): 5/8 = 62.5% passes, 3/8 fails.
+    result = (await submit(client, s, quiz["id"], ["Oak tree", [0, 1, 3], None, None])).json()
     assert result["score"] == 5 and result["percent"] == 62.5 and result["passed"] is True
-    result = (await submit(client, s, quiz["id"], [None, [0, 1, 3]])).json()
+    result = (await submit(client, s, quiz["id"], [None, [0, 1, 3], None, None])).json()
     assert result["percent"] == 37.5 and result["passed"] is False
     # Not passed, attempts unlimited: only the questions answered correctly are explained.
     assert result["results"][0]["expected"] is None and result["results"][0]["explanation"] is None
     assert result["results"][1]["expected"] == ["Fungi", "Bacteria", "Earthworms"]
 
     r = await submit(client, s, quiz["id"], [*ALL_CORRECT, "extra"])
-    assert r.status_code == 422 and r.json()["code"] == "too_many_answers"
+    assert r.status_code == 422 and r.json()["code"] == "answers_mismatch"
     r = await submit(client, s, quiz["id"], [{"x": 1}, None, None, None])
     assert r.status_code == 422
     for user in (world.teacher, world.admin, world.other_student):
         assert (await submit(client, auth(user), quiz["id"], ALL_CORRECT)).status_code == 403
+
+
+async def test_mismatched_answers_are_refused_without_using_a_try(
+    client: httpx.AsyncClient, world: World, auth: Headers
+) -> None:
+    quiz = await make_quiz(client, auth(world.teacher), world.course_a["id"], max_attempts=1)
+    s = auth(world.student)
+    for answers, where in [
+        (ALL_CORRECT[:2], "2 answers were sent"),  # too few
+        ([*ALL_CORRECT, None], "5 answers were sent"),  # too many
+        ([7, *ALL_CORRECT[1:]], "Answer 1"),  # option index out of range
+        ([ALL_CORRECT[0], ["no such option"], *ALL_CORRECT[2:]], "Answer 2"),
+        ([*ALL_CORRECT[:2], "maybe", ALL_CORRECT[3]], "Answer 3"),  # not true/false
+        ([*ALL_CORRECT[:3], {"text": "x"}], None),  # refused by the request schema itself
+    ]:
+        r = await submit(client, s, quiz["id"], answers)
+        assert r.status_code == 422, (answers, r.text)
+        if where is not None:
+            assert r.json()["code"] == "answers_mismatch" and where in r.json()["detail"]
+    # None of those used the single try: the well-formed submission is scored.
+    r = await submit(client, s, quiz["id"], ALL_CORRECT)
+    assert r.status_code == 200 and r.json()["passed"] is True
+    assert r.json()["attempts_used"] == 1
 
 
 async def test_attempt_limit(client: httpx.AsyncClient, world: World, auth: Headers) -> None:

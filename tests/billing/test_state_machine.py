@@ -27,7 +27,7 @@ from hypothesis.stateful import (
 )
 
 from studyhall.billing import service
-from studyhall.billing.errors import DailyLimitReached, InsufficientTokens
+from studyhall.billing.errors import DailyLimitReached, ExceedsReservation, InsufficientTokens
 from studyhall.config import BillingSettings
 from studyhall.core.clock import clock
 from studyhall.core.db import Database
@@ -160,11 +160,18 @@ class WalletMachine(RuleBasedStateMachine):
     def finalize(self, rid: uuid.UUID, actual: int) -> None:
         async def go() -> tuple[str, int | None]:
             async with self.db.session() as s:
-                r = await service.finalize(s, reservation_id=rid, actual=actual, settings=CFG)
+                try:
+                    r = await service.finalize(s, reservation_id=rid, actual=actual, settings=CFG)
+                except ExceedsReservation:
+                    return "refused", None
                 return r.status, r.actual
 
         status, charged = self.run(go())
         m = self.res[rid]
+        if m.status == "reserved" and actual > m.amount:
+            # An over-capture is refused and changes nothing.
+            assert status == "refused"
+            return
         if m.status == "reserved":
             w = self.wallets[m.user]
             self._roll(w)

@@ -173,16 +173,21 @@ async def test_manual_reserve_finalize_release(
     )
     assert fin.json()["status"] == "released"
 
-    # actual above the hold: at most the reserved amount is charged.
+    # actual above the hold is refused (an over-capture) and the hold stays open.
     r3 = (
         await client.post(
             f"{API}/admin/wallets/{student.id}/reservations", json={"amount": 80}, headers=h
         )
     ).json()
     over = await client.post(
-        f"{API}/admin/reservations/{r3['id']}/finalize", json={"actual": 1000}, headers=h
+        f"{API}/admin/reservations/{r3['id']}/finalize", json={"actual": 81}, headers=h
     )
-    assert over.json()["actual"] == 80
+    assert over.status_code == 422 and over.json()["code"] == "exceeds_reservation"
+    assert (await client.get(f"{API}/wallet", headers=auth(student))).json()["reserved"] == 80
+    full = await client.post(
+        f"{API}/admin/reservations/{r3['id']}/finalize", json={"actual": 80}, headers=h
+    )
+    assert full.json()["status"] == "finalized" and full.json()["actual"] == 80
 
     w = (await client.get(f"{API}/wallet", headers=auth(student))).json()
     assert (w["balance"], w["reserved"], w["used_today"]) == (800, 0, 200)

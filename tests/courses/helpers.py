@@ -92,7 +92,14 @@ async def build_world(client: httpx.AsyncClient, make_user: Any, auth: Headers) 
     course_a = await create_course(client, t, title="Course A", is_published=True)
     course_b = await create_course(client, t, title="Course B draft", is_published=False)
     course_c = await create_course(client, auth(other_teacher), title="Course C", is_published=True)
-    lesson_a = await add_lesson(client, t, course_a["id"], title="A1", duration_s=100)
+    lesson_a = await add_lesson(
+        client,
+        t,
+        course_a["id"],
+        title="A1",
+        duration_s=100,
+        video_url="https://video.example/a1.mp4",
+    )
     lesson_b = await add_lesson(client, t, course_b["id"], title="B1")
     lesson_c = await add_lesson(client, auth(other_teacher), course_c["id"], title="C1")
     await enroll(client, auth(student), course_a["id"])

@@ -101,6 +101,32 @@ async def test_progress_percent_and_course_progress(
     assert r.status_code == 422
 
 
+async def test_video_progress_is_clamped_to_the_duration_and_needs_a_video(
+    client: httpx.AsyncClient, world: World, auth: Headers
+) -> None:
+    s = auth(world.student)
+    lesson = world.lesson_a["id"]  # a 100-s video
+    r = await client.put(
+        f"{API}/lessons/{lesson}/progress",
+        json={"video_position_s": 250, "video_watched_s": 99999},
+        headers=s,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["video_position_s"] == 100 and r.json()["video_watched_s"] == 100
+    r = await client.get(f"{API}/lessons/{lesson}/video-analytics", headers=auth(world.teacher))
+    assert r.json()["average_watch_time_s"] == 100
+
+    no_video = await add_lesson(client, auth(world.teacher), world.course_a["id"], title="Text")
+    r = await client.put(
+        f"{API}/lessons/{no_video['id']}/progress", json={"video_watched_s": 10}, headers=s
+    )
+    assert r.status_code == 422 and r.json()["code"] == "lesson_has_no_video"
+    r = await client.put(
+        f"{API}/lessons/{no_video['id']}/progress", json={"completed": True}, headers=s
+    )
+    assert r.status_code == 200 and r.json()["completed"] is True
+
+
 async def test_video_analytics_from_watch_events(
     client: httpx.AsyncClient, world: World, auth: Headers, make_user: Any
 ) -> None:

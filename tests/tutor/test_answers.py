@@ -116,6 +116,26 @@ async def test_nothing_relevant_is_said_plainly(
     assert response.json()["sources"] == []
 
 
+async def test_refusals_are_not_charged(
+    client: httpx.AsyncClient, auth: Headers, course: Course, student: User
+) -> None:
+    # Nothing relevant in the course, and a chat with no course material at all: the student
+    # gets no answer, so nothing is charged (the usage is still reported, charged_tokens is 0).
+    for who, body in (
+        (course.student, {"course_id": course.id, "content": "Who won the world cup in 1998?"}),
+        (student, {"content": "What is osmosis?"}),
+    ):
+        me = auth(who)
+        before = await wallet(client, me)
+        response = await client.post(f"{API}/chat", json=body, headers=me)
+        assert response.status_code == 200, response.text
+        usage = response.json()["usage"]
+        assert usage["prompt_tokens"] > 0 and usage["charged_tokens"] == 0
+        after = await wallet(client, me)
+        assert (after["balance"], after["reserved"]) == (before["balance"], 0)
+        assert {r["actual"] for r in await reservations(client, me)} == {0}
+
+
 async def test_library_session_without_material_does_not_invent(
     client: httpx.AsyncClient, auth: Headers, student: User
 ) -> None:

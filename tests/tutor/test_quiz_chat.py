@@ -87,6 +87,8 @@ async def test_generated_test_is_grounded_deterministic_and_graded(
     teacher = auth(course.teacher)
     analytics = (await client.get(f"{API}/courses/{course.id}/analytics", headers=teacher)).json()
     assert analytics["quiz_attempts"] == 1 and analytics["quizzes"] == 0
+    # The student's answers ("0", ...) are not questions to the tutor.
+    assert analytics["tutor_messages"] == 0 and analytics["top_questions"] == []
     # The practice test is none of the course's quizzes.
     practice_quiz = attempt.json()["quiz_id"]
     quizzes = await client.get(f"{API}/courses/{course.id}/quizzes", headers=teacher)

@@ -8,7 +8,16 @@ import httpx
 
 from studyhall.identity.models import User
 from tests.peers.openai_llm import LLMPeer
-from tests.tutor.conftest import API, Course, Headers, MakeClient, new_session, parse_sse, peer_llm
+from tests.tutor.conftest import (
+    API,
+    Course,
+    Headers,
+    MakeClient,
+    new_session,
+    parse_sse,
+    peer_llm,
+    reservations,
+)
 
 QUESTION = "What sugar do plants make in photosynthesis?"
 LEAKY = "Plants make glucose in photosynthesis [1]."
@@ -66,8 +75,13 @@ async def test_a_leaking_reply_is_regenerated_lower_then_refused(
     assert "Hint level 3 of 5" in systems[0] and "Hint level 2 of 5" in systems[1]
     assert "Hint level 1 of 5" in systems[2]
     assert all("Never give the answer to a quiz question" in s for s in systems)
-    # Every attempt was paid for within the one hold.
+    # Every attempt is reported, within the one hold; a withheld answer is not charged.
     assert body["usage"]["prompt_tokens"] == sum(u["prompt_tokens"] for u in llm.usages)
+    assert body["usage"]["charged_tokens"] == 0
+    [reservation] = await reservations(client, me)
+    assert reservation["actual"] == 0 and reservation["amount"] >= sum(
+        u["prompt_tokens"] + u["completion_tokens"] for u in llm.usages
+    )
 
     stats = await _stats(client, course)
     assert stats["refused_answers"] == 1 and stats["leak_regenerations"] == 2

@@ -79,6 +79,12 @@ class TooManyAnswers(Unprocessable):
         super().__init__(message)
 
 
+class AnswersMismatch(Unprocessable):
+    """The answer list does not fit the quiz: refused before an attempt is used up."""
+
+    code = "answers_mismatch"
+
+
 class ScoreAboveMax(Unprocessable):
     code = "score_above_max"
 

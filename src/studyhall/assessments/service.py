@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.assessments import repository
 from studyhall.assessments.errors import (
+    AnswersMismatch,
     AttemptConflict,
     AttemptNotFound,
     AttemptNotStarted,
@@ -163,6 +164,46 @@ def is_correct(question: Question, given: Any) -> bool:
         return False
     accepted = {normalize_text(a) for a in question.answer}
     return normalize_text(str(given)) in accepted
+
+
+def _fits(question: Question, given: Any) -> bool:
+    """Whether an answer has the form its question takes (right or wrong does not matter here)."""
+    if given is None:
+        return True  # unanswered: scored as wrong
+    options = question.options or []
+    if question.kind == QuestionKind.single:
+        return _given_index(options, given) is not None
+    if question.kind == QuestionKind.multiple:
+        values = given if isinstance(given, list) else [given]
+        return bool(values) and all(_given_index(options, v) is not None for v in values)
+    if question.kind == QuestionKind.true_false:
+        return isinstance(given, bool) or (
+            isinstance(given, str) and given.strip().lower() in ("true", "false")
+        )
+    return isinstance(given, str | int | float) and not isinstance(given, bool)
+
+
+def check_answers(questions: Sequence[Question], answers: Sequence[Any]) -> None:
+    """Refuse an answer list that does not match the quiz's questions, one answer per question."""
+    if len(answers) != len(questions):
+        raise AnswersMismatch(
+            f"The quiz has {len(questions)} questions and {len(answers)} answers were sent: "
+            "send one answer per question, in order (null for an unanswered one)"
+        )
+    for number, (question, given) in enumerate(zip(questions, answers, strict=True), start=1):
+        if not _fits(question, given):
+            raise AnswersMismatch(
+                f"Answer {number} does not fit its {question.kind.value} question: "
+                + _ANSWER_FORMS[question.kind]
+            )
+
+
+_ANSWER_FORMS = {
+    QuestionKind.single: "give one option, by its index or its text",
+    QuestionKind.multiple: "give a list of options, by index or text",
+    QuestionKind.true_false: "give true or false",
+    QuestionKind.short: "give a text or a number",
+}
 
 
 def expected_value(question: Question) -> ExpectedValue:
@@ -560,6 +601,8 @@ async def submit_attempt(
     session: AsyncSession, *, quiz: Quiz, student: User, data: AttemptSubmit
 ) -> AttemptResult:
     """Score the student's answers against the server-measured time limit."""
+    # Checked before any attempt row exists, so a malformed submission never uses up a try.
+    check_answers(await repository.list_questions(session, quiz.id), data.answers)
     attempt = await repository.open_attempt(session, quiz_id=quiz.id, student_id=student.id)
     if data.attempt_id is not None and (attempt is None or attempt.id != data.attempt_id):
         raise AttemptNotFound("No open attempt with this id")

@@ -90,3 +90,14 @@ class PaymentProviderError(AppError):
 class InvalidWebhook(AppError):
     status_code = 400
     code = "invalid_webhook_signature"
+
+
+class ExceedsReservation(Unprocessable):
+    """More than the hold was asked for: refused, as a payment provider refuses an over-capture."""
+
+    def __init__(self, *, actual: int, reserved: int) -> None:
+        super().__init__(
+            f"Cannot charge {actual} tokens on a reservation of {reserved}: "
+            "charge at most the reserved amount",
+            code="exceeds_reservation",
+        )

@@ -319,7 +319,11 @@ async def admin_reserve(
 @router.post(
     "/admin/reservations/{reservation_id}/finalize",
     response_model=ReservationOut,
-    responses=_errors(**_NOT_FOUND, **_KEY_REUSED),
+    responses=_errors(
+        **_NOT_FOUND,
+        **_KEY_REUSED,
+        _422="`actual` above the reserved amount (`exceeds_reservation`)",
+    ),
 )
 async def admin_finalize(
     reservation_id: uuid.UUID,
@@ -329,7 +333,7 @@ async def admin_finalize(
     settings: SettingsDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> ReservationOut | Response:
-    """Charge min(actual, reserved) and release the rest; a resolved one is returned as is."""
+    """Charge `actual` and release the rest; above the hold is refused; a resolved one is kept."""
     idem = IdempotentRequest(
         session,
         key=idempotency_key,

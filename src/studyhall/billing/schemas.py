@@ -135,7 +135,9 @@ class ReserveIn(InputSchema):
 
 class FinalizeIn(InputSchema):
     actual: int = Field(
-        ge=0, le=10**12, description="Tokens really used; at most the reserved amount is charged"
+        ge=0,
+        le=10**12,
+        description="Tokens really used; more than the reserved amount is refused (422)",
     )
 
 

@@ -31,6 +31,7 @@ from studyhall.billing import idempotency, repository
 from studyhall.billing.errors import (
     AdjustmentTooLarge,
     DailyLimitReached,
+    ExceedsReservation,
     InsufficientTokens,
     ReservationNotFound,
     UnknownTier,
@@ -476,9 +477,11 @@ async def finalize(
     actor_id: uuid.UUID | None = None,
     settings: BillingSettings | None = None,
 ) -> Reservation:
-    """Charge min(actual, reserved) and release the rest; once only (later calls return it as is).
+    """Charge `actual` and release the rest of the hold; once only (later calls return it as is).
 
-    `user_id`, when given, must own the reservation (404 otherwise).
+    More than the hold is refused (422): the hold is the most the user agreed to spend, and a
+    silent cap would report one figure and charge another. `user_id`, when given, must own the
+    reservation (404 otherwise).
     """
     cfg = _cfg(settings)
     if actual < 0:
@@ -486,8 +489,10 @@ async def finalize(
     reservation, wallet = await _open_reservation_locked(session, reservation_id, cfg, user_id)
     if wallet is None:
         return reservation
+    if actual > reservation.amount:
+        raise ExceedsReservation(actual=actual, reserved=reservation.amount)
     now = utcnow()
-    charged = min(actual, reservation.amount)
+    charged = actual
     rest = reservation.amount - charged
     if charged > 0:
         _post(

@@ -66,3 +66,10 @@ class EnrollmentRequired(Forbidden):
 
     def __init__(self, message: str = "Enroll in this course first") -> None:
         super().__init__(message)
+
+
+class LessonHasNoVideo(Unprocessable):
+    code = "lesson_has_no_video"
+
+    def __init__(self, message: str = "This lesson has no video to report progress on") -> None:
+        super().__init__(message)

@@ -20,6 +20,7 @@ from studyhall.courses.errors import (
     CourseCodeTaken,
     CourseNotFound,
     InvalidTeacher,
+    LessonHasNoVideo,
     NotEnrolled,
 )
 from studyhall.courses.models import (
@@ -620,12 +621,20 @@ async def update_progress(
     elif data.completed is False:
         row.completed, row.completed_at = False, None
     if data.video_position_s is not None or data.video_watched_s is not None:
+        if lesson.video_url is None:
+            raise LessonHasNoVideo()
+        duration = lesson.duration_s or 0
+
+        def within(seconds: float) -> float:
+            # A player can report past the end (or a client can make figures up): a lesson's
+            # figures never exceed its length, so analytics averages stay meaningful.
+            return min(seconds, float(duration)) if duration > 0 else seconds
+
         if data.video_position_s is not None:
-            row.video_position_s = data.video_position_s
+            row.video_position_s = within(data.video_position_s)
         if data.video_watched_s is not None:
             # Cumulative counter from the player: a retried or reordered report never lowers it.
-            row.video_watched_s = max(row.video_watched_s, data.video_watched_s)
-        duration = lesson.duration_s or 0
+            row.video_watched_s = max(row.video_watched_s, within(data.video_watched_s))
         reached_end = duration > 0 and row.video_position_s >= VIDEO_COMPLETION_RATIO * duration
         if reached_end and not row.completed and data.completed is not False:
             row.completed, row.completed_at = True, now

@@ -128,8 +128,13 @@ class Outcome:
 
     @property
     def total_tokens(self) -> int:
-        """Tokens to charge (before the cap of the hold)."""
+        """Tokens the model used (charged unless the answer is a refusal)."""
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def refused(self) -> bool:
+        """An answer that gives nothing: no relevant material (or none at all), or withheld."""
+        return self.finish_reason == "refused" or self.grounded is False
 
 
 @dataclass
@@ -184,6 +189,10 @@ async def earlier_answer(
             request=_idempotency_request(chat_id, content),
         )
     return Replay(stored.body) if stored is not None else None
+
+
+# Replies of a guarded turn: the first and at most two regenerations after a leak.
+GUARDED_ATTEMPTS = 3
 
 
 def reservation_size(messages: list[ChatMessage], max_tokens: int) -> int:
@@ -305,6 +314,10 @@ async def prepare(
     turn.prompt = _build(turn, hint_level=turn.hint_level)
     turn.passages = turn.prompt.passages
     amount = reservation_size(turn.prompt.messages, turn.max_tokens)
+    if turn.guarded:
+        # A leaking reply is regenerated (twice at most): the hold covers every attempt, so
+        # the charge never has to exceed it. What is not used is released at once.
+        amount *= GUARDED_ATTEMPTS
     async with db.session() as session:
         if create:
             chat = service.new_session(user, course_id=course_id, title=turn.chat_title)
@@ -346,7 +359,7 @@ async def run_model(
     messages = turn.prompt.messages
     regenerations = 0
     leaks: list[Leak] = []
-    for attempt in range(3):
+    for attempt in range(GUARDED_ATTEMPTS):
         grounding = Grounding(
             question=turn.question,
             passages=turn.passages,
@@ -398,11 +411,16 @@ async def run_model(
             yield outcome
             return
         log.info("tutor_quiz_leak", chat_id=str(turn.chat_id), attempt=attempt, leaks=len(leaks))
-        if attempt == 2:
+        if attempt == GUARDED_ATTEMPTS - 1:
+            break
+        next_level = _lower_level(turn.hint_level, attempt + 1)
+        next_messages = _build(turn, hint_level=next_level).messages
+        used = progress.prompt_tokens + progress.completion_tokens
+        if used + reservation_size(next_messages, turn.max_tokens) > turn.reserved:
+            # Another reply would not fit in the hold: refuse now rather than overspend it.
             break
         regenerations += 1
-        level = _lower_level(turn.hint_level, attempt + 1)
-        messages = _build(turn, hint_level=level).messages
+        level, messages = next_level, next_messages
     text = refusal(leaks)
     outcome = Outcome(
         text=text,
@@ -514,6 +532,27 @@ async def release_shielded(db: Database, turn: Turn) -> None:
             log.exception("tutor_release_failed", reservation_id=str(turn.reservation_id))
 
 
+def _chargeable(turn: Turn, outcome: Outcome) -> int:
+    """The tokens to charge: none for a refusal, else the usage, which the hold covers.
+
+    Regenerations only start when the rest of the hold covers them (run_model), so only a
+    provider reporting more prompt tokens than the estimate's margin allows can go above: that
+    is logged and charged up to the hold, the most the student agreed to spend.
+    """
+    if outcome.refused:
+        # The student got nothing they can use: such answers are free (the tokens used are
+        # still reported on the message and counted in the metrics).
+        return 0
+    if outcome.total_tokens > turn.reserved:
+        log.warning(
+            "tutor_usage_above_hold",
+            chat_id=str(turn.chat_id),
+            used=outcome.total_tokens,
+            reserved=turn.reserved,
+        )
+    return min(outcome.total_tokens, turn.reserved)
+
+
 async def settle(db: Database, turn: Turn, outcome: Outcome) -> MessageOut | Replay | None:
     """Charge the real usage and store the exchange; None when the session vanished meanwhile."""
     assert turn.reservation_id is not None
@@ -542,7 +581,7 @@ async def settle(db: Database, turn: Turn, outcome: Outcome) -> MessageOut | Rep
         reservation = await billing.finalize(
             session,
             reservation_id=turn.reservation_id,
-            actual=outcome.total_tokens,
+            actual=_chargeable(turn, outcome),
             user_id=turn.user.id,
             settings=settings.billing,
         )

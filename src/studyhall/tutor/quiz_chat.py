@@ -238,7 +238,7 @@ async def _say(
             role=role,
             content=text,
             sources=[],
-            finish_reason="quiz",
+            finish_reason=repository.QUIZ_EXCHANGE,
             created_at=now + timedelta(microseconds=i),
         )
         for i, (role, text) in enumerate(texts)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.tutor.models import (
@@ -277,12 +277,28 @@ class CourseTutorCounts:
     tokens_charged: int
 
 
+# In-chat tests write the student's answers as user messages (finish_reason "quiz"): they are
+# answers to the tutor's questions, not questions to the tutor.
+QUIZ_EXCHANGE = "quiz"
+
+
+def _asked() -> ColumnElement[bool]:
+    """A question a user asked the tutor."""
+    return and_(
+        Message.role == MessageRole.user,
+        or_(Message.finish_reason.is_(None), Message.finish_reason != QUIZ_EXCHANGE),
+    )
+
+
 async def course_counts(
     session: AsyncSession, *, course_id: uuid.UUID, since: datetime | None
 ) -> CourseTutorCounts:
     """Message figures of a course's tutor since a time."""
-    is_user = Message.role == MessageRole.user
-    is_answer = Message.role == MessageRole.assistant
+    is_user = _asked()
+    is_answer = and_(
+        Message.role == MessageRole.assistant,
+        or_(Message.finish_reason.is_(None), Message.finish_reason != QUIZ_EXCHANGE),
+    )
     query = select(
         func.count(),
         func.count().filter(is_user),
@@ -303,9 +319,7 @@ async def course_questions(
     session: AsyncSession, *, course_id: uuid.UUID, since: datetime | None, limit: int
 ) -> list[str]:
     """The newest questions students asked the tutor in a course."""
-    query = select(Message.content).where(
-        Message.course_id == course_id, Message.role == MessageRole.user
-    )
+    query = select(Message.content).where(Message.course_id == course_id, _asked())
     if since is not None:
         query = query.where(Message.created_at >= since)
     rows = await session.scalars(query.order_by(Message.created_at.desc()).limit(limit))
@@ -316,9 +330,7 @@ async def per_user_message_counts(
     session: AsyncSession, *, course_id: uuid.UUID, since: datetime | None
 ) -> dict[uuid.UUID, int]:
     """Questions asked per user in a course."""
-    query = select(Message.user_id, func.count()).where(
-        Message.course_id == course_id, Message.role == MessageRole.user
-    )
+    query = select(Message.user_id, func.count()).where(Message.course_id == course_id, _asked())
     if since is not None:
         query = query.where(Message.created_at >= since)
     rows = await session.execute(query.group_by(Message.user_id))
