@@ -325,7 +325,9 @@ async def login(
         if user is not None
         else "name:" + hashlib.sha256(login.strip().lower().encode()).hexdigest()[:32]
     )
-    await limiter.check(
+    # Counted as a failure before the password is checked, so a parallel burst is refused at
+    # the limit instead of every request being checked; a right password gives the slot back.
+    await limiter.attempt(
         limits.login_failures_per_account,
         "login-fail",
         account,
@@ -334,7 +336,6 @@ async def login(
     # The same argon2 work whether or not the account exists.
     valid = await _verify(password, user.password_hash if user is not None else dummy_hash())
     if user is None or not valid:
-        await limiter.count(limits.login_failures_per_account, "login-fail", account)
         await audit.record_separately(
             db.sessionmaker,
             action="auth.login_failed",
@@ -344,6 +345,7 @@ async def login(
             details={"reason": "wrong_password" if user is not None else "unknown_account"},
         )
         raise InvalidCredentials()
+    await limiter.give_back(limits.login_failures_per_account, "login-fail", account)
     if not user.is_active:
         await audit.record_separately(
             db.sessionmaker,
@@ -523,12 +525,12 @@ async def change_password(
         raise Forbidden("Service accounts have no password")
     account = f"user:{user.id}"
     failures = settings.rate_limits.login_failures_per_account
-    await limiter.check(
+    await limiter.attempt(
         failures, "login-fail", account, message="Too many failed attempts; try again later"
     )
     if not await _verify(current_password, user.password_hash):
-        await limiter.count(failures, "login-fail", account)
         raise IncorrectPassword()
+    await limiter.give_back(failures, "login-fail", account)
     if new_password == current_password:
         raise WeakPassword(
             "The new password must differ from the current one", field="new_password"
