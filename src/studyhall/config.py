@@ -145,6 +145,33 @@ class JobSettings(BaseModel):
     backoff_max_s: float = 600.0
 
 
+DIALECT_NAMES = ("subject-tutor", "bacmr", "chat-prompts", "elearning", "apranova")
+
+
+class CompatSettings(BaseModel):
+    """The compatibility dialects: the five original APIs served under /compat/<name>."""
+
+    # "all", "none", or a comma-separated list of dialect names.
+    enabled: str = "all"
+
+    @field_validator("enabled")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        names = {v.strip() for v in value.split(",") if v.strip()}
+        if names - {"all", "none", *DIALECT_NAMES}:
+            raise ValueError(f"unknown dialect in {value!r}; known: {', '.join(DIALECT_NAMES)}")
+        return value
+
+    def enabled_names(self) -> list[str]:
+        """The dialects to mount, in the order of DIALECT_NAMES."""
+        names = {v.strip() for v in self.enabled.split(",") if v.strip()}
+        if "none" in names:
+            return []
+        if "all" in names:
+            return list(DIALECT_NAMES)
+        return [name for name in DIALECT_NAMES if name in names]
+
+
 class Settings(BaseSettings):
     """StudyHall settings."""
 
@@ -194,6 +221,7 @@ class Settings(BaseSettings):
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     billing: BillingSettings = Field(default_factory=BillingSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    compat: CompatSettings = Field(default_factory=CompatSettings)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from studyhall import __version__
 from studyhall.api import api_router, system_router
+from studyhall.compat import mount_dialects
 from studyhall.config import Settings, get_settings
 from studyhall.core.db import Database
 from studyhall.core.errors import install_error_handlers
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     install_error_handlers(app)
     app.include_router(system_router)
     app.include_router(api_router)
+    mount_dialects(app, settings)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -67,6 +67,11 @@ async def ready(request: Request) -> Readiness:
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
 async def metrics(request: Request) -> Response:
     """Prometheus exposition; guarded by a bearer token when STUDYHALL_METRICS_TOKEN is set."""
+    return await metrics_response(request)
+
+
+async def metrics_response(request: Request) -> Response:
+    """The metrics exposition under the metrics settings (also served by the dialects)."""
     settings: Settings = request.app.state.settings
     if not settings.metrics_enabled:
         raise Forbidden("Metrics are disabled")

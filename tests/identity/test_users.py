@@ -29,12 +29,43 @@ async def test_get_me(client: httpx.AsyncClient, student: User, auth: Auth) -> N
         "role",
         "is_verified",
         "hint_level",
+        "track",
         "preferences",
         "created_at",
     }
     assert body["id"] == str(student.id)
     assert body["hint_level"] == 3
     assert body["preferences"] == {"theme": "system", "notifications": True, "language": "en"}
+
+
+async def test_a_bootcamp_track_is_chosen_at_sign_up_and_changed_by_an_admin(
+    client: httpx.AsyncClient, admin: User, auth: Auth
+) -> None:
+    r = await client.post(
+        f"{API}/auth/register",
+        json={
+            "email": "tracked@example.org",
+            "password": "Marigold-Quartz-Canyon-58",
+            "full_name": "Tracked Learner",
+            "track": "DP",
+        },
+    )
+    assert r.status_code == 201 and r.json()["track"] == "DP"
+    user_id = r.json()["id"]
+    r = await client.patch(
+        f"{API}/admin/users/{user_id}", json={"track": "FSD"}, headers=auth(admin)
+    )
+    assert r.status_code == 200 and r.json()["track"] == "FSD"
+    r = await client.post(
+        f"{API}/auth/register",
+        json={
+            "email": "badtrack@example.org",
+            "password": "Marigold-Quartz-Canyon-58",
+            "full_name": "Bad Track",
+            "track": "no spaces allowed",
+        },
+    )
+    assert r.status_code == 422
 
 
 async def test_get_me_needs_auth(client: httpx.AsyncClient) -> None:

@@ -69,6 +69,15 @@ def packages(settings: BillingSettings) -> list[Package]:
     ]
 
 
+def package_for_price(settings: BillingSettings, *, amount: float, currency: str) -> Package | None:
+    """The package sold at this price in the currency's major unit (999.00 USD), if any."""
+    minor = round(amount * 100)
+    currency = currency.lower()
+    return next(
+        (p for p in packages(settings) if p.amount == minor and p.currency == currency), None
+    )
+
+
 def require_configured(settings: BillingSettings) -> None:
     """503 unless checkout can work (secret and publishable keys set)."""
     if not settings.stripe_secret_key:

@@ -115,7 +115,12 @@ class RequestMiddleware:
         start = time.perf_counter()
         status = 500
         path = scope["path"]
-        is_docs = path in ("/docs", "/redoc") or path.startswith("/docs/")
+        # Each compatibility dialect has its own docs page at /compat/<name>/docs.
+        is_docs = (
+            path in ("/docs", "/redoc")
+            or path.startswith("/docs/")
+            or (path.startswith("/compat/") and path.endswith("/docs"))
+        )
         limit = _body_limit(scope)
         declared = headers.get(b"content-length", b"")
         received = 0

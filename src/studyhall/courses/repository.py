@@ -700,3 +700,23 @@ async def drop_off_histogram(
     query = select(buckets.c.bucket, func.count()).group_by(buckets.c.bucket)
     rows = (await session.execute(query)).all()
     return {int(r[0]): int(r[1]) for r in rows}
+
+
+async def course_codes_by_user(
+    session: AsyncSession, user_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    """Each user's course codes: those they are enrolled in and those they teach, sorted."""
+    found: dict[uuid.UUID, set[str]] = {user_id: set() for user_id in user_ids}
+    if not user_ids:
+        return {}
+    enrolled = await session.execute(
+        select(Enrollment.student_id, Course.code)
+        .join(Course, Course.id == Enrollment.course_id)
+        .where(Enrollment.student_id.in_(user_ids))
+    )
+    taught = await session.execute(
+        select(Course.teacher_id, Course.code).where(Course.teacher_id.in_(user_ids))
+    )
+    for user_id, code in [*enrolled.all(), *taught.all()]:
+        found[user_id].add(code)
+    return {user_id: sorted(codes) for user_id, codes in found.items()}

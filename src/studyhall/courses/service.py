@@ -21,6 +21,7 @@ from studyhall.courses.errors import (
     CourseNotFound,
     InvalidTeacher,
     LessonHasNoVideo,
+    NotCourseOwner,
     NotEnrolled,
 )
 from studyhall.courses.models import (
@@ -119,6 +120,29 @@ async def get_course(session: AsyncSession, course_id: uuid.UUID) -> Course:
 async def find_course_by_code(session: AsyncSession, code: str) -> Course | None:
     """A course by its code (codes are stored upper-case), or None."""
     return await repository.get_course_by_code(session, code.strip().upper())
+
+
+async def visible_course_by_code(session: AsyncSession, *, user: User, code: str) -> Course:
+    """The course with this code if the caller may see it in the catalog (404 otherwise)."""
+    course = await find_course_by_code(session, code)
+    if course is None or not can_view(user, course):
+        raise CourseNotFound()
+    return course
+
+
+async def managed_course_by_code(session: AsyncSession, *, user: User, code: str) -> Course:
+    """The course with this code if the caller manages it: 404 unseen, 403 not its teacher."""
+    course = await visible_course_by_code(session, user=user, code=code)
+    if not manages(user, course):
+        raise NotCourseOwner()
+    return course
+
+
+async def course_codes_by_user(
+    session: AsyncSession, *, user_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    """Each user's course codes (enrolled in or taught), for documents that list "subjects"."""
+    return await repository.course_codes_by_user(session, user_ids)
 
 
 async def can_read_course(session: AsyncSession, *, user: User, course_id: uuid.UUID) -> bool:

@@ -39,6 +39,8 @@ class User(IdMixin, TimestampMixin, Base):
     # Service accounts stand behind API keys; they cannot log in and are hidden from user lists.
     is_service: Mapped[bool] = mapped_column(default=False)
     hint_level: Mapped[int] = mapped_column(default=3)
+    # A bootcamp's programme the learner follows (e.g. "DP"); free text chosen at sign-up.
+    track: Mapped[str | None] = mapped_column(String(32))
     preferences: Mapped[dict[str, Any]] = mapped_column(JSON, default=default_preferences)
     # Bumped on password change/reset and block: access tokens carry it and die at once.
     auth_version: Mapped[int] = mapped_column(default=1)

@@ -275,3 +275,13 @@ async def list_api_keys(
 async def get_api_key(session: AsyncSession, key_id: uuid.UUID) -> ApiKey | None:
     """An API key by id."""
     return await session.get(ApiKey, key_id)
+
+
+async def usernames_by_id(session: AsyncSession, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The username (or, without one, the email) of each user id."""
+    if not user_ids:
+        return {}
+    rows = await session.execute(
+        select(User.id, User.username, User.email).where(User.id.in_(user_ids))
+    )
+    return {user_id: username or email for user_id, username, email in rows.all()}

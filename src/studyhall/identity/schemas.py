@@ -69,6 +69,11 @@ FullName = Annotated[
 ShortText = Annotated[
     str, StringConstraints(min_length=1, max_length=200, pattern=NOT_BLANK), Trimmed
 ]
+Track = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"),
+    Field(description="A bootcamp programme, e.g. `DP`"),
+]
 # Length and guessability are checked by the service against the settings.
 Password = Annotated[str, Field(min_length=1, max_length=1024)]
 
@@ -116,6 +121,7 @@ class UserOut(Schema):
     role: Role
     is_verified: bool
     hint_level: int
+    track: str | None = None
     preferences: Preferences
     created_at: UTCTimestamp
 
@@ -161,6 +167,7 @@ class RegisterIn(InputSchema):
     password: Password
     full_name: FullName
     username: Username | None = None
+    track: Track | None = None
     role: str | None = Field(
         default=None, description="Optional; only `student` is accepted (anything else is 403)"
     )
@@ -273,6 +280,7 @@ class AdminUserUpdate(InputSchema):
     is_active: bool | None = None
     hint_level: Annotated[int, Field(ge=1, le=5)] | None = None
     full_name: FullName | None = None
+    track: Track | None = None
 
 
 class AdminPasswordReset(InputSchema):

@@ -286,6 +286,7 @@ async def register(
         is_verified=False,
         is_service=False,
         hint_level=3,
+        track=data.track,
         preferences=default_preferences(),
         auth_version=1,
     )
@@ -757,6 +758,31 @@ async def admin_get_user(session: AsyncSession, *, user_id: uuid.UUID) -> User:
     return user
 
 
+async def admin_get_user_by_login(session: AsyncSession, *, login: str) -> User:
+    """A human account by email or username, or 404 (documents that name users this way)."""
+    user = await repository.get_user_by_login(session, login)
+    if user is None or user.is_service:
+        raise NotFound("User not found")
+    return user
+
+
+async def usernames_by_id(
+    session: AsyncSession, *, user_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """How documents that name users by username show these ids (the email when none is set)."""
+    return await repository.usernames_by_id(session, list(set(user_ids)))
+
+
+async def access_token_with_claims(
+    session: AsyncSession, *, settings: Settings, user_id: uuid.UUID, claims: dict[str, Any]
+) -> str:
+    """An access token for a user signed in a moment ago, with a client's informational claims."""
+    user = await repository.get_user(session, user_id)
+    if user is None or not user.is_active or user.is_service:
+        raise InvalidCredentials()
+    return issue_access_token(settings, user, extra_claims=claims)
+
+
 async def admin_create_user(
     session: AsyncSession, *, settings: Settings, actor: User, data: AdminUserCreate
 ) -> User:
@@ -840,6 +866,9 @@ async def admin_update_user(
     if "full_name" in changes and changes["full_name"] != user.full_name:
         updated["full_name"] = {}
         user.full_name = changes["full_name"]
+    if "track" in changes and changes["track"] != user.track:
+        updated["track"] = {"from": user.track, "to": changes["track"]}
+        user.track = changes["track"]
     if updated:
         await audit.record(
             session,

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from studyhall.config import Settings
 from studyhall.core.clock import utcnow
 from studyhall.core.security import encode_jwt
 from studyhall.identity.models import User
 
+# Claims a client's document may add to its tokens; never the ones that authenticate.
+_RESERVED = frozenset({"sub", "type", "iss", "aud", "iat", "exp", "jti", "ver"})
 
-def issue_access_token(settings: Settings, user: User) -> str:
-    """A short-lived access JWT carrying the role and the user's auth version."""
+
+def issue_access_token(
+    settings: Settings, user: User, *, extra_claims: dict[str, Any] | None = None
+) -> str:
+    """A short-lived access JWT carrying the role and the user's auth version.
+
+    `extra_claims` are informational claims an older client reads from its token (a display
+    role, the user's subjects); the server authorizes from the user row, never from them.
+    """
+    extra = {k: v for k, v in (extra_claims or {}).items() if k not in _RESERVED}
     token, _ = encode_jwt(
         subject=str(user.id),
         token_type="access",
@@ -18,6 +30,6 @@ def issue_access_token(settings: Settings, user: User) -> str:
         audience=settings.jwt_audience,
         now=utcnow(),
         ttl_s=settings.access_token_ttl_s,
-        claims={"role": str(user.role), "ver": user.auth_version},
+        claims={"role": str(user.role), **extra, "ver": user.auth_version},
     )
     return token

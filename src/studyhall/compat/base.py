@@ -1,0 +1,146 @@
+"""What every dialect shares: its own FastAPI sub-app (own OpenAPI and docs) and its error shape.
+
+A dialect renders StudyHall's errors in its document's shape by re-rendering what the core
+handlers answer: statuses, headers (`WWW-Authenticate`, `Retry-After`) and logging stay the
+core's, only the body changes. No dialect decides a status on its own except where its
+document says so (a route then raises `DialectError` with the document's body).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Protocol, TypeVar
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from studyhall import __version__
+from studyhall.core import errors as core_errors
+from studyhall.core.db import Database
+from studyhall.core.ratelimit import RateLimiter
+from studyhall.core.routes import allowed_methods
+
+
+class ErrorStyle(Protocol):
+    """How a document writes its errors."""
+
+    def error(self, status: int, message: str, code: str) -> dict[str, Any]:
+        """The body of a non-validation error."""
+        ...
+
+    def validation(self, errors: list[dict[str, Any]]) -> tuple[int, dict[str, Any] | list[Any]]:
+        """The status and body of a request that does not match its schema (FastAPI's list)."""
+        ...
+
+
+class DialectError(Exception):
+    """An answer a document spells out itself (status and body as written there)."""
+
+    def __init__(
+        self, status_code: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(str(body))
+        self.status_code = status_code
+        self.body = body
+        self.headers = headers or {}
+
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def _restyled(style: ErrorStyle, core_handler: Handler) -> Handler:
+    """The core handler's answer, with the body written in the dialect's shape."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        response = await core_handler(request, exc)
+        body = json.loads(bytes(response.body))
+        headers = {
+            k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")
+        }
+        detail = body.get("detail")
+        if isinstance(detail, list):  # FastAPI's validation list
+            status, styled = style.validation(detail)
+            return JSONResponse(styled, status_code=status, headers=headers)
+        styled_body = style.error(response.status_code, str(detail), str(body.get("code", "")))
+        return JSONResponse(styled_body, status_code=response.status_code, headers=headers)
+
+    return handler
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    response = await core_errors._http_error(request, exc)
+    if response.status_code == 405:
+        # The core looks the resource up by full path; a dialect's routes are relative to its mount.
+        root = request.scope.get("root_path", "")
+        path = request.scope["path"][len(root) :] if root else request.scope["path"]
+        response.headers["Allow"] = ", ".join(allowed_methods(request.app, path))
+    return response
+
+
+async def _dialect_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DialectError)
+    return JSONResponse(exc.body, status_code=exc.status_code, headers=exc.headers)
+
+
+def new_dialect_app(*, name: str, title: str, description: str, style: ErrorStyle) -> FastAPI:
+    """A sub-app for one document: its OpenAPI at /compat/<name>/openapi.json, docs beside."""
+    app = FastAPI(
+        title=f"StudyHall compatibility: {title}",
+        version=__version__,
+        description=description,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.add_exception_handler(DialectError, _dialect_error)
+    app.add_exception_handler(core_errors.AppError, _restyled(style, core_errors._app_error))
+    app.add_exception_handler(StarletteHTTPException, _restyled(style, _http_error))
+    app.add_exception_handler(DBAPIError, _restyled(style, core_errors._database_error))
+    app.add_exception_handler(PoolTimeout, _restyled(style, core_errors._database_error))
+    app.add_exception_handler(OSError, _restyled(style, core_errors._database_error))
+    app.add_exception_handler(Exception, _restyled(style, core_errors._unhandled))
+    app.add_exception_handler(
+        RequestValidationError, _restyled(style, core_errors._validation_error)
+    )
+    return app
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], data: dict[str, Any]) -> M:
+    """A domain input schema from what the dialect translated; its refusals are the request's
+    validation errors (rendered in the dialect's shape), not a server error."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+
+
+def error_doc(model: Any, *statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries documenting the dialect's error body for these statuses."""
+    return {status: {"model": model, "description": "Error"} for status in statuses}
+
+
+async def get_database(request: Request) -> Database:
+    """The app's database, for services that run their own units of work (login, refresh)."""
+    db: Database = request.app.state.db
+    return db
+
+
+async def get_limiter(request: Request) -> RateLimiter:
+    """The app's rate limiter."""
+    limiter: RateLimiter = request.app.state.limiter
+    return limiter
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]

@@ -1,0 +1,89 @@
+"""Who may call each compatibility-dialect route: its canonical twin's entry in access.py.
+
+Every dialect route must be listed (the test fails on a route without an entry, and on an entry
+without a route). A dialect route is a translation of a canonical route, so it names that twin
+and is expected to let exactly the twin's roles through; a route with no canonical twin (an
+outside engine that is absent) gives its role set itself.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.routing import Mount
+
+from studyhall.core.routes import api_routes
+from tests.security.access import ACCESS, ADMINS, PUBLIC, USER
+
+ST = "/compat/subject-tutor"
+
+# Dialect route -> canonical twin route (or the role set when there is no twin).
+TWINS: dict[str, str | frozenset[str]] = {
+    # subject-tutor (000)
+    f"POST {ST}/register": "POST /api/v1/auth/register",
+    f"POST {ST}/token": "POST /api/v1/auth/token",
+    f"GET {ST}/users/me": "GET /api/v1/users/me",
+    f"PUT {ST}/users/me": "PATCH /api/v1/users/me",
+    f"GET {ST}/users/{{username}}": "GET /api/v1/users/{user_id}",
+    f"GET {ST}/subjects": "GET /api/v1/courses",
+    # The document creates subjects by admins only (stricter than the canonical route).
+    f"POST {ST}/subjects": ADMINS,
+    f"PUT {ST}/subjects/{{subject_id}}": "PATCH /api/v1/courses/{course_id}",
+    f"DELETE {ST}/subjects/{{subject_id}}": "DELETE /api/v1/courses/{course_id}",
+    f"GET {ST}/subjects/enrolled": "GET /api/v1/courses/enrolled",
+    f"POST {ST}/subjects/{{subject_id}}/enroll": "POST /api/v1/courses/{course_id}/enroll",
+    f"GET {ST}/professor/students": "GET /api/v1/teacher/students",
+    f"GET {ST}/professor/subjects/{{subject_id}}/analytics": (
+        "GET /api/v1/courses/{course_id}/analytics"
+    ),
+    f"GET {ST}/admin/users": "GET /api/v1/admin/users",
+    f"POST {ST}/admin/users/{{username}}/role": "PATCH /api/v1/admin/users/{user_id}",
+    f"GET {ST}/health": "GET /health",
+    f"GET {ST}/system/info": "GET /api/v1/system/info",
+    f"GET {ST}/metrics": "GET /metrics",
+    # apranova (004)
+    "POST /compat/apranova/api/auth/registration/": "POST /api/v1/auth/register",
+    "POST /compat/apranova/api/users/login/": "POST /api/v1/auth/login",
+    "POST /compat/apranova/api/auth/token/refresh/": "POST /api/v1/auth/refresh",
+    "POST /compat/apranova/api/users/logout/": "POST /api/v1/auth/logout",
+    "POST /compat/apranova/api/users/check-email/": "POST /api/v1/auth/check-email",
+    "GET /compat/apranova/api/users/profile/": "GET /api/v1/users/me",
+    "POST /compat/apranova/api/users/update-role/": "PATCH /api/v1/admin/users/{user_id}",
+    "POST /compat/apranova/api/users/workspace/create/": USER,
+    "POST /compat/apranova/api/payments/create-payment/": "POST /api/v1/payments/checkout",
+    "POST /compat/apranova/api/auth/google/": PUBLIC,
+    "POST /compat/apranova/api/auth/github/": PUBLIC,
+}
+
+# Routes whose engine is absent in the test run: an allowed caller gets the document's 503.
+ENGINE_ABSENT = frozenset(
+    {
+        "POST /compat/apranova/api/users/workspace/create/",
+        "POST /compat/apranova/api/auth/google/",
+        "POST /compat/apranova/api/auth/github/",
+    }
+)
+
+# A refresh token in the body is the credential: its 401 is about the token, not the caller.
+BODY_CREDENTIAL = frozenset({"POST /compat/apranova/api/auth/token/refresh/"})
+
+
+def expected_roles(key: str) -> frozenset[str]:
+    """The roles a dialect route lets through: its twin's."""
+    twin = TWINS[key]
+    return ACCESS[twin] if isinstance(twin, str) else twin
+
+
+def dialect_route_keys(app: FastAPI) -> list[str]:
+    """`METHOD /compat/<name>/path` of every route of every mounted dialect."""
+    keys = []
+    for mount in app.routes:
+        if isinstance(mount, Mount) and mount.path.startswith("/compat/"):
+            sub = mount.app
+            assert isinstance(sub, FastAPI)
+            keys += [
+                f"{m} {mount.path}{r.path}"
+                for r in api_routes(sub)
+                for m in r.methods
+                if m != "HEAD"
+            ]
+    return sorted(keys)
