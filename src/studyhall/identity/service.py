@@ -396,6 +396,11 @@ async def refresh(db: Database, *, settings: Settings, refresh_token: str) -> To
     assert reused is not None
     async with db.session() as session:
         await repository.revoke_family(session, reused.family_id, now=utcnow())
+        # The thief may hold the family's current access token: end the user's access tokens
+        # now (others' sessions just refresh) instead of in up to 15 minutes.
+        victim = await repository.get_user(session, reused.user_id)
+        if victim is not None:
+            _revoke_access(victim)
         await audit.record(
             session,
             action="auth.refresh_reused",
@@ -409,11 +414,17 @@ async def refresh(db: Database, *, settings: Settings, refresh_token: str) -> To
 
 
 async def logout(session: AsyncSession, *, user: User, refresh_token: str) -> None:
-    """End the session (token family) the refresh token belongs to."""
+    """End the session (token family) the refresh token belongs to, and its access token.
+
+    Access tokens are stateless JWTs that carry the user's auth_version, so ending the family's
+    one means bumping that version: the user's other sessions keep their refresh tokens and get
+    a fresh access token on their next refresh, which clients do on a 401 anyway.
+    """
     row = await repository.get_refresh_token(session, refresh_token)
     # Someone else's token is ignored: the answer is the same and nothing is revealed.
     if row is not None and row.user_id == user.id:
         await repository.revoke_family(session, row.family_id, now=utcnow())
+        _revoke_access(user)
 
 
 # Mailed tokens
