@@ -86,7 +86,11 @@ class Server:
 
 @contextlib.contextmanager
 def server(
-    database_url: str, *, workers: int = 1, extra_env: dict[str, str] | None = None
+    database_url: str,
+    *,
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
+    start_timeout_s: float = 60,
 ) -> Iterator[Server]:
     """Run `studyhall serve` as a user would, on a free port, until the block ends."""
     data_dir = tempfile.mkdtemp(prefix="studyhall-bench-data-")
@@ -108,7 +112,7 @@ def server(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + start_timeout_s
         while time.monotonic() < deadline:
             try:
                 if httpx.get(base + "/health/ready", timeout=1).status_code == 200:

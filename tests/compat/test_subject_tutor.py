@@ -352,3 +352,165 @@ async def test_the_canonical_login_password_works_here(
         f"{BASE}/token", data={"username": student.email, "password": TEST_PASSWORD}
     )
     assert r.status_code == 200
+
+
+async def _enrolled_student_in_subject(
+    client: httpx.AsyncClient, make_user: MakeUser, auth: Any
+) -> tuple[User, User, str, dict[str, Any]]:
+    admin = await make_user(Role.admin)
+    professor = await make_user(Role.teacher)
+    student = await make_user(Role.student)
+    code = _code()
+    subject = await _subject(client, auth(admin), professor, code)
+    r = await client.post(f"{BASE}/subjects/{code}/enroll", headers=auth(student))
+    assert r.status_code == 200
+    return student, professor, code, subject
+
+
+async def test_chat_creates_the_session_and_the_session_routes_show_it(
+    client: httpx.AsyncClient, make_user: MakeUser, auth: Any
+) -> None:
+    student, _, code, _ = await _enrolled_student_in_subject(client, make_user, auth)
+    session_id = str(uuid.uuid4())
+    r = await client.post(
+        f"{BASE}/chat",
+        json={
+            "id": session_id,
+            "asignatura": code,
+            "content": "What is the time complexity of quicksort?",
+            "messages": [
+                {"role": "user", "content": "Previous message..."},
+                {"role": "assistant", "content": "Previous response..."},
+            ],
+        },
+        headers=auth(student),
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["session_id"] == session_id and body["asignatura"] == code
+    assert isinstance(body["response"], str) and body["response"]
+    r = await client.post(
+        f"{BASE}/chat",
+        json={"id": session_id, "asignatura": code, "content": "And mergesort?"},
+        headers=auth(student),
+    )
+    assert r.status_code == 200
+
+    listed = await client.get(
+        f"{BASE}/sessions", params={"subject": code, "limit": 20, "skip": 0}, headers=auth(student)
+    )
+    assert listed.status_code == 200
+    [row] = listed.json()
+    assert row["_id"] == session_id and row["subject"] == code
+    assert row["message_count"] == 4 and row["title"]
+    assert row["created_at"].endswith("Z") and row["last_active"].endswith("Z")
+
+    detail = await client.get(f"{BASE}/sessions/{session_id}", headers=auth(student))
+    assert detail.status_code == 200
+    body = detail.json()
+    assert body["_id"] == session_id and body["user_id"] == student.username
+    assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user", "assistant"]
+    assert body["messages"][0]["content"] == "What is the time complexity of quicksort?"
+
+    # BOLA: another student neither sees, continues nor deletes the session.
+    other = await make_user(Role.student)
+    assert (
+        await client.get(f"{BASE}/sessions/{session_id}", headers=auth(other))
+    ).status_code == 404
+    assert (await client.get(f"{BASE}/sessions", headers=auth(other))).json() == []
+    r = await client.delete(f"{BASE}/sessions/{session_id}", headers=auth(other))
+    assert r.status_code == 404
+    r = await client.post(
+        f"{BASE}/chat",
+        json={"id": session_id, "asignatura": code, "content": "Hijack"},
+        headers=auth(other),
+    )
+    assert r.status_code in (403, 404)
+
+    r = await client.delete(f"{BASE}/sessions/{session_id}", headers=auth(student))
+    assert r.status_code == 204
+    assert (
+        await client.get(f"{BASE}/sessions/{session_id}", headers=auth(student))
+    ).status_code == 404
+    assert (await client.get(f"{BASE}/sessions/not-a-uuid", headers=auth(student))).json() == {
+        "detail": "Session not found"
+    }
+
+
+async def test_chat_errors(client: httpx.AsyncClient, make_user: MakeUser, auth: Any) -> None:
+    _, _, code, _ = await _enrolled_student_in_subject(client, make_user, auth)
+    outsider = await make_user(Role.student)
+    r = await client.post(
+        f"{BASE}/chat",
+        json={"id": str(uuid.uuid4()), "asignatura": code, "content": "Hello?"},
+        headers=auth(outsider),
+    )
+    assert r.status_code == 403 and set(r.json()) == {"detail"}
+    r = await client.post(
+        f"{BASE}/chat", json={"asignatura": code, "content": "No id"}, headers=auth(outsider)
+    )
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "id"]
+    r = await client.post(f"{BASE}/chat", json={"id": str(uuid.uuid4())})
+    assert r.status_code == 401
+
+
+async def test_resume_chat_answers_the_sessions_test(
+    client: httpx.AsyncClient, make_user: MakeUser, auth: Any
+) -> None:
+    student, professor, code, _ = await _enrolled_student_in_subject(client, make_user, auth)
+    course = (
+        await client.get("/api/v1/courses", params={"search": code}, headers=auth(professor))
+    ).json()["items"][0]
+    quiz = await client.post(
+        f"/api/v1/courses/{course['id']}/quizzes",
+        json={
+            "title": "Check",
+            "questions": [
+                {
+                    "prompt": "2 + 2 = ?",
+                    "kind": "single",
+                    "options": ["3", "4", "5"],
+                    "answer": "4",
+                },
+                {"prompt": "The sky is blue", "kind": "true_false", "answer": True},
+            ],
+        },
+        headers=auth(professor),
+    )
+    assert quiz.status_code == 201, quiz.text
+    chat = await client.post(
+        "/api/v1/chat/sessions", json={"course_id": course["id"]}, headers=auth(student)
+    )
+    session_id = chat.json()["id"]
+    r = await client.post(
+        f"/api/v1/chat/sessions/{session_id}/quiz",
+        json={"quiz_id": quiz.json()["id"]},
+        headers=auth(student),
+    )
+    assert r.status_code in (200, 201), r.text
+    r = await client.post(
+        f"{BASE}/sessions/{session_id}/resume_chat",
+        json={"answer": "The answer is option B", "current_question_index": 5},
+        headers=auth(student),
+    )
+    assert r.status_code == 400 and set(r.json()) == {"detail"}
+    r = await client.post(
+        f"{BASE}/sessions/{session_id}/resume_chat",
+        json={"answer": "4", "current_question_index": 0},
+        headers=auth(student),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["correct"] is True and r.json()["next_question"] is not None
+    r = await client.post(
+        f"{BASE}/sessions/{session_id}/resume_chat",
+        json={"answer": True, "current_question_index": 1},
+        headers=auth(student),
+    )
+    assert r.status_code == 200 and r.json()["result"]["passed"] is True
+    other = await make_user(Role.student)
+    r = await client.post(
+        f"{BASE}/sessions/{session_id}/resume_chat",
+        json={"answer": "4", "current_question_index": 0},
+        headers=auth(other),
+    )
+    assert r.status_code == 404

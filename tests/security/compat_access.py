@@ -35,11 +35,29 @@ TWINS: dict[str, str | frozenset[str]] = {
     f"GET {ST}/professor/subjects/{{subject_id}}/analytics": (
         "GET /api/v1/courses/{course_id}/analytics"
     ),
+    f"POST {ST}/chat": "POST /api/v1/chat",
+    f"GET {ST}/sessions": "GET /api/v1/chat/sessions",
+    f"GET {ST}/sessions/{{session_id}}": "GET /api/v1/chat/sessions/{session_id}",
+    f"DELETE {ST}/sessions/{{session_id}}": "DELETE /api/v1/chat/sessions/{session_id}",
+    f"POST {ST}/sessions/{{session_id}}/resume_chat": (
+        "POST /api/v1/chat/sessions/{session_id}/answer"
+    ),
     f"GET {ST}/admin/users": "GET /api/v1/admin/users",
     f"POST {ST}/admin/users/{{username}}/role": "PATCH /api/v1/admin/users/{user_id}",
     f"GET {ST}/health": "GET /health",
     f"GET {ST}/system/info": "GET /api/v1/system/info",
     f"GET {ST}/metrics": "GET /metrics",
+    # bacmr (001), the part served so far
+    "GET /compat/bacmr/health": "GET /health",
+    "POST /compat/bacmr/auth/signup": "POST /api/v1/auth/register",
+    "POST /compat/bacmr/auth/signin": "POST /api/v1/auth/login",
+    # Client-side logout: nothing to authorize (it changes nothing on the server).
+    "POST /compat/bacmr/auth/logout": PUBLIC,
+    "POST /compat/bacmr/auth/reset-password": "POST /api/v1/auth/password/forgot",
+    "GET /compat/bacmr/me": "GET /api/v1/users/me",
+    "PATCH /compat/bacmr/me": "PATCH /api/v1/users/me",
+    "GET /compat/bacmr/wallet/balance": "GET /api/v1/wallet",
+    "GET /compat/bacmr/wallet/reservations": "GET /api/v1/wallet/reservations",
     # apranova (004)
     "POST /compat/apranova/api/auth/registration/": "POST /api/v1/auth/register",
     "POST /compat/apranova/api/users/login/": "POST /api/v1/auth/login",

@@ -16,6 +16,7 @@ from studyhall.config import Settings
 # Dialect name -> module holding `build() -> FastAPI`.
 MODULES = {
     "subject-tutor": "studyhall.compat.subject_tutor",
+    "bacmr": "studyhall.compat.bacmr",
     "apranova": "studyhall.compat.apranova",
 }
 

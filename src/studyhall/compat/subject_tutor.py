@@ -35,9 +35,19 @@ from studyhall.identity.dependencies import (
     SettingsDep,
     StudentUser,
     TeacherOrAdmin,
+    admin_key_header,
+    api_key_header,
+    get_current_user,
+    oauth2_scheme,
 )
 from studyhall.identity.models import Role, User
 from studyhall.identity.schemas import AdminUserUpdate, RegisterIn, UserUpdate
+from studyhall.tutor import orchestration, quiz_chat
+from studyhall.tutor import service as tutor
+from studyhall.tutor.orchestration import Replay
+from studyhall.tutor.providers.factory import provider_for
+from studyhall.tutor.schemas import ChatAnswerIn
+from studyhall.tutor.streaming import answer_json
 
 DESCRIPTION = """
 The university subject tutor API (document 000) served by StudyHall: give its front-end the
@@ -523,6 +533,170 @@ async def change_role(
         "role": _ROLE_OUT[updated.role],
         "message": "User role updated",
     }
+
+
+# Chat and sessions: the tutor. Session ids are UUIDs the client picks (its first message creates
+# the session); StudyHall keeps the history itself, so the `messages` a client sends are ignored.
+
+
+class ChatMessage(BaseModel):
+    role: Literal["user", "assistant", "system"]
+    content: Annotated[str, Field(max_length=20_000)]
+
+
+class ChatBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: uuid.UUID = Field(description="The session id (a UUID the client picks)")
+    asignatura: Annotated[str, Field(min_length=1, max_length=32)]
+    content: Annotated[str, Field(min_length=1, max_length=8000)]
+    messages: Annotated[list[ChatMessage], Field(max_length=200)] = []
+
+
+class ResumeBody(_In):
+    answer: Any
+    current_question_index: Annotated[int, Field(ge=0)]
+
+
+async def _tutor_user(request: Request, settings: SettingsDep) -> User:
+    """The caller, read in a short unit of work: a tutor answer must not hold a connection."""
+    db = request.app.state.db
+    async with db.session(write=False) as session:
+        return await get_current_user(
+            request,
+            session,
+            settings,
+            await oauth2_scheme(request),
+            await api_key_header(request),
+            await admin_key_header(request),
+        )
+
+
+TutorUser = Annotated[User, Depends(_tutor_user)]
+
+
+@router.post(
+    "/chat",
+    responses=error_doc(ERRORS, 401, 402, 403, 404, 429, 503, 504),
+    summary="Ask the tutor in a session (created on its first message)",
+)
+async def chat(
+    body: ChatBody, request: Request, user: TutorUser, db: DatabaseDep, settings: SettingsDep
+) -> dict[str, Any]:
+    async with db.session(write=False) as session:
+        course = await courses.visible_course_by_code(session, user=user, code=body.asignatura)
+        existing = await tutor.own_session_or_none(session, user=user, chat_id=body.id)
+    if existing is not None and existing.course_id != course.id:
+        raise DialectError(403, {"detail": "Session belongs to another subject"})
+    await orchestration.rate_limit(request.app.state.limiter, settings, user)
+    turn = await orchestration.prepare(
+        db,
+        settings,
+        user=user,
+        chat_id=existing.id if existing is not None else None,
+        course_id=course.id,
+        content=body.content,
+        new_chat_id=body.id,
+    )
+    result = await answer_json(db, provider_for(request.app), turn)
+    content = result.body.get("content", "") if isinstance(result, Replay) else result.content
+    return {"response": content, "session_id": str(body.id), "asignatura": course.code}
+
+
+def _session_row(chat: Any, codes: dict[uuid.UUID, str]) -> dict[str, Any]:
+    return {
+        "_id": str(chat.id),
+        "title": chat.title,
+        "subject": codes.get(chat.course_id) if chat.course_id else None,
+        "created_at": _iso(chat.created_at),
+        "last_active": _iso(chat.last_active_at),
+    }
+
+
+@router.get("/sessions", responses=error_doc(ERRORS, 401), summary="The caller's chat sessions")
+async def list_sessions(
+    user: CurrentUser,
+    session: SessionDep,
+    subject: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[dict[str, Any]]:
+    course_id = None
+    if subject is not None:
+        try:
+            course_id = (await courses.visible_course_by_code(session, user=user, code=subject)).id
+        except NotFound:
+            return []
+    found = await tutor.list_sessions(
+        session,
+        user=user,
+        course_id=course_id,
+        library_only=False,
+        search=None,
+        limit=limit,
+        offset=skip,
+    )
+    codes = await courses.codes_by_id(
+        session, course_ids=[c.course_id for c in found.items if c.course_id]
+    )
+    return [{**_session_row(c, codes), "message_count": c.message_count} for c in found.items]
+
+
+async def _own_session(session: SessionDep, user: User, session_id: str) -> Any:
+    try:
+        chat_id = uuid.UUID(session_id)
+    except ValueError:
+        raise DialectError(404, {"detail": "Session not found"}) from None
+    return await tutor.owned_session(session, user=user, chat_id=chat_id)
+
+
+@router.get(
+    "/sessions/{session_id}",
+    responses=error_doc(ERRORS, 401, 404),
+    summary="A session with its history",
+)
+async def get_session(session_id: str, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+    chat = await _own_session(session, user, session_id)
+    detail = await tutor.session_detail(session, chat=chat)
+    codes = await courses.codes_by_id(
+        session, course_ids=[chat.course_id] if chat.course_id else []
+    )
+    return {
+        **_session_row(chat, codes),
+        "user_id": user.username or user.email,
+        "messages": [{"role": m.role, "content": m.content} for m in detail.messages],
+    }
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_doc(ERRORS, 401, 404),
+    summary="Delete a session",
+)
+async def delete_session(session_id: str, user: CurrentUser, session: SessionDep) -> Response:
+    chat = await _own_session(session, user, session_id)
+    await tutor.delete_session(session, chat=chat)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/sessions/{session_id}/resume_chat",
+    responses=error_doc(ERRORS, 400, 401, 404),
+    summary="Answer the current question of the session's test",
+)
+async def resume_chat(
+    session_id: str, body: ResumeBody, user: CurrentUser, session: SessionDep
+) -> dict[str, Any]:
+    chat = await _own_session(session, user, session_id)
+    data = parse(
+        ChatAnswerIn, {"answer": body.answer, "question_index": body.current_question_index}
+    )
+    try:
+        graded = await quiz_chat.answer(session, user=user, chat=chat, data=data)
+    except Conflict as exc:  # no test in progress, or not at this question
+        raise _bad_request(exc.message) from None
+    return graded.model_dump(mode="json")
 
 
 @router.get("/health", summary="Health check")

@@ -720,3 +720,11 @@ async def course_codes_by_user(
     for user_id, code in [*enrolled.all(), *taught.all()]:
         found[user_id].add(code)
     return {user_id: sorted(codes) for user_id, codes in found.items()}
+
+
+async def codes_by_id(session: AsyncSession, course_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The code of each course id."""
+    if not course_ids:
+        return {}
+    rows = await session.execute(select(Course.id, Course.code).where(Course.id.in_(course_ids)))
+    return {course_id: code for course_id, code in rows.all()}

@@ -138,6 +138,13 @@ async def managed_course_by_code(session: AsyncSession, *, user: User, code: str
     return course
 
 
+async def codes_by_id(
+    session: AsyncSession, *, course_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The code of each course id (documents that name courses by code)."""
+    return await repository.codes_by_id(session, list(set(course_ids)))
+
+
 async def course_codes_by_user(
     session: AsyncSession, *, user_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, list[str]]:

@@ -38,6 +38,7 @@ from studyhall.core.clock import utcnow
 from studyhall.core.db import Database
 from studyhall.core.ids import new_id
 from studyhall.core.metrics import LLM_TOKENS
+from studyhall.core.ratelimit import RateLimiter
 from studyhall.courses import service as courses
 from studyhall.identity.models import Role, User
 from studyhall.knowledge import service as knowledge
@@ -240,6 +241,16 @@ def _build(turn: Turn, *, hint_level: int) -> BuiltPrompt:
     )
 
 
+async def rate_limit(limiter: RateLimiter, settings: Settings, user: User) -> None:
+    """The per-user tutor limit, counted before each question (429 when exceeded)."""
+    await limiter.hit(
+        settings.rate_limits.tutor_per_user,
+        "tutor",
+        str(user.id),
+        message="Too many tutor requests; wait a moment before asking again",
+    )
+
+
 async def prepare(
     db: Database,
     settings: Settings,
@@ -249,11 +260,13 @@ async def prepare(
     course_id: uuid.UUID | None,
     content: str,
     idempotency_key: str | None = None,
+    new_chat_id: uuid.UUID | None = None,
 ) -> Turn:
     """Gather the material and hold the tokens; raises 404/403/402/429 before any model call.
 
     `chat_id` None starts a new session in `course_id` (the one-call form); it is created in
-    the same unit of work as the hold, so a refused request leaves nothing behind.
+    the same unit of work as the hold, so a refused request leaves nothing behind. Its id is
+    `new_chat_id` when a client names its sessions itself.
     """
     create = chat_id is None
     async with db.session(write=False) as session:
@@ -295,7 +308,7 @@ async def prepare(
     ]
     turn = Turn(
         user=user,
-        chat_id=chat_id or new_id(),
+        chat_id=chat_id or new_chat_id or new_id(),
         course_id=course_id,
         question=content,
         hint_level=max(1, min(5, user.hint_level)),

@@ -100,13 +100,7 @@ def _wants_stream(request: Request) -> bool:
 
 
 async def _rate_limit(request: Request, user: User) -> None:
-    settings = request.app.state.settings
-    await request.app.state.limiter.hit(
-        settings.rate_limits.tutor_per_user,
-        "tutor",
-        str(user.id),
-        message="Too many tutor requests; wait a moment before asking again",
-    )
+    await orchestration.rate_limit(request.app.state.limiter, request.app.state.settings, user)
 
 
 async def _answer(

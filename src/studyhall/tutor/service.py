@@ -73,6 +73,18 @@ async def owned_session(session: AsyncSession, *, user: User, chat_id: uuid.UUID
     return chat
 
 
+async def own_session_or_none(
+    session: AsyncSession, *, user: User, chat_id: uuid.UUID
+) -> ChatSession | None:
+    """The user's own session, None when no session has this id; 404 for anyone else's."""
+    chat = await repository.get_session(session, chat_id)
+    if chat is None:
+        return None
+    if chat.user_id != user.id:
+        raise ChatSessionNotFound()
+    return chat
+
+
 def title_from(content: str) -> str:
     """A session title from its first question."""
     text = collapse_spaces(content)

@@ -1,0 +1,304 @@
+"""The cost of the compatibility dialects' translation layer.
+
+Starts a real StudyHall api process (`studyhall serve`, 1 worker), creates the objects the
+requests need, then for 5 representative reads and writes per dialect measures requests per
+second through the dialect route and through its canonical twin, in the same run: the two are
+loaded in alternating rounds (dialect, canonical, dialect, canonical …) so that the machine's
+background load falls on both alike. Reported: req/s of each, and dialect ÷ canonical (aim ≥ 0.9).
+
+    .venv/bin/python bench/compat_overhead.py [--db sqlite|postgres] [--seconds 3]
+        [--rounds 3] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+from _harness import BIN, database, postgres_available, server, table
+
+PASSWORD = "Marigold-Quartz-Canyon-58"
+ADMIN = "bench-admin@example.org"
+ST = "/compat/subject-tutor"
+AP = "/compat/apranova/api"
+
+Request = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
+
+
+@dataclass
+class Pair:
+    dialect: str
+    name: str
+    via_dialect: Request
+    via_canonical: Request
+    rates: dict[str, list[float]] = field(default_factory=lambda: {"dialect": [], "canonical": []})
+
+
+async def _rate(base: str, request: Request, *, seconds: float, concurrency: int) -> float:
+    """Requests per second of one request kind, `concurrency` at a time, for `seconds`."""
+    done = 0
+    errors: list[str] = []
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        deadline = time.perf_counter() + seconds
+        start = time.perf_counter()
+
+        async def worker(index: int) -> None:
+            nonlocal done
+            while time.perf_counter() < deadline:
+                response = await request(client, index)
+                if response.status_code >= 400:
+                    errors.append(f"{response.status_code} {response.text[:120]}")
+                    return
+                done += 1
+
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    if errors:
+        raise RuntimeError(f"requests failed: {errors[:3]}")
+    return done / elapsed
+
+
+async def _setup(base: str, concurrency: int) -> list[Pair]:
+    async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+        # Accounts: registered through the dialects (one identity), logged in canonically.
+        async def register_student(tag: str) -> dict[str, str]:
+            name = f"{tag}{uuid.uuid4().hex[:8]}"
+            r = await c.post(
+                f"{ST}/register",
+                json={
+                    "username": name,
+                    "email": f"{name}@example.org",
+                    "password": PASSWORD,
+                    "full_name": "Bench Student",
+                },
+            )
+            r.raise_for_status()
+            login = await c.post(
+                "/api/v1/auth/login", json={"email": f"{name}@example.org", "password": PASSWORD}
+            )
+            login.raise_for_status()
+            return {"name": name, **login.json(), "id": login.json()["user"]["id"]}
+
+        students = [await register_student("bench") for _ in range(concurrency)]
+        admin_login = await c.post(
+            "/api/v1/auth/login", json={"email": ADMIN, "password": PASSWORD}
+        )
+        admin_login.raise_for_status()
+        admin = {"Authorization": f"Bearer {admin_login.json()['access_token']}"}
+        teacher_email = f"prof{uuid.uuid4().hex[:8]}@example.org"
+        teacher = await c.post(
+            "/api/v1/admin/users",
+            json={
+                "email": teacher_email,
+                "password": PASSWORD,
+                "full_name": "Bench Professor",
+                "username": teacher_email.split("@")[0],
+                "role": "teacher",
+                "is_verified": True,
+            },
+            headers=admin,
+        )
+        teacher.raise_for_status()
+        prof_login = await c.post(
+            "/api/v1/auth/login", json={"email": teacher_email, "password": PASSWORD}
+        )
+        prof = {"Authorization": f"Bearer {prof_login.json()['access_token']}"}
+        code = f"BEN{uuid.uuid4().hex[:5].upper()}"
+        subject = await c.post(
+            f"{ST}/subjects",
+            json={
+                "subject_id": code,
+                "name": "Bench subject",
+                "professor_id": teacher_email.split("@")[0],
+            },
+            headers=admin,
+        )
+        subject.raise_for_status()
+        course_id = (await c.get("/api/v1/courses", params={"search": code}, headers=prof)).json()[
+            "items"
+        ][0]["id"]
+        for s in students:
+            h = {"Authorization": f"Bearer {s['access_token']}"}
+            (await c.post(f"{ST}/subjects/{code}/enroll", headers=h)).raise_for_status()
+        # Its own account: a role change revokes the target's access tokens.
+        target = (await register_student("target"))["id"]
+        # Each side rotates its own sessions (a refresh token is single-use).
+        second = []
+        for s in students:
+            again = await c.post(
+                "/api/v1/auth/login",
+                json={"email": f"{s['name']}@example.org", "password": PASSWORD},
+            )
+            again.raise_for_status()
+            second.append(again.json()["refresh_token"])
+
+    def bearer(i: int) -> dict[str, str]:
+        return {"Authorization": f"Bearer {students[i]['access_token']}"}
+
+    refresh = {"dialect": [s["refresh_token"] for s in students]}
+    refresh["canonical"] = second
+    roles = {"dialect": 0, "canonical": 0}
+
+    async def dialect_refresh(c: httpx.AsyncClient, i: int) -> httpx.Response:
+        r = await c.post(f"{AP}/auth/token/refresh/", json={"refresh": refresh["dialect"][i]})
+        if r.status_code == 200:
+            refresh["dialect"][i] = r.json()["refresh"]
+        return r
+
+    async def canonical_refresh(c: httpx.AsyncClient, i: int) -> httpx.Response:
+        r = await c.post("/api/v1/auth/refresh", json={"refresh_token": refresh["canonical"][i]})
+        if r.status_code == 200:
+            refresh["canonical"][i] = r.json()["refresh_token"]
+        return r
+
+    async def dialect_role(c: httpx.AsyncClient, i: int) -> httpx.Response:
+        roles["dialect"] += 1
+        role = "trainer" if roles["dialect"] % 2 else "student"
+        return await c.post(
+            f"{AP}/users/update-role/", json={"role": role, "user_id": target}, headers=admin
+        )
+
+    async def canonical_role(c: httpx.AsyncClient, i: int) -> httpx.Response:
+        roles["canonical"] += 1
+        role = "teacher" if roles["canonical"] % 2 else "student"
+        return await c.patch(f"/api/v1/admin/users/{target}", json={"role": role}, headers=admin)
+
+    def get(path: str, headers: Callable[[int], dict[str, str]]) -> Request:
+        async def send(c: httpx.AsyncClient, i: int) -> httpx.Response:
+            return await c.get(path, headers=headers(i))
+
+        return send
+
+    def write(
+        method: str, path: str, body: dict[str, object], headers: Callable[[int], dict[str, str]]
+    ) -> Request:
+        async def send(c: httpx.AsyncClient, i: int) -> httpx.Response:
+            return await c.request(method, path, json=body, headers=headers(i))
+
+        return send
+
+    def teacher(_: int) -> dict[str, str]:
+        return prof
+
+    def nobody(_: int) -> dict[str, str]:
+        return {}
+
+    email = {"email": "nobody@example.org"}
+    return [
+        Pair(
+            "subject-tutor",
+            "read own profile",
+            get(f"{ST}/users/me", bearer),
+            get("/api/v1/users/me", bearer),
+        ),
+        Pair(
+            "subject-tutor",
+            "list subjects",
+            get(f"{ST}/subjects", bearer),
+            get("/api/v1/courses", bearer),
+        ),
+        Pair(
+            "subject-tutor",
+            "list chat sessions",
+            get(f"{ST}/sessions", bearer),
+            get("/api/v1/chat/sessions", bearer),
+        ),
+        Pair(
+            "subject-tutor",
+            "update own profile",
+            write("PUT", f"{ST}/users/me", {"full_name": "Renamed Student"}, bearer),
+            write("PATCH", "/api/v1/users/me", {"full_name": "Renamed Student"}, bearer),
+        ),
+        Pair(
+            "subject-tutor",
+            "update a subject",
+            write("PUT", f"{ST}/subjects/{code}", {"description": "Updated"}, teacher),
+            write("PATCH", f"/api/v1/courses/{course_id}", {"description": "Updated"}, teacher),
+        ),
+        Pair(
+            "apranova",
+            "read own profile",
+            get(f"{AP}/users/profile/", bearer),
+            get("/api/v1/users/me", bearer),
+        ),
+        Pair(
+            "apranova",
+            "check an email",
+            write("POST", f"{AP}/users/check-email/", email, nobody),
+            write("POST", "/api/v1/auth/check-email", email, nobody),
+        ),
+        Pair("apranova", "refresh tokens", dialect_refresh, canonical_refresh),
+        Pair(
+            "apranova",
+            "log out (foreign token)",
+            write("POST", f"{AP}/users/logout/", {"refresh": "not-a-token"}, bearer),
+            write("POST", "/api/v1/auth/logout", {"refresh_token": "not-a-token"}, bearer),
+        ),
+        Pair("apranova", "change a role (admin)", dialect_role, canonical_role),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    if args.db == "postgres" and not postgres_available():
+        raise SystemExit("PostgreSQL is not reachable (STUDYHALL_BENCH_POSTGRES_URL)")
+    env = {
+        # The bench measures translation, not the abuse limits: lift the per-IP limits.
+        "STUDYHALL_RATE_LIMITS__CHECK_EMAIL_PER_IP": "100000000/minute",
+        "STUDYHALL_RATE_LIMITS__REGISTER_PER_IP": "100000000/minute",
+        "STUDYHALL_RATE_LIMITS__LOGIN_PER_IP": "100000000/minute",
+    }
+    with database(args.db) as url, server(url, extra_env=env, start_timeout_s=300) as srv:
+        subprocess.run(
+            [str(BIN / "studyhall"), "create-admin", "--email", ADMIN, "--password", PASSWORD],
+            env=srv.env,
+            check=True,
+            capture_output=True,
+        )
+        pairs = asyncio.run(_setup(srv.base_url, args.concurrency))
+
+        async def run() -> None:
+            for _ in range(args.rounds):
+                for pair in pairs:
+                    for kind, request in (
+                        ("dialect", pair.via_dialect),
+                        ("canonical", pair.via_canonical),
+                    ):
+                        rate = await _rate(
+                            srv.base_url,
+                            request,
+                            seconds=args.seconds,
+                            concurrency=args.concurrency,
+                        )
+                        pair.rates[kind].append(rate)
+
+        asyncio.run(run())
+    rows = [["dialect", "request", "dialect req/s", "canonical req/s", "dialect ÷ canonical"]]
+    ratios = []
+    for pair in pairs:
+        d = statistics.median(pair.rates["dialect"])
+        c = statistics.median(pair.rates["canonical"])
+        ratios.append(d / c)
+        rows.append([pair.dialect, pair.name, f"{d:.0f}", f"{c:.0f}", f"{d / c:.2f}"])
+    print(
+        f"db={args.db} concurrency={args.concurrency} rounds={args.rounds}x{args.seconds:.0f}s (median of rounds)"
+    )
+    print(table(rows))
+    print(f"lowest ratio {min(ratios):.2f}, median ratio {statistics.median(ratios):.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""BacMR dialect: document 001, served under /compat/bacmr (part of it so far).
+
+Served: health, auth (signup, signin, logout, reset-password), the profile (/me) and the
+caller's wallet (balance, reservations). The document's envelope `{"success": true, "data": …}`
+is kept where it shows one; errors are `{"success": false, "detail": "..."}` (the document shows
+none; its clients read `success`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from studyhall.billing import service as billing
+from studyhall.billing.models import ReservationStatus
+from studyhall.billing.schemas import ReservationOut
+from studyhall.compat.base import (
+    DatabaseDep,
+    LimiterDep,
+    error_doc,
+    new_dialect_app,
+    parse,
+)
+from studyhall.core.db import SessionDep
+from studyhall.identity import service as identity
+from studyhall.identity.dependencies import CurrentUser, SettingsDep
+from studyhall.identity.models import User
+from studyhall.identity.schemas import RegisterIn, UserUpdate
+
+DESCRIPTION = """
+The BacMR API (document 001) served by StudyHall: give its front-end the base URL
+`<studyhall>/compat/bacmr`. Tokens are StudyHall's (not Supabase's); one account works in
+every dialect and in `/api/v1`.
+
+Served so far: `/health`, `/auth/signup`, `/auth/signin`, `/auth/logout`,
+`/auth/reset-password`, `GET`/`PATCH /me`, `/wallet/balance`, `/wallet/reservations`.
+Errors are `{"success": false, "detail": "..."}`.
+"""
+
+
+class Failure(BaseModel):
+    success: Literal[False] = False
+    detail: str
+
+
+class _Style:
+    def error(self, status: int, message: str, code: str) -> dict[str, Any]:
+        return {"success": False, "detail": message}
+
+    def validation(self, errors: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+        return 422, {"success": False, "detail": errors}
+
+
+ERRORS = Failure
+
+
+def _ok(data: Any) -> dict[str, Any]:
+    return {"success": True, "data": data}
+
+
+def _profile(user: Any) -> dict[str, Any]:
+    return {
+        "id": str(user.id),
+        "email": user.email,
+        "full_name": user.full_name,
+        "role": str(user.role),
+    }
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class SignupBody(_In):
+    email: Annotated[str, Field(min_length=3, max_length=320)]
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+    full_name: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class SigninBody(_In):
+    email: Annotated[str, Field(min_length=1, max_length=320)]
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class EmailBody(_In):
+    email: Annotated[str, Field(min_length=3, max_length=320)]
+
+
+class MeUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    full_name: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+router = APIRouter()
+
+
+@router.get("/health", summary="Is the backend online")
+async def health() -> dict[str, str]:
+    return {"status": "BacMR Online"}
+
+
+@router.post("/auth/signup", responses=error_doc(ERRORS, 403, 409, 422, 429), summary="Sign up")
+async def signup(
+    body: SignupBody, session: SessionDep, settings: SettingsDep, limiter: LimiterDep
+) -> dict[str, Any]:
+    data = parse(
+        RegisterIn, {"email": body.email, "password": body.password, "full_name": body.full_name}
+    )
+    user = await identity.register(session, settings=settings, limiter=limiter, data=data)
+    return _ok({"user_id": str(user.id), "email": user.email})
+
+
+@router.post("/auth/signin", responses=error_doc(ERRORS, 401, 403, 429), summary="Sign in")
+async def signin(
+    body: SigninBody, db: DatabaseDep, settings: SettingsDep, limiter: LimiterDep
+) -> dict[str, Any]:
+    pair = await identity.login(
+        db, settings=settings, limiter=limiter, login=body.email, password=body.password
+    )
+    return _ok(
+        {
+            "access_token": pair.access_token,
+            "refresh_token": pair.refresh_token,
+            "user": _profile(pair.user),
+        }
+    )
+
+
+@router.post("/auth/logout", summary="Sign out (the client discards its tokens)")
+async def logout() -> dict[str, Any]:
+    # The document's logout is client-side; StudyHall's sessions end with their refresh token
+    # (POST /api/v1/auth/logout) or expire.
+    return _ok(None)
+
+
+@router.post(
+    "/auth/reset-password", responses=error_doc(ERRORS, 422, 429), summary="Mail a reset link"
+)
+async def reset_password(
+    body: EmailBody, session: SessionDep, settings: SettingsDep, limiter: LimiterDep
+) -> dict[str, Any]:
+    await identity.forgot_password(
+        session, settings=settings, limiter=limiter, email=body.email.strip().lower()
+    )
+    return _ok({"message": "If the account exists, a reset link has been sent"})
+
+
+@router.get("/me", responses=error_doc(ERRORS, 401), summary="Own profile")
+async def get_me(user: CurrentUser) -> dict[str, Any]:
+    return _profile(user)
+
+
+@router.patch("/me", responses=error_doc(ERRORS, 401, 403, 422), summary="Update own profile")
+async def patch_me(
+    body: MeUpdate, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    updated = await identity.update_me(
+        session, settings=settings, user=user, data=parse(UserUpdate, body.model_dump())
+    )
+    return _profile(updated)
+
+
+async def _wallet(request: Request, session: SessionDep, user: User, settings: Any) -> Any:
+    view = await billing.find_wallet(session, user_id=user.id, settings=settings.billing)
+    if view is not None:
+        return view
+    # A first visit creates the wallet, in its own write unit of work (GETs are read-only).
+    async with request.app.state.db.session() as write_session:
+        return await billing.get_wallet(write_session, user_id=user.id, settings=settings.billing)
+
+
+@router.get("/wallet/balance", responses=error_doc(ERRORS, 401), summary="Token balance")
+async def balance(
+    request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    view = await _wallet(request, session, user, settings)
+    return {
+        "balance": view.balance,
+        "tier": view.tier,
+        "pending_reservations": view.reserved,
+        "available": view.available,
+        "daily_limit": view.daily_limit,
+        "used_today": view.used_today,
+    }
+
+
+@router.get(
+    "/wallet/reservations", responses=error_doc(ERRORS, 401, 422), summary="Own reservations"
+)
+async def reservations(
+    user: CurrentUser,
+    session: SessionDep,
+    status: Annotated[ReservationStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> dict[str, Any]:
+    rows, total = await billing.list_reservations(
+        session, user_id=user.id, status=status, limit=limit, offset=offset
+    )
+    items = [ReservationOut.model_validate(r).model_dump(mode="json") for r in rows]
+    return {"reservations": items, "total": total}
+
+
+def build() -> FastAPI:
+    """The BacMR sub-app."""
+    app = new_dialect_app(name="bacmr", title="BacMR", description=DESCRIPTION, style=_Style())
+    app.include_router(router)
+    return app
