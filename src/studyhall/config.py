@@ -197,6 +197,9 @@ class Settings(BaseSettings):
     # address drives per-IP rate limits and the audit log, so only list your own proxies.
     trusted_proxies: str = "127.0.0.1"
     mail_from: str = "StudyHall <no-reply@studyhall.local>"
+    # A folder of <language>.json translation catalogues that add to or override the web
+    # interface's packaged ones (en, fr, es, ar).
+    web_locales_dir: Path | None = None
     access_token_ttl_s: int = 900
     refresh_token_ttl_s: int = 30 * 24 * 3600
     email_token_ttl_s: int = 48 * 3600

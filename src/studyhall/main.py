@@ -20,6 +20,7 @@ from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.storage import LocalStorage
 from studyhall.jobs.worker import Worker
 from studyhall.tutor.providers.factory import aclose_provider
+from studyhall.web.app import install_web
 
 
 def create_app(settings: Settings | None = None, *, run_worker: bool | None = None) -> FastAPI:
@@ -47,6 +48,9 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         version=__version__,
         description="Courses, quizzes, assignments and a grounded, cited, budgeted AI tutor.",
         lifespan=lifespan,
+        # Served by the web package from packaged files, so they work without internet.
+        docs_url=None,
+        redoc_url=None,
     )
     assert settings.database_url is not None
     app.state.settings = settings
@@ -63,6 +67,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.include_router(system_router)
     app.include_router(api_router)
     mount_dialects(app, settings)
+    install_web(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -144,7 +144,8 @@ class RequestMiddleware:
                 raw = list(message.get("headers", []))
                 raw.append((b"x-request-id", request_id.encode()))
                 raw.extend(SECURITY_HEADERS)
-                if not is_docs:
+                # The web pages send their own policy (scripts and styles from this server).
+                if not is_docs and not any(k.lower() == API_CSP[0] for k, _ in raw):
                     raw.append(API_CSP)
                 message["headers"] = raw
             await send(message)

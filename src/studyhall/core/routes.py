@@ -35,8 +35,11 @@ def iter_routes(app: FastAPI) -> Iterator[EffectiveRoute]:
 
 
 def api_routes(app: FastAPI) -> list[EffectiveRoute]:
-    """The JSON API endpoints (APIRoute), excluding docs and static helpers."""
-    return [r for r in iter_routes(app) if isinstance(r.route, APIRoute)]
+    """The JSON API endpoints (APIRoute in the schema), excluding docs, static files and the
+    web interface's pages."""
+    return [
+        r for r in iter_routes(app) if isinstance(r.route, APIRoute) and r.route.include_in_schema
+    ]
 
 
 def route_templates(app: FastAPI) -> dict[int, str]:

@@ -76,6 +76,11 @@ async def _user_from_jwt(session: SessionDep, settings: Settings, token: str) ->
     return user
 
 
+async def user_from_access_token(session: SessionDep, settings: Settings, token: str) -> User:
+    """The active user an access token names (the web pages' cookie holds one); 401 otherwise."""
+    return await _user_from_jwt(session, settings, token)
+
+
 async def _user_from_api_key(
     request: Request, session: SessionDep, key: str, *, via_admin_header: bool
 ) -> User:

@@ -1,0 +1,40 @@
+"""Form helpers: read a posted form, validate it with the API's schemas, turn refusals into text."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from studyhall.core.errors import AppError
+from studyhall.web.session import CSRF_FIELD
+
+
+async def form_data(request: Request) -> dict[str, str]:
+    """The posted text fields (files and the CSRF token left out)."""
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str) and k != CSRF_FIELD}
+
+
+def problems(exc: Exception, t: Callable[..., str]) -> list[str]:
+    """What went wrong, in words a person reads next to the form."""
+    if isinstance(exc, AppError):
+        return [t(exc.message)]
+    if isinstance(exc, ValidationError | RequestValidationError):
+        out: list[str] = []
+        for error in exc.errors():
+            field = next((str(p) for p in reversed(error.get("loc", ())) if isinstance(p, str)), "")
+            message = str(error.get("msg", "invalid"))
+            out.append(
+                f"{t(field.replace('_', ' ').capitalize())}: {t(message)}" if field else t(message)
+            )
+        return out
+    raise exc
+
+
+def validate(schema: Any, data: dict[str, Any]) -> Any:
+    """The API's own input schema checks the form (same rules, same limits)."""
+    return schema.model_validate(data)

@@ -1,0 +1,74 @@
+"""Admin pages: users (search, filter by role, change role, block and unblock)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from studyhall.core.errors import AppError
+from studyhall.identity import service as identity
+from studyhall.identity.models import Role
+from studyhall.identity.schemas import AdminUserUpdate
+from studyhall.web.forms import form_data, problems, validate
+from studyhall.web.pages.common import REFUSED, Ctx
+from studyhall.web.render import page, redirect
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 50
+
+
+async def _users_page(
+    ctx: Ctx, *, q: str, role: str, status_code: int = 200, errors: list[str] | None = None
+) -> Response:
+    wanted = Role(role) if role in Role.__members__ else None
+    async with ctx.db.session(write=False) as session:
+        users, total = await identity.admin_list_users(
+            session,
+            role=wanted,
+            search=q.strip()[:100] or None,
+            is_active=None,
+            limit=PAGE_SIZE,
+            offset=0,
+        )
+    template = "admin/_user_rows.html" if ctx.is_htmx_target("users") else "admin/users.html"
+    return page(
+        ctx,
+        template,
+        status_code=status_code,
+        users=users,
+        total=total,
+        q=q[:100],
+        role=role if wanted else "",
+        roles=[r.value for r in Role],
+        errors=errors or [],
+    )
+
+
+@router.get("/admin/users")
+async def users(ctx: Ctx, q: str = "", role: str = "") -> Response:
+    ctx.require(Role.admin)
+    return await _users_page(ctx, q=q, role=role)
+
+
+@router.post("/admin/users/{user_id}")
+async def update_user(ctx: Ctx, user_id: uuid.UUID, request: Request) -> Response:
+    """Block, unblock or change the role of one account (the same service as the API's PATCH)."""
+    admin = ctx.require(Role.admin)
+    data = await form_data(request)
+    fields: dict[str, object] = {}
+    if data.get("is_active") in ("true", "false"):
+        fields["is_active"] = data["is_active"] == "true"
+    if data.get("role"):
+        fields["role"] = data["role"]
+    try:
+        body = validate(AdminUserUpdate, fields)
+        async with ctx.db.session() as session:
+            await identity.admin_update_user(session, actor=admin, user_id=user_id, data=body)
+    except REFUSED as exc:
+        status = exc.status_code if isinstance(exc, AppError) else 422
+        return await _users_page(
+            ctx, q=data.get("q", ""), role="", status_code=status, errors=problems(exc, ctx.t)
+        )
+    return redirect(ctx, "/admin/users" + (f"?q={data['q']}" if data.get("q") else ""))

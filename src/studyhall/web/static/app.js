@@ -1,0 +1,50 @@
+// Behaviour that needs no server round trip. No inline scripts: the pages' CSP forbids them.
+"use strict";
+
+function csrfToken() {
+  const holder = document.body.getAttribute("hx-headers");
+  try { return JSON.parse(holder || "{}")["X-CSRF-Token"] || ""; } catch { return ""; }
+}
+
+// A lesson video resumes where the student left it and reports its position every 15 s
+// while playing, on pause and when the page is left (sendBeacon cannot set headers, so the
+// last report is a keepalive fetch).
+function trackVideo(video) {
+  const url = video.dataset.progressUrl;
+  let watched = parseFloat(video.dataset.watched || "0") || 0;
+  let lastTick = null;
+  let lastSent = 0;
+  const resume = parseFloat(video.dataset.resume || "0") || 0;
+  video.addEventListener("loadedmetadata", () => {
+    if (resume > 0 && resume < (video.duration || Infinity) - 2) video.currentTime = resume;
+  }, { once: true });
+  video.addEventListener("timeupdate", () => {
+    const now = video.currentTime;
+    if (lastTick !== null && !video.paused && now > lastTick && now - lastTick < 2) watched += now - lastTick;
+    lastTick = now;
+    if (Date.now() - lastSent > 15000 && !video.paused) send();
+  });
+  video.addEventListener("seeking", () => { lastTick = null; });
+  video.addEventListener("pause", () => send());
+  video.addEventListener("ended", () => send());
+  document.addEventListener("visibilitychange", () => { if (document.visibilityState === "hidden") send(); });
+  function send() {
+    lastSent = Date.now();
+    const body = new URLSearchParams({
+      video_position_s: video.currentTime.toFixed(1),
+      video_watched_s: watched.toFixed(1),
+    });
+    fetch(url, { method: "POST", body, keepalive: true, credentials: "same-origin",
+                 headers: { "X-CSRF-Token": csrfToken() } }).catch(() => {});
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  // Buttons marked data-confirm ask before their form is sent (block a user, delete...).
+  document.body.addEventListener("submit", (event) => {
+    const button = event.submitter;
+    const text = button && button.dataset.confirm;
+    if (text && !window.confirm(text)) event.preventDefault();
+  });
+  document.querySelectorAll("video[data-progress-url]").forEach(trackVideo);
+});

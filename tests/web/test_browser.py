@@ -1,0 +1,254 @@
+"""The web interface in a real browser: Debian's chromium driven by Playwright against a live
+server, axe-core (from its npm package) on every page, screenshots as test artifacts.
+
+Slow, so they run once, on PostgreSQL only. Without chromium or axe-core they skip, except under
+CI=true where .ci/run installs both and a missing one fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from studyhall.identity.models import Role
+from studyhall.jobs.worker import Worker
+from tests.conftest import MakeUser
+from tests.courses.helpers import Headers, add_lesson, add_module, create_course
+from tests.peers.smtp import SMTPPeer
+from tests.tutor.conftest import live_server
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+AXE = (
+    Path(__file__).resolve().parents[1]
+    / "peers"
+    / "web"
+    / "node_modules"
+    / "axe-core"
+    / "axe.min.js"
+)
+ARTIFACTS = Path(os.environ.get("STUDYHALL_TEST_ARTIFACTS", "test-artifacts")) / "web"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DESKTOP: dict[str, Any] = {"viewport": {"width": 1280, "height": 800}}
+PHONE: dict[str, Any] = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
+PASSWORD = "Compiler-Nanosecond-1952"
+
+# A slow machine (2 shared cores) needs minutes for the screenshots of every page.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+def _require_tools(database_url: str) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("browser tests run once, on PostgreSQL")
+    missing = [str(p) for p in (Path(CHROMIUM), AXE) if not p.exists()]
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI installs these, but they are missing: {missing}")
+        pytest.skip(f"missing {missing} (apt-get install chromium; npm ci in tests/peers/web)")
+
+
+@pytest.fixture
+async def browser(database_url: str) -> AsyncIterator[Any]:
+    _require_tools(database_url)
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+async def server(app: Any) -> AsyncIterator[str]:
+    async with live_server(app) as url:
+        yield url
+
+
+async def _axe(page: Any) -> None:
+    """No serious or critical accessibility violation on the page as it is now."""
+    await page.add_script_tag(path=str(AXE))
+    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    bad = [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not bad, f"{page.url}: {bad}"
+
+
+async def _screenshots(
+    browser: Any, base: str, cookies: list[Any], pages: dict[str, str], tag: str
+) -> None:
+    """Every page in light and dark, on a desktop and a phone."""
+    for scheme in ("light", "dark"):
+        for device, options in (("desktop", DESKTOP), ("phone", PHONE)):
+            context = await browser.new_context(color_scheme=scheme, bypass_csp=True, **options)
+            await context.add_cookies(cookies)
+            page = await context.new_page()
+            for name, path in pages.items():
+                response = await page.goto(base + path)
+                assert response is not None and response.ok, (path, response and response.status)
+                await page.screenshot(
+                    path=str(ARTIFACTS / f"{tag}-{name}-{scheme}-{device}.png"), full_page=True
+                )
+            await context.close()
+
+
+async def test_a_student_registers_verifies_enrolls_and_follows_a_lesson(
+    browser: Any,
+    server: str,
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    auth: Headers,
+    worker: Worker,
+    smtp: SMTPPeer,
+) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    teacher = await make_user(Role.teacher)
+    course = await create_course(
+        client, auth(teacher), title="Optics for beginners", description="Light **bends**."
+    )
+    module = await add_module(client, auth(teacher), course["id"], title="Refraction")
+    first = await add_lesson(
+        client,
+        auth(teacher),
+        course["id"],
+        module_id=module["id"],
+        title="Snell's law",
+        content="# Snell's law\n\nLight changes direction when it changes medium.",
+    )
+    await add_lesson(
+        client, auth(teacher), course["id"], module_id=module["id"], title="Total reflection"
+    )
+
+    context = await browser.new_context(bypass_csp=True, **DESKTOP)
+    page = await context.new_page()
+    await page.goto(server + "/sign-in")
+    await _axe(page)
+    await page.get_by_role("link", name="Create an account").click()
+    await _axe(page)
+    await page.get_by_label("Full name").fill("Grace Hopper")
+    await page.get_by_label("Email").fill("grace@example.org")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Create an account").click()
+    await page.wait_for_url(server + "/home")
+    assert await page.get_by_role("button", name="Send the link again").is_visible()
+    await _axe(page)
+
+    # The mailed link, opened in the browser, verifies the address.
+    assert await worker.run_until_idle() >= 1
+    link = re.search(
+        r"http://testserver(/verify-email\?token=\S+)", smtp.last_to("grace@example.org").text
+    )
+    assert link
+    await page.goto(server + link.group(1))
+    await _axe(page)
+    await page.get_by_role("button", name="Confirm my email address").click()
+    await page.get_by_text("grace@example.org is confirmed").wait_for()
+
+    # Join by the course's code, open the lesson, mark it done.
+    await page.goto(server + "/catalogue")
+    await _axe(page)
+    await page.get_by_label("Course code").fill(course["code"])
+    await page.get_by_role("button", name="Join").click()
+    await page.wait_for_url(f"{server}/courses/{course['id']}")
+    await _axe(page)
+    await page.get_by_role("link", name="Snell's law").click()
+    await page.wait_for_url(f"{server}/lessons/{first['id']}")
+    await _axe(page)
+    await page.get_by_role("button", name="Mark as done").click()
+    await page.get_by_role("button", name="Mark as not done").wait_for()
+    await page.goto(server + "/my/courses")
+    await page.get_by_text("1 of 2 lessons").wait_for()
+    await _axe(page)
+
+    # A request without the form's token is refused, in the browser too.
+    status = await page.evaluate(
+        "fetch('/profile', {method: 'POST', body: new URLSearchParams({full_name: 'X'})})"
+        ".then(r => r.status)"
+    )
+    assert status == 403
+
+    pages = {
+        "my-courses": "/my/courses",
+        "catalogue": "/catalogue",
+        "course": f"/courses/{course['id']}",
+        "lesson": f"/lessons/{first['id']}",
+        "profile": "/profile",
+    }
+    cookies = await context.cookies()
+    await _screenshots(browser, server, cookies, pages, "student")
+    await _screenshots(
+        browser, server, [], {"sign-in": "/sign-in", "register": "/register"}, "public"
+    )
+
+    # Arabic, right to left, from the profile's language preference.
+    await page.goto(server + "/profile")
+    await page.get_by_label("Language").select_option("ar")
+    await page.get_by_role("button", name="Save").click()
+    await page.wait_for_selector("html[dir=rtl][lang=ar]")
+    for name, path in pages.items():
+        await page.goto(server + path)
+        assert await page.get_attribute("html", "dir") == "rtl"
+        await _axe(page)
+        await page.screenshot(path=str(ARTIFACTS / f"student-{name}-ar.png"), full_page=True)
+    await context.close()
+
+
+async def test_an_admin_blocks_a_user_whose_open_page_signs_out(
+    browser: Any, server: str, make_user: MakeUser
+) -> None:
+    from tests.conftest import TEST_PASSWORD
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    admin = await make_user(Role.admin)
+    student = await make_user(Role.student, full_name="Ada Lovelace")
+
+    async def signed_in(email: str) -> tuple[Any, Any]:
+        context = await browser.new_context(bypass_csp=True, **DESKTOP)
+        page = await context.new_page()
+        await page.goto(server + "/sign-in")
+        await page.get_by_label("Email or username").fill(email)
+        await page.get_by_label("Password").fill(TEST_PASSWORD)
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_url(server + "/home")
+        return context, page
+
+    student_context, student_page = await signed_in(student.email)
+    await student_page.goto(server + "/my/courses")
+    admin_context, admin_page = await signed_in(admin.email)
+    await admin_page.goto(server + "/admin/users")
+    await _axe(admin_page)
+    await admin_page.get_by_label("Search by name or email").fill("lovelace")
+    row = admin_page.locator("tr", has_text="Ada Lovelace")
+    await row.wait_for()
+    await admin_page.screenshot(
+        path=str(ARTIFACTS / "admin-users-light-desktop.png"), full_page=True
+    )
+    admin_page.once("dialog", lambda dialog: dialog.accept())
+    await row.get_by_role("button", name=re.compile("Block")).click()
+    await admin_page.locator("tr", has_text="Ada Lovelace").get_by_text("blocked").wait_for()
+    # The student's open page polls its session and leaves for the sign-in page by itself.
+    await student_page.wait_for_url(re.compile(r"/sign-in"), timeout=20_000)
+    await student_context.close()
+    await admin_context.close()
