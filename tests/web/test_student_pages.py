@@ -164,3 +164,28 @@ async def test_an_admin_finds_and_blocks_a_user(
         data={"is_active": "true", "csrf_token": csrf_of((await client.get("/profile")).text)},
     )
     assert refused.status_code == 403
+
+
+async def test_a_teacher_sees_their_students_and_exports_them(
+    client: httpx.AsyncClient, make_user: MakeUser, auth: Headers
+) -> None:
+    teacher = await make_user(Role.teacher)
+    other = await make_user(Role.teacher)
+    student = await make_user(Role.student, full_name="=HYPERLINK(1)")
+    course = await create_course(client, auth(teacher), title="Mechanics")
+    theirs = await create_course(client, auth(other), title="Not mine")
+    await add_lesson(client, auth(teacher), course["id"])
+    r = await client.post(f"/api/v1/courses/{course['id']}/enroll", headers=auth(student))
+    assert r.status_code in (200, 201), r.text
+    await _signed_in(client, teacher)
+    listing = await client.get("/teach/courses")
+    assert "Mechanics" in listing.text and "Not mine" not in listing.text
+    roster = await client.get(f"/teach/courses/{course['id']}/students")
+    assert student.email in roster.text and "0 of 1 lessons" in roster.text
+    exported = await client.get(f"/teach/courses/{course['id']}/students.csv")
+    assert exported.headers["content-type"].startswith("text/csv")
+    lines = exported.text.splitlines()
+    assert lines[0].startswith("full_name,email")
+    assert lines[1].startswith("'=HYPERLINK(1)," + student.email)  # no formula in a spreadsheet
+    assert (await client.get(f"/teach/courses/{theirs['id']}/students")).status_code == 403
+    assert (await client.get(f"/teach/courses/{theirs['id']}/students.csv")).status_code == 403

@@ -709,15 +709,14 @@ async def course_codes_by_user(
     found: dict[uuid.UUID, set[str]] = {user_id: set() for user_id in user_ids}
     if not user_ids:
         return {}
-    enrolled = await session.execute(
+    # One round trip: enrollments and taught courses together.
+    rows = await session.execute(
         select(Enrollment.student_id, Course.code)
         .join(Course, Course.id == Enrollment.course_id)
         .where(Enrollment.student_id.in_(user_ids))
+        .union_all(select(Course.teacher_id, Course.code).where(Course.teacher_id.in_(user_ids)))
     )
-    taught = await session.execute(
-        select(Course.teacher_id, Course.code).where(Course.teacher_id.in_(user_ids))
-    )
-    for user_id, code in [*enrolled.all(), *taught.all()]:
+    for user_id, code in rows.all():
         found[user_id].add(code)
     return {user_id: sorted(codes) for user_id, codes in found.items()}
 

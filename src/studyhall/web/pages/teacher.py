@@ -1,0 +1,115 @@
+"""Teacher pages: my courses, and each course's students with their progress (CSV export)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from studyhall.core.errors import AppError
+from studyhall.courses import service as courses
+from studyhall.courses.dependencies import course_by_id, course_for_owner
+from studyhall.courses.models import Course
+from studyhall.courses.schemas import StudentProgressRow
+from studyhall.identity.models import Role
+from studyhall.web.pages.common import Ctx, refused
+from studyhall.web.render import page
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 100
+ROSTER_LIMIT = 100  # the API's page ceiling; a course's CSV walks every page
+
+
+@router.get("/teach/courses")
+async def my_courses(ctx: Ctx) -> Response:
+    user = ctx.require(Role.teacher, Role.admin)
+    async with ctx.db.session(write=False) as session:
+        found = await courses.list_courses(
+            session,
+            viewer=user,
+            teacher_id=user.id,
+            search=None,
+            level=None,
+            language=None,
+            is_published=None,
+            limit=PAGE_SIZE,
+            offset=0,
+        )
+    return page(ctx, "teacher/courses.html", courses=found.items, total=found.total)
+
+
+async def _roster(ctx: Ctx, course_id: uuid.UUID) -> tuple[Course, list[StudentProgressRow]]:
+    user = ctx.require(Role.teacher, Role.admin)
+    async with ctx.db.session(write=False) as session:
+        course = await course_by_id(course_id, user, session)
+        await course_for_owner(course, user)
+        rows: list[StudentProgressRow] = []
+        offset = 0
+        while True:
+            chunk = await courses.course_students(
+                session, course=course, limit=ROSTER_LIMIT, offset=offset
+            )
+            rows.extend(chunk.items)
+            offset += ROSTER_LIMIT
+            if offset >= chunk.total:
+                break
+    return course, rows
+
+
+@router.get("/teach/courses/{course_id}/students")
+async def students(ctx: Ctx, course_id: uuid.UUID) -> Response:
+    try:
+        course, rows = await _roster(ctx, course_id)
+    except AppError as exc:
+        return refused(ctx, exc)
+    return page(ctx, "teacher/students.html", course=course, students=rows)
+
+
+@router.get("/teach/courses/{course_id}/students.csv")
+async def students_csv(ctx: Ctx, course_id: uuid.UUID) -> Response:
+    try:
+        course, rows = await _roster(ctx, course_id)
+    except AppError as exc:
+        return refused(ctx, exc)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "full_name",
+            "email",
+            "enrolled_at",
+            "last_activity_at",
+            "lessons_completed",
+            "lessons_total",
+            "progress_percent",
+        ]
+    )
+    for row in rows:
+        writer.writerow(
+            [
+                _cell(row.full_name),
+                _cell(row.email),
+                row.enrolled_at.isoformat(),
+                row.last_activity_at.isoformat() if row.last_activity_at else "",
+                row.lessons_completed,
+                row.lessons_total,
+                row.progress_percent,
+            ]
+        )
+    code = course.code
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "content-disposition": f'attachment; filename="{code}-students.csv"',
+            "cache-control": "no-store",
+        },
+    )
+
+
+def _cell(value: str) -> str:
+    """A spreadsheet must not run a name as a formula (CSV injection)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
