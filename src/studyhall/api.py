@@ -10,6 +10,7 @@ from studyhall.analytics.router import router as analytics_router
 from studyhall.assessments.router import router as assessments_router
 from studyhall.billing.router import router as billing_router
 from studyhall.courses.router import router as courses_router
+from studyhall.identity.oauth.router import identities_router, oauth_admin_router, oauth_router
 from studyhall.identity.router import admin_router as identity_admin_router
 from studyhall.identity.router import auth_router, users_router
 from studyhall.jobs.router import router as jobs_router
@@ -21,6 +22,9 @@ system_router = system.router
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(system.info_router)
 api_router.include_router(auth_router)
+api_router.include_router(oauth_router)
+api_router.include_router(identities_router)
+api_router.include_router(oauth_admin_router)
 api_router.include_router(users_router)
 api_router.include_router(identity_admin_router)
 api_router.include_router(jobs_router)

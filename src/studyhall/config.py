@@ -145,6 +145,52 @@ class JobSettings(BaseModel):
     backoff_max_s: float = 600.0
 
 
+class OAuthProviderSettings(BaseModel):
+    """One sign-in provider: AUTH__PROVIDERS__<NAME>__KIND=google|github|oidc and its client."""
+
+    kind: Literal["google", "github", "oidc"] = "oidc"
+    client_id: str = ""
+    client_secret: str | None = None
+    # OIDC: the issuer (discovery at <issuer>/.well-known/openid-configuration) or the discovery
+    # document's URL itself. Google's issuer is the default for kind=google.
+    issuer: str | None = None
+    discovery_url: str | None = None
+    # Space- or comma-separated in the environment; defaults depend on the kind.
+    scopes: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Only addresses in these domains may sign in (Google's `hd` is checked too); empty: any.
+    allowed_email_domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # redirect_uri values a client may ask for; empty: any (the provider checks its own list).
+    redirect_uris: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # What a login page shows; the provider's name when unset.
+    display_name: str | None = None
+    # GitHub (plain OAuth2) endpoints, so a deployment (GitHub Enterprise) or a test can move them.
+    authorize_url: str = "https://github.com/login/oauth/authorize"
+    token_url: str = "https://github.com/login/oauth/access_token"
+    api_base_url: str = "https://api.github.com"
+    timeout_s: float = 10.0
+
+    @field_validator("scopes", "allowed_email_domains", "redirect_uris", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
+            return [v for v in value.replace(",", " ").split() if v]
+        return value
+
+
+class AuthSettings(BaseModel):
+    """External sign-in (Google, GitHub, a school's OpenID Connect provider)."""
+
+    providers: dict[str, OAuthProviderSettings] = Field(default_factory=dict)
+    # How long an authorization started with /authorize may take to come back.
+    state_ttl_s: int = Field(default=600, ge=30, le=3600)
+    # Largest clock difference accepted on ID tokens' exp/iat.
+    leeway_s: int = Field(default=60, ge=0, le=600)
+    # Discovery documents and key sets are refetched at most this often when a key id is unknown.
+    jwks_min_refresh_s: float = Field(default=30.0, ge=0)
+
+
 DIALECT_NAMES = ("subject-tutor", "bacmr", "chat-prompts", "elearning", "apranova")
 
 
@@ -224,6 +270,7 @@ class Settings(BaseSettings):
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     billing: BillingSettings = Field(default_factory=BillingSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     compat: CompatSettings = Field(default_factory=CompatSettings)
 
     @field_validator("cors_origins", mode="before")

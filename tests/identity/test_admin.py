@@ -35,8 +35,9 @@ async def test_role_matrix(
     app: Any, client: httpx.AsyncClient, student: User, teacher: User, admin: User, auth: Auth
 ) -> None:
     operations = _admin_operations(app)
-    # users (list, create, get, patch, delete, reset-password), audit-logs, api-keys (3)
-    assert len(operations) == 10, operations
+    # users (list, create, get, patch, delete, reset-password, identities), audit-logs,
+    # api-keys (3)
+    assert len(operations) == 11, operations
     for method, path in operations:
         anonymous = await client.request(method, path, json={})
         assert anonymous.status_code == 401, (method, path)

@@ -40,6 +40,17 @@ ACCESS: dict[str, frozenset[str]] = {
     "POST /api/v1/auth/password/reset": PUBLIC,
     "POST /api/v1/auth/password/change": USER,
     "POST /api/v1/auth/check-email": PUBLIC,
+    # external sign-in ({provider} is a configured name, not an object)
+    "GET /api/v1/auth/oauth/providers": PUBLIC,
+    "GET /api/v1/auth/oauth/{provider}/authorize": PUBLIC,
+    "POST /api/v1/auth/oauth/{provider}/callback": PUBLIC,
+    "POST /api/v1/auth/oauth/{provider}/id-token": PUBLIC,
+    "GET /api/v1/users/me/identities": USER,
+    "DELETE /api/v1/users/me/identities/{identity_id}": USER,
+    "GET /api/v1/admin/users/{user_id}/identities": ADMINS,
+    "GET /api/v1/admin/sso-domains": ADMINS,
+    "POST /api/v1/admin/sso-domains": ADMINS,
+    "DELETE /api/v1/admin/sso-domains/{domain_id}": ADMINS,
     # users
     "GET /api/v1/users/me": USER,
     "PATCH /api/v1/users/me": USER,
@@ -196,6 +207,9 @@ def path_ids(world: World, template: str, role: str) -> dict[str, str]:
         "reservation_id": world.reservations[own],
         "prompt_id": world.prompts[own],
         "session_id": world.chat_sessions.get(own, ""),
+        "provider": "school",
+        "identity_id": world.identities.get(own, ""),
+        "domain_id": world.sso_domain,
     }
     if template.startswith("/api/v1/library/textbooks/"):
         ids["document_id"] = world.library_document
@@ -240,6 +254,13 @@ def request_body(world: World, key: str) -> dict[str, Any]:
             "new_password": "Another-Long-Passphrase-9",
         },
         "POST /api/v1/auth/check-email": {"email": "nobody@example.org"},
+        "POST /api/v1/auth/oauth/{provider}/callback": {
+            "code": "not-a-code",
+            "state": "not-a-state",
+            "redirect_uri": "https://app.example.org/sso/callback",
+        },
+        "POST /api/v1/auth/oauth/{provider}/id-token": {"id_token": "not.a.token"},
+        "POST /api/v1/admin/sso-domains": {"domain": "another-sso.example.org"},
         "PATCH /api/v1/users/me": {"full_name": "Renamed"},
         "POST /api/v1/users/me/prompts": {"title": "t", "prompt_text": "p"},
         "PATCH /api/v1/users/me/prompts/{prompt_id}": {"title": "t2"},

@@ -22,6 +22,7 @@ import httpx
 from studyhall.core.clock import utcnow
 from studyhall.core.db import Database
 from studyhall.identity.models import User
+from studyhall.identity.oauth.models import OAuthAccount
 from studyhall.knowledge.models import Reference
 
 API = "/api/v1"
@@ -81,6 +82,9 @@ class World:
     reference: str
     chat_sessions: dict[str, str] = field(default_factory=dict)
     system_prompt: str | None = None
+    # Each user's external identity (made directly: linking one needs a provider's sign-in).
+    identities: dict[str, str] = field(default_factory=dict)
+    sso_domain: str = ""
 
     def user(self, role: str) -> User:
         """The main user of a role."""
@@ -309,4 +313,24 @@ async def build_world(
         201,
     )
     world.system_prompt = prompt["id"]
+    async with db.session() as session:
+        for role, user in (("admin", admin), ("teacher", teacher), ("student", student)):
+            identity = OAuthAccount(
+                provider="school",
+                issuer="https://login.school.example",
+                subject=f"{role}-{user.id}",
+                user_id=user.id,
+                email=user.email,
+                created_at=utcnow(),
+            )
+            session.add(identity)
+            await session.flush()
+            world.identities[role] = str(identity.id)
+    sso = await _ok(
+        await client.post(
+            f"{API}/admin/sso-domains", json={"domain": "sso-only.example.org"}, headers=a
+        ),
+        201,
+    )
+    world.sso_domain = sso["id"]
     return world

@@ -114,3 +114,8 @@ class ApiKey(IdMixin, Base):
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+
+
+# External sign-in tables live in identity/oauth; importing them here registers them with the
+# metadata wherever identity's models are loaded (Alembic, the test harness).
+from studyhall.identity.oauth import models as _oauth_models  # noqa: E402, F401

@@ -57,6 +57,7 @@ from studyhall.identity.models import (
     User,
     default_preferences,
 )
+from studyhall.identity.oauth import service as external_sign_in
 from studyhall.identity.passwords import password_problem
 from studyhall.identity.schemas import (
     AdminUserCreate,
@@ -271,6 +272,8 @@ async def register(
     )
     if await repository.email_taken(session, data.email):
         raise EmailTaken()
+    # An SSO-only domain's people sign up through their provider, never with a password.
+    await external_sign_in.ensure_password_allowed(session, email=data.email)
     if data.username and await repository.username_taken(session, data.username):
         raise UsernameTaken()
     ensure_strong_password(
@@ -362,6 +365,8 @@ async def login(
         # Changed while the password was being checked (blocked, new password): start over.
         if fresh is None or not fresh.is_active or fresh.password_hash != user.password_hash:
             raise InvalidCredentials()
+        # The password was right, but this domain's accounts must use single sign-on.
+        await external_sign_in.ensure_password_allowed(session, email=fresh.email)
         now = utcnow()
         fresh.last_login_at = now
         fresh.last_active_at = now
