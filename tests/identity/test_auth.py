@@ -512,3 +512,35 @@ async def test_concurrent_refreshes_of_one_token(
         f"{API}/auth/refresh", json={"refresh_token": winner.json()["refresh_token"]}
     )
     assert after.status_code == 401
+
+
+# --- finding 7 (issue 11): logout and a detected refresh-token theft end the access token ------
+
+
+async def test_logout_ends_the_access_token_at_once(
+    client: httpx.AsyncClient, student: User, login: Login
+) -> None:
+    pair = await login(student.email)
+    headers = bearer(pair["access_token"])
+    assert (await client.get(f"{API}/users/me", headers=headers)).status_code == 200
+    out = await client.post(
+        f"{API}/auth/logout", json={"refresh_token": pair["refresh_token"]}, headers=headers
+    )
+    assert out.status_code == 204, out.text
+    assert (await client.get(f"{API}/users/me", headers=headers)).status_code == 401
+
+
+async def test_refresh_reuse_ends_the_access_tokens_of_the_family(
+    client: httpx.AsyncClient, student: User, login: Login
+) -> None:
+    first = await login(student.email)
+    rotated = (
+        await client.post(f"{API}/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    ).json()
+    headers = bearer(rotated["access_token"])
+    assert (await client.get(f"{API}/users/me", headers=headers)).status_code == 200
+    replay = await client.post(
+        f"{API}/auth/refresh", json={"refresh_token": first["refresh_token"]}
+    )
+    assert replay.status_code == 401
+    assert (await client.get(f"{API}/users/me", headers=headers)).status_code == 401

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -203,3 +205,80 @@ async def test_redis_account_failures_are_shared(replicas: Replicas, student: Us
         _assert_429(await _login(replica_a, student.email, TEST_PASSWORD))
     finally:
         await limiter.reset()
+
+
+# --- finding 3 (issue 11): the failure limit is counted before the password is checked --------
+# The attack: 19 wrong passwords then the right one, sent at once, were all checked; 26 of 60
+# across two processes, against a limit of 5 a minute.
+
+BURST_LIMIT = 5
+BURST = 20
+
+
+def _burst_settings(replicas: Replicas) -> None:
+    # Per-IP budget out of the way: only the per-account failure limit is under test.
+    replicas.settings = replicas.settings.model_copy(
+        update={
+            "rate_limits": RateLimitSettings(
+                login_per_ip="1000/minute", login_failures_per_account=f"{BURST_LIMIT}/minute"
+            )
+        }
+    )
+
+
+async def _burst(clients: list[httpx.AsyncClient], email: str) -> Counter[int]:
+    passwords = [f"Wrong-Pass-{i:03d}" for i in range(BURST - 1)] + [TEST_PASSWORD]
+    replies = await asyncio.gather(
+        *(
+            clients[i % len(clients)].post(
+                f"{API}/auth/login", json={"email": email, "password": password}
+            )
+            for i, password in enumerate(passwords)
+        )
+    )
+    return Counter(r.status_code for r in replies)
+
+
+async def test_login_failure_limit_holds_under_a_parallel_burst(
+    replicas: Replicas, make_user: MakeUser
+) -> None:
+    victim = await make_user(Role.student)
+    _burst_settings(replicas)
+    app = replicas.app()
+    statuses = await _burst(
+        [replicas.client(app, ip=f"198.51.100.{i}") for i in range(4)], victim.email
+    )
+    checked = statuses[401] + statuses[200]
+    assert checked <= BURST_LIMIT, (
+        f"{checked} passwords checked against a limit of {BURST_LIMIT}: {statuses}"
+    )
+    assert statuses[429] >= BURST - BURST_LIMIT
+
+
+async def test_login_failure_limit_holds_under_a_burst_across_two_processes_with_redis(
+    replicas: Replicas, make_user: MakeUser
+) -> None:
+    victim = await make_user(Role.student)
+    _burst_settings(replicas)
+    namespace = f"studyhall-test-{uuid.uuid4().hex}"
+    apps = [replicas.app(RateLimiter(REDIS_URL, namespace=namespace)) for _ in range(2)]
+    clients = [replicas.client(app, ip=f"198.51.100.{i}") for i, app in enumerate(apps)]
+    statuses = await _burst(clients, victim.email)
+    checked = statuses[401] + statuses[200]
+    assert checked <= BURST_LIMIT, (
+        f"{checked} passwords checked against a limit of {BURST_LIMIT}: {statuses}"
+    )
+
+
+async def test_a_right_password_gives_its_slot_back(
+    replicas: Replicas, make_user: MakeUser
+) -> None:
+    """Successful logins never lock an account out."""
+    user = await make_user(Role.student)
+    _burst_settings(replicas)
+    client = replicas.client(replicas.app())
+    for _ in range(BURST_LIMIT + 3):
+        response = await client.post(
+            f"{API}/auth/login", json={"email": user.email, "password": TEST_PASSWORD}
+        )
+        assert response.status_code == 200, response.text

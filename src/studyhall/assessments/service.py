@@ -78,6 +78,7 @@ from studyhall.audit.service import record
 from studyhall.core.clock import utcnow
 from studyhall.core.errors import Unprocessable
 from studyhall.core.ids import new_id
+from studyhall.core.locks import serialize
 from studyhall.core.schemas import Page
 from studyhall.core.storage import LocalStorage
 from studyhall.courses import service as courses
@@ -87,6 +88,8 @@ from studyhall.identity.models import User
 
 # Network latency between the deadline and the server receiving the answers.
 ATTEMPT_GRACE_S = 5
+# Lock scope of the attempts of one student on one quiz (see core/locks.py).
+ATTEMPTS_LOCK = "quiz-attempts"
 # Submission files: a module constant rather than a setting (the contract fixes the types).
 MAX_SUBMISSION_FILE_BYTES = 10 * 1024 * 1024
 
@@ -486,6 +489,8 @@ async def start_attempt(
     session: AsyncSession, *, quiz: Quiz, student: User
 ) -> tuple[AttemptStartOut, bool]:
     """Start (or resume) an attempt; the server's clock starts now. Returns (attempt, created)."""
+    # Count and insert under one lock per (quiz, student): max_attempts holds under a burst.
+    await serialize(session, ATTEMPTS_LOCK, quiz.id, student.id)
     now = utcnow()
     await repository.expire_stale(
         session,
@@ -581,6 +586,7 @@ async def _finish(
 async def _new_submitted_attempt(
     session: AsyncSession, *, quiz: Quiz, student_id: uuid.UUID, source: str
 ) -> QuizAttempt:
+    await serialize(session, ATTEMPTS_LOCK, quiz.id, student_id)
     used = await repository.count_attempts(session, quiz_id=quiz.id, student_id=student_id)
     if quiz.max_attempts is not None and used >= quiz.max_attempts:
         raise MaxAttemptsReached()

@@ -7,7 +7,7 @@ import time
 
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from studyhall.core.errors import RateLimited
@@ -28,6 +28,9 @@ class RateLimiter:
         else:
             self.storage = MemoryStorage()
         self.strategy = MovingWindowRateLimiter(self.storage)
+        # Counters that must be taken before the work and given back after (attempt/give_back):
+        # a fixed window is one atomic INCR in Redis, and INCR by -1 returns a slot.
+        self.counter = FixedWindowRateLimiter(self.storage)
 
     @staticmethod
     def _items(spec: str) -> list[RateLimitItem]:
@@ -49,6 +52,25 @@ class RateLimiter:
         """Count one event (e.g. a failed login) without refusing it."""
         for item in self._items(spec):
             await self.strategy.hit(item, *key)
+
+    async def attempt(self, spec: str, *key: str, message: str = "Too many requests") -> None:
+        """Count an attempt BEFORE doing the work, atomically; 429 once past the limit.
+
+        For limits on failures (wrong passwords): checking first and counting the failure
+        afterwards lets a parallel burst through, since every request checks before any of them
+        has failed. Here each request takes its slot first (one INCR, atomic in Redis across
+        processes) and the caller gives it back with `give_back` when the attempt succeeded.
+        """
+        for item in self._items(spec):
+            if not await self.counter.hit(item, *key):
+                stats = await self.counter.get_window_stats(item, *key)
+                retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+                raise RateLimited(message, retry_after=retry_after)
+
+    async def give_back(self, spec: str, *key: str) -> None:
+        """Return the slot an `attempt` took (the attempt did not fail)."""
+        for item in self._items(spec):
+            await self.storage.incr(item.key_for(*key), item.get_expiry(), amount=-1)
 
     async def _retry_after(self, item: RateLimitItem, key: tuple[str, ...]) -> int:
         stats = await self.strategy.get_window_stats(item, *key)

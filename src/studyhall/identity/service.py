@@ -329,7 +329,9 @@ async def login(
         if user is not None
         else "name:" + hashlib.sha256(login.strip().lower().encode()).hexdigest()[:32]
     )
-    await limiter.check(
+    # Counted as a failure before the password is checked, so a parallel burst is refused at
+    # the limit instead of every request being checked; a right password gives the slot back.
+    await limiter.attempt(
         limits.login_failures_per_account,
         "login-fail",
         account,
@@ -338,7 +340,6 @@ async def login(
     # The same argon2 work whether or not the account exists.
     valid = await _verify(password, user.password_hash if user is not None else dummy_hash())
     if user is None or not valid:
-        await limiter.count(limits.login_failures_per_account, "login-fail", account)
         await audit.record_separately(
             db.sessionmaker,
             action="auth.login_failed",
@@ -348,6 +349,7 @@ async def login(
             details={"reason": "wrong_password" if user is not None else "unknown_account"},
         )
         raise InvalidCredentials()
+    await limiter.give_back(limits.login_failures_per_account, "login-fail", account)
     if not user.is_active:
         await audit.record_separately(
             db.sessionmaker,
@@ -399,6 +401,11 @@ async def refresh(db: Database, *, settings: Settings, refresh_token: str) -> To
     assert reused is not None
     async with db.session() as session:
         await repository.revoke_family(session, reused.family_id, now=utcnow())
+        # The thief may hold the family's current access token: end the user's access tokens
+        # now (others' sessions just refresh) instead of in up to 15 minutes.
+        victim = await repository.get_user(session, reused.user_id)
+        if victim is not None:
+            _revoke_access(victim)
         await audit.record(
             session,
             action="auth.refresh_reused",
@@ -412,11 +419,17 @@ async def refresh(db: Database, *, settings: Settings, refresh_token: str) -> To
 
 
 async def logout(session: AsyncSession, *, user: User, refresh_token: str) -> None:
-    """End the session (token family) the refresh token belongs to."""
+    """End the session (token family) the refresh token belongs to, and its access token.
+
+    Access tokens are stateless JWTs that carry the user's auth_version, so ending the family's
+    one means bumping that version: the user's other sessions keep their refresh tokens and get
+    a fresh access token on their next refresh, which clients do on a 401 anyway.
+    """
     row = await repository.get_refresh_token(session, refresh_token)
     # Someone else's token is ignored: the answer is the same and nothing is revealed.
     if row is not None and row.user_id == user.id:
         await repository.revoke_family(session, row.family_id, now=utcnow())
+        _revoke_access(user)
 
 
 # Mailed tokens
@@ -529,12 +542,12 @@ async def change_password(
         raise Forbidden("Service accounts have no password")
     account = f"user:{user.id}"
     failures = settings.rate_limits.login_failures_per_account
-    await limiter.check(
+    await limiter.attempt(
         failures, "login-fail", account, message="Too many failed attempts; try again later"
     )
     if not await _verify(current_password, user.password_hash):
-        await limiter.count(failures, "login-fail", account)
         raise IncorrectPassword()
+    await limiter.give_back(failures, "login-fail", account)
     if new_password == current_password:
         raise WeakPassword(
             "The new password must differ from the current one", field="new_password"

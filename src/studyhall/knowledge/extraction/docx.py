@@ -19,25 +19,61 @@ from studyhall.knowledge.extraction.base import (
     ExtractionError,
     ExtractionLimits,
 )
+from studyhall.knowledge.extraction.isolation import run_isolated_worker
 from studyhall.knowledge.extraction.normalize import normalize_text
+from studyhall.knowledge.extraction.zipsafe import UnsafeZip, inflate_members, repack_verified
 
-__all__ = ["extract_docx"]
+__all__ = ["docx_raw", "extract_docx"]
 
 _HEADING_STYLE = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
 _MAX_ZIP_ENTRIES = 10_000
 
 
 def extract_docx(data: bytes, *, limits: ExtractionLimits | None = None) -> ExtractedDocument:
-    """Extract a Word document as one page; headings become "#" lines the chunker recognises."""
+    """Extract a Word document as one page; headings become "#" lines the chunker recognises.
+
+    Like PDFs, the archive is parsed in a child process with memory, CPU and wall-clock limits
+    (unless `limits.isolate_pdf` is off): a zip can lie about its sizes and python-docx/lxml
+    allocate freely, so the worst a hostile file may do is kill that child.
+    """
     limits = limits or ExtractionLimits()
     if len(data) > limits.max_bytes:
         raise ExtractionError(f"the document is larger than {limits.max_bytes} bytes")
-    _check_zip(data, limits)
+    if limits.isolate_pdf:
+        result = run_isolated_worker(
+            "studyhall.knowledge.extraction._docx_worker",
+            data,
+            {"max_unzipped_bytes": limits.max_unzipped_bytes},
+            limits,
+            what="DOCX",
+        )
+    else:
+        result = docx_raw(data, max_unzipped_bytes=limits.max_unzipped_bytes)
+    if not result.get("ok"):
+        raise ExtractionError(str(result.get("error")))
+    text = normalize_text(str(result["text"]))
+    if len(text) > limits.max_chars:
+        raise ExtractionError(f"the document holds more than {limits.max_chars} characters")
+    page = ExtractedPage(number=1, label=None, text=text, has_text=bool(text), ocr=False)
+    title = result.get("title")
+    return ExtractedDocument(
+        kind=DocumentKind.DOCX, pages=[page], title=str(title) if title else None
+    )
+
+
+def docx_raw(data: bytes, *, max_unzipped_bytes: int) -> dict[str, object]:
+    """{"ok": True, "title", "text"} (text not yet normalised) or {"ok": False, "error"}."""
     try:
-        document = Document(io.BytesIO(data))
+        members = inflate_members(data, max_total=max_unzipped_bytes, max_entries=_MAX_ZIP_ENTRIES)
+    except UnsafeZip as exc:
+        return {"ok": False, "error": f"unsafe DOCX: {exc}"}
+    try:
+        # Only verified bytes reach python-docx, stored uncompressed: nothing left to inflate.
+        document = Document(io.BytesIO(repack_verified(members)))
     except (PackageNotFoundError, XMLSyntaxError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         # lxml refuses trees deeper than 256 levels, so deep nesting lands here too.
-        raise ExtractionError(f"not a readable DOCX file ({exc})") from exc
+        return {"ok": False, "error": f"not a readable DOCX file ({exc})"}
+    del members
     lines: list[str] = []
     title = (document.core_properties.title or "").strip() or None
     for block in document.iter_inner_content():
@@ -49,30 +85,7 @@ def extract_docx(data: bytes, *, limits: ExtractionLimits | None = None) -> Extr
         elif isinstance(block, Table):
             lines.extend(_table_lines(block))
             lines.append("")
-    text = normalize_text("\n".join(lines))
-    if len(text) > limits.max_chars:
-        raise ExtractionError(f"the document holds more than {limits.max_chars} characters")
-    page = ExtractedPage(number=1, label=None, text=text, has_text=bool(text), ocr=False)
-    return ExtractedDocument(kind=DocumentKind.DOCX, pages=[page], title=title)
-
-
-def _check_zip(data: bytes, limits: ExtractionLimits) -> None:
-    """Refuse zip bombs before python-docx inflates anything.
-
-    zipfile never inflates a member past its declared size, so the declared sizes are a safe cap.
-    """
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            infos = archive.infolist()
-    except zipfile.BadZipFile as exc:
-        raise ExtractionError(f"not a readable DOCX file ({exc})") from exc
-    if len(infos) > _MAX_ZIP_ENTRIES:
-        raise ExtractionError(f"the DOCX archive has {len(infos)} entries")
-    total = sum(info.file_size for info in infos)
-    if total > limits.max_unzipped_bytes:
-        raise ExtractionError(
-            f"the DOCX inflates to {total} bytes (limit {limits.max_unzipped_bytes})"
-        )
+    return {"ok": True, "title": title, "text": "\n".join(lines)}
 
 
 def _paragraph_line(paragraph: Paragraph) -> tuple[str, bool]:
