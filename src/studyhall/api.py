@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from studyhall import system
 from studyhall.analytics.platform_router import router as platform_stats_router
 from studyhall.analytics.router import router as analytics_router
 from studyhall.assessments.router import router as assessments_router
 from studyhall.billing.router import router as billing_router
+from studyhall.core.query_params import refuse_unknown_query
 from studyhall.courses.router import router as courses_router
 from studyhall.identity.oauth.router import identities_router, oauth_admin_router, oauth_router
 from studyhall.identity.router import admin_router as identity_admin_router
@@ -19,7 +20,7 @@ from studyhall.tutor.router import router as tutor_router
 
 system_router = system.router
 
-api_router = APIRouter(prefix="/api/v1")
+api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(refuse_unknown_query)])
 api_router.include_router(system.info_router)
 api_router.include_router(auth_router)
 api_router.include_router(oauth_router)

@@ -183,8 +183,11 @@ class OAuthProviderSettings(BaseModel):
 
 
 class AuthSettings(BaseModel):
-    """External sign-in (Google, GitHub, a school's OpenID Connect provider)."""
+    """Sign-in policy and external sign-in (Google, GitHub, a school's OpenID Connect provider)."""
 
+    # An unverified account may sign in and verify its address, nothing else. Unset: on in
+    # production, off elsewhere (a development install has no mail server to verify with).
+    require_verified_email: bool | None = None
     providers: dict[str, OAuthProviderSettings] = Field(default_factory=dict)
     # How long an authorization started with /authorize may take to come back.
     state_ttl_s: int = Field(default=600, ge=30, le=3600)
@@ -275,6 +278,12 @@ class Settings(BaseSettings):
     jobs: JobSettings = Field(default_factory=JobSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     compat: CompatSettings = Field(default_factory=CompatSettings)
+
+    @property
+    def verified_email_required(self) -> bool:
+        """Whether unverified accounts are held to signing in and verifying."""
+        required = self.auth.require_verified_email
+        return self.environment == "production" if required is None else required
 
     @field_validator("cors_origins", mode="before")
     @classmethod

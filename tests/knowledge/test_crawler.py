@@ -361,6 +361,33 @@ async def test_sources_sync_runs_and_reference_ingestion(
         )
         assert unknown.status_code == 404
 
+        # A PDF that downloads but cannot be read: the reference follows its failed document
+        # instead of claiming to be ingested.
+        path, broken = next(
+            (p, r) for p, r in by_path.items() if r["id"] not in (fractions["id"], bad["id"])
+        )
+        portal_site.pdf(path.split("?")[0], b"%PDF-1.7\n" + b"not really a pdf " * 40)
+        await client.post(f"{API}/admin/references/{broken['id']}/ingest", headers=headers)
+        await worker.run_until_idle()
+        failed = (
+            await client.get(
+                f"{API}/admin/references", params={"status": "failed"}, headers=headers
+            )
+        ).json()["items"]
+        assert broken["id"] in [r["id"] for r in failed]
+        broken_doc = next(r for r in failed if r["id"] == broken["id"])["document_id"]
+        status = (await client.get(f"{API}/documents/{broken_doc}", headers=headers)).json()
+        assert status["status"] == "failed"
+
+        # Deleting the ingested document makes its reference new again, pointing at nothing.
+        deleted = await client.delete(f"{API}/documents/{ref['document_id']}", headers=headers)
+        assert deleted.status_code == 204
+        again = (
+            await client.get(f"{API}/admin/references", params={"status": "new"}, headers=headers)
+        ).json()["items"]
+        [back] = [r for r in again if r["id"] == fractions["id"]]
+        assert back["document_id"] is None and back["error"] is None
+
 
 async def test_sync_of_a_private_source_is_refused_by_default(
     client: httpx.AsyncClient, auth: Headers, admin: User, worker: Worker, site: HTTPSite, app: Any

@@ -133,6 +133,7 @@ def bola_case(world: World, template: str) -> tuple[dict[str, str], tuple[str, .
         "reservation_id": world.reservations[STUDENT],
         "session_id": world.chat_sessions.get(STUDENT, ""),
         "user_id": str(world.student.id),
+        "student_id": str(world.student.id),
     }
     own = ("other_student",)
     if template.startswith(f"{API}/admin/") or "/token-cap" in template:

@@ -40,6 +40,8 @@ class Quiz(IdMixin, TimestampMixin, Base):
     # Kept up to date whenever the questions change, so lists need not sum them.
     question_count: Mapped[int] = mapped_column(default=0)
     max_score: Mapped[float] = mapped_column(default=0.0)
+    # Share of the gradebook's weighted total (relative to the course's other columns).
+    weight: Mapped[float] = mapped_column(default=1.0, server_default="1")
     # Set on a practice test the tutor generated in a chat for this student: it holds the test's
     # questions so that its result is a real attempt analytics counts, but it is none of the
     # course's quizzes (not listed, not reachable by id, no secret answers).
@@ -109,6 +111,7 @@ class Assignment(IdMixin, TimestampMixin, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     due_at: Mapped[datetime | None]
     max_score: Mapped[float] = mapped_column(default=100.0)
+    weight: Mapped[float] = mapped_column(default=1.0, server_default="1")
 
 
 class Submission(IdMixin, Base):

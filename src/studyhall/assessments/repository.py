@@ -339,3 +339,66 @@ async def list_submissions(
         .offset(offset)
     )
     return list(rows), int(total or 0)
+
+
+# ---------------------------------------------------------------- gradebook
+
+
+async def course_quizzes(session: AsyncSession, course_id: uuid.UUID) -> list[Quiz]:
+    """Every quiz of a course (practice tests excluded), oldest first."""
+    rows = await session.scalars(
+        select(Quiz)
+        .where(Quiz.course_id == course_id, Quiz.practice_for.is_(None))
+        .order_by(Quiz.created_at, Quiz.id)
+    )
+    return list(rows)
+
+
+async def course_assignments(session: AsyncSession, course_id: uuid.UUID) -> list[Assignment]:
+    """Every assignment of a course, oldest first."""
+    rows = await session.scalars(
+        select(Assignment)
+        .where(Assignment.course_id == course_id)
+        .order_by(Assignment.created_at, Assignment.id)
+    )
+    return list(rows)
+
+
+async def submitted_attempts(
+    session: AsyncSession, *, course_id: uuid.UUID, student_id: uuid.UUID | None
+) -> list[tuple[uuid.UUID, uuid.UUID, float, datetime]]:
+    """(quiz, student, percent, submitted_at) of every scored attempt at a course's quizzes."""
+    query = (
+        select(
+            QuizAttempt.quiz_id,
+            QuizAttempt.student_id,
+            QuizAttempt.percent,
+            QuizAttempt.submitted_at,
+        )
+        .join(Quiz, Quiz.id == QuizAttempt.quiz_id)
+        .where(
+            QuizAttempt.course_id == course_id,
+            QuizAttempt.status == AttemptStatus.submitted,
+            QuizAttempt.percent.is_not(None),
+            Quiz.practice_for.is_(None),
+        )
+    )
+    if student_id is not None:
+        query = query.where(QuizAttempt.student_id == student_id)
+    rows = await session.execute(query)
+    return [(q, s, float(p or 0.0), at) for q, s, p, at in rows if at is not None]
+
+
+async def current_grades(
+    session: AsyncSession, *, course_id: uuid.UUID, student_id: uuid.UUID | None
+) -> list[tuple[uuid.UUID, uuid.UUID, float]]:
+    """(assignment, student, score) of every graded current submission in a course."""
+    query = select(Submission.assignment_id, Submission.student_id, Submission.score).where(
+        Submission.course_id == course_id,
+        Submission.is_current.is_(True),
+        Submission.score.is_not(None),
+    )
+    if student_id is not None:
+        query = query.where(Submission.student_id == student_id)
+    rows = await session.execute(query)
+    return [(a, s, float(score or 0.0)) for a, s, score in rows]

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import Field, ValidationError
 from starlette.datastructures import UploadFile
 
-from studyhall.assessments import service
+from studyhall.assessments import gradebook, service
 from studyhall.assessments.dependencies import (
     GradableSubmission,
     OwnedAssignment,
@@ -33,6 +33,7 @@ from studyhall.assessments.schemas import (
     AttemptResult,
     AttemptStartOut,
     AttemptSubmit,
+    Gradebook,
     GradeIn,
     ImportRecord,
     ImportResult,
@@ -216,6 +217,29 @@ async def list_assignments(
     return await service.list_assignments(
         session, course_id=course.id, student_id=student_id, limit=page.limit, offset=page.offset
     )
+
+
+@router.get(
+    "/courses/{course_id}/gradebook",
+    response_model=Gradebook,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+async def course_gradebook(
+    request: Request, session: SessionDep, user: CurrentUser, course: ReadableCourse
+) -> Gradebook | Response:
+    """One row per student, one column per quiz and assignment, and the weighted total.
+
+    The course's teacher and admins get every student; an enrolled student their own row.
+    With `Accept: text/csv` the same table comes as a spreadsheet file.
+    """
+    book = await gradebook.course_gradebook(session, viewer=user, course=course)
+    if "text/csv" in request.headers.get("accept", ""):
+        return Response(
+            gradebook.to_csv(book),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="gradebook-{course.code}.csv"'},
+        )
+    return book
 
 
 @router.get("/assignments/{assignment_id}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -103,6 +103,9 @@ class QuizCreate(InputSchema):
         description="Measured by the server from POST /quizzes/{id}/attempts/start",
     )
     max_attempts: int | None = Field(default=None, ge=1, le=1000)
+    weight: float = Field(
+        default=1.0, ge=0, le=1000, description="Share of the gradebook's weighted total"
+    )
     questions: list[QuestionIn] = Field(min_length=1, max_length=1000)
 
 
@@ -112,6 +115,7 @@ class QuizUpdate(InputSchema):
     pass_percent: Annotated[float, Field(ge=0, le=100)] | Omitted = None
     time_limit_s: int | None = Field(default=None, ge=10, le=7 * 24 * 3600)
     max_attempts: int | None = Field(default=None, ge=1, le=1000)
+    weight: Annotated[float, Field(ge=0, le=1000)] | Omitted = None
     questions: list[QuestionIn] | None = Field(
         default=None, min_length=1, max_length=1000, description="Replaces every question"
     )
@@ -144,6 +148,7 @@ class QuizSummary(Schema):
     max_attempts: int | None
     question_count: int
     max_score: float
+    weight: float
     created_at: UTCTimestamp
     updated_at: UTCTimestamp
 
@@ -294,6 +299,9 @@ class QuizImport(InputSchema):
     pass_percent: float = Field(default=60.0, ge=0, le=100)
     time_limit_s: int | None = Field(default=None, ge=10, le=7 * 24 * 3600)
     max_attempts: int | None = Field(default=None, ge=1, le=1000)
+    weight: float = Field(
+        default=1.0, ge=0, le=1000, description="Share of the gradebook's weighted total"
+    )
     seed: int = Field(default=0, description="Seed of the option shuffle (same seed, same order)")
     shuffle: bool = True
     items: list[ImportRecord] = Field(min_length=1, max_length=5000)
@@ -322,6 +330,9 @@ class AssignmentCreate(InputSchema):
     description: str = Field(default="", max_length=50_000)
     due_at: DueAt | None = None
     max_score: float = Field(default=100.0, gt=0, le=100_000)
+    weight: float = Field(
+        default=1.0, ge=0, le=1000, description="Share of the gradebook's weighted total"
+    )
 
 
 class AssignmentUpdate(InputSchema):
@@ -329,6 +340,7 @@ class AssignmentUpdate(InputSchema):
     description: Annotated[str, Field(max_length=50_000)] | Omitted = None
     due_at: DueAt | None = None
     max_score: Annotated[float, Field(gt=0, le=100_000)] | Omitted = None
+    weight: Annotated[float, Field(ge=0, le=1000)] | Omitted = None
 
 
 class AssignmentOut(Schema):
@@ -338,6 +350,7 @@ class AssignmentOut(Schema):
     description: str
     due_at: UTCTimestamp | None
     max_score: float
+    weight: float
     created_at: UTCTimestamp
     updated_at: UTCTimestamp
     submissions_count: int = Field(
@@ -382,3 +395,38 @@ class SubmissionsPage(Page[SubmissionOut]):
 class GradeIn(InputSchema):
     score: float = Field(ge=0, description="0..max_score of the assignment (422 above)")
     feedback: str | None = Field(default=None, max_length=50_000)
+
+
+# ---------------------------------------------------------------- gradebook
+
+
+class GradebookColumn(Schema):
+    id: uuid.UUID
+    kind: Literal["quiz", "assignment"]
+    title: str
+    max_score: float
+    weight: float
+
+
+class GradebookCell(Schema):
+    column_id: uuid.UUID
+    percent: float | None = Field(description="null: not attempted, not submitted or not graded")
+
+
+class GradebookRow(Schema):
+    student_id: uuid.UUID
+    full_name: str
+    email: str
+    cells: list[GradebookCell] = Field(description="One per column, in the columns' order")
+    total_percent: float | None = Field(
+        description="Weighted mean of the cells, a missing grade counting 0 (null: no weight)"
+    )
+
+
+class Gradebook(Schema):
+    course_id: uuid.UUID
+    quiz_grading: Literal["best", "last"] = Field(
+        description="Which attempt of each quiz counts: the course's choice"
+    )
+    columns: list[GradebookColumn]
+    rows: list[GradebookRow]

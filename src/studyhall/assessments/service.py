@@ -345,6 +345,7 @@ async def create_quiz(session: AsyncSession, *, course_id: uuid.UUID, data: Quiz
         pass_percent=data.pass_percent,
         time_limit_s=data.time_limit_s,
         max_attempts=data.max_attempts,
+        weight=data.weight,
     )
     return await _add_quiz(session, quiz, _question_fields(data.questions))
 
@@ -354,7 +355,7 @@ async def update_quiz(session: AsyncSession, *, quiz: Quiz, data: QuizUpdate) ->
     changes = data.model_dump(exclude_unset=True, exclude={"questions"})
     if changes.get("lesson_id") is not None:
         await _check_lesson(session, quiz.course_id, changes["lesson_id"])
-    for field in ("title", "pass_percent"):
+    for field in ("title", "pass_percent", "weight"):
         if field in changes and changes[field] is None:
             raise Unprocessable(f"{field} cannot be null")
     for field, value in changes.items():
@@ -439,6 +440,7 @@ async def import_quiz(
         pass_percent=data.pass_percent,
         time_limit_s=data.time_limit_s,
         max_attempts=data.max_attempts,
+        weight=data.weight,
     )
     await _add_quiz(
         session,
@@ -786,7 +788,7 @@ async def update_assignment(
 ) -> AssignmentOut:
     """Edit an assignment; lowering max_score below a grade already given is refused."""
     changes = data.model_dump(exclude_unset=True)
-    for field in ("title", "max_score", "description"):
+    for field in ("title", "max_score", "description", "weight"):
         if field in changes and changes[field] is None:
             raise Unprocessable(f"{field} cannot be null")
     if "max_score" in changes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from studyhall.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from studyhall.core.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable
 
 
 class CourseNotFound(NotFound):
@@ -72,4 +72,30 @@ class LessonHasNoVideo(Unprocessable):
     code = "lesson_has_no_video"
 
     def __init__(self, message: str = "This lesson has no video to report progress on") -> None:
+        super().__init__(message)
+
+
+class JoinCodeRequired(Forbidden):
+    code = "join_code_required"
+
+    def __init__(self, message: str = "This course needs its join code: ask your teacher") -> None:
+        super().__init__(message)
+
+
+class EnrollmentClosed(Forbidden):
+    code = "enrollment_closed"
+
+    def __init__(
+        self, message: str = "Students join this course only when its teacher adds them"
+    ) -> None:
+        super().__init__(message)
+
+
+class PaymentRequired(AppError):
+    status_code = 402
+    code = "payment_required"
+
+    def __init__(
+        self, message: str = "This course has a price: start a checkout to enroll"
+    ) -> None:
         super().__init__(message)

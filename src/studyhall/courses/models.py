@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import Enum, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from studyhall.core.clock import utcnow
 from studyhall.core.models import Base, IdMixin, TimestampMixin
+
+
+class Visibility(enum.StrEnum):
+    """Who may join: anyone, anyone with the join code, or only those the teacher adds."""
+
+    public = "public"
+    invite = "invite"
+    private = "private"
+
+
+class QuizGrading(enum.StrEnum):
+    """Which attempt of a quiz counts in the gradebook."""
+
+    best = "best"
+    last = "last"
 
 
 class Course(IdMixin, TimestampMixin, Base):
@@ -28,6 +44,18 @@ class Course(IdMixin, TimestampMixin, Base):
     is_published: Mapped[bool] = mapped_column(default=False, index=True)
     price: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     image_url: Mapped[str | None] = mapped_column(String(500))
+    visibility: Mapped[Visibility] = mapped_column(
+        Enum(Visibility, native_enum=False, length=16),
+        default=Visibility.public,
+        server_default=Visibility.public.value,
+    )
+    # Needed to self-enroll in an `invite` course; the owner can rotate it.
+    join_code: Mapped[str | None] = mapped_column(String(16))
+    quiz_grading: Mapped[QuizGrading] = mapped_column(
+        Enum(QuizGrading, native_enum=False, length=16),
+        default=QuizGrading.best,
+        server_default=QuizGrading.best.value,
+    )
 
 
 class Module(IdMixin, TimestampMixin, Base):

@@ -31,6 +31,7 @@ from studyhall.courses.models import (
     LessonProgress,
     Module,
     VideoWatchEvent,
+    Visibility,
 )
 
 # Identity is the base every domain builds on; reading users' names for student lists is a
@@ -96,7 +97,12 @@ def _visible_filter(viewer_id: uuid.UUID, role: Role) -> ColumnElement[bool] | N
         return None
     if role == Role.teacher:
         return or_(Course.is_published.is_(True), Course.teacher_id == viewer_id)
-    return Course.is_published.is_(True)
+    # A private course is in a student's catalog only once its teacher has added them.
+    enrolled = select(Enrollment.course_id).where(Enrollment.student_id == viewer_id)
+    return and_(
+        Course.is_published.is_(True),
+        or_(Course.visibility != Visibility.private, Course.id.in_(enrolled)),
+    )
 
 
 async def list_courses(
@@ -486,7 +492,7 @@ async def list_students(
     *,
     course_ids_of_teacher: uuid.UUID | None,
     course_id: uuid.UUID | None,
-    limit: int,
+    limit: int | None,
     offset: int,
 ) -> tuple[list[StudentRow], int]:
     """Enrollments (student × course) with names and progress, for one course or a teacher's."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 
 from studyhall.core.db import SessionDep
-from studyhall.core.openapi import DocumentedRoute, errors
+from studyhall.core.errors import PayloadTooLarge, UnsupportedMediaType
+from studyhall.core.openapi import DocumentedRoute, error_response, errors
 from studyhall.core.schemas import Page, Pagination, pagination
-from studyhall.courses import service
+from studyhall.courses import roster, service
 from studyhall.courses.dependencies import (
     CourseById,
     EnrolledCourse,
@@ -27,7 +28,9 @@ from studyhall.courses.schemas import (
     CourseProgressOut,
     CourseSummary,
     CourseUpdate,
+    EnrollIn,
     EnrollmentOut,
+    JoinCodeOut,
     LessonCreate,
     LessonOut,
     LessonUpdate,
@@ -36,17 +39,22 @@ from studyhall.courses.schemas import (
     ModuleUpdate,
     ProgressUpdate,
     ProgressUpdateOut,
+    RosterAdd,
+    RosterImportOut,
+    RosterRowOut,
     StudentProgressRow,
     VideoAnalyticsOut,
 )
 from studyhall.courses.schemas import (
     EnrolledCourse as EnrolledCourseOut,
 )
-from studyhall.identity.dependencies import CurrentUser, StudentUser, TeacherOrAdmin
+from studyhall.identity.dependencies import CurrentUser, SettingsDep, StudentUser, TeacherOrAdmin
 
 router = APIRouter(tags=["courses"], route_class=DocumentedRoute)
 
 PageParams = Annotated[Pagination, Depends(pagination)]
+
+ROSTER_MAX_BYTES = 1024 * 1024
 
 
 @router.get("/courses")
@@ -94,7 +102,7 @@ async def enrolled_courses(
 async def get_course(session: SessionDep, user: CurrentUser, course: CourseById) -> CourseDetail:
     """A course with its modules, lessons (ordered) and student_count."""
     return await service.course_detail(
-        session, course=course, include_guide=service.manages(user, course)
+        session, course=course, for_manager=service.manages(user, course)
     )
 
 
@@ -113,17 +121,121 @@ async def delete_course(session: SessionDep, user: CurrentUser, course: OwnedCou
 
 
 @router.post(
-    "/courses/{course_id}/enroll", status_code=status.HTTP_201_CREATED, responses=errors(409)
+    "/courses/{course_id}/enroll",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        **errors(403, 409),
+        402: error_response(402, "The course has a price (`payment_required`)"),
+    },
 )
-async def enroll(session: SessionDep, user: StudentUser, course: StudentCourse) -> EnrollmentOut:
-    """Enroll in a published course (409 when already enrolled)."""
-    return await service.enroll(session, student=user, course=course)
+async def enroll(
+    session: SessionDep, user: StudentUser, course: StudentCourse, body: EnrollIn | None = None
+) -> EnrollmentOut:
+    """Enroll in a published course: public ones freely, invite ones with `join_code`.
+
+    A private course answers 403 `enrollment_closed` (its teacher adds students), a course with a
+    price 402 `payment_required`, and 409 when already enrolled.
+    """
+    return await service.enroll(
+        session, student=user, course=course, join_code=body.join_code if body else None
+    )
+
+
+@router.post("/courses/{course_id}/join-code", responses=errors(403, 404))
+async def rotate_join_code(
+    session: SessionDep, user: CurrentUser, course: OwnedCourse
+) -> JoinCodeOut:
+    """A new join code for the course (owner teacher or admin); the old one stops working."""
+    code = await service.rotate_join_code(session, actor=user, course=course)
+    return JoinCodeOut(course_id=course.id, join_code=code)
 
 
 @router.delete("/courses/{course_id}/enroll", status_code=status.HTTP_204_NO_CONTENT)
 async def unenroll(session: SessionDep, user: StudentUser, course: StudentCourse) -> None:
     """Leave a course (404 when not enrolled)."""
     await service.unenroll(session, student=user, course=course)
+
+
+@router.post(
+    "/courses/{course_id}/students",
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(403, 404),
+)
+async def add_student(
+    session: SessionDep,
+    user: CurrentUser,
+    course: OwnedCourse,
+    settings: SettingsDep,
+    body: RosterAdd,
+) -> RosterRowOut:
+    """Enroll a student by email (owner teacher, admin), whatever the course's visibility.
+
+    An address without an account gets an invited student account and a mail to choose a
+    password (`created`); `already_enrolled` and `invalid` (not a student account, not an
+    address) change nothing.
+    """
+    return await roster.add_student(
+        session,
+        settings=settings,
+        actor=user,
+        course=course,
+        email=body.email,
+        full_name=body.full_name,
+    )
+
+
+@router.post(
+    "/courses/{course_id}/students/import",
+    responses=errors(403, 404, 413, 415),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {
+                    "schema": {"type": "string"},
+                    "example": "email,full_name\nada@example.org,Ada Lovelace\n",
+                }
+            },
+        }
+    },
+)
+async def import_students(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    course: OwnedCourse,
+    settings: SettingsDep,
+) -> RosterImportOut:
+    """Enroll a roster from a CSV file (`email`, `full_name` columns; header optional).
+
+    Each line gets a report row: `created` (invited account), `enrolled`, `already_enrolled` or
+    `invalid` with the reason. At most 5,000 lines and 1 MiB.
+    """
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in ("text/csv", "text/plain", "application/csv"):
+        raise UnsupportedMediaType("Send the roster as text/csv")
+    body = await request.body()
+    if len(body) > ROSTER_MAX_BYTES:
+        raise PayloadTooLarge("A roster file is at most 1 MiB")
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = body.decode("latin-1")  # older spreadsheet exports
+    return await roster.import_roster(
+        session, settings=settings, actor=user, course=course, text=text
+    )
+
+
+@router.delete(
+    "/courses/{course_id}/students/{student_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(403, 404),
+)
+async def remove_student(
+    session: SessionDep, user: CurrentUser, course: OwnedCourse, student_id: uuid.UUID
+) -> None:
+    """Take a student out of the course (owner teacher, admin); their progress is kept."""
+    await roster.remove_student(session, actor=user, course=course, student_id=student_id)
 
 
 @router.get("/courses/{course_id}/students")

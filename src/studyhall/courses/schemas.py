@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, PlainSerializer, WithJsonSchema, field_validator
 
 from studyhall.core.schemas import InputSchema, Omitted, Page, Schema, UTCTimestamp
+from studyhall.courses.models import QuizGrading, Visibility
 
 # Prices leave the API as JSON numbers (clients expect 9.99, not "9.99").
 Price = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
@@ -52,6 +53,14 @@ class CourseCreate(InputSchema):
     teacher_id: uuid.UUID | None = Field(
         default=None, description="Admins only: the owning teacher (a teacher's own id otherwise)"
     )
+    visibility: Visibility = Field(
+        default=Visibility.public,
+        description="public: anyone may enroll; invite: with the course's join code; "
+        "private: only the teacher or an admin adds students",
+    )
+    quiz_grading: QuizGrading = Field(
+        default=QuizGrading.best, description="Which attempt of a quiz the gradebook counts"
+    )
 
     @field_validator("code")
     @classmethod
@@ -70,6 +79,8 @@ class CourseUpdate(InputSchema):
     price: PriceIn | None = None
     image_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
     teacher_id: uuid.UUID | None = Field(default=None, description="Admins only: move ownership")
+    visibility: Visibility | Omitted = None
+    quiz_grading: QuizGrading | Omitted = None
 
     @field_validator("code")
     @classmethod
@@ -88,6 +99,8 @@ class CourseSummary(Schema):
     is_published: bool
     price: Price | None
     image_url: str | None
+    visibility: Visibility
+    quiz_grading: QuizGrading
     student_count: int = 0
     created_at: UTCTimestamp
     updated_at: UTCTimestamp
@@ -114,6 +127,10 @@ class ModuleOut(Schema):
 class CourseDetail(CourseSummary):
     guide: str | None = Field(
         description="The tutor's teaching guide: shown to the course's teacher and admins only"
+    )
+    join_code: str | None = Field(
+        default=None,
+        description="The code students give to join an invite course: shown to its managers only",
     )
     lesson_count: int
     modules: list[ModuleOut] = Field(description="Modules in order, each with its lessons in order")
@@ -280,3 +297,47 @@ class VideoAnalyticsOut(Schema):
 
 
 CoursePage = Page[CourseSummary]
+
+
+class EnrollIn(InputSchema):
+    join_code: str | None = Field(
+        default=None,
+        max_length=16,
+        description="Required to join a course whose visibility is invite",
+    )
+
+
+class JoinCodeOut(Schema):
+    course_id: uuid.UUID
+    join_code: str
+
+
+# ---------------------------------------------------------------- roster
+
+
+class RosterAdd(InputSchema):
+    email: str = Field(min_length=3, max_length=320)
+    full_name: str | None = Field(
+        default=None, max_length=200, description="Used when the account has to be created"
+    )
+
+
+RosterStatus = Literal["created", "enrolled", "already_enrolled", "invalid"]
+
+
+class RosterRowOut(Schema):
+    """What happened to one student: `created` means an invited account was made and mailed."""
+
+    line: int | None = Field(description="Line of the CSV file (null for a single add)")
+    email: str
+    status: RosterStatus
+    user_id: uuid.UUID | None
+    detail: str | None
+
+
+class RosterImportOut(Schema):
+    rows: list[RosterRowOut]
+    created: int
+    enrolled: int
+    already_enrolled: int
+    invalid: int

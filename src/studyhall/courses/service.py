@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,10 +20,13 @@ from studyhall.courses.errors import (
     AlreadyEnrolled,
     CourseCodeTaken,
     CourseNotFound,
+    EnrollmentClosed,
     InvalidTeacher,
+    JoinCodeRequired,
     LessonHasNoVideo,
     NotCourseOwner,
     NotEnrolled,
+    PaymentRequired,
 )
 from studyhall.courses.models import (
     Course,
@@ -31,6 +35,7 @@ from studyhall.courses.models import (
     LessonProgress,
     Module,
     VideoWatchEvent,
+    Visibility,
 )
 from studyhall.courses.schemas import (
     CourseCreate,
@@ -219,6 +224,15 @@ async def delete_user_data(session: AsyncSession, *, user_id: uuid.UUID) -> None
 # ---------------------------------------------------------------- courses
 
 
+# No 0/O or 1/I/L: codes are read aloud and copied from a board.
+_JOIN_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+
+def new_join_code() -> str:
+    """A fresh 8-character join code (about 40 bits: guessing is slower than asking)."""
+    return "".join(secrets.choice(_JOIN_ALPHABET) for _ in range(8))
+
+
 def _summary(course: Course, student_count: int) -> CourseSummary:
     return CourseSummary.model_validate(course).model_copy(update={"student_count": student_count})
 
@@ -240,6 +254,8 @@ async def create_course(session: AsyncSession, *, actor: User, data: CourseCreat
     if await repository.code_taken(session, data.code):
         raise CourseCodeTaken()
     course = Course(**data.model_dump(exclude={"teacher_id"}), teacher_id=teacher_id)
+    if course.visibility == Visibility.invite:
+        course.join_code = new_join_code()
     session.add(course)
     try:
         await session.flush()
@@ -283,13 +299,31 @@ async def update_course(
             details={"from": str(course.teacher_id), "to": str(new_teacher)},
         )
         course.teacher_id = new_teacher
+    for field in ("visibility", "quiz_grading"):
+        if field in changes and changes[field] is None:
+            raise Unprocessable(f"{field} cannot be null")
     for field, value in changes.items():
         setattr(course, field, value)
+    if course.visibility == Visibility.invite and course.join_code is None:
+        course.join_code = new_join_code()
     try:
         await session.flush()
     except IntegrityError:
         raise CourseCodeTaken() from None
     return await course_detail(session, course=course)
+
+
+async def rotate_join_code(session: AsyncSession, *, actor: User, course: Course) -> str:
+    """A new join code; the old one stops working at once (students already in stay)."""
+    course.join_code = new_join_code()
+    await record(
+        session,
+        action="course.join_code_rotated",
+        actor_id=actor.id,
+        target_type="course",
+        target_id=course.id,
+    )
+    return course.join_code
 
 
 async def delete_course(session: AsyncSession, *, actor: User, course: Course) -> None:
@@ -338,7 +372,7 @@ async def list_courses(
 
 
 async def course_detail(
-    session: AsyncSession, *, course: Course, include_guide: bool = True
+    session: AsyncSession, *, course: Course, for_manager: bool = True
 ) -> CourseDetail:
     """A course with its ordered modules and lessons and its student count (3 queries)."""
     modules = await repository.list_modules(session, course.id)
@@ -363,7 +397,8 @@ async def course_detail(
     base["student_count"] = student_count
     return CourseDetail(
         **base,
-        guide=course.guide if include_guide else None,
+        guide=course.guide if for_manager else None,
+        join_code=course.join_code if for_manager else None,
         lesson_count=len(summaries),
         modules=module_out,
         lessons=summaries,
@@ -543,8 +578,30 @@ async def delete_lesson(session: AsyncSession, *, lesson: Lesson) -> None:
 # ---------------------------------------------------------------- enrollment
 
 
-async def enroll(session: AsyncSession, *, student: User, course: Course) -> EnrollmentOut:
-    """Enroll a student in a published course; 409 when already enrolled."""
+def check_self_enrollment(course: Course, join_code: str | None) -> None:
+    """Whether a student may join on their own: the course's visibility and price decide."""
+    if course.visibility == Visibility.private:
+        raise EnrollmentClosed()
+    if course.visibility == Visibility.invite and (
+        not join_code
+        or course.join_code is None
+        or not secrets.compare_digest(join_code.strip().upper(), course.join_code)
+    ):
+        raise JoinCodeRequired()
+    if course.price is not None and course.price > 0:
+        raise PaymentRequired()
+
+
+async def enroll(
+    session: AsyncSession, *, student: User, course: Course, join_code: str | None = None
+) -> EnrollmentOut:
+    """A student joins a published course on their own; 409 when already enrolled."""
+    check_self_enrollment(course, join_code)
+    return await add_enrollment(session, student=student, course=course)
+
+
+async def add_enrollment(session: AsyncSession, *, student: User, course: Course) -> EnrollmentOut:
+    """Enroll a student (the visibility rules are the caller's); 409 when already enrolled."""
     inserted = await repository.insert_enrollment(
         session, course_id=course.id, student_id=student.id, now=utcnow()
     )
@@ -614,6 +671,14 @@ async def course_students(
         session, course_ids_of_teacher=None, course_id=course.id, limit=limit, offset=offset
     )
     return Page(items=[_student_row(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+async def all_students(session: AsyncSession, *, course: Course) -> list[StudentProgressRow]:
+    """Every student of one course with their progress (for whole-course views: gradebook)."""
+    rows, _ = await repository.list_students(
+        session, course_ids_of_teacher=None, course_id=course.id, limit=None, offset=0
+    )
+    return [_student_row(r) for r in rows]
 
 
 async def teacher_students(

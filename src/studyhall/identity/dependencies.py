@@ -47,13 +47,38 @@ async def get_current_user(
 ) -> User:
     """The authenticated, active user behind a bearer token or an API key; 401 otherwise."""
     if token:
-        return await _user_from_jwt(session, settings, token)
+        user = await _user_from_jwt(session, settings, token)
+        if not user.is_verified and settings.verified_email_required:
+            _only_verification(request)
+        return user
     key = api_key or admin_key
     if key:
         return await _user_from_api_key(
             request, session, key, via_admin_header=admin_key is not None and not api_key
         )
     raise Unauthorized()
+
+
+# What an account whose address is not verified yet may still do: see itself, ask for a new
+# verification mail, change its password and sign out.
+_UNVERIFIED_ALLOWED = frozenset(
+    {
+        ("GET", "/api/v1/users/me"),
+        ("POST", "/api/v1/auth/verify-email/resend"),
+        ("POST", "/api/v1/auth/password/change"),
+        ("POST", "/api/v1/auth/logout"),
+    }
+)
+
+
+def _only_verification(request: Request) -> None:
+    # The allowed paths take no parameters: the request's own path is the route's.
+    if (request.method, request.url.path.rstrip("/")) not in _UNVERIFIED_ALLOWED:
+        raise Forbidden(
+            "Confirm your email address first: open the link we mailed you "
+            "(POST /api/v1/auth/verify-email/resend sends a new one)",
+            code="email_not_verified",
+        )
 
 
 async def _user_from_jwt(session: SessionDep, settings: Settings, token: str) -> User:

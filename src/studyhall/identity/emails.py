@@ -63,6 +63,25 @@ def password_reset_email(settings: Settings, *, to: str, full_name: str, token: 
     )
 
 
+def invitation_email(settings: Settings, *, to: str, full_name: str, token: str) -> MailMessage:
+    """Tells someone a teacher added them, with the link that sets their first password."""
+    url = link(settings, "reset-password", token)
+    greeting = f"Hello {full_name},"
+    paragraphs = [
+        "Your teacher has added you to a course on StudyHall and an account was made for you "
+        "with this address. To start, choose your password here:",
+        f"The link works once and expires in {_hours(settings.email_token_ttl_s)}. If you did "
+        "not expect this, ignore this mail: nobody can sign in to the account without it.",
+    ]
+    text = f"{greeting}\n\n{paragraphs[0]}\n\n{url}\n\n{paragraphs[1]}\n\nStudyHall\n"
+    return MailMessage(
+        to=to,
+        subject="You have been invited to StudyHall",
+        text=text,
+        html=_html(greeting, paragraphs, url, "Choose my password"),
+    )
+
+
 def email_changed_notice(
     settings: Settings, *, to: str, full_name: str, new_email: str
 ) -> MailMessage:

@@ -143,12 +143,17 @@ async def _send_token_mail(
     user: User,
     purpose: EmailTokenPurpose,
     email: str,
+    template: str | None = None,
 ) -> None:
-    """Retire the user's earlier tokens of this purpose, make a new one and queue its mail."""
+    """Retire the user's earlier tokens of this purpose, make a new one and queue its mail.
+
+    `template` "invitation" mails a set-password link to an account someone else created: it
+    lives as long as a verification link (the invitee may read it days later).
+    """
     now = utcnow()
     ttl = (
         settings.password_reset_ttl_s
-        if purpose == EmailTokenPurpose.reset_password
+        if purpose == EmailTokenPurpose.reset_password and template is None
         else settings.email_token_ttl_s
     )
     await repository.invalidate_email_tokens(session, user.id, purpose, now=now)
@@ -168,7 +173,7 @@ async def _send_token_mail(
     await enqueue(
         session,
         kind=SEND_EMAIL_JOB,
-        payload={"template": str(purpose), "email_token_id": str(token_id)},
+        payload={"template": template or str(purpose), "email_token_id": str(token_id)},
     )
 
 
@@ -193,6 +198,10 @@ async def render_email(
     if user is None:
         return None
     secret = _mail_token(settings, token.id)
+    if template == "invitation" and token.purpose == EmailTokenPurpose.reset_password:
+        return emails.invitation_email(
+            settings, to=user.email, full_name=user.full_name, token=secret
+        )
     if token.purpose == EmailTokenPurpose.reset_password:
         return emails.password_reset_email(
             settings, to=user.email, full_name=user.full_name, token=secret

@@ -119,6 +119,10 @@ async def _set_status(
             return
         document.status = status
         document.error = error
+        if status == DocumentStatus.failed:
+            await repository.follow_document(
+                session, document_id, status=ReferenceStatus.failed, error=error
+            )
         if status == DocumentStatus.failed and document.chunk_count:
             await repository.delete_chunks(session, document_id)
             document.chunk_count = 0
@@ -200,6 +204,7 @@ async def run_ingestion(
         await repository.insert_chunks(session, rows)
         document.status = DocumentStatus.ready
         document.error = None
+        await repository.follow_document(session, document_id, status=ReferenceStatus.ingested)
         document.page_count = len(pages)
         document.chunk_count = len(rows)
         document.pages_without_text = [p.number for p in pages if not p.has_text]
@@ -467,8 +472,9 @@ async def ingest_reference(ctx: JobContext) -> None:
                     reference_id=reference.id,
                 ),
             )
+            # Ingested once its document is ready; failed if the document fails.
             reference.document_id = document.id
-            reference.status = ReferenceStatus.ingested
+            reference.status = ReferenceStatus.queued
             reference.error = None
     except UnsupportedMediaType as exc:
         await _reference_failed(ctx.db, reference_id, exc.message)

@@ -434,6 +434,30 @@ async def references_by_url(
     return found
 
 
+async def follow_document(
+    session: AsyncSession,
+    document_id: uuid.UUID,
+    *,
+    status: ReferenceStatus,
+    error: str | None = None,
+) -> None:
+    """Give the references made into this document the document's outcome."""
+    await session.execute(
+        update(Reference)
+        .where(Reference.document_id == document_id)
+        .values(status=status, error=error)
+    )
+
+
+async def forget_document(session: AsyncSession, document_id: uuid.UUID) -> None:
+    """References whose document is deleted become new again (they can be ingested anew)."""
+    await session.execute(
+        update(Reference)
+        .where(Reference.document_id == document_id)
+        .values(status=ReferenceStatus.new, document_id=None, error=None)
+    )
+
+
 async def get_reference(session: AsyncSession, reference_id: uuid.UUID) -> Reference | None:
     """A reference by id."""
     return await session.get(Reference, reference_id)

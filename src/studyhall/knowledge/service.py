@@ -321,6 +321,7 @@ async def _remove_document(
     document: Document,
     replaced: bool = False,
 ) -> None:
+    await repository.forget_document(session, document.id)
     await repository.delete_document(session, document.id)
     await repository.bump_version(session, chunk_keys_for(document.course_id, document.id))
     await _delete_files_later(session, [document.storage_key])

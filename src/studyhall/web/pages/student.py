@@ -113,7 +113,7 @@ async def course_page(ctx: Ctx, course_id: uuid.UUID) -> Response:
         async with ctx.db.session(write=False) as session:
             course = await course_by_id(course_id, user, session)
             enrolled = await courses.is_enrolled(session, user_id=user.id, course_id=course.id)
-            detail = await courses.course_detail(session, course=course, include_guide=False)
+            detail = await courses.course_detail(session, course=course, for_manager=False)
             progress = (
                 await courses.course_progress(session, student=user, course=course)
                 if enrolled

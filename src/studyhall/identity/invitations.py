@@ -1,0 +1,57 @@
+"""Accounts made for someone else: a teacher adds a student who has no account yet.
+
+The account is a verified-on-first-use student: it gets an unguessable password nobody knows and
+a mailed set-password link; following that link proves the address (as a password reset does).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from studyhall.audit import service as audit
+from studyhall.config import Settings
+from studyhall.identity import repository
+from studyhall.identity.models import EmailTokenPurpose, Role, User, default_preferences
+from studyhall.identity.service import _flush_unique, _hash, _send_token_mail
+
+
+async def find_or_invite(
+    session: AsyncSession, *, settings: Settings, actor: User, email: str, full_name: str | None
+) -> tuple[User, bool]:
+    """The account with this email, or a new invited student account (True when created)."""
+    existing = await repository.get_user_by_email(session, email)
+    if existing is not None:
+        return existing, False
+    user = User(
+        email=email,
+        username=None,
+        full_name=(full_name or email.split("@", 1)[0])[:200],
+        password_hash=await _hash(secrets.token_urlsafe(32)),
+        role=Role.student,
+        is_active=True,
+        is_verified=False,
+        is_service=False,
+        hint_level=3,
+        preferences=default_preferences(),
+        auth_version=1,
+    )
+    session.add(user)
+    await _flush_unique(session)
+    await _send_token_mail(
+        session,
+        settings,
+        user=user,
+        purpose=EmailTokenPurpose.reset_password,
+        email=user.email,
+        template="invitation",
+    )
+    await audit.record(
+        session,
+        action="user.invited",
+        actor_id=actor.id,
+        target_type="user",
+        target_id=user.id,
+    )
+    return user, True
