@@ -13,6 +13,7 @@ PUBLIC = {
     ("post", "/api/v1/auth/password/forgot"),
     ("post", "/api/v1/auth/password/reset"),
     ("post", "/api/v1/auth/check-email"),
+    ("get", "/api/v1/auth/oauth/providers"),
 }
 PREFIXES = (
     "/api/v1/auth",
@@ -31,8 +32,9 @@ def test_identity_routes_are_documented(app: Any) -> None:
         if path.startswith(PREFIXES)
         for method, op in item.items()
     ]
-    # auth 11, users 9, admin users 6, audit logs 1, api keys 3
-    assert len(operations) == 30
+    # auth 11 + external sign-in 4, users 9 + identities 2, admin users 6 + identities 1,
+    # audit logs 1, api keys 3
+    assert len(operations) == 37
     schemes = set(schema["components"]["securitySchemes"])
     assert {"OAuth2PasswordBearer", "ApiKey", "AdminKey"} <= schemes
     assert (
