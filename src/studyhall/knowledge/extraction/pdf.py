@@ -14,14 +14,8 @@ This function blocks; async callers run it with `asyncio.to_thread`.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
-import signal
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,6 +28,7 @@ from studyhall.knowledge.extraction.base import (
     ExtractionError,
     ExtractionLimits,
 )
+from studyhall.knowledge.extraction.isolation import run_isolated_worker
 from studyhall.knowledge.extraction.normalize import normalize_text
 
 __all__ = ["MAX_NESTING", "extract_pdf", "max_nesting_depth"]
@@ -42,9 +37,7 @@ log = logging.getLogger(__name__)
 
 # Real PDFs nest arrays and dictionaries a handful of levels deep; pdfium itself gives up at 64.
 MAX_NESTING = 100
-_WORKER = Path(_pdf_worker.__file__).resolve()
-# Time the child gets after its own deadline to report before it is killed.
-_GRACE_S = 10.0
+_WORKER_MODULE = _pdf_worker.__name__
 _STREAM_START = re.compile(rb"(?<!end)stream\r?\n")
 
 
@@ -72,53 +65,13 @@ def extract_pdf(
         "backend": backend,
     }
     result = (
-        _run_isolated(data, config, limits) if limits.isolate_pdf else _pdf_worker.run(data, config)
+        run_isolated_worker(_WORKER_MODULE, data, dict(config), limits, what="PDF")
+        if limits.isolate_pdf
+        else _pdf_worker.run(data, config)
     )
     if not result.get("ok"):
         raise ExtractionError(f"{result.get('error')} [{result.get('code')}]")
     return _to_document(result, limits)
-
-
-def _run_isolated(
-    data: bytes, config: _pdf_worker.WorkerConfig, limits: ExtractionLimits
-) -> dict[str, Any]:
-    params = {
-        **config,
-        "memory_mb": limits.max_memory_mb,
-        "cpu_s": int(limits.time_budget_s) + 5,
-    }
-    # -P keeps the worker's own folder off sys.path: it holds html.py and docx.py, which would
-    # shadow the standard library and python-docx.
-    command = [sys.executable, "-P", str(_WORKER), json.dumps(params)]
-    try:
-        proc = subprocess.run(  # noqa: S603 - our own interpreter and script, no shell
-            command,
-            input=data,
-            capture_output=True,
-            timeout=limits.time_budget_s + _GRACE_S,
-            check=False,
-            env=os.environ.copy(),
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise ExtractionError(
-            f"the PDF took longer than its time budget ({limits.time_budget_s:.0f} s)"
-        ) from exc
-    if proc.returncode != 0:
-        stderr = proc.stderr.decode("utf-8", "replace")[-500:]
-        log.warning("pdf worker exited with %s: %s", proc.returncode, stderr)
-        if proc.returncode == -signal.SIGXCPU:
-            raise ExtractionError("the PDF used more CPU time than its budget")
-        if proc.returncode in (-signal.SIGABRT, -signal.SIGSEGV, -signal.SIGKILL, 134, 139):
-            raise ExtractionError(
-                f"the PDF parser ran out of its {limits.max_memory_mb} MB memory limit or crashed"
-                " (decompression bomb or corrupt file)"
-            )
-        raise ExtractionError(f"the PDF parser failed (exit status {proc.returncode})")
-    try:
-        result: dict[str, Any] = json.loads(proc.stdout)
-    except ValueError as exc:
-        raise ExtractionError("the PDF parser returned no result") from exc
-    return result
 
 
 def _to_document(result: dict[str, Any], limits: ExtractionLimits) -> ExtractedDocument:
