@@ -7,7 +7,7 @@ load worker alternates the two requests, so the machine's background load falls 
 (each kind's rate is concurrency ÷ its mean latency; the median over rounds is reported). Reported: req/s of each, and dialect ÷ canonical (aim ≥ 0.9).
 
     .venv/bin/python bench/compat_overhead.py [--db sqlite|postgres] [--seconds 3]
-        [--rounds 3] [--concurrency 16]
+        [--rounds 3] [--concurrency 16] [--dialects chat-prompts,bacmr]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ ADMIN = "bench-admin@example.org"
 ST = "/compat/subject-tutor"
 AP = "/compat/apranova/api"
 BM = "/compat/bacmr"
+CP = "/compat/chat-prompts/api/v1"
 
 Request = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
 
@@ -138,6 +139,13 @@ async def _setup(base: str, concurrency: int) -> list[Pair]:
         for s in students:
             h = {"Authorization": f"Bearer {s['access_token']}"}
             (await c.post(f"{ST}/subjects/{code}/enroll", headers=h)).raise_for_status()
+        # One chat session per student (chat-prompts renames it and stores prompts in it).
+        sessions = []
+        for s in students:
+            h = {"Authorization": f"Bearer {s['access_token']}"}
+            chat = await c.post("/api/v1/chat/sessions", json={"title": "Bench"}, headers=h)
+            chat.raise_for_status()
+            sessions.append(chat.json()["id"])
         # Its own account: a role change revokes the target's access tokens.
         target = (await register_student("target"))["id"]
         # Each side rotates its own sessions (a refresh token is single-use).
@@ -201,7 +209,27 @@ async def _setup(base: str, concurrency: int) -> list[Pair]:
     def nobody(_: int) -> dict[str, str]:
         return {}
 
+    def per_student(method: str, path: str, body: dict[str, object] | None = None) -> Request:
+        """A request naming the student's own id (`{user}`) or chat session (`{session}`)."""
+
+        async def send(c: httpx.AsyncClient, i: int) -> httpx.Response:
+            filled = path.format(user=students[i]["id"], session=sessions[i])
+            sent = None
+            if body is not None:
+                sent = {
+                    k: (
+                        v.format(user=students[i]["id"], session=sessions[i])
+                        if k.endswith("_id")
+                        else v
+                    )
+                    for k, v in body.items()
+                }
+            return await c.request(method, filled, json=sent, headers=bearer(i))
+
+        return send
+
     email = {"email": "nobody@example.org"}
+    prompt = {"prompt_text": "What is refraction?", "llm_responses": ["Light bending."]}
     return [
         Pair(
             "subject-tutor",
@@ -273,6 +301,38 @@ async def _setup(base: str, concurrency: int) -> list[Pair]:
             write("POST", "/api/v1/auth/logout", {"refresh_token": "not-a-token"}, bearer),
         ),
         Pair("apranova", "change a role (admin)", dialect_role, canonical_role),
+        Pair(
+            "chat-prompts",
+            "read own user",
+            per_student("GET", f"{CP}/users/{{user}}"),
+            get("/api/v1/users/me", bearer),
+        ),
+        Pair(
+            "chat-prompts",
+            "read own quota",
+            per_student("GET", f"{CP}/users/{{user}}/quota"),
+            get("/api/v1/wallet", bearer),
+        ),
+        Pair(
+            "chat-prompts",
+            "list own chat sessions",
+            per_student("GET", f"{CP}/chat_sessions/user/{{user}}"),
+            get("/api/v1/chat/sessions", bearer),
+        ),
+        Pair(
+            "chat-prompts",
+            "rename a chat session",
+            per_student("PUT", f"{CP}/chat_sessions/{{session}}", {"title": "Renamed"}),
+            per_student("PATCH", "/api/v1/chat/sessions/{session}", {"title": "Renamed"}),
+        ),
+        Pair(
+            "chat-prompts",
+            "store a prompt",
+            per_student(
+                "POST", f"{CP}/prompts/", {**prompt, "user_id": "{user}", "session_id": "{session}"}
+            ),
+            per_student("POST", "/api/v1/chat/sessions/{session}/prompts", prompt),
+        ),
     ]
 
 
@@ -282,6 +342,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--dialects", default="", help="Comma-separated dialect names to measure (default: all)"
+    )
     args = parser.parse_args()
     if args.db == "postgres" and not postgres_available():
         raise SystemExit("PostgreSQL is not reachable (STUDYHALL_BENCH_POSTGRES_URL)")
@@ -299,6 +362,9 @@ def main() -> None:
             capture_output=True,
         )
         pairs = asyncio.run(_setup(srv.base_url, args.concurrency))
+        if args.dialects:
+            wanted = {name.strip() for name in args.dialects.split(",")}
+            pairs = [p for p in pairs if p.dialect in wanted]
 
         async def run() -> None:
             for _ in range(args.rounds):

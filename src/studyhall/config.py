@@ -39,6 +39,8 @@ class RateLimitSettings(BaseModel):
     password_reset_per_account: str = "3/hour"
     verify_email_per_user: str = "5/hour"
     tutor_per_user: str = "10/minute"
+    # Audit entries a client writes about its own user (cheap to flood otherwise).
+    client_audit_per_user: str = "60/minute;1000/day"
 
 
 class LLMSettings(BaseModel):

@@ -32,9 +32,9 @@ def test_identity_routes_are_documented(app: Any) -> None:
         if path.startswith(PREFIXES)
         for method, op in item.items()
     ]
-    # auth 11 + external sign-in 4, users 9 + identities 2, admin users 6 + identities 1,
-    # audit logs 1, api keys 3
-    assert len(operations) == 37
+    # auth 11 + external sign-in 4, users 9 + identities 2 + own audit logs 3, admin users 6 +
+    # identities 1, audit logs 2, api keys 3
+    assert len(operations) == 41
     schemes = set(schema["components"]["securitySchemes"])
     assert {"OAuth2PasswordBearer", "ApiKey", "AdminKey"} <= schemes
     assert (

@@ -60,6 +60,9 @@ ACCESS: dict[str, frozenset[str]] = {
     "GET /api/v1/users/me/prompts/{prompt_id}": USER,
     "PATCH /api/v1/users/me/prompts/{prompt_id}": USER,
     "DELETE /api/v1/users/me/prompts/{prompt_id}": USER,
+    "POST /api/v1/users/me/audit-logs": USER,
+    "GET /api/v1/users/me/audit-logs": USER,
+    "GET /api/v1/users/me/audit-logs/{log_id}": USER,
     "GET /api/v1/users/{user_id}": STAFF,
     # admin: users, audit, keys, jobs, stats
     "GET /api/v1/admin/users": ADMINS,
@@ -69,6 +72,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "DELETE /api/v1/admin/users/{user_id}": ADMINS,
     "POST /api/v1/admin/users/{user_id}/reset-password": ADMINS,
     "GET /api/v1/admin/audit-logs": ADMINS,
+    "GET /api/v1/admin/audit-logs/{log_id}": ADMINS,
     "GET /api/v1/admin/api-keys": ADMINS,
     "POST /api/v1/admin/api-keys": ADMINS,
     "DELETE /api/v1/admin/api-keys/{key_id}": ADMINS,
@@ -183,6 +187,11 @@ TUTOR_ACCESS: dict[str, frozenset[str]] = {
     "POST /api/v1/chat/sessions/{session_id}/answer": USER,
     "GET /api/v1/courses/{course_id}/chat-sessions": STAFF,
     "GET /api/v1/courses/{course_id}/chat-sessions/{session_id}": STAFF,
+    "POST /api/v1/chat/sessions/{session_id}/prompts": USER,
+    "GET /api/v1/chat/sessions/{session_id}/prompts": USER,
+    "GET /api/v1/chat/prompts/{prompt_id}": USER,
+    "PATCH /api/v1/chat/prompts/{prompt_id}": USER,
+    "DELETE /api/v1/chat/prompts/{prompt_id}": USER,
     "GET /api/v1/admin/system-prompts": ADMINS,
     "POST /api/v1/admin/system-prompts": ADMINS,
     "GET /api/v1/admin/system-prompts/{prompt_id}": ADMINS,
@@ -218,7 +227,10 @@ def path_ids(world: World, template: str, role: str) -> dict[str, str]:
         "provider": "school",
         "identity_id": world.identities.get(own, ""),
         "domain_id": world.sso_domain,
+        "log_id": world.audit_logs.get(own, ""),
     }
+    if template.startswith("/api/v1/chat/prompts/"):
+        ids["prompt_id"] = world.prompt_records.get(own, "")
     if template.startswith("/api/v1/library/textbooks/"):
         ids["document_id"] = world.library_document
     if template.startswith("/api/v1/admin/system-prompts/"):
@@ -272,6 +284,9 @@ def request_body(world: World, key: str) -> dict[str, Any]:
         "PATCH /api/v1/users/me": {"full_name": "Renamed"},
         "POST /api/v1/users/me/prompts": {"title": "t", "prompt_text": "p"},
         "PATCH /api/v1/users/me/prompts/{prompt_id}": {"title": "t2"},
+        "POST /api/v1/users/me/audit-logs": {"action": "report.opened"},
+        "POST /api/v1/chat/sessions/{session_id}/prompts": {"prompt_text": "p"},
+        "PATCH /api/v1/chat/prompts/{prompt_id}": {"llm_responses": ["b"]},
         "POST /api/v1/admin/users": {
             "email": "made-by-admin@example.org",
             "password": "Another-Long-Passphrase-9",

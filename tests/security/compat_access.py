@@ -15,6 +15,7 @@ from studyhall.core.routes import api_routes
 from tests.security.access import ACCESS, ADMINS, PUBLIC, USER
 
 ST = "/compat/subject-tutor"
+CP = "/compat/chat-prompts/api/v1"
 
 # Dialect route -> canonical twin route (or the role set when there is no twin).
 TWINS: dict[str, str | frozenset[str]] = {
@@ -58,6 +59,38 @@ TWINS: dict[str, str | frozenset[str]] = {
     "PATCH /compat/bacmr/me": "PATCH /api/v1/users/me",
     "GET /compat/bacmr/wallet/balance": "GET /api/v1/wallet",
     "GET /compat/bacmr/wallet/reservations": "GET /api/v1/wallet/reservations",
+    # chat-prompts (002)
+    f"POST {CP}/auth/register": "POST /api/v1/auth/register",
+    f"POST {CP}/auth/login": "POST /api/v1/auth/token",
+    f"POST {CP}/users/": "POST /api/v1/admin/users",
+    # One's own account (an admin: anyone's).
+    f"GET {CP}/users/{{user_id}}": "GET /api/v1/users/me",
+    f"PUT {CP}/users/{{user_id}}": "PATCH /api/v1/users/me",
+    f"DELETE {CP}/users/{{user_id}}": "DELETE /api/v1/users/me",
+    f"GET {CP}/users/{{user_id}}/quota": "GET /api/v1/wallet",
+    f"PUT {CP}/users/{{user_id}}/quota": "PATCH /api/v1/admin/wallets/{user_id}",
+    f"POST {CP}/chat_sessions/": "POST /api/v1/chat/sessions",
+    f"GET {CP}/chat_sessions/{{session_id}}": "GET /api/v1/chat/sessions/{session_id}",
+    f"GET {CP}/chat_sessions/user/{{user_id}}": "GET /api/v1/chat/sessions",
+    f"PUT {CP}/chat_sessions/{{session_id}}": "PATCH /api/v1/chat/sessions/{session_id}",
+    f"DELETE {CP}/chat_sessions/{{session_id}}": "DELETE /api/v1/chat/sessions/{session_id}",
+    f"POST {CP}/prompts/": "POST /api/v1/chat/sessions/{session_id}/prompts",
+    f"GET {CP}/prompts/{{prompt_id}}": "GET /api/v1/chat/prompts/{prompt_id}",
+    f"GET {CP}/prompts/session/{{session_id}}": "GET /api/v1/chat/sessions/{session_id}/prompts",
+    f"PUT {CP}/prompts/{{prompt_id}}": "PATCH /api/v1/chat/prompts/{prompt_id}",
+    f"DELETE {CP}/prompts/{{prompt_id}}": "DELETE /api/v1/chat/prompts/{prompt_id}",
+    f"POST {CP}/system_prompts/": "POST /api/v1/admin/system-prompts",
+    f"GET {CP}/system_prompts/": "GET /api/v1/admin/system-prompts",
+    # A new text is the prompt's next version.
+    f"PUT {CP}/system_prompts/{{prompt_id}}": "POST /api/v1/admin/system-prompts",
+    f"DELETE {CP}/system_prompts/{{prompt_id}}": "DELETE /api/v1/admin/system-prompts/{prompt_id}",
+    f"POST {CP}/user_prompts/": "POST /api/v1/users/me/prompts",
+    f"GET {CP}/user_prompts/user/{{user_id}}": "GET /api/v1/users/me/prompts",
+    f"PUT {CP}/user_prompts/{{prompt_id}}": "PATCH /api/v1/users/me/prompts/{prompt_id}",
+    f"DELETE {CP}/user_prompts/{{prompt_id}}": "DELETE /api/v1/users/me/prompts/{prompt_id}",
+    f"POST {CP}/audit_logs/": "POST /api/v1/users/me/audit-logs",
+    f"GET {CP}/audit_logs/{{log_id}}": "GET /api/v1/users/me/audit-logs/{log_id}",
+    f"GET {CP}/audit_logs/user/{{user_id}}": "GET /api/v1/users/me/audit-logs",
     # apranova (004)
     "POST /compat/apranova/api/auth/registration/": "POST /api/v1/auth/register",
     "POST /compat/apranova/api/users/login/": "POST /api/v1/auth/login",

@@ -140,6 +140,10 @@ def bola_case(world: World, template: str) -> tuple[dict[str, str], tuple[str, .
         return None
     if template.startswith(f"{API}/users/me/prompts/"):
         return ids, own, STUDENT
+    if template.startswith(f"{API}/users/me/audit-logs/"):
+        return {**ids, "log_id": world.audit_logs[STUDENT]}, own, STUDENT
+    if template.startswith(f"{API}/chat/prompts/"):
+        return {**ids, "prompt_id": world.prompt_records[STUDENT]}, own, STUDENT
     if template.startswith(f"{API}/users/me/identities/"):
         return {**ids, "identity_id": world.identities[STUDENT]}, own, STUDENT
     if template == f"{API}/users/{{user_id}}":

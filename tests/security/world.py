@@ -81,6 +81,9 @@ class World:
     source: str
     reference: str
     chat_sessions: dict[str, str] = field(default_factory=dict)
+    # Each user's prompt record (in their chat session) and client-written audit entry.
+    prompt_records: dict[str, str] = field(default_factory=dict)
+    audit_logs: dict[str, str] = field(default_factory=dict)
     system_prompt: str | None = None
     # Each user's external identity (made directly: linking one needs a provider's sign-in).
     identities: dict[str, str] = field(default_factory=dict)
@@ -304,6 +307,24 @@ async def build_world(
             201,
         )
         world.chat_sessions[role] = chat["id"]
+        record = await _ok(
+            await client.post(
+                f"{API}/chat/sessions/{chat['id']}/prompts",
+                json={"prompt_text": f"{role} prompt", "llm_responses": ["an answer"]},
+                headers=auth(user),
+            ),
+            201,
+        )
+        world.prompt_records[role] = record["id"]
+        entry = await _ok(
+            await client.post(
+                f"{API}/users/me/audit-logs",
+                json={"action": "page.viewed", "details": {"page": role}},
+                headers=auth(user),
+            ),
+            201,
+        )
+        world.audit_logs[role] = entry["id"]
     prompt = await _ok(
         await client.post(
             f"{API}/admin/system-prompts",

@@ -21,20 +21,20 @@ async def record(
     target_type: str | None = None,
     target_id: uuid.UUID | str | None = None,
     details: dict[str, Any] | None = None,
-) -> None:
+) -> AuditLog:
     """Append one audit row in the caller's unit of work; IP and API key come from the request."""
     ctx = current_context()
-    session.add(
-        AuditLog(
-            actor_id=actor_id,
-            api_key_id=ctx.api_key_id,
-            action=action,
-            target_type=target_type,
-            target_id=str(target_id) if target_id is not None else None,
-            ip=ctx.ip,
-            details=details or {},
-        )
+    row = AuditLog(
+        actor_id=actor_id,
+        api_key_id=ctx.api_key_id,
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id) if target_id is not None else None,
+        ip=ctx.ip,
+        details=details or {},
     )
+    session.add(row)
+    return row
 
 
 async def record_separately(
@@ -87,3 +87,8 @@ async def list_logs(
         query.order_by(AuditLog.created_at.desc(), AuditLog.id.desc()).limit(limit).offset(offset)
     )
     return list(rows), int(total or 0)
+
+
+async def get_log(session: AsyncSession, log_id: uuid.UUID) -> AuditLog | None:
+    """One audit row by id."""
+    return await session.get(AuditLog, log_id)

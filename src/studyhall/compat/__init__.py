@@ -17,6 +17,7 @@ from studyhall.config import Settings
 MODULES = {
     "subject-tutor": "studyhall.compat.subject_tutor",
     "bacmr": "studyhall.compat.bacmr",
+    "chat-prompts": "studyhall.compat.chat_prompts",
     "apranova": "studyhall.compat.apranova",
 }
 

@@ -8,7 +8,6 @@ match its schema is a 400 of `{"field": ["message"]}`, Django REST framework's s
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Request, status
@@ -20,6 +19,7 @@ from studyhall.compat.base import (
     DialectError,
     LimiterDep,
     error_doc,
+    iso,
     new_dialect_app,
 )
 from studyhall.core.db import SessionDep
@@ -116,14 +116,6 @@ def _user_out(user: UserOut) -> dict[str, Any]:
         "name": user.full_name,
         "role": _role_name(user.role),
     }
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _field_error(field: str, message: str) -> DialectError:
@@ -301,8 +293,8 @@ async def check_email(
 async def profile(user: CurrentUser) -> dict[str, Any]:
     return {
         **_user(user, track=True),
-        "created_at": _iso(user.created_at),
-        "updated_at": _iso(user.updated_at),
+        "created_at": iso(user.created_at),
+        "updated_at": iso(user.updated_at),
     }
 
 

@@ -22,11 +22,11 @@ from studyhall.compat.base import (
     error_doc,
     new_dialect_app,
     parse,
+    wallet_view,
 )
 from studyhall.core.db import SessionDep
 from studyhall.identity import service as identity
 from studyhall.identity.dependencies import CurrentUser, SettingsDep
-from studyhall.identity.models import User
 from studyhall.identity.schemas import RegisterIn, UserUpdate
 
 DESCRIPTION = """
@@ -163,20 +163,11 @@ async def patch_me(
     return _profile(updated)
 
 
-async def _wallet(request: Request, session: SessionDep, user: User, settings: Any) -> Any:
-    view = await billing.find_wallet(session, user_id=user.id, settings=settings.billing)
-    if view is not None:
-        return view
-    # A first visit creates the wallet, in its own write unit of work (GETs are read-only).
-    async with request.app.state.db.session() as write_session:
-        return await billing.get_wallet(write_session, user_id=user.id, settings=settings.billing)
-
-
 @router.get("/wallet/balance", responses=error_doc(ERRORS, 401), summary="Token balance")
 async def balance(
     request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
-    view = await _wallet(request, session, user, settings)
+    view = await wallet_view(request, session, user_id=user.id, settings=settings)
     return {
         "balance": view.balance,
         "tier": view.tier,

@@ -10,21 +10,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol, TypeVar
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from studyhall import __version__
+from studyhall.billing import service as billing
 from studyhall.core import errors as core_errors
 from studyhall.core.db import Database
 from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.routes import allowed_methods
+from studyhall.web.docs import swagger_page
 
 
 class ErrorStyle(Protocol):
@@ -37,6 +40,31 @@ class ErrorStyle(Protocol):
     def validation(self, errors: list[dict[str, Any]]) -> tuple[int, dict[str, Any] | list[Any]]:
         """The status and body of a request that does not match its schema (FastAPI's list)."""
         ...
+
+
+class Detail(BaseModel):
+    """FastAPI's own error body, which documents written for FastAPI backends show."""
+
+    detail: str
+
+
+class FastAPIStyle:
+    """FastAPI's `{"detail": "..."}`; validation: FastAPI's 422 list."""
+
+    def error(self, status: int, message: str, code: str) -> dict[str, Any]:
+        return {"detail": message}
+
+    def validation(self, errors: list[dict[str, Any]]) -> tuple[int, list[Any] | dict[str, Any]]:
+        return 422, {"detail": errors}
+
+
+def iso(value: datetime | None) -> str | None:
+    """A timestamp in ISO 8601 UTC with `Z` (naive values are UTC, as SQLite returns them)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class DialectError(Exception):
@@ -95,9 +123,11 @@ def new_dialect_app(*, name: str, title: str, description: str, style: ErrorStyl
         version=__version__,
         description=description,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        # Served below from the packaged Swagger UI files (no CDN), like the canonical /docs.
+        docs_url=None,
         redoc_url=None,
     )
+    app.add_api_route("/docs", _swagger_ui, include_in_schema=False)
     app.add_exception_handler(DialectError, _dialect_error)
     app.add_exception_handler(core_errors.AppError, _restyled(style, core_errors._app_error))
     app.add_exception_handler(StarletteHTTPException, _restyled(style, _http_error))
@@ -109,6 +139,17 @@ def new_dialect_app(*, name: str, title: str, description: str, style: ErrorStyl
         RequestValidationError, _restyled(style, core_errors._validation_error)
     )
     return app
+
+
+async def _swagger_ui(request: Request) -> HTMLResponse:
+    """The dialect's docs: its own schema, under its mount (`root_path`)."""
+    root = request.scope.get("root_path", "")
+    return swagger_page(
+        openapi_url=f"{root}/openapi.json",
+        title=f"{request.app.title} · API",
+        # The canonical redirect page is generic: it hands the code back to the opener.
+        oauth2_redirect_url="/docs/oauth2-redirect",
+    )
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -144,3 +185,25 @@ async def get_limiter(request: Request) -> RateLimiter:
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
+
+
+class TokenForm:
+    """The OAuth2 password form (`username`, `password`) that FastAPI clients post to log in."""
+
+    def __init__(
+        self,
+        username: Annotated[str, Form(max_length=320)],
+        password: Annotated[str, Form(max_length=1024, json_schema_extra={"format": "password"})],
+    ) -> None:
+        self.username = username
+        self.password = password
+
+
+async def wallet_view(request: Request, session: Any, *, user_id: Any, settings: Any) -> Any:
+    """A user's wallet; a first visit creates it in its own write unit of work (a GET's session
+    is read-only)."""
+    view = await billing.find_wallet(session, user_id=user_id, settings=settings.billing)
+    if view is not None:
+        return view
+    async with request.app.state.db.session() as write_session:
+        return await billing.get_wallet(write_session, user_id=user_id, settings=settings.billing)

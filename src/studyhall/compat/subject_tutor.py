@@ -7,19 +7,22 @@ named by username. Errors are FastAPI's `{"detail": "..."}` (validation: FastAPI
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request, Response, status
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from studyhall import __version__, system
 from studyhall.analytics import service as analytics
 from studyhall.compat.base import (
     DatabaseDep,
+    Detail,
     DialectError,
+    FastAPIStyle,
     LimiterDep,
+    TokenForm,
     error_doc,
+    iso,
     new_dialect_app,
     parse,
 )
@@ -68,29 +71,9 @@ Where the document is unsafe or StudyHall's rules differ, StudyHall's apply:
 """
 
 
-class Detail(BaseModel):
-    detail: str
-
-
-class _Style:
-    def error(self, status: int, message: str, code: str) -> dict[str, Any]:
-        return {"detail": message}
-
-    def validation(self, errors: list[dict[str, Any]]) -> tuple[int, list[Any] | dict[str, Any]]:
-        return 422, {"detail": errors}
-
-
 ERRORS = Detail
 _ROLE_OUT = {Role.student: "STUDENT", Role.teacher: "PROFESSOR", Role.admin: "ADMIN"}
 _ROLE_IN = {name: role for role, name in _ROLE_OUT.items()}
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _bad_request(message: str) -> DialectError:
@@ -210,18 +193,6 @@ async def register(
     except Conflict:
         raise _bad_request("Username or email already registered") from None
     return _user_out(user, [])
-
-
-class TokenForm:
-    """The OAuth2 password form the document's client posts."""
-
-    def __init__(
-        self,
-        username: Annotated[str, Form(max_length=320)],
-        password: Annotated[str, Form(max_length=1024, json_schema_extra={"format": "password"})],
-    ) -> None:
-        self.username = username
-        self.password = password
 
 
 @router.post("/token", responses=error_doc(ERRORS, 401, 429), summary="Log in (form)")
@@ -354,7 +325,7 @@ async def create_subject(
     except Conflict:
         raise _bad_request("Subject already exists") from None
     professors = await _professor_names(session, [course.teacher_id])
-    return {**_subject(course, professors), "created_at": _iso(course.created_at)}
+    return {**_subject(course, professors), "created_at": iso(course.created_at)}
 
 
 @router.put(
@@ -486,7 +457,7 @@ async def subject_analytics(
                 "username": names.get(row.student_id, row.email),
                 "test_count": row.quiz_attempts,
                 "average_score": row.average_score,
-                "last_activity": _iso(row.last_activity_at),
+                "last_activity": iso(row.last_activity_at),
             }
             for row in report.students.items
         ],
@@ -510,7 +481,7 @@ async def admin_users(
         offset=skip,
     )
     subjects = await _subjects(session, users)
-    return [{**_user_out(u, subjects[u.id]), "created_at": _iso(u.created_at)} for u in users]
+    return [{**_user_out(u, subjects[u.id]), "created_at": iso(u.created_at)} for u in users]
 
 
 @router.post(
@@ -608,8 +579,8 @@ def _session_row(chat: Any, codes: dict[uuid.UUID, str]) -> dict[str, Any]:
         "_id": str(chat.id),
         "title": chat.title,
         "subject": codes.get(chat.course_id) if chat.course_id else None,
-        "created_at": _iso(chat.created_at),
-        "last_active": _iso(chat.last_active_at),
+        "created_at": iso(chat.created_at),
+        "last_active": iso(chat.last_active_at),
     }
 
 
@@ -727,7 +698,7 @@ async def metrics(request: Request) -> Response:
 def build() -> FastAPI:
     """The subject-tutor sub-app."""
     app = new_dialect_app(
-        name="subject-tutor", title="Subject tutor", description=DESCRIPTION, style=_Style()
+        name="subject-tutor", title="Subject tutor", description=DESCRIPTION, style=FastAPIStyle()
     )
     app.include_router(router)
     return app

@@ -34,6 +34,7 @@ from studyhall.identity.schemas import (
     ApiKeyCreated,
     ApiKeyOut,
     AuditLogOut,
+    ClientAuditIn,
     EmailExists,
     EmailIn,
     LoginIn,
@@ -280,6 +281,48 @@ async def delete_me(session: SessionDep, user: CurrentUser) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+@users_router.post(
+    "/me/audit-logs", status_code=status.HTTP_201_CREATED, responses=_errors(401, 429)
+)
+async def write_audit_log(
+    body: ClientAuditIn,
+    session: SessionDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    limiter: LimiterDep,
+) -> AuditLogOut:
+    """Record an action of the caller in the audit log, as a client saw it; stored as
+    `client.<action>` so it never passes for an entry StudyHall wrote. Rate-limited per user."""
+    row = await service.record_client_event(
+        session, settings=settings, limiter=limiter, user=user, data=body
+    )
+    return AuditLogOut.model_validate(row)
+
+
+@users_router.get("/me/audit-logs", responses=_errors(401))
+async def own_audit_logs(
+    session: SessionDep, user: CurrentUser, page: PageDep
+) -> Page[AuditLogOut]:
+    """The audit entries of the caller's own actions (written by StudyHall or the client)."""
+    rows, total = await service.own_audit_logs(
+        session, user=user, limit=page.limit, offset=page.offset
+    )
+    return Page(
+        items=[AuditLogOut.model_validate(r) for r in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@users_router.get("/me/audit-logs/{log_id}", responses=_errors(401, 404))
+async def own_audit_log(log_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> AuditLogOut:
+    """One entry of the caller's own actions (404 for any other)."""
+    return AuditLogOut.model_validate(
+        await service.own_audit_log(session, user=user, log_id=log_id)
+    )
+
+
 @users_router.get("/me/prompts", responses=_errors(401))
 async def list_prompts(session: SessionDep, user: CurrentUser, page: PageDep) -> Page[PromptOut]:
     """The caller's saved prompts, newest first."""
@@ -428,6 +471,12 @@ async def admin_reset_password(
 
 
 # /admin/audit-logs
+
+
+@admin_router.get("/audit-logs/{log_id}", responses=_errors(401, 403, 404))
+async def admin_audit_log(log_id: uuid.UUID, session: SessionDep, _admin: AdminUser) -> AuditLogOut:
+    """One audit entry."""
+    return AuditLogOut.model_validate(await service.admin_get_audit_log(session, log_id=log_id))
 
 
 @admin_router.get("/audit-logs", responses=_errors(401, 403))

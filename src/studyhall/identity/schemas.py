@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -285,6 +286,28 @@ class AdminUserUpdate(InputSchema):
 
 class AdminPasswordReset(InputSchema):
     new_password: Password
+
+
+CLIENT_AUDIT_PREFIX = "client."
+
+
+class ClientAuditIn(InputSchema):
+    """An entry a client writes about its own user's actions; stored as `client.<action>`, so it
+    can never pass for an entry StudyHall wrote."""
+
+    action: Annotated[
+        str, Field(min_length=1, max_length=64 - len(CLIENT_AUDIT_PREFIX), pattern=r"^[\w.:-]+$")
+    ]
+    details: dict[str, Any] | None = Field(
+        default=None, description="Any JSON object, at most 10,000 characters once serialized"
+    )
+
+    @field_validator("details")
+    @classmethod
+    def _small(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and len(json.dumps(value)) > 10_000:
+            raise ValueError("details must be at most 10,000 characters once serialized")
+        return value
 
 
 class AuditLogOut(Schema):

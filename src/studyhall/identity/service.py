@@ -60,9 +60,11 @@ from studyhall.identity.models import (
 from studyhall.identity.oauth import service as external_sign_in
 from studyhall.identity.passwords import password_problem
 from studyhall.identity.schemas import (
+    CLIENT_AUDIT_PREFIX,
     AdminUserCreate,
     AdminUserUpdate,
     ApiKeyCreate,
+    ClientAuditIn,
     EmailExists,
     PromptIn,
     PromptUpdate,
@@ -745,6 +747,68 @@ async def delete_prompt(session: AsyncSession, *, user: User, prompt_id: uuid.UU
     prompt = await get_prompt(session, user=user, prompt_id=prompt_id)
     await session.delete(prompt)
     await session.flush()
+
+
+# Audit entries written by clients
+
+
+async def record_client_event(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    limiter: RateLimiter,
+    user: User,
+    data: ClientAuditIn,
+) -> AuditLog:
+    """Append an entry the client writes about the caller's own action (`client.<action>`)."""
+    await limiter.hit(
+        settings.rate_limits.client_audit_per_user,
+        "client-audit",
+        str(user.id),
+        message="Too many audit entries; try again later",
+    )
+    row = await audit.record(
+        session,
+        action=CLIENT_AUDIT_PREFIX + data.action,
+        actor_id=user.id,
+        target_type="user",
+        target_id=user.id,
+        details=data.details,
+    )
+    await session.flush()
+    return row
+
+
+async def own_audit_logs(
+    session: AsyncSession, *, user: User, limit: int, offset: int
+) -> tuple[list[AuditLog], int]:
+    """The audit entries of the caller's own actions (theirs and StudyHall's), newest first."""
+    return await list_audit_logs(
+        session,
+        actor_id=user.id,
+        action=None,
+        target_type=None,
+        since=None,
+        until=None,
+        limit=limit,
+        offset=offset,
+    )
+
+
+async def own_audit_log(session: AsyncSession, *, user: User, log_id: uuid.UUID) -> AuditLog:
+    """One entry of the caller's own actions; any other is 404."""
+    row = await audit.get_log(session, log_id)
+    if row is None or row.actor_id != user.id:
+        raise NotFound("Audit log entry not found")
+    return row
+
+
+async def admin_get_audit_log(session: AsyncSession, *, log_id: uuid.UUID) -> AuditLog:
+    """Any audit entry by id."""
+    row = await audit.get_log(session, log_id)
+    if row is None:
+        raise NotFound("Audit log entry not found")
+    return row
 
 
 # Administration of users

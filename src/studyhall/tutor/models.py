@@ -77,6 +77,27 @@ class Message(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class PromptRecord(IdMixin, Base):
+    """A prompt a client sent in a session, with the model responses it keeps beside it.
+
+    Written by the client (documents whose front-end talks to several models and stores what they
+    answered); the tutor's own answers are `Message`s.
+    """
+
+    __tablename__ = "chat_prompt_records"
+    __table_args__ = (Index("ix_chat_prompt_records_session_created", "session_id", "created_at"),)
+
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("chat_sessions.id", ondelete="CASCADE")
+    )
+    # Copied from the session: the owner check needs no join.
+    user_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    prompt_text: Mapped[str] = mapped_column(Text)
+    llm_responses: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class ChatQuizStatus(enum.StrEnum):
     active = "active"
     finished = "finished"

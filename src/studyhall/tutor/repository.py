@@ -17,6 +17,7 @@ from studyhall.tutor.models import (
     ChatSession,
     Message,
     MessageRole,
+    PromptRecord,
     SystemPrompt,
 )
 
@@ -88,6 +89,7 @@ async def list_sessions(
 async def delete_session(session: AsyncSession, chat_id: uuid.UUID) -> None:
     """Delete a session; its messages and tests go with it (ON DELETE CASCADE)."""
     await session.execute(delete(Message).where(Message.session_id == chat_id))
+    await session.execute(delete(PromptRecord).where(PromptRecord.session_id == chat_id))
     await session.execute(delete(ChatQuiz).where(ChatQuiz.session_id == chat_id))
     await session.execute(delete(ChatSession).where(ChatSession.id == chat_id))
 
@@ -105,6 +107,7 @@ async def delete_sessions_where(
     if not ids:
         return 0
     await session.execute(delete(Message).where(Message.session_id.in_(ids)))
+    await session.execute(delete(PromptRecord).where(PromptRecord.session_id.in_(ids)))
     await session.execute(delete(ChatQuiz).where(ChatQuiz.session_id.in_(ids)))
     await session.execute(delete(ChatSession).where(ChatSession.id.in_(ids)))
     return len(ids)
@@ -360,3 +363,27 @@ async def totals(session: AsyncSession, *, since: datetime | None) -> tuple[int,
     return int(await session.scalar(sessions_query) or 0), int(
         await session.scalar(messages_query) or 0
     )
+
+
+# ---------------------------------------------------------------- prompt records
+
+
+async def get_prompt_record(session: AsyncSession, record_id: uuid.UUID) -> PromptRecord | None:
+    """A prompt record by id."""
+    return await session.get(PromptRecord, record_id)
+
+
+async def list_prompt_records(
+    session: AsyncSession, chat_id: uuid.UUID, *, limit: int, offset: int
+) -> tuple[list[PromptRecord], int]:
+    """A session's prompt records, oldest first (the order they were sent)."""
+    condition = PromptRecord.session_id == chat_id
+    total = await session.scalar(select(func.count()).select_from(PromptRecord).where(condition))
+    rows = await session.scalars(
+        select(PromptRecord)
+        .where(condition)
+        .order_by(PromptRecord.created_at, PromptRecord.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows), int(total or 0)

@@ -29,7 +29,7 @@ from studyhall.identity.dependencies import (
     oauth2_scheme,
 )
 from studyhall.identity.models import User
-from studyhall.tutor import orchestration, quiz_chat, service, system_prompts
+from studyhall.tutor import orchestration, prompt_records, quiz_chat, service, system_prompts
 from studyhall.tutor.providers.base import Provider
 from studyhall.tutor.providers.factory import provider_for
 from studyhall.tutor.schemas import (
@@ -45,6 +45,9 @@ from studyhall.tutor.schemas import (
     ChatSessionUpdate,
     MessageCreate,
     MessageOut,
+    PromptRecordIn,
+    PromptRecordOut,
+    PromptRecordUpdate,
     SystemPromptCreate,
     SystemPromptOut,
     SystemPromptUpdate,
@@ -204,6 +207,64 @@ async def delete_chat_session(
     """Delete one of my sessions with its messages."""
     chat = await service.owned_session(session, user=user, chat_id=session_id)
     await service.delete_session(session, chat=chat)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# ---------------------------------------------------------------- prompt records
+
+
+@router.post(
+    "/chat/sessions/{session_id}/prompts",
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(404),
+)
+async def create_prompt_record(
+    session_id: uuid.UUID, body: PromptRecordIn, user: CurrentUser, session: SessionDep
+) -> PromptRecordOut:
+    """Store a prompt with the model responses the client got (clients that call several
+    models themselves keep them here); the tutor is not called."""
+    chat = await service.owned_session(session, user=user, chat_id=session_id)
+    record = await prompt_records.create(session, chat=chat, data=body)
+    return PromptRecordOut.model_validate(record)
+
+
+@router.get("/chat/sessions/{session_id}/prompts")
+async def list_prompt_records(
+    session_id: uuid.UUID, user: CurrentUser, session: SessionDep, page: PageDep
+) -> Page[PromptRecordOut]:
+    """The prompt records of one of my sessions, in the order they were sent."""
+    chat = await service.owned_session(session, user=user, chat_id=session_id)
+    return await prompt_records.list_for_session(
+        session, chat=chat, limit=page.limit, offset=page.offset
+    )
+
+
+@router.get("/chat/prompts/{prompt_id}")
+async def get_prompt_record(
+    prompt_id: uuid.UUID, user: CurrentUser, session: SessionDep
+) -> PromptRecordOut:
+    """One of my prompt records (404 for anyone else's)."""
+    record = await prompt_records.owned(session, user=user, record_id=prompt_id)
+    return PromptRecordOut.model_validate(record)
+
+
+@router.patch("/chat/prompts/{prompt_id}")
+async def update_prompt_record(
+    prompt_id: uuid.UUID, body: PromptRecordUpdate, user: CurrentUser, session: SessionDep
+) -> PromptRecordOut:
+    """Change one of my prompt records' text and/or replace its responses."""
+    record = await prompt_records.owned(session, user=user, record_id=prompt_id)
+    record = await prompt_records.update(session, record=record, data=body)
+    return PromptRecordOut.model_validate(record)
+
+
+@router.delete("/chat/prompts/{prompt_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_prompt_record(
+    prompt_id: uuid.UUID, user: CurrentUser, session: SessionDep
+) -> Response:
+    """Delete one of my prompt records."""
+    record = await prompt_records.owned(session, user=user, record_id=prompt_id)
+    await prompt_records.delete(session, record=record)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -30,6 +30,36 @@ class ChatSessionOut(Schema):
     created_at: UTCTimestamp
     last_active_at: UTCTimestamp
     message_count: int
+
+
+_LlmResponses = Field(
+    default_factory=list,
+    max_length=20,
+    description="What the models answered, as the client stores them (≤ 20)",
+)
+_LlmResponse = Field(max_length=100_000)
+
+
+class PromptRecordIn(InputSchema):
+    prompt_text: str = Field(min_length=1, max_length=20_000)
+    llm_responses: list[Annotated[str, _LlmResponse]] = _LlmResponses
+
+
+class PromptRecordUpdate(InputSchema):
+    prompt_text: str | None = Field(default=None, min_length=1, max_length=20_000)
+    llm_responses: list[Annotated[str, _LlmResponse]] | None = Field(
+        default=None, max_length=20, description="Replaces the stored list"
+    )
+
+
+class PromptRecordOut(Schema):
+    id: uuid.UUID
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    prompt_text: str
+    llm_responses: list[str]
+    created_at: UTCTimestamp
+    updated_at: UTCTimestamp
 
 
 class TranscriptSessionOut(ChatSessionOut):

@@ -14,14 +14,23 @@ router = APIRouter(include_in_schema=False)
 VENDOR = "/static/vendor"
 
 
-@router.get("/docs")
-async def swagger_ui(request: Request) -> HTMLResponse:
+def swagger_page(*, openapi_url: str, title: str, oauth2_redirect_url: str) -> HTMLResponse:
+    """A Swagger UI page for a schema, from the packaged files (also the dialects' /docs)."""
     return get_swagger_ui_html(
-        openapi_url=request.app.openapi_url,
-        title=f"{request.app.title} · API",
+        openapi_url=openapi_url,
+        title=title,
         swagger_js_url=f"{VENDOR}/swagger-ui/swagger-ui-bundle.js",
         swagger_css_url=f"{VENDOR}/swagger-ui/swagger-ui.css",
         swagger_favicon_url=f"{VENDOR}/swagger-ui/favicon-32x32.png",
+        oauth2_redirect_url=oauth2_redirect_url,
+    )
+
+
+@router.get("/docs")
+async def swagger_ui(request: Request) -> HTMLResponse:
+    return swagger_page(
+        openapi_url=str(request.app.openapi_url),
+        title=f"{request.app.title} · API",
         oauth2_redirect_url="/docs/oauth2-redirect",
     )
 
