@@ -32,22 +32,21 @@ class ChatSessionOut(Schema):
     message_count: int
 
 
-_LlmResponses = Field(
-    default_factory=list,
-    max_length=20,
-    description="What the models answered, as the client stores them (≤ 20)",
-)
-_LlmResponse = Field(max_length=100_000)
+_LlmResponse = Annotated[str, Field(max_length=100_000)]
 
 
 class PromptRecordIn(InputSchema):
     prompt_text: str = Field(min_length=1, max_length=20_000)
-    llm_responses: list[Annotated[str, _LlmResponse]] = _LlmResponses
+    llm_responses: list[_LlmResponse] = Field(
+        default_factory=list,
+        max_length=20,
+        description="What the models answered, as the client stores them (≤ 20)",
+    )
 
 
 class PromptRecordUpdate(InputSchema):
     prompt_text: str | None = Field(default=None, min_length=1, max_length=20_000)
-    llm_responses: list[Annotated[str, _LlmResponse]] | None = Field(
+    llm_responses: list[_LlmResponse] | None = Field(
         default=None, max_length=20, description="Replaces the stored list"
     )
 
