@@ -12,10 +12,11 @@ from fastapi import FastAPI
 from starlette.routing import Mount
 
 from studyhall.core.routes import api_routes
-from tests.security.access import ACCESS, ADMINS, PUBLIC, USER
+from tests.security.access import ACCESS, ADMINS, PUBLIC, STAFF, USER
 
 ST = "/compat/subject-tutor"
 CP = "/compat/chat-prompts/api/v1"
+EL = "/compat/elearning/api/v1"
 
 # Dialect route -> canonical twin route (or the role set when there is no twin).
 TWINS: dict[str, str | frozenset[str]] = {
@@ -91,6 +92,51 @@ TWINS: dict[str, str | frozenset[str]] = {
     f"POST {CP}/audit_logs/": "POST /api/v1/users/me/audit-logs",
     f"GET {CP}/audit_logs/{{log_id}}": "GET /api/v1/users/me/audit-logs/{log_id}",
     f"GET {CP}/audit_logs/user/{{user_id}}": "GET /api/v1/users/me/audit-logs",
+    # elearning (003)
+    f"POST {EL}/login": "POST /api/v1/auth/login",
+    f"POST {EL}/register": "POST /api/v1/auth/register",
+    f"POST {EL}/oauth-login": "POST /api/v1/auth/oauth/{provider}/id-token",
+    f"POST {EL}/refresh": "POST /api/v1/auth/refresh",
+    f"POST {EL}/verify-email": "POST /api/v1/auth/verify-email",
+    f"POST {EL}/logout": "POST /api/v1/auth/logout",
+    f"GET {EL}/users/me": "GET /api/v1/users/me",
+    f"PUT {EL}/users/me": "PATCH /api/v1/users/me",
+    f"PUT {EL}/change-password": "POST /api/v1/auth/password/change",
+    f"GET {EL}/admin/users": "GET /api/v1/admin/users",
+    f"GET {EL}/admin/users/{{user_id}}": "GET /api/v1/admin/users/{user_id}",
+    f"PUT {EL}/admin/users/{{user_id}}/role": "PATCH /api/v1/admin/users/{user_id}",
+    f"DELETE {EL}/admin/users/{{user_id}}": "DELETE /api/v1/admin/users/{user_id}",
+    f"POST {EL}/admin/users/{{user_id}}/block": "PATCH /api/v1/admin/users/{user_id}",
+    f"POST {EL}/admin/users/{{user_id}}/unblock": "PATCH /api/v1/admin/users/{user_id}",
+    f"GET {EL}/content/modules": "GET /api/v1/courses",
+    f"GET {EL}/content/modules/{{course_id}}": "GET /api/v1/courses/{course_id}",
+    f"POST {EL}/content/admin/courses": "POST /api/v1/courses",
+    f"PUT {EL}/content/admin/courses/{{course_id}}": "PATCH /api/v1/courses/{course_id}",
+    f"DELETE {EL}/content/admin/courses/{{course_id}}": "DELETE /api/v1/courses/{course_id}",
+    f"POST {EL}/content/lessons": "POST /api/v1/courses/{course_id}/lessons",
+    f"PUT {EL}/content/lessons/{{lesson_id}}": "PATCH /api/v1/lessons/{lesson_id}",
+    f"DELETE {EL}/content/lessons/{{lesson_id}}": "DELETE /api/v1/lessons/{lesson_id}",
+    f"POST {EL}/content/courses/{{course_id}}/enroll": "POST /api/v1/courses/{course_id}/enroll",
+    f"GET {EL}/content/courses/my-courses": "GET /api/v1/courses/enrolled",
+    f"DELETE {EL}/content/courses/{{course_id}}/unenroll": (
+        "DELETE /api/v1/courses/{course_id}/enroll"
+    ),
+    f"GET {EL}/content/users_progress/course/{{course_id}}": (
+        "GET /api/v1/courses/{course_id}/progress"
+    ),
+    f"PUT {EL}/content/users_progress/": "PUT /api/v1/lessons/{lesson_id}/progress",
+    # Video hosting is another issue's: teachers and admins get the document's 503 until then.
+    f"POST {EL}/content/vimeo/upload": STAFF,
+    f"PUT {EL}/content/vimeo/update-metadata/{{video_id}}": STAFF,
+    f"DELETE {EL}/content/vimeo/delete/{{video_id}}": STAFF,
+    f"GET {EL}/content/videos/{{lesson_id}}/analytics": (
+        "GET /api/v1/lessons/{lesson_id}/video-analytics"
+    ),
+    f"POST {EL}/content/videos/{{lesson_id}}/watch-progress": (
+        "PUT /api/v1/lessons/{lesson_id}/progress"
+    ),
+    f"POST {EL}/content/teacher/assignments": "POST /api/v1/courses/{course_id}/assignments",
+    f"GET {EL}/content/teacher/students": "GET /api/v1/teacher/students",
     # apranova (004)
     "POST /compat/apranova/api/auth/registration/": "POST /api/v1/auth/register",
     "POST /compat/apranova/api/users/login/": "POST /api/v1/auth/login",
@@ -111,11 +157,22 @@ ENGINE_ABSENT = frozenset(
         "POST /compat/apranova/api/users/workspace/create/",
         "POST /compat/apranova/api/auth/google/",
         "POST /compat/apranova/api/auth/github/",
+        f"POST {EL}/content/vimeo/upload",
+        f"PUT {EL}/content/vimeo/update-metadata/{{video_id}}",
+        f"DELETE {EL}/content/vimeo/delete/{{video_id}}",
+        # No Google provider is configured in the test run.
+        f"POST {EL}/oauth-login",
     }
 )
 
 # A refresh token in the body is the credential: its 401 is about the token, not the caller.
-BODY_CREDENTIAL = frozenset({"POST /compat/apranova/api/auth/token/refresh/"})
+BODY_CREDENTIAL = frozenset(
+    {
+        "POST /compat/apranova/api/auth/token/refresh/",
+        # The refresh token is the bearer token here: an access token in its place is a 401.
+        f"POST {EL}/refresh",
+    }
+)
 
 
 def expected_roles(key: str) -> frozenset[str]:

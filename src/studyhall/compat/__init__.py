@@ -18,6 +18,7 @@ MODULES = {
     "subject-tutor": "studyhall.compat.subject_tutor",
     "bacmr": "studyhall.compat.bacmr",
     "chat-prompts": "studyhall.compat.chat_prompts",
+    "elearning": "studyhall.compat.elearning",
     "apranova": "studyhall.compat.apranova",
 }
 

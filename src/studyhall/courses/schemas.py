@@ -35,9 +35,11 @@ CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,31}$"
 
 
 class CourseCreate(InputSchema):
-    code: str = Field(
+    code: str | None = Field(
+        default=None,
         pattern=CODE_PATTERN,
-        description="Unique course code such as INF001; stored upper-case.",
+        description="Unique course code such as INF001; stored upper-case. "
+        "Omitted: StudyHall assigns one (`C` and 8 hex digits).",
         examples=["INF001"],
     )
     title: str = Field(min_length=1, max_length=200)
@@ -64,8 +66,8 @@ class CourseCreate(InputSchema):
 
     @field_validator("code")
     @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.strip().upper()
+    def _upper(cls, value: str | None) -> str | None:
+        return value.strip().upper() if value is not None else None
 
 
 class CourseUpdate(InputSchema):

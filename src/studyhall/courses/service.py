@@ -251,9 +251,13 @@ async def create_course(session: AsyncSession, *, actor: User, data: CourseCreat
             raise Forbidden("Only admins may create a course for another teacher")
         await _check_teacher(session, data.teacher_id)
         teacher_id = data.teacher_id
-    if await repository.code_taken(session, data.code):
+    # Clients that know courses only by id (document 003) leave the code to StudyHall.
+    code = data.code or f"C{secrets.token_hex(4).upper()}"
+    if await repository.code_taken(session, code):
         raise CourseCodeTaken()
-    course = Course(**data.model_dump(exclude={"teacher_id"}), teacher_id=teacher_id)
+    course = Course(
+        **data.model_dump(exclude={"teacher_id", "code"}), code=code, teacher_id=teacher_id
+    )
     if course.visibility == Visibility.invite:
         course.join_code = new_join_code()
     session.add(course)

@@ -277,6 +277,16 @@ async def get_api_key(session: AsyncSession, key_id: uuid.UUID) -> ApiKey | None
     return await session.get(ApiKey, key_id)
 
 
+async def full_names_by_id(
+    session: AsyncSession, user_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The full name of each user id."""
+    if not user_ids:
+        return {}
+    rows = await session.execute(select(User.id, User.full_name).where(User.id.in_(user_ids)))
+    return {user_id: name for user_id, name in rows.all()}
+
+
 async def usernames_by_id(session: AsyncSession, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
     """The username (or, without one, the email) of each user id."""
     if not user_ids:

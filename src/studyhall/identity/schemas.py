@@ -67,6 +67,9 @@ Username = Annotated[
 FullName = Annotated[
     str, StringConstraints(min_length=1, max_length=200, pattern=NOT_BLANK), Trimmed
 ]
+NamePart = Annotated[
+    str, StringConstraints(min_length=1, max_length=100, pattern=NOT_BLANK), Trimmed
+]
 ShortText = Annotated[
     str, StringConstraints(min_length=1, max_length=200, pattern=NOT_BLANK), Trimmed
 ]
@@ -119,6 +122,8 @@ class UserOut(Schema):
     email: str
     username: str | None
     full_name: str
+    given_name: str | None = None
+    family_name: str | None = None
     role: Role
     is_verified: bool
     hint_level: int
@@ -150,6 +155,10 @@ class UserUpdate(InputSchema):
     """PATCH /users/me: only these fields; role, is_active and balances answer 403."""
 
     full_name: FullName | None = None
+    given_name: NamePart | None = Field(
+        default=None, description="With family_name, sets full_name to both (unless given)"
+    )
+    family_name: NamePart | None = None
     email: Email | None = None
     username: Username | None = None
     preferences: PreferencesUpdate | None = None
@@ -167,6 +176,8 @@ class RegisterIn(InputSchema):
     email: Email
     password: Password
     full_name: FullName
+    given_name: NamePart | None = None
+    family_name: NamePart | None = None
     username: Username | None = None
     track: Track | None = None
     role: str | None = Field(

@@ -294,6 +294,8 @@ async def register(
         email=data.email,
         username=data.username,
         full_name=data.full_name,
+        given_name=data.given_name,
+        family_name=data.family_name,
         password_hash=await _hash(data.password),
         role=Role.student,
         is_active=True,
@@ -615,6 +617,10 @@ async def update_me(
         if await repository.username_taken(session, changes["username"], except_id=user.id):
             raise UsernameTaken()
         user.username = changes["username"]
+    if "given_name" in changes or "family_name" in changes:
+        user.given_name = changes.get("given_name", user.given_name)
+        user.family_name = changes.get("family_name", user.family_name)
+        user.full_name = join_names(user.given_name, user.family_name) or user.full_name
     if "full_name" in changes:
         user.full_name = changes["full_name"]
     if "preferences" in changes:
@@ -749,6 +755,22 @@ async def delete_prompt(session: AsyncSession, *, user: User, prompt_id: uuid.UU
     await session.flush()
 
 
+# Names
+
+
+def join_names(given: str | None, family: str | None) -> str:
+    """The full name of a given and a family name (either may be missing)."""
+    return " ".join(part for part in (given, family) if part)
+
+
+def name_parts(user: User) -> tuple[str, str]:
+    """(given, family) name: the stored ones, else the full name split at its first space."""
+    if user.given_name is not None or user.family_name is not None:
+        return user.given_name or "", user.family_name or ""
+    given, _, family = user.full_name.partition(" ")
+    return given, family
+
+
 # Audit entries written by clients
 
 
@@ -860,6 +882,13 @@ async def usernames_by_id(
 ) -> dict[uuid.UUID, str]:
     """How documents that name users by username show these ids (the email when none is set)."""
     return await repository.usernames_by_id(session, list(set(user_ids)))
+
+
+async def full_names_by_id(
+    session: AsyncSession, *, user_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """How documents that show people by name show these ids (instructors, students)."""
+    return await repository.full_names_by_id(session, list(set(user_ids)))
 
 
 async def access_token_with_claims(

@@ -1,0 +1,1001 @@
+"""E-learning gateway dialect: document 003, served under /compat/elearning.
+
+The gateway's base URL is `<host>/api/v1`; auth routes sit there, content routes under
+`/content`. Courses are StudyHall courses (the document's `modules`), lessons are lessons,
+`first_name`/`last_name` are the user's given and family name. Errors are the document's
+`{"detail", "error_code", "status_code", "timestamp"}`; validation is 422 with a
+`[{"field", "message"}]` list.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from studyhall.assessments import service as assessments
+from studyhall.assessments.schemas import AssignmentCreate
+from studyhall.compat.base import (
+    DatabaseDep,
+    DialectError,
+    LimiterDep,
+    error_doc,
+    iso,
+    new_dialect_app,
+    parse,
+)
+from studyhall.core.clock import utcnow
+from studyhall.core.db import SessionDep
+from studyhall.courses import service as courses
+from studyhall.courses.dependencies import (
+    EnrolledCourse,
+    OwnedCourse,
+    OwnedLesson,
+    ReadableCourse,
+    StudentCourse,
+    StudentLesson,
+    course_by_id,
+    course_for_owner,
+)
+from studyhall.courses.models import Course
+from studyhall.courses.schemas import (
+    CourseCreate,
+    CourseUpdate,
+    LessonCreate,
+    LessonUpdate,
+    ProgressUpdate,
+)
+from studyhall.identity import service as identity
+from studyhall.identity.dependencies import (
+    AdminUser,
+    CurrentUser,
+    SettingsDep,
+    StudentUser,
+    TeacherOrAdmin,
+)
+from studyhall.identity.models import Role, User
+from studyhall.identity.oauth import service as external_sign_in
+from studyhall.identity.oauth.providers import configured_providers
+from studyhall.identity.schemas import AdminUserUpdate, RegisterIn, UserUpdate
+
+DESCRIPTION = """
+The e-learning gateway API (document 003) served by StudyHall: give its front-end the base URL
+`<studyhall>/compat/elearning/api/v1` (the gateway's `API_BASE`).
+
+Courses are StudyHall courses (the document's `modules`), `first_name`/`last_name` are the
+account's given and family name, lessons keep their order (`order` 1 is the first). Tokens are
+StudyHall's (they carry `email`, `role` and `roles`), so one account works in every dialect and in
+the canonical API. Where the document is unsafe or StudyHall's rules differ, StudyHall's apply:
+
+* **Registration** creates students only (the body has no role).
+* **Course catalog** (`GET /content/modules`) needs a signed-in user (StudyHall has no anonymous
+  catalog); drafts are shown to their teacher and admins only.
+* **Course writes**: a teacher manages their own courses, an admin any (`DELETE` too);
+  `instructor_id` is for admins only.
+* **Logout** ends the session whose refresh token is sent (`{"refresh_token"}` in the body, or
+  as the bearer token); without one, the access token simply expires.
+* **Vimeo uploads and metadata** answer 503 until StudyHall's video hosting is served.
+* **Per-lesson `score`** is not kept by StudyHall yet: it is `null`, and a score sent with
+  progress is ignored.
+* `video_id` in the video analytics routes is the lesson's id.
+* Lists return at most 100 items.
+"""
+
+
+class ElearningError(BaseModel):
+    detail: Any
+    error_code: str
+    status_code: int
+    timestamp: str | None = None
+
+
+_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    402: "PAYMENT_REQUIRED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    422: "VALIDATION_ERROR",
+    429: "RATE_LIMITED",
+    500: "INTERNAL_ERROR",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+def _error(status_code: int, message: str, code: str = "") -> dict[str, Any]:
+    return {
+        "detail": message,
+        "error_code": code.upper() if code else _CODES.get(status_code, "ERROR"),
+        "status_code": status_code,
+        "timestamp": iso(utcnow()),
+    }
+
+
+class _Style:
+    def error(self, status: int, message: str, code: str) -> dict[str, Any]:
+        return _error(status, message, code)
+
+    def validation(self, errors: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+        fields = []
+        for item in errors:
+            loc = [str(p) for p in item.get("loc", []) if p not in ("body", "query", "path")]
+            fields.append({"field": ".".join(loc) or "body", "message": str(item.get("msg"))})
+        return 422, {"detail": fields, "error_code": "VALIDATION_ERROR", "status_code": 422}
+
+
+ERRORS = ElearningError
+
+
+def _fail(status_code: int, message: str, code: str = "") -> DialectError:
+    return DialectError(status_code, _error(status_code, message, code))
+
+
+# Shapes
+
+
+def _user(user: Any) -> dict[str, Any]:
+    first, last = identity.name_parts(user)
+    return {
+        "id": str(user.id),
+        "email": user.email,
+        "first_name": first,
+        "last_name": last,
+        "role": str(user.role),
+    }
+
+
+def _profile(user: Any) -> dict[str, Any]:
+    return {**_user(user), "is_verified": user.is_verified, "created_at": iso(user.created_at)}
+
+
+def _admin_user(user: Any) -> dict[str, Any]:
+    return {**_profile(user), "is_active": user.is_active}
+
+
+_VIMEO_ID = re.compile(r"vimeo\.com/(?:video/)?(\d+)")
+
+
+def _vimeo_id(video_url: str | None) -> str | None:
+    found = _VIMEO_ID.search(video_url or "")
+    return found.group(1) if found else None
+
+
+def _lesson(lesson: Any) -> dict[str, Any]:
+    """A lesson as the content service shows it (`order` counts from 1)."""
+    return {
+        "id": str(lesson.id),
+        "course_id": str(lesson.course_id),
+        "title": lesson.title,
+        "description": lesson.content,
+        "video_url": lesson.video_url,
+        "video_type": lesson.video_provider,
+        "vimeo_id": _vimeo_id(lesson.video_url),
+        "duration": lesson.duration_s,
+        "order": lesson.position + 1,
+    }
+
+
+def _outline_lesson(lesson: Any) -> dict[str, Any]:
+    # The course outline holds no lesson text (the lesson's own routes do).
+    return {
+        "id": str(lesson.id),
+        "title": lesson.title,
+        "description": None,
+        "video_url": lesson.video_url,
+        "duration": lesson.duration_s,
+        "order": lesson.position + 1,
+    }
+
+
+def _course(detail: Any, instructor_name: str | None) -> dict[str, Any]:
+    return {
+        "id": str(detail.id),
+        "name": detail.title,
+        "description": detail.description,
+        "image_url": detail.image_url,
+        "price": float(detail.price) if detail.price is not None else None,
+        "instructor_id": str(detail.teacher_id),
+        "instructor_name": instructor_name,
+        "lessons": [_outline_lesson(lesson) for lesson in detail.lessons],
+        "total_lessons": detail.lesson_count,
+        "total_duration": sum(lesson.duration_s or 0 for lesson in detail.lessons),
+        "created_at": iso(detail.created_at),
+    }
+
+
+# Bodies
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+_Name = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class LoginBody(_In):
+    email: Annotated[str, Field(min_length=1, max_length=320)]
+    mot_de_passe: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class RegisterBody(_In):
+    email: Annotated[str, Field(min_length=3, max_length=320)]
+    mot_de_passe: Annotated[str, Field(min_length=1, max_length=1024)]
+    first_name: _Name
+    last_name: _Name
+
+
+class OAuthBody(_In):
+    token: Annotated[str, Field(min_length=1, max_length=8192)]
+
+
+class VerifyBody(_In):
+    token: Annotated[str, Field(min_length=1, max_length=512)]
+    email: Annotated[str, Field(max_length=320)] | None = None
+
+
+class LogoutBody(_In):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+
+
+class ProfileBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    first_name: _Name | None = None
+    last_name: _Name | None = None
+
+
+class PasswordBody(_In):
+    current_password: Annotated[str, Field(min_length=1, max_length=1024)]
+    new_password: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class RoleBody(_In):
+    role: str
+
+
+class CourseBody(_In):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    description: Annotated[str, Field(max_length=20_000)] = ""
+    price: float | None = Field(default=None, ge=0)
+    image_url: Annotated[str, Field(max_length=500)] | None = None
+    instructor_id: uuid.UUID | None = None
+
+
+class CourseChanges(_In):
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    description: Annotated[str, Field(max_length=20_000)] | None = None
+    price: float | None = Field(default=None, ge=0)
+    image_url: Annotated[str, Field(max_length=500)] | None = None
+
+
+class LessonBody(_In):
+    course_id: uuid.UUID
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    description: Annotated[str, Field(max_length=500_000)] = ""
+    video_url: Annotated[str, Field(max_length=500)] | None = None
+    video_type: Annotated[str, Field(max_length=32)] | None = None
+    vimeo_id: Annotated[str, Field(pattern=r"^\d{1,20}$")] | None = None
+    duration: int | None = Field(default=None, ge=0, le=100_000)
+    order: int | None = Field(default=None, ge=1, le=100_000)
+
+
+class LessonChanges(_In):
+    title: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    description: Annotated[str, Field(max_length=500_000)] | None = None
+    video_url: Annotated[str, Field(max_length=500)] | None = None
+    video_type: Annotated[str, Field(max_length=32)] | None = None
+    vimeo_id: Annotated[str, Field(pattern=r"^\d{1,20}$")] | None = None
+    duration: int | None = Field(default=None, ge=0, le=100_000)
+    order: int | None = Field(default=None, ge=1, le=100_000)
+
+
+class ProgressBody(_In):
+    completed: bool | None = None
+    score: float | None = Field(default=None, description="Not kept by StudyHall (ignored)")
+    video_watched: bool | None = None
+
+
+class WatchBody(_In):
+    progress_seconds: float = Field(ge=0, le=1_000_000)
+    total_duration: float | None = Field(default=None, ge=0, le=1_000_000)
+    completed: bool | None = None
+
+
+class AssignmentBody(_In):
+    course_id: uuid.UUID
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    description: Annotated[str, Field(max_length=50_000)] = ""
+    due_date: str | None = None
+    max_score: float = Field(default=100, gt=0, le=100_000)
+
+
+class VimeoUpload(_In):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    description: Annotated[str, Field(max_length=5000)] = ""
+    size: int = Field(ge=1)
+    course_id: uuid.UUID | None = None
+
+
+class VimeoMetadata(_In):
+    name: Annotated[str, Field(max_length=200)] | None = None
+    description: Annotated[str, Field(max_length=5000)] | None = None
+    privacy: Annotated[str, Field(max_length=32)] | None = None
+
+
+# Routes
+
+router = APIRouter(prefix="/api/v1")
+
+
+async def _tokens(db: DatabaseDep, settings: SettingsDep, pair: Any) -> dict[str, Any]:
+    """The document's login answer: tokens whose access token carries `email` and `roles`."""
+    async with db.session(write=False) as session:
+        access = await identity.access_token_with_claims(
+            session,
+            settings=settings,
+            user_id=pair.user.id,
+            claims={"email": pair.user.email, "roles": [str(pair.user.role)]},
+        )
+    return {
+        "access_token": access,
+        "refresh_token": pair.refresh_token,
+        "token_type": "bearer",
+        "expires_in": pair.expires_in,
+        "user": _user(pair.user),
+    }
+
+
+@router.post("/login", responses=error_doc(ERRORS, 401, 422, 429), summary="Log in")
+async def login(
+    body: LoginBody, db: DatabaseDep, settings: SettingsDep, limiter: LimiterDep
+) -> dict[str, Any]:
+    pair = await identity.login(
+        db, settings=settings, limiter=limiter, login=body.email, password=body.mot_de_passe
+    )
+    return await _tokens(db, settings, pair)
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_doc(ERRORS, 409, 422, 429),
+    summary="Register (students)",
+)
+async def register(
+    body: RegisterBody, session: SessionDep, settings: SettingsDep, limiter: LimiterDep
+) -> dict[str, Any]:
+    data = parse(
+        RegisterIn,
+        {
+            "email": body.email,
+            "password": body.mot_de_passe,
+            "full_name": identity.join_names(body.first_name, body.last_name),
+            "given_name": body.first_name,
+            "family_name": body.last_name,
+        },
+    )
+    user = await identity.register(session, settings=settings, limiter=limiter, data=data)
+    return {
+        "message": "User created successfully",
+        "user_id": str(user.id),
+        "verification_required": not user.is_verified,
+    }
+
+
+@router.post(
+    "/oauth-login",
+    responses=error_doc(ERRORS, 401, 422, 429, 503),
+    summary="Log in with a Google ID token",
+)
+async def oauth_login(
+    body: OAuthBody, db: DatabaseDep, settings: SettingsDep, limiter: LimiterDep
+) -> dict[str, Any]:
+    if "google" not in {p.name for p in configured_providers(settings.auth)}:
+        raise _fail(503, "Google sign-in is not configured on this server")
+    pair = await external_sign_in.sign_in_with_id_token(
+        db, settings=settings, limiter=limiter, provider="google", id_token=body.token
+    )
+    tokens = await _tokens(db, settings, pair)
+    return {k: tokens[k] for k in ("access_token", "refresh_token", "user")}
+
+
+def _bearer(request: Request) -> str:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise DialectError(
+            401,
+            _error(401, "Send the refresh token as the bearer token", "not_authenticated"),
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return value.strip()
+
+
+@router.post(
+    "/refresh",
+    responses=error_doc(ERRORS, 401),
+    summary="New access token (the refresh token is the bearer token)",
+)
+async def refresh(request: Request, db: DatabaseDep, settings: SettingsDep) -> dict[str, Any]:
+    pair = await identity.refresh(db, settings=settings, refresh_token=_bearer(request))
+    # StudyHall rotates refresh tokens: the new one comes along (the old one is spent).
+    return {
+        "access_token": pair.access_token,
+        "expires_in": pair.expires_in,
+        "refresh_token": pair.refresh_token,
+    }
+
+
+@router.post("/verify-email", responses=error_doc(ERRORS, 400, 422), summary="Verify an email")
+async def verify_email(body: VerifyBody, session: SessionDep) -> dict[str, str]:
+    verified = await identity.verify_email(session, token=body.token)
+    if body.email is not None and body.email.strip().lower() != verified.email:
+        raise _fail(400, "The token was not sent to this address", "invalid_token")
+    return {"message": "Email verified successfully"}
+
+
+@router.post("/logout", responses=error_doc(ERRORS, 401), summary="Log out")
+async def logout(
+    user: CurrentUser, session: SessionDep, body: LogoutBody | None = None
+) -> dict[str, str]:
+    if body is not None and body.refresh_token:
+        await identity.logout(session, user=user, refresh_token=body.refresh_token)
+    return {"message": "Logged out successfully"}
+
+
+@router.get("/users/me", responses=error_doc(ERRORS, 401), summary="Own profile")
+async def get_me(user: CurrentUser) -> dict[str, Any]:
+    return _profile(user)
+
+
+@router.put("/users/me", responses=error_doc(ERRORS, 401, 403, 422), summary="Update own names")
+async def put_me(
+    body: ProfileBody, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    changes = {"given_name": body.first_name, "family_name": body.last_name}
+    data = parse(UserUpdate, {k: v for k, v in changes.items() if v is not None})
+    updated = await identity.update_me(session, settings=settings, user=user, data=data)
+    return {"message": "Profile updated successfully", "user": _profile(updated)}
+
+
+@router.put(
+    "/change-password", responses=error_doc(ERRORS, 400, 401, 422, 429), summary="Change password"
+)
+async def change_password(
+    body: PasswordBody,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: LimiterDep,
+) -> dict[str, str]:
+    await identity.change_password(
+        session,
+        settings=settings,
+        limiter=limiter,
+        user=user,
+        current_password=body.current_password,
+        new_password=body.new_password,
+        keep_refresh_token=None,
+    )
+    return {"message": "Password changed successfully"}
+
+
+# Admin user management
+
+_ROLES = {"student": Role.student, "teacher": Role.teacher, "admin": Role.admin}
+
+
+@router.get("/admin/users", responses=error_doc(ERRORS, 401, 403, 422), summary="List users")
+async def admin_users(
+    admin: AdminUser,
+    session: SessionDep,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    role: Annotated[Role | None, Query()] = None,
+    search: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    users, total = await identity.admin_list_users(
+        session, role=role, search=search, is_active=None, limit=limit, offset=(page - 1) * limit
+    )
+    return {
+        "users": [_admin_user(u) for u in users],
+        "total": total,
+        "page": page,
+        "pages": (total + limit - 1) // limit,
+    }
+
+
+@router.get("/admin/users/{user_id}", responses=error_doc(ERRORS, 401, 403, 404), summary="A user")
+async def admin_user(user_id: uuid.UUID, admin: AdminUser, session: SessionDep) -> dict[str, Any]:
+    user = await identity.admin_get_user(session, user_id=user_id)
+    return {**_admin_user(user), "last_login": iso(user.last_login_at)}
+
+
+async def _admin_change(
+    session: SessionDep, admin: User, user_id: uuid.UUID, changes: dict[str, Any]
+) -> User:
+    return await identity.admin_update_user(
+        session, actor=admin, user_id=user_id, data=parse(AdminUserUpdate, changes)
+    )
+
+
+@router.put(
+    "/admin/users/{user_id}/role",
+    responses=error_doc(ERRORS, 400, 401, 403, 404, 422),
+    summary="Change a user's role",
+)
+async def admin_role(
+    user_id: uuid.UUID, body: RoleBody, admin: AdminUser, session: SessionDep
+) -> dict[str, Any]:
+    role = _ROLES.get(body.role.strip().lower())
+    if role is None:
+        raise _fail(400, f"Invalid role: {body.role}", "invalid_role")
+    user = await _admin_change(session, admin, user_id, {"role": role})
+    return {"message": "User role updated successfully", "user": _admin_user(user)}
+
+
+@router.delete(
+    "/admin/users/{user_id}", responses=error_doc(ERRORS, 401, 403, 404), summary="Delete a user"
+)
+async def admin_delete(user_id: uuid.UUID, admin: AdminUser, session: SessionDep) -> dict[str, str]:
+    await identity.admin_delete_user(session, actor=admin, user_id=user_id)
+    return {"message": "User deleted successfully"}
+
+
+@router.post(
+    "/admin/users/{user_id}/block",
+    responses=error_doc(ERRORS, 401, 403, 404),
+    summary="Block a user",
+)
+async def admin_block(user_id: uuid.UUID, admin: AdminUser, session: SessionDep) -> dict[str, str]:
+    await _admin_change(session, admin, user_id, {"is_active": False})
+    return {"message": "User blocked successfully"}
+
+
+@router.post(
+    "/admin/users/{user_id}/unblock",
+    responses=error_doc(ERRORS, 401, 403, 404),
+    summary="Unblock a user",
+)
+async def admin_unblock(
+    user_id: uuid.UUID, admin: AdminUser, session: SessionDep
+) -> dict[str, str]:
+    await _admin_change(session, admin, user_id, {"is_active": True})
+    return {"message": "User unblocked successfully"}
+
+
+# Content: courses ("modules")
+
+
+async def _course_out(session: SessionDep, user: User, course: Course) -> dict[str, Any]:
+    detail = await courses.course_detail(
+        session, course=course, for_manager=courses.manages(user, course)
+    )
+    names = await identity.full_names_by_id(session, user_ids=[detail.teacher_id])
+    return _course(detail, names.get(detail.teacher_id))
+
+
+@router.get("/content/modules", responses=error_doc(ERRORS, 401), summary="The course catalog")
+async def list_modules(user: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
+    found = await courses.list_courses(
+        session,
+        viewer=user,
+        teacher_id=None,
+        search=None,
+        level=None,
+        language=None,
+        is_published=None,
+        limit=100,
+        offset=0,
+    )
+    out = []
+    for summary in found.items:
+        course = await courses.get_course(session, summary.id)
+        out.append(await _course_out(session, user, course))
+    return out
+
+
+@router.get(
+    "/content/modules/{course_id}", responses=error_doc(ERRORS, 401, 404), summary="A course"
+)
+async def get_module(
+    user: CurrentUser, course: ReadableCourse, session: SessionDep
+) -> dict[str, Any]:
+    body = await _course_out(session, user, course)
+    names = await identity.full_names_by_id(session, user_ids=[course.teacher_id])
+    return {
+        **body,
+        "instructor": {"id": str(course.teacher_id), "name": names.get(course.teacher_id)},
+    }
+
+
+@router.post(
+    "/content/admin/courses",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_doc(ERRORS, 401, 403, 422),
+    summary="Create a course (teachers and admins)",
+)
+async def create_course(
+    body: CourseBody, user: TeacherOrAdmin, session: SessionDep
+) -> dict[str, Any]:
+    data = parse(
+        CourseCreate,
+        {
+            "title": body.name,
+            "description": body.description,
+            "price": body.price if body.price else None,
+            "image_url": body.image_url,
+            "teacher_id": body.instructor_id,
+            # The document has no drafts: a course is in the catalog once created.
+            "is_published": True,
+        },
+    )
+    detail = await courses.create_course(session, actor=user, data=data)
+    course = await courses.get_course(session, detail.id)
+    out = await _course_out(session, user, course)
+    return {"id": out["id"], "message": "Course created successfully", "course": out}
+
+
+@router.put(
+    "/content/admin/courses/{course_id}",
+    responses=error_doc(ERRORS, 401, 403, 404, 422),
+    summary="Update a course (its teacher or an admin)",
+)
+async def update_course(
+    user: TeacherOrAdmin, body: CourseChanges, course: OwnedCourse, session: SessionDep
+) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for theirs, ours in (
+        ("name", "title"),
+        ("description", "description"),
+        ("image_url", "image_url"),
+    ):
+        value = getattr(body, theirs)
+        if value is not None:
+            changes[ours] = value
+    if body.price is not None:
+        changes["price"] = body.price
+    await courses.update_course(
+        session, actor=user, course=course, data=parse(CourseUpdate, changes)
+    )
+    out = await _course_out(session, user, await courses.get_course(session, course.id))
+    return {"message": "Course updated successfully", "course": out}
+
+
+@router.delete(
+    "/content/admin/courses/{course_id}",
+    responses=error_doc(ERRORS, 401, 403, 404),
+    summary="Delete a course (its teacher or an admin)",
+)
+async def delete_course(
+    user: TeacherOrAdmin, course: OwnedCourse, session: SessionDep
+) -> dict[str, str]:
+    await courses.delete_course(session, actor=user, course=course)
+    return {"message": "Course deleted successfully"}
+
+
+# Lessons
+
+
+def _lesson_fields(body: LessonBody | LessonChanges) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if body.title is not None:
+        fields["title"] = body.title
+    if body.description is not None:
+        fields["content"] = body.description
+    video_url = body.video_url
+    if video_url is None and body.vimeo_id is not None:
+        video_url = f"https://vimeo.com/{body.vimeo_id}"
+    if video_url is not None:
+        fields["video_url"] = video_url
+    video_type = body.video_type or ("vimeo" if body.vimeo_id else None)
+    if video_type is not None:
+        fields["video_provider"] = video_type
+    if body.duration is not None:
+        fields["duration_s"] = body.duration
+    if body.order is not None:
+        fields["position"] = body.order - 1
+    return fields
+
+
+@router.post(
+    "/content/lessons",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_doc(ERRORS, 401, 403, 404, 422),
+    summary="Add a lesson (the course's teacher or an admin)",
+)
+async def create_lesson(
+    body: LessonBody, user: TeacherOrAdmin, session: SessionDep
+) -> dict[str, Any]:
+    course = await course_for_owner(await course_by_id(body.course_id, user, session), user)
+    lesson = await courses.create_lesson(
+        session, course=course, data=parse(LessonCreate, _lesson_fields(body))
+    )
+    out = _lesson(lesson)
+    return {"id": out["id"], "message": "Lesson created successfully", "lesson": out}
+
+
+@router.put(
+    "/content/lessons/{lesson_id}",
+    responses=error_doc(ERRORS, 401, 403, 404, 422),
+    summary="Update a lesson",
+)
+async def update_lesson(
+    user: TeacherOrAdmin, body: LessonChanges, lesson: OwnedLesson, session: SessionDep
+) -> dict[str, Any]:
+    updated = await courses.update_lesson(
+        session, lesson=lesson, data=parse(LessonUpdate, _lesson_fields(body))
+    )
+    return {"message": "Lesson updated successfully", "lesson": _lesson(updated)}
+
+
+@router.delete(
+    "/content/lessons/{lesson_id}",
+    responses=error_doc(ERRORS, 401, 403, 404),
+    summary="Delete a lesson",
+)
+async def delete_lesson(
+    user: TeacherOrAdmin, lesson: OwnedLesson, session: SessionDep
+) -> dict[str, str]:
+    await courses.delete_lesson(session, lesson=lesson)
+    return {"message": "Lesson deleted successfully"}
+
+
+# Enrollment
+
+
+@router.post(
+    "/content/courses/{course_id}/enroll",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_doc(ERRORS, 401, 402, 403, 404, 409),
+    summary="Enroll the calling student",
+)
+async def enroll(user: StudentUser, course: StudentCourse, session: SessionDep) -> dict[str, Any]:
+    enrollment = await courses.enroll(session, student=user, course=course)
+    return {
+        "message": "Enrolled successfully",
+        "enrollment": {
+            # StudyHall keys an enrollment by (course, student): its id is the course's.
+            "id": str(enrollment.course_id),
+            "course_id": str(enrollment.course_id),
+            "user_id": str(enrollment.student_id),
+            "enrolled_at": iso(enrollment.enrolled_at),
+        },
+    }
+
+
+@router.get(
+    "/content/courses/my-courses",
+    responses=error_doc(ERRORS, 401, 403),
+    summary="The calling student's courses",
+)
+async def my_courses(user: StudentUser, session: SessionDep) -> dict[str, Any]:
+    found = await courses.list_enrolled(session, student=user, limit=100, offset=0)
+    return {
+        "enrolled_courses": [
+            {
+                "id": str(c.id),
+                "name": c.title,
+                "progress_percentage": c.progress_percent,
+                "enrolled_at": iso(c.enrolled_at),
+                "last_accessed": iso(c.last_activity_at),
+            }
+            for c in found.items
+        ]
+    }
+
+
+@router.delete(
+    "/content/courses/{course_id}/unenroll",
+    responses=error_doc(ERRORS, 401, 403, 404),
+    summary="Leave a course",
+)
+async def unenroll(user: StudentUser, course: StudentCourse, session: SessionDep) -> dict[str, str]:
+    await courses.unenroll(session, student=user, course=course)
+    return {"message": "Unenrolled successfully"}
+
+
+# Progress
+
+
+@router.get(
+    "/content/users_progress/course/{course_id}",
+    responses=error_doc(ERRORS, 401, 403, 404),
+    summary="The calling student's progress in a course",
+)
+async def course_progress(
+    user: StudentUser, course: EnrolledCourse, session: SessionDep
+) -> list[dict[str, Any]]:
+    progress = await courses.course_progress(session, student=user, course=course)
+    return [
+        {
+            "lesson_id": str(row.lesson_id),
+            "completed": row.completed,
+            "score": None,
+            "video_watched": row.video_watched_s > 0,
+        }
+        for row in progress.lessons
+    ]
+
+
+@router.put(
+    "/content/users_progress/",
+    responses=error_doc(ERRORS, 401, 403, 404, 422),
+    summary="Record the calling student's progress in a lesson (`?lesson_id=`)",
+)
+async def put_progress(
+    user: StudentUser, body: ProgressBody, lesson: StudentLesson, session: SessionDep
+) -> dict[str, Any]:
+    result = await courses.update_progress(
+        session, student=user, lesson=lesson, data=ProgressUpdate(completed=body.completed)
+    )
+    return {
+        "message": "Progress updated successfully",
+        "progress": {
+            "lesson_id": str(result.lesson_id),
+            "user_id": str(user.id),
+            "completed": result.completed,
+            "score": None,
+            "video_watched": result.video_watched_s > 0,
+            "completed_at": iso(result.completed_at),
+        },
+    }
+
+
+# Videos (a lesson's video: `video_id` is the lesson id)
+
+
+VIDEO_HOSTING_UNAVAILABLE = "Video hosting is not available on this server yet"
+
+
+@router.post(
+    "/content/vimeo/upload",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_doc(ERRORS, 401, 403, 422, 503),
+    summary="Start a video upload (503 until StudyHall hosts videos)",
+)
+async def vimeo_upload(body: VimeoUpload, user: TeacherOrAdmin) -> dict[str, Any]:
+    raise _fail(503, VIDEO_HOSTING_UNAVAILABLE, "video_hosting_unavailable")
+
+
+@router.put(
+    "/content/vimeo/update-metadata/{video_id}",
+    responses=error_doc(ERRORS, 401, 403, 422, 503),
+    summary="Change a hosted video's metadata (503 until StudyHall hosts videos)",
+)
+async def vimeo_metadata(
+    video_id: str, body: VimeoMetadata, user: TeacherOrAdmin
+) -> dict[str, Any]:
+    raise _fail(503, VIDEO_HOSTING_UNAVAILABLE, "video_hosting_unavailable")
+
+
+@router.delete(
+    "/content/vimeo/delete/{video_id}",
+    responses=error_doc(ERRORS, 401, 403, 503),
+    summary="Delete a hosted video (503 until StudyHall hosts videos)",
+)
+async def vimeo_delete(video_id: str, user: TeacherOrAdmin) -> dict[str, Any]:
+    raise _fail(503, VIDEO_HOSTING_UNAVAILABLE, "video_hosting_unavailable")
+
+
+@router.get(
+    "/content/videos/{lesson_id}/analytics",
+    responses=error_doc(ERRORS, 401, 403, 404),
+    summary="A lesson video's analytics (its teacher or an admin)",
+)
+async def video_analytics(
+    user: TeacherOrAdmin, lesson: OwnedLesson, session: SessionDep
+) -> dict[str, Any]:
+    report = await courses.video_analytics(session, lesson=lesson)
+    duration = report.duration_s or 0
+    return {
+        "total_views": report.views,
+        "unique_viewers": report.unique_viewers,
+        "completion_rate": round(report.completion_rate * 100, 1),
+        "average_watch_time": round(report.average_watch_time_s),
+        # Where viewers stopped: the start of each 10% part that holds last positions.
+        "drop_off_points": [
+            round(duration * b.from_percent / 100) for b in report.drop_off if b.viewers
+        ],
+    }
+
+
+@router.post(
+    "/content/videos/{lesson_id}/watch-progress",
+    responses=error_doc(ERRORS, 401, 403, 404, 422),
+    summary="Record how far the calling student watched a lesson's video",
+)
+async def watch_progress(
+    user: StudentUser, body: WatchBody, lesson: StudentLesson, session: SessionDep
+) -> dict[str, str]:
+    data = ProgressUpdate(
+        completed=True if body.completed else None,
+        video_position_s=body.progress_seconds,
+        video_watched_s=body.progress_seconds,
+    )
+    await courses.update_progress(session, student=user, lesson=lesson, data=data)
+    return {"message": "Watch progress recorded"}
+
+
+# Teachers
+
+
+@router.post(
+    "/content/teacher/assignments",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_doc(ERRORS, 401, 403, 404, 422),
+    summary="Create an assignment in one's course",
+)
+async def create_assignment(
+    body: AssignmentBody, user: TeacherOrAdmin, session: SessionDep
+) -> dict[str, Any]:
+    course = await course_for_owner(await course_by_id(body.course_id, user, session), user)
+    data = parse(
+        AssignmentCreate,
+        {
+            "title": body.title,
+            "description": body.description,
+            "due_at": body.due_date,
+            "max_score": body.max_score,
+        },
+    )
+    created = await assessments.create_assignment(session, course_id=course.id, data=data)
+    out = {
+        "id": str(created.id),
+        "course_id": str(created.course_id),
+        "title": created.title,
+        "description": created.description,
+        "due_date": iso(created.due_at),
+        "max_score": created.max_score,
+        "submissions_count": created.submissions_count,
+        "graded_count": created.graded_count,
+    }
+    return {"id": out["id"], "message": "Assignment created successfully", "assignment": out}
+
+
+@router.get(
+    "/content/teacher/students",
+    responses=error_doc(ERRORS, 401, 403),
+    summary="Students across one's courses",
+)
+async def teacher_students(user: TeacherOrAdmin, session: SessionDep) -> dict[str, Any]:
+    rows = await courses.teacher_students(
+        session, teacher=user, course_id=None, limit=100, offset=0
+    )
+    students: dict[uuid.UUID, dict[str, Any]] = {}
+    progress: dict[uuid.UUID, list[float]] = {}
+    for row in rows.items:
+        entry = students.setdefault(
+            row.student_id,
+            {
+                "id": str(row.student_id),
+                "name": row.full_name,
+                "email": row.email,
+                "enrolled_courses": 0,
+                "total_progress": 0.0,
+                "last_activity": iso(row.last_activity_at),
+            },
+        )
+        entry["enrolled_courses"] += 1
+        progress.setdefault(row.student_id, []).append(row.progress_percent)
+        if (iso(row.last_activity_at) or "") > (entry["last_activity"] or ""):
+            entry["last_activity"] = iso(row.last_activity_at)
+    for student_id, entry in students.items():
+        values = progress[student_id]
+        entry["total_progress"] = round(sum(values) / len(values), 1)
+    return {"students": list(students.values())}
+
+
+def build() -> FastAPI:
+    """The e-learning sub-app."""
+    app = new_dialect_app(
+        name="elearning", title="E-learning gateway", description=DESCRIPTION, style=_Style()
+    )
+    app.include_router(router)
+    return app

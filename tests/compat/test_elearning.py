@@ -1,0 +1,438 @@
+"""E-learning gateway dialect (document 003): each served endpoint with the document's example."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import httpx
+import jwt
+
+from studyhall.identity.models import Role, User
+from tests.compat.conftest import STRONG_PASSWORD, fresh_email
+from tests.conftest import TEST_PASSWORD, MakeUser
+
+BASE = "/compat/elearning/api/v1"
+USER_FIELDS = {"id", "email", "role", "first_name", "last_name"}
+PROFILE_FIELDS = USER_FIELDS | {"is_verified", "created_at"}
+ERROR_FIELDS = {"detail", "error_code", "status_code", "timestamp"}
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _is_time(value: Any) -> bool:
+    return isinstance(value, str) and datetime.fromisoformat(value).tzinfo is not None
+
+
+def _error(r: httpx.Response, status: int) -> None:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == ERROR_FIELDS and body["status_code"] == status
+    assert isinstance(body["detail"], str) and body["error_code"].isupper()
+    assert _is_time(body["timestamp"])
+
+
+async def _register(client: httpx.AsyncClient, email: str) -> httpx.Response:
+    return await client.post(
+        f"{BASE}/register",
+        json={
+            "email": email,
+            "mot_de_passe": STRONG_PASSWORD,
+            "first_name": "John",
+            "last_name": "Doe",
+        },
+    )
+
+
+async def _course(client: httpx.AsyncClient, headers: dict[str, str], **changes: Any) -> str:
+    r = await client.post(
+        f"{BASE}/content/admin/courses",
+        json={
+            "name": "React Masterclass",
+            "description": "Course description",
+            "image_url": "https://example.com/image.jpg",
+            **changes,
+        },
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def _lesson(client: httpx.AsyncClient, headers: dict[str, str], course_id: str) -> str:
+    r = await client.post(
+        f"{BASE}/content/lessons",
+        json={
+            "course_id": course_id,
+            "title": "Lesson Title",
+            "description": "Lesson description",
+            "video_url": "https://vimeo.com/123456",
+            "video_type": "vimeo",
+            "vimeo_id": "123456",
+            "duration": 1800,
+            "order": 1,
+        },
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+# Authentication
+
+
+async def test_register_login_refresh_and_claims(client: httpx.AsyncClient) -> None:
+    email = fresh_email("john")
+    r = await _register(client, email)
+    assert r.status_code == 201, r.text
+    assert r.json()["message"] == "User created successfully"
+    assert r.json()["verification_required"] is True and uuid.UUID(r.json()["user_id"])
+    r = await client.post(f"{BASE}/login", json={"email": email, "mot_de_passe": STRONG_PASSWORD})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert {"access_token", "refresh_token", "token_type", "expires_in", "user"} <= set(body)
+    assert body["token_type"] == "bearer" and isinstance(body["expires_in"], int)
+    assert set(body["user"]) == USER_FIELDS
+    assert body["user"]["first_name"] == "John" and body["user"]["last_name"] == "Doe"
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert claims["email"] == email and claims["role"] == "student"
+    assert claims["roles"] == ["student"]
+    r = await client.post(f"{BASE}/refresh", headers=_bearer(body["refresh_token"]))
+    assert r.status_code == 200, r.text
+    assert isinstance(r.json()["access_token"], str) and isinstance(r.json()["expires_in"], int)
+    _error(await client.post(f"{BASE}/refresh", headers=_bearer(body["refresh_token"])), 401)
+    _error(await client.post(f"{BASE}/refresh"), 401)
+
+
+async def test_auth_errors(client: httpx.AsyncClient, student: User) -> None:
+    _error(
+        await client.post(f"{BASE}/login", json={"email": student.email, "mot_de_passe": "no"}),
+        401,
+    )
+    _error(await _register(client, student.email), 409)
+    r = await client.post(f"{BASE}/register", json={"email": "x"})
+    assert r.status_code == 422
+    body = r.json()
+    assert body["error_code"] == "VALIDATION_ERROR" and body["status_code"] == 422
+    assert {"field": "mot_de_passe", "message": "Field required"} in body["detail"]
+    # A role in the body is ignored: registration creates students only.
+    email = fresh_email("sneaky")
+    r = await client.post(
+        f"{BASE}/register",
+        json={
+            "email": email,
+            "mot_de_passe": STRONG_PASSWORD,
+            "first_name": "A",
+            "last_name": "B",
+            "role": "admin",
+        },
+    )
+    assert r.status_code == 201
+    r = await client.post(f"{BASE}/login", json={"email": email, "mot_de_passe": STRONG_PASSWORD})
+    assert r.json()["user"]["role"] == "student"
+    _error(await client.post(f"{BASE}/oauth-login", json={"token": "google.jwt.here"}), 503)
+
+
+async def test_verify_email_and_logout(client: httpx.AsyncClient, student: User, auth: Any) -> None:
+    _error(
+        await client.post(f"{BASE}/verify-email", json={"token": "nope", "email": student.email}),
+        400,
+    )
+    r = await client.post(
+        "/api/v1/auth/login", json={"email": student.email, "password": TEST_PASSWORD}
+    )
+    pair = r.json()
+    r = await client.post(
+        f"{BASE}/logout",
+        json={"refresh_token": pair["refresh_token"]},
+        headers=_bearer(pair["access_token"]),
+    )
+    assert r.status_code == 200 and r.json() == {"message": "Logged out successfully"}
+    r = await client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert r.status_code == 401  # that session ended
+    _error(await client.post(f"{BASE}/logout"), 401)
+
+
+# Profile
+
+
+async def test_profile_and_password(
+    client: httpx.AsyncClient, make_user: MakeUser, auth: Any
+) -> None:
+    user = await make_user(Role.student)
+    r = await client.get(f"{BASE}/users/me", headers=auth(user))
+    assert r.status_code == 200 and set(r.json()) == PROFILE_FIELDS
+    r = await client.put(
+        f"{BASE}/users/me", json={"first_name": "Jean", "last_name": "Dupont"}, headers=auth(user)
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["message"] == "Profile updated successfully"
+    assert r.json()["user"]["first_name"] == "Jean" and r.json()["user"]["last_name"] == "Dupont"
+    canonical = await client.get("/api/v1/users/me", headers=auth(user))
+    assert canonical.json()["full_name"] == "Jean Dupont"
+    assert canonical.json()["given_name"] == "Jean"
+    r = await client.put(f"{BASE}/users/me", json={"role": "admin"}, headers=auth(user))
+    assert r.status_code == 422
+    _error(
+        await client.put(
+            f"{BASE}/change-password",
+            json={"current_password": "wrong-one", "new_password": STRONG_PASSWORD},
+            headers=auth(user),
+        ),
+        400,
+    )
+    r = await client.put(
+        f"{BASE}/change-password",
+        json={"current_password": TEST_PASSWORD, "new_password": STRONG_PASSWORD},
+        headers=auth(user),
+    )
+    assert r.status_code == 200 and r.json() == {"message": "Password changed successfully"}
+    r = await client.post(
+        f"{BASE}/login", json={"email": user.email, "mot_de_passe": STRONG_PASSWORD}
+    )
+    assert r.status_code == 200
+
+
+# Admin user management
+
+
+async def test_admin_user_management(
+    client: httpx.AsyncClient, admin: User, make_user: MakeUser, auth: Any
+) -> None:
+    user = await make_user(Role.student)
+    r = await client.get(
+        f"{BASE}/admin/users",
+        params={"page": 1, "limit": 20, "role": "student", "search": user.email},
+        headers=auth(admin),
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"users", "total", "page", "pages"}
+    assert body["total"] == 1 and body["page"] == 1 and body["pages"] == 1
+    assert set(body["users"][0]) == PROFILE_FIELDS | {"is_active"}
+    r = await client.get(f"{BASE}/admin/users/{user.id}", headers=auth(admin))
+    assert r.status_code == 200 and "last_login" in r.json() and r.json()["is_active"] is True
+    r = await client.put(
+        f"{BASE}/admin/users/{user.id}/role", json={"role": "teacher"}, headers=auth(admin)
+    )
+    assert r.status_code == 200 and r.json()["user"]["role"] == "teacher"
+    _error(
+        await client.put(
+            f"{BASE}/admin/users/{user.id}/role", json={"role": "king"}, headers=auth(admin)
+        ),
+        400,
+    )
+    r = await client.post(f"{BASE}/admin/users/{user.id}/block", headers=auth(admin))
+    assert r.status_code == 200 and r.json() == {"message": "User blocked successfully"}
+    _error(await client.get(f"{BASE}/users/me", headers=auth(user)), 401)
+    r = await client.post(f"{BASE}/admin/users/{user.id}/unblock", headers=auth(admin))
+    assert r.status_code == 200 and r.json() == {"message": "User unblocked successfully"}
+    r = await client.delete(f"{BASE}/admin/users/{user.id}", headers=auth(admin))
+    assert r.status_code == 200 and r.json() == {"message": "User deleted successfully"}
+    _error(await client.get(f"{BASE}/admin/users/{user.id}", headers=auth(admin)), 404)
+    _error(await client.get(f"{BASE}/admin/users", headers=auth(user)), 401)
+    other = await make_user(Role.teacher)
+    _error(await client.get(f"{BASE}/admin/users", headers=auth(other)), 403)
+
+
+# Courses, lessons, enrollment, progress
+
+
+async def test_courses_and_lessons(
+    client: httpx.AsyncClient, make_user: MakeUser, admin: User, auth: Any
+) -> None:
+    teacher = await make_user(Role.teacher)
+    course_id = await _course(client, auth(teacher), price=0)
+    lesson_id = await _lesson(client, auth(teacher), course_id)
+    r = await client.get(f"{BASE}/content/modules/{course_id}", headers=auth(teacher))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["name"] == "React Masterclass" and body["instructor_id"] == str(teacher.id)
+    assert body["instructor"]["id"] == str(teacher.id)
+    assert body["total_lessons"] == 1 and body["total_duration"] == 1800
+    assert body["lessons"][0]["id"] == lesson_id and body["lessons"][0]["order"] == 1
+    assert body["lessons"][0]["video_url"] == "https://vimeo.com/123456"
+    r = await client.get(f"{BASE}/content/modules", headers=auth(teacher))
+    assert r.status_code == 200 and course_id in [c["id"] for c in r.json()]
+    listed = next(c for c in r.json() if c["id"] == course_id)
+    assert {
+        "id",
+        "name",
+        "description",
+        "image_url",
+        "price",
+        "instructor_id",
+        "instructor_name",
+        "lessons",
+        "total_lessons",
+        "total_duration",
+        "created_at",
+    } <= set(listed)
+    r = await client.put(
+        f"{BASE}/content/admin/courses/{course_id}",
+        json={"name": "Updated Course", "description": "Updated description"},
+        headers=auth(teacher),
+    )
+    assert r.status_code == 200 and r.json()["course"]["name"] == "Updated Course"
+    r = await client.put(
+        f"{BASE}/content/lessons/{lesson_id}",
+        json={"title": "Updated Lesson", "description": "Updated description"},
+        headers=auth(teacher),
+    )
+    assert r.status_code == 200, r.text
+    lesson = r.json()["lesson"]
+    assert lesson["title"] == "Updated Lesson" and lesson["description"] == "Updated description"
+    assert lesson["vimeo_id"] == "123456" and lesson["video_type"] == "vimeo"
+    # Another teacher: 403 for writes to a course they do not own.
+    stranger = await make_user(Role.teacher)
+    _error(
+        await client.put(
+            f"{BASE}/content/lessons/{lesson_id}", json={"title": "x"}, headers=auth(stranger)
+        ),
+        403,
+    )
+    _error(
+        await client.delete(f"{BASE}/content/admin/courses/{course_id}", headers=auth(stranger)),
+        403,
+    )
+    r = await client.delete(f"{BASE}/content/lessons/{lesson_id}", headers=auth(teacher))
+    assert r.status_code == 200 and r.json() == {"message": "Lesson deleted successfully"}
+    r = await client.delete(f"{BASE}/content/admin/courses/{course_id}", headers=auth(admin))
+    assert r.status_code == 200 and r.json() == {"message": "Course deleted successfully"}
+    _error(await client.get(f"{BASE}/content/modules/{course_id}", headers=auth(admin)), 404)
+
+
+async def test_enrollment_and_progress(
+    client: httpx.AsyncClient, make_user: MakeUser, auth: Any
+) -> None:
+    teacher = await make_user(Role.teacher)
+    student = await make_user(Role.student)
+    other = await make_user(Role.student)
+    course_id = await _course(client, auth(teacher))
+    lesson_id = await _lesson(client, auth(teacher), course_id)
+    r = await client.post(f"{BASE}/content/courses/{course_id}/enroll", headers=auth(student))
+    assert r.status_code == 201, r.text
+    enrollment = r.json()["enrollment"]
+    assert r.json()["message"] == "Enrolled successfully"
+    assert enrollment["course_id"] == course_id and enrollment["user_id"] == str(student.id)
+    assert _is_time(enrollment["enrolled_at"])
+    _error(
+        await client.post(f"{BASE}/content/courses/{course_id}/enroll", headers=auth(student)), 409
+    )
+    r = await client.put(
+        f"{BASE}/content/users_progress/",
+        params={"lesson_id": lesson_id},
+        json={"completed": True, "score": 85, "video_watched": True},
+        headers=auth(student),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["progress"]["completed"] is True and r.json()["progress"]["score"] is None
+    r = await client.get(f"{BASE}/content/users_progress/course/{course_id}", headers=auth(student))
+    assert r.status_code == 200
+    assert r.json() == [
+        {"lesson_id": lesson_id, "completed": True, "score": None, "video_watched": False}
+    ]
+    r = await client.post(
+        f"{BASE}/content/videos/{lesson_id}/watch-progress",
+        json={"progress_seconds": 900, "total_duration": 1800, "completed": False},
+        headers=auth(student),
+    )
+    assert r.status_code == 200 and r.json() == {"message": "Watch progress recorded"}
+    r = await client.get(f"{BASE}/content/courses/my-courses", headers=auth(student))
+    assert r.status_code == 200
+    mine = r.json()["enrolled_courses"]
+    assert mine[0]["id"] == course_id and mine[0]["progress_percentage"] == 100.0
+    assert _is_time(mine[0]["last_accessed"])
+    r = await client.get(f"{BASE}/content/videos/{lesson_id}/analytics", headers=auth(teacher))
+    assert r.status_code == 200, r.text
+    analytics = r.json()
+    assert analytics["total_views"] == 1 and analytics["unique_viewers"] == 1
+    assert set(analytics) == {
+        "total_views",
+        "unique_viewers",
+        "completion_rate",
+        "average_watch_time",
+        "drop_off_points",
+    }
+    r = await client.get(f"{BASE}/content/teacher/students", headers=auth(teacher))
+    assert r.status_code == 200
+    row = r.json()["students"][0]
+    assert row["id"] == str(student.id) and row["enrolled_courses"] == 1
+    # Another student: not enrolled, so the progress routes refuse them.
+    _error(
+        await client.get(f"{BASE}/content/users_progress/course/{course_id}", headers=auth(other)),
+        403,
+    )
+    _error(
+        await client.get(f"{BASE}/content/videos/{lesson_id}/analytics", headers=auth(other)), 403
+    )
+    r = await client.delete(f"{BASE}/content/courses/{course_id}/unenroll", headers=auth(student))
+    assert r.status_code == 200 and r.json() == {"message": "Unenrolled successfully"}
+
+
+async def test_teacher_assignments(
+    client: httpx.AsyncClient, make_user: MakeUser, auth: Any
+) -> None:
+    teacher = await make_user(Role.teacher)
+    course_id = await _course(client, auth(teacher))
+    r = await client.post(
+        f"{BASE}/content/teacher/assignments",
+        json={
+            "course_id": course_id,
+            "title": "React Project",
+            "description": "Build a React application",
+            "due_date": "2031-01-15T23:59:59Z",
+            "max_score": 100,
+        },
+        headers=auth(teacher),
+    )
+    assert r.status_code == 201, r.text
+    assignment = r.json()["assignment"]
+    assert r.json()["message"] == "Assignment created successfully"
+    assert assignment["due_date"] == "2031-01-15T23:59:59Z" and assignment["max_score"] == 100
+    stranger = await make_user(Role.teacher)
+    _error(
+        await client.post(
+            f"{BASE}/content/teacher/assignments",
+            json={"course_id": course_id, "title": "x"},
+            headers=auth(stranger),
+        ),
+        403,
+    )
+
+
+async def test_vimeo_routes_answer_503_until_video_hosting(
+    client: httpx.AsyncClient, teacher: User, student: User, auth: Any
+) -> None:
+    body = {"name": "Lesson Video", "description": "d", "size": 1048576}
+    _error(await client.post(f"{BASE}/content/vimeo/upload", json=body, headers=auth(teacher)), 503)
+    _error(
+        await client.put(
+            f"{BASE}/content/vimeo/update-metadata/123456",
+            json={"name": "x", "privacy": "disable"},
+            headers=auth(teacher),
+        ),
+        503,
+    )
+    _error(await client.delete(f"{BASE}/content/vimeo/delete/123456", headers=auth(teacher)), 503)
+    _error(await client.post(f"{BASE}/content/vimeo/upload", json=body, headers=auth(student)), 403)
+
+
+async def test_one_identity(client: httpx.AsyncClient) -> None:
+    email = fresh_email("cross")
+    await _register(client, email)
+    r = await client.post(
+        "/compat/chat-prompts/api/v1/auth/login",
+        data={"username": email, "password": STRONG_PASSWORD},
+    )
+    token = r.json()["access_token"]
+    r = await client.get(f"{BASE}/users/me", headers=_bearer(token))
+    assert r.status_code == 200 and r.json()["first_name"] == "John"
+    r = await client.post(f"{BASE}/login", json={"email": email, "mot_de_passe": STRONG_PASSWORD})
+    r = await client.get(
+        "/compat/apranova/api/users/profile/", headers=_bearer(r.json()["access_token"])
+    )
+    assert r.status_code == 200 and r.json()["name"] == "John Doe"
