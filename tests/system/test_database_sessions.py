@@ -4,6 +4,7 @@ are pinged only when they sat idle (and replaced when that ping finds them dead)
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -70,7 +71,7 @@ async def test_a_connection_used_a_moment_ago_is_not_pinged(
     dialect = database.engine.dialect
     original = dialect.do_ping
 
-    def counting_ping(conn: object) -> bool:
+    def counting_ping(conn: Any) -> bool:
         pings.append(conn)
         return original(conn)
 
