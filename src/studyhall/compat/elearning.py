@@ -17,7 +17,8 @@ from fastapi import APIRouter, FastAPI, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from studyhall.assessments import service as assessments
-from studyhall.assessments.schemas import AssignmentCreate
+from studyhall.assessments.models import Quiz
+from studyhall.assessments.schemas import AssignmentCreate, AttemptSubmit
 from studyhall.compat.base import (
     DatabaseDep,
     DialectError,
@@ -35,6 +36,7 @@ from studyhall.courses.dependencies import (
     OwnedCourse,
     OwnedLesson,
     ReadableCourse,
+    ReadableLesson,
     StudentCourse,
     StudentLesson,
     course_by_id,
@@ -78,8 +80,10 @@ the canonical API. Where the document is unsafe or StudyHall's rules differ, Stu
 * **Logout** ends the session whose refresh token is sent (`{"refresh_token"}` in the body, or
   as the bearer token); without one, the access token simply expires.
 * **Vimeo uploads and metadata** answer 503 until StudyHall's video hosting is served.
-* **Per-lesson `score`** is not kept by StudyHall yet: it is `null`, and a score sent with
-  progress is ignored.
+* **Per-lesson `score`** is the student's best percent at the lesson's quiz (`null` without
+  one); a score sent with progress is ignored (scores come from graded attempts).
+* **Quizzes**: `GET /content/quiz/{lesson_id}` is the lesson's first quiz; `correct_answer` is
+  shown to the course's teachers and admins only (`null` for students).
 * `video_id` in the video analytics routes is the lesson's id.
 * Lists return at most 100 items.
 """
@@ -817,7 +821,7 @@ async def course_progress(
         {
             "lesson_id": str(row.lesson_id),
             "completed": row.completed,
-            "score": None,
+            "score": row.best_quiz_percent,
             "video_watched": row.video_watched_s > 0,
         }
         for row in progress.lessons
@@ -845,6 +849,82 @@ async def put_progress(
             "video_watched": result.video_watched_s > 0,
             "completed_at": iso(result.completed_at),
         },
+    }
+
+
+# Quizzes (a lesson's quiz: the first one bound to the lesson)
+
+_KINDS = {
+    "single": "multiple_choice",
+    "multiple": "multiple_select",
+    "true_false": "true_false",
+    "short": "short_answer",
+}
+
+
+async def _lesson_quiz(session: SessionDep, lesson: Any) -> Quiz:
+    found = await assessments.list_quizzes(
+        session, course_id=lesson.course_id, lesson_id=lesson.id, limit=1, offset=0
+    )
+    quiz = await assessments.get_quiz(session, found.items[0].id) if found.items else None
+    if quiz is None:
+        raise _fail(404, "This lesson has no quiz", "quiz_not_found")
+    return quiz
+
+
+@router.get(
+    "/content/quiz/{lesson_id}",
+    responses=error_doc(ERRORS, 401, 403, 404),
+    summary="A lesson's quiz (answers for its teachers only)",
+)
+async def lesson_quiz(
+    user: CurrentUser, lesson: ReadableLesson, session: SessionDep
+) -> dict[str, Any]:
+    quiz = await _lesson_quiz(session, lesson)
+    course = await courses.get_course(session, lesson.course_id)
+    view: Any
+    if courses.manages(user, course):
+        view = await assessments.quiz_for_owner(session, quiz=quiz)
+    else:
+        view = await assessments.quiz_for_student(session, quiz=quiz, student=user)
+    return {
+        "id": str(quiz.id),
+        "lesson_id": str(lesson.id),
+        "questions": [
+            {
+                "id": str(q.id),
+                "question": q.prompt,
+                "type": _KINDS.get(str(q.kind), str(q.kind)),
+                "options": q.options,
+                # StudyHall never gives students the answers before they submit.
+                "correct_answer": getattr(q, "answer", None),
+            }
+            for q in view.questions
+        ],
+    }
+
+
+class QuizAnswers(_In):
+    answers: list[Any] = Field(max_length=1000)
+    time_spent: float | None = Field(default=None, ge=0)
+
+
+@router.post(
+    "/content/quiz/{lesson_id}/submit",
+    responses=error_doc(ERRORS, 401, 403, 404, 409, 422),
+    summary="Submit answers to a lesson's quiz",
+)
+async def submit_quiz(
+    user: StudentUser, body: QuizAnswers, lesson: StudentLesson, session: SessionDep
+) -> dict[str, Any]:
+    quiz = await _lesson_quiz(session, lesson)
+    data = parse(AttemptSubmit, {"answers": body.answers, "time_spent_s": body.time_spent})
+    result = await assessments.submit_attempt(session, quiz=quiz, student=user, data=data)
+    return {
+        "score": result.percent,
+        "total_questions": len(result.results),
+        "correct_answers": sum(1 for r in result.results if r.correct),
+        "passed": result.passed,
     }
 
 
