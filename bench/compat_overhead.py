@@ -30,6 +30,7 @@ ST = "/compat/subject-tutor"
 AP = "/compat/apranova/api"
 BM = "/compat/bacmr"
 CP = "/compat/chat-prompts/api/v1"
+EL = "/compat/elearning/api/v1"
 
 Request = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
 
@@ -332,6 +333,41 @@ async def _setup(base: str, concurrency: int) -> list[Pair]:
                 "POST", f"{CP}/prompts/", {**prompt, "user_id": "{user}", "session_id": "{session}"}
             ),
             per_student("POST", "/api/v1/chat/sessions/{session}/prompts", prompt),
+        ),
+        Pair(
+            "elearning",
+            "read own profile",
+            get(f"{EL}/users/me", bearer),
+            get("/api/v1/users/me", bearer),
+        ),
+        Pair(
+            "elearning",
+            "read a course",
+            get(f"{EL}/content/modules/{course_id}", bearer),
+            get(f"/api/v1/courses/{course_id}", bearer),
+        ),
+        Pair(
+            "elearning",
+            "list own courses",
+            get(f"{EL}/content/courses/my-courses", bearer),
+            get("/api/v1/courses/enrolled", bearer),
+        ),
+        Pair(
+            "elearning",
+            "own progress in a course",
+            get(f"{EL}/content/users_progress/course/{course_id}", bearer),
+            get(f"/api/v1/courses/{course_id}/progress", bearer),
+        ),
+        Pair(
+            "elearning",
+            "update own names",
+            write("PUT", f"{EL}/users/me", {"first_name": "Bench", "last_name": "Student"}, bearer),
+            write(
+                "PATCH",
+                "/api/v1/users/me",
+                {"given_name": "Bench", "family_name": "Student"},
+                bearer,
+            ),
         ),
     ]
 

@@ -26,6 +26,8 @@ async def test_get_me(client: httpx.AsyncClient, student: User, auth: Auth) -> N
         "email",
         "username",
         "full_name",
+        "given_name",
+        "family_name",
         "role",
         "is_verified",
         "hint_level",
