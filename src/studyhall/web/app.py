@@ -14,6 +14,7 @@ from studyhall.web import docs
 from studyhall.web.pages import (
     account,
     admin,
+    admin_ops,
     auth,
     student,
     teach_content,
@@ -41,7 +42,7 @@ async def csrf_guard(ctx: WebContext = Depends(web_context)) -> None:
 
 def pages_router() -> APIRouter:
     router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_guard)])
-    for module in (auth, account, student, work, tutor, teacher, teach_content, admin):
+    for module in (auth, account, student, work, tutor, teacher, teach_content, admin, admin_ops):
         router.include_router(module.router)
     return router
 
