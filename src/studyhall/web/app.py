@@ -16,6 +16,7 @@ from studyhall.web.pages import (
     admin,
     admin_ops,
     auth,
+    sso,
     student,
     teach_content,
     teacher,
@@ -42,7 +43,18 @@ async def csrf_guard(ctx: WebContext = Depends(web_context)) -> None:
 
 def pages_router() -> APIRouter:
     router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_guard)])
-    for module in (auth, account, student, work, tutor, teacher, teach_content, admin, admin_ops):
+    for module in (
+        auth,
+        sso,
+        account,
+        student,
+        work,
+        tutor,
+        teacher,
+        teach_content,
+        admin,
+        admin_ops,
+    ):
         router.include_router(module.router)
     return router
 
