@@ -114,10 +114,10 @@ def chunk_pages(
         if not page.text.strip():
             continue
         packer = _Packer(options, page, heading, start_position=len(chunks))
-        text = _strip_page_number(page)
+        body = _strip_page_number(page)
         if running:
-            text = _strip_running_lines(text, running)
-        for kind, text in _blocks(text, structured):
+            body = _strip_running_lines(body, running)
+        for kind, text in _blocks(body, structured):
             if kind == "heading":
                 heading = text
                 packer.heading(text)
