@@ -141,9 +141,10 @@ def test_compose_settings_are_real_and_accepted_in_production(
     assert str(settings.database_url).startswith("postgresql+asyncpg://")
     assert settings.redis_url == "redis://redis:6379/0"
     assert settings.jobs.in_process_worker is False and settings.llm.provider == "offline"
-    # Unset optional values keep their defaults: no CORS origin, /metrics without a token
-    # (the proxy keeps it inside), no LLM base URL.
+    # Unset optional values keep their defaults: no CORS origin, no metrics token (so in
+    # production /metrics stays off until one is set), no LLM base URL.
     assert settings.cors_origins == [] and settings.metrics_token is None
+    assert settings.metrics_served is False
     assert settings.llm.base_url is None
     # A weak secret is refused in the same configuration.
     with pytest.raises(ValueError, match="SECRET_KEY"):

@@ -298,6 +298,18 @@ class Settings(BaseSettings):
     compat: CompatSettings = Field(default_factory=CompatSettings)
 
     @property
+    def metrics_served(self) -> bool:
+        """Whether /metrics answers: never in production without METRICS_TOKEN.
+
+        The exposition names routes, job kinds and traffic; a production deployment that set no
+        token would publish them on the api's public port, so it is kept off instead of
+        relying on a proxy rule to hide it (issue 11, finding 10).
+        """
+        if not self.metrics_enabled:
+            return False
+        return self.environment != "production" or bool(self.metrics_token)
+
+    @property
     def verified_email_required(self) -> bool:
         """Whether unverified accounts are held to signing in and verifying."""
         required = self.auth.require_verified_email

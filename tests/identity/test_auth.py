@@ -517,7 +517,7 @@ async def test_concurrent_refreshes_of_one_token(
 # --- finding 7 (issue 11): logout and a detected refresh-token theft end the access token ------
 
 
-async def test_logout_ends_the_access_token_at_once(
+async def test_finding_07_logout_ends_the_access_token_at_once(
     client: httpx.AsyncClient, student: User, login: Login
 ) -> None:
     pair = await login(student.email)
@@ -530,7 +530,7 @@ async def test_logout_ends_the_access_token_at_once(
     assert (await client.get(f"{API}/users/me", headers=headers)).status_code == 401
 
 
-async def test_refresh_reuse_ends_the_access_tokens_of_the_family(
+async def test_finding_07_refresh_reuse_ends_the_access_tokens_of_the_family(
     client: httpx.AsyncClient, student: User, login: Login
 ) -> None:
     first = await login(student.email)

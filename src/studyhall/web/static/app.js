@@ -39,6 +39,26 @@ function trackVideo(video) {
   }
 }
 
+// A timed quiz counts down from the seconds the server measured (not the device's clock) and
+// hands the answers in when the time is up; the server holds the real deadline.
+function runQuizTimer(form) {
+  const clock = form.querySelector("[data-remaining]");
+  const spent = form.querySelector("input[name=time_spent_s]");
+  const opened = Date.now();
+  form.addEventListener("submit", () => { if (spent) spent.value = ((Date.now() - opened) / 1000).toFixed(1); });
+  if (!clock) return;
+  const end = opened + 1000 * (parseInt(clock.dataset.remaining, 10) || 0);
+  const shown = clock.querySelector("[data-clock]");
+  const tick = () => {
+    const left = Math.max(0, Math.round((end - Date.now()) / 1000));
+    shown.textContent = Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
+    if (left === 60) clock.setAttribute("aria-live", "assertive");
+    if (left === 0) { clearInterval(timer); form.requestSubmit(); }
+  };
+  const timer = setInterval(tick, 1000);
+  tick();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   // Buttons marked data-confirm ask before their form is sent (block a user, delete...).
   document.body.addEventListener("submit", (event) => {
@@ -47,4 +67,5 @@ document.addEventListener("DOMContentLoaded", () => {
     if (text && !window.confirm(text)) event.preventDefault();
   });
   document.querySelectorAll("video[data-progress-url]").forEach(trackVideo);
+  document.querySelectorAll("form[data-quiz-form]").forEach(runQuizTimer);
 });
