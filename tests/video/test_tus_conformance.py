@@ -52,7 +52,7 @@ async def test_tuspy_uploads_in_pieces_survives_a_killed_patch_and_resumes_byte_
     data = tiny_mp4(754.25, payload=os.urandom(5 * PIECE + 12345))
     headers = auth(classroom.teacher)
     async with live_server(app) as base:
-        url = await asyncio.to_thread(
+        url, after_kill = await asyncio.to_thread(
             probe,
             f"{base}{API}/videos/uploads",
             data,
@@ -60,6 +60,8 @@ async def test_tuspy_uploads_in_pieces_survives_a_killed_patch_and_resumes_byte_
             metadata={"course_id": classroom.course, "filename": "lecture.mp4"},
             piece=PIECE,
         )
+    # What arrived before the connection died was kept: the client resumed after it.
+    assert after_kill > 2 * PIECE
     video_id = url.rsplit("/", 1)[1]
     video = await _video(db, video_id)
     assert video.status == VideoStatus.ready and video.upload_offset == len(data)

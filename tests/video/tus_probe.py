@@ -55,8 +55,9 @@ def probe(
     headers: dict[str, str],
     metadata: dict[str, str],
     piece: int,
-) -> str:
-    """Upload `data` the hard way; return the upload URL. Asserts the protocol on the way."""
+) -> tuple[str, int]:
+    """Upload `data` the hard way; return the upload URL and the offset HEAD reported after
+    the killed PATCH. Asserts the protocol on the way."""
     assert len(data) > 4 * piece
     client = TusClient(endpoint, headers=headers)
     first = client.uploader(file_stream=io.BytesIO(data), chunk_size=piece, metadata=metadata)
@@ -80,4 +81,4 @@ def probe(
     assert resumed.offset == after
     resumed.upload()
     assert head_offset(url, headers) == len(data)
-    return url
+    return url, after

@@ -155,7 +155,8 @@ class VimeoHost:
         seconds = float(duration) if isinstance(duration, int | float) and duration > 0 else None
         if upload.get("status") == "error" or transcode.get("status") == "error":
             return RemoteState(VideoStatus.failed, None, "Vimeo could not process the upload")
-        if upload.get("status") == "complete":
+        # Playable once the bytes are in and Vimeo has transcoded them.
+        if upload.get("status") == "complete" and transcode.get("status", "complete") == "complete":
             return RemoteState(VideoStatus.ready, seconds)
         return RemoteState(VideoStatus.uploading, None)
 
