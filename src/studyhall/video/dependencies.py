@@ -47,6 +47,19 @@ OwnedVideo = Annotated[Video, Depends(video_for_owner)]
 
 
 @answers(403)
+async def video_for_teacher(video: ReadableVideo, user: CurrentUser, session: SessionDep) -> Video:
+    """A video of a course the caller teaches (owner, assistant, admin): its figures."""
+    if not await service.taught(session, user=user, video=video):
+        raise Forbidden(
+            "Only the course's teachers or an admin may see this", code="not_course_owner"
+        )
+    return video
+
+
+TaughtVideo = Annotated[Video, Depends(video_for_teacher)]
+
+
+@answers(403)
 async def video_for_student(video: ReadableVideo, user: CurrentUser) -> Video:
     """A video the calling student watches (heartbeats come from students only)."""
     if user.role != Role.student:

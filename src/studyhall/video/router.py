@@ -13,7 +13,13 @@ from studyhall.core.schemas import Page, Pagination, pagination
 from studyhall.courses.dependencies import OwnedCourse, OwnedLesson, ReadableCourse
 from studyhall.identity.dependencies import CurrentUser, SettingsDep
 from studyhall.video import service
-from studyhall.video.dependencies import OwnedVideo, ReadableVideo, StorageDep, StudentVideo
+from studyhall.video.dependencies import (
+    OwnedVideo,
+    ReadableVideo,
+    StorageDep,
+    StudentVideo,
+    TaughtVideo,
+)
 from studyhall.video.schemas import (
     HeartbeatIn,
     LessonVideoIn,
@@ -167,6 +173,6 @@ async def heartbeat(
 
 
 @router.get("/videos/{video_id}/analytics")
-async def video_analytics(session: SessionDep, video: OwnedVideo) -> VideoFiguresOut:
+async def video_analytics(session: SessionDep, video: TaughtVideo) -> VideoFiguresOut:
     """Views, unique viewers, completion rate, average watch time and drop-off points."""
     return await service.analytics(session, video=video)

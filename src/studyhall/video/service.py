@@ -54,19 +54,26 @@ async def readable_video(session: AsyncSession, *, user: User, video_id: uuid.UU
     """A video the caller may watch: its course's readers (staff-only videos: managers)."""
     video = await repository.get(session, video_id)
     course = await course_of(session, video) if video else None
-    if video is None or course is None or not courses.can_view(user, course):
+    if video is None or course is None or not await courses.sees(session, user=user, course=course):
         raise VideoNotFound()
     if not await courses.reads(session, user=user, course=course):
         raise VideoNotFound()
-    if video.privacy == VideoPrivacy.staff and not courses.manages(user, course):
+    if video.privacy == VideoPrivacy.staff and not await courses.teaches(
+        session, user=user, course=course
+    ):
         raise VideoNotFound()
     return video
 
 
 async def managed(session: AsyncSession, *, user: User, video: Video) -> bool:
-    """Whether the caller manages the video's course."""
+    """Whether the caller may change the video: its course's owner or an admin."""
     course = await course_of(session, video)
     return course is not None and courses.manages(user, course)
+
+
+async def taught(session: AsyncSession, *, user: User, video: Video) -> bool:
+    """Whether the caller teaches the video's course (owner, assistant, admin): figures."""
+    return await courses.teaches_course(session, user=user, course_id=video.course_id)
 
 
 # ---------------------------------------------------------------- shapes
@@ -238,7 +245,7 @@ async def get_video(
     """A video, with figures for its course's managers."""
     video = await refresh_remote(session, settings, storage, video=video)
     figures = None
-    if await managed(session, user=user, video=video):
+    if await taught(session, user=user, video=video):
         figures = (await _figures(session, [video]))[video.id]
     return video_out(settings, video, figures)
 
@@ -253,7 +260,7 @@ async def list_videos(
     offset: int,
 ) -> tuple[list[VideoOut], int]:
     """A course's videos with their status; figures for its managers."""
-    staff = courses.manages(user, course)
+    staff = await courses.teaches(session, user=user, course=course)
     videos, total = await repository.list_for_course(
         session, course.id, staff=staff, limit=limit, offset=offset
     )

@@ -59,6 +59,79 @@ function runQuizTimer(form) {
   tick();
 }
 
+// The tutor's answer streams in: the question is posted with fetch asking for
+// text/event-stream (EventSource cannot POST), `delta` events append text as it comes, and on
+// `done` the server-rendered message (Markdown, citation links, sources) replaces the raw text.
+function tutorChat(form) {
+  const log = document.getElementById("chat-log");
+  const failure = document.getElementById("chat-error");
+  const button = form.querySelector("button[type=submit]");
+  const bubble = (role) => {
+    const article = document.createElement("article");
+    article.className = "msg " + role;
+    const text = document.createElement("p");
+    text.className = "pre";
+    article.append(text);
+    log.append(article);
+    return article;
+  };
+  const fail = (text) => { failure.textContent = text || form.dataset.failed; failure.hidden = false; };
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = new URLSearchParams(new FormData(form));
+    const question = (body.get("content") || "").trim();
+    if (!question) return;
+    failure.hidden = true;
+    button.setAttribute("aria-busy", "true");
+    button.disabled = true;
+    bubble("user").firstChild.textContent = question;
+    const answer = bubble("assistant");
+    answer.setAttribute("aria-busy", "true");
+    const text = answer.firstChild;
+    answer.scrollIntoView({ block: "end" });
+    try {
+      const response = await fetch(form.action, {
+        method: "POST", body, credentials: "same-origin",
+        headers: { "Accept": "text/event-stream", "X-CSRF-Token": csrfToken() },
+      });
+      if (!response.ok) { answer.remove(); fail(await response.text()); return; }
+      form.reset();
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer = (buffer + value).replace(/\r\n/g, "\n");
+        let cut;
+        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, cut);
+          buffer = buffer.slice(cut + 2);
+          let name = "message";
+          const data = [];
+          for (const line of block.split("\n")) {
+            if (line.startsWith("event:")) name = line.slice(6).trim();
+            else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+          }
+          if (!data.length) continue;
+          const payload = JSON.parse(data.join("\n"));
+          if (name === "delta") text.textContent += payload.text;
+          else if (name === "error") fail(payload.detail);
+          else if (name === "done") {
+            const html = await fetch(form.dataset.messagesUrl + payload.id, { credentials: "same-origin" });
+            if (html.ok) answer.outerHTML = await html.text();
+          }
+        }
+      }
+    } catch (error) {
+      fail();
+    } finally {
+      answer.removeAttribute("aria-busy");
+      button.removeAttribute("aria-busy");
+      button.disabled = false;
+    }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   // Buttons marked data-confirm ask before their form is sent (block a user, delete...).
   document.body.addEventListener("submit", (event) => {
@@ -68,4 +141,5 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   document.querySelectorAll("video[data-progress-url]").forEach(trackVideo);
   document.querySelectorAll("form[data-quiz-form]").forEach(runQuizTimer);
+  document.querySelectorAll("form[data-tutor-chat]").forEach(tutorChat);
 });
