@@ -177,6 +177,16 @@ ACCESS: dict[str, frozenset[str]] = {
     "GET /api/v1/admin/sources/{source_id}/runs": ADMINS,
     "GET /api/v1/admin/references": ADMINS,
     "POST /api/v1/admin/references/{reference_id}/ingest": ADMINS,
+    # videos (the tus protocol routes are outside the schema: see test_api9)
+    "POST /api/v1/courses/{course_id}/videos": STAFF,
+    "GET /api/v1/courses/{course_id}/videos": USER,
+    "GET /api/v1/videos/{video_id}": USER,
+    "PATCH /api/v1/videos/{video_id}": STAFF,
+    "DELETE /api/v1/videos/{video_id}": STAFF,
+    "PUT /api/v1/lessons/{lesson_id}/video": STAFF,
+    "GET /api/v1/videos/{video_id}/stream": USER,
+    "POST /api/v1/videos/{video_id}/heartbeats": STUDENTS,
+    "GET /api/v1/videos/{video_id}/analytics": STAFF,
 }
 
 TUTOR_ACCESS: dict[str, frozenset[str]] = {
@@ -232,6 +242,7 @@ def path_ids(world: World, template: str, role: str) -> dict[str, str]:
         "identity_id": world.identities.get(own, ""),
         "domain_id": world.sso_domain,
         "log_id": world.audit_logs.get(own, ""),
+        "video_id": course.video,
     }
     if template.startswith("/api/v1/chat/prompts/"):
         ids["prompt_id"] = world.prompt_records.get(own, "")
@@ -353,5 +364,9 @@ def request_body(world: World, key: str) -> dict[str, Any]:
         "POST /api/v1/chat/sessions/{session_id}/answer": {"answer": "4", "question_index": 0},
         "POST /api/v1/admin/system-prompts": {"name": "v2", "content": "Be kind."},
         "PATCH /api/v1/admin/system-prompts/{prompt_id}": {"name": "v1b"},
+        "POST /api/v1/courses/{course_id}/videos": {"title": "Lecture 2", "size_bytes": 1000},
+        "PATCH /api/v1/videos/{video_id}": {"title": "Renamed"},
+        "PUT /api/v1/lessons/{lesson_id}/video": {"video_id": published.video},
+        "POST /api/v1/videos/{video_id}/heartbeats": {"position_s": 1.5},
     }
     return bodies.get(key, {})
