@@ -17,6 +17,7 @@ from studyhall.identity.router import auth_router, users_router
 from studyhall.jobs.router import router as jobs_router
 from studyhall.knowledge.router import router as knowledge_router
 from studyhall.tutor.router import router as tutor_router
+from studyhall.workspaces.router import router as workspaces_router
 
 system_router = system.router
 
@@ -36,3 +37,4 @@ api_router.include_router(analytics_router)
 api_router.include_router(knowledge_router)
 api_router.include_router(platform_stats_router)
 api_router.include_router(tutor_router)
+api_router.include_router(workspaces_router)

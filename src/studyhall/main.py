@@ -21,6 +21,7 @@ from studyhall.core.storage import LocalStorage
 from studyhall.jobs.worker import Worker
 from studyhall.tutor.providers.factory import aclose_provider
 from studyhall.web.app import install_web
+from studyhall.workspaces.proxy import aclose_proxy, install_proxy
 
 
 def create_app(settings: Settings | None = None, *, run_worker: bool | None = None) -> FastAPI:
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
             if worker is not None:
                 await worker.stop()
             await aclose_provider(app)
+            await aclose_proxy(app)
             await app.state.db.dispose()
 
     app = FastAPI(
@@ -67,6 +69,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.include_router(system_router)
     app.include_router(api_router)
     mount_dialects(app, settings)
+    install_proxy(app)
     install_web(app)
     if settings.cors_origins:
         app.add_middleware(

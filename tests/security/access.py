@@ -191,6 +191,27 @@ TUTOR_ACCESS: dict[str, frozenset[str]] = {
 }
 ACCESS.update(TUTOR_ACCESS)
 
+WORKSPACE_ACCESS: dict[str, frozenset[str]] = {
+    "POST /api/v1/workspaces": USER,
+    "GET /api/v1/workspaces/me": USER,
+    "DELETE /api/v1/workspaces/me": USER,
+    "GET /api/v1/courses/{course_id}/workspace-profile": STAFF,
+    "PUT /api/v1/courses/{course_id}/workspace-profile": STAFF,
+    "GET /api/v1/admin/workspaces": ADMINS,
+    "POST /api/v1/admin/workspaces/{workspace_id}/stop": ADMINS,
+}
+ACCESS.update(WORKSPACE_ACCESS)
+
+# Routes that need a peer the world does not run (a container engine): their documented 503
+# (with this code) means the caller was let through.
+UNAVAILABLE_PEER: dict[str, str] = {"POST /api/v1/workspaces": "workspace_backend_unavailable"}
+
+# The workspace proxy (outside /api/v1 and the schema: it carries whatever a workspace serves).
+# Only the workspace's owner gets through: anonymous 401, any other user 403 (admins too: a
+# student's environment is theirs), an unknown id 404, a workspace that is not running 409.
+PROXY_ROUTES = frozenset({"/workspaces/{workspace_id}/{path}"})
+PROXY_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
 
 def path_ids(world: World, template: str, role: str) -> dict[str, str]:
     """The world's object for each path parameter of a route, as the role's own where it has one."""
@@ -218,6 +239,7 @@ def path_ids(world: World, template: str, role: str) -> dict[str, str]:
         "provider": "school",
         "identity_id": world.identities.get(own, ""),
         "domain_id": world.sso_domain,
+        "workspace_id": world.workspace,
     }
     if template.startswith("/api/v1/library/textbooks/"):
         ids["document_id"] = world.library_document
@@ -333,5 +355,6 @@ def request_body(world: World, key: str) -> dict[str, Any]:
         "POST /api/v1/chat/sessions/{session_id}/answer": {"answer": "4", "question_index": 0},
         "POST /api/v1/admin/system-prompts": {"name": "v2", "content": "Be kind."},
         "PATCH /api/v1/admin/system-prompts/{prompt_id}": {"name": "v1b"},
+        "PUT /api/v1/courses/{course_id}/workspace-profile": {"profile": "default"},
     }
     return bodies.get(key, {})
