@@ -41,16 +41,19 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.fixture(autouse=True)
 async def stop_leftover_workspaces(app: Any, settings: Settings) -> AsyncIterator[None]:
-    """No workspace outlives its test (a failed assertion may leave one running)."""
+    """No workspace process outlives its test (a failed assertion may leave one running);
+    containers go with their engine (tests/peers/podman_engine.py)."""
     yield
     db: Database = app.state.db
     async with db.session(write=False) as session:
         rows = (
             await session.scalars(
-                select(Workspace).where(Workspace.status == WorkspaceStatus.running)
+                select(Workspace).where(
+                    Workspace.status == WorkspaceStatus.running, Workspace.backend == "process"
+                )
             )
         ).all()
-    backend = backend_for(app.state.settings)
+    backend = backend_for(settings)
     for row in rows:
         if row.backend_id is not None:
             await backend.stop(row.backend_id)
