@@ -203,3 +203,31 @@ def redis_url() -> str:
             raise RuntimeError(f"Redis is required in CI and unreachable at {url}") from exc
         pytest.skip(f"Redis unreachable at {url}")
     return url
+
+
+# Fixtures through which a test reaches the run's database (or its Redis): a test using none of
+# them behaves the same on every database.
+_DATABASE_FIXTURES = frozenset({"database_url", "schemathesis_database", "redis_url", "services"})
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`make test` runs the suite on SQLite and then on PostgreSQL; the second run skips the
+    tests that never touch a database (extraction, chunking, tokens, the CLI on its own SQLite),
+    which the first run already ran: they would only repeat the same work.
+
+    Conservative: a module that mentions the database anywhere (a fixture taken dynamically, an
+    environment check) keeps all of its tests."""
+    if os.environ.get("STUDYHALL_TEST_SKIP_DATABASE_FREE") != "1":
+        return
+    skip = pytest.mark.skip(reason="does not touch the database: ran in the SQLite run")
+    mentions: dict[str, bool] = {}
+    for item in items:
+        if _DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            continue
+        path = str(item.path)
+        if path not in mentions:
+            source = item.path.read_text(encoding="utf-8") if item.path.suffix == ".py" else ""
+            mentions[path] = "database_url" in source or "STUDYHALL_TEST_" in source
+        if not mentions[path]:
+            item.add_marker(skip)

@@ -141,9 +141,10 @@ def test_compose_settings_are_real_and_accepted_in_production(
     assert str(settings.database_url).startswith("postgresql+asyncpg://")
     assert settings.redis_url == "redis://redis:6379/0"
     assert settings.jobs.in_process_worker is False and settings.llm.provider == "offline"
-    # Unset optional values keep their defaults: no CORS origin, /metrics without a token
-    # (the proxy keeps it inside), no LLM base URL.
+    # Unset optional values keep their defaults: no CORS origin, no metrics token (so in
+    # production /metrics stays off until one is set), no LLM base URL.
     assert settings.cors_origins == [] and settings.metrics_token is None
+    assert settings.metrics_served is False
     assert settings.llm.base_url is None
     # A weak secret is refused in the same configuration.
     with pytest.raises(ValueError, match="SECRET_KEY"):
@@ -151,3 +152,63 @@ def test_compose_settings_are_real_and_accepted_in_production(
     # The image's data directory is the volume compose mounts.
     volume_target = document["x-studyhall"]["volumes"][0].split(":")[1]
     assert f"STUDYHALL_DATA_DIR={volume_target}" in (ROOT / "Dockerfile").read_text()
+
+
+async def test_finding_04_compose_proxy_settings_ignore_a_forged_x_forwarded_for(
+    settings: Settings,
+) -> None:
+    """The replicas behind compose's nginx, with compose's TRUSTED_PROXIES and the header nginx
+    sets, wrapped as `studyhall serve` wraps them (uvicorn's proxy headers). A client that
+    writes a new X-Forwarded-For on every request is still one address to the per-IP limit.
+    Before (TRUSTED_PROXIES "*", left-most entry taken): 6 wrong logins, 6 × 401 and six
+    different audit addresses; after: 3 × 401 then 429, all counted to the client's address."""
+    import ipaddress
+
+    import httpx
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    from studyhall.config import RateLimitSettings
+    from studyhall.main import create_app
+
+    document = compose()
+    trusted = document["x-studyhall"]["environment"]["STUDYHALL_TRUSTED_PROXIES"]
+    assert "*" not in trusted.split(",")
+    proxy_ip = document["services"]["proxy"]["networks"]["default"]["ipv4_address"]
+    subnet = document["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(proxy_ip) in ipaddress.ip_network(subnet)
+    nginx = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in nginx
+
+    settings = settings.model_copy(
+        update={
+            "trusted_proxies": trusted,
+            "rate_limits": RateLimitSettings(login_per_ip="3/minute"),
+        }
+    )
+    app = create_app(settings, run_worker=False)
+    served = ProxyHeadersMiddleware(app, trusted_hosts=settings.trusted_proxies)
+    client_ip = "198.51.100.7"
+    transport = httpx.ASGITransport(app=served, client=(proxy_ip, 40000))
+    statuses = []
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        for i in range(6):
+            # What nginx's $proxy_add_x_forwarded_for sends: the client's header, then the
+            # address nginx saw.
+            forged = f"203.0.113.{i + 1}"
+            response = await http.post(
+                "/api/v1/auth/login",
+                json={"email": f"nobody{i}@example.org", "password": "Wrong-Password-1"},
+                headers={"X-Forwarded-For": f"{forged}, {client_ip}"},
+            )
+            statuses.append(response.status_code)
+    await app.state.db.dispose()
+    assert statuses == [401, 401, 401, 429, 429, 429]
+    # A production configuration that trusts every peer is refused at start.
+    with pytest.raises(ValueError, match="TRUSTED_PROXIES"):
+        Settings(
+            _env_file=None,
+            environment="production",
+            secret_key="k" * 48,
+            trusted_proxies="*",
+            data_dir=settings.data_dir,
+        )

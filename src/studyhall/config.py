@@ -327,8 +327,9 @@ class Settings(BaseSettings):
     # Comma-separated in the environment (a JSON list works too), not JSON only.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     public_url: str = "http://localhost:8000"
-    # Proxies whose X-Forwarded-For is believed (comma-separated IPs/CIDRs, or "*"): the client
-    # address drives per-IP rate limits and the audit log, so only list your own proxies.
+    # Proxies whose X-Forwarded-For is believed (comma-separated IPs/CIDRs; "*" is refused in
+    # production): the client is the right-most address that is not one of them. It drives
+    # per-IP rate limits and the audit log, so list exactly your own proxies.
     trusted_proxies: str = "127.0.0.1"
     mail_from: str = "StudyHall <no-reply@studyhall.local>"
     # A folder of <language>.json translation catalogues that add to or override the web
@@ -363,6 +364,18 @@ class Settings(BaseSettings):
     workspaces: WorkspaceSettings = Field(default_factory=WorkspaceSettings)
 
     @property
+    def metrics_served(self) -> bool:
+        """Whether /metrics answers: never in production without METRICS_TOKEN.
+
+        The exposition names routes, job kinds and traffic; a production deployment that set no
+        token would publish them on the api's public port, so it is kept off instead of
+        relying on a proxy rule to hide it (issue 11, finding 10).
+        """
+        if not self.metrics_enabled:
+            return False
+        return self.environment != "production" or bool(self.metrics_token)
+
+    @property
     def verified_email_required(self) -> bool:
         """Whether unverified accounts are held to signing in and verifying."""
         required = self.auth.require_verified_email
@@ -389,6 +402,10 @@ class Settings(BaseSettings):
             self.secret_key.strip().lower() in KNOWN_DEFAULT_SECRETS or len(self.secret_key) < 16
         ):
             raise ValueError("STUDYHALL_SECRET_KEY is a known default or too short")
+        if self.environment == "production" and "*" in self.trusted_proxies.split(","):
+            # Trusting every peer lets any client write its own address (X-Forwarded-For):
+            # per-IP limits and audit addresses would be the client's choice.
+            raise ValueError("STUDYHALL_TRUSTED_PROXIES must list your proxies, not '*'")
         return self
 
     @property

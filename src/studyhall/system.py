@@ -66,7 +66,9 @@ async def ready(request: Request) -> Readiness:
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
 async def metrics(request: Request) -> Response:
-    """Prometheus exposition; guarded by a bearer token when STUDYHALL_METRICS_TOKEN is set."""
+    """Prometheus exposition; guarded by a bearer token when STUDYHALL_METRICS_TOKEN is set.
+
+    In production it stays off (403) until a token is set."""
     return await metrics_response(request)
 
 
@@ -75,6 +77,8 @@ async def metrics_response(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     if not settings.metrics_enabled:
         raise Forbidden("Metrics are disabled")
+    if not settings.metrics_served:
+        raise Forbidden("Metrics are off in production until STUDYHALL_METRICS_TOKEN is set")
     if settings.metrics_token:
         given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if not tokens_equal(given, settings.metrics_token):

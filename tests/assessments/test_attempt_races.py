@@ -33,7 +33,7 @@ async def _stored(db: Database, quiz_id: str) -> int:
         )
 
 
-async def test_max_attempts_holds_under_concurrent_submissions(
+async def test_finding_02_max_attempts_holds_under_concurrent_submissions(
     client: httpx.AsyncClient, world: World, auth: Headers, db: Database
 ) -> None:
     quiz = await make_quiz(client, auth(world.teacher), world.course_a["id"], max_attempts=1)
@@ -46,7 +46,7 @@ async def test_max_attempts_holds_under_concurrent_submissions(
     assert await _stored(db, quiz["id"]) == 1
 
 
-async def test_max_attempts_holds_under_concurrent_starts(
+async def test_finding_02_max_attempts_holds_under_concurrent_starts(
     client: httpx.AsyncClient, world: World, auth: Headers, db: Database
 ) -> None:
     quiz = await make_quiz(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -11,7 +12,9 @@ import pytest
 from fastapi import FastAPI
 
 from studyhall.config import CompatSettings, Settings
+from studyhall.core.clock import clock
 from studyhall.identity.models import Role, User
+from studyhall.identity.service import REFRESH_REUSE_GRACE
 from studyhall.main import create_app
 from tests.compat.conftest import STRONG_PASSWORD, fresh_email
 from tests.conftest import TEST_PASSWORD, MakeUser
@@ -147,6 +150,8 @@ async def test_refresh_rotates_and_a_used_refresh_is_refused(client: httpx.Async
     assert r.status_code == 200
     assert set(r.json()) == {"access", "refresh"}
     assert r.json()["refresh"] != tokens["refresh"]
+    # Later than the grace period of RFC 9700 §4.14.2 (a replay that soon gets the same pair).
+    clock.advance(REFRESH_REUSE_GRACE + timedelta(seconds=1))
     again = await client.post(f"{BASE}/auth/token/refresh/", json={"refresh": tokens["refresh"]})
     assert again.status_code == 401
     assert set(again.json()) == {"error", "message"}

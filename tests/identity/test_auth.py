@@ -261,6 +261,7 @@ async def test_refresh_reuse_revokes_the_family(
         await client.post(f"{API}/auth/refresh", json={"refresh_token": first["refresh_token"]})
     ).json()
     # An attacker replays the stolen, already-rotated token.
+    _past_the_grace_period()
     replay = await client.post(
         f"{API}/auth/refresh", json={"refresh_token": first["refresh_token"]}
     )
@@ -495,29 +496,73 @@ async def test_resend_verification_for_a_verified_user(
     assert response.json()["code"] == "already_verified"
 
 
-async def test_concurrent_refreshes_of_one_token(
+def _past_the_grace_period() -> None:
+    """Move time beyond the refresh-token grace period: a replay now is a reuse."""
+    clock.advance(service.REFRESH_REUSE_GRACE + timedelta(seconds=1))
+
+
+async def test_finding_10_concurrent_refreshes_of_one_token_get_the_same_pair(
     client: httpx.AsyncClient, student: User, login: Login
 ) -> None:
-    """Two refreshes racing with the same token: one wins, the other is a reuse and ends the
-    session, so a thief racing the owner gains nothing."""
+    """Two tabs refreshing the same token at once (RFC 9700 §4.14.2 grace period). Before: one
+    200 and one 401 that revoked the family (the user was logged out); after: both 200 with the
+    same new pair, and the session goes on."""
     pair = await login(student.email)
     body = {"refresh_token": pair["refresh_token"]}
     first, second = await asyncio.gather(
         client.post(f"{API}/auth/refresh", json=body),
         client.post(f"{API}/auth/refresh", json=body),
     )
-    assert sorted([first.status_code, second.status_code]) == [200, 401]
-    winner = first if first.status_code == 200 else second
-    after = await client.post(
-        f"{API}/auth/refresh", json={"refresh_token": winner.json()["refresh_token"]}
+    assert [first.status_code, second.status_code] == [200, 200], (first.text, second.text)
+    assert first.json()["refresh_token"] == second.json()["refresh_token"]
+    assert first.json()["access_token"] == second.json()["access_token"]
+    assert first.json()["refresh_token"] != pair["refresh_token"]
+    # Presented again in sequence, still within the grace period: the same pair once more.
+    third = await client.post(f"{API}/auth/refresh", json=body)
+    assert (
+        third.status_code == 200 and third.json()["refresh_token"] == first.json()["refresh_token"]
     )
-    assert after.status_code == 401
+    headers = bearer(first.json()["access_token"])
+    assert (await client.get(f"{API}/users/me", headers=headers)).status_code == 200
+    after = await client.post(
+        f"{API}/auth/refresh", json={"refresh_token": first.json()["refresh_token"]}
+    )
+    assert after.status_code == 200
+
+
+async def test_finding_10_a_reuse_after_the_grace_period_still_revokes(
+    client: httpx.AsyncClient, student: User, login: Login
+) -> None:
+    pair = await login(student.email)
+    body = {"refresh_token": pair["refresh_token"]}
+    rotated = (await client.post(f"{API}/auth/refresh", json=body)).json()
+    _past_the_grace_period()
+    assert (await client.post(f"{API}/auth/refresh", json=body)).status_code == 401
+    successor = {"refresh_token": rotated["refresh_token"]}
+    assert (await client.post(f"{API}/auth/refresh", json=successor)).status_code == 401
+
+
+async def test_a_replay_within_the_grace_period_after_the_successor_was_used_revokes(
+    client: httpx.AsyncClient, student: User, login: Login
+) -> None:
+    """The grace period covers a client racing itself, not a token replayed after its
+    successor has moved on: that is still theft."""
+    pair = await login(student.email)
+    body = {"refresh_token": pair["refresh_token"]}
+    rotated = (await client.post(f"{API}/auth/refresh", json=body)).json()
+    newest = await client.post(
+        f"{API}/auth/refresh", json={"refresh_token": rotated["refresh_token"]}
+    )
+    assert newest.status_code == 200
+    assert (await client.post(f"{API}/auth/refresh", json=body)).status_code == 401
+    latest = {"refresh_token": newest.json()["refresh_token"]}
+    assert (await client.post(f"{API}/auth/refresh", json=latest)).status_code == 401
 
 
 # --- finding 7 (issue 11): logout and a detected refresh-token theft end the access token ------
 
 
-async def test_logout_ends_the_access_token_at_once(
+async def test_finding_07_logout_ends_the_access_token_at_once(
     client: httpx.AsyncClient, student: User, login: Login
 ) -> None:
     pair = await login(student.email)
@@ -530,7 +575,7 @@ async def test_logout_ends_the_access_token_at_once(
     assert (await client.get(f"{API}/users/me", headers=headers)).status_code == 401
 
 
-async def test_refresh_reuse_ends_the_access_tokens_of_the_family(
+async def test_finding_07_refresh_reuse_ends_the_access_tokens_of_the_family(
     client: httpx.AsyncClient, student: User, login: Login
 ) -> None:
     first = await login(student.email)
@@ -539,6 +584,7 @@ async def test_refresh_reuse_ends_the_access_tokens_of_the_family(
     ).json()
     headers = bearer(rotated["access_token"])
     assert (await client.get(f"{API}/users/me", headers=headers)).status_code == 200
+    _past_the_grace_period()
     replay = await client.post(
         f"{API}/auth/refresh", json={"refresh_token": first["refresh_token"]}
     )

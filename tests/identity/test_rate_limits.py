@@ -239,7 +239,7 @@ async def _burst(clients: list[httpx.AsyncClient], email: str) -> Counter[int]:
     return Counter(r.status_code for r in replies)
 
 
-async def test_login_failure_limit_holds_under_a_parallel_burst(
+async def test_finding_03_login_failure_limit_holds_under_a_parallel_burst(
     replicas: Replicas, make_user: MakeUser
 ) -> None:
     victim = await make_user(Role.student)
@@ -255,7 +255,7 @@ async def test_login_failure_limit_holds_under_a_parallel_burst(
     assert statuses[429] >= BURST - BURST_LIMIT
 
 
-async def test_login_failure_limit_holds_under_a_burst_across_two_processes_with_redis(
+async def test_finding_03_login_failure_limit_holds_under_a_burst_across_two_processes_with_redis(
     replicas: Replicas, make_user: MakeUser
 ) -> None:
     victim = await make_user(Role.student)
@@ -270,7 +270,7 @@ async def test_login_failure_limit_holds_under_a_burst_across_two_processes_with
     )
 
 
-async def test_a_right_password_gives_its_slot_back(
+async def test_finding_03_a_right_password_gives_its_slot_back(
     replicas: Replicas, make_user: MakeUser
 ) -> None:
     """Successful logins never lock an account out."""

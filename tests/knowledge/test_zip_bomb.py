@@ -77,7 +77,7 @@ def _peak_while(call: Callable[[], object]) -> int:
         tracemalloc.stop()
 
 
-def test_docx_lying_zip_sizes_do_not_exhaust_memory_of_the_ingesting_process(
+def test_finding_01_docx_lying_zip_sizes_do_not_exhaust_memory_of_the_ingesting_process(
     bomb: bytes,
 ) -> None:
     """The api/worker process never inflates the archive itself: the capped child does."""
@@ -87,7 +87,7 @@ def test_docx_lying_zip_sizes_do_not_exhaust_memory_of_the_ingesting_process(
         extract(bomb, "bomb.docx")
 
 
-def test_docx_lying_zip_sizes_are_stopped_by_the_inflate_counter(bomb: bytes) -> None:
+def test_finding_01_docx_lying_zip_sizes_are_stopped_by_the_inflate_counter(bomb: bytes) -> None:
     """Even in-process (isolation off) the real inflated bytes are counted and reading stops."""
     limits = ExtractionLimits(isolate_pdf=False)
     peak = _peak_while(lambda: extract(bomb, "bomb.docx", limits=limits))

@@ -100,6 +100,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "DELETE /api/v1/lessons/{lesson_id}": STAFF,
     "PUT /api/v1/lessons/{lesson_id}/progress": STUDENTS,
     "GET /api/v1/lessons/{lesson_id}/video-analytics": STAFF,
+    "GET /api/v1/lessons/{lesson_id}/quizzes": USER,
     "GET /api/v1/teacher/students": STAFF,
     "GET /api/v1/courses/{course_id}/analytics": STAFF,
     # assessments

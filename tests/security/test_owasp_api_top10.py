@@ -28,11 +28,12 @@ from fastapi import FastAPI
 from starlette.routing import Mount
 
 from studyhall.config import Settings
-from studyhall.core.clock import utcnow
+from studyhall.core.clock import clock, utcnow
 from studyhall.core.db import Database
 from studyhall.core.middleware import DEFAULT_MAX_REQUEST_BODY_BYTES
 from studyhall.core.routes import api_routes, iter_routes
 from studyhall.core.security import encode_jwt
+from studyhall.identity import service as identity_service
 from studyhall.identity.models import User
 from studyhall.jobs.worker import Worker
 from studyhall.main import create_app
@@ -365,6 +366,8 @@ async def test_api2_broken_authentication_reused_refresh_token_revokes_the_sessi
     rotated = await client.post(f"{API}/auth/refresh", json={"refresh_token": first})
     assert rotated.status_code == 200
     second = rotated.json()["refresh_token"]
+    # Later than the grace period of RFC 9700 §4.14.2 (a replay that soon gets the same pair).
+    clock.advance(identity_service.REFRESH_REUSE_GRACE + timedelta(seconds=1))
     replayed = await client.post(f"{API}/auth/refresh", json={"refresh_token": first})
     assert replayed.status_code == 401
     # The theft is detected: the whole family, including the newest token, is revoked.

@@ -100,6 +100,24 @@ async def test_metrics_token_protects_metrics(settings: Settings) -> None:
     assert allowed.status_code == 200
 
 
+async def test_finding_10_production_without_metrics_token_keeps_metrics_off(
+    settings: Settings,
+) -> None:
+    """Before: 200 with the whole exposition on the public port; after: 403 until a token is set."""
+    production = settings.model_copy(update={"environment": "production"})
+    for config, expected in (
+        (production, 403),
+        (production.model_copy(update={"metrics_token": "m-token-123"}), 200),
+    ):
+        app = create_app(config, run_worker=False)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            response = await c.get("/metrics", headers={"Authorization": "Bearer m-token-123"})
+        await app.state.db.dispose()
+        assert response.status_code == expected, response.text
+        assert ("studyhall_http_requests_total" in response.text) is (expected == 200)
+
+
 async def test_cors_from_settings(settings: Settings) -> None:
     app = create_app(
         settings.model_copy(update={"cors_origins": ["https://school.example"]}), run_worker=False

@@ -8,6 +8,8 @@ import httpx
 import pytest
 
 from studyhall.config import Settings, SMTPSettings
+from studyhall.identity.models import User
+from tests.conftest import TEST_PASSWORD
 from tests.identity.conftest import smtp, worker  # noqa: F401  (fixtures)
 from tests.peers.smtp import SMTPPeer
 
@@ -42,3 +44,9 @@ async def post_form(
     """Post a form the way a browser does: open its page first, send its token back."""
     token = await get_form(client, form_page or path)
     return await client.post(path, data={**data, "csrf_token": token})
+
+
+async def signed_in(client: httpx.AsyncClient, user: User) -> None:
+    """Sign `user` in through the sign-in form (password TEST_PASSWORD)."""
+    response = await post_form(client, "/sign-in", {"login": user.email, "password": TEST_PASSWORD})
+    assert response.status_code == 303, response.text

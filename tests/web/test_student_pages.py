@@ -6,15 +6,10 @@ import re
 
 import httpx
 
-from studyhall.identity.models import Role, User
-from tests.conftest import TEST_PASSWORD, MakeUser
+from studyhall.identity.models import Role
+from tests.conftest import MakeUser
 from tests.courses.helpers import Headers, add_lesson, add_module, create_course
-from tests.web.conftest import csrf_of, post_form
-
-
-async def _signed_in(client: httpx.AsyncClient, user: User) -> None:
-    response = await post_form(client, "/sign-in", {"login": user.email, "password": TEST_PASSWORD})
-    assert response.status_code == 303, response.text
+from tests.web.conftest import csrf_of, post_form, signed_in
 
 
 async def test_a_student_finds_joins_and_follows_a_course(
@@ -40,7 +35,7 @@ async def test_a_student_finds_joins_and_follows_a_course(
     second = await add_lesson(
         client, auth(teacher), course["id"], module_id=module["id"], title="Total reflection"
     )
-    await _signed_in(client, student)
+    await signed_in(client, student)
 
     catalogue = await client.get("/catalogue", params={"q": "optics"})
     assert "Optics for beginners" in catalogue.text
@@ -101,7 +96,7 @@ async def test_students_cannot_reach_what_they_may_not_see(
     lesson = await add_lesson(client, auth(teacher), course["id"], title="Enrolled only")
     draft = await create_course(client, auth(teacher), is_published=False)
     draft_lesson = await add_lesson(client, auth(teacher), draft["id"])
-    await _signed_in(client, student)
+    await signed_in(client, student)
     assert (await client.get(f"/lessons/{lesson['id']}")).status_code == 403
     assert (await client.get(f"/lessons/{draft_lesson['id']}")).status_code == 404
     assert (await client.get(f"/courses/{draft['id']}")).status_code == 404
@@ -124,7 +119,7 @@ async def test_student_pages_are_for_students(
     anonymous = await client.get("/my/courses")
     assert anonymous.status_code == 303
     assert anonymous.headers["location"] == "/sign-in?next=/my/courses"
-    await _signed_in(client, teacher)
+    await signed_in(client, teacher)
     for path in ("/my/courses", "/catalogue"):
         response = await client.get(path)
         assert response.status_code == 403, path
@@ -136,7 +131,7 @@ async def test_an_admin_finds_and_blocks_a_user(
 ) -> None:
     admin = await make_user(Role.admin)
     target = await make_user(Role.student, full_name="Ada Lovelace")
-    await _signed_in(client, admin)
+    await signed_in(client, admin)
     listing = await client.get("/admin/users", params={"q": "lovelace"})
     assert "Ada Lovelace" in listing.text and admin.email not in listing.text
     rows = await client.get(
@@ -157,7 +152,7 @@ async def test_an_admin_finds_and_blocks_a_user(
     assert itself.status_code == 409 and 'role="alert"' in itself.text
     client.cookies.clear()
     student = await make_user(Role.student)
-    await _signed_in(client, student)
+    await signed_in(client, student)
     assert (await client.get("/admin/users")).status_code == 403
     refused = await client.post(
         f"/admin/users/{target.id}",
@@ -177,7 +172,7 @@ async def test_a_teacher_sees_their_students_and_exports_them(
     await add_lesson(client, auth(teacher), course["id"])
     r = await client.post(f"/api/v1/courses/{course['id']}/enroll", headers=auth(student))
     assert r.status_code in (200, 201), r.text
-    await _signed_in(client, teacher)
+    await signed_in(client, teacher)
     listing = await client.get("/teach/courses")
     assert "Mechanics" in listing.text and "Not mine" not in listing.text
     roster = await client.get(f"/teach/courses/{course['id']}/students")

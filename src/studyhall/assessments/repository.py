@@ -27,10 +27,17 @@ async def get_quiz(session: AsyncSession, quiz_id: uuid.UUID) -> Quiz | None:
 
 
 async def list_quizzes(
-    session: AsyncSession, *, course_id: uuid.UUID, limit: int, offset: int
+    session: AsyncSession,
+    *,
+    course_id: uuid.UUID,
+    lesson_id: uuid.UUID | None = None,
+    limit: int,
+    offset: int,
 ) -> tuple[list[Quiz], int]:
-    """A course's quizzes, oldest first (practice tests are the tutor's, not the course's)."""
-    course_quizzes = (Quiz.course_id == course_id, Quiz.practice_for.is_(None))
+    """A course's quizzes (or one lesson's), oldest first; practice tests are the tutor's."""
+    course_quizzes = [Quiz.course_id == course_id, Quiz.practice_for.is_(None)]
+    if lesson_id is not None:
+        course_quizzes.append(Quiz.lesson_id == lesson_id)
     total = await session.scalar(select(func.count()).select_from(Quiz).where(*course_quizzes))
     rows = await session.scalars(
         select(Quiz)
@@ -387,6 +394,30 @@ async def submitted_attempts(
         query = query.where(QuizAttempt.student_id == student_id)
     rows = await session.execute(query)
     return [(q, s, float(p or 0.0), at) for q, s, p, at in rows if at is not None]
+
+
+async def best_percent_by_lesson(
+    session: AsyncSession, *, course_id: uuid.UUID, student_id: uuid.UUID
+) -> dict[uuid.UUID, float]:
+    """The student's best scored percent over the quizzes of each lesson of a course."""
+    rows = await session.execute(
+        select(Quiz.lesson_id, func.max(QuizAttempt.percent))
+        .join(Quiz, Quiz.id == QuizAttempt.quiz_id)
+        .where(
+            QuizAttempt.course_id == course_id,
+            QuizAttempt.student_id == student_id,
+            QuizAttempt.status == AttemptStatus.submitted,
+            QuizAttempt.percent.is_not(None),
+            Quiz.lesson_id.is_not(None),
+            Quiz.practice_for.is_(None),
+        )
+        .group_by(Quiz.lesson_id)
+    )
+    return {
+        lesson_id: float(best)
+        for lesson_id, best in rows
+        if lesson_id is not None and best is not None
+    }
 
 
 async def current_grades(

@@ -53,7 +53,7 @@ from studyhall.core.openapi import DocumentedRoute, errors
 from studyhall.core.schemas import Page, Pagination, pagination, storable_text
 from studyhall.core.storage import LocalStorage
 from studyhall.courses import service as courses
-from studyhall.courses.dependencies import OwnedCourse, ReadableCourse
+from studyhall.courses.dependencies import OwnedCourse, ReadableCourse, ReadableLesson
 from studyhall.identity.dependencies import CurrentUser, StudentUser
 
 router = APIRouter(tags=["assessments"], route_class=DocumentedRoute)
@@ -81,11 +81,30 @@ async def create_quiz(session: SessionDep, course: OwnedCourse, body: QuizCreate
 
 @router.get("/courses/{course_id}/quizzes")
 async def list_quizzes(
-    session: SessionDep, course: ReadableCourse, page: PageParams
+    session: SessionDep,
+    course: ReadableCourse,
+    page: PageParams,
+    lesson_id: Annotated[
+        uuid.UUID | None, Query(description="Only the quizzes of this lesson of the course")
+    ] = None,
 ) -> Page[QuizSummary]:
-    """The course's quizzes (enrolled students, owner, admin)."""
+    """The course's quizzes (enrolled students, owner, admin), or one lesson's."""
     return await service.list_quizzes(
-        session, course_id=course.id, limit=page.limit, offset=page.offset
+        session, course_id=course.id, lesson_id=lesson_id, limit=page.limit, offset=page.offset
+    )
+
+
+@router.get("/lessons/{lesson_id}/quizzes")
+async def lesson_quizzes(
+    session: SessionDep, lesson: ReadableLesson, page: PageParams
+) -> Page[QuizSummary]:
+    """The quizzes of a lesson (enrolled students, the course's teachers, admin)."""
+    return await service.list_quizzes(
+        session,
+        course_id=lesson.course_id,
+        lesson_id=lesson.id,
+        limit=page.limit,
+        offset=page.offset,
     )
 
 

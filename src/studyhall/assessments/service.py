@@ -109,6 +109,16 @@ async def _detach_lesson(session: AsyncSession, lesson_id: uuid.UUID) -> None:
     await repository.detach_lesson(session, lesson_id)
 
 
+@courses.lesson_scores_provider
+async def _best_lesson_scores(
+    session: AsyncSession, course_id: uuid.UUID, student_id: uuid.UUID
+) -> dict[uuid.UUID, float]:
+    """Progress per lesson shows the student's best score at that lesson's quizzes."""
+    return await repository.best_percent_by_lesson(
+        session, course_id=course_id, student_id=student_id
+    )
+
+
 @identity.on_user_deleted
 async def _forget_student(session: AsyncSession, user_id: uuid.UUID) -> None:
     """A deleted account's quiz attempts and submissions go (personal data)."""
@@ -374,11 +384,16 @@ async def delete_quiz(session: AsyncSession, *, quiz: Quiz) -> None:
 
 
 async def list_quizzes(
-    session: AsyncSession, *, course_id: uuid.UUID, limit: int, offset: int
+    session: AsyncSession,
+    *,
+    course_id: uuid.UUID,
+    lesson_id: uuid.UUID | None = None,
+    limit: int,
+    offset: int,
 ) -> Page[QuizSummary]:
-    """A course's quizzes (no questions)."""
+    """A course's quizzes, or those of one of its lessons (no questions)."""
     rows, total = await repository.list_quizzes(
-        session, course_id=course_id, limit=limit, offset=offset
+        session, course_id=course_id, lesson_id=lesson_id, limit=limit, offset=offset
     )
     return Page(
         items=[QuizSummary.model_validate(q) for q in rows], total=total, limit=limit, offset=offset

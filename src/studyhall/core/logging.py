@@ -4,12 +4,29 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any, TextIO
 
 import structlog
 
 
+class _NamedWriteLogger(structlog.WriteLogger):
+    """structlog's line writer, carrying the logger's name for `add_logger_name`."""
+
+    def __init__(self, file: TextIO, name: str) -> None:
+        super().__init__(file)
+        self.name = name
+
+
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
-    """Route stdlib and structlog records through one JSON (or console) renderer."""
+    """Render StudyHall's and the libraries' records as one stream of JSON (or console) lines.
+
+    StudyHall's own records (one per request at least) go straight from structlog to stderr:
+    routing them through the stdlib's LogRecord and formatter machinery cost ~2.4x as much per
+    line, a fifth of a `/health` request. Records of the libraries (uvicorn, SQLAlchemy, ...) still
+    come through the stdlib and get the same fields and renderer.
+    """
+    stream = sys.stderr
+    numeric_level = logging.getLevelName(level.upper())
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -19,10 +36,14 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     )
+
+    def logger_factory(*args: Any) -> _NamedWriteLogger:
+        return _NamedWriteLogger(stream, str(args[0]) if args else "studyhall")
+
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        logger_factory=logger_factory,
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
@@ -33,11 +54,11 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel(numeric_level)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

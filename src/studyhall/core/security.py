@@ -80,9 +80,10 @@ def encode_jwt(
     now: datetime,
     ttl_s: int,
     claims: dict[str, Any] | None = None,
+    jti: str | None = None,
 ) -> tuple[str, str]:
-    """Sign a JWT; returns (token, jti)."""
-    jti = uuid.uuid4().hex
+    """Sign a JWT; returns (token, jti). A given jti (with the same `now`) signs the same token."""
+    jti = jti or uuid.uuid4().hex
     payload: dict[str, Any] = {
         "sub": subject,
         "type": token_type,

@@ -268,6 +268,10 @@ class LessonProgressRow(Schema):
     video_position_s: float
     video_watched_s: float
     updated_at: UTCTimestamp | None
+    best_quiz_percent: float | None = Field(
+        description="The student's best score (percent) at this lesson's quizzes; null when the "
+        "lesson has no quiz or none was attempted"
+    )
 
 
 class CourseProgressOut(Schema):

@@ -81,6 +81,19 @@ def on_course_deleted(hook: CourseHook) -> CourseHook:
     return hook
 
 
+LessonScores = Callable[[AsyncSession, uuid.UUID, uuid.UUID], Awaitable[dict[uuid.UUID, float]]]
+_lesson_scores: list[LessonScores] = []
+
+
+def lesson_scores_provider(provider: LessonScores) -> LessonScores:
+    """Register where per-lesson quiz scores come from: (course_id, student_id) → {lesson: %}.
+
+    Quizzes live in assessments, which builds on courses; progress asks through this hook.
+    """
+    _lesson_scores.append(provider)
+    return provider
+
+
 def on_lesson_deleted(hook: CourseHook) -> CourseHook:
     """Register cleanup that runs in the same unit of work when a lesson is deleted."""
     _lesson_deleted_hooks.append(hook)
@@ -773,6 +786,10 @@ async def course_progress(
     rows = await repository.course_progress_rows(
         session, course_id=course.id, student_id=student.id
     )
+    best: dict[uuid.UUID, float] = {}
+    for provider in _lesson_scores:
+        for lesson_id, percent in (await provider(session, course.id, student.id)).items():
+            best[lesson_id] = max(percent, best.get(lesson_id, percent))
     lessons = [
         LessonProgressRow(
             lesson_id=lesson.id,
@@ -784,6 +801,7 @@ async def course_progress(
             video_position_s=progress.video_position_s if progress else 0.0,
             video_watched_s=progress.video_watched_s if progress else 0.0,
             updated_at=progress.updated_at if progress else None,
+            best_quiz_percent=best.get(lesson.id),
         )
         for lesson, progress in rows
     ]

@@ -81,6 +81,9 @@ log = structlog.get_logger(__name__)
 SEND_EMAIL_JOB = "identity.send_email"
 # last_active_at is written at most this often per user, so activity tracking stays cheap.
 ACTIVITY_RESOLUTION = timedelta(minutes=1)
+# RFC 9700 §4.14.2: a refresh token presented again this soon after its rotation is a client
+# racing itself (two tabs), not a thief: it gets the same new pair instead of ending the session.
+REFRESH_REUSE_GRACE = timedelta(seconds=5)
 _UNUSABLE_PASSWORD = "!service-account-no-password"
 
 UserDeletionHook = Callable[[AsyncSession, uuid.UUID], Awaitable[None]]
@@ -222,13 +225,42 @@ async def _use_email_token(
     return row
 
 
-def _token_pair(
-    session: AsyncSession, settings: Settings, user: User, *, family_id: uuid.UUID
+def _successor_refresh_token(settings: Settings, refresh_token: str) -> str:
+    """The refresh token that replaces `refresh_token`, derived from it with the secret key.
+
+    Derived rather than random so that a replay within the grace period can hand out the same
+    new token again without the server ever storing a usable refresh token.
+    """
+    digest = hmac.new(
+        settings.jwt_secret.encode(), b"refresh-successor\0" + refresh_token.encode(), "sha256"
+    ).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _rotated_pair(
+    settings: Settings, user: User, *, refresh: str, rotated_at: datetime
 ) -> TokenPair:
-    """A new access token and a new refresh token in the given session family."""
-    now = utcnow()
+    """The pair a rotation hands out; the same inputs sign the same access token."""
+    return TokenPair(
+        access_token=issue_access_token(
+            settings, user, issued_at=rotated_at, jti=hash_token(refresh)[:32]
+        ),
+        refresh_token=refresh,
+        expires_in=settings.access_token_ttl_s,
+        user=UserOut.model_validate(user),
+    )
+
+
+def _add_refresh_token(
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    *,
+    family_id: uuid.UUID,
+    refresh: str,
+    now: datetime,
+) -> None:
     ctx = current_context()
-    refresh = new_token(32)
     session.add(
         RefreshToken(
             user_id=user.id,
@@ -240,6 +272,14 @@ def _token_pair(
             user_agent=ctx.user_agent,
         )
     )
+
+
+def _token_pair(
+    session: AsyncSession, settings: Settings, user: User, *, family_id: uuid.UUID
+) -> TokenPair:
+    """A new access token and a new refresh token in the given session family."""
+    refresh = new_token(32)
+    _add_refresh_token(session, settings, user, family_id=family_id, refresh=refresh, now=utcnow())
     return TokenPair(
         access_token=issue_access_token(settings, user),
         refresh_token=refresh,
@@ -387,7 +427,11 @@ async def login(
 
 
 async def refresh(db: Database, *, settings: Settings, refresh_token: str) -> TokenPair:
-    """Rotate a refresh token; presenting a used one revokes its whole family (theft signal)."""
+    """Rotate a refresh token; presenting a used one revokes its whole family (theft signal).
+
+    Within REFRESH_REUSE_GRACE of its rotation, a used token whose successor is still unused
+    gets that same successor pair back (two tabs refreshing at once stay signed in).
+    """
     reused: RefreshToken | None = None
     async with db.session() as session:
         row = await repository.get_refresh_token(session, refresh_token, lock=True)
@@ -405,9 +449,16 @@ async def refresh(db: Database, *, settings: Settings, refresh_token: str) -> To
             if user is None or not user.is_active or user.is_service:
                 raise InvalidRefreshToken()
             _touch_activity(user, now)
-            return _token_pair(session, settings, user, family_id=row.family_id)
-    # Outside the first unit of work: the revocation must commit although the request fails.
+            successor = _successor_refresh_token(settings, refresh_token)
+            _add_refresh_token(
+                session, settings, user, family_id=row.family_id, refresh=successor, now=now
+            )
+            return _rotated_pair(settings, user, refresh=successor, rotated_at=now)
     assert reused is not None
+    again = await _replay_within_grace(db, settings=settings, refresh_token=refresh_token)
+    if again is not None:
+        return again
+    # Outside the first unit of work: the revocation must commit although the request fails.
     async with db.session() as session:
         await repository.revoke_family(session, reused.family_id, now=utcnow())
         # The thief may hold the family's current access token: end the user's access tokens
@@ -425,6 +476,31 @@ async def refresh(db: Database, *, settings: Settings, refresh_token: str) -> To
         )
     log.warning("refresh_token_reused", user_id=str(reused.user_id))
     raise InvalidRefreshToken("Refresh token already used; the session has been revoked")
+
+
+async def _replay_within_grace(
+    db: Database, *, settings: Settings, refresh_token: str
+) -> TokenPair | None:
+    """The pair a used token's rotation gave, when it is replayed within the grace period and
+    nothing has happened since (successor unused, family alive, user unchanged)."""
+    async with db.session(write=False) as session:
+        row = await repository.get_refresh_token(session, refresh_token)
+        now = utcnow()
+        if (
+            row is None
+            or row.revoked_at is not None
+            or row.used_at is None
+            or now - row.used_at > REFRESH_REUSE_GRACE
+        ):
+            return None
+        successor = _successor_refresh_token(settings, refresh_token)
+        next_row = await repository.get_refresh_token(session, successor)
+        if next_row is None or next_row.used_at is not None or next_row.revoked_at is not None:
+            return None
+        user = await repository.get_user(session, row.user_id)
+        if user is None or not user.is_active or user.is_service:
+            return None
+        return _rotated_pair(settings, user, refresh=successor, rotated_at=row.used_at)
 
 
 async def logout(session: AsyncSession, *, user: User, refresh_token: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from studyhall.config import Settings
@@ -17,7 +18,12 @@ _RESERVED = frozenset({"sub", "type", "iss", "aud", "iat", "exp", "jti", "ver"})
 
 
 def issue_access_token(
-    settings: Settings, user: User, *, extra_claims: dict[str, Any] | None = None
+    settings: Settings,
+    user: User,
+    *,
+    extra_claims: dict[str, Any] | None = None,
+    issued_at: datetime | None = None,
+    jti: str | None = None,
 ) -> str:
     """A short-lived access JWT carrying the role and the user's auth version.
 
@@ -31,8 +37,9 @@ def issue_access_token(
         secret=settings.jwt_secret,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
-        now=utcnow(),
+        now=issued_at or utcnow(),
         ttl_s=settings.access_token_ttl_s,
         claims={"role": str(user.role), **extra, "ver": user.auth_version},
+        jti=jti,
     )
     return token

@@ -1,5 +1,5 @@
-"""Student pages: my courses with progress, the catalogue and enrollment, course outlines and
-lessons (markdown, video with resume and progress heartbeats)."""
+"""Student pages: my courses with progress, the catalogue and enrollment, course outlines (with
+their quizzes and assignments) and lessons (markdown, video with resume and progress heartbeats)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import uuid
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from studyhall.assessments import service as assessments
 from studyhall.core.errors import AppError
 from studyhall.courses import service as courses
 from studyhall.courses.dependencies import (
@@ -119,6 +120,14 @@ async def course_page(ctx: Ctx, course_id: uuid.UUID) -> Response:
                 if enrolled
                 else None
             )
+            quizzes = assignments = None
+            if enrolled:
+                quizzes = await assessments.list_quizzes(
+                    session, course_id=course.id, limit=PAGE_SIZE, offset=0
+                )
+                assignments = await assessments.list_assignments(
+                    session, course_id=course.id, student_id=user.id, limit=PAGE_SIZE, offset=0
+                )
     except AppError as exc:
         return refused(ctx, exc)
     done = {row.lesson_id for row in progress.lessons if row.completed} if progress else set()
@@ -130,6 +139,8 @@ async def course_page(ctx: Ctx, course_id: uuid.UUID) -> Response:
         progress=progress,
         done=done,
         description=markdown(detail.description),
+        quizzes=quizzes.items if quizzes else [],
+        assignments=assignments.items if assignments else [],
     )
 
 

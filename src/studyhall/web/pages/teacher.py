@@ -1,4 +1,5 @@
-"""Teacher pages: my courses, and each course's students with their progress (CSV export)."""
+"""Teacher pages: my courses, each course's students with their progress and its gradebook
+(both with a CSV export)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import uuid
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from studyhall.assessments import gradebook
+from studyhall.assessments.schemas import Gradebook
 from studyhall.core.errors import AppError
 from studyhall.courses import service as courses
 from studyhall.courses.dependencies import course_by_id, course_for_owner
@@ -113,3 +116,38 @@ async def students_csv(ctx: Ctx, course_id: uuid.UUID) -> Response:
 def _cell(value: str) -> str:
     """A spreadsheet must not run a name as a formula (CSV injection)."""
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+async def _gradebook(ctx: Ctx, course_id: uuid.UUID) -> tuple[Course, Gradebook]:
+    user = ctx.require(Role.teacher, Role.admin)
+    async with ctx.db.session(write=False) as session:
+        course = await course_by_id(course_id, user, session)
+        await course_for_owner(course, user)
+        book = await gradebook.course_gradebook(session, viewer=user, course=course)
+    return course, book
+
+
+@router.get("/teach/courses/{course_id}/gradebook")
+async def gradebook_page(ctx: Ctx, course_id: uuid.UUID) -> Response:
+    try:
+        course, book = await _gradebook(ctx, course_id)
+    except AppError as exc:
+        return refused(ctx, exc)
+    return page(ctx, "teacher/gradebook.html", course=course, book=book)
+
+
+@router.get("/teach/courses/{course_id}/gradebook.csv")
+async def gradebook_csv(ctx: Ctx, course_id: uuid.UUID) -> Response:
+    """The same file as the API's `Accept: text/csv` answer."""
+    try:
+        course, book = await _gradebook(ctx, course_id)
+    except AppError as exc:
+        return refused(ctx, exc)
+    return Response(
+        gradebook.to_csv(book),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "content-disposition": f'attachment; filename="gradebook-{course.code}.csv"',
+            "cache-control": "no-store",
+        },
+    )

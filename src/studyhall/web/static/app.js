@@ -39,6 +39,99 @@ function trackVideo(video) {
   }
 }
 
+// A timed quiz counts down from the seconds the server measured (not the device's clock) and
+// hands the answers in when the time is up; the server holds the real deadline.
+function runQuizTimer(form) {
+  const clock = form.querySelector("[data-remaining]");
+  const spent = form.querySelector("input[name=time_spent_s]");
+  const opened = Date.now();
+  form.addEventListener("submit", () => { if (spent) spent.value = ((Date.now() - opened) / 1000).toFixed(1); });
+  if (!clock) return;
+  const end = opened + 1000 * (parseInt(clock.dataset.remaining, 10) || 0);
+  const shown = clock.querySelector("[data-clock]");
+  const tick = () => {
+    const left = Math.max(0, Math.round((end - Date.now()) / 1000));
+    shown.textContent = Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
+    if (left === 60) clock.setAttribute("aria-live", "assertive");
+    if (left === 0) { clearInterval(timer); form.requestSubmit(); }
+  };
+  const timer = setInterval(tick, 1000);
+  tick();
+}
+
+// The tutor's answer streams in: the question is posted with fetch asking for
+// text/event-stream (EventSource cannot POST), `delta` events append text as it comes, and on
+// `done` the server-rendered message (Markdown, citation links, sources) replaces the raw text.
+function tutorChat(form) {
+  const log = document.getElementById("chat-log");
+  const failure = document.getElementById("chat-error");
+  const button = form.querySelector("button[type=submit]");
+  const bubble = (role) => {
+    const article = document.createElement("article");
+    article.className = "msg " + role;
+    const text = document.createElement("p");
+    text.className = "pre";
+    article.append(text);
+    log.append(article);
+    return article;
+  };
+  const fail = (text) => { failure.textContent = text || form.dataset.failed; failure.hidden = false; };
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = new URLSearchParams(new FormData(form));
+    const question = (body.get("content") || "").trim();
+    if (!question) return;
+    failure.hidden = true;
+    button.setAttribute("aria-busy", "true");
+    button.disabled = true;
+    bubble("user").firstChild.textContent = question;
+    const answer = bubble("assistant");
+    answer.setAttribute("aria-busy", "true");
+    const text = answer.firstChild;
+    answer.scrollIntoView({ block: "end" });
+    try {
+      const response = await fetch(form.action, {
+        method: "POST", body, credentials: "same-origin",
+        headers: { "Accept": "text/event-stream", "X-CSRF-Token": csrfToken() },
+      });
+      if (!response.ok) { answer.remove(); fail(await response.text()); return; }
+      form.reset();
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer = (buffer + value).replace(/\r\n/g, "\n");
+        let cut;
+        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, cut);
+          buffer = buffer.slice(cut + 2);
+          let name = "message";
+          const data = [];
+          for (const line of block.split("\n")) {
+            if (line.startsWith("event:")) name = line.slice(6).trim();
+            else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+          }
+          if (!data.length) continue;
+          const payload = JSON.parse(data.join("\n"));
+          if (name === "delta") text.textContent += payload.text;
+          else if (name === "error") fail(payload.detail);
+          else if (name === "done") {
+            const html = await fetch(form.dataset.messagesUrl + payload.id, { credentials: "same-origin" });
+            if (html.ok) answer.outerHTML = await html.text();
+          }
+        }
+      }
+    } catch (error) {
+      fail();
+    } finally {
+      answer.removeAttribute("aria-busy");
+      button.removeAttribute("aria-busy");
+      button.disabled = false;
+    }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   // Buttons marked data-confirm ask before their form is sent (block a user, delete...).
   document.body.addEventListener("submit", (event) => {
@@ -47,4 +140,6 @@ document.addEventListener("DOMContentLoaded", () => {
     if (text && !window.confirm(text)) event.preventDefault();
   });
   document.querySelectorAll("video[data-progress-url]").forEach(trackVideo);
+  document.querySelectorAll("form[data-quiz-form]").forEach(runQuizTimer);
+  document.querySelectorAll("form[data-tutor-chat]").forEach(tutorChat);
 });

@@ -1,0 +1,263 @@
+"""Student pages for graded work: quizzes (timer, submission, results) and assignments (text
+and file upload, grades and feedback). Every rule stays in `assessments.service`; these pages
+only turn forms into the API's input schemas and results into HTML."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.datastructures import UploadFile
+from starlette.responses import Response
+
+from studyhall.assessments import router as assessments_api
+from studyhall.assessments import service as assessments
+from studyhall.assessments.dependencies import (
+    assignment_by_id,
+    assignment_for_student,
+    attempt_for_viewer,
+    quiz_by_id,
+    quiz_for_student,
+    submission_for_viewer,
+)
+from studyhall.assessments.errors import FileTooLarge
+from studyhall.assessments.models import AttemptStatus, QuestionKind
+from studyhall.assessments.schemas import AttemptSubmit, QuestionStudentOut
+from studyhall.core.clock import utcnow
+from studyhall.core.errors import AppError
+from studyhall.core.storage import LocalStorage
+from studyhall.courses import service as courses
+from studyhall.identity.models import Role
+from studyhall.web.forms import problems, validate
+from studyhall.web.pages.common import REFUSED, Ctx, markdown, refused
+from studyhall.web.render import page, redirect
+
+router = APIRouter(include_in_schema=False)
+ATTEMPTS_SHOWN = 20
+SUBMISSIONS_SHOWN = 20
+MAX_CONTENT = 200_000
+
+
+# ---------------------------------------------------------------- quizzes
+
+
+def answers_from_form(questions: list[QuestionStudentOut], form: Any) -> list[Any]:
+    """One answer per question, in order, in the API's shapes (None: left blank)."""
+    out: list[Any] = []
+    for number, question in enumerate(questions):
+        name = f"q{number}"
+        if question.kind == QuestionKind.multiple:
+            picked = [v for v in form.getlist(name) if isinstance(v, str) and v.isdigit()]
+            out.append([int(v) for v in picked] or None)
+            continue
+        value = form.get(name)
+        if not isinstance(value, str) or not value.strip():
+            out.append(None)
+        elif question.kind == QuestionKind.single:
+            out.append(int(value) if value.isdigit() else value)
+        elif question.kind == QuestionKind.true_false:
+            out.append(value == "true" if value in ("true", "false") else value)
+        else:
+            out.append(value.strip()[:2000])
+    return out
+
+
+async def _quiz_view(ctx: Ctx, quiz_id: uuid.UUID) -> dict[str, Any]:
+    """What the quiz page shows: the quiz (questions only while they may be seen), the open
+    attempt's remaining seconds and the student's earlier attempts."""
+    user = ctx.require(Role.student)
+    async with ctx.db.session(write=False) as session:
+        quiz = await quiz_for_student(user, await quiz_by_id(quiz_id, user, session), session)
+        course = await courses.get_course(session, quiz.course_id)
+        view = await assessments.quiz_for_student(session, quiz=quiz, student=user)
+        attempts = await assessments.list_attempts(
+            session, quiz=quiz, student_id=user.id, limit=ATTEMPTS_SHOWN, offset=0
+        )
+    open_attempt = next((a for a in attempts.items if a.status == AttemptStatus.started), None)
+    remaining = None
+    if open_attempt is not None and open_attempt.deadline_at is not None:
+        remaining = max(0, int((open_attempt.deadline_at - utcnow()).total_seconds()))
+    used = attempts.total
+    left = None if quiz.max_attempts is None else max(0, quiz.max_attempts - used)
+    return {
+        "quiz": view,
+        "course": course,
+        "attempts": [a for a in attempts.items if a.status != AttemptStatus.started],
+        "open_attempt": open_attempt,
+        "remaining_s": remaining,
+        "attempts_left": left,
+    }
+
+
+@router.get("/quizzes/{quiz_id}")
+async def quiz_page(ctx: Ctx, quiz_id: uuid.UUID) -> Response:
+    try:
+        values = await _quiz_view(ctx, quiz_id)
+    except AppError as exc:
+        return refused(ctx, exc)
+    return page(ctx, "student/quiz.html", errors=[], **values)
+
+
+@router.post("/quizzes/{quiz_id}/start")
+async def start_quiz(ctx: Ctx, quiz_id: uuid.UUID) -> Response:
+    """Start (or resume) an attempt: the server's clock starts and the questions show."""
+    user = ctx.require(Role.student)
+    try:
+        async with ctx.db.session() as session:
+            quiz = await quiz_for_student(user, await quiz_by_id(quiz_id, user, session), session)
+            await assessments.start_attempt(session, quiz=quiz, student=user)
+    except AppError as exc:
+        return await _quiz_refused(ctx, quiz_id, exc)
+    return redirect(ctx, f"/quizzes/{quiz_id}")
+
+
+@router.post("/quizzes/{quiz_id}/submit")
+async def submit_quiz(ctx: Ctx, quiz_id: uuid.UUID, request: Request) -> Response:
+    user = ctx.require(Role.student)
+    form = await request.form()
+    try:
+        async with ctx.db.session() as session:
+            quiz = await quiz_for_student(user, await quiz_by_id(quiz_id, user, session), session)
+            view = await assessments.quiz_for_student(session, quiz=quiz, student=user)
+            fields: dict[str, Any] = {"answers": answers_from_form(view.questions, form)}
+            spent = form.get("time_spent_s")
+            if isinstance(spent, str) and spent.replace(".", "", 1).isdigit():
+                fields["time_spent_s"] = float(spent)
+            body = validate(AttemptSubmit, fields)
+            result = await assessments.submit_attempt(session, quiz=quiz, student=user, data=body)
+    except REFUSED as exc:
+        return await _quiz_refused(ctx, quiz_id, exc)
+    return redirect(ctx, f"/attempts/{result.id}")
+
+
+async def _quiz_refused(ctx: Ctx, quiz_id: uuid.UUID, exc: Exception) -> Response:
+    """The quiz page again with what went wrong (time is up, no attempt left...)."""
+    status = exc.status_code if isinstance(exc, AppError) else 422
+    try:
+        values = await _quiz_view(ctx, quiz_id)
+    except AppError as missing:
+        return refused(ctx, missing)
+    return page(ctx, "student/quiz.html", status_code=status, errors=problems(exc, ctx.t), **values)
+
+
+@router.get("/attempts/{attempt_id}")
+async def attempt_page(ctx: Ctx, attempt_id: uuid.UUID) -> Response:
+    """A submitted attempt: score, pass or fail, and each question's result as the rules
+    reveal it (expected answers once passed or out of attempts)."""
+    user = ctx.require(Role.student)
+    try:
+        async with ctx.db.session(write=False) as session:
+            attempt = await attempt_for_viewer(attempt_id, user, session)
+            detail = await assessments.attempt_detail(session, attempt=attempt, owner_view=False)
+            quiz = await quiz_for_student(
+                user, await quiz_by_id(attempt.quiz_id, user, session), session
+            )
+            view = await assessments.quiz_for_student(session, quiz=quiz, student=user)
+    except AppError as exc:
+        return refused(ctx, exc)
+    prompts = {q.id: q for q in view.questions}
+    return page(ctx, "student/attempt.html", attempt=detail, quiz=view, prompts=prompts)
+
+
+# ---------------------------------------------------------------- assignments
+
+
+def _storage(ctx: Ctx) -> LocalStorage:
+    storage: LocalStorage = ctx.request.app.state.storage
+    return storage
+
+
+async def _assignment_view(ctx: Ctx, assignment_id: uuid.UUID) -> dict[str, Any]:
+    user = ctx.require(Role.student)
+    async with ctx.db.session(write=False) as session:
+        assignment = await assignment_for_student(
+            user, await assignment_by_id(assignment_id, user, session), session
+        )
+        course = await courses.get_course(session, assignment.course_id)
+        found = await assessments.list_submissions(
+            session,
+            assignment=assignment,
+            student_id=user.id,
+            owner_view=False,
+            history=True,
+            limit=SUBMISSIONS_SHOWN,
+            offset=0,
+        )
+    return {
+        "assignment": found.assignment,
+        "course": course,
+        "description": markdown(found.assignment.description),
+        "submissions": found.items,
+        "current": next((s for s in found.items if s.is_current), None),
+    }
+
+
+@router.get("/assignments/{assignment_id}")
+async def assignment_page(ctx: Ctx, assignment_id: uuid.UUID) -> Response:
+    try:
+        values = await _assignment_view(ctx, assignment_id)
+    except AppError as exc:
+        return refused(ctx, exc)
+    return page(ctx, "student/assignment.html", errors=[], **values)
+
+
+@router.post("/assignments/{assignment_id}/submit")
+async def submit_assignment(ctx: Ctx, assignment_id: uuid.UUID, request: Request) -> Response:
+    """Text, a file or both (multipart), with the API's limits: 10 MiB, known file types."""
+    user = ctx.require(Role.student)
+    try:
+        length = int(request.headers.get("content-length") or 0)
+        if length > assessments.MAX_SUBMISSION_FILE_BYTES + 1024 * 1024:
+            raise FileTooLarge("The file is larger than 10 MiB")
+        async with request.form(max_files=1, max_fields=4) as form:
+            content = form.get("content")
+            text = content if isinstance(content, str) else ""
+            upload = await _upload(form.get("file"))
+        async with ctx.db.session() as session:
+            assignment = await assignment_for_student(
+                user, await assignment_by_id(assignment_id, user, session), session
+            )
+            await assessments.submit(
+                session,
+                assignment=assignment,
+                student=user,
+                content=text[:MAX_CONTENT],
+                file=upload,
+                storage=_storage(ctx),
+            )
+    except AppError as exc:
+        try:
+            values = await _assignment_view(ctx, assignment_id)
+        except AppError as missing:
+            return refused(ctx, missing)
+        return page(
+            ctx,
+            "student/assignment.html",
+            status_code=exc.status_code,
+            errors=problems(exc, ctx.t),
+            **values,
+        )
+    return redirect(ctx, f"/assignments/{assignment_id}")
+
+
+async def _upload(file: object) -> assessments.UploadedFile | None:
+    if not isinstance(file, UploadFile) or not (file.filename or file.size):
+        return None
+    data = await file.read(assessments.MAX_SUBMISSION_FILE_BYTES + 1)
+    if len(data) > assessments.MAX_SUBMISSION_FILE_BYTES:
+        raise FileTooLarge("The file is larger than 10 MiB")
+    return assessments.UploadedFile(filename=file.filename or "file", data=data)
+
+
+@router.get("/submissions/{submission_id}/file")
+async def submission_file(ctx: Ctx, submission_id: uuid.UUID) -> Response:
+    """The file of a submission, for its student and the course's teachers (the API's answer:
+    a download, never run on our origin)."""
+    user = ctx.require()
+    try:
+        async with ctx.db.session(write=False) as session:
+            submission = await submission_for_viewer(submission_id, user, session)
+        return await assessments_api.get_submission_file(submission, _storage(ctx))
+    except AppError as exc:
+        return refused(ctx, exc)
