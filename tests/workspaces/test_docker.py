@@ -33,6 +33,8 @@ from tests.tutor.conftest import live_server
 from tests.workspaces.conftest import API, with_workspaces
 
 Headers = Callable[[User], dict[str, str]]
+# Seconds, not minutes, on an idle machine; the limit leaves room for a loaded CI.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 IDLE_S = 600.0
 MEMORY_MB = 128
 
