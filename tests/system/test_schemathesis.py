@@ -118,6 +118,10 @@ RULES_BEYOND_THE_SCHEMA: dict[str, tuple[tuple[str, ...], str]] = {
         ("422",),
         "actual at most the reservation's amount",
     ),
+    "PUT /api/v1/courses/{course_id}/workspace-profile": (
+        ("422",),
+        "a profile the operator configured",
+    ),
 }
 # Bodies whose "invalid" forms cannot reach the server as such: a CSV roster is any text (each
 # bad line is reported, not refused), and a multipart form carries Schemathesis' null as the
