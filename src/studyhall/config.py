@@ -121,11 +121,14 @@ def _default_packages() -> list[dict[str, str | int]]:
 class BillingSettings(BaseModel):
     """Token wallet, tiers and payments."""
 
+    # The default tier's daily limit and the signup bonus each cover a study session of about
+    # 30 answers of the default offline tutor in one chat (bench/tutor_tokens.py: ~2,750 tokens
+    # charged per answer, ~4,200 held before each call; 75,619 tokens needed in all).
     tiers: dict[str, int] = Field(
-        default_factory=lambda: {"free": 20_000, "basic": 100_000, "premium": 1_000_000}
+        default_factory=lambda: {"free": 80_000, "basic": 200_000, "premium": 1_000_000}
     )
     default_tier: str = "free"
-    signup_bonus: int = 10_000
+    signup_bonus: int = 80_000
     reset_hour: int = 0
     timezone: str = "UTC"
     reservation_ttl_s: int = 600

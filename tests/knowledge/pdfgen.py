@@ -109,3 +109,50 @@ def nested_pdf(depth: int) -> bytes:
             stream(b"BT ET"),
         ]
     )
+
+
+# T1 (Cork) font positions of the ligature glyphs, as TeX's fontenc lays them out.
+CORK_LIGATURES = {"ffi": 0x1E, "ffl": 0x1F, "ff": 0x1B, "fi": 0x1C, "fl": 0x1D}
+
+
+def ligature_pdf(pages: Sequence[str], *, text_layer: str) -> bytes:
+    """A PDF drawing ff/fi/fl/ffi/ffl with ligature glyphs whose text layer loses them.
+
+    text_layer says how, as real decks do: "control" (no ToUnicode map, so the font's T1
+    positions 0x1B-0x1F come out as control characters), "replacement" (the map sends them to
+    U+FFFD) or "dropped" (the map sends them to U+0000, so they vanish).
+    """
+    names = b" ".join(b"%d /%s" % (code, name.encode()) for name, code in CORK_LIGATURES.items())
+    target = {"control": None, "replacement": b"FFFD", "dropped": b"0000"}[text_layer]
+    n = len(pages)
+    kids = b" ".join(b"%d 0 R" % (5 + 2 * i) for i in range(n))
+    to_unicode = b"" if target is None else b"/ToUnicode 4 0 R "
+    pairs = b" ".join(b"<%02X> <%s>" % (code, target or b"") for code in CORK_LIGATURES.values())
+    cmap = (
+        b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /Lig def "
+        b"1 begincodespacerange <00> <FF> endcodespacerange "
+        b"%d beginbfchar %s endbfchar endcmap CMapName currentdict /CMap defineresource pop "
+        b"end end" % (len(CORK_LIGATURES), pairs)
+    )
+    objects: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, n),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding << /Type /Encoding "
+        b"/BaseEncoding /WinAnsiEncoding /Differences [%s] >> %s>>" % (names, to_unicode),
+        stream(cmap),
+    ]
+    for i, text in enumerate(pages):
+        ops = [b"BT /F1 12 Tf 14 TL 72 720 Td"]
+        for line in text.split("\n"):
+            raw = line.encode("cp1252")
+            for name, code in CORK_LIGATURES.items():  # longest first: ffi before ff
+                raw = raw.replace(name.encode(), bytes([code]))
+            raw = raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
+            ops.append(b"(" + raw + b") Tj T*")
+        ops.append(b"ET")
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (6 + 2 * i)
+        )
+        objects.append(stream(b"\n".join(ops)))
+    return build_pdf(objects)

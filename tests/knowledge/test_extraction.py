@@ -168,6 +168,39 @@ def test_printed_page_labels_are_kept_when_they_differ(backend: str) -> None:
     assert [p.label for p in plain.pages] == [None, None]
 
 
+# A handbook excerpt: the file starts at physical page 1, the pages print "7-45", "7-46", ...
+# in a running header or footer; the third page (a chapter opening) prints nothing.
+HANDBOOK = [
+    "HANDBOOK OF NUMERICAL METHODS 7-45\nNewton's method converges quadratically near a root.",
+    "7-46 ROOT FINDING\nThe secant method needs no derivative.\nIt converges superlinearly.",
+    "Chapter opening\nBisection halves the bracket at every step.",
+    "HANDBOOK OF NUMERICAL METHODS 7-48\nBrent's method combines the three.",
+]
+
+
+@pytest.mark.parametrize("backend", ["auto", "pypdf"])
+def test_printed_labels_are_read_from_headers_without_page_labels(backend: str) -> None:
+    doc = extract_pdf(pdfgen.text_pdf(HANDBOOK), limits=NO_OCR, backend=backend)
+    assert [p.label for p in doc.pages] == ["7-45", "7-46", "7-47", "7-48"]
+    assert [p.number for p in doc.pages] == [1, 2, 3, 4]
+
+
+def test_printed_roman_front_matter_and_a_one_page_excerpt() -> None:
+    front = ["Preface\nWhy this book.\nvii", "More preface.\nviii", "Intro text.\n1", "Body.\n2"]
+    doc = extract_pdf(pdfgen.text_pdf(front), limits=NO_OCR)
+    # Pages 3 and 4 of the file print 1 and 2: those are labels as well.
+    assert [p.label for p in doc.pages] == ["vii", "viii", "1", "2"]
+    single = extract_pdf(pdfgen.text_pdf(["Torque and power\nP = T w\n7-45"]), limits=NO_OCR)
+    assert single.pages[0].label == "7-45"
+    # Numbers that do not follow the pages (a table's last cells) are not labels.
+    table = ["Results\nrun 1\n17", "Results\nrun 2\n4", "Results\nrun 3\n250"]
+    assert [p.label for p in extract_pdf(pdfgen.text_pdf(table), limits=NO_OCR).pages] == [
+        None,
+        None,
+        None,
+    ]
+
+
 def test_title_comes_from_metadata() -> None:
     doc = extract_pdf(pdfgen.text_pdf(["Hello"], title="Course Notes"), limits=NO_OCR)
     assert doc.title == "Course Notes"

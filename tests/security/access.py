@@ -101,6 +101,9 @@ ACCESS: dict[str, frozenset[str]] = {
     "PUT /api/v1/lessons/{lesson_id}/progress": STUDENTS,
     "GET /api/v1/lessons/{lesson_id}/video-analytics": STAFF,
     "GET /api/v1/lessons/{lesson_id}/quizzes": USER,
+    "GET /api/v1/courses/{course_id}/teachers": STAFF,
+    "POST /api/v1/courses/{course_id}/assistants": STAFF,
+    "DELETE /api/v1/courses/{course_id}/assistants/{user_id}": STAFF,
     "GET /api/v1/teacher/students": STAFF,
     "GET /api/v1/courses/{course_id}/analytics": STAFF,
     # assessments
@@ -313,6 +316,7 @@ def request_body(world: World, key: str) -> dict[str, Any]:
         "POST /api/v1/courses": {"code": "NEW001", "title": "New"},
         "PATCH /api/v1/courses/{course_id}": {"description": "Updated"},
         "POST /api/v1/courses/{course_id}/students": {"email": "added-by-teacher@example.org"},
+        "POST /api/v1/courses/{course_id}/assistants": {"email": "colleague@example.org"},
         "POST /api/v1/courses/{course_id}/modules": {"title": "M2"},
         "PATCH /api/v1/modules/{module_id}": {"title": "M1b"},
         "POST /api/v1/courses/{course_id}/lessons": {"title": "L2"},

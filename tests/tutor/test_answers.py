@@ -225,7 +225,10 @@ async def test_not_enough_tokens_is_402_and_the_model_is_never_called(
     make_client: MakeClient, auth: Headers, course: Course, llm: LLMPeer
 ) -> None:
     # The signup bonus (10 000) cannot hold prompt + 12 000 answer tokens; the daily limit can.
-    greedy = await make_client(llm=peer_llm(llm, max_tokens=12_000))
+    greedy = await make_client(
+        llm=peer_llm(llm, max_tokens=12_000),
+        billing={"signup_bonus": 10_000, "tiers": {"free": 20_000}},
+    )
     me = auth(course.student)
     before = await wallet(greedy, me)
     chat_id = await new_session(greedy, me, course.id)

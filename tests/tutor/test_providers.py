@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 
 import pytest
 
 from studyhall.config import LLMSettings
+from studyhall.tutor.prompts import material_block
 from studyhall.tutor.providers import (
     ChatMessage,
     Completion,
@@ -301,7 +303,7 @@ async def test_offline_low_hint_levels_ask_guiding_questions(level: int) -> None
         hint_level=level,
     )
     result = await OfflineProvider().complete(MESSAGES, max_tokens=500, grounding=grounding)
-    assert "Look at page 12 of *Biology for Schools*" in result.text
+    assert "Look at p. 12 of *Biology for Schools*" in result.text
     assert "[1]" in result.text and "?" in result.text
     assert "carbon dioxide and water" not in result.text  # no answer given away
 
@@ -336,3 +338,28 @@ def test_token_estimate_is_deterministic() -> None:
     assert estimate_tokens("Hello, world!") == 4
     assert estimate_tokens("photosynthesis") == 3
     assert estimate_tokens("") == 0
+
+
+async def test_citations_name_the_printed_page_and_the_page_of_the_file() -> None:
+    handbook = SourcePassage(
+        index=1,
+        chunk_id=uuid.uuid4(),
+        document_id=uuid.uuid4(),
+        document_title="Handbook of Numerical Methods",
+        page=1,
+        page_label="7-45",
+        heading=None,
+        text="Newton's method converges quadratically near a simple root of the function.",
+        score=1.0,
+    )
+    assert handbook.page_citation == "p. 7-45 (page 1 of the file)"
+    plain = dataclasses.replace(handbook, page=15, page_label=None)
+    assert plain.page_citation == "p. 15"
+    grounding = Grounding(
+        question="How fast does Newton's method converge near a root?",
+        passages=[handbook],
+        hint_level=1,
+    )
+    result = await OfflineProvider().complete(MESSAGES, max_tokens=500, grounding=grounding)
+    assert "p. 7-45 (page 1 of the file) of *Handbook of Numerical Methods*" in result.text
+    assert "p. 7-45 (page 1 of the file)" in material_block([handbook], "n0nce")

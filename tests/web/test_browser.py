@@ -7,11 +7,13 @@ CI=true where .ci/run installs both and a missing one fails.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from textwrap import fill
 from typing import Any
 
 import httpx
@@ -20,9 +22,12 @@ import pytest
 from studyhall.identity.models import Role
 from studyhall.jobs.worker import Worker
 from tests.conftest import MakeUser
-from tests.courses.helpers import Headers, add_lesson, add_module, create_course
+from tests.courses.helpers import API, Headers, add_lesson, add_module, create_course
+from tests.knowledge.pdfgen import text_pdf
 from tests.peers.smtp import SMTPPeer
 from tests.tutor.conftest import live_server
+from tests.web.test_teacher_content_pages import SCIQ
+from tests.web.test_tutor_pages import PAGES
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 AXE = (
@@ -140,6 +145,21 @@ async def test_a_student_registers_verifies_enrolls_and_follows_a_lesson(
     await add_lesson(
         client, auth(teacher), course["id"], module_id=module["id"], title="Total reflection"
     )
+    question = {"prompt": "Light bends in water.", "kind": "true_false", "answer": True}
+    quiz = await client.post(
+        f"{API}/courses/{course['id']}/quizzes",
+        json={"title": "Refraction check", "questions": [question]},
+        headers=auth(teacher),
+    )
+    assert quiz.status_code == 201, quiz.text
+    uploaded = await client.post(
+        f"{API}/courses/{course['id']}/documents",
+        files={"file": ("biology.pdf", text_pdf([fill(p, 70) for p in PAGES]), "application/pdf")},
+        data={"title": "Biology for Schools"},
+        headers=auth(teacher),
+    )
+    assert uploaded.status_code == 202, uploaded.text
+    await worker.run_until_idle()
 
     context = await browser.new_context(bypass_csp=True, **DESKTOP)
     page = await context.new_page()
@@ -182,6 +202,37 @@ async def test_a_student_registers_verifies_enrolls_and_follows_a_lesson(
     await page.get_by_text("1 of 2 lessons").wait_for()
     await _axe(page)
 
+    # A quiz, answered and scored.
+    await page.goto(f"{server}/courses/{course['id']}")
+    await page.get_by_role("link", name="Refraction check").click()
+    await _axe(page)
+    await page.get_by_label("True").check()
+    await page.get_by_role("button", name="Submit answers").click()
+    await page.wait_for_url(re.compile(r"/attempts/"))
+    await page.get_by_text("100.0%").wait_for()
+    await _axe(page)
+
+    # The tutor: the answer streams in, cites the PDF, and the citation opens its page.
+    await page.goto(f"{server}/courses/{course['id']}")
+    await page.get_by_role("button", name="Ask the tutor about this course").click()
+    await page.wait_for_url(re.compile(r"/tutor/[0-9a-f-]+$"))
+    chat_path = page.url.removeprefix(server)
+    await _axe(page)
+    await page.get_by_label("Your question").fill("What is chlorophyll?")
+    await page.get_by_role("button", name="Ask").click()
+    citation = page.locator(".msg.assistant a.cite").first
+    await citation.wait_for()
+    assert "chlorophyll" in (await page.locator(".msg.assistant").first.inner_text()).lower()
+    href = await citation.get_attribute("href")
+    assert href and href.startswith("/documents/") and href.endswith("#page=2")
+    opened = await page.evaluate(
+        "(href) => fetch(href).then(r => [r.status, r.headers.get('content-type')])", href
+    )
+    assert opened == [200, "application/pdf"]
+    await _axe(page)
+    await page.goto(server + "/wallet")
+    await _axe(page)
+
     # A request without the form's token is refused, in the browser too.
     status = await page.evaluate(
         "fetch('/profile', {method: 'POST', body: new URLSearchParams({full_name: 'X'})})"
@@ -194,6 +245,9 @@ async def test_a_student_registers_verifies_enrolls_and_follows_a_lesson(
         "catalogue": "/catalogue",
         "course": f"/courses/{course['id']}",
         "lesson": f"/lessons/{first['id']}",
+        "quiz": f"/quizzes/{quiz.json()['id']}",
+        "tutor": chat_path,
+        "wallet": "/wallet",
         "profile": "/profile",
     }
     cookies = await context.cookies()
@@ -212,6 +266,76 @@ async def test_a_student_registers_verifies_enrolls_and_follows_a_lesson(
         assert await page.get_attribute("html", "dir") == "rtl"
         await _axe(page)
         await page.screenshot(path=str(ARTIFACTS / f"student-{name}-ar.png"), full_page=True)
+    await context.close()
+
+
+async def test_a_teacher_uploads_a_pdf_imports_a_quiz_and_exports_the_gradebook(
+    browser: Any,
+    server: str,
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    auth: Headers,
+    worker: Worker,
+) -> None:
+    from tests.conftest import TEST_PASSWORD
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    teacher = await make_user(Role.teacher)
+    student = await make_user(Role.student, full_name="Grace Hopper")
+    course = await create_course(client, auth(teacher), title="Biology")
+    enrolled = await client.post(f"{API}/courses/{course['id']}/enroll", headers=auth(student))
+    assert enrolled.status_code == 201, enrolled.text
+    base = f"{server}/teach/courses/{course['id']}"
+
+    context = await browser.new_context(bypass_csp=True, accept_downloads=True, **DESKTOP)
+    page = await context.new_page()
+    await page.goto(server + "/sign-in")
+    await page.get_by_label("Email or username").fill(teacher.email)
+    await page.get_by_label("Password").fill(TEST_PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(server + "/home")
+
+    # The upload is queued; the open page follows it until it is ready.
+    await page.goto(base + "/documents")
+    await _axe(page)
+    await page.get_by_label("File (PDF, Word, Markdown, HTML or text)").set_input_files(
+        files=[
+            {
+                "name": "biology.pdf",
+                "mimeType": "application/pdf",
+                "buffer": text_pdf([fill(p, 70) for p in PAGES]),
+            }
+        ]
+    )
+    await page.get_by_role("button", name="Upload").click()
+    await page.locator("[data-status=queued]").wait_for()
+    await worker.run_until_idle()
+    await page.locator("[data-status=ready]").wait_for(timeout=20_000)
+    await _axe(page)
+
+    await page.goto(base + "/quizzes")
+    await page.get_by_label("Quiz title").fill("SciQ sample")
+    await page.get_by_label("Or paste the JSON").fill(json.dumps(SCIQ))
+    await page.get_by_role("button", name="Import").click()
+    await page.get_by_text("Imported 2 questions").wait_for()
+    await _axe(page)
+
+    await page.goto(base + "/gradebook")
+    await _axe(page)
+    async with page.expect_download() as download_info:
+        await page.get_by_role("button", name="Export CSV").click()
+    download = await download_info.value
+    exported = Path(await download.path()).read_text(encoding="utf-8")
+    assert exported.startswith("student_id,full_name,email,") and "Grace Hopper" in exported
+
+    pages = {
+        "courses": "/teach/courses",
+        "students": f"/teach/courses/{course['id']}/students",
+        "documents": f"/teach/courses/{course['id']}/documents",
+        "quizzes": f"/teach/courses/{course['id']}/quizzes",
+        "gradebook": f"/teach/courses/{course['id']}/gradebook",
+    }
+    await _screenshots(browser, server, await context.cookies(), pages, "teacher")
     await context.close()
 
 
@@ -251,4 +375,14 @@ async def test_an_admin_blocks_a_user_whose_open_page_signs_out(
     # The student's open page polls its session and leaves for the sign-in page by itself.
     await student_page.wait_for_url(re.compile(r"/sign-in"), timeout=20_000)
     await student_context.close()
+    pages = {
+        "users": "/admin/users",
+        "stats": "/admin/stats",
+        "jobs": "/admin/jobs",
+        "audit": "/admin/audit",
+    }
+    for path in pages.values():
+        await admin_page.goto(server + path)
+        await _axe(admin_page)
+    await _screenshots(browser, server, await admin_context.cookies(), pages, "admin")
     await admin_context.close()

@@ -11,7 +11,7 @@ from studyhall.analytics.schemas import CourseAnalytics
 from studyhall.core.db import SessionDep
 from studyhall.core.openapi import DocumentedRoute
 from studyhall.core.schemas import Pagination, pagination
-from studyhall.courses.dependencies import OwnedCourse
+from studyhall.courses.dependencies import TaughtCourse
 
 router = APIRouter(tags=["analytics"], route_class=DocumentedRoute)
 
@@ -19,7 +19,7 @@ router = APIRouter(tags=["analytics"], route_class=DocumentedRoute)
 @router.get("/courses/{course_id}/analytics")
 async def course_analytics(
     session: SessionDep,
-    course: OwnedCourse,
+    course: TaughtCourse,
     page: Annotated[Pagination, Depends(pagination)],
 ) -> CourseAnalytics:
     """Total and active (last 7 days) students, completion rate, average quiz score, per-student

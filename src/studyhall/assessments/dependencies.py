@@ -31,7 +31,7 @@ from studyhall.identity.models import User
 
 async def _visible_course(session: SessionDep, user: User, course_id: uuid.UUID) -> Course | None:
     course = await courses.find_course(session, course_id)
-    if course is None or not courses.can_view(user, course):
+    if course is None or not await courses.sees(session, user=user, course=course):
         return None
     return course
 
@@ -83,14 +83,14 @@ StudentQuiz = Annotated[Quiz, Depends(quiz_for_student)]
 async def attempt_for_viewer(
     attempt_id: uuid.UUID, user: CurrentUser, session: SessionDep
 ) -> QuizAttempt:
-    """An attempt seen by its student, or by the course's owner or an admin."""
+    """An attempt seen by its student, or by the course's teachers or an admin."""
     attempt = await service.get_attempt(session, attempt_id)
     if attempt is None:
         raise AttemptNotFound()
-    if attempt.student_id != user.id:
-        course = await courses.find_course(session, attempt.course_id)
-        if course is None or not courses.manages(user, course):
-            raise AttemptNotFound()
+    if attempt.student_id != user.id and not await courses.teaches_course(
+        session, user=user, course_id=attempt.course_id
+    ):
+        raise AttemptNotFound()
     return attempt
 
 
@@ -152,14 +152,14 @@ StudentAssignment = Annotated[Assignment, Depends(assignment_for_student)]
 async def submission_for_viewer(
     submission_id: uuid.UUID, user: CurrentUser, session: SessionDep
 ) -> Submission:
-    """A submission seen by its student, or by the course's owner or an admin."""
+    """A submission seen by its student, or by the course's teachers or an admin."""
     submission = await service.get_submission(session, submission_id)
     if submission is None:
         raise SubmissionNotFound()
-    if submission.student_id != user.id:
-        course = await courses.find_course(session, submission.course_id)
-        if course is None or not courses.manages(user, course):
-            raise SubmissionNotFound()
+    if submission.student_id != user.id and not await courses.teaches_course(
+        session, user=user, course_id=submission.course_id
+    ):
+        raise SubmissionNotFound()
     return submission
 
 
@@ -170,10 +170,9 @@ ViewableSubmission = Annotated[Submission, Depends(submission_for_viewer)]
 async def submission_for_grader(
     submission: ViewableSubmission, user: CurrentUser, session: SessionDep
 ) -> Submission:
-    """A submission the caller may grade: the course's teacher or an admin."""
-    course = await courses.find_course(session, submission.course_id)
-    if course is None or not courses.manages(user, course):
-        raise NotCourseOwner("Only the course's teacher or an admin may grade")
+    """A submission the caller may grade: the course's teachers (owner, assistants) or an admin."""
+    if not await courses.teaches_course(session, user=user, course_id=submission.course_id):
+        raise NotCourseOwner("Only the course's teachers or an admin may grade")
     return submission
 
 

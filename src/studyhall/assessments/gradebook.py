@@ -27,8 +27,8 @@ from studyhall.identity.models import User
 
 
 async def course_gradebook(session: AsyncSession, *, viewer: User, course: Course) -> Gradebook:
-    """The whole gradebook for the course's managers; a student gets their own row only."""
-    own_only = not courses.manages(viewer, course)
+    """The whole gradebook for the course's teachers; a student gets their own row only."""
+    own_only = not await courses.teaches(session, user=viewer, course=course)
     student_id = viewer.id if own_only else None
     columns = [
         GradebookColumn(id=q.id, kind="quiz", title=q.title, max_score=q.max_score, weight=q.weight)

@@ -136,7 +136,7 @@ async def get_quiz(
 ) -> QuizOwnerOut | QuizStudentOut:
     """A quiz. Students never receive answers or explanations; a timed quiz shows its questions
     to a student only during a started attempt."""
-    if courses.manages(user, await courses.get_course(session, quiz.course_id)):
+    if await courses.teaches_course(session, user=user, course_id=quiz.course_id):
         return await service.quiz_for_owner(session, quiz=quiz)
     return await service.quiz_for_student(session, quiz=quiz, student=user)
 
@@ -196,7 +196,7 @@ async def list_attempts(
 ) -> Page[AttemptOut]:
     """Attempts at a quiz: a student sees their own; the owner and admins see all
     (filter `student_id`)."""
-    manager = courses.manages(user, await courses.get_course(session, quiz.course_id))
+    manager = await courses.teaches_course(session, user=user, course_id=quiz.course_id)
     return await service.list_attempts(
         session,
         quiz=quiz,
@@ -211,8 +211,7 @@ async def get_attempt(
     session: SessionDep, user: CurrentUser, attempt: ViewableAttempt
 ) -> AttemptDetail:
     """One attempt with its per-question results."""
-    course = await courses.find_course(session, attempt.course_id)
-    owner_view = course is not None and courses.manages(user, course)
+    owner_view = await courses.teaches_course(session, user=user, course_id=attempt.course_id)
     return await service.attempt_detail(session, attempt=attempt, owner_view=owner_view)
 
 
@@ -232,7 +231,7 @@ async def list_assignments(
     session: SessionDep, user: CurrentUser, course: ReadableCourse, page: PageParams
 ) -> Page[AssignmentOut]:
     """The course's assignments, soonest due first; students see their own counts."""
-    student_id = None if courses.manages(user, course) else user.id
+    student_id = None if await courses.teaches(session, user=user, course=course) else user.id
     return await service.list_assignments(
         session, course_id=course.id, student_id=student_id, limit=page.limit, offset=page.offset
     )
@@ -266,7 +265,7 @@ async def get_assignment(
     session: SessionDep, user: CurrentUser, assignment: ReadableAssignment
 ) -> AssignmentOut:
     """An assignment with submissions_count and graded_count (a student: their own)."""
-    manager = courses.manages(user, await courses.get_course(session, assignment.course_id))
+    manager = await courses.teaches_course(session, user=user, course_id=assignment.course_id)
     return await service.assignment_view(
         session, assignment=assignment, student_id=None if manager else user.id
     )
@@ -385,7 +384,7 @@ async def list_submissions(
     """Submissions with the assignment's submissions_count and graded_count. A student sees
     their own versions; the owner sees each student's current one (`history=true`: all
     versions; `student_id` filters)."""
-    manager = courses.manages(user, await courses.get_course(session, assignment.course_id))
+    manager = await courses.teaches_course(session, user=user, course_id=assignment.course_id)
     return await service.list_submissions(
         session,
         assignment=assignment,

@@ -31,7 +31,7 @@ from studyhall.identity.models import Role, User
 async def course_by_id(course_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Course:
     """The course in the path, if the caller may see it in the catalog (404 otherwise)."""
     course = await repository.get_course(session, course_id)
-    if course is None or not service.can_view(user, course):
+    if course is None or not await service.sees(session, user=user, course=course):
         raise CourseNotFound()
     return course
 
@@ -57,6 +57,14 @@ async def course_for_owner(course: CourseById, user: CurrentUser) -> Course:
     return course
 
 
+@answers(403)
+async def course_for_teacher(course: CourseById, user: CurrentUser, session: SessionDep) -> Course:
+    """A course the caller teaches: its owner, one of its assistants, or an admin."""
+    if not await service.teaches(session, user=user, course=course):
+        raise NotCourseOwner("Only the course's teachers or an admin may see this")
+    return course
+
+
 @answers(404)
 async def course_for_student(user: StudentUser, course: CourseById) -> Course:
     """A published course seen by a student (enrollment routes)."""
@@ -79,13 +87,14 @@ async def course_for_enrolled_student(
 
 ReadableCourse = Annotated[Course, Depends(course_for_reader)]
 OwnedCourse = Annotated[Course, Depends(course_for_owner)]
+TaughtCourse = Annotated[Course, Depends(course_for_teacher)]
 StudentCourse = Annotated[Course, Depends(course_for_student)]
 EnrolledCourse = Annotated[Course, Depends(course_for_enrolled_student)]
 
 
 async def _visible_course(session: SessionDep, user: User, course_id: uuid.UUID) -> Course | None:
     course = await repository.get_course(session, course_id)
-    if course is None or not service.can_view(user, course):
+    if course is None or not await service.sees(session, user=user, course=course):
         return None
     return course
 
@@ -135,6 +144,13 @@ async def lesson_for_owner(lesson: LessonById, user: CurrentUser, session: Sessi
     return lesson
 
 
+@answers(403)
+async def lesson_for_teacher(lesson: LessonById, user: CurrentUser, session: SessionDep) -> Lesson:
+    """A lesson of a course the caller teaches (owner, assistant, admin)."""
+    await course_for_teacher(await service.get_course(session, lesson.course_id), user, session)
+    return lesson
+
+
 @answers(403, 404)
 async def lesson_for_enrolled_student(
     user: StudentUser, lesson: LessonById, session: SessionDep
@@ -147,4 +163,5 @@ async def lesson_for_enrolled_student(
 
 ReadableLesson = Annotated[Lesson, Depends(lesson_for_reader)]
 OwnedLesson = Annotated[Lesson, Depends(lesson_for_owner)]
+TaughtLesson = Annotated[Lesson, Depends(lesson_for_teacher)]
 StudentLesson = Annotated[Lesson, Depends(lesson_for_enrolled_student)]

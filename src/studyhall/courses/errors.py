@@ -99,3 +99,24 @@ class PaymentRequired(AppError):
         self, message: str = "This course has a price: start a checkout to enroll"
     ) -> None:
         super().__init__(message)
+
+
+class NotATeacher(Unprocessable):
+    code = "not_a_teacher"
+
+    def __init__(self, message: str = "No active teacher account has this email address") -> None:
+        super().__init__(message)
+
+
+class AlreadyTeaching(Conflict):
+    code = "already_teaching"
+
+    def __init__(self, message: str = "This teacher already teaches the course") -> None:
+        super().__init__(message)
+
+
+class AssistantNotFound(NotFound):
+    code = "assistant_not_found"
+
+    def __init__(self, message: str = "This user is not an assistant of the course") -> None:
+        super().__init__(message)

@@ -58,6 +58,19 @@ class Course(IdMixin, TimestampMixin, Base):
     )
 
 
+class CourseAssistant(IdMixin, Base):
+    """A co-teacher of a course besides its owner: grades, sees analytics, roster and grades."""
+
+    __tablename__ = "course_assistants"
+    __table_args__ = (UniqueConstraint("course_id", "user_id"),)
+
+    course_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
+    # Soft link to identity's users (no cross-domain foreign key).
+    user_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    added_by: Mapped[uuid.UUID | None]
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Module(IdMixin, TimestampMixin, Base):
     __tablename__ = "course_modules"
     __table_args__ = (Index("ix_course_modules_course_position", "course_id", "position"),)

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from studyhall.core.ids import new_id
 from studyhall.courses.models import (
     Course,
+    CourseAssistant,
     Enrollment,
     Lesson,
     LessonProgress,
@@ -92,11 +93,17 @@ def _student_count() -> Any:
     )
 
 
+def _taught_by(teacher_id: uuid.UUID) -> ColumnElement[bool]:
+    """Courses the user owns or assists in."""
+    assisted = select(CourseAssistant.course_id).where(CourseAssistant.user_id == teacher_id)
+    return or_(Course.teacher_id == teacher_id, Course.id.in_(assisted))
+
+
 def _visible_filter(viewer_id: uuid.UUID, role: Role) -> ColumnElement[bool] | None:
     if role == Role.admin:
         return None
     if role == Role.teacher:
-        return or_(Course.is_published.is_(True), Course.teacher_id == viewer_id)
+        return or_(Course.is_published.is_(True), _taught_by(viewer_id))
     # A private course is in a student's catalog only once its teacher has added them.
     enrolled = select(Enrollment.course_id).where(Enrollment.student_id == viewer_id)
     return and_(
@@ -163,6 +170,95 @@ async def count_students(session: AsyncSession, course_id: uuid.UUID) -> int:
 async def delete_course(session: AsyncSession, course_id: uuid.UUID) -> None:
     """Delete a course; modules, lessons, enrollments and progress go with it (FK cascades)."""
     await session.execute(delete(Course).where(Course.id == course_id))
+
+
+async def is_assistant(session: AsyncSession, *, course_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    """Whether the user is one of the course's assistants."""
+    query = select(
+        exists().where(CourseAssistant.course_id == course_id, CourseAssistant.user_id == user_id)
+    )
+    return bool(await session.scalar(query))
+
+
+async def insert_assistant(
+    session: AsyncSession,
+    *,
+    course_id: uuid.UUID,
+    user_id: uuid.UUID,
+    added_by: uuid.UUID,
+    now: datetime,
+) -> bool:
+    """Add an assistant; False when they already were one (a concurrent add included)."""
+    values = {
+        "id": new_id(),
+        "course_id": course_id,
+        "user_id": user_id,
+        "added_by": added_by,
+        "added_at": now,
+    }
+    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    result = await session.execute(
+        insert(CourseAssistant)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["course_id", "user_id"])
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def delete_assistant(
+    session: AsyncSession, *, course_id: uuid.UUID, user_id: uuid.UUID
+) -> bool:
+    """Remove an assistant; False when they were not one."""
+    result = await session.execute(
+        delete(CourseAssistant).where(
+            CourseAssistant.course_id == course_id, CourseAssistant.user_id == user_id
+        )
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def delete_assistant_rows(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """A deleted account assists no course any more."""
+    await session.execute(delete(CourseAssistant).where(CourseAssistant.user_id == user_id))
+
+
+@dataclass
+class TeacherRow:
+    user_id: uuid.UUID
+    email: str
+    full_name: str
+    is_owner: bool
+    added_at: datetime | None
+
+
+async def course_teachers(session: AsyncSession, course: Course) -> list[TeacherRow]:
+    """The owner (first) and the assistants (by when they were added) with their names."""
+    owner = await session.execute(
+        select(User.id, User.email, User.full_name).where(User.id == course.teacher_id)
+    )
+    rows = [TeacherRow(uid, email, name, True, None) for uid, email, name in owner]
+    assistants = await session.execute(
+        select(User.id, User.email, User.full_name, CourseAssistant.added_at)
+        .join(User, User.id == CourseAssistant.user_id)
+        .where(CourseAssistant.course_id == course.id)
+        .order_by(CourseAssistant.added_at, CourseAssistant.id)
+    )
+    rows += [TeacherRow(uid, email, name, False, at) for uid, email, name, at in assistants]
+    return rows
+
+
+async def active_user_by_email(
+    session: AsyncSession, *, email: str, role: Role
+) -> uuid.UUID | None:
+    """The id of the active, non-service account of this role with this email, or None."""
+    return await session.scalar(
+        select(User.id).where(
+            func.lower(User.email) == email.strip().lower(),
+            User.role == role,
+            User.is_active.is_(True),
+            User.is_service.is_(False),
+        )
+    )
 
 
 async def user_role(session: AsyncSession, user_id: uuid.UUID) -> Role | None:
@@ -379,12 +475,12 @@ async def enrolled_course_ids(session: AsyncSession, student_id: uuid.UUID) -> l
 async def teacher_has_student(
     session: AsyncSession, *, teacher_id: uuid.UUID, student_id: uuid.UUID
 ) -> bool:
-    """Whether the student is enrolled in any course the teacher owns."""
+    """Whether the student is enrolled in any course the teacher owns or assists in."""
     query = select(
         exists().where(
             Enrollment.student_id == student_id,
             Enrollment.course_id == Course.id,
-            Course.teacher_id == teacher_id,
+            _taught_by(teacher_id),
         )
     )
     return bool(await session.scalar(query))
@@ -500,7 +596,7 @@ async def list_students(
     if course_id is not None:
         conditions.append(Enrollment.course_id == course_id)
     if course_ids_of_teacher is not None:
-        conditions.append(Course.teacher_id == course_ids_of_teacher)
+        conditions.append(_taught_by(course_ids_of_teacher))
     total = await session.scalar(
         select(func.count())
         .select_from(Enrollment)

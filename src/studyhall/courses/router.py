@@ -11,7 +11,7 @@ from studyhall.core.db import SessionDep
 from studyhall.core.errors import PayloadTooLarge, UnsupportedMediaType
 from studyhall.core.openapi import DocumentedRoute, error_response, errors
 from studyhall.core.schemas import Page, Pagination, pagination
-from studyhall.courses import roster, service
+from studyhall.courses import roster, service, teachers
 from studyhall.courses.dependencies import (
     CourseById,
     EnrolledCourse,
@@ -21,12 +21,16 @@ from studyhall.courses.dependencies import (
     ReadableLesson,
     StudentCourse,
     StudentLesson,
+    TaughtCourse,
+    TaughtLesson,
 )
 from studyhall.courses.schemas import (
+    AssistantAdd,
     CourseCreate,
     CourseDetail,
     CourseProgressOut,
     CourseSummary,
+    CourseTeacherOut,
     CourseUpdate,
     EnrollIn,
     EnrollmentOut,
@@ -100,9 +104,10 @@ async def enrolled_courses(
 
 @router.get("/courses/{course_id}")
 async def get_course(session: SessionDep, user: CurrentUser, course: CourseById) -> CourseDetail:
-    """A course with its modules, lessons (ordered) and student_count."""
+    """A course with its modules, lessons (ordered) and student_count; its teachers (owner,
+    assistants, admins) also get the guide and the join code."""
     return await service.course_detail(
-        session, course=course, for_manager=service.manages(user, course)
+        session, course=course, for_manager=await service.teaches(session, user=user, course=course)
     )
 
 
@@ -240,12 +245,47 @@ async def remove_student(
 
 @router.get("/courses/{course_id}/students")
 async def course_students(
-    session: SessionDep, course: OwnedCourse, page: PageParams
+    session: SessionDep, course: TaughtCourse, page: PageParams
 ) -> Page[StudentProgressRow]:
-    """Enrolled students with their progress (owner teacher, admin)."""
+    """Enrolled students with their progress (the course's teachers, admin)."""
     return await service.course_students(
         session, course=course, limit=page.limit, offset=page.offset
     )
+
+
+@router.get("/courses/{course_id}/teachers")
+async def course_teachers(session: SessionDep, course: TaughtCourse) -> list[CourseTeacherOut]:
+    """The course's owner and its assistants (the course's teachers, admin)."""
+    return await teachers.list_teachers(session, course=course)
+
+
+@router.post(
+    "/courses/{course_id}/assistants",
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(409),
+)
+async def add_assistant(
+    session: SessionDep, user: CurrentUser, course: OwnedCourse, body: AssistantAdd
+) -> CourseTeacherOut:
+    """Add a teacher account as an assistant (owner teacher, admin).
+
+    Assistants grade, see the analytics, the students, the gradebook and the quiz answers; only
+    the owner or an admin changes the course, manages assistants or deletes it. 422
+    `not_a_teacher` when no active teacher account has the address; 409 `already_teaching`.
+    """
+    return await teachers.add_assistant(session, actor=user, course=course, email=body.email)
+
+
+@router.delete(
+    "/courses/{course_id}/assistants/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(404),
+)
+async def remove_assistant(
+    session: SessionDep, user: CurrentUser, course: OwnedCourse, user_id: uuid.UUID
+) -> None:
+    """Take an assistant off the course (owner teacher, admin); 404 when not an assistant."""
+    await teachers.remove_assistant(session, actor=user, course=course, user_id=user_id)
 
 
 @router.get("/courses/{course_id}/progress")
@@ -310,7 +350,7 @@ async def update_progress(
 
 
 @router.get("/lessons/{lesson_id}/video-analytics")
-async def video_analytics(session: SessionDep, lesson: OwnedLesson) -> VideoAnalyticsOut:
+async def video_analytics(session: SessionDep, lesson: TaughtLesson) -> VideoAnalyticsOut:
     """Views, unique viewers, completion rate, average watch time and drop-off points."""
     return await service.video_analytics(session, lesson=lesson)
 

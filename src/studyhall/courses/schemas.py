@@ -345,3 +345,19 @@ class RosterImportOut(Schema):
     enrolled: int
     already_enrolled: int
     invalid: int
+
+
+class AssistantAdd(InputSchema):
+    email: Annotated[str, Field(min_length=3, max_length=320)] = Field(
+        description="Email address of an existing teacher account"
+    )
+
+
+class CourseTeacherOut(Schema):
+    """One of the course's teachers: its owner or an assistant."""
+
+    user_id: uuid.UUID
+    email: str
+    full_name: str
+    role: Literal["owner", "assistant"]
+    added_at: UTCTimestamp | None = Field(description="When an assistant was added (null: owner)")

@@ -113,9 +113,33 @@ def manages(user: User, course: Course) -> bool:
     return user.role == Role.admin or course.teacher_id == user.id
 
 
+async def teaches(session: AsyncSession, *, user: User, course: Course) -> bool:
+    """Whether the user teaches the course: its owner, one of its assistants, or an admin.
+
+    Assistants grade and see what teachers see (analytics, roster, gradebook, answers); changing
+    the course stays with `manages` (owner or admin).
+    """
+    if manages(user, course):
+        return True
+    if user.role != Role.teacher:
+        return False
+    return await repository.is_assistant(session, course_id=course.id, user_id=user.id)
+
+
+async def sees(session: AsyncSession, *, user: User, course: Course) -> bool:
+    """Catalog visibility (`can_view`), plus the drafts of the courses the user assists in."""
+    return can_view(user, course) or await teaches(session, user=user, course=course)
+
+
+async def teaches_course(session: AsyncSession, *, user: User, course_id: uuid.UUID) -> bool:
+    """`teaches` for a course id (False when the course does not exist)."""
+    course = await repository.get_course(session, course_id)
+    return course is not None and await teaches(session, user=user, course=course)
+
+
 async def reads(session: AsyncSession, *, user: User, course: Course) -> bool:
     """Whether the user may read the course's content (lessons, quizzes, assignments)."""
-    if manages(user, course):
+    if await teaches(session, user=user, course=course):
         return True
     if user.role != Role.student or not course.is_published:
         return False
@@ -143,7 +167,7 @@ async def find_course_by_code(session: AsyncSession, code: str) -> Course | None
 async def visible_course_by_code(session: AsyncSession, *, user: User, code: str) -> Course:
     """The course with this code if the caller may see it in the catalog (404 otherwise)."""
     course = await find_course_by_code(session, code)
-    if course is None or not can_view(user, course):
+    if course is None or not await sees(session, user=user, course=course):
         raise CourseNotFound()
     return course
 
@@ -232,6 +256,7 @@ async def delete_user_data(session: AsyncSession, *, user_id: uuid.UUID) -> None
     await session.execute(delete(VideoWatchEvent).where(VideoWatchEvent.student_id == user_id))
     await session.execute(delete(LessonProgress).where(LessonProgress.student_id == user_id))
     await session.execute(delete(Enrollment).where(Enrollment.student_id == user_id))
+    await repository.delete_assistant_rows(session, user_id)
 
 
 # ---------------------------------------------------------------- courses
@@ -705,7 +730,7 @@ async def teacher_students(
     """Students across the teacher's courses (admins: across all courses)."""
     if course_id is not None:
         course = await repository.get_course(session, course_id)
-        if course is None or not manages(teacher, course):
+        if course is None or not await teaches(session, user=teacher, course=course):
             raise CourseNotFound()
     owner = None if teacher.role == Role.admin else teacher.id
     rows, total = await repository.list_students(

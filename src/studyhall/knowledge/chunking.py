@@ -109,11 +109,15 @@ def chunk_pages(
     options = options or ChunkingOptions()
     chunks: list[Chunk] = []
     heading: str | None = None
+    running = set() if structured else _running_lines(pages)
     for page in pages:
         if not page.text.strip():
             continue
         packer = _Packer(options, page, heading, start_position=len(chunks))
-        for kind, text in _blocks(_strip_page_number(page), structured):
+        body = _strip_page_number(page)
+        if running:
+            body = _strip_running_lines(body, running)
+        for kind, text in _blocks(body, structured):
             if kind == "heading":
                 heading = text
                 packer.heading(text)
@@ -135,6 +139,49 @@ def _strip_page_number(page: ExtractedPage) -> str:
     if lines and lines[0].strip() in marks:
         lines.pop(0)
     return "\n".join(lines)
+
+
+# Running headers and footers sit in a page's first or last few lines.
+_EDGE_LINES = 3
+_RUNNING_MAX_CHARS = 80
+_DIGITS = re.compile(r"\d+")
+
+
+def _line_key(line: str) -> str:
+    """A line with its numbers blanked: "Slides 3 / 40" and "Slides 4 / 40" are one footer."""
+    return _DIGITS.sub("#", " ".join(line.split()).casefold())
+
+
+def _edges(lines: list[str]) -> list[str]:
+    lines = [line for line in lines if line.strip()]
+    if len(lines) <= 2 * _EDGE_LINES:
+        return lines
+    return lines[:_EDGE_LINES] + lines[-_EDGE_LINES:]
+
+
+def _running_lines(pages: Sequence[ExtractedPage]) -> set[str]:
+    """Keys of lines repeated at the top or bottom of most pages (running headers, footers).
+
+    A deck's "FNx · EDIT THESE SLIDES! · 3" on every slide is not content, and as a short line
+    at a page's edge it would otherwise become the heading of every chunk.
+    """
+    with_text = [page for page in pages if page.text.strip()]
+    if len(with_text) < 3:
+        return set()
+    counts: dict[str, int] = {}
+    for page in with_text:
+        for key in {_line_key(line) for line in _edges(page.text.split("\n"))}:
+            # Only short lines: a sentence that recurs is content, however often it recurs.
+            if len(key) <= _RUNNING_MAX_CHARS and _HAS_WORD.search(key):
+                counts[key] = counts.get(key, 0) + 1
+    needed = max(3, len(with_text) // 2)
+    return {key for key, count in counts.items() if count >= needed}
+
+
+def _strip_running_lines(text: str, running: set[str]) -> str:
+    lines = text.split("\n")
+    edges = set(_edges(lines))
+    return "\n".join(line for line in lines if not (line in edges and _line_key(line) in running))
 
 
 def _blocks(text: str, structured: bool) -> Iterator[tuple[str, str]]:

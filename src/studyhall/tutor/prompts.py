@@ -152,8 +152,8 @@ def material_block(passages: Sequence[SourcePassage], nonce: str) -> str:
     ]
     for p in passages:
         where = [f'document: "{_label(p.document_title)}"']
-        if p.page_name:
-            where.append(f"page {_label(p.page_name, 20)}")
+        if p.page_citation:
+            where.append(_label(p.page_citation, 60))
         if p.heading:
             where.append(f'section: "{_label(p.heading)}"')
         blocks.append(

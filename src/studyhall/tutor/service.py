@@ -56,7 +56,7 @@ async def course_for_tutor(session: AsyncSession, *, user: User, course_id: uuid
     sees it but is not enrolled.
     """
     course = await courses.find_course(session, course_id)
-    if course is None or not courses.can_view(user, course):
+    if course is None or not await courses.sees(session, user=user, course=course):
         raise CourseNotFound()
     if await courses.reads(session, user=user, course=course):
         return course
@@ -198,9 +198,9 @@ async def delete_session(session: AsyncSession, *, chat: ChatSession) -> None:
 
 
 async def course_for_staff(session: AsyncSession, *, user: User, course_id: uuid.UUID) -> Course:
-    """The course if the user is its teacher or an admin (404 otherwise: not theirs to see)."""
+    """The course if the user teaches it (owner, assistant) or is an admin (404 otherwise)."""
     course = await courses.find_course(session, course_id)
-    if course is None or not courses.manages(user, course):
+    if course is None or not await courses.teaches(session, user=user, course=course):
         raise CourseNotFound()
     return course
 

@@ -11,7 +11,18 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
 from studyhall.web import docs
-from studyhall.web.pages import account, admin, auth, student, teacher, tutor, work
+from studyhall.web.pages import (
+    account,
+    admin,
+    admin_ops,
+    auth,
+    sso,
+    student,
+    teach_content,
+    teacher,
+    tutor,
+    work,
+)
 from studyhall.web.render import page, redirect
 from studyhall.web.session import (
     CsrfRefused,
@@ -32,7 +43,18 @@ async def csrf_guard(ctx: WebContext = Depends(web_context)) -> None:
 
 def pages_router() -> APIRouter:
     router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_guard)])
-    for module in (auth, account, student, work, tutor, teacher, admin):
+    for module in (
+        auth,
+        sso,
+        account,
+        student,
+        work,
+        tutor,
+        teacher,
+        teach_content,
+        admin,
+        admin_ops,
+    ):
         router.include_router(module.router)
     return router
 

@@ -25,13 +25,25 @@ __all__ = [
 ]
 
 # --- ligatures emitted as control characters ------------------------------------------------
-# TeX's OT1 text encoding puts the ligatures at 0x0B-0x0F; a PDF without a ToUnicode map for such
-# a font comes out with those bytes as text. 0x0D is also a carriage return, so it is only read as
+# TeX's OT1 text encoding puts the ligatures at 0x0B-0x0F and its T1 (Cork) encoding, which beamer
+# decks with \usepackage[T1]{fontenc} use, at 0x1B-0x1F; a PDF without a ToUnicode map for such a
+# font comes out with those bytes as text. 0x0D is also a carriage return, so it is only read as
 # "fl" between two letters, after line endings were normalised.
-_CTRL_LIGATURES = {"\x0b": "ff", "\x0c": "fi", "\r": "fl", "\x0e": "ffi", "\x0f": "ffl"}
+_CTRL_LIGATURES = {
+    "\x0b": "ff",
+    "\x0c": "fi",
+    "\r": "fl",
+    "\x0e": "ffi",
+    "\x0f": "ffl",
+    "\x1b": "ff",
+    "\x1c": "fi",
+    "\x1d": "fl",
+    "\x1e": "ffi",
+    "\x1f": "ffl",
+}
 # Words rarely start with ff/ffi/ffl, so those need a letter before them; fi/fl may start a word.
-_LIGATURE_NEEDS_PREV = {"\x0b", "\x0e", "\x0f"}
-_CTRL_LIGATURE_RE = re.compile(r"[\x0b\x0c\r\x0e\x0f]")
+_LIGATURE_NEEDS_PREV = {"\x0b", "\x0e", "\x0f", "\x1b", "\x1e", "\x1f"}
+_CTRL_LIGATURE_RE = re.compile(r"[\x0b\x0c\r\x0e\x0f\x1b-\x1f]")
 
 # pdfium marks a hyphen it removed at a line end with U+0002 and drops the line break.
 _PDFIUM_HYPHEN_RE = re.compile(r"\x02[ \t]*\n?")
@@ -144,7 +156,7 @@ def _pdfium_hyphen(match: re.Match[str]) -> str:
 
 
 def replace_control_ligatures(text: str) -> str:
-    """Turn OT1 ligature control bytes (0x0B-0x0F) found inside words into ff/fi/fl/ffi/ffl."""
+    """Turn OT1/T1 ligature control bytes found next to letters into ff/fi/fl/ffi/ffl."""
     if not _CTRL_LIGATURE_RE.search(text):
         return text
 

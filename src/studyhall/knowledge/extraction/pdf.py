@@ -29,7 +29,9 @@ from studyhall.knowledge.extraction.base import (
     ExtractionLimits,
 )
 from studyhall.knowledge.extraction.isolation import run_isolated_worker
+from studyhall.knowledge.extraction.ligatures import repair_lost_ligatures
 from studyhall.knowledge.extraction.normalize import normalize_text
+from studyhall.knowledge.extraction.page_labels import detect_printed_labels
 
 __all__ = ["MAX_NESTING", "extract_pdf", "max_nesting_depth"]
 
@@ -77,16 +79,29 @@ def extract_pdf(
 def _to_document(result: dict[str, Any], limits: ExtractionLimits) -> ExtractedDocument:
     pages: list[ExtractedPage] = []
     total = 0
-    for raw in result["pages"]:
-        # OCR output is clean Unicode: the text-layer repairs could only do harm there.
-        text = normalize_text(raw["text"], pdf_repairs=not raw["ocr"])
+    # OCR output is clean Unicode: the text-layer repairs could only do harm there.
+    texts = [normalize_text(raw["text"], pdf_repairs=not raw["ocr"]) for raw in result["pages"]]
+    text_layer = [i for i, raw in enumerate(result["pages"]) if not raw["ocr"]]
+    # Lost ligatures are judged over the whole document: one page is too little evidence.
+    for i, fixed in zip(
+        text_layer, repair_lost_ligatures([texts[i] for i in text_layer]), strict=True
+    ):
+        texts[i] = fixed
+    labels: list[str | None] = [raw["label"] for raw in result["pages"]]
+    if not any(labels):
+        # No /PageLabels: the label a reader quotes is the one printed on the page.
+        labels = [
+            None if printed == str(raw["number"]) else printed
+            for raw, printed in zip(result["pages"], detect_printed_labels(texts), strict=True)
+        ]
+    for raw, text, label in zip(result["pages"], texts, labels, strict=True):
         total += len(text)
         if total > limits.max_chars:
             raise ExtractionError(f"the PDF holds more than {limits.max_chars} characters of text")
         pages.append(
             ExtractedPage(
                 number=int(raw["number"]),
-                label=raw["label"],
+                label=label,
                 text=text,
                 has_text=bool(text.strip()),
                 ocr=bool(raw["ocr"]),

@@ -49,6 +49,14 @@ class SourcePassage:
             return self.page_label
         return str(self.page) if self.page is not None else None
 
+    @property
+    def page_citation(self) -> str | None:
+        """ "p. 7-45 (page 1 of the file)" when the printed label differs, else "p. 15"."""
+        if self.page_label and self.page is not None and self.page_label != str(self.page):
+            return f"p. {self.page_label} (page {self.page} of the file)"
+        name = self.page_name
+        return f"p. {name}" if name else None
+
 
 @dataclass(frozen=True)
 class Grounding:

@@ -61,8 +61,8 @@ def _needed_overlap(question_terms: set[str]) -> int:
 
 def _where(passage: SourcePassage) -> str:
     where = f"*{passage.document_title}*"
-    if passage.page_name:
-        where = f"page {passage.page_name} of {where}"
+    if passage.page_citation:
+        where = f"{passage.page_citation} of {where}"
     if passage.heading:
         where += f" (section “{passage.heading}”)"
     return where

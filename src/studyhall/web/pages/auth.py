@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from studyhall.core.errors import AppError
 from studyhall.identity import service
+from studyhall.identity.oauth import service as oauth
 from studyhall.identity.router import get_limiter
 from studyhall.identity.schemas import EmailIn, LoginIn, PasswordResetIn, RegisterIn, TokenIn
 from studyhall.web.forms import form_data, problems, validate
@@ -31,7 +32,14 @@ async def index(ctx: Ctx) -> Response:
 async def sign_in_page(ctx: Ctx, next: str = "/home") -> Response:
     if ctx.user is not None:
         return redirect(ctx, safe_next(next, "/home"))
-    return page(ctx, "auth/sign_in.html", next=safe_next(next, "/home"), login="", errors=[])
+    return page(
+        ctx,
+        "auth/sign_in.html",
+        next=safe_next(next, "/home"),
+        login="",
+        errors=[],
+        providers=oauth.list_providers(ctx.settings),
+    )
 
 
 @router.post("/sign-in")
@@ -57,6 +65,7 @@ async def sign_in_submit(ctx: Ctx, request: Request) -> Response:
             next=next_path,
             login=data.get("login", ""),
             errors=problems(exc, ctx.t),
+            providers=oauth.list_providers(ctx.settings),
         )
     sign_in(ctx, pair)
     return redirect(ctx, next_path)

@@ -1,0 +1,95 @@
+"""Admin pages for running the platform: stats with charts, background jobs (retry a failed
+one) and the audit log. Each reads the same service as its API route."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from studyhall.analytics.platform import platform_stats
+from studyhall.core.errors import AppError
+from studyhall.identity import service as identity
+from studyhall.identity.models import Role
+from studyhall.jobs import service as jobs
+from studyhall.jobs.models import JobStatus
+from studyhall.web.forms import problems
+from studyhall.web.pages.common import Ctx
+from studyhall.web.render import page, redirect
+
+router = APIRouter(include_in_schema=False)
+SHOWN = 50
+
+
+@router.get("/admin/stats")
+async def stats(ctx: Ctx) -> Response:
+    ctx.require(Role.admin)
+    async with ctx.db.session(write=False) as session:
+        figures = await platform_stats(session, settings=ctx.settings)
+    return page(ctx, "admin/stats.html", stats=figures)
+
+
+async def _jobs_page(
+    ctx: Ctx, *, status: str, kind: str, status_code: int = 200, errors: list[str] | None = None
+) -> Response:
+    wanted = JobStatus(status) if status in JobStatus.__members__ else None
+    async with ctx.db.session(write=False) as session:
+        rows, total = await jobs.list_jobs(
+            session, status=wanted, kind=kind.strip()[:100] or None, limit=SHOWN, offset=0
+        )
+    return page(
+        ctx,
+        "admin/jobs.html",
+        status_code=status_code,
+        jobs=rows,
+        total=total,
+        status=wanted.value if wanted else "",
+        kind=kind[:100],
+        statuses=[s.value for s in JobStatus],
+        errors=errors or [],
+    )
+
+
+@router.get("/admin/jobs")
+async def job_list(ctx: Ctx, status: str = "", kind: str = "") -> Response:
+    ctx.require(Role.admin)
+    return await _jobs_page(ctx, status=status, kind=kind)
+
+
+@router.post("/admin/jobs/{job_id}/retry")
+async def retry(ctx: Ctx, job_id: uuid.UUID) -> Response:
+    """Queue a failed job again (the service refuses any other status with 409)."""
+    ctx.require(Role.admin)
+    try:
+        async with ctx.db.session() as session:
+            await jobs.retry_job(session, job_id=job_id)
+    except AppError as exc:
+        return await _jobs_page(
+            ctx, status="", kind="", status_code=exc.status_code, errors=problems(exc, ctx.t)
+        )
+    return redirect(ctx, "/admin/jobs")
+
+
+@router.get("/admin/audit")
+async def audit(ctx: Ctx, action: str = "", target_type: str = "") -> Response:
+    ctx.require(Role.admin)
+    async with ctx.db.session(write=False) as session:
+        rows, total = await identity.list_audit_logs(
+            session,
+            actor_id=None,
+            action=action.strip()[:64] or None,
+            target_type=target_type.strip()[:64] or None,
+            since=None,
+            until=None,
+            limit=SHOWN,
+            offset=0,
+        )
+    return page(
+        ctx,
+        "admin/audit.html",
+        entries=rows,
+        total=total,
+        action=action[:64],
+        target_type=target_type[:64],
+    )

@@ -1,0 +1,94 @@
+"""Sign in with the configured external providers (Google, GitHub, a school's OpenID Connect).
+
+The service runs the authorization-code flow with PKCE and a server-side state; the page binds
+that state to this browser with a short-lived cookie as well, so a sign-in started elsewhere
+cannot be finished here (login CSRF). The start is a link (GET): a form's redirect to the
+provider would be stopped by the pages' CSP `form-action 'self'`.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import APIRouter, Request
+from starlette.responses import RedirectResponse, Response
+
+from studyhall.core.errors import AppError
+from studyhall.identity.oauth import service as oauth
+from studyhall.identity.oauth.errors import InvalidState
+from studyhall.identity.router import get_limiter
+from studyhall.web.forms import problems
+from studyhall.web.pages.common import Ctx
+from studyhall.web.render import page, redirect
+from studyhall.web.session import apply_cookies, sign_in
+
+router = APIRouter(include_in_schema=False)
+STATE_COOKIE = "sh_sso_state"
+
+
+def callback_uri(request: Request, provider: str) -> str:
+    return str(request.base_url).rstrip("/") + f"/sign-in/sso/{provider}/callback"
+
+
+def _refused(ctx: Ctx, exc: AppError) -> Response:
+    return page(
+        ctx,
+        "auth/sign_in.html",
+        status_code=exc.status_code,
+        next="/home",
+        login="",
+        errors=problems(exc, ctx.t),
+        providers=oauth.list_providers(ctx.settings),
+    )
+
+
+@router.get("/sign-in/sso/{provider}")
+async def start(ctx: Ctx, provider: str, request: Request) -> Response:
+    try:
+        out = await oauth.start_authorization(
+            ctx.db,
+            settings=ctx.settings,
+            limiter=await get_limiter(request),
+            provider=provider[:64],
+            redirect_uri=callback_uri(request, provider[:64]),
+        )
+    except AppError as exc:
+        return _refused(ctx, exc)
+    response = RedirectResponse(out.authorization_url, status_code=303)
+    response.set_cookie(
+        STATE_COOKIE,
+        out.state,
+        max_age=ctx.settings.auth.state_ttl_s,
+        httponly=True,
+        samesite="lax",  # sent on the provider's top-level redirect back to us
+        secure=ctx.settings.environment == "production",
+        path="/sign-in/sso",
+    )
+    return apply_cookies(ctx, response)
+
+
+@router.get("/sign-in/sso/{provider}/callback")
+async def callback(
+    ctx: Ctx, provider: str, request: Request, code: str = "", state: str = ""
+) -> Response:
+    """The provider sends the person back with a code (or an error) and our state."""
+    held = request.cookies.get(STATE_COOKIE, "")
+    try:
+        if not code or not state or not hmac.compare_digest(held.encode(), state.encode()):
+            raise InvalidState()
+        pair = await oauth.sign_in_with_code(
+            ctx.db,
+            settings=ctx.settings,
+            limiter=await get_limiter(request),
+            provider=provider[:64],
+            code=code[:2048],
+            redirect_uri=callback_uri(request, provider[:64]),
+            state=state[:512],
+        )
+    except AppError as exc:
+        response = _refused(ctx, exc)
+    else:
+        sign_in(ctx, pair)
+        response = redirect(ctx, "/home")
+    response.delete_cookie(STATE_COOKIE, path="/sign-in/sso")
+    return response
