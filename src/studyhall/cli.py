@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -72,8 +73,21 @@ def serve(
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at once")] = 2,
+    shutdown_timeout: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            help="After SIGTERM/SIGINT, exit within this many seconds (running jobs get all "
+            "but the last second to finish, then go back to the queue); within the 10 s a "
+            "container engine waits before SIGKILL",
+        ),
+    ] = 8.0,
 ) -> None:
     """Run a background job worker until SIGTERM/SIGINT."""
+    import threading
+
+    import structlog
+
     from studyhall.core.db import Database
     from studyhall.core.logging import configure_logging
     from studyhall.core.storage import LocalStorage
@@ -82,6 +96,18 @@ def worker(
     settings = _settings()
     configure_logging(settings.log_level, json=settings.log_json)
     assert settings.database_url is not None
+    log = structlog.get_logger("studyhall.worker")
+
+    def _exit_now(code: int) -> None:
+        # A cancelled job may leave a thread behind (an extraction, an SMTP dialogue): Python
+        # would join it at exit, for minutes. The job is back in the queue; end the process.
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os._exit(code)
+
+    def _overdue() -> None:
+        log.error("worker_shutdown_timeout", timeout_s=shutdown_timeout)
+        _exit_now(1)
 
     async def _main() -> None:
         db = Database(
@@ -103,8 +129,15 @@ def worker(
         await w.start()
         typer.echo(f"worker {w.id} running")
         await stop.wait()
-        await w.stop()
+        # From here the process ends within shutdown_timeout, whatever a job does.
+        watchdog = threading.Timer(shutdown_timeout, _overdue)
+        watchdog.daemon = True
+        watchdog.start()
+        await w.stop(timeout_s=shutdown_timeout - 1.0)
         await db.dispose()
+        if any(t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
+            log.warning("worker_exit_leaving_threads")
+            _exit_now(0)  # asyncio.run would wait for them at its end
 
     asyncio.run(_main())
 

@@ -141,6 +141,23 @@ class BillingSettings(BaseModel):
     packages: list[dict[str, str | int]] = Field(default_factory=_default_packages)
 
 
+class VideoSettings(BaseModel):
+    """Lesson videos: where they are hosted, how large one may be, how long an upload waits."""
+
+    # `local`: StudyHall is the tus server and streams the file; `vimeo`: the Vimeo REST API.
+    host: Literal["local", "vimeo"] = "local"
+    max_bytes: int = Field(default=5 * 1024**3, gt=0)
+    # An unfinished upload is expired (bytes freed, video `failed`) this long after creation.
+    upload_ttl_s: int = Field(default=24 * 3600, gt=0)
+    # A PATCH holds its upload for this long (renewed while bytes flow); a replica that dies
+    # mid-PATCH blocks the upload at most this long.
+    patch_lease_s: float = Field(default=60.0, gt=0)
+    vimeo_api_base: str = "https://api.vimeo.com"
+    vimeo_token: str | None = None
+    vimeo_api_version: str = "3.4"
+    vimeo_timeout_s: float = 30.0
+
+
 class JobSettings(BaseModel):
     """Background job queue."""
 
@@ -362,6 +379,7 @@ class Settings(BaseSettings):
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     billing: BillingSettings = Field(default_factory=BillingSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    video: VideoSettings = Field(default_factory=VideoSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     compat: CompatSettings = Field(default_factory=CompatSettings)
     workspaces: WorkspaceSettings = Field(default_factory=WorkspaceSettings)

@@ -20,6 +20,7 @@ from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.storage import LocalStorage
 from studyhall.jobs.worker import Worker
 from studyhall.tutor.providers.factory import aclose_provider
+from studyhall.video.hosts import UPLOADS_PATH
 from studyhall.web.app import install_web
 from studyhall.workspaces.proxy import aclose_proxy, install_proxy
 
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     )
     app.state.limiter = RateLimiter(settings.redis_url)
     app.state.storage = LocalStorage(settings.data_dir / "files")
+    app.state.streamed_body_paths = (f"{UPLOADS_PATH}/",)
 
     install_error_handlers(app)
     app.include_router(system_router)
@@ -78,7 +80,20 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
             allow_credentials=True,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["X-Request-ID", "Retry-After"],
+            # tus clients in browsers read these (resumable video uploads).
+            expose_headers=[
+                "X-Request-ID",
+                "Retry-After",
+                "Location",
+                "Tus-Resumable",
+                "Tus-Version",
+                "Tus-Extension",
+                "Tus-Max-Size",
+                "Upload-Offset",
+                "Upload-Length",
+                "Upload-Expires",
+                "Upload-Metadata",
+            ],
         )
     app.add_middleware(RequestMiddleware)
     return app

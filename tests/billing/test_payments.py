@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -12,7 +13,7 @@ from sqlalchemy import select
 
 from studyhall.audit.models import AuditLog
 from studyhall.billing import service
-from studyhall.billing.models import Payment
+from studyhall.billing.models import Payment, Wallet
 from studyhall.config import Settings
 from studyhall.core.db import Database
 from studyhall.identity.models import User
@@ -327,3 +328,97 @@ async def test_provider_errors_are_502_and_nothing_is_stored(
     assert "sk_test" not in r.text
     async with db.session(write=False) as session:
         assert await session.scalar(select(Payment)) is None
+
+
+# --- finding 9 (issue 11): webhooks StudyHall must refuse, and those it must only acknowledge --
+
+
+async def test_finding_09_webhook_timestamp_in_the_future_is_refused(
+    client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    stripe_peer: StripePeer,
+    student: User,
+    auth: Headers,
+) -> None:
+    """Before: a signature dated a day ahead was accepted (200, credited); after: 400."""
+    pi = (await _checkout(client, auth(student)))["payment_id"]
+    event = stripe_peer.succeeded_event(pi)
+    ahead = await _deliver(client, event, timestamp=int(time.time()) + 24 * 3600)
+    assert ahead.status_code == 400, ahead.text
+    assert ahead.json()["code"] == "invalid_webhook_signature"
+    assert (await wallet(db, settings.billing, student.id)).balance == 0
+    # Within the tolerance, a little ahead (clock skew) is still fine.
+    skewed = await _deliver(client, event, timestamp=int(time.time()) + 30)
+    assert skewed.status_code == 200 and skewed.json()["outcome"] == "credited"
+
+
+async def _intent_at_the_provider(stripe_peer: StripePeer, metadata: dict[str, str]) -> str:
+    import stripe
+
+    sc = stripe.StripeClient("sk_test_studyhall_local", base_addresses={"api": stripe_peer.url})
+    intent = sc.v1.payment_intents.create(
+        params={"amount": 700, "currency": "eur", "metadata": metadata}
+    )
+    return str(intent.id)
+
+
+async def _refusals(client: httpx.AsyncClient, headers: dict[str, str]) -> list[dict[str, Any]]:
+    r = await client.get(
+        "/api/v1/admin/audit-logs", params={"action": "billing.webhook_refused"}, headers=headers
+    )
+    assert r.status_code == 200, r.text
+    items: list[dict[str, Any]] = r.json()["items"]
+    return items
+
+
+async def test_finding_09_webhook_for_an_unknown_user_is_acknowledged_and_shown_to_admins(
+    client: httpx.AsyncClient,
+    db: Database,
+    stripe_peer: StripePeer,
+    admin: User,
+    auth: Headers,
+) -> None:
+    """Before: 200 `credited`, and a wallet row for a user that does not exist; after: 200
+    `refused` (the provider stops retrying), no wallet, no payment, an audit entry for admins."""
+    ghost = uuid.uuid4()
+    pi = await _intent_at_the_provider(stripe_peer, {"user_id": str(ghost), "tokens": "1234"})
+    r = await _deliver(client, stripe_peer.succeeded_event(pi))
+    assert r.status_code == 200, r.text
+    assert r.json()["outcome"] == "refused"
+    async with db.session(write=False) as session:
+        assert await session.scalar(select(Wallet).where(Wallet.user_id == ghost)) is None
+        assert (
+            await session.scalar(select(Payment).where(Payment.provider_payment_id == pi)) is None
+        )
+    [entry] = await _refusals(client, auth(admin))
+    assert entry["details"]["reason"] == "unknown_user"
+    assert entry["details"]["object_id"] == pi
+
+
+async def test_finding_09_webhook_with_an_amount_never_accepted_is_acknowledged(
+    client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    stripe_peer: StripePeer,
+    student: User,
+    admin: User,
+    auth: Headers,
+) -> None:
+    """Before: 422 for tokens the ledger refuses, which Stripe retries for days; after: 200
+    `refused`, nothing stored, the refusal in the audit log."""
+    for tokens in ("0", str(service.MAX_AMOUNT + 1)):
+        pi = await _intent_at_the_provider(
+            stripe_peer, {"user_id": str(student.id), "tokens": tokens}
+        )
+        r = await _deliver(client, stripe_peer.succeeded_event(pi))
+        assert r.status_code == 200, r.text
+        assert r.json()["outcome"] == "refused"
+        async with db.session(write=False) as session:
+            assert (
+                await session.scalar(select(Payment).where(Payment.provider_payment_id == pi))
+                is None
+            )
+    assert (await wallet(db, settings.billing, student.id)).balance == 0
+    refusals = await _refusals(client, auth(admin))
+    assert [e["details"]["reason"] for e in refusals] == ["invalid_amount", "invalid_amount"]

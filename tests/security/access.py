@@ -173,6 +173,16 @@ ACCESS: dict[str, frozenset[str]] = {
     "GET /api/v1/admin/sources/{source_id}/runs": ADMINS,
     "GET /api/v1/admin/references": ADMINS,
     "POST /api/v1/admin/references/{reference_id}/ingest": ADMINS,
+    # videos (the tus protocol routes are outside the schema: see test_api9)
+    "POST /api/v1/courses/{course_id}/videos": STAFF,
+    "GET /api/v1/courses/{course_id}/videos": USER,
+    "GET /api/v1/videos/{video_id}": USER,
+    "PATCH /api/v1/videos/{video_id}": STAFF,
+    "DELETE /api/v1/videos/{video_id}": STAFF,
+    "PUT /api/v1/lessons/{lesson_id}/video": STAFF,
+    "GET /api/v1/videos/{video_id}/stream": USER,
+    "POST /api/v1/videos/{video_id}/heartbeats": STUDENTS,
+    "GET /api/v1/videos/{video_id}/analytics": STAFF,
 }
 
 TUTOR_ACCESS: dict[str, frozenset[str]] = {
@@ -244,6 +254,7 @@ def path_ids(world: World, template: str, role: str) -> dict[str, str]:
         "identity_id": world.identities.get(own, ""),
         "domain_id": world.sso_domain,
         "workspace_id": world.workspace,
+        "video_id": course.video,
     }
     if template.startswith("/api/v1/library/textbooks/"):
         ids["document_id"] = world.library_document
@@ -361,5 +372,9 @@ def request_body(world: World, key: str) -> dict[str, Any]:
         "POST /api/v1/admin/system-prompts": {"name": "v2", "content": "Be kind."},
         "PATCH /api/v1/admin/system-prompts/{prompt_id}": {"name": "v1b"},
         "PUT /api/v1/courses/{course_id}/workspace-profile": {"profile": "default"},
+        "POST /api/v1/courses/{course_id}/videos": {"title": "Lecture 2", "size_bytes": 1000},
+        "PATCH /api/v1/videos/{video_id}": {"title": "Renamed"},
+        "PUT /api/v1/lessons/{lesson_id}/video": {"video_id": published.video},
+        "POST /api/v1/videos/{video_id}/heartbeats": {"position_s": 1.5},
     }
     return bodies.get(key, {})

@@ -119,6 +119,7 @@ async def _server_secrets(db: Database, settings: Settings) -> dict[str, str]:
         "LLM fallback API key": settings.llm.fallback_api_key,
         "embeddings API key": settings.embeddings.api_key,
         "metrics token": settings.metrics_token,
+        "Vimeo token": settings.video.vimeo_token,
     }
     secrets.update({value: name for name, value in named.items() if value})
     async with db.session(write=False) as session:

@@ -57,6 +57,7 @@ class CourseObjects:
     assignment: str
     document: str
     job: str
+    video: str
 
 
 @dataclass
@@ -165,6 +166,29 @@ async def _course(
         ),
         202,
     )
+    # A short lecture uploaded over tus (StudyHall's own endpoint), ready to stream.
+    lecture = b"\x00\x00\x00\x10ftypisom\x00\x00\x02\x00" + b"frames" * 100
+    video = await _ok(
+        await client.post(
+            f"{API}/courses/{cid}/videos",
+            json={"title": "Light, filmed", "size_bytes": len(lecture)},
+            headers=headers,
+        ),
+        201,
+    )
+    await _ok(
+        await client.patch(
+            video["upload_link"],
+            content=lecture,
+            headers={
+                **headers,
+                "Tus-Resumable": "1.0.0",
+                "Content-Type": "application/offset+octet-stream",
+                "Upload-Offset": "0",
+            },
+        ),
+        204,
+    )
     return CourseObjects(
         course=cid,
         code=code,
@@ -174,6 +198,7 @@ async def _course(
         assignment=assignment["id"],
         document=upload["document"]["id"],
         job=upload["job"]["id"],
+        video=video["video_id"],
     )
 
 

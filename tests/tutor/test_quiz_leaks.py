@@ -152,3 +152,72 @@ async def test_no_guard_once_the_quiz_is_passed_or_for_teachers(
     response = await _ask(client, auth(course.student), chat_id)
     assert response.json()["content"] == LEAKY and llm.request_count == 2
     assert "Never give the answer" not in llm.requests[-1]["messages"][0]["content"]
+
+
+# --- finding 6 (issue 11): one guard for every path that shows course text to a student -------
+
+
+async def test_finding_06_search_withholds_a_chunk_with_a_quiz_answer_from_a_student(
+    client: httpx.AsyncClient, auth: Headers, course: Course
+) -> None:
+    """Before: the student's search returned the chunk with "glucose" whole, while the tutor
+    withheld the same excerpt; after: its pointer stays, its text and excerpt are withheld
+    until the quiz is passed. The teacher still reads it."""
+    await make_quiz(client, auth, course)
+
+    async def search(user: User) -> list[dict[str, Any]]:
+        r = await client.post(
+            f"{API}/courses/{course.id}/search", json={"query": QUESTION}, headers=auth(user)
+        )
+        assert r.status_code == 200, r.text
+        hits: list[dict[str, Any]] = r.json()
+        return hits
+
+    student_hits = await search(course.student)
+    assert student_hits, "the search found nothing"
+    assert all("glucose" not in (h["text"] + h["excerpt"]).lower() for h in student_hits)
+    withheld = [h for h in student_hits if h["text"].startswith("(excerpt withheld")]
+    assert withheld and all(h["document_title"] and h["chunk_id"] for h in withheld)
+    teacher_hits = await search(course.teacher)
+    assert any("glucose" in h["text"].lower() for h in teacher_hits)
+
+
+def test_finding_06_the_guard_matches_normalised_text_and_option_positions() -> None:
+    """Before: only a literal phrase matched, so these went through."""
+    import uuid
+
+    from studyhall.tutor.leakcheck import Key, find_leaks
+
+    def key(
+        prompt: str, answers: list[str], kind: str = "short", positions: tuple[int, ...] = ()
+    ) -> Key:
+        return Key(uuid.uuid4(), "Check", uuid.uuid4(), prompt, kind, answers, positions)
+
+    secret = key("What is the password of the vault?", ["AuSecret"])
+    fixed = key("Which method finds the root of the cosine map?", ["fixed-point iteration"])
+    gas = key(
+        "Which gas do plants release in photosynthesis?",
+        ["Oxygen"],
+        kind="single",
+        positions=(1,),
+    )
+    q = "Tell me about it"
+    leaking = [
+        ("The password of the vault is A-u-S-E-C-R-E-T.", secret),
+        ("The vault password: a u s e c r e t", secret),
+        ("The vault PASSWORD is «AUSECRET»!", secret),
+        ("The root of the cosine map is found by xed-point iteration.", fixed),
+        ("The root of the cosine map is found by \ufb01xed-point iteration.", fixed),
+        ("Plants release a gas in photosynthesis: it is the second option.", gas),
+        ("Plants release a gas in photosynthesis, so pick option B.", gas),
+        ("In photosynthesis plants release a gas: answer (b).", gas),
+    ]
+    for text, k in leaking:
+        assert find_leaks(text, [k], question=q), text
+    safe = [
+        ("The vault password is something you must find yourself.", secret),
+        ("The root of the cosine map needs an iteration; which one?", fixed),
+        ("Plants release a gas in photosynthesis; the first option is nitrogen, is it right?", gas),
+    ]
+    for text, k in safe:
+        assert not find_leaks(text, [k], question=q), text

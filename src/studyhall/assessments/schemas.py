@@ -253,6 +253,8 @@ class AnswerKey(Schema):
     prompt: str
     kind: QuestionKind
     answers: list[str]
+    # 0-based positions of the right options (choice questions): "the second option" leaks too.
+    positions: list[int] = []
 
 
 # ---------------------------------------------------------------- import

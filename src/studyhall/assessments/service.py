@@ -490,9 +490,18 @@ async def answer_keys_for_student(
             prompt=question.prompt,
             kind=question.kind,
             answers=answer_texts(question),
+            positions=_right_positions(question),
         )
         for quiz, question in rows
     ]
+
+
+def _right_positions(question: Question) -> list[int]:
+    if question.kind == QuestionKind.single:
+        return [int(question.answer)]
+    if question.kind == QuestionKind.multiple:
+        return [int(i) for i in question.answer]
+    return []
 
 
 # ---------------------------------------------------------------- attempts

@@ -23,6 +23,7 @@ import stripe
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from studyhall.audit.service import record
 from studyhall.billing import repository, service
 from studyhall.billing.errors import (
     InvalidWebhook,
@@ -33,7 +34,13 @@ from studyhall.billing.errors import (
 from studyhall.billing.models import PaymentStatus
 from studyhall.config import BillingSettings
 from studyhall.core.clock import utcnow
+from studyhall.core.errors import Unprocessable
 from studyhall.core.ids import new_id
+from studyhall.identity import service as identity_service
+
+# How far a webhook's signed timestamp may be from now, either way (Stripe's default tolerance;
+# its library only refuses old timestamps, a future one would make a replay window of days).
+WEBHOOK_TOLERANCE_S = 300
 
 log = structlog.get_logger(__name__)
 
@@ -187,12 +194,25 @@ def verify_webhook(
     if not signature:
         raise InvalidWebhook("Missing Stripe-Signature header")
     try:
-        event = stripe.Webhook.construct_event(payload, signature, settings.stripe_webhook_secret)
+        event = stripe.Webhook.construct_event(
+            payload, signature, settings.stripe_webhook_secret, tolerance=WEBHOOK_TOLERANCE_S
+        )
     except stripe.SignatureVerificationError:
         raise InvalidWebhook("Invalid webhook signature") from None
     except ValueError:
         raise InvalidWebhook("Invalid webhook payload", code="invalid_webhook_payload") from None
+    if _signed_at(signature) > utcnow().timestamp() + WEBHOOK_TOLERANCE_S:
+        raise InvalidWebhook("Webhook timestamp is in the future")
     return event.to_dict()
+
+
+def _signed_at(signature: str) -> int:
+    """The `t=` timestamp of a Stripe-Signature header the library has already verified."""
+    for part in signature.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            return int(value)
+    raise InvalidWebhook("Invalid webhook signature")
 
 
 async def handle_event(
@@ -201,11 +221,54 @@ async def handle_event(
     """Apply a verified event; returns what happened (credited, refunded, duplicate, ignored)."""
     kind = event.get("type")
     obj = (event.get("data") or {}).get("object") or {}
-    if kind == "payment_intent.succeeded":
-        return await _payment_succeeded(session, obj, settings)
-    if kind == "charge.refunded":
-        return await _charge_refunded(session, obj, settings)
+    try:
+        if kind == "payment_intent.succeeded":
+            return await _payment_succeeded(session, obj, settings)
+        if kind == "charge.refunded":
+            return await _charge_refunded(session, obj, settings)
+    except (Unprocessable, _NeverAccepted) as exc:
+        # Signed by the provider but never acceptable here: answering 4xx would have it retried
+        # for days. Undo whatever the event wrote, acknowledge it, and leave admins a trace.
+        await session.rollback()
+        await _refuse(
+            session, event, reason=getattr(exc, "code", None) or "unprocessable", why=str(exc)
+        )
+        return "refused"
     return "ignored"
+
+
+class _NeverAccepted(Exception):
+    """A verified event StudyHall will not apply whatever the number of deliveries."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+async def _refuse(session: AsyncSession, event: dict[str, Any], *, reason: str, why: str) -> None:
+    obj = (event.get("data") or {}).get("object") or {}
+    log.warning(
+        "stripe_event_refused",
+        event_id=event.get("id"),
+        event_type=event.get("type"),
+        object_id=obj.get("id"),
+        reason=reason,
+    )
+    await record(
+        session,
+        action="billing.webhook_refused",
+        actor_id=None,
+        target_type="payment",
+        target_id=None,
+        details={
+            "reason": reason,
+            "message": why[:500],
+            "event_id": str(event.get("id") or "")[:100],
+            "event_type": str(event.get("type") or "")[:100],
+            "object_id": str(obj.get("id") or "")[:100],
+            "metadata": {k: str(v)[:100] for k, v in (obj.get("metadata") or {}).items()},
+        },
+    )
 
 
 async def _payment_succeeded(
@@ -223,6 +286,13 @@ async def _payment_succeeded(
         except (KeyError, ValueError):
             log.warning("stripe_event_not_ours", payment_intent=intent_id)
             return "ignored"
+        if not 0 < tokens <= service.MAX_AMOUNT:
+            raise _NeverAccepted(
+                "invalid_amount", f"tokens must be between 1 and {service.MAX_AMOUNT}"
+            )
+        if not await identity_service.usernames_by_id(session, user_ids=[user_id]):
+            # No wallet for nobody: the payment is the provider's to refund by hand.
+            raise _NeverAccepted("unknown_user", f"no user {user_id}")
         now = utcnow()
         await repository.insert_payment_if_missing(
             session,

@@ -28,6 +28,10 @@ JOBS = Gauge(
     ["status"],
     multiprocess_mode="mostrecent",
 )
+RATE_LIMIT_FALLBACKS = Counter(
+    "studyhall_rate_limit_fallbacks_total",
+    "Rate-limit decisions taken in process memory because Redis did not answer",
+)
 JOB_RUNS = Counter("studyhall_job_runs_total", "Job executions", ["kind", "outcome"])
 
 

@@ -43,8 +43,15 @@ class RequestBodyTooLarge(StarletteHTTPException):
         super().__init__(413, f"The request body is larger than the {limit} byte limit")
 
 
-def _body_limit(scope: Scope) -> int:
-    settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
+def _body_limit(scope: Scope) -> int | None:
+    state = getattr(scope.get("app"), "state", None)
+    # Resumable uploads (tus PATCH) stream to storage and enforce their upload's own length:
+    # `app.state.streamed_body_paths` lists their path prefixes.
+    if scope.get("method") == "PATCH" and scope["path"].startswith(
+        tuple(getattr(state, "streamed_body_paths", ()))
+    ):
+        return None
+    settings = getattr(state, "settings", None)
     limit = getattr(settings, "max_request_body_bytes", None)
     return int(limit) if limit is not None else DEFAULT_MAX_REQUEST_BODY_BYTES
 
@@ -132,7 +139,7 @@ class RequestMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit:
+                if limit is not None and received > limit:
                     raise RequestBodyTooLarge(limit)
             return message
 
@@ -151,7 +158,7 @@ class RequestMiddleware:
             await send(message)
 
         try:
-            if declared.isdigit() and int(declared) > limit:
+            if limit is not None and declared.isdigit() and int(declared) > limit:
                 await _too_large(limit)(scope, receive, send_wrapper)
             elif _has_nul(scope.get("query_string", b"")):
                 await _NUL_QUERY(scope, receive, send_wrapper)
@@ -161,7 +168,7 @@ class RequestMiddleware:
                 except RequestBodyTooLarge:
                     # Normally rendered by the exception handlers; this catches a reader that
                     # let it escape (a background task, a raw ASGI app).
-                    if started:
+                    if started or limit is None:
                         raise
                     await _too_large(limit)(scope, receive, send_wrapper)
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from studyhall.core.ids import new_id
@@ -45,6 +46,63 @@ class LocalStorage:
     def local_path(self, key: str) -> Path:
         """Filesystem path of a blob (for extractors that need a file)."""
         return self._path(key)
+
+    async def create_empty(self, key: str) -> None:
+        """Create an empty blob that `write_at` fills piece by piece (a resumable upload)."""
+        path = self._path(key)
+
+        def _create() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+
+        await asyncio.to_thread(_create)
+
+    async def write_at(
+        self, key: str, offset: int, chunks: AsyncIterator[bytes], *, flush_bytes: int = 1 << 20
+    ) -> int:
+        """Write the chunks into an existing blob from `offset` on, as they arrive, and return
+        how many bytes were written. Chunks are gathered up to `flush_bytes` per write (never
+        the whole body in memory); what was written is on disk (fsync) before this returns,
+        also when the chunk source fails part way (its error is raised after)."""
+        path = self._path(key)
+        handle = await asyncio.to_thread(open, path, "r+b")
+        written = 0
+        pending: list[bytes] = []
+        pending_size = 0
+
+        def _write(data: bytes, at: int) -> None:
+            handle.seek(at)
+            handle.write(data)
+
+        def _sync() -> None:
+            handle.flush()
+            os.fsync(handle.fileno())
+
+        try:
+            try:
+                async for chunk in chunks:
+                    pending.append(chunk)
+                    pending_size += len(chunk)
+                    if pending_size >= flush_bytes:
+                        await asyncio.to_thread(_write, b"".join(pending), offset + written)
+                        written += pending_size
+                        pending, pending_size = [], 0
+            finally:
+                if pending:
+                    await asyncio.to_thread(_write, b"".join(pending), offset + written)
+                    written += pending_size
+                await asyncio.to_thread(_sync)
+        finally:
+            await asyncio.to_thread(handle.close)
+        return written
+
+    async def truncate(self, key: str, size: int) -> None:
+        """Cut a blob to `size` bytes."""
+        await asyncio.to_thread(os.truncate, self._path(key), size)
+
+    async def size(self, key: str) -> int:
+        """A blob's size in bytes."""
+        return (await asyncio.to_thread(self._path(key).stat)).st_size
 
     async def delete(self, key: str) -> None:
         """Remove a blob; missing is fine."""

@@ -219,6 +219,11 @@ async def lesson_in_course(
     return lesson is not None and lesson.course_id == course_id
 
 
+async def find_lesson(session: AsyncSession, lesson_id: uuid.UUID) -> Lesson | None:
+    """A lesson by id, or None."""
+    return await repository.get_lesson(session, lesson_id)
+
+
 async def enrolled_course_ids(session: AsyncSession, *, user_id: uuid.UUID) -> list[uuid.UUID]:
     """Ids of the courses the user is enrolled in."""
     return await repository.enrolled_course_ids(session, user_id)

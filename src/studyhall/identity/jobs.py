@@ -21,3 +21,12 @@ async def send_email(ctx: JobContext) -> None:
         log.info("mail_no_longer_due", template=ctx.payload.get("template"))
         return
     await send_mail(ctx.settings, message)
+
+
+@job_kind(service.PASSWORD_RESET_JOB, max_attempts=5)
+async def password_reset_request(ctx: JobContext) -> None:
+    """Forgot-password's work, out of the request: look the address up and mail a link."""
+    async with ctx.db.session() as session:
+        await service.process_password_reset_request(
+            session, settings=ctx.settings, email=str(ctx.payload["email"])
+        )

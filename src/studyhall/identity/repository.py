@@ -223,6 +223,22 @@ async def invalidate_email_tokens(
     )
 
 
+async def count_email_tokens_since(
+    session: AsyncSession, user_id: uuid.UUID, purpose: EmailTokenPurpose, *, since: datetime
+) -> int:
+    """How many tokens of a purpose the user was sent since a moment (used or not)."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(EmailToken)
+        .where(
+            EmailToken.user_id == user_id,
+            EmailToken.purpose == purpose,
+            EmailToken.created_at >= since,
+        )
+    )
+    return int(count or 0)
+
+
 # Saved prompts
 
 

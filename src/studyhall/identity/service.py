@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from limits import parse_many
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +23,7 @@ from studyhall.config import Settings
 from studyhall.core.clock import utcnow
 from studyhall.core.context import current_context
 from studyhall.core.db import Database
-from studyhall.core.errors import Conflict, Forbidden, NotFound, RateLimited
+from studyhall.core.errors import Conflict, Forbidden, NotFound
 from studyhall.core.ids import new_id
 from studyhall.core.mail import MailMessage
 from studyhall.core.ratelimit import RateLimiter
@@ -79,6 +80,7 @@ from studyhall.jobs.service import enqueue
 log = structlog.get_logger(__name__)
 
 SEND_EMAIL_JOB = "identity.send_email"
+PASSWORD_RESET_JOB = "identity.password_reset_request"
 # last_active_at is written at most this often per user, so activity tracking stays cheap.
 ACTIVITY_RESOLUTION = timedelta(minutes=1)
 # RFC 9700 §4.14.2: a refresh token presented again this soon after its rotation is a client
@@ -561,21 +563,38 @@ async def resend_verification(
 async def forgot_password(
     session: AsyncSession, *, settings: Settings, limiter: RateLimiter, email: str
 ) -> None:
-    """Mail a reset link when the account exists; the caller learns nothing either way."""
-    limits = settings.rate_limits
+    """Queue a reset request; the caller learns nothing about the account.
+
+    The account lookup, its limit and the mail happen in a job, so the answer for an existing
+    address runs the very same statements as for an unknown one (the attack measured 41 vs
+    21 ms when the lookup and the token were made here).
+    """
     await limiter.hit(
-        limits.password_reset_per_ip,
+        settings.rate_limits.password_reset_per_ip,
         "reset-ip",
         _client_key(),
         message="Too many password reset requests; try again later",
     )
+    await enqueue(session, kind=PASSWORD_RESET_JOB, payload={"email": email})
+
+
+async def process_password_reset_request(
+    session: AsyncSession, *, settings: Settings, email: str
+) -> None:
+    """The job behind forgot_password: mail a reset link when the account exists and its
+    per-account limit (counted on the reset tokens it was sent) allows one more."""
     user = await repository.get_user_by_email(session, email)
     if user is None or user.is_service or not user.is_active:
         return
-    try:
-        await limiter.hit(limits.password_reset_per_account, "reset-account", str(user.id))
-    except RateLimited:
-        return  # the mails already sent are enough; answering alike hides that the account exists
+    now = utcnow()
+    for item in parse_many(settings.rate_limits.password_reset_per_account):
+        since = now - timedelta(seconds=item.get_expiry())
+        sent = await repository.count_email_tokens_since(
+            session, user.id, EmailTokenPurpose.reset_password, since=since
+        )
+        if sent >= item.amount:
+            log.info("password_reset_limited", user_id=str(user.id))
+            return  # the mails already sent are enough
     await _send_token_mail(
         session, settings, user=user, purpose=EmailTokenPurpose.reset_password, email=user.email
     )

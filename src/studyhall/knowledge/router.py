@@ -44,6 +44,7 @@ from studyhall.knowledge.schemas import (
     UploadAccepted,
 )
 from studyhall.knowledge.snippets import query_excerpt
+from studyhall.tutor.leakcheck import WITHHELD_EXCERPT
 
 router = APIRouter(tags=["knowledge"], route_class=DocumentedRoute)
 PageDep = Annotated[Pagination, Depends(pagination)]
@@ -289,25 +290,32 @@ async def list_chunks(
 
 @router.post("/courses/{course_id}/search")
 async def search_course(
-    session: SessionDep, settings: SettingsDep, course_id: ReadableCourse, body: SearchRequest
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    course_id: ReadableCourse,
+    body: SearchRequest,
 ) -> list[SearchHit]:
-    """Hybrid (BM25 + vector) search of the course's documents and its linked library."""
-    passages = await service.retrieve(
-        session, course_id=course_id, query=body.query, k=body.k, settings=settings
+    """Hybrid (BM25 + vector) search of the course's documents and its linked library.
+
+    For a student, a chunk that gives away the answer of a quiz they have not passed yet keeps
+    its pointer (document, page, heading) but its text and excerpt are withheld."""
+    shown = await service.search_for_reader(
+        session, user=user, course_id=course_id, query=body.query, k=body.k, settings=settings
     )
     return [
         SearchHit(
-            chunk_id=p.chunk_id,
-            document_id=p.document_id,
-            document_title=p.document_title,
-            page=p.page,
-            page_label=p.page_label,
-            heading=p.heading,
-            text=p.text,
-            excerpt=query_excerpt(p.text, body.query),
-            score=p.score,
+            chunk_id=s.passage.chunk_id,
+            document_id=s.passage.document_id,
+            document_title=s.passage.document_title,
+            page=s.passage.page,
+            page_label=s.passage.page_label,
+            heading=s.passage.heading,
+            text=WITHHELD_EXCERPT if s.withheld else s.passage.text,
+            excerpt=WITHHELD_EXCERPT if s.withheld else query_excerpt(s.passage.text, body.query),
+            score=s.passage.score,
         )
-        for p in passages
+        for s in shown
     ]
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from studyhall.assessments import service as assessments
 from studyhall.audit.service import record
 from studyhall.config import Settings
 from studyhall.core.errors import (
@@ -50,6 +51,7 @@ from studyhall.knowledge.schemas import (
     TextbookDetail,
     TextbookOut,
 )
+from studyhall.tutor.leakcheck import keys_from, reveals
 
 __all__ = ["DuplicateDocument", "Passage", "knowledge_stats", "retrieve"]
 
@@ -104,6 +106,37 @@ async def retrieve(
     The caller has already checked that its user may read the course.
     """
     return await search(session, course_id=course_id, query=query, k=k, settings=settings)
+
+
+@dataclass(frozen=True)
+class ShownPassage:
+    """A passage as a reader may see it: `withheld` when it gives away a quiz answer."""
+
+    passage: Passage
+    withheld: bool
+
+
+async def search_for_reader(
+    session: AsyncSession,
+    *,
+    user: User,
+    course_id: uuid.UUID,
+    query: str,
+    k: int,
+    settings: Settings,
+) -> list[ShownPassage]:
+    """A course search as its reader may see it: for a student, the chunks that give away the
+    answer of a quiz they have not passed are withheld, as the tutor withholds them (the
+    same guard, on the chunk and the query)."""
+    passages = await retrieve(session, course_id=course_id, query=query, k=k, settings=settings)
+    keys = []
+    if user.role == Role.student:
+        keys = keys_from(
+            await assessments.answer_keys_for_student(
+                session, course_id=course_id, student_id=user.id
+            )
+        )
+    return [ShownPassage(p, bool(keys) and reveals(p.text, keys, question=query)) for p in passages]
 
 
 async def knowledge_stats(session: AsyncSession) -> KnowledgeStats:

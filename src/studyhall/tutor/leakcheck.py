@@ -6,8 +6,15 @@ the reply as a whole phrase (case-, accent- and punctuation-insensitive). Citati
 "[3]" and page numbers are removed first, so "page 4" never reveals the answer "4". True/false
 questions leak when the question is in play and the reply says "true" or "false".
 
-The check is deliberately simple and deterministic: it runs on every reply of a guarded student
-before anything is sent, and errs towards regenerating an answer rather than revealing one.
+Matching is on a normal form (issue 11, finding 6): compatibility characters folded (the "ﬁ"
+ligature is "fi"), an answer spelled out letter by letter with separators (`A-u-S-E-C-R-E-T`,
+`g l u c o s e`) joined back into a word, and an answer whose ligatures a PDF extraction lost
+(`xed-point` for "fixed-point") matched too. A choice question also leaks through the position
+or letter of its right option ("the second option", "option B", "answer (b)").
+
+The check is deliberately simple and deterministic: it runs on every text of course material
+or tutor reply shown to a guarded student (search results, tutor answers and their sources),
+and errs towards withholding rather than revealing an answer.
 """
 
 from __future__ import annotations
@@ -18,9 +25,15 @@ import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from studyhall.tutor.text import term_set
 
+# Letter pairs a PDF's ligature glyphs stand for; extraction sometimes drops the glyph.
+_LIGATURES = ("ffi", "ffl", "ff", "fi", "fl", "ft", "st")
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+_SINGLE_RUN = re.compile(r"(?:(?<= )\w ){3,}")
+WITHHELD_EXCERPT = "(excerpt withheld: it gives away the answer to a quiz you have not passed yet)"
 _CITATIONS = re.compile(r"\[\d+\]|\b(?:pages?|p\.|pp\.)\s*\d+(?:\s*[-–]\s*\d+)?", re.IGNORECASE)
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 
@@ -35,6 +48,8 @@ class Key:
     prompt: str
     kind: str
     answers: Sequence[str]
+    # 0-based positions of the right options of a choice question.
+    positions: Sequence[int] = ()
 
 
 @dataclass(frozen=True)
@@ -45,10 +60,38 @@ class Leak:
 
 
 def _phrase_form(text: str) -> str:
-    """' word word ' — accents, case and punctuation removed, for whole-phrase matching."""
-    decomposed = unicodedata.normalize("NFKD", text)
+    """' word word ' — ligatures folded, accents, case, punctuation and separators removed, and
+    runs of three or more single characters (a word spelled out) joined into one word."""
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text))
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-    return " " + " ".join(_NON_WORD.sub(" ", stripped).split()) + " "
+    spaced = " " + " ".join(_NON_WORD.sub(" ", stripped.replace("_", " ")).split()) + " "
+    return _SINGLE_RUN.sub(lambda m: m.group(0).replace(" ", "") + " ", spaced)
+
+
+def _answer_forms(answer: str) -> set[str]:
+    """The answer's phrase form, and the forms a lost ligature glyph would leave of it."""
+    forms = {_phrase_form(answer)}
+    folded = unicodedata.normalize("NFKC", answer).casefold()
+    for pair in _LIGATURES:
+        if pair in folded:
+            lost = _phrase_form(folded.replace(pair, ""))
+            if len(lost.strip()) >= 4:
+                forms.add(lost)
+    return {form for form in forms if form.strip()}
+
+
+def _position_phrases(position: int) -> list[str]:
+    """How a reply names an option by its place or letter ("second option", "option b")."""
+    phrases: list[str] = []
+    if position < len(_ORDINALS):
+        ordinal = _ORDINALS[position]
+        phrases += [f" {ordinal} {noun} " for noun in ("option", "choice", "answer", "one")]
+    letter, number = "abcdefgh"[position] if position < 8 else "", str(position + 1)
+    for mark in (letter, number):
+        if mark:
+            phrases += [f" {noun} {mark} " for noun in ("option", "choice", "answer", "answer is")]
+            phrases += [f" {mark} is correct ", f" {mark} is right ", f" pick {mark} "]
+    return phrases
 
 
 def _in_play(prompt: str, context_terms: set[str]) -> bool:
@@ -73,15 +116,37 @@ def find_leaks(reply: str, keys: Sequence[Key], *, question: str) -> list[Leak]:
         if key.kind == "true_false":
             hit = " true " in reply_phrase or " false " in reply_phrase
         else:
-            hit = False
-            for answer in key.answers:
-                phrase = _phrase_form(answer)
-                if phrase.strip() and phrase in reply_phrase:
-                    hit = True
-                    break
+            hit = any(
+                form in reply_phrase for answer in key.answers for form in _answer_forms(answer)
+            ) or any(
+                phrase in reply_phrase
+                for position in key.positions
+                for phrase in _position_phrases(position)
+            )
         if hit:
             leaks.append(Leak(key.quiz_id, key.quiz_title, key.question_id))
     return leaks
+
+
+def reveals(text: str, keys: Sequence[Key], *, question: str) -> bool:
+    """Whether a text shown to a guarded student gives away one of the keys' answers."""
+    return bool(find_leaks(text, keys, question=question))
+
+
+def keys_from(answer_keys: Sequence[Any]) -> list[Key]:
+    """Keys from assessments' AnswerKey rows (the one guard's input, wherever text is shown)."""
+    return [
+        Key(
+            k.quiz_id,
+            k.quiz_title,
+            k.question_id,
+            k.prompt,
+            str(k.kind),
+            k.answers,
+            tuple(getattr(k, "positions", ())),
+        )
+        for k in answer_keys
+    ]
 
 
 def refusal(leaks: Sequence[Leak]) -> str:

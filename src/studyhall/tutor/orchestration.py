@@ -44,7 +44,15 @@ from studyhall.identity.models import Role, User
 from studyhall.knowledge import service as knowledge
 from studyhall.tutor import repository, service
 from studyhall.tutor.citations import Renumbering, renumber, renumbered_passages
-from studyhall.tutor.leakcheck import Key, Leak, find_leaks, refusal
+from studyhall.tutor.leakcheck import (
+    WITHHELD_EXCERPT,
+    Key,
+    Leak,
+    find_leaks,
+    keys_from,
+    refusal,
+    reveals,
+)
 from studyhall.tutor.models import Message, MessageRole
 from studyhall.tutor.prompts import BuiltPrompt, HistoryItem, build_prompt
 from studyhall.tutor.providers.base import (
@@ -308,12 +316,11 @@ async def prepare(
         system_prompt = await active_for(session, course_id=course_id)
         keys: list[Key] = []
         if course_id is not None and user.role == Role.student:
-            keys = [
-                Key(k.quiz_id, k.quiz_title, k.question_id, k.prompt, str(k.kind), k.answers)
-                for k in await assessments.answer_keys_for_student(
+            keys = keys_from(
+                await assessments.answer_keys_for_student(
                     session, course_id=course_id, student_id=user.id
                 )
-            ]
+            )
         found = await knowledge.retrieve(
             session,
             course_id=course_id,
@@ -503,9 +510,6 @@ def _grounded(completion: Completion, passages: list[SourcePassage]) -> bool:
     return completion.extra.get("grounded", "true") != "false"
 
 
-WITHHELD_EXCERPT = "(excerpt withheld: it gives away the answer to a quiz you have not passed yet)"
-
-
 def sources_for(
     text: str,
     passages: list[SourcePassage],
@@ -527,7 +531,7 @@ def sources_for(
     out: list[SourceOut] = []
     for p in cited or list(passages):
         excerpt = _excerpt(p.text)
-        if keys and find_leaks(excerpt, keys, question=question):
+        if keys and reveals(excerpt, keys, question=question):
             excerpt = WITHHELD_EXCERPT
         out.append(
             SourceOut(

@@ -19,6 +19,7 @@ from studyhall.web.pages import (
     sso,
     student,
     teach_content,
+    teach_insights,
     teacher,
     tutor,
     work,
@@ -52,6 +53,7 @@ def pages_router() -> APIRouter:
         tutor,
         teacher,
         teach_content,
+        teach_insights,
         admin,
         admin_ops,
     ):

@@ -1,7 +1,7 @@
 """workspaces: one per student per scope (course or personal), each course's profile
 
-Revision ID: 0009_workspaces
-Revises: 0008_course_assistants
+Revision ID: 0010_workspaces
+Revises: 0009_videos
 Create Date: 2026-12-04 16:00:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import studyhall.core.models
 
-revision: str = "0009_workspaces"
-down_revision: str | Sequence[str] | None = "0008_course_assistants"
+revision: str = "0010_workspaces"
+down_revision: str | Sequence[str] | None = "0009_videos"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,104 @@
+"""Loaders for the video routes: the video in the path, checked against the caller."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+
+from studyhall.core.db import Database, SessionDep
+from studyhall.core.errors import Forbidden
+from studyhall.core.openapi import answers
+from studyhall.core.storage import LocalStorage
+from studyhall.identity.dependencies import (
+    CurrentUser,
+    SettingsDep,
+    admin_key_header,
+    api_key_header,
+    get_current_user,
+    oauth2_scheme,
+)
+from studyhall.identity.models import Role, User
+from studyhall.video import service
+from studyhall.video.models import Video
+
+
+@answers(404)
+async def video_for_reader(video_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Video:
+    """A video the caller may watch (404 for anyone else: its existence is not revealed)."""
+    return await service.readable_video(session, user=user, video_id=video_id)
+
+
+ReadableVideo = Annotated[Video, Depends(video_for_reader)]
+
+
+@answers(403)
+async def video_for_owner(video: ReadableVideo, user: CurrentUser, session: SessionDep) -> Video:
+    """A video of a course the caller manages (its students get 403)."""
+    if not await service.managed(session, user=user, video=video):
+        raise Forbidden(
+            "Only the course's teacher or an admin may do this", code="not_course_owner"
+        )
+    return video
+
+
+OwnedVideo = Annotated[Video, Depends(video_for_owner)]
+
+
+@answers(403)
+async def video_for_teacher(video: ReadableVideo, user: CurrentUser, session: SessionDep) -> Video:
+    """A video of a course the caller teaches (owner, assistant, admin): its figures."""
+    if not await service.taught(session, user=user, video=video):
+        raise Forbidden(
+            "Only the course's teachers or an admin may see this", code="not_course_owner"
+        )
+    return video
+
+
+TaughtVideo = Annotated[Video, Depends(video_for_teacher)]
+
+
+@answers(403)
+async def video_for_student(video: ReadableVideo, user: CurrentUser) -> Video:
+    """A video the calling student watches (heartbeats come from students only)."""
+    if user.role != Role.student:
+        raise Forbidden("Only students report watching", code="students_only")
+    return video
+
+
+StudentVideo = Annotated[Video, Depends(video_for_student)]
+
+
+async def get_db(request: Request) -> Database:
+    """The app's database (tus routes open short units of work themselves)."""
+    db: Database = request.app.state.db
+    return db
+
+
+async def get_storage(request: Request) -> LocalStorage:
+    """The app's file storage."""
+    storage: LocalStorage = request.app.state.storage
+    return storage
+
+
+DatabaseDep = Annotated[Database, Depends(get_db)]
+StorageDep = Annotated[LocalStorage, Depends(get_storage)]
+
+
+@answers(401, 403)
+async def uploader(
+    request: Request,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Security(oauth2_scheme)],
+    api_key: Annotated[str | None, Security(api_key_header)],
+    admin_key: Annotated[str | None, Security(admin_key_header)],
+) -> User:
+    """The caller of a tus request, read in a short read-only unit of work: a PATCH streams its
+    body for a long time and must not hold a database transaction (SQLite's write lock) open."""
+    async with db.session(write=False) as session:
+        return await get_current_user(request, session, settings, token, api_key, admin_key)
+
+
+Uploader = Annotated[User, Depends(uploader)]
