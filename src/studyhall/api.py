@@ -19,6 +19,7 @@ from studyhall.knowledge.router import router as knowledge_router
 from studyhall.tutor.router import router as tutor_router
 from studyhall.video.router import router as video_router
 from studyhall.video.tus_router import router as tus_router
+from studyhall.workspaces.router import router as workspaces_router
 
 system_router = system.router
 
@@ -38,6 +39,7 @@ api_router.include_router(analytics_router)
 api_router.include_router(knowledge_router)
 api_router.include_router(platform_stats_router)
 api_router.include_router(tutor_router)
+api_router.include_router(workspaces_router)
 # The tus protocol's routes first: `/videos/uploads` is not a video id.
 api_router.include_router(tus_router)
 api_router.include_router(video_router)

@@ -41,6 +41,8 @@ class RateLimitSettings(BaseModel):
     tutor_per_user: str = "10/minute"
     # Audit entries a client writes about its own user (cheap to flood otherwise).
     client_audit_per_user: str = "60/minute;1000/day"
+    # Starting (or asking for) one's workspace; seed 004 allows 10 an hour.
+    workspace_create_per_user: str = "10/hour"
 
 
 class LLMSettings(BaseModel):
@@ -219,6 +221,86 @@ class AuthSettings(BaseModel):
     jwks_min_refresh_s: float = Field(default=30.0, ge=0)
 
 
+class WorkspaceProfile(BaseModel):
+    """What a course may choose for its students' workspaces: an image (docker) or a command
+    (process). Profiles are the operator's: a teacher picks one by name, never a command."""
+
+    image: str | None = None
+    # argv; {port}, {base_url} and {home} are filled in. The token travels in the environment
+    # (STUDYHALL_WORKSPACE_TOKEN and JUPYTER_TOKEN), never on a command line others can read.
+    command: list[str] | None = None
+    # The port the workspace listens on inside its container (docker).
+    port: int | None = None
+
+
+def _default_process_command() -> list[str]:
+    return [
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        "--ServerApp.port={port}",
+        "--ServerApp.base_url={base_url}",
+        "--ServerApp.root_dir={home}",
+        "--ServerApp.allow_remote_access=True",
+    ]
+
+
+class WorkspaceSettings(BaseModel):
+    """Per-student workspaces: which backend runs them, their limits, quotas and idle cull."""
+
+    # off: the documented 503. process: a local process per student (one-machine installs).
+    # docker: the Docker Engine API (Docker or `podman system service`).
+    backend: Literal["off", "process", "docker"] = "off"
+    # Docker Engine API: unix:///run/docker.sock, unix:///run/podman/podman.sock or
+    # http://host:2375. Never mounted into a workspace.
+    docker_url: str = "unix:///var/run/docker.sock"
+    image: str = "quay.io/jupyter/base-notebook:latest"
+    # The image's command is used when unset.
+    container_command: list[str] | None = None
+    container_port: int = 8888
+    container_user: str = "1000:1000"
+    container_home: str = "/home/jovyan"
+    # Docker network the containers join instead of publishing a loopback port (the api then
+    # reaches them at their address on it; run the api on that network too).
+    docker_network: str | None = None
+    process_command: list[str] = Field(default_factory=_default_process_command)
+    # System user the process backend runs workspaces as (the server must run as root to
+    # switch); unset runs them as the server's own user, for development only.
+    process_user: str | None = None
+    # Where the process backend keeps homes (default DATA_DIR/workspaces/homes); the
+    # workspace user must be able to reach it, so keep the data directory's secrets elsewhere
+    # or its mode at 0711.
+    process_homes_dir: Path | None = None
+    # Named choices for courses; "default" is the image/command above.
+    profiles: dict[str, WorkspaceProfile] = Field(default_factory=dict)
+    memory_mb: int = Field(default=1024, ge=64)
+    cpus: float = Field(default=1.0, gt=0)
+    pids_limit: int = Field(default=256, ge=16)
+    start_timeout_s: float = Field(default=60.0, gt=0)
+    stop_timeout_s: float = Field(default=10.0, gt=0)
+    # A running workspace without traffic through the proxy for this long is stopped.
+    idle_timeout_s: float = Field(default=3600.0, gt=0)
+    max_running_per_user: int = Field(default=2, ge=1)
+    max_running_total: int = Field(default=50, ge=1)
+    # Retry-After of the 503 when the engine does not answer.
+    retry_after_s: int = Field(default=30, ge=1)
+
+    def profile(self, name: str | None) -> WorkspaceProfile:
+        """The named profile over the defaults (None and "default": the defaults)."""
+        chosen = self.profiles.get(name or "default") or WorkspaceProfile()
+        return WorkspaceProfile(
+            image=chosen.image or self.image,
+            command=chosen.command
+            or (self.process_command if self.backend == "process" else self.container_command),
+            port=chosen.port or self.container_port,
+        )
+
+    def profile_names(self) -> list[str]:
+        """The profiles a course may choose."""
+        return sorted({"default", *self.profiles})
+
+
 DIALECT_NAMES = ("subject-tutor", "bacmr", "chat-prompts", "elearning", "apranova")
 
 
@@ -302,6 +384,7 @@ class Settings(BaseSettings):
     video: VideoSettings = Field(default_factory=VideoSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     compat: CompatSettings = Field(default_factory=CompatSettings)
+    workspaces: WorkspaceSettings = Field(default_factory=WorkspaceSettings)
 
     @property
     def metrics_served(self) -> bool:

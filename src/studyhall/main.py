@@ -22,6 +22,7 @@ from studyhall.jobs.worker import Worker
 from studyhall.tutor.providers.factory import aclose_provider
 from studyhall.video.hosts import UPLOADS_PATH
 from studyhall.web.app import install_web
+from studyhall.workspaces.proxy import aclose_proxy, install_proxy
 
 
 def create_app(settings: Settings | None = None, *, run_worker: bool | None = None) -> FastAPI:
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
             if worker is not None:
                 await worker.stop()
             await aclose_provider(app)
+            await aclose_proxy(app)
             await app.state.db.dispose()
 
     app = FastAPI(
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.include_router(system_router)
     app.include_router(api_router)
     mount_dialects(app, settings)
+    install_proxy(app)
     install_web(app)
     if settings.cors_origins:
         app.add_middleware(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from studyhall.identity.service import REFRESH_REUSE_GRACE
 from studyhall.main import create_app
 from tests.compat.conftest import STRONG_PASSWORD, fresh_email
 from tests.conftest import TEST_PASSWORD, MakeUser
+from tests.workspaces.conftest import ECHO_APP
 
 # The Stripe library hands httpx raw bytes as `data=`, which httpx deprecates: not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
@@ -243,18 +245,55 @@ async def test_update_role_is_admin_only_and_never_ones_own(
     assert r.status_code == 404 and set(r.json()) == {"error", "message"}
 
 
-async def test_workspace_answers_the_documents_503_until_workspaces_exist(
+async def test_workspace_without_an_engine_is_the_documents_503(
     client: httpx.AsyncClient, student: User, auth: Any
 ) -> None:
+    # The harness runs the default `off` workspace backend.
     r = await client.post(f"{BASE}/users/workspace/create/", headers=auth(student))
     assert r.status_code == 503
-    assert r.json() == {
-        "error": "Workspace feature not available",
-        "message": "Docker is not accessible from the backend container.",
-        "details": "Please contact your administrator to enable workspace provisioning.",
-    }
+    body = r.json()
+    assert set(body) == {"error", "message", "details"}
+    assert body["error"] == "Workspace feature not available"
+    assert body["details"] == "Please contact your administrator to enable workspace provisioning."
+    assert "not enabled" in body["message"]
     r = await client.post(f"{BASE}/users/workspace/create/")
-    assert r.status_code == 401
+    assert r.status_code == 401 and set(r.json()) == {"error", "message"}
+
+
+async def test_workspace_create_starts_then_returns_the_students_workspace(
+    settings: Settings, student: User, auth: Any
+) -> None:
+    process = settings.workspaces.model_copy(
+        update={
+            "backend": "process",
+            "process_command": [sys.executable, str(ECHO_APP), "{port}"],
+            "memory_mb": 512,
+            "start_timeout_s": 30.0,
+        }
+    )
+    app = create_app(settings.model_copy(update={"workspaces": process}), run_worker=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        try:
+            created = await client.post(f"{BASE}/users/workspace/create/", headers=auth(student))
+            assert created.status_code == 201, created.text
+            url = created.json()["url"]
+            assert url.startswith("http://testserver/workspaces/")
+            assert created.json() == {
+                "url": url,
+                "port": 80,
+                "msg": "Workspace created successfully.",
+            }
+            existing = await client.post(f"{BASE}/users/workspace/create/", headers=auth(student))
+            assert existing.status_code == 200 and existing.json() == {"url": url}
+            # It is the student's canonical workspace, reachable through the proxy.
+            mine = await client.get("/api/v1/workspaces/me", headers=auth(student))
+            assert url == mine.json()["url"]
+            opened = await client.get(url.removeprefix("http://testserver"), headers=auth(student))
+            assert opened.status_code == 200
+        finally:
+            await client.delete("/api/v1/workspaces/me", headers=auth(student))
+            await app.state.db.dispose()
 
 
 async def test_create_payment_answers_the_stripe_client_secret(

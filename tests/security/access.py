@@ -214,6 +214,27 @@ TUTOR_ACCESS: dict[str, frozenset[str]] = {
 }
 ACCESS.update(TUTOR_ACCESS)
 
+WORKSPACE_ACCESS: dict[str, frozenset[str]] = {
+    "POST /api/v1/workspaces": USER,
+    "GET /api/v1/workspaces/me": USER,
+    "DELETE /api/v1/workspaces/me": USER,
+    "GET /api/v1/courses/{course_id}/workspace-profile": STAFF,
+    "PUT /api/v1/courses/{course_id}/workspace-profile": STAFF,
+    "GET /api/v1/admin/workspaces": ADMINS,
+    "POST /api/v1/admin/workspaces/{workspace_id}/stop": ADMINS,
+}
+ACCESS.update(WORKSPACE_ACCESS)
+
+# Routes that need a peer the world does not run (a container engine): their documented 503
+# (with this code) means the caller was let through.
+UNAVAILABLE_PEER: dict[str, str] = {"POST /api/v1/workspaces": "workspace_backend_unavailable"}
+
+# The workspace proxy (outside /api/v1 and the schema: it carries whatever a workspace serves).
+# Only the workspace's owner gets through: anonymous 401, any other user 403 (admins too: a
+# student's environment is theirs), an unknown id 404, a workspace that is not running 409.
+PROXY_ROUTES = frozenset({"/workspaces/{workspace_id}/{path}"})
+PROXY_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
 
 def path_ids(world: World, template: str, role: str) -> dict[str, str]:
     """The world's object for each path parameter of a route, as the role's own where it has one."""
@@ -242,6 +263,7 @@ def path_ids(world: World, template: str, role: str) -> dict[str, str]:
         "identity_id": world.identities.get(own, ""),
         "domain_id": world.sso_domain,
         "log_id": world.audit_logs.get(own, ""),
+        "workspace_id": world.workspace,
         "video_id": course.video,
     }
     if template.startswith("/api/v1/chat/prompts/"):
@@ -364,6 +386,7 @@ def request_body(world: World, key: str) -> dict[str, Any]:
         "POST /api/v1/chat/sessions/{session_id}/answer": {"answer": "4", "question_index": 0},
         "POST /api/v1/admin/system-prompts": {"name": "v2", "content": "Be kind."},
         "PATCH /api/v1/admin/system-prompts/{prompt_id}": {"name": "v1b"},
+        "PUT /api/v1/courses/{course_id}/workspace-profile": {"profile": "default"},
         "POST /api/v1/courses/{course_id}/videos": {"title": "Lecture 2", "size_bytes": 1000},
         "PATCH /api/v1/videos/{video_id}": {"title": "Renamed"},
         "PUT /api/v1/lessons/{lesson_id}/video": {"video_id": published.video},

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from starlette.routing import Mount
 
 from studyhall.core.routes import api_routes
-from tests.security.access import ACCESS, ADMINS, PUBLIC, STAFF, USER
+from tests.security.access import ACCESS, ADMINS, PUBLIC, STAFF
 
 ST = "/compat/subject-tutor"
 CP = "/compat/chat-prompts/api/v1"
@@ -147,7 +147,7 @@ TWINS: dict[str, str | frozenset[str]] = {
     "POST /compat/apranova/api/users/check-email/": "POST /api/v1/auth/check-email",
     "GET /compat/apranova/api/users/profile/": "GET /api/v1/users/me",
     "POST /compat/apranova/api/users/update-role/": "PATCH /api/v1/admin/users/{user_id}",
-    "POST /compat/apranova/api/users/workspace/create/": USER,
+    "POST /compat/apranova/api/users/workspace/create/": "POST /api/v1/workspaces",
     "POST /compat/apranova/api/payments/create-payment/": "POST /api/v1/payments/checkout",
     "POST /compat/apranova/api/auth/google/": PUBLIC,
     "POST /compat/apranova/api/auth/github/": PUBLIC,

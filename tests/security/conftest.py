@@ -22,6 +22,7 @@ from studyhall.config import Settings
 from studyhall.core.db import Database
 from studyhall.identity.models import ApiKey, EmailToken, RefreshToken, User
 from studyhall.identity.service import _mail_token
+from studyhall.workspaces.models import Workspace
 from tests.peers.stripe_api import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, StripePeer
 from tests.security.world import Headers, World, build_world
 
@@ -127,6 +128,7 @@ async def _server_secrets(db: Database, settings: Settings) -> dict[str, str]:
             (RefreshToken.token_hash, "a refresh token hash"),
             (EmailToken.token_hash, "an email token hash"),
             (ApiKey.key_hash, "an API key hash"),
+            (Workspace.token, "a workspace's token"),
         ):
             for value in (await session.scalars(select(column))).all():
                 if value:

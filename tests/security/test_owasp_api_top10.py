@@ -25,12 +25,13 @@ import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
+from starlette.routing import Mount
 
 from studyhall.config import Settings
 from studyhall.core.clock import clock, utcnow
 from studyhall.core.db import Database
 from studyhall.core.middleware import DEFAULT_MAX_REQUEST_BODY_BYTES
-from studyhall.core.routes import api_routes
+from studyhall.core.routes import api_routes, iter_routes
 from studyhall.core.security import encode_jwt
 from studyhall.identity import service as identity_service
 from studyhall.identity.models import User
@@ -44,10 +45,13 @@ from tests.security.access import (
     ADMIN,
     ADMINS,
     ANONYMOUS,
+    PROXY_METHODS,
+    PROXY_ROUTES,
     PUBLIC,
     ROLES,
     STUDENT,
     TEACHER,
+    UNAVAILABLE_PEER,
     fill,
     path_ids,
     request_body,
@@ -717,6 +721,8 @@ async def test_api5_function_level_authorization_for_every_route(
             # A refresh token is a credential in the body: its 401 is about the token.
             refused = (403,) if key == "POST /api/v1/auth/refresh" else (401, 403)
             ok = status not in refused and status < 500
+            if key in UNAVAILABLE_PEER and status == 503:
+                ok = response.json()["code"] == UNAVAILABLE_PEER[key]
         elif role == ANONYMOUS:
             ok = status == 401 and response.headers.get("www-authenticate") == "Bearer"
         else:
@@ -1044,6 +1050,39 @@ async def test_api8_misconfiguration_docs_schema_and_system_info_are_safe(
     schemes = spec["components"]["securitySchemes"]
     assert {"OAuth2PasswordBearer", "ApiKey", "AdminKey"} <= set(schemes)
     assert settings.environment != "production" or not settings.db_echo
+
+
+async def test_api5_function_level_the_workspace_proxy_lets_only_the_owner_through(
+    app: FastAPI, client: httpx.AsyncClient, world: World, auth: Headers
+) -> None:
+    proxied = {
+        r.path
+        for r in iter_routes(app)
+        if r.path.startswith("/workspaces/") and not isinstance(r.route, Mount)
+    }
+    assert proxied == PROXY_ROUTES, "a route under /workspaces/ without a decision in access.py"
+    own = f"/workspaces/{world.workspace}/lab/tree"
+    unknown = f"/workspaces/{uuid.uuid4()}/lab/tree"
+    cases = [
+        (own, {}, 401),
+        (own, auth(world.other_student), 403),
+        (own, auth(world.teacher), 403),
+        (own, auth(world.admin), 403),
+        (unknown, auth(world.student), 404),
+        ("/workspaces/not-an-id/lab", auth(world.student), 404),
+        # The owner's workspace is not running (the world has no engine).
+        (own, auth(world.student), 409),
+    ]
+    problems = []
+    for path, headers, expected in cases:
+        for method in PROXY_METHODS:
+            answer = await client.request(method, path, headers=headers)
+            body = answer.json() if method != "HEAD" else {"code": "?"}
+            if answer.status_code != expected or (method != "HEAD" and "code" not in body):
+                problems.append(f"{method} {path}: {answer.status_code}, expected {expected}")
+            if expected == 401 and answer.headers.get("www-authenticate") != "Bearer":
+                problems.append(f"{method} {path}: 401 without WWW-Authenticate")
+    assert not problems, "\n".join(problems)
 
 
 # ================================================================== API9 (inventory)

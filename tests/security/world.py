@@ -89,6 +89,8 @@ class World:
     # Each user's external identity (made directly: linking one needs a provider's sign-in).
     identities: dict[str, str] = field(default_factory=dict)
     sso_domain: str = ""
+    # The student's workspace (left `failed` by the default `off` backend).
+    workspace: str = ""
 
     def user(self, role: str) -> User:
         """The main user of a role."""
@@ -379,4 +381,9 @@ async def build_world(
         201,
     )
     world.sso_domain = sso["id"]
+    # Without a container engine (the default `off` backend) a start is the documented 503 and
+    # leaves the student's workspace `failed`: an object for the workspace routes.
+    await _ok(await client.post(f"{API}/workspaces", json={}, headers=s), 503)
+    workspace = await _ok(await client.get(f"{API}/workspaces/me", headers=s), 200)
+    world.workspace = workspace["id"]
     return world

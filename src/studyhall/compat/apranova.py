@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, FastAPI, Request, status
+from fastapi import APIRouter, FastAPI, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from studyhall.billing import payments
@@ -25,10 +26,18 @@ from studyhall.compat.base import (
 from studyhall.core.db import SessionDep
 from studyhall.core.errors import AppError
 from studyhall.identity import service as identity
-from studyhall.identity.dependencies import AdminUser, CurrentUser, SettingsDep
+from studyhall.identity.dependencies import (
+    AdminUser,
+    CallerInOwnSession,
+    CurrentUser,
+    SettingsDep,
+)
 from studyhall.identity.errors import EmailTaken, WeakPassword
 from studyhall.identity.models import Role, User
 from studyhall.identity.schemas import AdminUserUpdate, RegisterIn, UserOut
+from studyhall.workspaces import service as workspaces
+from studyhall.workspaces.dependencies import BackendDep, limit_creation
+from studyhall.workspaces.errors import BackendUnavailable
 
 DESCRIPTION = """
 The ApraNova API (document 004) served by StudyHall: give its front-end the base URL
@@ -43,8 +52,11 @@ Where the document is unsafe, StudyHall's rules apply and answer in the document
   `email`); nobody changes their own role (403).
 * Ids are StudyHall's UUIDs (strings), not integers.
 * `trainer` is StudyHall's `teacher`.
-* **Workspaces** and **Google/GitHub login** answer 503 with the document's body until
-  StudyHall serves them.
+* **workspace/create/** starts the caller's own workspace on StudyHall's workspace backend:
+  `url` is StudyHall's authenticating proxy (`/workspaces/<id>/`, the caller's session
+  required) and `port` is that URL's port; the workspace's own port is never exposed. Without
+  a container engine it is the document's 503 (with `Retry-After` when the engine is down).
+* **Google/GitHub login** answer 503 with the document's body until StudyHall serves them.
 * **create-payment** needs a signed-in user (the payment credits their wallet) and an
   amount equal to one of StudyHall's token packages (400 otherwise).
 """
@@ -336,12 +348,32 @@ WORKSPACE_UNAVAILABLE = {
 
 @router.post(
     "/users/workspace/create/",
-    responses=error_doc(ERRORS, 401, 503),
+    status_code=status.HTTP_201_CREATED,
+    responses=error_doc(ERRORS, 401, 403, 409, 429, 502, 503),
     summary="Create or get one's workspace",
 )
-async def create_workspace(user: CurrentUser) -> dict[str, Any]:
-    # Workspaces are another issue's; until StudyHall provisions them the document's 503.
-    raise DialectError(503, WORKSPACE_UNAVAILABLE)
+async def create_workspace(
+    request: Request,
+    response: Response,
+    user: CallerInOwnSession,
+    db: DatabaseDep,
+    backend: BackendDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    await limit_creation(request, user)
+    try:
+        started = await workspaces.start(db, backend, settings, user=user, course_id=None)
+    except BackendUnavailable as exc:
+        raise DialectError(
+            503, {**WORKSPACE_UNAVAILABLE, "message": exc.message}, headers=exc.headers
+        ) from None
+    url = started.workspace.url
+    if not started.created:
+        response.status_code = status.HTTP_200_OK
+        return {"url": url}
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return {"url": url, "port": port, "msg": "Workspace created successfully."}
 
 
 @router.post(

@@ -128,17 +128,50 @@ async def _user_from_api_key(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
+@answers(401, 403)
+async def get_caller_in_own_session(
+    request: Request,
+    settings: SettingsDep,
+    token: Annotated[str | None, Security(oauth2_scheme)],
+    api_key: Annotated[str | None, Security(api_key_header)],
+    admin_key: Annotated[str | None, Security(admin_key_header)],
+) -> User:
+    """The authenticated user, read in a short read-only unit of work of its own: for routes
+    that wait on something slow (a model, a container engine) between their own transactions,
+    so the request holds no transaction (nor SQLite's write lock) while it waits."""
+    db = request.app.state.db
+    async with db.session(write=False) as session:
+        return await get_current_user(request, session, settings, token, api_key, admin_key)
+
+
+CallerInOwnSession = Annotated[User, Depends(get_caller_in_own_session)]
+
+
+def _check_role(request: Request, user: User, roles: tuple[Role, ...]) -> User:
+    if user.role not in roles:
+        raise Forbidden("You do not have permission to do this")
+    scopes = getattr(request.state, "api_key_scopes", None)
+    if user.role == Role.admin and scopes is not None and "admin" not in scopes:
+        raise Forbidden("This API key lacks the admin scope", code="api_key_scope")
+    return user
+
+
 def require_role(*roles: Role) -> Callable[..., Awaitable[User]]:
     """A dependency that lets only the given roles through (403 otherwise)."""
 
     @answers(403)
     async def checker(request: Request, user: CurrentUser) -> User:
-        if user.role not in roles:
-            raise Forbidden("You do not have permission to do this")
-        scopes = getattr(request.state, "api_key_scopes", None)
-        if user.role == Role.admin and scopes is not None and "admin" not in scopes:
-            raise Forbidden("This API key lacks the admin scope", code="api_key_scope")
-        return user
+        return _check_role(request, user, roles)
+
+    return checker
+
+
+def require_role_in_own_session(*roles: Role) -> Callable[..., Awaitable[User]]:
+    """`require_role` over `CallerInOwnSession`."""
+
+    @answers(403)
+    async def checker(request: Request, user: CallerInOwnSession) -> User:
+        return _check_role(request, user, roles)
 
     return checker
 

@@ -11,6 +11,9 @@ from studyhall.core.security import encode_jwt
 from studyhall.identity.models import User
 
 # Claims a client's document may add to its tokens; never the ones that authenticate.
+# The cookie a signed-in browser carries its access token in (set by the web pages, also read by
+# the workspace proxy, which browsers reach with the same session).
+ACCESS_COOKIE = "sh_access"
 _RESERVED = frozenset({"sub", "type", "iss", "aud", "iat", "exp", "jti", "ver"})
 
 

@@ -12,21 +12,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Security, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 
 from studyhall.billing.idempotency import IdempotencyKeyHeader
 from studyhall.core.db import Database, SessionDep
-from studyhall.core.openapi import DocumentedRoute, answers, errors
+from studyhall.core.openapi import DocumentedRoute, errors
 from studyhall.core.schemas import Page, Pagination, pagination
 from studyhall.identity.dependencies import (
     AdminUser,
+    CallerInOwnSession,
     CurrentUser,
     SettingsDep,
-    admin_key_header,
-    api_key_header,
-    get_current_user,
-    oauth2_scheme,
 )
 from studyhall.identity.models import User
 from studyhall.tutor import orchestration, prompt_records, quiz_chat, service, system_prompts
@@ -75,20 +72,8 @@ def _db(request: Request) -> Database:
     return db
 
 
-@answers(401, 403)
-async def tutor_caller(
-    request: Request,
-    settings: SettingsDep,
-    token: Annotated[str | None, Security(oauth2_scheme)],
-    api_key: Annotated[str | None, Security(api_key_header)],
-    admin_key: Annotated[str | None, Security(admin_key_header)],
-) -> User:
-    """The authenticated user, read in a short read-only unit of work (see the module doc)."""
-    async with _db(request).session(write=False) as session:
-        return await get_current_user(request, session, settings, token, api_key, admin_key)
-
-
-TutorCaller = Annotated[User, Depends(tutor_caller)]
+# Read in its own short unit of work: answering waits on the model (see the module doc).
+TutorCaller = CallerInOwnSession
 
 
 def _provider(request: Request) -> Provider:

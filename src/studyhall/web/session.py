@@ -26,9 +26,9 @@ from studyhall.identity import service
 from studyhall.identity.dependencies import user_from_access_token
 from studyhall.identity.models import Role, User
 from studyhall.identity.schemas import TokenPair
+from studyhall.identity.tokens import ACCESS_COOKIE
 from studyhall.web.i18n import direction, pick_language, translator
 
-ACCESS_COOKIE = "sh_access"
 REFRESH_COOKIE = "sh_refresh"
 CSRF_COOKIE = "sh_csrf"
 LANGUAGE_COOKIE = "sh_lang"

@@ -1,7 +1,7 @@
 """prompt records: prompts a client stores with its models' responses (document 002's prompts)
 
-Revision ID: 0010_prompt_records
-Revises: 0009_videos
+Revision ID: 0011_prompt_records
+Revises: 0010_workspaces
 Create Date: 2026-12-04 16:10:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import studyhall.core.models
 
-revision: str = "0010_prompt_records"
-down_revision: str | Sequence[str] | None = "0009_videos"
+revision: str = "0011_prompt_records"
+down_revision: str | Sequence[str] | None = "0010_workspaces"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """user names: given and family name kept apart (document 003's first_name / last_name)
 
-Revision ID: 0011_user_names
-Revises: 0010_prompt_records
+Revision ID: 0012_user_names
+Revises: 0011_prompt_records
 Create Date: 2026-12-04 16:20:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011_user_names"
-down_revision: str | Sequence[str] | None = "0010_prompt_records"
+revision: str = "0012_user_names"
+down_revision: str | Sequence[str] | None = "0011_prompt_records"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""Per-student workspaces: a backend (docker, process, off) runs them, a proxy fronts them."""
