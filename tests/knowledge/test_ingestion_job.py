@@ -61,6 +61,8 @@ async def _ingest(
     return await document(client, owner, body["document"]["id"])
 
 
+# Three real PDFs extracted, OCR'd where scanned, and embedded on the CPU.
+@pytest.mark.timeout(360)
 async def test_spanish_accents_french_pages_and_printed_labels(
     client: httpx.AsyncClient,
     auth: Headers,

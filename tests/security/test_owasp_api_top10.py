@@ -438,6 +438,9 @@ def _caller(key: str) -> str:
     raise AssertionError(key)
 
 
+# One request per writable field of every write route (several hundred): minutes on a busy
+# 2-core machine, and more with every route added.
+@pytest.mark.timeout(600)
 async def test_api3_property_level_mass_assignment_is_refused_on_every_write(
     app: FastAPI, client: httpx.AsyncClient, world: World, auth: Headers
 ) -> None:
