@@ -9,7 +9,7 @@ from studyhall.analytics.platform_router import router as platform_stats_router
 from studyhall.analytics.router import router as analytics_router
 from studyhall.assessments.router import router as assessments_router
 from studyhall.billing.router import router as billing_router
-from studyhall.core.query_params import refuse_unknown_query
+from studyhall.core.query_params import refuse_shadowed_methods, refuse_unknown_query
 from studyhall.courses.router import router as courses_router
 from studyhall.identity.oauth.router import identities_router, oauth_admin_router, oauth_router
 from studyhall.identity.router import admin_router as identity_admin_router
@@ -23,7 +23,10 @@ from studyhall.workspaces.router import router as workspaces_router
 
 system_router = system.router
 
-api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(refuse_unknown_query)])
+api_router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(refuse_shadowed_methods), Depends(refuse_unknown_query)],
+)
 api_router.include_router(system.info_router)
 api_router.include_router(auth_router)
 api_router.include_router(oauth_router)

@@ -7,11 +7,16 @@ query parameters, those of its dependencies, and the fields of a query-parameter
 
 from __future__ import annotations
 
-from fastapi import Request
+from weakref import WeakKeyDictionary
+
+from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from studyhall.core.routes import allowed_methods, route_templates, shadowing_templates
 
 # By route identity: routes are created once, at start-up, and live as long as the app.
 _ACCEPTED: dict[int, frozenset[str]] = {}
@@ -52,3 +57,28 @@ async def refuse_unknown_query(request: Request) -> None:
                 for name in unknown
             ]
         )
+
+
+async def refuse_shadowed_methods(request: Request) -> None:
+    """Router dependency: 405 for a method the named resource lacks, even when a broader route
+    would take the path as a parameter (`PATCH /courses/enrolled` is not `PATCH` of a course
+    whose id is "enrolled", which would be a misleading 422)."""
+    route = request.scope.get("route")
+    app = request.scope.get("app")
+    if not isinstance(route, APIRoute) or app is None:
+        return
+    if _template(app, route) not in shadowing_templates(app):
+        return
+    allowed = allowed_methods(app, request.url.path)
+    if allowed and request.method not in allowed and request.method != "OPTIONS":
+        raise StarletteHTTPException(status_code=405)
+
+
+def _template(app: FastAPI, route: APIRoute) -> str:
+    templates = _TEMPLATES.get(app)
+    if templates is None:
+        templates = _TEMPLATES[app] = route_templates(app)
+    return templates.get(id(route), route.path)
+
+
+_TEMPLATES: WeakKeyDictionary[FastAPI, dict[int, str]] = WeakKeyDictionary()

@@ -50,20 +50,67 @@ def route_templates(app: FastAPI) -> dict[int, str]:
 _PATTERNS: WeakKeyDictionary[FastAPI, list[tuple[re.Pattern[str], str, frozenset[str]]]] = (
     WeakKeyDictionary()
 )
+_SHADOWED: WeakKeyDictionary[FastAPI, frozenset[str]] = WeakKeyDictionary()
 
 
-def allowed_methods(app: FastAPI, path: str) -> list[str]:
-    """The methods of the resource a concrete path names (for a 405's `Allow` header).
+def _segments(template: str) -> list[str | None]:
+    """A template's segments: the literal text, or None for a parameter."""
+    return [None if part.startswith("{") else part for part in template.strip("/").split("/")]
 
-    Starlette answers 405 with the methods of the first route whose path matched, although
-    GET, PATCH and DELETE of one resource are separate routes. The resource is the first
-    template that matches, as in routing (`/courses/enrolled` before `/courses/{course_id}`).
-    """
+
+def _more_specific(a: str, b: str) -> bool:
+    """Whether template `a` names some of `b`'s paths more precisely: same length, a literal of
+    `a` where `b` has a parameter, and never the other way round (`/courses/enrolled` is more
+    specific than `/courses/{course_id}`)."""
+    if ":path}" in a or ":path}" in b:
+        return False
+    sa, sb = _segments(a), _segments(b)
+    if len(sa) != len(sb):
+        return False
+    narrower = False
+    for x, y in zip(sa, sb, strict=True):
+        if x is not None and y is not None and x != y:
+            return False
+        if x is None and y is not None:
+            return False
+        narrower = narrower or (x is not None and y is None)
+    return narrower
+
+
+def _patterns(app: FastAPI) -> list[tuple[re.Pattern[str], str, frozenset[str]]]:
     patterns = _PATTERNS.get(app)
     if patterns is None:
         patterns = [
             (compile_path(r.path)[0], r.path, r.methods) for r in iter_routes(app) if r.methods
         ]
         _PATTERNS[app] = patterns
-    template = next((t for regex, t, _ in patterns if regex.match(path)), None)
-    return sorted({m for _, t, methods in patterns if t == template for m in methods})
+    return patterns
+
+
+def shadowing_templates(app: FastAPI) -> frozenset[str]:
+    """Templates that catch some paths of a more specific resource for the methods that
+    resource lacks (`PATCH /courses/enrolled` reaches `PATCH /courses/{course_id}`)."""
+    shadowed = _SHADOWED.get(app)
+    if shadowed is None:
+        templates = {t for _, t, _ in _patterns(app)}
+        shadowed = frozenset(
+            b for b in templates if any(_more_specific(a, b) for a in templates if a != b)
+        )
+        _SHADOWED[app] = shadowed
+    return shadowed
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods of the resource a concrete path names (for a 405's `Allow` header).
+
+    Starlette answers 405 with the methods of the first route whose path matched, although
+    GET, PATCH and DELETE of one resource are separate routes. The resource is the most
+    specific template that matches (`/courses/enrolled`, not `/courses/{course_id}`, for the
+    path `/courses/enrolled`), whatever order the routes were registered in.
+    """
+    matching = [t for regex, t, _ in _patterns(app) if regex.match(path)]
+    template = next(
+        (t for t in matching if not any(_more_specific(o, t) for o in matching if o != t)),
+        None,
+    )
+    return sorted({m for _, t, methods in _patterns(app) if t == template for m in methods})
