@@ -17,8 +17,9 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 async def test_patch_of_the_enrolled_list_is_405_not_422(
     client: httpx.AsyncClient, make_user: MakeUser, auth: Any
 ) -> None:
-    student = auth(await make_user("student"))
-    for headers in (student, {}):
+    student: dict[str, str] = auth(await make_user("student"))
+    anonymous: dict[str, str] = {}
+    for headers in (student, anonymous):
         response = await client.patch("/api/v1/courses/enrolled", headers=headers, json={})
         assert response.status_code == 405, response.text
         assert response.headers["allow"] == "GET"
