@@ -24,9 +24,9 @@ def _admin_operations(app: Any) -> list[tuple[str, str]]:
     for path, methods in app.openapi()["paths"].items():
         if path.startswith(ADMIN_PREFIXES):
             for method in methods:
-                concrete = path.replace("{user_id}", str(uuid.uuid4())).replace(
-                    "{key_id}", str(uuid.uuid4())
-                )
+                concrete = path
+                for name in ("{user_id}", "{key_id}", "{log_id}"):
+                    concrete = concrete.replace(name, str(uuid.uuid4()))
                 operations.append((method.upper(), concrete))
     return operations
 
@@ -35,9 +35,9 @@ async def test_role_matrix(
     app: Any, client: httpx.AsyncClient, student: User, teacher: User, admin: User, auth: Auth
 ) -> None:
     operations = _admin_operations(app)
-    # users (list, create, get, patch, delete, reset-password, identities), audit-logs,
-    # api-keys (3)
-    assert len(operations) == 11, operations
+    # users (list, create, get, patch, delete, reset-password, identities), audit-logs (list,
+    # one entry), api-keys (3)
+    assert len(operations) == 12, operations
     for method, path in operations:
         anonymous = await client.request(method, path, json={})
         assert anonymous.status_code == 401, (method, path)
