@@ -118,6 +118,10 @@ RULES_BEYOND_THE_SCHEMA: dict[str, tuple[tuple[str, ...], str]] = {
         ("422",),
         "actual at most the reservation's amount",
     ),
+    "POST /api/v1/courses/{course_id}/assistants": (
+        ("422",),
+        "the address of an active teacher account",
+    ),
     "PUT /api/v1/courses/{course_id}/workspace-profile": (
         ("422",),
         "a profile the operator configured",
