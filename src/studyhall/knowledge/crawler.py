@@ -483,15 +483,9 @@ async def crawl(
                 # The address first: a refused host is reported as such, not as a robots failure.
                 _, host, port = check_scheme(page_url)
                 await resolve(host, port, policy)
-                if not await robots.allowed(page_url):
-                    raise CrawlRefused("disallowed by robots.txt")
+                # robots.txt and the page both count against the crawl's time limit.
                 page = await asyncio.wait_for(
-                    fetch.get(
-                        page_url,
-                        max_bytes=min(limits.max_page_bytes, limits.max_bytes - fetch.bytes_read),
-                        timeout_s=min(limits.request_timeout_s, remaining),
-                    ),
-                    remaining,
+                    _fetch_page(fetch, robots, page_url, limits, remaining), remaining
                 )
                 if page.status != 200:
                     raise CrawlError(f"HTTP {page.status}")
@@ -543,6 +537,18 @@ async def crawl(
                     queue.append((target, depth + 1))
     result.found = list(found.values())
     return result
+
+
+async def _fetch_page(
+    fetch: Fetcher, robots: Robots, url: str, limits: CrawlLimits, remaining: float
+) -> FetchResult:
+    if not await robots.allowed(url):
+        raise CrawlRefused("disallowed by robots.txt")
+    return await fetch.get(
+        url,
+        max_bytes=min(limits.max_page_bytes, limits.max_bytes - fetch.bytes_read),
+        timeout_s=min(limits.request_timeout_s, remaining),
+    )
 
 
 async def _pdf_refusal(url: str, robots: Robots, policy: NetworkPolicy) -> str | None:
