@@ -1,0 +1,73 @@
+"""Paid courses: a seat is bought through billing's payment provider, and its webhook enrolls.
+
+Courses builds on billing (billing stands alone): the checkout goes through billing's payments,
+and the hooks below tell billing what a paid or refunded seat means here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from studyhall.billing import payments
+from studyhall.config import BillingSettings
+from studyhall.core.clock import utcnow
+from studyhall.core.errors import Unprocessable
+from studyhall.courses import repository
+from studyhall.courses.errors import AlreadyEnrolled, CourseIsFree
+from studyhall.courses.models import Course
+from studyhall.courses.service import check_self_enrollment, is_paid
+from studyhall.identity import service as identity_service
+from studyhall.identity.models import User
+
+
+def minor_units(price: Decimal) -> int:
+    """A price in the currency's major unit (49.90) → its minor unit (4990)."""
+    return int((price * 100).to_integral_value())
+
+
+async def start_checkout(
+    session: AsyncSession,
+    *,
+    student: User,
+    course: Course,
+    join_code: str | None,
+    settings: BillingSettings,
+    idempotency_key: str | None = None,
+) -> payments.CourseCheckout:
+    """Start paying for a seat: the same visibility rules as enrolling, then a PaymentIntent."""
+    if not is_paid(course):
+        raise CourseIsFree()
+    check_self_enrollment(course, join_code, paying=True)
+    if await repository.is_enrolled(session, course_id=course.id, student_id=student.id):
+        raise AlreadyEnrolled()
+    assert course.price is not None
+    return await payments.start_course_checkout(
+        session,
+        user_id=student.id,
+        course_id=course.id,
+        course_code=course.code,
+        amount=minor_units(course.price),
+        settings=settings,
+        idempotency_key=idempotency_key,
+    )
+
+
+@payments.on_course_paid
+async def _enroll_payer(session: AsyncSession, user_id: uuid.UUID, course_id: uuid.UUID) -> bool:
+    """The provider says the seat is paid: enroll (False when already enrolled)."""
+    if await repository.get_course(session, course_id) is None:
+        raise Unprocessable(f"course {course_id} no longer exists", code="course_not_found")
+    if not await identity_service.usernames_by_id(session, user_ids=[user_id]):
+        raise Unprocessable(f"no user {user_id}", code="unknown_user")
+    return await repository.insert_enrollment(
+        session, course_id=course_id, student_id=user_id, now=utcnow()
+    )
+
+
+@payments.on_course_refunded
+async def _end_seat(session: AsyncSession, user_id: uuid.UUID, course_id: uuid.UUID) -> bool:
+    """The seat's payment was refunded in full: the enrollment ends (progress is kept)."""
+    return await repository.delete_enrollment(session, course_id=course_id, student_id=user_id)
