@@ -213,7 +213,7 @@ def test_a_kind_name_cannot_be_taken_by_a_second_handler() -> None:
     register_kind("test.taken", first, max_attempts=2)
     try:
         register_kind("test.taken", first, max_attempts=2)  # the same again: accepted
-        with pytest.raises(ValueError, match="test.taken"):
+        with pytest.raises(ValueError, match=r"test\.taken"):
             register_kind("test.taken", second)
         assert KINDS["test.taken"].handler is first
     finally:
