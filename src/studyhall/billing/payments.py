@@ -10,8 +10,8 @@
   held or already spent: it takes what is available and records the rest as the payment's
   `refund_shortfall` (also in the audit log); the balance never goes negative.
 - Course seats (a course with a price) use the same intents and webhook: the payment row carries
-  `course_id` and no tokens. Its success runs the hooks the courses domain registered with
-  `on_course_paid` (enroll, once: the status moves from pending under the payer's wallet lock and
+  `course_id` and no tokens. Its success runs the courses domain's reaction registered by
+  `studyhall.wiring` with `on_course_paid` (enroll, once: the status moves from pending under the payer's wallet lock and
   the enrollment row is unique); a full refund runs `on_course_refunded` (the enrollment ends)
   unless another payment of the same student for the same course still stands.
 - Without a secret key (checkout) or webhook secret (webhook) the endpoints answer 503.
@@ -90,16 +90,22 @@ _course_paid_hooks: list[CourseSeatHook] = []
 _course_refunded_hooks: list[CourseSeatHook] = []
 
 
-def on_course_paid(hook: CourseSeatHook) -> CourseSeatHook:
-    """Register what a succeeded course payment does (the courses domain enrolls the payer)."""
-    _course_paid_hooks.append(hook)
-    return hook
+def on_course_paid(hook: CourseSeatHook) -> None:
+    """Register what a succeeded course payment does (`studyhall.wiring`: courses enrolls the
+    payer). Registering a hook again changes nothing."""
+    if hook not in _course_paid_hooks:
+        _course_paid_hooks.append(hook)
 
 
-def on_course_refunded(hook: CourseSeatHook) -> CourseSeatHook:
+def on_course_refunded(hook: CourseSeatHook) -> None:
     """Register what a fully refunded course payment does (the enrollment ends)."""
-    _course_refunded_hooks.append(hook)
-    return hook
+    if hook not in _course_refunded_hooks:
+        _course_refunded_hooks.append(hook)
+
+
+def course_seat_hooks() -> tuple[tuple[CourseSeatHook, ...], tuple[CourseSeatHook, ...]]:
+    """The registered reactions to a paid and to a refunded course seat."""
+    return tuple(_course_paid_hooks), tuple(_course_refunded_hooks)
 
 
 def packages(settings: BillingSettings) -> list[Package]:

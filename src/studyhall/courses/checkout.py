@@ -1,7 +1,8 @@
 """Paid courses: a seat is bought through billing's payment provider, and its webhook enrolls.
 
 Courses builds on billing (billing stands alone): the checkout goes through billing's payments,
-and the hooks below tell billing what a paid or refunded seat means here.
+and `enroll_payer` / `end_paid_seat` tell billing what a paid or refunded seat means here
+(`studyhall.wiring` registers them).
 """
 
 from __future__ import annotations
@@ -55,8 +56,7 @@ async def start_checkout(
     )
 
 
-@payments.on_course_paid
-async def _enroll_payer(session: AsyncSession, user_id: uuid.UUID, course_id: uuid.UUID) -> bool:
+async def enroll_payer(session: AsyncSession, user_id: uuid.UUID, course_id: uuid.UUID) -> bool:
     """The provider says the seat is paid: enroll (False when already enrolled)."""
     if await repository.get_course(session, course_id) is None:
         raise Unprocessable(f"course {course_id} no longer exists", code="course_not_found")
@@ -67,7 +67,6 @@ async def _enroll_payer(session: AsyncSession, user_id: uuid.UUID, course_id: uu
     )
 
 
-@payments.on_course_refunded
-async def _end_seat(session: AsyncSession, user_id: uuid.UUID, course_id: uuid.UUID) -> bool:
+async def end_paid_seat(session: AsyncSession, user_id: uuid.UUID, course_id: uuid.UUID) -> bool:
     """The seat's payment was refunded in full: the enrollment ends (progress is kept)."""
     return await repository.delete_enrollment(session, course_id=course_id, student_id=user_id)
