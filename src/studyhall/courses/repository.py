@@ -361,6 +361,17 @@ async def lesson_outline(session: AsyncSession, course_id: uuid.UUID) -> list[Le
     return [LessonOutline(*row) for row in (await session.execute(query)).all()]
 
 
+async def list_lessons(session: AsyncSession, course_id: uuid.UUID) -> list[Lesson]:
+    """A course's lessons with their content, in reading order."""
+    return list(
+        (
+            await session.scalars(
+                _reading_order(select(Lesson).where(Lesson.course_id == course_id))
+            )
+        ).all()
+    )
+
+
 async def count_lessons_in_scope(
     session: AsyncSession, course_id: uuid.UUID, module_id: uuid.UUID | None
 ) -> int:

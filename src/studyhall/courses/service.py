@@ -224,6 +224,11 @@ async def find_lesson(session: AsyncSession, lesson_id: uuid.UUID) -> Lesson | N
     return await repository.get_lesson(session, lesson_id)
 
 
+async def course_lessons(session: AsyncSession, course_id: uuid.UUID) -> list[Lesson]:
+    """A course's lessons with their content, in reading order (callers check access)."""
+    return await repository.list_lessons(session, course_id)
+
+
 async def enrolled_course_ids(session: AsyncSession, *, user_id: uuid.UUID) -> list[uuid.UUID]:
     """Ids of the courses the user is enrolled in."""
     return await repository.enrolled_course_ids(session, user_id)
