@@ -715,3 +715,93 @@ async def test_lesson_quiz_and_score(
     )
     empty = await _lesson(client, auth(teacher), course_id)
     _error(await client.get(f"{BASE}/content/quiz/{empty}", headers=auth(teacher)), 404)
+
+
+STATS = f"{BASE}/content/admin/stats"
+
+
+async def _stats(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
+    out = {}
+    for part in ("", "/courses", "/students", "/videos", "/revenue"):
+        r = await client.get(f"{STATS}{part}", headers=headers)
+        assert r.status_code == 200, r.text
+        out[part] = r.json()
+    return out
+
+
+async def test_admin_stats_follow_the_platform(
+    client: httpx.AsyncClient, make_user: MakeUser, admin: User, auth: Any
+) -> None:
+    before = await _stats(client, auth(admin))
+    assert set(before[""]) == {
+        "total_courses",
+        "total_students",
+        "total_videos",
+        "total_revenue",
+        "currency",
+        "active_students_today",
+        "new_enrollments_this_week",
+    }
+    assert set(before["/courses"]) == {
+        "total_courses",
+        "published_courses",
+        "draft_courses",
+        "courses_by_category",
+    }
+    assert before["/courses"]["courses_by_category"] == {}  # StudyHall has no categories
+    assert set(before["/students"]) == {
+        "total_students",
+        "active_students",
+        "new_students_this_month",
+        "completion_rate",
+    }
+    assert set(before["/revenue"]) == {
+        "total_revenue",
+        "monthly_revenue",
+        "currency",
+        "revenue_by_course",
+    }
+    assert before["/revenue"]["revenue_by_course"] == []  # nothing is sold per course
+    assert isinstance(before["/revenue"]["total_revenue"], float)
+    teacher, student = await make_user(Role.teacher), await make_user(Role.student)
+    course_id = await _course(client, auth(teacher))
+    lesson_id = await _lesson(client, auth(teacher), course_id)
+    await client.post(f"{BASE}/content/courses/{course_id}/enroll", headers=auth(student))
+    r = await client.put(
+        f"{BASE}/content/users_progress/",
+        params={"lesson_id": lesson_id},
+        json={"completed": True},
+        headers=auth(student),
+    )
+    assert r.status_code == 200, r.text
+    video_id = await _upload(client, auth(teacher), course_id, tiny_mp4(7200.0))
+    for seconds in (0, 30, 60):
+        await client.post(
+            f"{BASE}/content/videos/{video_id}/watch-progress",
+            json={"progress_seconds": seconds},
+            headers=auth(student),
+        )
+    after = await _stats(client, auth(admin))
+    for key, grew in (
+        ("total_courses", 1),
+        ("total_students", 1),
+        ("total_videos", 1),
+        ("active_students_today", 1),
+        ("new_enrollments_this_week", 1),
+    ):
+        assert after[""][key] - before[""][key] >= grew, key
+    assert after["/courses"]["published_courses"] > before["/courses"]["published_courses"]
+    assert (
+        after["/students"]["new_students_this_month"]
+        > before["/students"]["new_students_this_month"]
+    )
+    assert 0 < after["/students"]["completion_rate"] <= 100
+    assert after["/videos"]["total_videos"] == after[""]["total_videos"]
+    assert after["/videos"]["total_watch_time"].endswith(" hours")
+    most = after["/videos"]["most_watched_video"]
+    assert set(most) == {"id", "title", "views"} and most["views"] >= 1
+    # The figures are StudyHall's platform figures: admins only, like GET /admin/stats.
+    for part in ("", "/courses", "/students", "/videos", "/revenue"):
+        _error(await client.get(f"{STATS}{part}", headers=auth(teacher)), 403)
+        _error(await client.get(f"{STATS}{part}", headers=auth(student)), 403)
+        _error(await client.get(f"{STATS}{part}"), 401)

@@ -141,6 +141,11 @@ TWINS: dict[str, str | frozenset[str]] = {
     f"GET {EL}/content/teacher/assignments": STAFF,
     f"POST {EL}/content/teacher/assignments": "POST /api/v1/courses/{course_id}/assignments",
     f"GET {EL}/content/teacher/students": "GET /api/v1/teacher/students",
+    f"GET {EL}/content/admin/stats": "GET /api/v1/admin/stats",
+    f"GET {EL}/content/admin/stats/courses": "GET /api/v1/admin/stats",
+    f"GET {EL}/content/admin/stats/students": "GET /api/v1/admin/stats",
+    f"GET {EL}/content/admin/stats/videos": "GET /api/v1/admin/stats",
+    f"GET {EL}/content/admin/stats/revenue": "GET /api/v1/admin/stats",
     # apranova (004)
     "POST /compat/apranova/api/auth/registration/": "POST /api/v1/auth/register",
     "POST /compat/apranova/api/users/login/": "POST /api/v1/auth/login",

@@ -110,7 +110,14 @@ the canonical API. Where the document is unsafe or StudyHall's rules differ, Stu
 * **Lessons** (`GET /content/lessons`) are those of the courses one may read (`?course_id=`
   narrows to one course). **Progress records** (`GET /content/users_progress`) are keyed by
   (lesson, student): their `id` is the lesson's (students only, like StudyHall's progress).
-* Lists return at most 100 items; the statistics routes are for admins (see each route).
+* **Statistics** (`/content/admin/stats*`) are admin-only, like StudyHall's platform figures.
+  Money is net of refunds, in major units of the most used payment currency (named in an added
+  `currency` field; currencies are never added together). StudyHall courses have no category
+  (`courses_by_category` is `{}`) and StudyHall sells token packages, not courses
+  (`revenue_by_course` is `[]`). `active_students_today` and `active_students` (30 days) count
+  students with course activity; `completion_rate` is the percent of enrolled students' lessons
+  completed; `new_enrollments_this_week` counts the last 7 days.
+* Lists return at most 100 items.
 """
 
 
@@ -1330,4 +1337,8 @@ def build() -> FastAPI:
         name="elearning", title="E-learning gateway", description=DESCRIPTION, style=_Style()
     )
     app.include_router(router)
+    # Imported here: the statistics module uses this module's error model.
+    from studyhall.compat.elearning_stats import router as stats_router
+
+    app.include_router(stats_router)
     return app

@@ -815,6 +815,46 @@ async def drop_off_histogram(
     return {int(r[0]): int(r[1]) for r in rows}
 
 
+@dataclass(frozen=True)
+class EnrollmentFigures:
+    active_students: int
+    new_enrollments: int
+    lessons_to_do: int
+    lessons_done: int
+
+
+async def enrollment_figures(
+    session: AsyncSession, *, active_since: datetime, enrolled_since: datetime
+) -> EnrollmentFigures:
+    """Platform-wide enrollment figures (aggregates only)."""
+    active = await session.scalar(
+        select(func.count(distinct(Enrollment.student_id))).where(
+            Enrollment.last_activity_at >= active_since
+        )
+    )
+    new = await session.scalar(
+        select(func.count()).select_from(Enrollment).where(Enrollment.enrolled_at >= enrolled_since)
+    )
+    to_do = await session.scalar(
+        select(func.count())
+        .select_from(Enrollment)
+        .join(Lesson, Lesson.course_id == Enrollment.course_id)
+    )
+    done = await session.scalar(
+        select(func.count())
+        .select_from(LessonProgress)
+        .join(
+            Enrollment,
+            and_(
+                Enrollment.course_id == LessonProgress.course_id,
+                Enrollment.student_id == LessonProgress.student_id,
+            ),
+        )
+        .where(LessonProgress.completed.is_(True))
+    )
+    return EnrollmentFigures(int(active or 0), int(new or 0), int(to_do or 0), int(done or 0))
+
+
 async def course_codes_by_user(
     session: AsyncSession, user_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, list[str]]:
