@@ -387,9 +387,9 @@ async def list_chunks(
     )
 
 
-@courses.on_course_deleted
-async def _course_deleted(session: AsyncSession, course_id: uuid.UUID) -> None:
-    """A deleted course takes its documents, chunks, vectors and library links along."""
+async def delete_course_data(session: AsyncSession, *, course_id: uuid.UUID) -> None:
+    """A deleted course takes its documents, chunks, vectors and library links along
+    (registered by `studyhall.wiring`)."""
     documents = await repository.course_documents(session, course_id)
     await repository.delete_course_data(session, course_id)
     await _delete_files_later(session, [key for _, key in documents])
