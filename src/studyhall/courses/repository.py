@@ -124,6 +124,7 @@ async def list_courses(
     is_published: bool | None,
     limit: int,
     offset: int,
+    taught_by: uuid.UUID | None = None,
 ) -> tuple[list[tuple[Course, int]], int]:
     """Courses the viewer may see, filtered, with their student counts, and the total."""
     conditions: list[ColumnElement[bool]] = []
@@ -132,6 +133,8 @@ async def list_courses(
         conditions.append(visible)
     if teacher_id is not None:
         conditions.append(Course.teacher_id == teacher_id)
+    if taught_by is not None:
+        conditions.append(_taught_by(taught_by))
     if level is not None:
         conditions.append(Course.level == level)
     if language is not None:

@@ -456,6 +456,28 @@ async def list_courses(
     )
 
 
+async def taught_courses(
+    session: AsyncSession, *, teacher: User, limit: int, offset: int
+) -> Page[CourseSummary]:
+    """The courses the user owns or assists in (a teacher's own list), newest first."""
+    rows, total = await repository.list_courses(
+        session,
+        viewer_id=teacher.id,
+        role=teacher.role,
+        teacher_id=None,
+        search=None,
+        level=None,
+        language=None,
+        is_published=None,
+        limit=limit,
+        offset=offset,
+        taught_by=teacher.id,
+    )
+    return Page(
+        items=[_summary(course, n) for course, n in rows], total=total, limit=limit, offset=offset
+    )
+
+
 async def course_detail(
     session: AsyncSession, *, course: Course, for_manager: bool = True
 ) -> CourseDetail:
