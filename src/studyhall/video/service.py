@@ -475,6 +475,11 @@ async def analytics(session: AsyncSession, *, video: Video) -> VideoFiguresOut:
     return (await _figures(session, [video]))[video.id]
 
 
+async def totals(session: AsyncSession) -> repository.Totals:
+    """Platform video figures: videos, seconds watched, the most viewed video (admin stats)."""
+    return await repository.totals(session)
+
+
 # ---------------------------------------------------------------- expiry and clean-up
 # The reactions to deletions below are registered by `studyhall.wiring`.
 
