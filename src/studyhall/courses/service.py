@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Awaitable
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import delete
@@ -250,6 +251,21 @@ async def lesson_in_course(
 async def find_lesson(session: AsyncSession, lesson_id: uuid.UUID) -> Lesson | None:
     """A lesson by id, or None."""
     return await repository.get_lesson(session, lesson_id)
+
+
+async def course_lessons(session: AsyncSession, course_id: uuid.UUID) -> list[Lesson]:
+    """A course's lessons with their content, in reading order (callers check access)."""
+    return await repository.list_lessons(session, course_id)
+
+
+async def enrollment_figures(
+    session: AsyncSession, *, active_since: datetime, enrolled_since: datetime
+) -> repository.EnrollmentFigures:
+    """Students with course activity since `active_since`, enrollments since `enrolled_since`,
+    and lessons completed out of all enrolled students' lessons (platform stats)."""
+    return await repository.enrollment_figures(
+        session, active_since=active_since, enrolled_since=enrolled_since
+    )
 
 
 async def enrolled_course_ids(session: AsyncSession, *, user_id: uuid.UUID) -> list[uuid.UUID]:

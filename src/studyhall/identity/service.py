@@ -968,6 +968,11 @@ async def count_active_users(session: AsyncSession, *, since: datetime) -> int:
     return await repository.count_active_users(session, since=since)
 
 
+async def count_new_users(session: AsyncSession, *, role: Role, since: datetime) -> int:
+    """Human accounts of a role created since a time (platform stats)."""
+    return await repository.count_new_users(session, role=role, since=since)
+
+
 async def admin_get_user(session: AsyncSession, *, user_id: uuid.UUID) -> User:
     """A human account by id or 404."""
     user = await repository.get_user(session, user_id)
