@@ -21,6 +21,7 @@ from studyhall.web.pages import (
     teach_content,
     teach_editor,
     teach_insights,
+    teach_quizzes,
     teacher,
     tutor,
     work,
@@ -56,6 +57,7 @@ def pages_router() -> APIRouter:
         teach_content,
         teach_editor,
         teach_insights,
+        teach_quizzes,
         admin,
         admin_ops,
     ):

@@ -132,6 +132,21 @@ function tutorChat(form) {
   });
 }
 
+// A question form holds the fields of every kind (it works without JavaScript); show only the
+// chosen kind's, and disable the others so what is sent is what is seen.
+function questionForm(form) {
+  const kind = form.querySelector("[data-question-kind]");
+  const show = () => {
+    form.querySelectorAll("[data-kinds]").forEach((part) => {
+      const on = part.dataset.kinds.split(" ").includes(kind.value);
+      part.hidden = !on;
+      part.querySelectorAll("input, textarea").forEach((field) => { field.disabled = !on; });
+    });
+  };
+  kind.addEventListener("change", show);
+  show();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   // Buttons marked data-confirm ask before their form is sent (block a user, delete...).
   document.body.addEventListener("submit", (event) => {
@@ -142,4 +157,5 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("video[data-progress-url]").forEach(trackVideo);
   document.querySelectorAll("form[data-quiz-form]").forEach(runQuizTimer);
   document.querySelectorAll("form[data-tutor-chat]").forEach(tutorChat);
+  document.querySelectorAll("form[data-question-form]").forEach(questionForm);
 });
