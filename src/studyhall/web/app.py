@@ -24,6 +24,7 @@ from studyhall.web.pages import (
     teach_quizzes,
     teacher,
     tutor,
+    video,
     work,
 )
 from studyhall.web.render import page, redirect
@@ -58,6 +59,7 @@ def pages_router() -> APIRouter:
         teach_editor,
         teach_insights,
         teach_quizzes,
+        video,
         admin,
         admin_ops,
     ):
