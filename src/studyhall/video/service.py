@@ -333,6 +333,16 @@ def stream_url_for_lesson(video: Video) -> str:
     return f"/api/v1/videos/{video.id}/stream"
 
 
+async def lesson_video(session: AsyncSession, *, lesson: Lesson) -> Video | None:
+    """The video of this domain a lesson plays (the attached one its `video_url` points at)."""
+    if lesson.video_url is None:
+        return None
+    for video in await repository.for_lesson(session, lesson.id):
+        if lesson.video_url.endswith(stream_url_for_lesson(video)):
+            return video
+    return None
+
+
 async def attach(
     session: AsyncSession, settings: Settings, *, actor: User, lesson: Lesson, video_id: uuid.UUID
 ) -> VideoOut:

@@ -15,6 +15,7 @@ from studyhall.web.pages import (
     account,
     admin,
     admin_ops,
+    admin_platform,
     auth,
     sso,
     student,
@@ -24,6 +25,7 @@ from studyhall.web.pages import (
     teach_quizzes,
     teacher,
     tutor,
+    video,
     work,
 )
 from studyhall.web.render import page, redirect
@@ -58,8 +60,10 @@ def pages_router() -> APIRouter:
         teach_editor,
         teach_insights,
         teach_quizzes,
+        video,
         admin,
         admin_ops,
+        admin_platform,
     ):
         router.include_router(module.router)
     return router
