@@ -1,8 +1,9 @@
 """Paid courses: a seat is bought through billing's payment provider, and its webhook enrolls.
 
-Courses builds on billing (billing stands alone): the checkout goes through billing's payments,
-and `enroll_payer` / `end_paid_seat` tell billing what a paid or refunded seat means here
-(`studyhall.wiring` registers them).
+Courses does not depend on billing (billing stands alone, and courses is built on identity
+only): `seat_price` says whether and for how much a student may start a checkout, the route (an
+edge) then asks billing for the payment, and `enroll_payer` / `end_paid_seat` are what billing's
+webhook runs for a paid or refunded seat (`studyhall.wiring` registers them).
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from studyhall.billing import payments
-from studyhall.config import BillingSettings
 from studyhall.core.clock import utcnow
 from studyhall.core.errors import Unprocessable
 from studyhall.courses import repository
@@ -29,31 +28,18 @@ def minor_units(price: Decimal) -> int:
     return int((price * 100).to_integral_value())
 
 
-async def start_checkout(
-    session: AsyncSession,
-    *,
-    student: User,
-    course: Course,
-    join_code: str | None,
-    settings: BillingSettings,
-    idempotency_key: str | None = None,
-) -> payments.CourseCheckout:
-    """Start paying for a seat: the same visibility rules as enrolling, then a PaymentIntent."""
+async def seat_price(
+    session: AsyncSession, *, student: User, course: Course, join_code: str | None
+) -> int:
+    """The price (minor units) a student pays to join: the same visibility rules as enrolling,
+    422 for a free course, 409 when already enrolled."""
     if not is_paid(course):
         raise CourseIsFree()
     check_self_enrollment(course, join_code, paying=True)
     if await repository.is_enrolled(session, course_id=course.id, student_id=student.id):
         raise AlreadyEnrolled()
     assert course.price is not None
-    return await payments.start_course_checkout(
-        session,
-        user_id=student.id,
-        course_id=course.id,
-        course_code=course.code,
-        amount=minor_units(course.price),
-        settings=settings,
-        idempotency_key=idempotency_key,
-    )
+    return minor_units(course.price)
 
 
 async def enroll_payer(session: AsyncSession, user_id: uuid.UUID, course_id: uuid.UUID) -> bool:

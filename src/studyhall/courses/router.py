@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from studyhall.billing import payments
 from studyhall.billing.idempotency import IdempotencyKeyHeader, IdempotentRequest
 from studyhall.core.db import SessionDep
 from studyhall.core.errors import PayloadTooLarge, UnsupportedMediaType
@@ -187,11 +188,15 @@ async def start_checkout(
     )
     if (replay := await idem.replay()) is not None:
         return replay
-    result = await checkout.start_checkout(
+    amount = await checkout.seat_price(
+        session, student=user, course=course, join_code=body.join_code if body else None
+    )
+    result = await payments.start_course_checkout(
         session,
-        student=user,
-        course=course,
-        join_code=body.join_code if body else None,
+        user_id=user.id,
+        course_id=course.id,
+        course_code=course.code,
+        amount=amount,
         settings=settings.billing,
         idempotency_key=idempotency_key,
     )
