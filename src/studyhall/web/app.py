@@ -15,6 +15,7 @@ from studyhall.web.pages import (
     account,
     admin,
     admin_ops,
+    admin_platform,
     auth,
     sso,
     student,
@@ -62,6 +63,7 @@ def pages_router() -> APIRouter:
         video,
         admin,
         admin_ops,
+        admin_platform,
     ):
         router.include_router(module.router)
     return router
