@@ -15,7 +15,7 @@ import io
 import unicodedata
 import uuid
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -152,6 +152,20 @@ def _given_index(options: list[str], value: Any) -> int | None:
             if normalize_text(option) == wanted:
                 return i
     return None
+
+
+def question_from_row(row: Mapping[str, Any]) -> Question:
+    """A transient question (never saved) from its stored JSON form, so another domain that
+    keeps questions of its own (the tutor's in-chat tests) grades them by these rules."""
+    return Question(
+        id=uuid.UUID(row["id"]) if row.get("id") else new_id(),
+        prompt=row["prompt"],
+        kind=QuestionKind(row["kind"]),
+        options=row.get("options"),
+        answer=row["answer"],
+        explanation=row.get("explanation"),
+        points=float(row.get("points", 1.0)),
+    )
 
 
 def is_correct(question: Question, given: Any) -> bool:

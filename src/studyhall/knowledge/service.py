@@ -26,8 +26,9 @@ from studyhall.core.ids import new_id
 from studyhall.core.storage import LocalStorage
 from studyhall.courses import service as courses
 from studyhall.identity.models import Role, User
+from studyhall.jobs import service as jobs_service
 from studyhall.jobs.files import delete_files_later
-from studyhall.jobs.models import Job, JobStatus
+from studyhall.jobs.models import Job
 from studyhall.jobs.service import enqueue
 from studyhall.knowledge import repository
 from studyhall.knowledge.extraction import DocumentKind, UnsupportedType, sniff
@@ -293,7 +294,7 @@ async def reingest(session: AsyncSession, *, document: Document) -> Job:
         dedupe_key=f"{INGEST}:{document.id}",
     )
     document.job_id = job.id
-    if job.status == JobStatus.queued:  # a run already in progress keeps its status
+    if jobs_service.is_waiting(job):  # a run already in progress keeps its status
         document.status = DocumentStatus.queued
     return job
 
