@@ -64,7 +64,7 @@ finally:
         or m in ("studyhall.api", "studyhall.main")
         or m.startswith(("studyhall.web", "studyhall.compat"))
     )
-    from studyhall.billing import payments
+    from studyhall.billing import bulk, payments
     from studyhall.courses import service as courses
     from studyhall.identity import service as identity
     from studyhall.jobs.registry import KINDS, PERIODIC
@@ -81,6 +81,7 @@ finally:
         "lesson": names(courses.lesson_deletion_hooks()),
         "scores": names(courses.lesson_scores_providers()),
         "seats": [names(h) for h in payments.course_seat_hooks()],
+        "bulk": names(bulk.course_students_providers()),
     }), flush=True)
 """
 
@@ -184,6 +185,7 @@ def test_a_worker_that_imports_no_router_knows_every_kind_and_reaction(tmp_path:
         ["studyhall.courses.checkout.enroll_payer"],
         ["studyhall.courses.checkout.end_paid_seat"],
     ]
+    assert report["bulk"] == ["studyhall.courses.service.enrolled_student_ids"]
 
 
 def test_create_app_wires_the_same_and_again_changes_nothing(settings: Settings) -> None:

@@ -12,6 +12,7 @@ imports it.
 from __future__ import annotations
 
 from studyhall.assessments import service as assessments
+from studyhall.billing import bulk as billing_bulk
 from studyhall.billing import jobs as billing_jobs
 from studyhall.billing import payments
 from studyhall.billing import service as billing
@@ -41,6 +42,8 @@ def wire() -> None:
     # A paid course seat: billing's webhook enrolls the payer, a full refund ends the seat.
     payments.on_course_paid(checkout.enroll_payer)
     payments.on_course_refunded(checkout.end_paid_seat)
+    # An admin's bulk top-up of "all students of a course" asks courses who they are.
+    billing_bulk.course_students_provider(courses.enrolled_student_ids)
 
 
 def _job_kinds() -> None:

@@ -95,6 +95,8 @@ ACCESS: dict[str, frozenset[str]] = {
     "DELETE /api/v1/courses/{course_id}/students/{student_id}": STAFF,
     "POST /api/v1/courses/{course_id}/join-code": STAFF,
     "POST /api/v1/courses/{course_id}/checkout": STUDENTS,
+    "GET /api/v1/courses/{course_id}/token-budget": STAFF,
+    "PUT /api/v1/courses/{course_id}/token-budget": STAFF,
     "GET /api/v1/courses/{course_id}/progress": STUDENTS,
     "POST /api/v1/courses/{course_id}/modules": STAFF,
     "PATCH /api/v1/modules/{module_id}": STAFF,
@@ -152,6 +154,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "PUT /api/v1/courses/{course_id}/token-cap": ADMINS,
     "GET /api/v1/payments/packages": USER,
     "POST /api/v1/payments/checkout": USER,
+    "POST /api/v1/admin/bulk-topups": ADMINS,
     # Public, but only a correctly signed Stripe event is accepted (400 otherwise).
     "POST /api/v1/payments/webhook": PUBLIC,
     # knowledge
@@ -374,6 +377,12 @@ def request_body(world: World, key: str) -> dict[str, Any]:
         "POST /api/v1/admin/reservations/{reservation_id}/finalize": {"actual": 3},
         "POST /api/v1/admin/expenses": {"category": "api", "amount": 100, "currency": "usd"},
         "PUT /api/v1/courses/{course_id}/token-cap": {"daily_cap": 1000},
+        "PUT /api/v1/courses/{course_id}/token-budget": {"token_budget": 100000},
+        "POST /api/v1/admin/bulk-topups": {
+            "amount": 10,
+            "reason": "gift",
+            "course_id": published.course,
+        },
         "POST /api/v1/payments/checkout": {"package_id": "small"},
         "PATCH /api/v1/documents/{document_id}": {"title": "Renamed"},
         "POST /api/v1/courses/{course_id}/search": {"query": "light"},

@@ -118,6 +118,10 @@ RULES_BEYOND_THE_SCHEMA: dict[str, tuple[tuple[str, ...], str]] = {
         ("422",),
         "actual at most the reservation's amount",
     ),
+    "POST /api/v1/admin/bulk-topups": (
+        ("422",),
+        "at least one of course_id, user_ids, emails or csv",
+    ),
     "POST /api/v1/courses/{course_id}/checkout": (
         ("422",),
         "a course with a price (a free course is joined with POST /enroll)",

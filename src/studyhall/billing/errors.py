@@ -22,6 +22,18 @@ class InsufficientTokens(PaymentRequired):
         self.available = available
 
 
+class CourseBudgetExhausted(PaymentRequired):
+    """The course has spent (or holds) its whole token budget: the tutor stops for all its users."""
+
+    code = "course_budget_exhausted"
+
+    def __init__(self, *, budget: int, spent: int, held: int, requested: int) -> None:
+        super().__init__(
+            f"This course's token budget is spent ({spent} of {budget} tokens used, {held} held; "
+            f"{requested} more needed): ask its teacher or an admin to raise it"
+        )
+
+
 class DailyLimitReached(RateLimited):
     def __init__(
         self, message: str, *, retry_after: int, code: str = "daily_limit_reached"

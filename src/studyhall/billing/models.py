@@ -147,14 +147,23 @@ class Reservation(IdMixin, Base):
 
 
 class CourseCap(Base):
-    """A course's daily token cap across all its students (set by staff)."""
+    """A course's token limits across all its users: a daily cap and a total budget.
+
+    Its row is also the lock that serializes the course's reservations (both limits are checked
+    under it, with the wallet's lock), so it exists while either limit is set.
+    """
 
     __tablename__ = "course_caps"
-    __table_args__ = (CheckConstraint("daily_cap >= 0", name="daily_cap_not_negative"),)
+    __table_args__ = (
+        CheckConstraint("daily_cap >= 0", name="daily_cap_not_negative"),
+        CheckConstraint("token_budget >= 0", name="token_budget_not_negative"),
+    )
 
     # Soft link to courses.id.
     course_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    daily_cap: Mapped[int] = mapped_column(BigInteger)
+    daily_cap: Mapped[int | None] = mapped_column(BigInteger)
+    # Tokens the course may spend in all (usage charged under it, ever); None: no budget.
+    token_budget: Mapped[int | None] = mapped_column(BigInteger)
     updated_by: Mapped[uuid.UUID | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

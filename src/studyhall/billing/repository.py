@@ -325,15 +325,16 @@ async def delete_course_cap(session: AsyncSession, course_id: uuid.UUID) -> None
     await session.execute(delete(CourseCap).where(CourseCap.course_id == course_id))
 
 
-async def course_usage_since(session: AsyncSession, course_id: uuid.UUID, since: datetime) -> int:
-    """Tokens charged under a course since a time, all its users together."""
-    value = await session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
-            LedgerEntry.course_id == course_id,
-            LedgerEntry.type == EntryType.usage,
-            LedgerEntry.created_at >= since,
-        )
+async def course_usage_since(
+    session: AsyncSession, course_id: uuid.UUID, since: datetime | None
+) -> int:
+    """Tokens charged under a course since a time (None: ever), all its users together."""
+    query = select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
+        LedgerEntry.course_id == course_id, LedgerEntry.type == EntryType.usage
     )
+    if since is not None:
+        query = query.where(LedgerEntry.created_at >= since)
+    value = await session.scalar(query)
     return int(value or 0)
 
 

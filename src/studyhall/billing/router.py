@@ -13,10 +13,13 @@ from fastapi import APIRouter, Depends, Header, Query, Request, status
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from studyhall.billing import payments, service
+from studyhall.billing import bulk, payments, service
 from studyhall.billing.idempotency import IdempotencyKeyHeader, IdempotentRequest
 from studyhall.billing.models import Direction, EntryType, ReservationStatus
 from studyhall.billing.schemas import (
+    BulkTopupIn,
+    BulkTopupOut,
+    BulkTopupRowOut,
     CheckoutIn,
     CheckoutOut,
     CourseCapIn,
@@ -37,6 +40,7 @@ from studyhall.billing.schemas import (
     WebhookOut,
 )
 from studyhall.core.db import Database, SessionDep
+from studyhall.core.errors import Unprocessable
 from studyhall.core.openapi import DocumentedRoute
 from studyhall.core.schemas import ErrorOut, IsoDatetime, Page, Pagination, pagination
 from studyhall.identity import service as identity_service
@@ -375,6 +379,79 @@ async def admin_release(
         session, reservation_id=reservation_id, actor_id=admin.id, settings=settings.billing
     )
     out = ReservationOut.model_validate(reservation)
+    await idem.save(status.HTTP_200_OK, out)
+    return out
+
+
+@router.post(
+    "/admin/bulk-topups",
+    response_model=BulkTopupOut,
+    responses=_errors(
+        _404="Unknown course (`course_not_found`)",
+        **_KEY_REUSED,
+    ),
+)
+async def admin_bulk_topup(
+    body: BulkTopupIn,
+    session: SessionDep,
+    admin: AdminUser,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> BulkTopupOut | Response:
+    """Credit many wallets: all students of a course, user ids, emails and/or a CSV text.
+
+    One ledger entry (and one audit row) per wallet, a report row per target: `credited`,
+    `duplicate` (the same user listed again), `not_found` or `invalid`; at most 5,000 rows, all
+    credited in one unit of work. With an `Idempotency-Key`, a retry replays the first report and
+    credits nothing more. 422 `no_targets` when the body names nobody.
+    """
+    if body.course_id is None and not body.user_ids and not body.emails and not body.csv:
+        raise Unprocessable(
+            "Name the wallets: course_id, user_ids, emails or csv", code="no_targets"
+        )
+    idem = IdempotentRequest(
+        session,
+        key=idempotency_key,
+        user_id=admin.id,
+        route="POST /admin/bulk-topups",
+        request=body,
+    )
+    if (replay := await idem.replay()) is not None:
+        return replay
+    rows = await bulk.resolve(
+        session,
+        amount=body.amount,
+        course_id=body.course_id,
+        user_ids=body.user_ids,
+        emails=body.emails,
+        csv_text=body.csv,
+    )
+    report = await bulk.bulk_topup(
+        session,
+        rows=rows,
+        reason=body.reason,
+        reference=body.reference,
+        actor_id=admin.id,
+        settings=settings.billing,
+    )
+    out = BulkTopupOut(
+        rows=[
+            BulkTopupRowOut(
+                row=r.row,
+                target=r.target,
+                user_id=r.user_id,
+                status=r.status,
+                amount=r.amount,
+                transaction_id=r.transaction_id,
+                new_balance=r.new_balance,
+                detail=r.detail,
+            )
+            for r in report.rows
+        ],
+        credited=report.credited,
+        failed=report.failed,
+        tokens=report.tokens,
+    )
     await idem.save(status.HTTP_200_OK, out)
     return out
 

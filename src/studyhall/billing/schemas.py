@@ -176,3 +176,58 @@ class CheckoutOut(Schema):
 class WebhookOut(Schema):
     received: bool
     outcome: str
+
+
+class BulkTopupIn(InputSchema):
+    """Credit many wallets at once; give at least one of course_id, user_ids, emails, csv."""
+
+    amount: Annotated[int, Field(ge=1, le=10**9)] | None = Field(
+        default=None,
+        description="Tokens for each wallet (a CSV row may give its own in a second column)",
+    )
+    reason: Text500
+    reference: Text200 | None = None
+    course_id: uuid.UUID | None = Field(
+        default=None, description="Every student enrolled in this course"
+    )
+    user_ids: list[uuid.UUID] = Field(default_factory=list, max_length=5000)
+    emails: list[Annotated[str, StringConstraints(max_length=320)]] = Field(
+        default_factory=list, max_length=5000
+    )
+    csv: Annotated[str, StringConstraints(max_length=1_048_576)] | None = Field(
+        default=None,
+        description="CSV text: `email[,amount]` per line (comma or semicolon), header optional",
+    )
+
+
+class BulkTopupRowOut(Schema):
+    row: int = Field(description="Position among the request's targets (course, ids, emails, csv)")
+    target: str = Field(description="The user id, email or course the row came from")
+    user_id: uuid.UUID | None
+    status: str = Field(description="credited, duplicate, not_found or invalid")
+    amount: int | None
+    transaction_id: uuid.UUID | None
+    new_balance: int | None
+    detail: str | None
+
+
+class BulkTopupOut(Schema):
+    rows: list[BulkTopupRowOut]
+    credited: int = Field(description="Wallets credited (one ledger entry each)")
+    failed: int = Field(description="Rows not_found or invalid")
+    tokens: int = Field(description="Tokens credited in all")
+
+
+class CourseBudgetIn(InputSchema):
+    token_budget: Annotated[int, Field(ge=0, le=10**12)] | None = Field(
+        description="Tokens the course may spend in all (its users' tutor answers together); "
+        "null removes the budget"
+    )
+
+
+class CourseBudgetOut(Schema):
+    course_id: uuid.UUID
+    token_budget: int | None
+    tokens_spent: int = Field(description="Tokens charged under the course, ever")
+    tokens_held: int = Field(description="Tokens held by answers in progress")
+    tokens_remaining: int | None = Field(description="budget - spent - held (null: no budget)")

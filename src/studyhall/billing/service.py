@@ -22,6 +22,7 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +31,7 @@ from studyhall.audit.service import record
 from studyhall.billing import idempotency, repository
 from studyhall.billing.errors import (
     AdjustmentTooLarge,
+    CourseBudgetExhausted,
     DailyLimitReached,
     ExceedsReservation,
     InsufficientTokens,
@@ -400,8 +402,10 @@ async def reserve(
             retry_after=_seconds_until(resets_at, now),
         )
     if course_id is not None:
+        # The course's row lock serializes its reservations across users; the figures below are
+        # read after it is taken, so two answers can never both fit in the same room.
         cap = await repository.lock_course_cap(session, course_id)
-        if cap is not None:
+        if cap is not None and cap.daily_cap is not None:
             used = await repository.course_usage_since(session, course_id, start)
             held = await repository.course_open_reserved(session, course_id)
             if used + held + amount > cap.daily_cap:
@@ -410,6 +414,13 @@ async def reserve(
                     "for all its students together)",
                     retry_after=_seconds_until(resets_at, now),
                     code="course_cap_reached",
+                )
+        if cap is not None and cap.token_budget is not None:
+            spent = await repository.course_usage_since(session, course_id, None)
+            held = await repository.course_open_reserved(session, course_id)
+            if spent + held + amount > cap.token_budget:
+                raise CourseBudgetExhausted(
+                    budget=cap.token_budget, spent=spent, held=held, requested=amount
                 )
     available = wallet.balance - wallet.reserved
     if amount > available:
@@ -852,16 +863,7 @@ async def set_course_cap(
     """Set (or with None remove) a course's daily token cap for all its students together."""
     if daily_cap is not None and not 0 <= daily_cap <= MAX_AMOUNT:
         raise Unprocessable("daily_cap must be between 0 and 10^12", code="invalid_amount")
-    cap = await repository.lock_course_cap(session, course_id)
-    if daily_cap is None:
-        if cap is not None:
-            await repository.delete_course_cap(session, course_id)
-    elif cap is None:
-        session.add(CourseCap(course_id=course_id, daily_cap=daily_cap, updated_by=actor_id))
-    else:
-        cap.daily_cap = daily_cap
-        cap.updated_by = actor_id
-    await session.flush()
+    await _set_course_limit(session, course_id, actor_id, daily_cap=daily_cap)
     await record(
         session,
         action="billing.course_cap_set",
@@ -871,6 +873,44 @@ async def set_course_cap(
         details={"daily_cap": daily_cap},
     )
     return await get_course_cap(session, course_id=course_id, settings=settings)
+
+
+_UNCHANGED: Any = object()
+
+
+async def _set_course_limit(
+    session: AsyncSession,
+    course_id: uuid.UUID,
+    actor_id: uuid.UUID | None,
+    *,
+    daily_cap: int | None = _UNCHANGED,
+    token_budget: int | None = _UNCHANGED,
+) -> None:
+    """Change one of a course's limits; the row goes when neither is left."""
+    cap = await repository.lock_course_cap(session, course_id)
+    current = (cap.daily_cap, cap.token_budget) if cap is not None else (None, None)
+    wanted = (
+        current[0] if daily_cap is _UNCHANGED else daily_cap,
+        current[1] if token_budget is _UNCHANGED else token_budget,
+    )
+    if wanted == (None, None):
+        if cap is not None:
+            await repository.delete_course_cap(session, course_id)
+            session.expunge(cap)
+        return
+    if cap is None:
+        session.add(
+            CourseCap(
+                course_id=course_id,
+                daily_cap=wanted[0],
+                token_budget=wanted[1],
+                updated_by=actor_id,
+            )
+        )
+    else:
+        cap.daily_cap, cap.token_budget = wanted
+        cap.updated_by = actor_id
+    await session.flush()
 
 
 async def get_course_cap(
@@ -887,6 +927,57 @@ async def get_course_cap(
         used_today=await repository.course_usage_since(session, course_id, start),
         reserved=await repository.course_open_reserved(session, course_id),
         resets_at=resets_at,
+    )
+
+
+@dataclass(frozen=True)
+class CourseBudgetView:
+    """A course's total token budget and what it has spent and holds against it."""
+
+    course_id: uuid.UUID
+    token_budget: int | None
+    tokens_spent: int
+    tokens_held: int
+    tokens_remaining: int | None
+
+
+async def set_course_budget(
+    session: AsyncSession,
+    *,
+    course_id: uuid.UUID,
+    token_budget: int | None,
+    actor_id: uuid.UUID | None = None,
+) -> CourseBudgetView:
+    """Set (or with None remove) a course's total token budget; audited.
+
+    A budget below what the course has already spent is accepted: the tutor then refuses at once.
+    """
+    if token_budget is not None and not 0 <= token_budget <= MAX_AMOUNT:
+        raise Unprocessable("token_budget must be between 0 and 10^12", code="invalid_amount")
+    await _set_course_limit(session, course_id, actor_id, token_budget=token_budget)
+    await record(
+        session,
+        action="billing.course_budget_set",
+        actor_id=actor_id,
+        target_type="course",
+        target_id=course_id,
+        details={"token_budget": token_budget},
+    )
+    return await get_course_budget(session, course_id=course_id)
+
+
+async def get_course_budget(session: AsyncSession, *, course_id: uuid.UUID) -> CourseBudgetView:
+    """A course's total token budget (None when unset), its spending and its open holds."""
+    cap = await repository.get_course_cap(session, course_id)
+    budget = cap.token_budget if cap is not None else None
+    spent = await repository.course_usage_since(session, course_id, None)
+    held = await repository.course_open_reserved(session, course_id)
+    return CourseBudgetView(
+        course_id=course_id,
+        token_budget=budget,
+        tokens_spent=spent,
+        tokens_held=held,
+        tokens_remaining=None if budget is None else max(0, budget - spent - held),
     )
 
 

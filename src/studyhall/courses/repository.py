@@ -476,6 +476,16 @@ async def is_enrolled(
     return found is not None
 
 
+async def enrolled_student_ids(session: AsyncSession, course_id: uuid.UUID) -> list[uuid.UUID]:
+    """Ids of the students enrolled in a course, oldest enrollment first."""
+    rows = await session.scalars(
+        select(Enrollment.student_id)
+        .where(Enrollment.course_id == course_id)
+        .order_by(Enrollment.enrolled_at, Enrollment.id)
+    )
+    return list(rows)
+
+
 async def enrolled_course_ids(session: AsyncSession, student_id: uuid.UUID) -> list[uuid.UUID]:
     """Ids of every course the user is enrolled in."""
     rows = await session.scalars(

@@ -8,7 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from studyhall.billing import payments
+from studyhall.billing import service as billing
 from studyhall.billing.idempotency import IdempotencyKeyHeader, IdempotentRequest
+from studyhall.billing.schemas import CourseBudgetIn, CourseBudgetOut
 from studyhall.core.db import SessionDep
 from studyhall.core.errors import PayloadTooLarge, UnsupportedMediaType
 from studyhall.core.openapi import DocumentedRoute, error_response, errors
@@ -210,6 +212,30 @@ async def start_checkout(
     )
     await idem.save(status.HTTP_201_CREATED, out)
     return out
+
+
+@router.get("/courses/{course_id}/token-budget")
+async def get_token_budget(session: SessionDep, course: TaughtCourse) -> CourseBudgetOut:
+    """The course's total token budget, what its tutor answers have spent and hold, and what
+    remains (owner teacher, assistants, admin)."""
+    return CourseBudgetOut.model_validate(
+        await billing.get_course_budget(session, course_id=course.id), from_attributes=True
+    )
+
+
+@router.put("/courses/{course_id}/token-budget", responses=errors(403, 404))
+async def set_token_budget(
+    session: SessionDep, user: CurrentUser, course: OwnedCourse, body: CourseBudgetIn
+) -> CourseBudgetOut:
+    """Set the course's total token budget (null removes it; owner teacher or admin); audited.
+
+    Once spent (with what answers in progress hold), the tutor refuses the course's questions
+    with 402 `course_budget_exhausted`, whoever asks and whatever their wallet holds.
+    """
+    view = await billing.set_course_budget(
+        session, course_id=course.id, token_budget=body.token_budget, actor_id=user.id
+    )
+    return CourseBudgetOut.model_validate(view, from_attributes=True)
 
 
 @router.post("/courses/{course_id}/join-code", responses=errors(403, 404))

@@ -270,6 +270,15 @@ async def enrollment_figures(
     )
 
 
+async def enrolled_student_ids(
+    session: AsyncSession, *, course_id: uuid.UUID
+) -> list[uuid.UUID] | None:
+    """Ids of a course's enrolled students; None when there is no such course."""
+    if await repository.get_course(session, course_id) is None:
+        return None
+    return await repository.enrolled_student_ids(session, course_id)
+
+
 async def enrolled_course_ids(session: AsyncSession, *, user_id: uuid.UUID) -> list[uuid.UUID]:
     """Ids of the courses the user is enrolled in."""
     return await repository.enrolled_course_ids(session, user_id)

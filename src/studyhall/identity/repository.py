@@ -54,6 +54,15 @@ async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
     return await session.scalar(select(User).where(User.email == email.strip().lower()))
 
 
+async def ids_by_email(session: AsyncSession, emails: list[str]) -> dict[str, uuid.UUID]:
+    """Lower-cased email → id of the accounts that have one of these emails, in one query."""
+    wanted = sorted({e.strip().lower() for e in emails})
+    if not wanted:
+        return {}
+    rows = await session.execute(select(User.email, User.id).where(User.email.in_(wanted)))
+    return {str(email).lower(): uid for email, uid in rows}
+
+
 async def delete_user(session: AsyncSession, user: User) -> None:
     """Delete an account; its tokens, mailed tokens and saved prompts go with it (FK cascade)."""
     await session.delete(user)

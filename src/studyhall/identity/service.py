@@ -962,6 +962,16 @@ async def admin_get_user_by_login(session: AsyncSession, *, login: str) -> User:
     return user
 
 
+async def ids_by_email(session: AsyncSession, *, emails: list[str]) -> dict[str, uuid.UUID]:
+    """The id of each account with one of these emails (keys lower-cased)."""
+    return await repository.ids_by_email(session, emails)
+
+
+async def existing_user_ids(session: AsyncSession, *, user_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these ids are accounts."""
+    return {u.id for u in await repository.get_users(session, list(set(user_ids)))}
+
+
 async def usernames_by_id(
     session: AsyncSession, *, user_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, str]:

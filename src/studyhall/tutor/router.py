@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 
 from studyhall.billing.idempotency import IdempotencyKeyHeader
 from studyhall.core.db import Database, SessionDep
-from studyhall.core.openapi import DocumentedRoute, errors
+from studyhall.core.openapi import DocumentedRoute, error_response, errors
 from studyhall.core.schemas import Page, Pagination, pagination
 from studyhall.identity.dependencies import (
     AdminUser,
@@ -63,7 +63,12 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
         "`error` {detail, code, status}",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     },
-    **errors(402, 403, 404, 409, 429, 502, 503, 504),
+    **errors(403, 404, 409, 429, 502, 503, 504),
+    402: error_response(
+        402,
+        "Not enough tokens in the wallet (`insufficient_tokens`), or the course's token budget "
+        "is spent (`course_budget_exhausted`)",
+    ),
 }
 
 
