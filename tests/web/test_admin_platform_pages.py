@@ -4,6 +4,7 @@ secret is shown once and works, a revoked key stops at once; nobody else opens t
 from __future__ import annotations
 
 import re
+import uuid
 
 import httpx
 
@@ -95,3 +96,104 @@ async def test_only_admins_open_the_platform_pages(
     client.cookies.clear()
     anonymous = await client.get("/admin/api-keys")
     assert anonymous.status_code == 303 and "/sign-in" in anonymous.headers["location"]
+
+
+async def test_an_admin_tops_up_a_wallet_once_and_sets_its_limits(
+    client: httpx.AsyncClient, make_user: MakeUser, auth: Headers
+) -> None:
+    admin = await make_user(Role.admin)
+    student = await make_user(Role.student, full_name="Ada Lovelace")
+    before = (await client.get(f"{API}/wallet", headers=auth(student))).json()
+    await signed_in(client, admin)
+    users = await client.get("/admin/users", params={"q": "lovelace"})
+    assert f"/admin/users/{student.id}/wallet" in users.text
+    page = await client.get(f"/admin/users/{student.id}/wallet")
+    assert page.status_code == 200 and "Ada Lovelace" in page.text
+    token = csrf_of(page.text)
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', page.text)
+    assert key
+    form = {
+        "csrf_token": token,
+        "idempotency_key": key.group(1),
+        "amount": "5000",
+        "reason": "Exam week",
+        "reference": "",
+    }
+    for _ in range(2):  # a double click: credited once
+        sent = await client.post(f"/admin/users/{student.id}/wallet/topup", data=form)
+        assert sent.status_code == 303, sent.text
+    after = (await client.get(f"{API}/wallet", headers=auth(student))).json()
+    assert after["balance"] == before["balance"] + 5000
+    changed = await client.post(
+        f"/admin/users/{student.id}/wallet/topup", data={**form, "amount": "7000"}
+    )
+    assert changed.status_code == 409  # the same form's key with another amount
+    too_much = await client.post(
+        f"/admin/users/{student.id}/wallet/topup",
+        data={**form, "idempotency_key": str(uuid.uuid4()), "amount": "-999999999"},
+    )
+    assert too_much.status_code == 422 and 'role="alert"' in too_much.text
+    zero = await client.post(
+        f"/admin/users/{student.id}/wallet/topup",
+        data={**form, "idempotency_key": str(uuid.uuid4()), "amount": "0"},
+    )
+    assert zero.status_code == 422
+    assert (await client.get(f"{API}/wallet", headers=auth(student))).json()["balance"] == after[
+        "balance"
+    ]
+
+    shown = str(after["daily_limit"])
+    kept = await client.post(
+        f"/admin/users/{student.id}/wallet/limits",
+        data={
+            "csrf_token": token,
+            "tier": "premium",
+            "daily_limit": shown,
+            "shown_daily_limit": shown,
+        },
+    )
+    assert kept.status_code == 303
+    wallet = (await client.get(f"{API}/wallet", headers=auth(student))).json()
+    assert wallet["tier"] == "premium" and wallet["daily_limit"] == 1_000_000  # the tier's
+    pinned = await client.post(
+        f"/admin/users/{student.id}/wallet/limits",
+        data={
+            "csrf_token": token,
+            "tier": "premium",
+            "daily_limit": "1234",
+            "shown_daily_limit": "1000000",
+        },
+    )
+    assert pinned.status_code == 303
+    assert (await client.get(f"{API}/wallet", headers=auth(student))).json()["daily_limit"] == 1234
+    back = await client.post(
+        f"/admin/users/{student.id}/wallet/limits",
+        data={
+            "csrf_token": token,
+            "tier": "premium",
+            "daily_limit": "1234",
+            "shown_daily_limit": "1234",
+            "use_tier_limit": "true",
+        },
+    )
+    assert back.status_code == 303
+    wallet = (await client.get(f"{API}/wallet", headers=auth(student))).json()
+    assert wallet["daily_limit"] == 1_000_000
+    unknown = await client.post(
+        f"/admin/users/{student.id}/wallet/limits",
+        data={"csrf_token": token, "tier": "platinum", "daily_limit": "", "shown_daily_limit": ""},
+    )
+    assert unknown.status_code == 422 and 'role="alert"' in unknown.text
+    history = await client.get(f"/admin/users/{student.id}/wallet")
+    assert "5,000" in history.text
+    assert (await client.get(f"/admin/users/{uuid.uuid4()}/wallet")).status_code == 404
+
+    client.cookies.clear()
+    await signed_in(client, student)
+    token = csrf_of((await client.get("/wallet")).text)
+    assert (await client.get(f"/admin/users/{student.id}/wallet")).status_code == 403
+    self_credit = await client.post(
+        f"/admin/users/{student.id}/wallet/topup",
+        data={**form, "csrf_token": token, "idempotency_key": str(uuid.uuid4())},
+    )
+    assert self_credit.status_code == 403

@@ -16,6 +16,7 @@ from studyhall.web.pages import (
     admin,
     admin_ops,
     admin_platform,
+    admin_wallets,
     auth,
     sso,
     student,
@@ -64,6 +65,7 @@ def pages_router() -> APIRouter:
         admin,
         admin_ops,
         admin_platform,
+        admin_wallets,
     ):
         router.include_router(module.router)
     return router
