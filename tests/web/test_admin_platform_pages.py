@@ -197,3 +197,73 @@ async def test_an_admin_tops_up_a_wallet_once_and_sets_its_limits(
         data={**form, "csrf_token": token, "idempotency_key": str(uuid.uuid4())},
     )
     assert self_credit.status_code == 403
+
+
+async def test_an_admin_writes_and_switches_system_prompt_versions(
+    client: httpx.AsyncClient, make_user: MakeUser, auth: Headers
+) -> None:
+    admin = await make_user(Role.admin)
+    teacher = await make_user(Role.teacher)
+    course = await create_course(client, auth(teacher))
+    await signed_in(client, admin)
+    token = csrf_of((await client.get("/admin/system-prompts")).text)
+    url = "/admin/system-prompts"
+    made = await client.post(
+        url,
+        data={
+            "csrf_token": token,
+            "name": "House style",
+            "course_code": "",
+            "content": "Answer briefly.\r\nCite pages.",
+            "activate": "true",
+        },
+    )
+    assert made.status_code == 303, made.text
+    kept = await client.post(
+        url,
+        data={
+            "csrf_token": token,
+            "name": "Course voice",
+            "course_code": course["code"].lower(),  # codes are matched as stored, upper-case
+            "content": "Use the course's vocabulary.",
+        },
+    )
+    assert kept.status_code == 303, kept.text
+    listed = await client.get(f"{API}/admin/system-prompts", headers=auth(admin))
+    by_name = {p["name"]: p for p in listed.json()["items"]}
+    assert by_name["House style"]["is_active"] and by_name["House style"]["scope"] == "global"
+    assert by_name["House style"]["content"] == "Answer briefly.\nCite pages."
+    voice = by_name["Course voice"]
+    assert voice["course_id"] == course["id"] and voice["is_active"] is False
+
+    page = await client.get(url, params={"scope": "course"})
+    assert f"course {course['code']}" in page.text and "House style" not in page.text
+    on = await client.post(f"{url}/{voice['id']}/activate", data={"csrf_token": token})
+    assert on.status_code == 303
+    one = await client.get(f"{API}/admin/system-prompts/{voice['id']}", headers=auth(admin))
+    assert one.json()["is_active"] is True
+    off = await client.post(f"{url}/{voice['id']}/deactivate", data={"csrf_token": token})
+    assert off.status_code == 303
+    one = await client.get(f"{API}/admin/system-prompts/{voice['id']}", headers=auth(admin))
+    assert one.json()["is_active"] is False
+
+    unknown = await client.post(
+        url, data={"csrf_token": token, "name": "x", "course_code": "NOPE42", "content": "y"}
+    )
+    assert unknown.status_code == 404 and 'role="alert"' in unknown.text
+    assert 'value="NOPE42"' in unknown.text
+    gone = await client.post(f"{url}/{voice['id']}/delete", data={"csrf_token": token})
+    assert gone.status_code == 303
+    one = await client.get(f"{API}/admin/system-prompts/{voice['id']}", headers=auth(admin))
+    assert one.status_code == 404
+    missing = await client.post(f"{url}/{uuid.uuid4()}/activate", data={"csrf_token": token})
+    assert missing.status_code == 404
+
+    client.cookies.clear()
+    await signed_in(client, teacher)
+    token = csrf_of((await client.get("/teach/courses")).text)
+    assert (await client.get(url)).status_code == 403
+    refused = await client.post(
+        url, data={"csrf_token": token, "name": "Mine", "content": "Obey me", "activate": "true"}
+    )
+    assert refused.status_code == 403

@@ -16,6 +16,7 @@ from studyhall.web.pages import (
     admin,
     admin_ops,
     admin_platform,
+    admin_prompts,
     admin_wallets,
     auth,
     sso,
@@ -65,6 +66,7 @@ def pages_router() -> APIRouter:
         admin,
         admin_ops,
         admin_platform,
+        admin_prompts,
         admin_wallets,
     ):
         router.include_router(module.router)
