@@ -50,7 +50,7 @@ from studyhall.assessments.schemas import (
 from studyhall.core.db import SessionDep
 from studyhall.core.errors import Unprocessable, UnsupportedMediaType
 from studyhall.core.openapi import DocumentedRoute, errors
-from studyhall.core.schemas import Page, Pagination, pagination, storable_text
+from studyhall.core.schemas import NUL_FREE, Page, Pagination, pagination, storable_text
 from studyhall.core.storage import LocalStorage
 from studyhall.courses import service as courses
 from studyhall.courses.dependencies import OwnedCourse, ReadableCourse, ReadableLesson
@@ -302,7 +302,8 @@ _SUBMISSION_BODY: dict[str, Any] = {
                         {"required": ["content"]},
                     ],
                     "properties": {
-                        "content": {"type": "string", "maxLength": 200_000},
+                        # Checked by storable_text like the JSON form's.
+                        "content": {"type": "string", "maxLength": 200_000, "pattern": NUL_FREE},
                         "file": {
                             "type": "string",
                             "format": "binary",

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import AfterValidator
 
 from studyhall.core.db import Database, SessionDep
 from studyhall.core.openapi import DocumentedRoute
@@ -18,8 +17,8 @@ from studyhall.core.schemas import (
     IsoDatetime,
     Page,
     Pagination,
+    StorableText,
     pagination,
-    storable_text,
 )
 from studyhall.identity import service
 from studyhall.identity.dependencies import AdminUser, CurrentUser, SettingsDep, TeacherOrAdmin
@@ -83,11 +82,11 @@ class PasswordForm(OAuth2PasswordRequestForm):
         self,
         *,
         grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
-        username: Annotated[str, Form(max_length=320), AfterValidator(storable_text)],
+        username: Annotated[str, Form(max_length=320), StorableText],
         password: Annotated[
             str,
             Form(max_length=1024, json_schema_extra={"format": "password"}),
-            AfterValidator(storable_text),
+            StorableText,
         ],
         scope: Annotated[str, Form()] = "",
         client_id: Annotated[str | None, Form()] = None,
