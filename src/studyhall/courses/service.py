@@ -5,6 +5,8 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import delete
@@ -13,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.audit.service import record
 from studyhall.core.clock import utcnow
-from studyhall.core.errors import Forbidden, Unprocessable
+from studyhall.core.errors import Forbidden, NotFound, Unprocessable
 from studyhall.core.schemas import Page
 from studyhall.courses import repository
 from studyhall.courses.errors import (
@@ -58,6 +60,7 @@ from studyhall.courses.schemas import (
     StudentProgressRow,
     VideoAnalyticsOut,
 )
+from studyhall.identity import service as identity
 from studyhall.identity.models import Role, User
 
 # Watching this share of a video marks the lesson completed.
@@ -252,9 +255,52 @@ async def find_lesson(session: AsyncSession, lesson_id: uuid.UUID) -> Lesson | N
     return await repository.get_lesson(session, lesson_id)
 
 
+async def course_lessons(session: AsyncSession, course_id: uuid.UUID) -> list[Lesson]:
+    """A course's lessons with their content, in reading order (callers check access)."""
+    return await repository.list_lessons(session, course_id)
+
+
+async def enrollment_figures(
+    session: AsyncSession, *, active_since: datetime, enrolled_since: datetime
+) -> repository.EnrollmentFigures:
+    """Students with course activity since `active_since`, enrollments since `enrolled_since`,
+    and lessons completed out of all enrolled students' lessons (platform stats)."""
+    return await repository.enrollment_figures(
+        session, active_since=active_since, enrolled_since=enrolled_since
+    )
+
+
 async def enrolled_course_ids(session: AsyncSession, *, user_id: uuid.UUID) -> list[uuid.UUID]:
     """Ids of the courses the user is enrolled in."""
     return await repository.enrolled_course_ids(session, user_id)
+
+
+@dataclass(frozen=True)
+class PublicProfile:
+    """A user as a teacher of their course sees them, with the courses they are enrolled in."""
+
+    user: User
+    enrolled_course_ids: list[uuid.UUID]
+
+
+async def public_profile(
+    session: AsyncSession, *, viewer: User, user_id: uuid.UUID
+) -> PublicProfile:
+    """A user's public profile for an admin, themselves, or a teacher of a course the user is in.
+
+    Anyone else gets the same 404 as for an unknown id, so a stranger cannot tell whether the
+    account exists. It lives here, not in identity: who may see whom is a rule of enrollment,
+    and identity, the base domain, imports no domain built on it.
+    """
+    user = await identity.admin_get_user(session, user_id=user_id)
+    if viewer.role != Role.admin and viewer.id != user.id:
+        allowed = viewer.role == Role.teacher and await teacher_can_see_student(
+            session, teacher_id=viewer.id, student_id=user.id
+        )
+        if not allowed:
+            raise NotFound("User not found")
+    course_ids = await enrolled_course_ids(session, user_id=user.id)
+    return PublicProfile(user=user, enrolled_course_ids=list(course_ids))
 
 
 async def teacher_can_see_student(
@@ -669,8 +715,16 @@ async def delete_lesson(session: AsyncSession, *, lesson: Lesson) -> None:
 # ---------------------------------------------------------------- enrollment
 
 
-def check_self_enrollment(course: Course, join_code: str | None) -> None:
-    """Whether a student may join on their own: the course's visibility and price decide."""
+def is_paid(course: Course) -> bool:
+    """Whether joining the course goes through a checkout."""
+    return course.price is not None and course.price > 0
+
+
+def check_self_enrollment(course: Course, join_code: str | None, *, paying: bool = False) -> None:
+    """Whether a student may join on their own: the course's visibility and price decide.
+
+    `paying`: the student is starting a checkout, so the price is not in the way.
+    """
     if course.visibility == Visibility.private:
         raise EnrollmentClosed()
     if course.visibility == Visibility.invite and (
@@ -679,7 +733,7 @@ def check_self_enrollment(course: Course, join_code: str | None) -> None:
         or not secrets.compare_digest(join_code.strip().upper(), course.join_code)
     ):
         raise JoinCodeRequired()
-    if course.price is not None and course.price > 0:
+    if is_paid(course) and not paying:
         raise PaymentRequired()
 
 

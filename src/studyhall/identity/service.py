@@ -69,7 +69,6 @@ from studyhall.identity.schemas import (
     EmailExists,
     PromptIn,
     PromptUpdate,
-    PublicUserOut,
     RegisterIn,
     TokenPair,
     UserOut,
@@ -789,32 +788,6 @@ async def delete_me(session: AsyncSession, *, user: User) -> None:
     await _delete_account(session, user)
 
 
-async def public_profile(
-    session: AsyncSession, *, viewer: User, user_id: uuid.UUID
-) -> PublicUserOut:
-    """A user's public profile for an admin, or for a teacher of a course the user is in."""
-    # The courses domain is written alongside this one; imported here, at use.
-    from studyhall.courses import service as courses_service
-
-    user = await repository.get_user(session, user_id)
-    if user is None or user.is_service:
-        raise NotFound("User not found")
-    if viewer.role != Role.admin and viewer.id != user.id:
-        allowed = viewer.role == Role.teacher and await courses_service.teacher_can_see_student(
-            session, teacher_id=viewer.id, student_id=user.id
-        )
-        if not allowed:
-            raise NotFound("User not found")
-    course_ids = await courses_service.enrolled_course_ids(session, user_id=user.id)
-    return PublicUserOut(
-        id=user.id,
-        username=user.username,
-        full_name=user.full_name,
-        role=user.role,
-        enrolled_course_ids=list(course_ids),
-    )
-
-
 # Saved prompts
 
 
@@ -966,6 +939,11 @@ async def count_users_by_role(session: AsyncSession) -> dict[str, int]:
 async def count_active_users(session: AsyncSession, *, since: datetime) -> int:
     """Human accounts active (logged in or refreshed a session) since a time."""
     return await repository.count_active_users(session, since=since)
+
+
+async def count_new_users(session: AsyncSession, *, role: Role, since: datetime) -> int:
+    """Human accounts of a role created since a time (platform stats)."""
+    return await repository.count_new_users(session, role=role, since=since)
 
 
 async def admin_get_user(session: AsyncSession, *, user_id: uuid.UUID) -> User:

@@ -15,14 +15,19 @@ from studyhall.web.pages import (
     account,
     admin,
     admin_ops,
+    admin_platform,
+    admin_prompts,
+    admin_wallets,
     auth,
     sso,
     student,
     teach_content,
     teach_editor,
     teach_insights,
+    teach_quizzes,
     teacher,
     tutor,
+    video,
     work,
 )
 from studyhall.web.render import page, redirect
@@ -56,8 +61,13 @@ def pages_router() -> APIRouter:
         teach_content,
         teach_editor,
         teach_insights,
+        teach_quizzes,
+        video,
         admin,
         admin_ops,
+        admin_platform,
+        admin_prompts,
+        admin_wallets,
     ):
         router.include_router(module.router)
     return router
