@@ -28,7 +28,7 @@ from studyhall.assessments.models import (
 )
 from studyhall.core.clock import utcnow
 from studyhall.core.models import Base
-from studyhall.core.schemas import Page
+from studyhall.core.pagination import page_of, window
 from studyhall.courses.models import Course, Enrollment, Lesson, LessonProgress
 from studyhall.identity.models import User
 from studyhall.tutor import service as tutor
@@ -170,7 +170,7 @@ async def course_analytics(
         quiz_attempts=int(attempts_n),
         average_quiz_score=round(float(attempts_avg), 2) if attempts_avg is not None else None,
         tutor_messages=chat.questions,
-        students=Page(items=items, total=total, limit=limit, offset=offset),
+        students=page_of(items, total, window(limit, offset)),
         top_questions=[TopQuestion(question=q.topic, count=q.count) for q in chat.top_questions],
     )
 

@@ -25,6 +25,7 @@ from studyhall.billing.models import (
     Wallet,
 )
 from studyhall.core.ids import new_id
+from studyhall.core.pagination import paginate
 
 
 def _insert(session: AsyncSession, table: Any) -> Any:
@@ -265,13 +266,13 @@ async def list_reservations(
     query = select(Reservation).where(Reservation.user_id == user_id)
     if status is not None:
         query = query.where(Reservation.status == status)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(Reservation.created_at.desc(), Reservation.id.desc())
-        .limit(limit)
-        .offset(offset)
+    return await paginate(
+        session,
+        query,
+        order_by=[Reservation.created_at.desc(), Reservation.id.desc()],
+        limit=limit,
+        offset=offset,
     )
-    return list(rows), int(total or 0)
 
 
 async def overdue_reservations_of(
@@ -425,11 +426,13 @@ async def list_expenses(
     query = select(Expense)
     if category:
         query = query.where(Expense.category == category)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(Expense.created_at.desc(), Expense.id.desc()).limit(limit).offset(offset)
+    return await paginate(
+        session,
+        query,
+        order_by=[Expense.created_at.desc(), Expense.id.desc()],
+        limit=limit,
+        offset=offset,
     )
-    return list(rows), int(total or 0)
 
 
 # Idempotency keys

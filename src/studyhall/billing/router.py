@@ -7,7 +7,7 @@ Every /wallet route is about the caller's own wallet (no id of another user is a
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, status
 from fastapi.responses import Response
@@ -37,8 +37,9 @@ from studyhall.billing.schemas import (
     WebhookOut,
 )
 from studyhall.core.db import Database, SessionDep
-from studyhall.core.openapi import DocumentedRoute
-from studyhall.core.schemas import ErrorOut, IsoDatetime, Page, Pagination, pagination
+from studyhall.core.openapi import DocumentedRoute, errors
+from studyhall.core.pagination import PageParams, Pagination, page_of, slice_page
+from studyhall.core.schemas import IsoDatetime, Page
 from studyhall.identity import service as identity_service
 from studyhall.identity.dependencies import AdminUser, CurrentUser, SettingsDep
 from studyhall.identity.models import User
@@ -46,28 +47,25 @@ from studyhall.identity.models import User
 router = APIRouter(tags=["billing"], route_class=DocumentedRoute)
 
 
-def _errors(**codes: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for error statuses: {"402": "why"} → documented {detail, code} bodies."""
-    return {int(k[1:]): {"model": ErrorOut, "description": v} for k, v in codes.items()}
-
-
-_NOT_FOUND = {"_404": "Unknown user or reservation"}
-_KEY_REUSED = {"_409": "Idempotency-Key reused with a different request"}
-_RESERVE_ERRORS = _errors(
-    _402="Not enough tokens (`insufficient_tokens`)",
-    _429="Daily limit (`daily_limit_reached`) or course cap (`course_cap_reached`) reached; "
-    "`Retry-After` says when it resets",
-    **_NOT_FOUND,
-    **_KEY_REUSED,
+_NOT_FOUND = {404: "Unknown user or reservation"}
+_KEY_REUSED = {409: "Idempotency-Key reused with a different request"}
+_RESERVE_ERRORS = errors(
+    described={
+        402: "Not enough tokens (`insufficient_tokens`)",
+        429: "Daily limit (`daily_limit_reached`) or course cap (`course_cap_reached`) reached; "
+        "`Retry-After` says when it resets",
+        **_NOT_FOUND,
+        **_KEY_REUSED,
+    }
 )
-_PAYMENT_ERRORS = _errors(
-    _503="Payments are not configured (`payments_not_configured`)",
-    _502="The payment provider failed (`payment_provider_error`)",
-    _404="Unknown package",
-    **_KEY_REUSED,
+_PAYMENT_ERRORS = errors(
+    described={
+        503: "Payments are not configured (`payments_not_configured`)",
+        502: "The payment provider failed (`payment_provider_error`)",
+        404: "Unknown package",
+        **_KEY_REUSED,
+    }
 )
-
-PageDep = Annotated[Pagination, Depends(pagination)]
 
 
 @identity_service.on_user_deleted
@@ -125,19 +123,14 @@ async def get_wallet(
 async def my_reservations(
     session: SessionDep,
     user: CurrentUser,
-    page: PageDep,
+    page: PageParams,
     status_: Annotated[ReservationStatus | None, Query(alias="status")] = None,
 ) -> Page[ReservationOut]:
     """My reservations, newest first; filter by status."""
     rows, total = await service.list_reservations(
         session, user_id=user.id, status=status_, limit=page.limit, offset=page.offset
     )
-    return Page(
-        items=[ReservationOut.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return page_of(rows, total, page, ReservationOut.model_validate)
 
 
 @router.get("/wallet/reservations/{reservation_id}")
@@ -156,7 +149,7 @@ async def my_transactions(
     session: SessionDep,
     user: CurrentUser,
     settings: SettingsDep,
-    page: PageDep,
+    page: PageParams,
     direction: Direction | None = None,
     type_: Annotated[EntryType | None, Query(alias="type")] = None,
     since: IsoDatetime | None = None,
@@ -203,7 +196,7 @@ async def admin_get_wallet(
     "/admin/wallets/{user_id}/topup",
     status_code=status.HTTP_201_CREATED,
     response_model=TopupOut,
-    responses=_errors(**_NOT_FOUND, **_KEY_REUSED),
+    responses=errors(described=_NOT_FOUND | _KEY_REUSED),
 )
 async def admin_topup(
     target: TargetUser,
@@ -262,19 +255,14 @@ async def admin_set_limits(
 async def admin_list_reservations(
     target: TargetUser,
     session: SessionDep,
-    page: PageDep,
+    page: PageParams,
     status_: Annotated[ReservationStatus | None, Query(alias="status")] = None,
 ) -> Page[ReservationOut]:
     """A user's reservations, newest first."""
     rows, total = await service.list_reservations(
         session, user_id=target.id, status=status_, limit=page.limit, offset=page.offset
     )
-    return Page(
-        items=[ReservationOut.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return page_of(rows, total, page, ReservationOut.model_validate)
 
 
 @router.post(
@@ -319,10 +307,12 @@ async def admin_reserve(
 @router.post(
     "/admin/reservations/{reservation_id}/finalize",
     response_model=ReservationOut,
-    responses=_errors(
-        **_NOT_FOUND,
-        **_KEY_REUSED,
-        _422="`actual` above the reserved amount (`exceeds_reservation`)",
+    responses=errors(
+        described={
+            **_NOT_FOUND,
+            **_KEY_REUSED,
+            422: "`actual` above the reserved amount (`exceeds_reservation`)",
+        }
     ),
 )
 async def admin_finalize(
@@ -358,7 +348,7 @@ async def admin_finalize(
 @router.post(
     "/admin/reservations/{reservation_id}/release",
     response_model=ReservationOut,
-    responses=_errors(**_NOT_FOUND, **_KEY_REUSED),
+    responses=errors(described=_NOT_FOUND | _KEY_REUSED),
 )
 async def admin_release(
     reservation_id: uuid.UUID,
@@ -392,7 +382,7 @@ async def admin_release(
 async def admin_transactions(
     session: SessionDep,
     _admin: AdminUser,
-    page: PageDep,
+    page: PageParams,
     direction: Direction | None = None,
     type_: Annotated[EntryType | None, Query(alias="type")] = None,
     user_id: uuid.UUID | None = None,
@@ -417,7 +407,7 @@ async def admin_transactions(
     "/admin/expenses",
     status_code=status.HTTP_201_CREATED,
     response_model=ExpenseOut,
-    responses=_errors(**_KEY_REUSED),
+    responses=errors(described=_KEY_REUSED),
 )
 async def admin_record_expense(
     body: ExpenseIn,
@@ -448,19 +438,14 @@ async def admin_record_expense(
 async def admin_list_expenses(
     session: SessionDep,
     _admin: AdminUser,
-    page: PageDep,
+    page: PageParams,
     category: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[ExpenseOut]:
     """Recorded expenses, newest first."""
     rows, total = await service.list_expenses(
         session, category=category, limit=page.limit, offset=page.offset
     )
-    return Page(
-        items=[ExpenseOut.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return page_of(rows, total, page, ExpenseOut.model_validate)
 
 
 # Course caps
@@ -498,19 +483,14 @@ async def set_course_cap(
 # Payments
 
 
-@router.get("/payments/packages", responses=_errors(_503="Payments are not configured"))
+@router.get("/payments/packages", responses=errors(described={503: "Payments are not configured"}))
 async def list_packages(
-    _user: CurrentUser, settings: SettingsDep, page: PageDep
+    _user: CurrentUser, settings: SettingsDep, page: PageParams
 ) -> Page[PackageOut]:
     """The token packages on sale (503 when payments are not configured)."""
     payments.require_configured(settings.billing)
     items = [PackageOut.model_validate(p) for p in payments.packages(settings.billing)]
-    return Page(
-        items=items[page.offset : page.offset + page.limit],
-        total=len(items),
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return slice_page(items, page)
 
 
 @router.post(
@@ -552,9 +532,11 @@ async def checkout(
 
 @router.post(
     "/payments/webhook",
-    responses=_errors(
-        _400="Bad or missing signature (`invalid_webhook_signature`) or payload",
-        _503="No webhook secret configured",
+    responses=errors(
+        described={
+            400: "Bad or missing signature (`invalid_webhook_signature`) or payload",
+            503: "No webhook secret configured",
+        }
     ),
 )
 async def payment_webhook(

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 
 from studyhall.core.db import SessionDep
 from studyhall.core.errors import PayloadTooLarge, UnsupportedMediaType
 from studyhall.core.openapi import DocumentedRoute, error_response, errors
-from studyhall.core.schemas import Page, Pagination, pagination
+from studyhall.core.pagination import PageParams
+from studyhall.core.schemas import Page
 from studyhall.courses import roster, service, teachers
 from studyhall.courses.dependencies import (
     CourseById,
@@ -56,7 +57,6 @@ from studyhall.identity.dependencies import CurrentUser, SettingsDep, StudentUse
 
 router = APIRouter(tags=["courses"], route_class=DocumentedRoute)
 
-PageParams = Annotated[Pagination, Depends(pagination)]
 
 ROSTER_MAX_BYTES = 1024 * 1024
 
