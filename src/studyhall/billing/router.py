@@ -14,7 +14,6 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.billing import payments, service
-from studyhall.billing.idempotency import IdempotencyKeyHeader, IdempotentRequest
 from studyhall.billing.models import Direction, EntryType, ReservationStatus
 from studyhall.billing.schemas import (
     CheckoutIn,
@@ -37,6 +36,7 @@ from studyhall.billing.schemas import (
     WebhookOut,
 )
 from studyhall.core.db import Database, SessionDep
+from studyhall.core.idempotency import IdempotencyDep
 from studyhall.core.openapi import DocumentedRoute, errors
 from studyhall.core.pagination import PageParams, Pagination, page_of, slice_page
 from studyhall.core.schemas import IsoDatetime, Page
@@ -204,30 +204,29 @@ async def admin_topup(
     session: SessionDep,
     admin: AdminUser,
     settings: SettingsDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idem: IdempotencyDep,
 ) -> TopupOut | Response:
     """Credit tokens (or debit with a negative amount: an adjustment); audited."""
-    idem = IdempotentRequest(
-        session,
-        key=idempotency_key,
+
+    async def topup() -> TopupOut:
+        entry, wallet = await service.topup(
+            session,
+            user_id=target.id,
+            amount=body.amount,
+            reason=body.reason,
+            reference=body.reference,
+            actor_id=admin.id,
+            settings=settings.billing,
+        )
+        return TopupOut(transaction_id=entry.id, new_balance=wallet.balance)
+
+    return await idem.run(
+        topup,
         user_id=admin.id,
         route="POST /admin/wallets/{user_id}/topup",
         request={"user_id": target.id, "body": body},
+        status_code=status.HTTP_201_CREATED,
     )
-    if (replay := await idem.replay()) is not None:
-        return replay
-    entry, wallet = await service.topup(
-        session,
-        user_id=target.id,
-        amount=body.amount,
-        reason=body.reason,
-        reference=body.reference,
-        actor_id=admin.id,
-        settings=settings.billing,
-    )
-    out = TopupOut(transaction_id=entry.id, new_balance=wallet.balance)
-    await idem.save(status.HTTP_201_CREATED, out)
-    return out
 
 
 @router.patch("/admin/wallets/{user_id}")
@@ -277,31 +276,30 @@ async def admin_reserve(
     session: SessionDep,
     admin: AdminUser,
     settings: SettingsDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idem: IdempotencyDep,
 ) -> ReservationOut | Response:
     """Hold tokens for a user (402 not enough, 429 daily limit or course cap)."""
-    idem = IdempotentRequest(
-        session,
-        key=idempotency_key,
+
+    async def reserve() -> ReservationOut:
+        reservation = await service.reserve(
+            session,
+            user_id=target.id,
+            amount=body.amount,
+            purpose=body.purpose,
+            course_id=body.course_id,
+            ttl_s=body.ttl_s,
+            actor_id=admin.id,
+            settings=settings.billing,
+        )
+        return ReservationOut.model_validate(reservation)
+
+    return await idem.run(
+        reserve,
         user_id=admin.id,
         route="POST /admin/wallets/{user_id}/reservations",
         request={"user_id": target.id, "body": body},
+        status_code=status.HTTP_201_CREATED,
     )
-    if (replay := await idem.replay()) is not None:
-        return replay
-    reservation = await service.reserve(
-        session,
-        user_id=target.id,
-        amount=body.amount,
-        purpose=body.purpose,
-        course_id=body.course_id,
-        ttl_s=body.ttl_s,
-        actor_id=admin.id,
-        settings=settings.billing,
-    )
-    out = ReservationOut.model_validate(reservation)
-    await idem.save(status.HTTP_201_CREATED, out)
-    return out
 
 
 @router.post(
@@ -321,28 +319,27 @@ async def admin_finalize(
     session: SessionDep,
     admin: AdminUser,
     settings: SettingsDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idem: IdempotencyDep,
 ) -> ReservationOut | Response:
     """Charge `actual` and release the rest; above the hold is refused; a resolved one is kept."""
-    idem = IdempotentRequest(
-        session,
-        key=idempotency_key,
+
+    async def finalize() -> ReservationOut:
+        reservation = await service.finalize(
+            session,
+            reservation_id=reservation_id,
+            actual=body.actual,
+            actor_id=admin.id,
+            settings=settings.billing,
+        )
+        return ReservationOut.model_validate(reservation)
+
+    return await idem.run(
+        finalize,
         user_id=admin.id,
         route="POST /admin/reservations/{id}/finalize",
         request={"reservation_id": reservation_id, "body": body},
+        status_code=status.HTTP_200_OK,
     )
-    if (replay := await idem.replay()) is not None:
-        return replay
-    reservation = await service.finalize(
-        session,
-        reservation_id=reservation_id,
-        actual=body.actual,
-        actor_id=admin.id,
-        settings=settings.billing,
-    )
-    out = ReservationOut.model_validate(reservation)
-    await idem.save(status.HTTP_200_OK, out)
-    return out
 
 
 @router.post(
@@ -355,24 +352,23 @@ async def admin_release(
     session: SessionDep,
     admin: AdminUser,
     settings: SettingsDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idem: IdempotencyDep,
 ) -> ReservationOut | Response:
     """Give all held tokens back; a resolved reservation is returned as is."""
-    idem = IdempotentRequest(
-        session,
-        key=idempotency_key,
+
+    async def release() -> ReservationOut:
+        reservation = await service.release(
+            session, reservation_id=reservation_id, actor_id=admin.id, settings=settings.billing
+        )
+        return ReservationOut.model_validate(reservation)
+
+    return await idem.run(
+        release,
         user_id=admin.id,
         route="POST /admin/reservations/{id}/release",
         request={"reservation_id": reservation_id},
+        status_code=status.HTTP_200_OK,
     )
-    if (replay := await idem.replay()) is not None:
-        return replay
-    reservation = await service.release(
-        session, reservation_id=reservation_id, actor_id=admin.id, settings=settings.billing
-    )
-    out = ReservationOut.model_validate(reservation)
-    await idem.save(status.HTTP_200_OK, out)
-    return out
 
 
 # Admin: reports and expenses
@@ -413,25 +409,28 @@ async def admin_record_expense(
     body: ExpenseIn,
     session: SessionDep,
     admin: AdminUser,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idem: IdempotencyDep,
 ) -> ExpenseOut | Response:
     """Record a platform cost (API or servers), in the currency's minor unit; audited."""
-    idem = IdempotentRequest(
-        session, key=idempotency_key, user_id=admin.id, route="POST /admin/expenses", request=body
+
+    async def record() -> ExpenseOut:
+        expense = await service.record_expense(
+            session,
+            category=body.category,
+            amount=body.amount,
+            currency=body.currency,
+            description=body.description,
+            actor_id=admin.id,
+        )
+        return ExpenseOut.model_validate(expense)
+
+    return await idem.run(
+        record,
+        user_id=admin.id,
+        route="POST /admin/expenses",
+        request=body,
+        status_code=status.HTTP_201_CREATED,
     )
-    if (replay := await idem.replay()) is not None:
-        return replay
-    expense = await service.record_expense(
-        session,
-        category=body.category,
-        amount=body.amount,
-        currency=body.currency,
-        description=body.description,
-        actor_id=admin.id,
-    )
-    out = ExpenseOut.model_validate(expense)
-    await idem.save(status.HTTP_201_CREATED, out)
-    return out
 
 
 @router.get("/admin/expenses")
@@ -504,30 +503,33 @@ async def checkout(
     session: SessionDep,
     user: CurrentUser,
     settings: SettingsDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idem: IdempotencyDep,
 ) -> CheckoutOut | Response:
     """Start buying a package: a Stripe PaymentIntent → {client_secret, publishable_key}."""
     payments.require_configured(settings.billing)
-    idem = IdempotentRequest(
-        session, key=idempotency_key, user_id=user.id, route="POST /payments/checkout", request=body
-    )
-    if (replay := await idem.replay()) is not None:
-        return replay
-    result = await payments.start_checkout(
-        session,
+
+    async def start() -> CheckoutOut:
+        result = await payments.start_checkout(
+            session,
+            user_id=user.id,
+            package_id=body.package_id,
+            settings=settings.billing,
+            idempotency_key=idem.key,
+        )
+        return CheckoutOut(
+            client_secret=result.client_secret,
+            publishable_key=result.publishable_key,
+            payment_id=result.payment_id,
+            package=PackageOut.model_validate(result.package),
+        )
+
+    return await idem.run(
+        start,
         user_id=user.id,
-        package_id=body.package_id,
-        settings=settings.billing,
-        idempotency_key=idempotency_key,
+        route="POST /payments/checkout",
+        request=body,
+        status_code=status.HTTP_201_CREATED,
     )
-    out = CheckoutOut(
-        client_secret=result.client_secret,
-        publishable_key=result.publishable_key,
-        payment_id=result.payment_id,
-        package=PackageOut.model_validate(result.package),
-    )
-    await idem.save(status.HTTP_201_CREATED, out)
-    return out
 
 
 @router.post(

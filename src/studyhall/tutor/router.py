@@ -15,8 +15,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 
-from studyhall.billing.idempotency import IdempotencyKeyHeader
 from studyhall.core.db import Database, SessionDep
+from studyhall.core.idempotency import IdempotencyKeyHeader
 from studyhall.core.openapi import DocumentedRoute, errors
 from studyhall.core.pagination import PageParams
 from studyhall.core.schemas import Page
