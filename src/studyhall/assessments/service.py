@@ -84,7 +84,6 @@ from studyhall.core.schemas import Page
 from studyhall.core.storage import LocalStorage
 from studyhall.courses import service as courses
 from studyhall.courses.errors import NotEnrolled
-from studyhall.identity import service as identity
 from studyhall.identity.models import User
 
 # Network latency between the deadline and the server receiving the answers.
@@ -95,24 +94,22 @@ ATTEMPTS_LOCK = "quiz-attempts"
 MAX_SUBMISSION_FILE_BYTES = 10 * 1024 * 1024
 
 
-# ---------------------------------------------------------------- cleanup hooks
+# ---------------------------------------------------------------- reactions to other domains
+# Registered by `studyhall.wiring` with courses and identity.
 
 
-@courses.on_course_deleted
-async def _drop_course_content(session: AsyncSession, course_id: uuid.UUID) -> None:
+async def delete_course_content(session: AsyncSession, *, course_id: uuid.UUID) -> None:
     """Quizzes, attempts, assignments and submissions leave with their course."""
     await repository.delete_course_content(session, course_id)
 
 
-@courses.on_lesson_deleted
-async def _detach_lesson(session: AsyncSession, lesson_id: uuid.UUID) -> None:
+async def detach_lesson(session: AsyncSession, *, lesson_id: uuid.UUID) -> None:
     """A quiz outlives the lesson it was attached to."""
     await repository.detach_lesson(session, lesson_id)
 
 
-@courses.lesson_scores_provider
-async def _best_lesson_scores(
-    session: AsyncSession, course_id: uuid.UUID, student_id: uuid.UUID
+async def best_lesson_scores(
+    session: AsyncSession, *, course_id: uuid.UUID, student_id: uuid.UUID
 ) -> dict[uuid.UUID, float]:
     """Progress per lesson shows the student's best score at that lesson's quizzes."""
     return await repository.best_percent_by_lesson(
@@ -120,15 +117,9 @@ async def _best_lesson_scores(
     )
 
 
-@identity.on_user_deleted
-async def _forget_student(session: AsyncSession, user_id: uuid.UUID) -> None:
+async def delete_user_data(session: AsyncSession, *, user_id: uuid.UUID) -> None:
     """A deleted account's quiz attempts and submissions go (personal data)."""
     await repository.delete_user_rows(session, user_id)
-
-
-async def delete_user_data(session: AsyncSession, *, user_id: uuid.UUID) -> list[str]:
-    """Delete a user's attempts and submissions; returns file keys to remove after commit."""
-    return await repository.delete_user_rows(session, user_id)
 
 
 # ---------------------------------------------------------------- scoring

@@ -8,9 +8,9 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from limits import parse_many
@@ -90,18 +90,30 @@ ACTIVITY_RESOLUTION = timedelta(minutes=1)
 REFRESH_REUSE_GRACE = timedelta(seconds=5)
 _UNUSABLE_PASSWORD = "!service-account-no-password"
 
-UserDeletionHook = Callable[[AsyncSession, uuid.UUID], Awaitable[None]]
+
+class UserDeletionHook(Protocol):
+    """A domain's reaction to a user's deletion, run in the deleting unit of work."""
+
+    def __call__(self, session: AsyncSession, *, user_id: uuid.UUID) -> Awaitable[None]: ...
+
+
 _deletion_hooks: list[UserDeletionHook] = []
 
 
-def on_user_deleted(hook: UserDeletionHook) -> UserDeletionHook:
+def on_user_deleted(hook: UserDeletionHook) -> None:
     """Register a domain's clean-up, run in the deleting unit of work before the user row goes.
 
     Other domains hold soft links to users (no foreign keys across domains), so each removes or
-    anonymises its own personal data here: `@identity_service.on_user_deleted`.
+    anonymises its own personal data; `studyhall.wiring` registers them all. Registering a hook
+    again changes nothing (the wiring runs once per app, and tests build many apps).
     """
-    _deletion_hooks.append(hook)
-    return hook
+    if hook not in _deletion_hooks:
+        _deletion_hooks.append(hook)
+
+
+def user_deletion_hooks() -> tuple[UserDeletionHook, ...]:
+    """The registered reactions to a user's deletion, in the order they run."""
+    return tuple(_deletion_hooks)
 
 
 # Helpers
@@ -759,7 +771,7 @@ async def update_me(
 
 async def _delete_account(session: AsyncSession, user: User) -> None:
     for hook in _deletion_hooks:
-        await hook(session, user.id)
+        await hook(session, user_id=user.id)
     await repository.delete_user(session, user)
 
 
@@ -954,6 +966,11 @@ async def count_users_by_role(session: AsyncSession) -> dict[str, int]:
 async def count_active_users(session: AsyncSession, *, since: datetime) -> int:
     """Human accounts active (logged in or refreshed a session) since a time."""
     return await repository.count_active_users(session, since=since)
+
+
+async def count_new_users(session: AsyncSession, *, role: Role, since: datetime) -> int:
+    """Human accounts of a role created since a time (platform stats)."""
+    return await repository.count_new_users(session, role=role, since=since)
 
 
 async def admin_get_user(session: AsyncSession, *, user_id: uuid.UUID) -> User:

@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from studyhall.assessments import service as assessments
 from studyhall.audit.service import record
 from studyhall.config import Settings
 from studyhall.core.errors import (
@@ -51,7 +50,7 @@ from studyhall.knowledge.schemas import (
     TextbookDetail,
     TextbookOut,
 )
-from studyhall.tutor.leakcheck import keys_from, reveals
+from studyhall.tutor.leakcheck import guard_for
 
 __all__ = ["DuplicateDocument", "Passage", "knowledge_stats", "retrieve"]
 
@@ -129,14 +128,8 @@ async def search_for_reader(
     answer of a quiz they have not passed are withheld, as the tutor withholds them (the
     same guard, on the chunk and the query)."""
     passages = await retrieve(session, course_id=course_id, query=query, k=k, settings=settings)
-    keys = []
-    if user.role == Role.student:
-        keys = keys_from(
-            await assessments.answer_keys_for_student(
-                session, course_id=course_id, student_id=user.id
-            )
-        )
-    return [ShownPassage(p, bool(keys) and reveals(p.text, keys, question=query)) for p in passages]
+    guard = await guard_for(session, user=user, course_id=course_id)
+    return [ShownPassage(p, guard.reveals(p.text, question=query)) for p in passages]
 
 
 async def knowledge_stats(session: AsyncSession) -> KnowledgeStats:
@@ -387,9 +380,9 @@ async def list_chunks(
     )
 
 
-@courses.on_course_deleted
-async def _course_deleted(session: AsyncSession, course_id: uuid.UUID) -> None:
-    """A deleted course takes its documents, chunks, vectors and library links along."""
+async def delete_course_data(session: AsyncSession, *, course_id: uuid.UUID) -> None:
+    """A deleted course takes its documents, chunks, vectors and library links along
+    (registered by `studyhall.wiring`)."""
     documents = await repository.course_documents(session, course_id)
     await repository.delete_course_data(session, course_id)
     await _delete_files_later(session, [key for _, key in documents])

@@ -13,6 +13,10 @@ Two sources:
   is stored as a practice quiz with its one attempt (`assessments.record_practice_attempt`), so
   analytics counts it too; it never appears among the course's quizzes. A test in a library
   chat (no course) stays with the chat, as there is no course to count it in.
+  For a student, the generated test goes through the one quiz-answer guard (leakcheck): a
+  passage that gives away the answer of a course quiz they have not passed is not drawn on, and
+  a question whose text (prompt, options, explanation, cited sentence) gives one away is
+  dropped, since its feedback would then show that answer.
 
 The keys never leave the server before the question is answered. The exchange is also written to
 the chat as messages (finish_reason "quiz"), so the transcript shows the test.
@@ -37,6 +41,7 @@ from studyhall.core.errors import AppError, Conflict, Unprocessable
 from studyhall.core.ids import new_id
 from studyhall.identity.models import Role, User
 from studyhall.tutor import orchestration, repository, service
+from studyhall.tutor.leakcheck import Guard, guard_for
 from studyhall.tutor.models import ChatQuiz, ChatQuizStatus, ChatSession, Message, MessageRole
 from studyhall.tutor.providers.base import SourcePassage
 from studyhall.tutor.schemas import (
@@ -149,6 +154,29 @@ def generate_questions(passages: list[SourcePassage], n: int) -> list[dict[str, 
             }
         )
     return questions
+
+
+def _shown_text(row: dict[str, Any]) -> str:
+    """Everything a generated question shows, before and after it is answered."""
+    source = row.get("source") or {}
+    options = row.get("options") or []
+    excerpt = str(source.get("excerpt") or "")
+    return "\n".join([row["prompt"], *options, row.get("explanation") or "", excerpt])
+
+
+def guarded_questions(
+    passages: list[SourcePassage], n: int, *, guard: Guard, topic: str
+) -> list[dict[str, Any]]:
+    """Up to n generated questions a guarded student may see (see the module's docstring).
+
+    Generation is deterministic and takes passages in order, so generating from every allowed
+    passage and keeping the first n that pass gives the unguarded test whenever nothing leaks.
+    """
+    if not guard.active:
+        return generate_questions(passages, n)
+    allowed = [p for p in passages if not guard.reveals(p.text, question=topic)]
+    rows = generate_questions(allowed, len(allowed))
+    return [r for r in rows if not guard.reveals(_shown_text(r), question=topic)][:n]
 
 
 def _surface(sentence: str, term: str) -> str:
@@ -295,7 +323,8 @@ async def start(
             query=query,
             k=min(40, data.generate.questions * 3 + 3),
         )
-        rows = generate_questions(passages, data.generate.questions)
+        guard = await guard_for(session, user=user, course_id=chat.course_id)
+        rows = guarded_questions(passages, data.generate.questions, guard=guard, topic=query)
         if not rows:
             raise NotEnoughMaterial()
         title = f"Practice test: {collapse_spaces(query)[:150]}"

@@ -15,7 +15,6 @@ from studyhall.core.storage import LocalStorage
 from studyhall.courses import service as courses
 from studyhall.courses.models import Course, Lesson
 from studyhall.courses.schemas import LessonUpdate, ProgressUpdate
-from studyhall.identity import service as identity
 from studyhall.identity.models import User
 from studyhall.jobs.service import enqueue
 from studyhall.video import repository
@@ -477,7 +476,13 @@ async def analytics(session: AsyncSession, *, video: Video) -> VideoFiguresOut:
     return (await _figures(session, [video]))[video.id]
 
 
+async def totals(session: AsyncSession) -> repository.Totals:
+    """Platform video figures: videos, seconds watched, the most viewed video (admin stats)."""
+    return await repository.totals(session)
+
+
 # ---------------------------------------------------------------- expiry and clean-up
+# The reactions to deletions below are registered by `studyhall.wiring`.
 
 
 async def expire_uploads(session: AsyncSession, *, limit: int) -> int:
@@ -494,8 +499,7 @@ async def expire_uploads(session: AsyncSession, *, limit: int) -> int:
     return len(videos)
 
 
-@courses.on_course_deleted
-async def _course_deleted(session: AsyncSession, course_id: uuid.UUID) -> None:
+async def delete_course_videos(session: AsyncSession, *, course_id: uuid.UUID) -> None:
     """A deleted course's videos go with it (local bytes by a job; Vimeo copies stay there:
     the remote call needs the host's token, which a course deletion does not wait on)."""
     videos = await repository.for_course(session, course_id)
@@ -506,15 +510,13 @@ async def _course_deleted(session: AsyncSession, course_id: uuid.UUID) -> None:
         await enqueue(session, kind=DELETE_BYTES_KIND, payload={"keys": keys})
 
 
-@courses.on_lesson_deleted
-async def _lesson_deleted(session: AsyncSession, lesson_id: uuid.UUID) -> None:
+async def detach_lesson_videos(session: AsyncSession, *, lesson_id: uuid.UUID) -> None:
     """Videos of a deleted lesson stay in the course, attached to nothing."""
     for video in await repository.for_lesson(session, lesson_id):
         video.lesson_id = None
 
 
-@identity.on_user_deleted
-async def _forget_viewer(session: AsyncSession, user_id: uuid.UUID) -> None:
+async def forget_viewer(session: AsyncSession, *, user_id: uuid.UUID) -> None:
     """A deleted account's watching goes (personal data); figures shrink accordingly."""
     await repository.delete_watches_of(session, user_id)
 
