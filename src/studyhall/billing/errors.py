@@ -33,11 +33,6 @@ class ReservationNotFound(NotFound):
         super().__init__("Reservation not found", code="reservation_not_found")
 
 
-class WalletNotFound(NotFound):
-    def __init__(self) -> None:
-        super().__init__("User not found", code="user_not_found")
-
-
 class UnknownTier(Unprocessable):
     def __init__(self, tier: str, known: list[str]) -> None:
         super().__init__(

@@ -31,13 +31,6 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
 
 
-async def get_users(session: AsyncSession, user_ids: list[uuid.UUID]) -> list[User]:
-    """Users by ids, in one query."""
-    if not user_ids:
-        return []
-    return list(await session.scalars(select(User).where(User.id.in_(user_ids))))
-
-
 async def get_user_by_login(session: AsyncSession, login: str) -> User | None:
     """A user by email (case-insensitive) or username."""
     login = login.strip()

@@ -120,16 +120,6 @@ async def list_chunks(
     return await paginate(session, query, order_by=[Chunk.position], limit=limit, offset=offset)
 
 
-async def count_chunks(session: AsyncSession, document_id: uuid.UUID) -> int:
-    """Number of chunk rows of a document."""
-    return int(
-        await session.scalar(
-            select(func.count()).select_from(Chunk).where(Chunk.document_id == document_id)
-        )
-        or 0
-    )
-
-
 async def chunk_texts(session: AsyncSession, document_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:
     """(id, text) of a document's chunks in order."""
     rows = await session.execute(
@@ -307,14 +297,6 @@ async def replace_links(
     for document_id in ids:
         session.add(CourseLibraryLink(course_id=course_id, document_id=document_id, created_at=now))
     await session.flush()
-
-
-async def courses_linking(session: AsyncSession, document_id: uuid.UUID) -> list[uuid.UUID]:
-    """Courses whose library includes this document."""
-    rows = await session.scalars(
-        select(CourseLibraryLink.course_id).where(CourseLibraryLink.document_id == document_id)
-    )
-    return list(rows)
 
 
 # ---------------------------------------------------------------------------- library browsing

@@ -256,7 +256,9 @@ async def delete_prompt_record(
 # ---------------------------------------------------------------- answers
 
 
-@router.post("/chat/sessions/{session_id}/messages", responses=_SSE_DOC)
+# The declared model is the JSON answer; a stream or a replayed answer is returned as a
+# Response, which FastAPI passes through as is.
+@router.post("/chat/sessions/{session_id}/messages", response_model=MessageOut, responses=_SSE_DOC)
 async def post_message(
     session_id: uuid.UUID,
     body: MessageCreate,
@@ -264,13 +266,13 @@ async def post_message(
     user: TutorCaller,
     provider: ProviderDep,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> MessageOut:
+) -> MessageOut | Response:
     """Ask the tutor: a grounded, cited answer from the course material, paid from the wallet.
 
     JSON by default; `Accept: text/event-stream` streams it. `Idempotency-Key` (JSON only): a
     retry with the same key and body gets the first answer and is charged once.
     """
-    return await _answer(  # type: ignore[return-value]
+    return await _answer(
         request,
         user,
         provider,
@@ -281,16 +283,16 @@ async def post_message(
     )
 
 
-@router.post("/chat", responses=_SSE_DOC)
+@router.post("/chat", response_model=ChatReply, responses=_SSE_DOC)
 async def chat(
     body: ChatCreate,
     request: Request,
     user: TutorCaller,
     provider: ProviderDep,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> ChatReply:
+) -> MessageOut | Response:
     """One call: ask in an existing session, or (no `session_id`) in a new one in `course_id`."""
-    return await _answer(  # type: ignore[return-value]
+    return await _answer(
         request,
         user,
         provider,
