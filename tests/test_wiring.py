@@ -86,9 +86,13 @@ def _name(fn: Any) -> str:
     return f"{fn.__module__}.{fn.__qualname__}"
 
 
+# The functions that put a job of the given `kind=` in the queue.
+_ENQUEUERS = {"enqueue", "delete_files_later"}
+
+
 def _enqueued_kinds() -> set[str]:
     """Every job kind some code in src enqueues, read from the source: the `kind=` argument of
-    each `enqueue(...)` call, resolved through the module-level string constants."""
+    each call that enqueues, resolved through the module-level string constants."""
     constants: dict[str, set[str]] = {}
     calls: list[tuple[Path, ast.expr]] = []
     for path in SRC.rglob("*.py"):
@@ -102,7 +106,7 @@ def _enqueued_kinds() -> set[str]:
             if isinstance(node, ast.Call):
                 func = node.func
                 name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-                if name == "enqueue":
+                if name in _ENQUEUERS:
                     calls += [(path, kw.value) for kw in node.keywords if kw.arg == "kind"]
     kinds: set[str] = set()
     for path, value in calls:
@@ -115,15 +119,15 @@ def _enqueued_kinds() -> set[str]:
             else:
                 # Only the queue itself passes kinds through (a periodic kind by its name).
                 assert path.parent.name == "jobs", f"{path}: unresolvable job kind {key}"
-    assert len(kinds) >= 8  # the scan found the calls (a broken scan would prove nothing)
+    assert len(kinds) >= 9  # the scan found the calls (a broken scan would prove nothing)
     return kinds
 
 
-def _handlers_in_jobs_modules() -> set[str]:
-    """Every public `async def f(ctx: JobContext)` in a domain's jobs.py: a handler."""
+def _handlers_in_src() -> set[str]:
+    """Every public `async def f(ctx: JobContext)` anywhere in src: a job handler."""
     found: set[str] = set()
-    for path in SRC.glob("*/jobs.py"):
-        module = f"studyhall.{path.parent.name}.jobs"
+    for path in SRC.rglob("*.py"):
+        module = ".".join(("studyhall", *path.relative_to(SRC).with_suffix("").parts))
         for node in ast.parse(path.read_text()).body:
             if (
                 isinstance(node, ast.AsyncFunctionDef)
@@ -132,6 +136,7 @@ def _handlers_in_jobs_modules() -> set[str]:
                 == ["JobContext"]
             ):
                 found.add(f"{module}.{node.name}")
+    assert len(found) >= 8  # the scan found them (a broken scan would prove nothing)
     return found
 
 
@@ -166,7 +171,7 @@ def test_a_worker_that_imports_no_router_knows_every_kind_and_reaction(tmp_path:
     assert report["edges"] == []  # no router, web page or dialect was imported
     kinds: dict[str, str] = report["kinds"]
     assert _enqueued_kinds() <= set(kinds)
-    assert set(kinds.values()) == _handlers_in_jobs_modules()
+    assert set(kinds.values()) == _handlers_in_src()
     assert set(report["periodic"]) == PERIODIC_KINDS
     assert set(report["user"]) == USER_DELETION
     assert set(report["course"]) == COURSE_DELETION

@@ -17,6 +17,7 @@ from studyhall.billing import service as billing
 from studyhall.courses import service as courses
 from studyhall.identity import jobs as identity_jobs
 from studyhall.identity import service as identity
+from studyhall.jobs import files
 from studyhall.jobs.registry import register_kind
 from studyhall.knowledge import jobs as knowledge_jobs
 from studyhall.knowledge import service as knowledge
@@ -41,6 +42,8 @@ def _job_kinds() -> None:
     # capped exponential backoff ride out about half an hour of outage.
     register_kind(identity.SEND_EMAIL_JOB, identity_jobs.send_email, max_attempts=12)
     register_kind(identity.PASSWORD_RESET_JOB, identity_jobs.password_reset_request, max_attempts=5)
+    # Stored files of deleted rows, each domain under its own kind (queued jobs keep theirs).
+    register_kind(assessments.DELETE_FILES, files.delete_stored_files, max_attempts=5)
     # knowledge
     register_kind(knowledge.INGEST, knowledge_jobs.ingest, max_attempts=3)
     register_kind(
@@ -51,14 +54,14 @@ def _job_kinds() -> None:
     )
     register_kind(knowledge.CRAWL, knowledge_jobs.crawl_source, max_attempts=2)
     register_kind(knowledge.INGEST_REFERENCE, knowledge_jobs.ingest_reference, max_attempts=3)
-    register_kind(knowledge.DELETE_FILES, knowledge_jobs.delete_files, max_attempts=5)
+    register_kind(knowledge.DELETE_FILES, files.delete_stored_files, max_attempts=5)
     # billing: reservations expire within a minute of their deadline.
     register_kind(
         billing_jobs.EXPIRE_KIND, billing_jobs.expire_reservations, max_attempts=3, every_s=60
     )
     # video: unfinished uploads expire in days, a sweep every 5 minutes is plenty.
     register_kind(video_jobs.EXPIRE_KIND, video_jobs.expire_uploads, max_attempts=3, every_s=300)
-    register_kind(video.DELETE_BYTES_KIND, video_jobs.delete_bytes, max_attempts=5)
+    register_kind(video.DELETE_BYTES_KIND, files.delete_stored_files, max_attempts=5)
     # workspaces: one attempt; the next sweep a minute later is the retry.
     register_kind(workspaces_jobs.CULL_KIND, workspaces_jobs.cull_idle, max_attempts=1, every_s=60)
 

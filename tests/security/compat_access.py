@@ -49,7 +49,7 @@ TWINS: dict[str, str | frozenset[str]] = {
     f"GET {ST}/health": "GET /health",
     f"GET {ST}/system/info": "GET /api/v1/system/info",
     f"GET {ST}/metrics": "GET /metrics",
-    # bacmr (001), the part served so far
+    # bacmr (001)
     "GET /compat/bacmr/health": "GET /health",
     "POST /compat/bacmr/auth/signup": "POST /api/v1/auth/register",
     "POST /compat/bacmr/auth/signin": "POST /api/v1/auth/login",
@@ -60,6 +60,27 @@ TWINS: dict[str, str | frozenset[str]] = {
     "PATCH /compat/bacmr/me": "PATCH /api/v1/users/me",
     "GET /compat/bacmr/wallet/balance": "GET /api/v1/wallet",
     "GET /compat/bacmr/wallet/reservations": "GET /api/v1/wallet/reservations",
+    "POST /compat/bacmr/wallet/topup": "POST /api/v1/admin/wallets/{user_id}/topup",
+    "POST /compat/bacmr/wallet/transactions/expense": "POST /api/v1/admin/expenses",
+    "GET /compat/bacmr/wallet/transactions": "GET /api/v1/admin/transactions",
+    "POST /compat/bacmr/wallet/internal/reserve": "POST /api/v1/admin/wallets/{user_id}/reservations",
+    "POST /compat/bacmr/wallet/internal/finalize": (
+        "POST /api/v1/admin/reservations/{reservation_id}/finalize"
+    ),
+    # Only an administrator gets through: the answer is that check.
+    "GET /compat/bacmr/admin/test-role": ADMINS,
+    "GET /compat/bacmr/admin/users": "GET /api/v1/admin/users",
+    "POST /compat/bacmr/admin/users": "POST /api/v1/admin/users",
+    "PATCH /compat/bacmr/admin/users/{user_id}/role": "PATCH /api/v1/admin/users/{user_id}",
+    "PATCH /compat/bacmr/admin/users/{user_id}/hint-level": "PATCH /api/v1/admin/users/{user_id}",
+    "DELETE /compat/bacmr/admin/users/{user_id}": "DELETE /api/v1/admin/users/{user_id}",
+    "POST /compat/bacmr/admin/users/{user_id}/reset-password": (
+        "POST /api/v1/admin/users/{user_id}/reset-password"
+    ),
+    "GET /compat/bacmr/admin/stats": "GET /api/v1/admin/stats",
+    "GET /compat/bacmr/admin/jobs": "GET /api/v1/admin/jobs",
+    "GET /compat/bacmr/admin/jobs/{job_id}": "GET /api/v1/admin/jobs/{job_id}",
+    "POST /compat/bacmr/admin/jobs/{job_id}/requeue": "POST /api/v1/admin/jobs/{job_id}/retry",
     # chat-prompts (002)
     f"POST {CP}/auth/register": "POST /api/v1/auth/register",
     f"POST {CP}/auth/login": "POST /api/v1/auth/token",

@@ -363,3 +363,38 @@ async def test_citations_name_the_printed_page_and_the_page_of_the_file() -> Non
     result = await OfflineProvider().complete(MESSAGES, max_tokens=500, grounding=grounding)
     assert "p. 7-45 (page 1 of the file) of *Handbook of Numerical Methods*" in result.text
     assert "p. 7-45 (page 1 of the file)" in material_block([handbook], "n0nce")
+
+
+async def test_offline_points_to_a_passage_in_another_language_without_claiming_it() -> None:
+    arabic = _passage(
+        1,
+        "متباينة تشيبيشيف: احتمال ابتعاد المتغير العشوائي عن توقعه بأكثر من k انحرافات "
+        "معيارية لا يزيد على واحد مقسوماً على مربع k.",
+        page=3,
+        title="Statistics (Arabic notes)",
+    )
+    english = _passage(2, "The triangle inequality bounds the norm of a sum of two vectors.")
+    question = "What does Chebyshev's inequality state?"
+    for passages in ([arabic, english], [english, arabic]):
+        result = await OfflineProvider().complete(
+            MESSAGES, max_tokens=500, grounding=Grounding(question=question, passages=passages)
+        )
+        assert result.extra["grounded"] == "false"  # nothing is cited as support
+        assert "written in Arabic: p. 3 of *Statistics (Arabic notes)*" in result.text
+        assert "[1]" not in result.text and "[2]" not in result.text
+    # Lower in the list it is a weak match: the plain refusal stands.
+    far = [english, _passage(2, "Cells divide by mitosis."), arabic]
+    result = await OfflineProvider().complete(
+        MESSAGES, max_tokens=500, grounding=Grounding(question=question, passages=far)
+    )
+    assert result.text == NOT_FOUND
+    # A French passage for a French question is read as usual, not pointed at.
+    french = _passage(
+        1, "La photosynthèse transforme la lumière en énergie chimique dans les feuilles."
+    )
+    result = await OfflineProvider().complete(
+        MESSAGES,
+        max_tokens=500,
+        grounding=Grounding(question="Que transforme la photosynthèse ?", passages=[french]),
+    )
+    assert result.extra["grounded"] == "true" and "[1]" in result.text

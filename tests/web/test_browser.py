@@ -26,6 +26,7 @@ from tests.courses.helpers import API, Headers, add_lesson, add_module, create_c
 from tests.knowledge.pdfgen import text_pdf
 from tests.peers.smtp import SMTPPeer
 from tests.tutor.conftest import live_server
+from tests.video.media import tiny_mp4
 from tests.web.test_teacher_content_pages import SCIQ
 from tests.web.test_tutor_pages import PAGES
 
@@ -381,7 +382,7 @@ async def test_an_admin_blocks_a_user_whose_open_page_signs_out(
         "jobs": "/admin/jobs",
         "audit": "/admin/audit",
     }
-    for path in pages.values():
+    for path in [*pages.values(), "/admin/courses", "/admin/api-keys"]:
         await admin_page.goto(server + path)
         await _axe(admin_page)
     await _screenshots(browser, server, await admin_context.cookies(), pages, "admin")
@@ -429,6 +430,12 @@ async def test_a_teacher_builds_a_course_in_the_editor(
     await page.get_by_role("button", name="Save the lesson").click()
     await page.locator(".lesson-content strong", has_text="meet").wait_for()
     await _axe(page)
+    # The packaged tus client sends the lesson's video; once in, it plays in the lesson.
+    await page.get_by_label("Video file").set_input_files(
+        files=[{"name": "focus.mp4", "mimeType": "video/mp4", "buffer": tiny_mp4(42.0)}]
+    )
+    await page.get_by_role("button", name="Upload the video").click()
+    await page.get_by_text("plays in this lesson").wait_for()
     await page.screenshot(path=str(ARTIFACTS / "teacher-lesson-editor.png"), full_page=True)
 
     await page.goto(editor_url)
@@ -437,4 +444,6 @@ async def test_a_teacher_builds_a_course_in_the_editor(
     course = (await client.get(f"{API}/courses/{course_id}", headers=auth(teacher))).json()
     assert [m["title"] for m in course["modules"]] == ["Lenses", "Waves"]
     assert [x["title"] for x in course["modules"][0]["lessons"]] == ["Focal length"]
+    lesson = course["modules"][0]["lessons"][0]
+    assert lesson["duration_s"] == 42
     await context.close()

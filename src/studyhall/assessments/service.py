@@ -15,7 +15,7 @@ import io
 import unicodedata
 import uuid
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -85,6 +85,7 @@ from studyhall.core.storage import LocalStorage
 from studyhall.courses import service as courses
 from studyhall.courses.errors import NotEnrolled
 from studyhall.identity.models import User
+from studyhall.jobs.files import delete_files_later
 
 # Network latency between the deadline and the server receiving the answers.
 ATTEMPT_GRACE_S = 5
@@ -92,6 +93,8 @@ ATTEMPT_GRACE_S = 5
 ATTEMPTS_LOCK = "quiz-attempts"
 # Submission files: a module constant rather than a setting (the contract fixes the types).
 MAX_SUBMISSION_FILE_BYTES = 10 * 1024 * 1024
+# Removes submission files after the rows that point to them are deleted (studyhall.wiring).
+DELETE_FILES = "assessments.delete_files"
 
 
 # ---------------------------------------------------------------- reactions to other domains
@@ -99,8 +102,10 @@ MAX_SUBMISSION_FILE_BYTES = 10 * 1024 * 1024
 
 
 async def delete_course_content(session: AsyncSession, *, course_id: uuid.UUID) -> None:
-    """Quizzes, attempts, assignments and submissions leave with their course."""
-    await repository.delete_course_content(session, course_id)
+    """Quizzes, attempts, assignments and submissions leave with their course, and the
+    submitted files once the deletion commits."""
+    keys = await repository.delete_course_content(session, course_id)
+    await delete_files_later(session, kind=DELETE_FILES, keys=keys)
 
 
 async def detach_lesson(session: AsyncSession, *, lesson_id: uuid.UUID) -> None:
@@ -118,8 +123,10 @@ async def best_lesson_scores(
 
 
 async def delete_user_data(session: AsyncSession, *, user_id: uuid.UUID) -> None:
-    """A deleted account's quiz attempts and submissions go (personal data)."""
-    await repository.delete_user_rows(session, user_id)
+    """A deleted account's quiz attempts and submissions go (personal data), and the files
+    they submitted once the deletion commits."""
+    keys = await repository.delete_user_rows(session, user_id)
+    await delete_files_later(session, kind=DELETE_FILES, keys=keys)
 
 
 # ---------------------------------------------------------------- scoring
@@ -146,6 +153,20 @@ def _given_index(options: list[str], value: Any) -> int | None:
             if normalize_text(option) == wanted:
                 return i
     return None
+
+
+def question_from_row(row: Mapping[str, Any]) -> Question:
+    """A transient question (never saved) from its stored JSON form, so another domain that
+    keeps questions of its own (the tutor's in-chat tests) grades them by these rules."""
+    return Question(
+        id=uuid.UUID(row["id"]) if row.get("id") else new_id(),
+        prompt=row["prompt"],
+        kind=QuestionKind(row["kind"]),
+        options=row.get("options"),
+        answer=row["answer"],
+        explanation=row.get("explanation"),
+        points=float(row.get("points", 1.0)),
+    )
 
 
 def is_correct(question: Question, given: Any) -> bool:
@@ -815,14 +836,10 @@ async def update_assignment(
     return await assignment_view(session, assignment=assignment, student_id=None)
 
 
-async def delete_assignment(
-    session: AsyncSession, *, assignment: Assignment, storage: LocalStorage
-) -> None:
-    """Delete an assignment with its submissions and their files."""
+async def delete_assignment(session: AsyncSession, *, assignment: Assignment) -> None:
+    """Delete an assignment with its submissions, and their files once the deletion commits."""
     keys = await repository.delete_assignment(session, assignment.id)
-    await session.flush()
-    for key in keys:
-        await storage.delete(key)
+    await delete_files_later(session, kind=DELETE_FILES, keys=keys)
 
 
 async def assignment_view(

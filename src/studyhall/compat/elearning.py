@@ -22,8 +22,10 @@ from studyhall.assessments.schemas import AssignmentCreate, AttemptSubmit
 from studyhall.compat.base import (
     DatabaseDep,
     DialectError,
+    DialectIn,
     LimiterDep,
     error_doc,
+    field_path,
     iso,
     new_dialect_app,
     parse,
@@ -160,7 +162,7 @@ class _Style:
     def validation(self, errors: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
         fields = []
         for item in errors:
-            loc = [str(p) for p in item.get("loc", []) if p not in ("body", "query", "path")]
+            loc = field_path(item)
             fields.append({"field": ".".join(loc) or "body", "message": str(item.get("msg"))})
         return 422, {"detail": fields, "error_code": "VALIDATION_ERROR", "status_code": 422}
 
@@ -248,35 +250,31 @@ def _course(detail: Any, instructor_name: str | None) -> dict[str, Any]:
 # Bodies
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
 _Name = Annotated[str, Field(min_length=1, max_length=100)]
 
 
-class LoginBody(_In):
+class LoginBody(DialectIn):
     email: Annotated[str, Field(min_length=1, max_length=320)]
     mot_de_passe: Annotated[str, Field(min_length=1, max_length=1024)]
 
 
-class RegisterBody(_In):
+class RegisterBody(DialectIn):
     email: Annotated[str, Field(min_length=3, max_length=320)]
     mot_de_passe: Annotated[str, Field(min_length=1, max_length=1024)]
     first_name: _Name
     last_name: _Name
 
 
-class OAuthBody(_In):
+class OAuthBody(DialectIn):
     token: Annotated[str, Field(min_length=1, max_length=8192)]
 
 
-class VerifyBody(_In):
+class VerifyBody(DialectIn):
     token: Annotated[str, Field(min_length=1, max_length=512)]
     email: Annotated[str, Field(max_length=320)] | None = None
 
 
-class LogoutBody(_In):
+class LogoutBody(DialectIn):
     refresh_token: Annotated[str, Field(min_length=1, max_length=512)] | None = None
 
 
@@ -287,16 +285,16 @@ class ProfileBody(BaseModel):
     last_name: _Name | None = None
 
 
-class PasswordBody(_In):
+class PasswordBody(DialectIn):
     current_password: Annotated[str, Field(min_length=1, max_length=1024)]
     new_password: Annotated[str, Field(min_length=1, max_length=1024)]
 
 
-class RoleBody(_In):
+class RoleBody(DialectIn):
     role: str
 
 
-class CourseBody(_In):
+class CourseBody(DialectIn):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     description: Annotated[str, Field(max_length=20_000)] = ""
     price: float | None = Field(default=None, ge=0)
@@ -304,14 +302,14 @@ class CourseBody(_In):
     instructor_id: uuid.UUID | None = None
 
 
-class CourseChanges(_In):
+class CourseChanges(DialectIn):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     description: Annotated[str, Field(max_length=20_000)] | None = None
     price: float | None = Field(default=None, ge=0)
     image_url: Annotated[str, Field(max_length=500)] | None = None
 
 
-class LessonBody(_In):
+class LessonBody(DialectIn):
     course_id: uuid.UUID
     title: Annotated[str, Field(min_length=1, max_length=200)]
     description: Annotated[str, Field(max_length=500_000)] = ""
@@ -322,7 +320,7 @@ class LessonBody(_In):
     order: int | None = Field(default=None, ge=1, le=100_000)
 
 
-class LessonChanges(_In):
+class LessonChanges(DialectIn):
     title: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     description: Annotated[str, Field(max_length=500_000)] | None = None
     video_url: Annotated[str, Field(max_length=500)] | None = None
@@ -332,19 +330,19 @@ class LessonChanges(_In):
     order: int | None = Field(default=None, ge=1, le=100_000)
 
 
-class ProgressBody(_In):
+class ProgressBody(DialectIn):
     completed: bool | None = None
     score: float | None = Field(default=None, description="Not kept by StudyHall (ignored)")
     video_watched: bool | None = None
 
 
-class WatchBody(_In):
+class WatchBody(DialectIn):
     progress_seconds: float = Field(ge=0, le=1_000_000)
     total_duration: float | None = Field(default=None, ge=0, le=1_000_000)
     completed: bool | None = None
 
 
-class AssignmentBody(_In):
+class AssignmentBody(DialectIn):
     course_id: uuid.UUID
     title: Annotated[str, Field(min_length=1, max_length=200)]
     description: Annotated[str, Field(max_length=50_000)] = ""
@@ -352,14 +350,14 @@ class AssignmentBody(_In):
     max_score: float = Field(default=100, gt=0, le=100_000)
 
 
-class VimeoUpload(_In):
+class VimeoUpload(DialectIn):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     description: Annotated[str, Field(max_length=5000)] = ""
     size: int = Field(ge=1, description="The file's exact size in bytes")
     course_id: uuid.UUID = Field(description="The course the video belongs to (required here)")
 
 
-class VimeoMetadata(_In):
+class VimeoMetadata(DialectIn):
     name: Annotated[str, Field(max_length=200)] | None = None
     description: Annotated[str, Field(max_length=5000)] | None = None
     privacy: (
@@ -613,6 +611,21 @@ async def admin_unblock(
 # Content: courses ("modules")
 
 
+async def _catalog(session: SessionDep, user: User, *, teacher_id: uuid.UUID | None) -> Any:
+    """The courses the caller sees (at most LIST_LIMIT), optionally one teacher's."""
+    return await courses.list_courses(
+        session,
+        viewer=user,
+        teacher_id=teacher_id,
+        search=None,
+        level=None,
+        language=None,
+        is_published=None,
+        limit=LIST_LIMIT,
+        offset=0,
+    )
+
+
 async def _course_out(session: SessionDep, user: User, course: Course) -> dict[str, Any]:
     detail = await courses.course_detail(
         session, course=course, for_manager=courses.manages(user, course)
@@ -623,17 +636,7 @@ async def _course_out(session: SessionDep, user: User, course: Course) -> dict[s
 
 @router.get("/content/modules", responses=error_doc(ERRORS, 401), summary="The course catalog")
 async def list_modules(user: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
-    found = await courses.list_courses(
-        session,
-        viewer=user,
-        teacher_id=None,
-        search=None,
-        level=None,
-        language=None,
-        is_published=None,
-        limit=100,
-        offset=0,
-    )
+    found = await _catalog(session, user, teacher_id=None)
     out = []
     for summary in found.items:
         course = await courses.get_course(session, summary.id)
@@ -759,17 +762,7 @@ async def list_lessons(
             await course_for_reader(await course_by_id(course_id, user, session), user, session)
         ]
     else:
-        found = await courses.list_courses(
-            session,
-            viewer=user,
-            teacher_id=None,
-            search=None,
-            level=None,
-            language=None,
-            is_published=None,
-            limit=LIST_LIMIT,
-            offset=0,
-        )
+        found = await _catalog(session, user, teacher_id=None)
         chosen = []
         for summary in found.items:
             course = await courses.get_course(session, summary.id)
@@ -1005,7 +998,7 @@ async def lesson_quiz(
     }
 
 
-class QuizAnswers(_In):
+class QuizAnswers(DialectIn):
     answers: list[Any] = Field(max_length=1000)
     time_spent: float | None = Field(default=None, ge=0)
 
@@ -1278,17 +1271,7 @@ async def create_assignment(
     summary="Assignments of one's courses (an admin: every course's)",
 )
 async def teacher_assignments(user: TeacherOrAdmin, session: SessionDep) -> dict[str, Any]:
-    found = await courses.list_courses(
-        session,
-        viewer=user,
-        teacher_id=None if user.role == Role.admin else user.id,
-        search=None,
-        level=None,
-        language=None,
-        is_published=None,
-        limit=LIST_LIMIT,
-        offset=0,
-    )
+    found = await _catalog(session, user, teacher_id=None if user.role == Role.admin else user.id)
     out: list[dict[str, Any]] = []
     for course in found.items:
         page = await assessments.list_assignments(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.audit.service import record
 from studyhall.core.clock import utcnow
-from studyhall.core.errors import Forbidden, Unprocessable
+from studyhall.core.errors import Forbidden, NotFound, Unprocessable
 from studyhall.core.pagination import page_of, window
 from studyhall.core.schemas import Page
 from studyhall.courses import repository
@@ -60,6 +61,7 @@ from studyhall.courses.schemas import (
     StudentProgressRow,
     VideoAnalyticsOut,
 )
+from studyhall.identity import service as identity
 from studyhall.identity.models import Role, User
 
 # Watching this share of a video marks the lesson completed.
@@ -272,6 +274,34 @@ async def enrollment_figures(
 async def enrolled_course_ids(session: AsyncSession, *, user_id: uuid.UUID) -> list[uuid.UUID]:
     """Ids of the courses the user is enrolled in."""
     return await repository.enrolled_course_ids(session, user_id)
+
+
+@dataclass(frozen=True)
+class PublicProfile:
+    """A user as a teacher of their course sees them, with the courses they are enrolled in."""
+
+    user: User
+    enrolled_course_ids: list[uuid.UUID]
+
+
+async def public_profile(
+    session: AsyncSession, *, viewer: User, user_id: uuid.UUID
+) -> PublicProfile:
+    """A user's public profile for an admin, themselves, or a teacher of a course the user is in.
+
+    Anyone else gets the same 404 as for an unknown id, so a stranger cannot tell whether the
+    account exists. It lives here, not in identity: who may see whom is a rule of enrollment,
+    and identity, the base domain, imports no domain built on it.
+    """
+    user = await identity.admin_get_user(session, user_id=user_id)
+    if viewer.role != Role.admin and viewer.id != user.id:
+        allowed = viewer.role == Role.teacher and await teacher_can_see_student(
+            session, teacher_id=viewer.id, student_id=user.id
+        )
+        if not allowed:
+            raise NotFound("User not found")
+    course_ids = await enrolled_course_ids(session, user_id=user.id)
+    return PublicProfile(user=user, enrolled_course_ids=list(course_ids))
 
 
 async def teacher_can_see_student(

@@ -69,7 +69,6 @@ from studyhall.identity.schemas import (
     EmailExists,
     PromptIn,
     PromptUpdate,
-    PublicUserOut,
     RegisterIn,
     TokenPair,
     UserOut,
@@ -787,32 +786,6 @@ async def delete_me(session: AsyncSession, *, user: User) -> None:
         details={"self": True},
     )
     await _delete_account(session, user)
-
-
-async def public_profile(
-    session: AsyncSession, *, viewer: User, user_id: uuid.UUID
-) -> PublicUserOut:
-    """A user's public profile for an admin, or for a teacher of a course the user is in."""
-    # The courses domain is written alongside this one; imported here, at use.
-    from studyhall.courses import service as courses_service
-
-    user = await repository.get_user(session, user_id)
-    if user is None or user.is_service:
-        raise NotFound("User not found")
-    if viewer.role != Role.admin and viewer.id != user.id:
-        allowed = viewer.role == Role.teacher and await courses_service.teacher_can_see_student(
-            session, teacher_id=viewer.id, student_id=user.id
-        )
-        if not allowed:
-            raise NotFound("User not found")
-    course_ids = await courses_service.enrolled_course_ids(session, user_id=user.id)
-    return PublicUserOut(
-        id=user.id,
-        username=user.username,
-        full_name=user.full_name,
-        role=user.role,
-        enrolled_course_ids=list(course_ids),
-    )
 
 
 # Saved prompts

@@ -480,14 +480,3 @@ async def _reference_failed(db: Database, reference_id: uuid.UUID, error: str) -
         if reference is not None:
             reference.status = ReferenceStatus.failed
             reference.error = error[:2000]
-
-
-# ---------------------------------------------------------------------------- files
-
-
-async def delete_files(ctx: JobContext) -> None:
-    """Remove stored files of deleted documents."""
-    keys = [str(k) for k in ctx.payload.get("keys", [])]
-    for key in keys:
-        await ctx.storage.delete(key)
-    ctx.result = {"deleted": len(keys)}

@@ -26,7 +26,9 @@ from studyhall.core.ids import new_id
 from studyhall.core.storage import LocalStorage
 from studyhall.courses import service as courses
 from studyhall.identity.models import Role, User
-from studyhall.jobs.models import Job, JobStatus
+from studyhall.jobs import service as jobs_service
+from studyhall.jobs.files import delete_files_later
+from studyhall.jobs.models import Job
 from studyhall.jobs.service import enqueue
 from studyhall.knowledge import repository
 from studyhall.knowledge.extraction import DocumentKind, UnsupportedType, sniff
@@ -292,7 +294,7 @@ async def reingest(session: AsyncSession, *, document: Document) -> Job:
         dedupe_key=f"{INGEST}:{document.id}",
     )
     document.job_id = job.id
-    if job.status == JobStatus.queued:  # a run already in progress keeps its status
+    if jobs_service.is_waiting(job):  # a run already in progress keeps its status
         document.status = DocumentStatus.queued
     return job
 
@@ -350,7 +352,7 @@ async def _remove_document(
     await repository.forget_document(session, document.id)
     await repository.delete_document(session, document.id)
     await repository.bump_version(session, chunk_keys_for(document.course_id, document.id))
-    await _delete_files_later(session, [document.storage_key])
+    await delete_files_later(session, kind=DELETE_FILES, keys=[document.storage_key])
     details: dict[str, Any] = {"course_id": str(document.course_id) if document.course_id else None}
     if replaced:
         details["replaced_by_upload"] = True
@@ -362,13 +364,6 @@ async def _remove_document(
         target_id=document.id,
         details=details,
     )
-
-
-async def _delete_files_later(session: AsyncSession, keys: Sequence[str]) -> None:
-    # A job rather than an immediate unlink: it exists only if the deletion commits, so a
-    # rolled-back request never loses a file that rows still point to.
-    if keys:
-        await enqueue(session, kind=DELETE_FILES, payload={"keys": list(keys)})
 
 
 async def list_chunks(
@@ -385,7 +380,7 @@ async def delete_course_data(session: AsyncSession, *, course_id: uuid.UUID) -> 
     (registered by `studyhall.wiring`)."""
     documents = await repository.course_documents(session, course_id)
     await repository.delete_course_data(session, course_id)
-    await _delete_files_later(session, [key for _, key in documents])
+    await delete_files_later(session, kind=DELETE_FILES, keys=[key for _, key in documents])
 
 
 # ---------------------------------------------------------------------------- course library

@@ -25,7 +25,6 @@ the chat as messages (finish_reason "quiz"), so the transcript shows the test.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -33,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.assessments import service as assessments
 from studyhall.assessments.errors import QuizNotFound
-from studyhall.assessments.models import Question, QuestionKind
+from studyhall.assessments.models import QuestionKind
 from studyhall.config import Settings
 from studyhall.core.clock import utcnow
 from studyhall.core.db import Database
@@ -212,19 +211,6 @@ def _distractors(term: str, passages: list[SourcePassage], own: SourcePassage) -
 # ---------------------------------------------------------------- questions and grading
 
 
-def _question(row: dict[str, Any]) -> Question:
-    """A transient assessments question, so grading uses the assessments rules."""
-    return Question(
-        id=uuid.UUID(row["id"]) if row.get("id") else new_id(),
-        prompt=row["prompt"],
-        kind=QuestionKind(row["kind"]),
-        options=row.get("options"),
-        answer=row["answer"],
-        explanation=row.get("explanation"),
-        points=float(row.get("points", 1.0)),
-    )
-
-
 def _question_out(quiz: ChatQuiz, index: int) -> ChatQuestionOut:
     row = quiz.questions[index]
     return ChatQuestionOut(
@@ -377,7 +363,7 @@ async def answer(
     if data.question_index != test.current_index:
         raise WrongQuestion(test.current_index)
     row = test.questions[test.current_index]
-    question = _question(row)
+    question = assessments.question_from_row(row)
     correct = assessments.is_correct(question, data.answer)
     test.answers = [*test.answers, data.answer]
     test.results = [*test.results, correct]
@@ -429,7 +415,7 @@ async def answer(
 
 async def _finish(session: AsyncSession, *, user: User, test: ChatQuiz) -> ChatQuizResult:
     now = utcnow()
-    questions = [_question(r) for r in test.questions]
+    questions = [assessments.question_from_row(r) for r in test.questions]
     max_score = sum(q.points for q in questions)
     score = sum(q.points for q, ok in zip(questions, test.results, strict=True) if ok)
     percent = round(100.0 * score / max_score, 2) if max_score else 0.0

@@ -1,4 +1,4 @@
-"""Video jobs: expire unfinished uploads (periodic), free the bytes of deleted videos."""
+"""Video jobs: expire unfinished uploads (periodic); studyhall.jobs.files frees deleted bytes."""
 
 from __future__ import annotations
 
@@ -19,11 +19,3 @@ async def expire_uploads(ctx: JobContext) -> None:
         if expired < _PER_BATCH:
             break
     ctx.result = {"expired": total}
-
-
-async def delete_bytes(ctx: JobContext) -> None:
-    """Remove stored video files once the rows pointing to them are gone (missing is fine)."""
-    keys = [str(key) for key in ctx.payload.get("keys", [])]
-    for key in keys:
-        await ctx.storage.delete(key)
-    ctx.result = {"deleted": len(keys)}

@@ -16,7 +16,7 @@ from studyhall.courses import service as courses
 from studyhall.courses.models import Course, Lesson
 from studyhall.courses.schemas import LessonUpdate, ProgressUpdate
 from studyhall.identity.models import User
-from studyhall.jobs.service import enqueue
+from studyhall.jobs.files import delete_files_later
 from studyhall.video import repository
 from studyhall.video.errors import NotStreamedHere, VideoNotFound, VideoNotReady, VideoTooLarge
 from studyhall.video.hosts import host_for
@@ -300,8 +300,7 @@ async def remove(
     await _detach_lesson(session, video)
     key = video.storage_key
     await repository.delete(session, video)
-    if key:
-        await enqueue(session, kind=DELETE_BYTES_KIND, payload={"keys": [key]})
+    await delete_files_later(session, kind=DELETE_BYTES_KIND, keys=[key] if key else [])
     await record(
         session,
         action="video.deleted",
@@ -332,6 +331,16 @@ def stream_url_for_lesson(video: Video) -> str:
     if video.host == VideoHostName.vimeo:
         return f"https://vimeo.com/{video.remote_id}"
     return f"/api/v1/videos/{video.id}/stream"
+
+
+async def lesson_video(session: AsyncSession, *, lesson: Lesson) -> Video | None:
+    """The video of this domain a lesson plays (the attached one its `video_url` points at)."""
+    if lesson.video_url is None:
+        return None
+    for video in await repository.for_lesson(session, lesson.id):
+        if lesson.video_url.endswith(stream_url_for_lesson(video)):
+            return video
+    return None
 
 
 async def attach(
@@ -493,8 +502,7 @@ async def expire_uploads(session: AsyncSession, *, limit: int) -> int:
         video.status = VideoStatus.failed
         video.error = "The upload expired before it was finished"
         video.storage_key = None
-    if keys:
-        await enqueue(session, kind=DELETE_BYTES_KIND, payload={"keys": keys})
+    await delete_files_later(session, kind=DELETE_BYTES_KIND, keys=keys)
     await session.flush()
     return len(videos)
 
@@ -506,8 +514,7 @@ async def delete_course_videos(session: AsyncSession, *, course_id: uuid.UUID) -
     keys = [v.storage_key for v in videos if v.storage_key]
     for video in videos:
         await repository.delete(session, video)
-    if keys:
-        await enqueue(session, kind=DELETE_BYTES_KIND, payload={"keys": keys})
+    await delete_files_later(session, kind=DELETE_BYTES_KIND, keys=keys)
 
 
 async def detach_lesson_videos(session: AsyncSession, *, lesson_id: uuid.UUID) -> None:

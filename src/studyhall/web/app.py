@@ -15,14 +15,17 @@ from studyhall.web.pages import (
     account,
     admin,
     admin_ops,
+    admin_platform,
     auth,
     sso,
     student,
     teach_content,
     teach_editor,
     teach_insights,
+    teach_quizzes,
     teacher,
     tutor,
+    video,
     work,
 )
 from studyhall.web.render import page, redirect
@@ -56,8 +59,11 @@ def pages_router() -> APIRouter:
         teach_content,
         teach_editor,
         teach_insights,
+        teach_quizzes,
+        video,
         admin,
         admin_ops,
+        admin_platform,
     ):
         router.include_router(module.router)
     return router

@@ -12,7 +12,9 @@ What it does depends on the hint level:
 5. a full explanation: up to five quoted sentences in order, each cited.
 
 When no sentence shares enough words with the question it says it found nothing in the course
-material instead of guessing. Token usage is the deterministic estimate of `base.estimate_tokens`.
+material instead of guessing; when one of the best passages is in another language (search finds
+those by meaning), it names that passage without citing it and says it cannot tell whether it
+answers. Token usage is the deterministic estimate of `base.estimate_tokens`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 
+from studyhall.knowledge.index import language_of
+from studyhall.knowledge.language import Language, foreign
 from studyhall.tutor.providers.base import (
     ChatMessage,
     Completion,
@@ -41,6 +45,25 @@ NO_MATERIAL = (
     "There is no course material for me to answer from yet, so I will not guess. "
     "Ask your teacher to add the documents for this course."
 )
+# Said instead of NOT_FOUND when a top passage is in another language than the question (search
+# finds such pages by meaning; this tutor can only check words, so it must not claim either way).
+NOT_FOUND_OTHER_LANGUAGE = (
+    "I could not find this in the course material in the language of your question, so I will "
+    "not guess. The closest passage is written in {language}: {where}. I can only compare a "
+    "passage's words with yours, so I cannot tell whether it answers you: have a look at it, "
+    "or ask your teacher."
+)
+_LANGUAGE_NAMES = {
+    "ar": "Arabic",
+    "de": "German",
+    "en": "English",
+    "es": "Spanish",
+    "fr": "French",
+    "it": "Italian",
+    "pt": "Portuguese",
+}
+# Only passages this high in the retrieved order are offered: lower ones are weaker matches.
+_OTHER_LANGUAGE_RANKS = 2
 # Sentences quoted per hint level (levels 1-2 quote none).
 QUOTES_PER_LEVEL = {1: 0, 2: 0, 3: 2, 4: 3, 5: 5}
 POINTERS_PER_LEVEL = {1: 1, 2: 2}
@@ -129,11 +152,29 @@ def compose(grounding: Grounding) -> tuple[str, bool]:
         return NO_MATERIAL, False
     picks = select(grounding)
     if not picks:
-        return NOT_FOUND, False
+        return _not_found(grounding), False
     level = 1 if grounding.refuse_answers else max(1, min(5, grounding.hint_level))
     if level <= 2:
         return _guiding_questions(grounding, picks, POINTERS_PER_LEVEL[level]), True
     return _quoted_answer(grounding, picks, QUOTES_PER_LEVEL[level], level), True
+
+
+def _language_name(language: Language) -> str:
+    if language.code in _LANGUAGE_NAMES:
+        return _LANGUAGE_NAMES[language.code]
+    return f"another language ({language.script} script)" if language.script else "another language"
+
+
+def _not_found(grounding: Grounding) -> str:
+    """NOT_FOUND, or a pointer (without citing it) to a top passage in another language."""
+    asked = language_of(grounding.question)
+    for passage in grounding.passages[:_OTHER_LANGUAGE_RANKS]:
+        written = language_of(passage.text)
+        if foreign(asked, written):
+            return NOT_FOUND_OTHER_LANGUAGE.format(
+                language=_language_name(written), where=_where(passage)
+            )
+    return NOT_FOUND
 
 
 def _guiding_questions(grounding: Grounding, picks: list[_Pick], pointers: int) -> str:

@@ -35,6 +35,7 @@ from studyhall.courses.schemas import (
 )
 from studyhall.identity.models import Role, User
 from studyhall.web.forms import form_data, problems, validate
+from studyhall.web.pages import video as video_pages
 from studyhall.web.pages.common import REFUSED, Ctx, markdown, refused
 from studyhall.web.render import page, redirect
 from studyhall.web.session import WebContext
@@ -316,6 +317,9 @@ async def _lesson_editor(
             await courses.get_course(session, lesson.course_id), user, session
         )
         detail = await courses.course_detail(session, course=course)
+        course_videos, playing = await video_pages.lesson_videos(
+            session, ctx.settings, user=user, course=course, lesson=lesson
+        )
     saved = {
         "title": lesson.title,
         "content": lesson.content,
@@ -333,6 +337,9 @@ async def _lesson_editor(
         can_edit=courses.manages(user, course),
         values=values or saved,
         preview=markdown(lesson.content),
+        videos=course_videos,
+        playing=playing,
+        upload_endpoint=video_pages.WEB_UPLOADS,
         errors=errors or [],
         tab="content",
     )
