@@ -141,6 +141,8 @@ class BillingSettings(BaseModel):
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
     packages: list[dict[str, str | int]] = Field(default_factory=_default_packages)
+    # The currency of course prices (a course's `price` is in its major unit: 49.00).
+    course_currency: str = Field(default="usd", pattern=r"^[A-Za-z]{3}$")
 
 
 class VideoSettings(BaseModel):

@@ -118,6 +118,10 @@ RULES_BEYOND_THE_SCHEMA: dict[str, tuple[tuple[str, ...], str]] = {
         ("422",),
         "actual at most the reservation's amount",
     ),
+    "POST /api/v1/courses/{course_id}/checkout": (
+        ("422",),
+        "a course with a price (a free course is joined with POST /enroll)",
+    ),
     "POST /api/v1/courses/{course_id}/assistants": (
         ("422",),
         "the address of an active teacher account",

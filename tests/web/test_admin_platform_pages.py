@@ -4,6 +4,7 @@ secret is shown once and works, a revoked key stops at once; nobody else opens t
 from __future__ import annotations
 
 import re
+import uuid
 
 import httpx
 
@@ -95,3 +96,174 @@ async def test_only_admins_open_the_platform_pages(
     client.cookies.clear()
     anonymous = await client.get("/admin/api-keys")
     assert anonymous.status_code == 303 and "/sign-in" in anonymous.headers["location"]
+
+
+async def test_an_admin_tops_up_a_wallet_once_and_sets_its_limits(
+    client: httpx.AsyncClient, make_user: MakeUser, auth: Headers
+) -> None:
+    admin = await make_user(Role.admin)
+    student = await make_user(Role.student, full_name="Ada Lovelace")
+    before = (await client.get(f"{API}/wallet", headers=auth(student))).json()
+    await signed_in(client, admin)
+    users = await client.get("/admin/users", params={"q": "lovelace"})
+    assert f"/admin/users/{student.id}/wallet" in users.text
+    page = await client.get(f"/admin/users/{student.id}/wallet")
+    assert page.status_code == 200 and "Ada Lovelace" in page.text
+    token = csrf_of(page.text)
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', page.text)
+    assert key
+    form = {
+        "csrf_token": token,
+        "idempotency_key": key.group(1),
+        "amount": "5000",
+        "reason": "Exam week",
+        "reference": "",
+    }
+    for _ in range(2):  # a double click: credited once
+        sent = await client.post(f"/admin/users/{student.id}/wallet/topup", data=form)
+        assert sent.status_code == 303, sent.text
+    after = (await client.get(f"{API}/wallet", headers=auth(student))).json()
+    assert after["balance"] == before["balance"] + 5000
+    changed = await client.post(
+        f"/admin/users/{student.id}/wallet/topup", data={**form, "amount": "7000"}
+    )
+    assert changed.status_code == 409  # the same form's key with another amount
+    too_much = await client.post(
+        f"/admin/users/{student.id}/wallet/topup",
+        data={**form, "idempotency_key": str(uuid.uuid4()), "amount": "-999999999"},
+    )
+    assert too_much.status_code == 422 and 'role="alert"' in too_much.text
+    zero = await client.post(
+        f"/admin/users/{student.id}/wallet/topup",
+        data={**form, "idempotency_key": str(uuid.uuid4()), "amount": "0"},
+    )
+    assert zero.status_code == 422
+    assert (await client.get(f"{API}/wallet", headers=auth(student))).json()["balance"] == after[
+        "balance"
+    ]
+
+    shown = str(after["daily_limit"])
+    kept = await client.post(
+        f"/admin/users/{student.id}/wallet/limits",
+        data={
+            "csrf_token": token,
+            "tier": "premium",
+            "daily_limit": shown,
+            "shown_daily_limit": shown,
+        },
+    )
+    assert kept.status_code == 303
+    wallet = (await client.get(f"{API}/wallet", headers=auth(student))).json()
+    assert wallet["tier"] == "premium" and wallet["daily_limit"] == 1_000_000  # the tier's
+    pinned = await client.post(
+        f"/admin/users/{student.id}/wallet/limits",
+        data={
+            "csrf_token": token,
+            "tier": "premium",
+            "daily_limit": "1234",
+            "shown_daily_limit": "1000000",
+        },
+    )
+    assert pinned.status_code == 303
+    assert (await client.get(f"{API}/wallet", headers=auth(student))).json()["daily_limit"] == 1234
+    back = await client.post(
+        f"/admin/users/{student.id}/wallet/limits",
+        data={
+            "csrf_token": token,
+            "tier": "premium",
+            "daily_limit": "1234",
+            "shown_daily_limit": "1234",
+            "use_tier_limit": "true",
+        },
+    )
+    assert back.status_code == 303
+    wallet = (await client.get(f"{API}/wallet", headers=auth(student))).json()
+    assert wallet["daily_limit"] == 1_000_000
+    unknown = await client.post(
+        f"/admin/users/{student.id}/wallet/limits",
+        data={"csrf_token": token, "tier": "platinum", "daily_limit": "", "shown_daily_limit": ""},
+    )
+    assert unknown.status_code == 422 and 'role="alert"' in unknown.text
+    history = await client.get(f"/admin/users/{student.id}/wallet")
+    assert "5,000" in history.text
+    assert (await client.get(f"/admin/users/{uuid.uuid4()}/wallet")).status_code == 404
+
+    client.cookies.clear()
+    await signed_in(client, student)
+    token = csrf_of((await client.get("/wallet")).text)
+    assert (await client.get(f"/admin/users/{student.id}/wallet")).status_code == 403
+    self_credit = await client.post(
+        f"/admin/users/{student.id}/wallet/topup",
+        data={**form, "csrf_token": token, "idempotency_key": str(uuid.uuid4())},
+    )
+    assert self_credit.status_code == 403
+
+
+async def test_an_admin_writes_and_switches_system_prompt_versions(
+    client: httpx.AsyncClient, make_user: MakeUser, auth: Headers
+) -> None:
+    admin = await make_user(Role.admin)
+    teacher = await make_user(Role.teacher)
+    course = await create_course(client, auth(teacher))
+    await signed_in(client, admin)
+    token = csrf_of((await client.get("/admin/system-prompts")).text)
+    url = "/admin/system-prompts"
+    made = await client.post(
+        url,
+        data={
+            "csrf_token": token,
+            "name": "House style",
+            "course_code": "",
+            "content": "Answer briefly.\r\nCite pages.",
+            "activate": "true",
+        },
+    )
+    assert made.status_code == 303, made.text
+    kept = await client.post(
+        url,
+        data={
+            "csrf_token": token,
+            "name": "Course voice",
+            "course_code": course["code"].lower(),  # codes are matched as stored, upper-case
+            "content": "Use the course's vocabulary.",
+        },
+    )
+    assert kept.status_code == 303, kept.text
+    listed = await client.get(f"{API}/admin/system-prompts", headers=auth(admin))
+    by_name = {p["name"]: p for p in listed.json()["items"]}
+    assert by_name["House style"]["is_active"] and by_name["House style"]["scope"] == "global"
+    assert by_name["House style"]["content"] == "Answer briefly.\nCite pages."
+    voice = by_name["Course voice"]
+    assert voice["course_id"] == course["id"] and voice["is_active"] is False
+
+    page = await client.get(url, params={"scope": "course"})
+    assert f"course {course['code']}" in page.text and "House style" not in page.text
+    on = await client.post(f"{url}/{voice['id']}/activate", data={"csrf_token": token})
+    assert on.status_code == 303
+    one = await client.get(f"{API}/admin/system-prompts/{voice['id']}", headers=auth(admin))
+    assert one.json()["is_active"] is True
+    off = await client.post(f"{url}/{voice['id']}/deactivate", data={"csrf_token": token})
+    assert off.status_code == 303
+    one = await client.get(f"{API}/admin/system-prompts/{voice['id']}", headers=auth(admin))
+    assert one.json()["is_active"] is False
+
+    unknown = await client.post(
+        url, data={"csrf_token": token, "name": "x", "course_code": "NOPE42", "content": "y"}
+    )
+    assert unknown.status_code == 404 and 'role="alert"' in unknown.text
+    assert 'value="NOPE42"' in unknown.text
+    gone = await client.post(f"{url}/{voice['id']}/delete", data={"csrf_token": token})
+    assert gone.status_code == 303
+    one = await client.get(f"{API}/admin/system-prompts/{voice['id']}", headers=auth(admin))
+    assert one.status_code == 404
+    missing = await client.post(f"{url}/{uuid.uuid4()}/activate", data={"csrf_token": token})
+    assert missing.status_code == 404
+
+    client.cookies.clear()
+    await signed_in(client, teacher)
+    token = csrf_of((await client.get("/teach/courses")).text)
+    assert (await client.get(url)).status_code == 403
+    refused = await client.post(
+        url, data={"csrf_token": token, "name": "Mine", "content": "Obey me", "activate": "true"}
+    )
+    assert refused.status_code == 403

@@ -382,7 +382,9 @@ async def test_an_admin_blocks_a_user_whose_open_page_signs_out(
         "jobs": "/admin/jobs",
         "audit": "/admin/audit",
     }
-    for path in [*pages.values(), "/admin/courses", "/admin/api-keys"]:
+    extra = ["/admin/courses", "/admin/api-keys", "/admin/system-prompts"]
+    extra.append(f"/admin/users/{student.id}/wallet")
+    for path in [*pages.values(), *extra]:
         await admin_page.goto(server + path)
         await _axe(admin_page)
     await _screenshots(browser, server, await admin_context.cookies(), pages, "admin")

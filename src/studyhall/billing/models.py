@@ -161,7 +161,11 @@ class CourseCap(Base):
 
 
 class Payment(IdMixin, Base):
-    """A token package bought through the payment provider (one PaymentIntent)."""
+    """A token package or a course seat bought through the payment provider (one PaymentIntent).
+
+    A course payment has `course_id` set (a soft link to courses), `package_id` "course" and no
+    tokens; its success enrolls the payer, its full refund ends the enrollment.
+    """
 
     __tablename__ = "payments"
 
@@ -169,6 +173,7 @@ class Payment(IdMixin, Base):
     provider: Mapped[str] = mapped_column(String(32), default="stripe")
     provider_payment_id: Mapped[str] = mapped_column(String(200), unique=True)
     package_id: Mapped[str] = mapped_column(String(64))
+    course_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     tokens: Mapped[int] = mapped_column(BigInteger)
     # Money in the currency's minor unit (cents), as the provider reports it.
     amount: Mapped[int] = mapped_column(BigInteger)

@@ -361,6 +361,115 @@ async def insert_payment_if_missing(session: AsyncSession, values: dict[str, Any
     )
 
 
+async def has_standing_course_payment(
+    session: AsyncSession, *, user_id: uuid.UUID, course_id: uuid.UUID
+) -> bool:
+    """Whether a succeeded (not fully refunded) payment of the user for the course exists."""
+    found = await session.scalar(
+        select(Payment.id)
+        .where(
+            Payment.user_id == user_id,
+            Payment.course_id == course_id,
+            Payment.status.in_([PaymentStatus.succeeded, PaymentStatus.partially_refunded]),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+_PAID = [PaymentStatus.succeeded, PaymentStatus.refunded, PaymentStatus.partially_refunded]
+
+
+@dataclass(frozen=True)
+class CourseMoney:
+    course_id: uuid.UUID
+    currency: str
+    gross: int
+    refunded: int
+    payments: int
+
+
+async def revenue_by_course(
+    session: AsyncSession, *, since: datetime | None, until: datetime | None
+) -> list[CourseMoney]:
+    """Succeeded course payments summed per course and currency (minor units), largest first."""
+    gross = func.coalesce(func.sum(Payment.amount), 0)
+    query = select(
+        Payment.course_id,
+        Payment.currency,
+        gross,
+        func.coalesce(func.sum(Payment.amount_refunded), 0),
+        func.count(),
+    ).where(Payment.status.in_(_PAID), Payment.course_id.is_not(None))
+    if since is not None:
+        query = query.where(Payment.succeeded_at >= since)
+    if until is not None:
+        query = query.where(Payment.succeeded_at < until)
+    rows = await session.execute(
+        query.group_by(Payment.course_id, Payment.currency).order_by(
+            gross.desc(), Payment.course_id
+        )
+    )
+    return [
+        CourseMoney(uuid.UUID(str(c)), str(cur), int(g), int(r), int(n)) for c, cur, g, r, n in rows
+    ]
+
+
+def _month(session: AsyncSession, column: Any) -> Any:
+    """`YYYY-MM` of a UTC timestamp column, in the dialect's own function."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(column, "YYYY-MM")
+    return func.strftime("%Y-%m", column)
+
+
+@dataclass(frozen=True)
+class MonthMoney:
+    month: str
+    currency: str
+    gross: int
+    refunded: int
+    payments: int
+    course_gross: int
+
+
+async def revenue_by_month(
+    session: AsyncSession, *, since: datetime | None, until: datetime | None
+) -> list[MonthMoney]:
+    """Succeeded payments (packages and courses) per UTC month of success and currency."""
+    month = _month(session, Payment.succeeded_at).label("month")
+    course_amount = case((Payment.course_id.is_not(None), Payment.amount), else_=0)
+    query = select(
+        month,
+        Payment.currency,
+        func.coalesce(func.sum(Payment.amount), 0),
+        func.coalesce(func.sum(Payment.amount_refunded), 0),
+        func.count(),
+        func.coalesce(func.sum(course_amount), 0),
+    ).where(Payment.status.in_(_PAID), Payment.succeeded_at.is_not(None))
+    if since is not None:
+        query = query.where(Payment.succeeded_at >= since)
+    if until is not None:
+        query = query.where(Payment.succeeded_at < until)
+    rows = await session.execute(
+        query.group_by(month, Payment.currency).order_by(month, Payment.currency)
+    )
+    return [MonthMoney(str(m), str(c), int(g), int(r), int(n), int(k)) for m, c, g, r, n, k in rows]
+
+
+async def expenses_by_month(
+    session: AsyncSession, *, since: datetime | None, until: datetime | None
+) -> dict[tuple[str, str], int]:
+    """Σ expenses per (UTC month, currency)."""
+    month = _month(session, Expense.created_at).label("month")
+    query = select(month, Expense.currency, func.coalesce(func.sum(Expense.amount), 0))
+    if since is not None:
+        query = query.where(Expense.created_at >= since)
+    if until is not None:
+        query = query.where(Expense.created_at < until)
+    rows = await session.execute(query.group_by(month, Expense.currency))
+    return {(str(m), str(c)): int(a) for m, c, a in rows}
+
+
 @dataclass(frozen=True)
 class CurrencyMoney:
     currency: str

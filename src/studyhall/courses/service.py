@@ -712,8 +712,16 @@ async def delete_lesson(session: AsyncSession, *, lesson: Lesson) -> None:
 # ---------------------------------------------------------------- enrollment
 
 
-def check_self_enrollment(course: Course, join_code: str | None) -> None:
-    """Whether a student may join on their own: the course's visibility and price decide."""
+def is_paid(course: Course) -> bool:
+    """Whether joining the course goes through a checkout."""
+    return course.price is not None and course.price > 0
+
+
+def check_self_enrollment(course: Course, join_code: str | None, *, paying: bool = False) -> None:
+    """Whether a student may join on their own: the course's visibility and price decide.
+
+    `paying`: the student is starting a checkout, so the price is not in the way.
+    """
     if course.visibility == Visibility.private:
         raise EnrollmentClosed()
     if course.visibility == Visibility.invite and (
@@ -722,7 +730,7 @@ def check_self_enrollment(course: Course, join_code: str | None) -> None:
         or not secrets.compare_digest(join_code.strip().upper(), course.join_code)
     ):
         raise JoinCodeRequired()
-    if course.price is not None and course.price > 0:
+    if is_paid(course) and not paying:
         raise PaymentRequired()
 
 

@@ -16,6 +16,8 @@ from studyhall.web.pages import (
     admin,
     admin_ops,
     admin_platform,
+    admin_prompts,
+    admin_wallets,
     auth,
     sso,
     student,
@@ -64,6 +66,8 @@ def pages_router() -> APIRouter:
         admin,
         admin_ops,
         admin_platform,
+        admin_prompts,
+        admin_wallets,
     ):
         router.include_router(module.router)
     return router
