@@ -9,7 +9,8 @@ conflict in a service) are still declared on the route with `responses=`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, params
@@ -57,9 +58,26 @@ def error_response(status: int, description: str | None = None) -> dict[str, Any
     return {"model": model, "description": description or DESCRIPTIONS.get(status, "Error")}
 
 
-def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` entries for error statuses a route raises itself."""
-    return {status: error_response(status) for status in statuses}
+def errors(
+    *statuses: int, described: Mapping[int, str] | None = None, phrases: bool = False
+) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries for error statuses a route raises itself: the one helper of every
+    router.
+
+    `statuses` get the shared wording of `DESCRIPTIONS`, `described` the route's own (which
+    error codes it answers); `phrases=True` describes `statuses` by their bare HTTP reason
+    phrase ("Unauthorized"), the wording the identity routes have always published.
+    """
+    entries: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        entries[status] = (
+            {"model": ErrorOut, "description": HTTPStatus(status).phrase}
+            if phrases
+            else error_response(status)
+        )
+    for status, description in (described or {}).items():
+        entries[status] = error_response(status, description)
+    return entries
 
 
 def _statuses(dependant: Dependant, seen: set[int]) -> set[int]:

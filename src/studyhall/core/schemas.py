@@ -6,7 +6,6 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeAlias, TypeVar
 
-from fastapi import Query
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -252,19 +251,3 @@ class Page(BaseModel, Generic[T]):
     total: int
     limit: int
     offset: int
-
-
-class Pagination(BaseModel):
-    """?limit= and ?offset= of every list."""
-
-    limit: int = 20
-    offset: int = 0
-
-
-async def pagination(
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> Pagination:
-    """Dependency reading the list parameters (async: FastAPI runs a plain function in a
-    thread)."""
-    return Pagination(limit=limit, offset=offset)
