@@ -21,7 +21,7 @@ from studyhall.analytics.schemas import (
     TopQuestion,
 )
 from studyhall.core.clock import utcnow
-from studyhall.core.schemas import Page
+from studyhall.core.pagination import page_of, window
 from studyhall.courses.models import Course
 from studyhall.tutor import service as tutor
 
@@ -68,7 +68,7 @@ async def course_analytics(
             round(attempts.average_percent, 2) if attempts.average_percent is not None else None
         ),
         tutor_messages=chat.questions,
-        students=Page(items=students, total=total, limit=limit, offset=offset),
+        students=page_of(students, total, window(limit, offset)),
         top_questions=[TopQuestion(question=q.topic, count=q.count) for q in chat.top_questions],
     )
 

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.billing.models import (
@@ -16,7 +15,6 @@ from studyhall.billing.models import (
     Direction,
     EntryType,
     Expense,
-    IdempotencyKey,
     LedgerEntry,
     Payment,
     PaymentStatus,
@@ -24,15 +22,8 @@ from studyhall.billing.models import (
     ReservationStatus,
     Wallet,
 )
-from studyhall.core.ids import new_id
-
-
-def _insert(session: AsyncSession, table: Any) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT DO NOTHING (SQLite and PostgreSQL)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
+from studyhall.core.db import dialect_insert
+from studyhall.core.pagination import paginate
 
 # Wallets
 
@@ -72,7 +63,7 @@ async def insert_wallet_if_missing(
     Concurrent creators on PostgreSQL wait for the first one to commit, then do nothing.
     """
     stmt = (
-        _insert(session, Wallet)
+        dialect_insert(session, Wallet)
         .values(
             user_id=user_id,
             tier=tier,
@@ -265,13 +256,13 @@ async def list_reservations(
     query = select(Reservation).where(Reservation.user_id == user_id)
     if status is not None:
         query = query.where(Reservation.status == status)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(Reservation.created_at.desc(), Reservation.id.desc())
-        .limit(limit)
-        .offset(offset)
+    return await paginate(
+        session,
+        query,
+        order_by=[Reservation.created_at.desc(), Reservation.id.desc()],
+        limit=limit,
+        offset=offset,
     )
-    return list(rows), int(total or 0)
 
 
 async def overdue_reservations_of(
@@ -365,7 +356,7 @@ async def get_payment_by_provider_id(
 async def insert_payment_if_missing(session: AsyncSession, values: dict[str, Any]) -> None:
     """Insert a payment row unless its provider id is already known."""
     await session.execute(
-        _insert(session, Payment)
+        dialect_insert(session, Payment)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["provider_payment_id"])
     )
@@ -535,92 +526,10 @@ async def list_expenses(
     query = select(Expense)
     if category:
         query = query.where(Expense.category == category)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(Expense.created_at.desc(), Expense.id.desc()).limit(limit).offset(offset)
+    return await paginate(
+        session,
+        query,
+        order_by=[Expense.created_at.desc(), Expense.id.desc()],
+        limit=limit,
+        offset=offset,
     )
-    return list(rows), int(total or 0)
-
-
-# Idempotency keys
-
-
-async def claim_idempotency_key(
-    session: AsyncSession,
-    *,
-    key: str,
-    user_id: uuid.UUID,
-    route: str,
-    body_hash: str,
-    now: datetime,
-) -> bool:
-    """Insert an in-progress key row; False when the key is already taken.
-
-    On PostgreSQL a concurrent holder of the same key makes this wait until it commits (then
-    False) or rolls back (then True), so two retries never both run the operation.
-    """
-    stmt = (
-        _insert(session, IdempotencyKey)
-        .values(
-            id=new_id(),
-            key=key,
-            user_id=user_id,
-            route=route,
-            body_hash=body_hash,
-            status_code=None,
-            response_json=None,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["user_id", "route", "key"])
-        .returning(IdempotencyKey.id)
-    )
-    return (await session.execute(stmt)).first() is not None
-
-
-async def get_idempotency_key(
-    session: AsyncSession, *, key: str, user_id: uuid.UUID, route: str
-) -> IdempotencyKey | None:
-    """A stored key row."""
-    return await session.scalar(
-        select(IdempotencyKey)
-        .where(
-            IdempotencyKey.user_id == user_id,
-            IdempotencyKey.route == route,
-            IdempotencyKey.key == key,
-        )
-        .execution_options(populate_existing=True)
-    )
-
-
-async def store_idempotent_response(
-    session: AsyncSession,
-    *,
-    key: str,
-    user_id: uuid.UUID,
-    route: str,
-    status_code: int,
-    response_json: Any,
-) -> None:
-    """Record the first response of a claimed key."""
-    await session.execute(
-        update(IdempotencyKey)
-        .where(
-            IdempotencyKey.user_id == user_id,
-            IdempotencyKey.route == route,
-            IdempotencyKey.key == key,
-        )
-        .values(status_code=status_code, response_json=response_json)
-    )
-
-
-async def purge_idempotency_keys(session: AsyncSession, *, older_than: datetime) -> int:
-    """Forget keys older than a time; returns how many."""
-    result = await session.execute(
-        delete(IdempotencyKey).where(IdempotencyKey.created_at < older_than)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
-async def delete_idempotency_keys_of(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Forget every stored response of a user."""
-    await session.execute(delete(IdempotencyKey).where(IdempotencyKey.user_id == user_id))

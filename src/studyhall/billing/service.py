@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.audit.service import record
-from studyhall.billing import idempotency, repository
+from studyhall.billing import repository
 from studyhall.billing.errors import (
     AdjustmentTooLarge,
     CourseBudgetExhausted,
@@ -49,6 +49,7 @@ from studyhall.billing.models import (
     Wallet,
 )
 from studyhall.config import BillingSettings
+from studyhall.core import idempotency
 from studyhall.core.clock import utcnow
 from studyhall.core.errors import Unprocessable
 from studyhall.core.ids import new_id
@@ -1158,7 +1159,7 @@ async def _revenue_by_month(
 
 async def forget_user(session: AsyncSession, *, user_id: uuid.UUID) -> None:
     """On account deletion: drop the user's stored responses; the ledger stays (it holds ids)."""
-    await repository.delete_idempotency_keys_of(session, user_id)
+    await idempotency.forget_user(session, user_id=user_id)
 
 
 # Invariants (tests, benchmarks, operators)

@@ -5,16 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from studyhall.billing import payments
 from studyhall.billing import service as billing
-from studyhall.billing.idempotency import IdempotencyKeyHeader, IdempotentRequest
 from studyhall.billing.schemas import CourseBudgetIn, CourseBudgetOut
 from studyhall.core.db import SessionDep
 from studyhall.core.errors import PayloadTooLarge, UnsupportedMediaType
+from studyhall.core.idempotency import IdempotencyDep
 from studyhall.core.openapi import DocumentedRoute, error_response, errors
-from studyhall.core.schemas import Page, Pagination, pagination
+from studyhall.core.pagination import PageParams
+from studyhall.core.schemas import Page
 from studyhall.courses import checkout, roster, service, teachers
 from studyhall.courses.dependencies import (
     CourseById,
@@ -61,7 +62,6 @@ from studyhall.identity.dependencies import CurrentUser, SettingsDep, StudentUse
 
 router = APIRouter(tags=["courses"], route_class=DocumentedRoute)
 
-PageParams = Annotated[Pagination, Depends(pagination)]
 
 ROSTER_MAX_BYTES = 1024 * 1024
 
@@ -172,8 +172,8 @@ async def start_checkout(
     user: StudentUser,
     course: StudentCourse,
     settings: SettingsDep,
+    idem: IdempotencyDep,
     body: EnrollIn | None = None,
-    idempotency_key: IdempotencyKeyHeader = None,
 ) -> CourseCheckoutOut | Response:
     """Start paying for a seat in a course with a price → `{client_secret, publishable_key}`.
 
@@ -181,37 +181,36 @@ async def start_checkout(
     of an invite course); the student is enrolled when the provider's signed webhook reports the
     payment succeeded, exactly once, and a full refund ends the enrollment.
     """
-    idem = IdempotentRequest(
-        session,
-        key=idempotency_key,
+
+    async def start() -> CourseCheckoutOut:
+        amount = await checkout.seat_price(
+            session, student=user, course=course, join_code=body.join_code if body else None
+        )
+        result = await payments.start_course_checkout(
+            session,
+            user_id=user.id,
+            course_id=course.id,
+            course_code=course.code,
+            amount=amount,
+            settings=settings.billing,
+            idempotency_key=idem.key,
+        )
+        return CourseCheckoutOut(
+            payment_id=result.payment_id,
+            client_secret=result.client_secret,
+            publishable_key=result.publishable_key,
+            course_id=result.course_id,
+            amount=result.amount,
+            currency=result.currency,
+        )
+
+    return await idem.run(
+        start,
         user_id=user.id,
         route="POST /courses/{course_id}/checkout",
         request={"course_id": course.id, "body": body},
+        status_code=status.HTTP_201_CREATED,
     )
-    if (replay := await idem.replay()) is not None:
-        return replay
-    amount = await checkout.seat_price(
-        session, student=user, course=course, join_code=body.join_code if body else None
-    )
-    result = await payments.start_course_checkout(
-        session,
-        user_id=user.id,
-        course_id=course.id,
-        course_code=course.code,
-        amount=amount,
-        settings=settings.billing,
-        idempotency_key=idempotency_key,
-    )
-    out = CourseCheckoutOut(
-        payment_id=result.payment_id,
-        client_secret=result.client_secret,
-        publishable_key=result.publishable_key,
-        course_id=result.course_id,
-        amount=result.amount,
-        currency=result.currency,
-    )
-    await idem.save(status.HTTP_201_CREATED, out)
-    return out
 
 
 @router.get("/courses/{course_id}/token-budget")

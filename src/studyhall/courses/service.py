@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from studyhall.audit.service import record
 from studyhall.core.clock import utcnow
 from studyhall.core.errors import Forbidden, NotFound, Unprocessable
+from studyhall.core.pagination import page_of, window
 from studyhall.core.schemas import Page
 from studyhall.courses import repository
 from studyhall.courses.errors import (
@@ -490,9 +491,7 @@ async def list_courses(
         limit=limit,
         offset=offset,
     )
-    return Page(
-        items=[_summary(course, n) for course, n in rows], total=total, limit=limit, offset=offset
-    )
+    return page_of(rows, total, window(limit, offset), lambda row: _summary(*row))
 
 
 async def taught_courses(
@@ -512,9 +511,7 @@ async def taught_courses(
         offset=offset,
         taught_by=teacher.id,
     )
-    return Page(
-        items=[_summary(course, n) for course, n in rows], total=total, limit=limit, offset=offset
-    )
+    return page_of(rows, total, window(limit, offset), lambda row: _summary(*row))
 
 
 async def course_detail(
@@ -797,7 +794,7 @@ async def list_enrolled(
         )
         for r in rows
     ]
-    return Page(items=items, total=total, limit=limit, offset=offset)
+    return page_of(items, total, window(limit, offset))
 
 
 def _student_row(r: repository.StudentRow) -> StudentProgressRow:
@@ -824,7 +821,7 @@ async def course_students(
     rows, total = await repository.list_students(
         session, course_ids_of_teacher=None, course_id=course.id, limit=limit, offset=offset
     )
-    return Page(items=[_student_row(r) for r in rows], total=total, limit=limit, offset=offset)
+    return page_of(rows, total, window(limit, offset), _student_row)
 
 
 async def all_students(session: AsyncSession, *, course: Course) -> list[StudentProgressRow]:
@@ -852,7 +849,7 @@ async def teacher_students(
     rows, total = await repository.list_students(
         session, course_ids_of_teacher=owner, course_id=course_id, limit=limit, offset=offset
     )
-    return Page(items=[_student_row(r) for r in rows], total=total, limit=limit, offset=offset)
+    return page_of(rows, total, window(limit, offset), _student_row)
 
 
 # ---------------------------------------------------------------- progress

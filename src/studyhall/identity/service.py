@@ -969,7 +969,7 @@ async def ids_by_email(session: AsyncSession, *, emails: list[str]) -> dict[str,
 
 async def existing_user_ids(session: AsyncSession, *, user_ids: list[uuid.UUID]) -> set[uuid.UUID]:
     """Which of these ids are accounts."""
-    return {u.id for u in await repository.get_users(session, list(set(user_ids)))}
+    return await repository.existing_ids(session, list(set(user_ids)))
 
 
 async def usernames_by_id(

@@ -17,6 +17,7 @@ from studyhall.web.pages import (
     admin_ops,
     admin_platform,
     admin_prompts,
+    admin_sources,
     admin_wallets,
     auth,
     sso,
@@ -67,6 +68,7 @@ def pages_router() -> APIRouter:
         admin_ops,
         admin_platform,
         admin_prompts,
+        admin_sources,
         admin_wallets,
     ):
         router.include_router(module.router)
