@@ -92,8 +92,10 @@ def worker(
     from studyhall.core.logging import configure_logging
     from studyhall.core.storage import LocalStorage
     from studyhall.jobs.worker import Worker
+    from studyhall.wiring import wire
 
     settings = _settings()
+    wire()
     configure_logging(settings.log_level, json=settings.log_json)
     assert settings.database_url is not None
     log = structlog.get_logger("studyhall.worker")
@@ -150,8 +152,10 @@ def create_admin(
 ) -> None:
     """Create an admin account, or promote and reset an existing one."""
     from studyhall.demo import ensure_user
+    from studyhall.wiring import wire
 
     settings = _settings()
+    wire()  # services enqueue jobs and run deletion reactions here as in the api
     if len(password) < settings.password_min_length:
         raise typer.BadParameter(
             f"password must have at least {settings.password_min_length} characters"
@@ -183,7 +187,9 @@ def create_admin(
 
 def _run_demo(settings: Settings) -> None:
     from studyhall.demo import seed_demo
+    from studyhall.wiring import wire
 
+    wire()
     lines = asyncio.run(seed_demo(settings))
     for line in lines:
         typer.echo(line)
@@ -214,8 +220,10 @@ def ingest(
 ) -> None:
     """Add documents to a course or to the shared library, with a progress bar per file."""
     from studyhall.knowledge.ingest_cli import IngestUsageError, ingest_paths
+    from studyhall.wiring import wire
 
     migrate()
+    wire()
     bars: dict[Path, Any] = {}
 
     def progress(path: Path, fraction: float, _message: str | None) -> None:

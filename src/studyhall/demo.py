@@ -6,9 +6,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.config import Settings
 from studyhall.core.db import Database
+from studyhall.core.errors import NotFound
 from studyhall.core.security import hash_password
 from studyhall.demo_content import seed_demo_course
-from studyhall.identity import repository
+from studyhall.identity import service as identity
 from studyhall.identity.models import Role, User
 
 DEMO_PASSWORD = "studyhall-demo-2026"
@@ -32,7 +33,10 @@ async def ensure_user(
     reset: bool = False,
 ) -> tuple[User, bool]:
     """Create the account if missing; with reset, also set its role and password."""
-    user = await repository.get_user_by_login(session, email)
+    try:
+        user: User | None = await identity.admin_get_user_by_login(session, login=email)
+    except NotFound:
+        user = None
     if user is None:
         user = User(
             email=email.lower(),

@@ -22,6 +22,7 @@ from studyhall.jobs.worker import Worker
 from studyhall.tutor.providers.factory import aclose_provider
 from studyhall.video.hosts import UPLOADS_PATH
 from studyhall.web.app import install_web
+from studyhall.wiring import wire
 from studyhall.workspaces.proxy import aclose_proxy, install_proxy
 
 
@@ -30,6 +31,9 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
     start_worker = settings.jobs.in_process_worker if run_worker is None else run_worker
+    # Job kinds and deletion reactions: the api enqueues and deletes, so it needs them even
+    # without an in-process worker.
+    wire()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

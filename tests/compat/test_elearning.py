@@ -12,6 +12,7 @@ import jwt
 from studyhall.identity.models import Role, User
 from tests.compat.conftest import STRONG_PASSWORD, fresh_email
 from tests.conftest import TEST_PASSWORD, MakeUser
+from tests.video.media import tiny_mp4
 
 BASE = "/compat/elearning/api/v1"
 USER_FIELDS = {"id", "email", "role", "first_name", "last_name"}
@@ -335,6 +336,53 @@ async def test_enrollment_and_progress(
     assert r.json() == [
         {"lesson_id": lesson_id, "completed": True, "score": None, "video_watched": False}
     ]
+    r = await client.get(f"{BASE}/content/users_progress", headers=auth(student))
+    assert r.status_code == 200, r.text
+    (record,) = r.json()
+    assert set(record) == {
+        "id",
+        "lesson_id",
+        "user_id",
+        "completed",
+        "score",
+        "video_watched",
+        "completed_at",
+    }
+    assert record["lesson_id"] == lesson_id and record["user_id"] == str(student.id)
+    assert record["completed"] is True and _is_time(record["completed_at"])
+    # Another student sees only their own records (none); progress is a student's.
+    r = await client.get(f"{BASE}/content/users_progress", headers=auth(other))
+    assert r.status_code == 200 and r.json() == []
+    _error(await client.get(f"{BASE}/content/users_progress", headers=auth(teacher)), 403)
+    _error(await client.get(f"{BASE}/content/users_progress"), 401)
+    r = await client.get(f"{BASE}/content/lessons", headers=auth(student))
+    assert r.status_code == 200, r.text
+    assert [lesson["id"] for lesson in r.json()] == [lesson_id]
+    assert set(r.json()[0]) == {
+        "id",
+        "course_id",
+        "title",
+        "description",
+        "video_url",
+        "video_type",
+        "vimeo_id",
+        "duration",
+        "order",
+    }
+    assert r.json()[0]["description"] == "Lesson description" and r.json()[0]["order"] == 1
+    r = await client.get(
+        f"{BASE}/content/lessons", params={"course_id": course_id}, headers=auth(teacher)
+    )
+    assert r.status_code == 200 and [lesson["id"] for lesson in r.json()] == [lesson_id]
+    # A student of no course: the catalog's course is listed, its lessons are not theirs.
+    r = await client.get(f"{BASE}/content/lessons", headers=auth(other))
+    assert r.status_code == 200 and lesson_id not in [lesson["id"] for lesson in r.json()]
+    _error(
+        await client.get(
+            f"{BASE}/content/lessons", params={"course_id": course_id}, headers=auth(other)
+        ),
+        403,
+    )
     r = await client.post(
         f"{BASE}/content/videos/{lesson_id}/watch-progress",
         json={"progress_seconds": 900, "total_duration": 1800, "completed": False},
@@ -393,6 +441,20 @@ async def test_teacher_assignments(
     assignment = r.json()["assignment"]
     assert r.json()["message"] == "Assignment created successfully"
     assert assignment["due_date"] == "2031-01-15T23:59:59Z" and assignment["max_score"] == 100
+    r = await client.get(f"{BASE}/content/teacher/assignments", headers=auth(teacher))
+    assert r.status_code == 200, r.text
+    (listed,) = r.json()["assignments"]
+    assert listed == {**assignment, "submissions_count": 0, "graded_count": 0}
+    assert set(listed) == {
+        "id",
+        "course_id",
+        "title",
+        "description",
+        "due_date",
+        "max_score",
+        "submissions_count",
+        "graded_count",
+    }
     stranger = await make_user(Role.teacher)
     _error(
         await client.post(
@@ -402,23 +464,182 @@ async def test_teacher_assignments(
         ),
         403,
     )
+    # Another teacher lists only their own courses' assignments; students are refused.
+    r = await client.get(f"{BASE}/content/teacher/assignments", headers=auth(stranger))
+    assert r.status_code == 200 and r.json() == {"assignments": []}
+    student = await make_user(Role.student)
+    _error(await client.get(f"{BASE}/content/teacher/assignments", headers=auth(student)), 403)
 
 
-async def test_vimeo_routes_answer_503_until_video_hosting(
-    client: httpx.AsyncClient, teacher: User, student: User, auth: Any
+async def _upload(
+    client: httpx.AsyncClient, headers: dict[str, str], course_id: str, data: bytes
+) -> str:
+    """The document's upload request, then the bytes over tus; the video's id."""
+    r = await client.post(
+        f"{BASE}/content/vimeo/upload",
+        json={
+            "name": "Lesson Video",
+            "description": "Video description",
+            "size": len(data),
+            "course_id": course_id,
+        },
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert set(body) == {"upload_link", "complete_uri", "ticket_id", "upload_id"}
+    video_id = body["upload_id"]
+    assert body["complete_uri"] == f"/videos/{video_id}" and body["ticket_id"] == video_id
+    done = await client.patch(
+        body["upload_link"],
+        content=data,
+        headers={
+            **headers,
+            "Tus-Resumable": "1.0.0",
+            "Content-Type": "application/offset+octet-stream",
+            "Upload-Offset": "0",
+        },
+    )
+    assert done.status_code == 204, done.text
+    return str(video_id)
+
+
+async def test_videos_upload_metadata_watch_analytics_delete(
+    client: httpx.AsyncClient, make_user: MakeUser, auth: Any
 ) -> None:
-    body = {"name": "Lesson Video", "description": "d", "size": 1048576}
-    _error(await client.post(f"{BASE}/content/vimeo/upload", json=body, headers=auth(teacher)), 503)
+    teacher, student = await make_user(Role.teacher), await make_user(Role.student)
+    course_id = await _course(client, auth(teacher))
+    await client.post(f"{BASE}/content/courses/{course_id}/enroll", headers=auth(student))
+    video_id = await _upload(client, auth(teacher), course_id, tiny_mp4(100.0))
+    r = await client.put(
+        f"{BASE}/content/vimeo/update-metadata/{video_id}",
+        json={
+            "name": "Updated Video Title",
+            "description": "Updated description",
+            "privacy": "disable",
+        },
+        headers=auth(teacher),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["message"] == "Video metadata updated successfully"
+    video = r.json()["video"]
+    assert video["id"] == video_id and video["name"] == "Updated Video Title"
+    assert video["description"] == "Updated description" and video["privacy"] == "disable"
+    assert video["duration"] == 100.0 and video["status"] == "ready"
+    for seconds in (0, 20, 40, 60):
+        r = await client.post(
+            f"{BASE}/content/videos/{video_id}/watch-progress",
+            json={"progress_seconds": seconds, "total_duration": 100, "completed": False},
+            headers=auth(student),
+        )
+        assert r.status_code == 200 and r.json() == {"message": "Watch progress recorded"}
+    r = await client.get(f"{BASE}/content/videos/{video_id}/analytics", headers=auth(teacher))
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "total_views": 1,
+        "unique_viewers": 1,
+        "completion_rate": 0.0,
+        "average_watch_time": 60,
+        "drop_off_points": [60],
+    }
+    r = await client.get(f"{BASE}/content/videos/course/{course_id}", headers=auth(teacher))
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "videos": [
+            {
+                "id": video_id,
+                "title": "Updated Video Title",
+                "vimeo_id": None,
+                "duration": 100.0,
+                "views": 1,
+                "completion_rate": 0.0,
+            }
+        ]
+    }
+    r = await client.get(f"{BASE}/content/videos/course/{course_id}", headers=auth(student))
+    assert r.status_code == 200 and r.json()["videos"][0]["views"] is None
+    # Staff-only privacy hides the video from students.
+    r = await client.put(
+        f"{BASE}/content/vimeo/update-metadata/{video_id}",
+        json={"privacy": "nobody"},
+        headers=auth(teacher),
+    )
+    assert r.status_code == 200 and r.json()["video"]["privacy"] == "nobody"
+    r = await client.get(f"{BASE}/content/videos/course/{course_id}", headers=auth(student))
+    assert r.json() == {"videos": []}
+    r = await client.delete(f"{BASE}/content/vimeo/delete/{video_id}", headers=auth(teacher))
+    assert r.status_code == 200 and r.json() == {"message": "Video deleted successfully"}
+    _error(
+        await client.delete(f"{BASE}/content/vimeo/delete/{video_id}", headers=auth(teacher)), 404
+    )
+
+
+async def test_video_errors_and_bola(
+    client: httpx.AsyncClient, make_user: MakeUser, auth: Any
+) -> None:
+    teacher, other_teacher = await make_user(Role.teacher), await make_user(Role.teacher)
+    student, outsider = await make_user(Role.student), await make_user(Role.student)
+    course_id = await _course(client, auth(teacher))
+    other_course = await _course(client, auth(other_teacher))
+    await client.post(f"{BASE}/content/courses/{course_id}/enroll", headers=auth(student))
+    await client.post(f"{BASE}/content/courses/{other_course}/enroll", headers=auth(outsider))
+    video_id = await _upload(client, auth(teacher), course_id, tiny_mp4(10.0))
+    body = {"name": "Lesson Video", "size": 1048576, "course_id": course_id}
+    # Another course's teacher may not upload to, change or delete this course's videos.
+    _error(
+        await client.post(f"{BASE}/content/vimeo/upload", json=body, headers=auth(other_teacher)),
+        403,
+    )
+    _error(await client.post(f"{BASE}/content/vimeo/upload", json=body, headers=auth(student)), 403)
+    r = await client.post(
+        f"{BASE}/content/vimeo/upload", json={"name": "x", "size": 1}, headers=auth(teacher)
+    )
+    assert (
+        r.status_code == 422
+        and {"field": "course_id", "message": "Field required"} in (r.json()["detail"])
+    )
+    r = await client.put(
+        f"{BASE}/content/vimeo/update-metadata/{video_id}",
+        json={"privacy": "public"},
+        headers=auth(teacher),
+    )
+    assert r.status_code == 422 and r.json()["error_code"] == "VALIDATION_ERROR"
     _error(
         await client.put(
-            f"{BASE}/content/vimeo/update-metadata/123456",
-            json={"name": "x", "privacy": "disable"},
+            f"{BASE}/content/vimeo/update-metadata/{video_id}",
+            json={"name": "x"},
+            headers=auth(other_teacher),
+        ),
+        404,
+    )
+    _error(
+        await client.delete(f"{BASE}/content/vimeo/delete/{video_id}", headers=auth(other_teacher)),
+        404,
+    )
+    # Another course's student: the video does not exist for them.
+    _error(
+        await client.post(
+            f"{BASE}/content/videos/{video_id}/watch-progress",
+            json={"progress_seconds": 5},
+            headers=auth(outsider),
+        ),
+        404,
+    )
+    _error(
+        await client.get(f"{BASE}/content/videos/course/{course_id}", headers=auth(outsider)), 403
+    )
+    # Its own student may watch but not read the figures; its teacher does not report watching.
+    _error(
+        await client.get(f"{BASE}/content/videos/{video_id}/analytics", headers=auth(student)), 403
+    )
+    _error(
+        await client.post(
+            f"{BASE}/content/videos/{video_id}/watch-progress",
+            json={"progress_seconds": 5},
             headers=auth(teacher),
         ),
-        503,
+        403,
     )
-    _error(await client.delete(f"{BASE}/content/vimeo/delete/123456", headers=auth(teacher)), 503)
-    _error(await client.post(f"{BASE}/content/vimeo/upload", json=body, headers=auth(student)), 403)
 
 
 async def test_one_identity(client: httpx.AsyncClient) -> None:
@@ -494,3 +715,93 @@ async def test_lesson_quiz_and_score(
     )
     empty = await _lesson(client, auth(teacher), course_id)
     _error(await client.get(f"{BASE}/content/quiz/{empty}", headers=auth(teacher)), 404)
+
+
+STATS = f"{BASE}/content/admin/stats"
+
+
+async def _stats(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
+    out = {}
+    for part in ("", "/courses", "/students", "/videos", "/revenue"):
+        r = await client.get(f"{STATS}{part}", headers=headers)
+        assert r.status_code == 200, r.text
+        out[part] = r.json()
+    return out
+
+
+async def test_admin_stats_follow_the_platform(
+    client: httpx.AsyncClient, make_user: MakeUser, admin: User, auth: Any
+) -> None:
+    before = await _stats(client, auth(admin))
+    assert set(before[""]) == {
+        "total_courses",
+        "total_students",
+        "total_videos",
+        "total_revenue",
+        "currency",
+        "active_students_today",
+        "new_enrollments_this_week",
+    }
+    assert set(before["/courses"]) == {
+        "total_courses",
+        "published_courses",
+        "draft_courses",
+        "courses_by_category",
+    }
+    assert before["/courses"]["courses_by_category"] == {}  # StudyHall has no categories
+    assert set(before["/students"]) == {
+        "total_students",
+        "active_students",
+        "new_students_this_month",
+        "completion_rate",
+    }
+    assert set(before["/revenue"]) == {
+        "total_revenue",
+        "monthly_revenue",
+        "currency",
+        "revenue_by_course",
+    }
+    assert before["/revenue"]["revenue_by_course"] == []  # nothing is sold per course
+    assert isinstance(before["/revenue"]["total_revenue"], float)
+    teacher, student = await make_user(Role.teacher), await make_user(Role.student)
+    course_id = await _course(client, auth(teacher))
+    lesson_id = await _lesson(client, auth(teacher), course_id)
+    await client.post(f"{BASE}/content/courses/{course_id}/enroll", headers=auth(student))
+    r = await client.put(
+        f"{BASE}/content/users_progress/",
+        params={"lesson_id": lesson_id},
+        json={"completed": True},
+        headers=auth(student),
+    )
+    assert r.status_code == 200, r.text
+    video_id = await _upload(client, auth(teacher), course_id, tiny_mp4(7200.0))
+    for seconds in (0, 30, 60):
+        await client.post(
+            f"{BASE}/content/videos/{video_id}/watch-progress",
+            json={"progress_seconds": seconds},
+            headers=auth(student),
+        )
+    after = await _stats(client, auth(admin))
+    for key, grew in (
+        ("total_courses", 1),
+        ("total_students", 1),
+        ("total_videos", 1),
+        ("active_students_today", 1),
+        ("new_enrollments_this_week", 1),
+    ):
+        assert after[""][key] - before[""][key] >= grew, key
+    assert after["/courses"]["published_courses"] > before["/courses"]["published_courses"]
+    assert (
+        after["/students"]["new_students_this_month"]
+        > before["/students"]["new_students_this_month"]
+    )
+    assert 0 < after["/students"]["completion_rate"] <= 100
+    assert after["/videos"]["total_videos"] == after[""]["total_videos"]
+    assert after["/videos"]["total_watch_time"].endswith(" hours")
+    most = after["/videos"]["most_watched_video"]
+    assert set(most) == {"id", "title", "views"} and most["views"] >= 1
+    # The figures are StudyHall's platform figures: admins only, like GET /admin/stats.
+    for part in ("", "/courses", "/students", "/videos", "/revenue"):
+        _error(await client.get(f"{STATS}{part}", headers=auth(teacher)), 403)
+        _error(await client.get(f"{STATS}{part}", headers=auth(student)), 403)
+        _error(await client.get(f"{STATS}{part}"), 401)

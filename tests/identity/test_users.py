@@ -336,7 +336,7 @@ async def test_deletion_hooks_run_in_the_same_unit_of_work(
     rolls the whole deletion back."""
     seen: list[uuid.UUID] = []
 
-    async def failing(session: AsyncSession, user_id: uuid.UUID) -> None:
+    async def failing(session: AsyncSession, *, user_id: uuid.UUID) -> None:
         seen.append(user_id)
         raise Conflict("Clean-up refused", code="cleanup_refused")
 

@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from studyhall.config import Settings
@@ -14,7 +15,13 @@ from studyhall.core.clock import clock
 from studyhall.core.db import Database
 from studyhall.jobs import repository
 from studyhall.jobs.models import Job, JobStatus
-from studyhall.jobs.registry import PERIODIC, JobContext, PermanentJobError, job_kind, periodic
+from studyhall.jobs.registry import (
+    KINDS,
+    PERIODIC,
+    JobContext,
+    PermanentJobError,
+    register_kind,
+)
 from studyhall.jobs.service import enqueue
 from studyhall.jobs.worker import Worker
 
@@ -22,7 +29,6 @@ RUNS: Counter[str] = Counter()
 FAILURES_LEFT: dict[str, int] = {}
 
 
-@job_kind("test.record")
 async def _record(ctx: JobContext) -> None:
     await ctx.progress(0.5, "half way")
     await asyncio.sleep(0.001)
@@ -30,7 +36,6 @@ async def _record(ctx: JobContext) -> None:
     ctx.result["tag"] = ctx.payload["tag"]
 
 
-@job_kind("test.flaky", max_attempts=3)
 async def _flaky(ctx: JobContext) -> None:
     tag = ctx.payload["tag"]
     if FAILURES_LEFT.get(tag, 0) > 0:
@@ -39,17 +44,24 @@ async def _flaky(ctx: JobContext) -> None:
     RUNS[tag] += 1
 
 
-@job_kind("test.hopeless", max_attempts=5)
 async def _hopeless(ctx: JobContext) -> None:
     RUNS[ctx.payload["tag"]] += 1
     ctx.result["checked"] = ctx.payload["tag"]
     raise PermanentJobError("the input can never be processed")
 
 
-@job_kind("test.slow")
 async def _slow(ctx: JobContext) -> None:
     await asyncio.sleep(ctx.payload["seconds"])
     RUNS[ctx.payload["tag"]] += 1
+
+
+@pytest.fixture(autouse=True)
+def _test_kinds() -> None:
+    """The kinds these tests run, registered as the wiring registers the real ones."""
+    register_kind("test.record", _record)
+    register_kind("test.flaky", _flaky, max_attempts=3)
+    register_kind("test.hopeless", _hopeless, max_attempts=5)
+    register_kind("test.slow", _slow)
 
 
 async def _add(db: Database, kind: str, **payload: Any) -> Job:
@@ -237,11 +249,10 @@ async def test_unknown_kind_fails_without_retry(db: Database, settings: Settings
 async def test_periodic_job_is_scheduled_once_across_workers(
     db: Database, settings: Settings, app: Any
 ) -> None:
-    @periodic("test.tick", every_s=60)
-    @job_kind("test.tick")
     async def _tick(ctx: JobContext) -> None:
         RUNS["tick"] += 1
 
+    register_kind("test.tick", _tick, every_s=60)
     try:
         workers = [_worker(db, settings, app, f"p{i}") for i in range(3)]
         await asyncio.gather(*(w.schedule_periodic() for w in workers))
@@ -256,6 +267,7 @@ async def test_periodic_job_is_scheduled_once_across_workers(
         assert RUNS["tick"] == 2
     finally:
         PERIODIC.pop("test.tick", None)
+        KINDS.pop("test.tick", None)
 
 
 async def test_started_worker_drains_the_queue_and_stops(

@@ -26,6 +26,7 @@ from tests.courses.helpers import API, Headers, add_lesson, add_module, create_c
 from tests.knowledge.pdfgen import text_pdf
 from tests.peers.smtp import SMTPPeer
 from tests.tutor.conftest import live_server
+from tests.video.media import tiny_mp4
 from tests.web.test_teacher_content_pages import SCIQ
 from tests.web.test_tutor_pages import PAGES
 
@@ -381,8 +382,69 @@ async def test_an_admin_blocks_a_user_whose_open_page_signs_out(
         "jobs": "/admin/jobs",
         "audit": "/admin/audit",
     }
-    for path in pages.values():
+    extra = ["/admin/courses", "/admin/api-keys", f"/admin/users/{student.id}/wallet"]
+    for path in [*pages.values(), *extra]:
         await admin_page.goto(server + path)
         await _axe(admin_page)
     await _screenshots(browser, server, await admin_context.cookies(), pages, "admin")
     await admin_context.close()
+
+
+async def test_a_teacher_builds_a_course_in_the_editor(
+    browser: Any, server: str, make_user: MakeUser, client: httpx.AsyncClient, auth: Headers
+) -> None:
+    from tests.conftest import TEST_PASSWORD
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    teacher = await make_user(Role.teacher)
+    context = await browser.new_context(bypass_csp=True, **DESKTOP)
+    page = await context.new_page()
+    await page.goto(server + "/sign-in")
+    await page.get_by_label("Email or username").fill(teacher.email)
+    await page.get_by_label("Password").fill(TEST_PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(server + "/home")
+
+    await page.goto(server + "/teach/courses")
+    await page.get_by_role("button", name="New course").click()
+    await _axe(page)
+    await page.get_by_label("Title", exact=True).fill("Optics")
+    await page.get_by_role("button", name="Create the course").click()
+    await page.wait_for_url(re.compile(r"/teach/courses/[0-9a-f-]+/edit$"))
+    editor_url = page.url
+
+    # Modules come in and move without leaving the page (htmx swaps the outline).
+    for title in ("Waves", "Lenses"):
+        await page.get_by_label("Title of the new module").fill(title)
+        await page.get_by_role("button", name="Add a module").click()
+        await page.get_by_role("heading", name=re.compile(title)).wait_for()
+    await page.get_by_role("button", name="Move “Waves” down").click()
+    await page.get_by_role("heading", name="1. Lenses").wait_for()
+    assert page.url == editor_url
+    await _axe(page)
+
+    lenses = page.locator("article", has=page.get_by_role("heading", name="1. Lenses"))
+    await lenses.get_by_label("Title of the new lesson").fill("Focal length")
+    await lenses.get_by_role("button", name="Add a lesson").click()
+    await page.wait_for_url(re.compile(r"/teach/lessons/[0-9a-f-]+/edit$"))
+    await page.get_by_label("Text (Markdown)").fill("# Focus\n\nParallel rays **meet**.")
+    await page.get_by_role("button", name="Save the lesson").click()
+    await page.locator(".lesson-content strong", has_text="meet").wait_for()
+    await _axe(page)
+    # The packaged tus client sends the lesson's video; once in, it plays in the lesson.
+    await page.get_by_label("Video file").set_input_files(
+        files=[{"name": "focus.mp4", "mimeType": "video/mp4", "buffer": tiny_mp4(42.0)}]
+    )
+    await page.get_by_role("button", name="Upload the video").click()
+    await page.get_by_text("plays in this lesson").wait_for()
+    await page.screenshot(path=str(ARTIFACTS / "teacher-lesson-editor.png"), full_page=True)
+
+    await page.goto(editor_url)
+    await page.screenshot(path=str(ARTIFACTS / "teacher-course-editor.png"), full_page=True)
+    course_id = editor_url.split("/")[-2]
+    course = (await client.get(f"{API}/courses/{course_id}", headers=auth(teacher))).json()
+    assert [m["title"] for m in course["modules"]] == ["Lenses", "Waves"]
+    assert [x["title"] for x in course["modules"][0]["lessons"]] == ["Focal length"]
+    lesson = course["modules"][0]["lessons"][0]
+    assert lesson["duration_s"] == 42
+    await context.close()

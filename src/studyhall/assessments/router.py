@@ -280,11 +280,9 @@ async def update_assignment(
 
 
 @router.delete("/assignments/{assignment_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_assignment(
-    session: SessionDep, assignment: OwnedAssignment, storage: StorageDep
-) -> None:
+async def delete_assignment(session: SessionDep, assignment: OwnedAssignment) -> None:
     """Delete an assignment with its submissions."""
-    await service.delete_assignment(session, assignment=assignment, storage=storage)
+    await service.delete_assignment(session, assignment=assignment)
 
 
 _SUBMISSION_BODY: dict[str, Any] = {

@@ -15,7 +15,7 @@ import io
 import unicodedata
 import uuid
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -83,8 +83,8 @@ from studyhall.core.schemas import Page
 from studyhall.core.storage import LocalStorage
 from studyhall.courses import service as courses
 from studyhall.courses.errors import NotEnrolled
-from studyhall.identity import service as identity
 from studyhall.identity.models import User
+from studyhall.jobs.files import delete_files_later
 
 # Network latency between the deadline and the server receiving the answers.
 ATTEMPT_GRACE_S = 5
@@ -92,26 +92,28 @@ ATTEMPT_GRACE_S = 5
 ATTEMPTS_LOCK = "quiz-attempts"
 # Submission files: a module constant rather than a setting (the contract fixes the types).
 MAX_SUBMISSION_FILE_BYTES = 10 * 1024 * 1024
+# Removes submission files after the rows that point to them are deleted (studyhall.wiring).
+DELETE_FILES = "assessments.delete_files"
 
 
-# ---------------------------------------------------------------- cleanup hooks
+# ---------------------------------------------------------------- reactions to other domains
+# Registered by `studyhall.wiring` with courses and identity.
 
 
-@courses.on_course_deleted
-async def _drop_course_content(session: AsyncSession, course_id: uuid.UUID) -> None:
-    """Quizzes, attempts, assignments and submissions leave with their course."""
-    await repository.delete_course_content(session, course_id)
+async def delete_course_content(session: AsyncSession, *, course_id: uuid.UUID) -> None:
+    """Quizzes, attempts, assignments and submissions leave with their course, and the
+    submitted files once the deletion commits."""
+    keys = await repository.delete_course_content(session, course_id)
+    await delete_files_later(session, kind=DELETE_FILES, keys=keys)
 
 
-@courses.on_lesson_deleted
-async def _detach_lesson(session: AsyncSession, lesson_id: uuid.UUID) -> None:
+async def detach_lesson(session: AsyncSession, *, lesson_id: uuid.UUID) -> None:
     """A quiz outlives the lesson it was attached to."""
     await repository.detach_lesson(session, lesson_id)
 
 
-@courses.lesson_scores_provider
-async def _best_lesson_scores(
-    session: AsyncSession, course_id: uuid.UUID, student_id: uuid.UUID
+async def best_lesson_scores(
+    session: AsyncSession, *, course_id: uuid.UUID, student_id: uuid.UUID
 ) -> dict[uuid.UUID, float]:
     """Progress per lesson shows the student's best score at that lesson's quizzes."""
     return await repository.best_percent_by_lesson(
@@ -119,15 +121,11 @@ async def _best_lesson_scores(
     )
 
 
-@identity.on_user_deleted
-async def _forget_student(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """A deleted account's quiz attempts and submissions go (personal data)."""
-    await repository.delete_user_rows(session, user_id)
-
-
-async def delete_user_data(session: AsyncSession, *, user_id: uuid.UUID) -> list[str]:
-    """Delete a user's attempts and submissions; returns file keys to remove after commit."""
-    return await repository.delete_user_rows(session, user_id)
+async def delete_user_data(session: AsyncSession, *, user_id: uuid.UUID) -> None:
+    """A deleted account's quiz attempts and submissions go (personal data), and the files
+    they submitted once the deletion commits."""
+    keys = await repository.delete_user_rows(session, user_id)
+    await delete_files_later(session, kind=DELETE_FILES, keys=keys)
 
 
 # ---------------------------------------------------------------- scoring
@@ -154,6 +152,20 @@ def _given_index(options: list[str], value: Any) -> int | None:
             if normalize_text(option) == wanted:
                 return i
     return None
+
+
+def question_from_row(row: Mapping[str, Any]) -> Question:
+    """A transient question (never saved) from its stored JSON form, so another domain that
+    keeps questions of its own (the tutor's in-chat tests) grades them by these rules."""
+    return Question(
+        id=uuid.UUID(row["id"]) if row.get("id") else new_id(),
+        prompt=row["prompt"],
+        kind=QuestionKind(row["kind"]),
+        options=row.get("options"),
+        answer=row["answer"],
+        explanation=row.get("explanation"),
+        points=float(row.get("points", 1.0)),
+    )
 
 
 def is_correct(question: Question, given: Any) -> bool:
@@ -825,14 +837,10 @@ async def update_assignment(
     return await assignment_view(session, assignment=assignment, student_id=None)
 
 
-async def delete_assignment(
-    session: AsyncSession, *, assignment: Assignment, storage: LocalStorage
-) -> None:
-    """Delete an assignment with its submissions and their files."""
+async def delete_assignment(session: AsyncSession, *, assignment: Assignment) -> None:
+    """Delete an assignment with its submissions, and their files once the deletion commits."""
     keys = await repository.delete_assignment(session, assignment.id)
-    await session.flush()
-    for key in keys:
-        await storage.delete(key)
+    await delete_files_later(session, kind=DELETE_FILES, keys=keys)
 
 
 async def assignment_view(

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from studyhall.billing import idempotency, service
-from studyhall.jobs.registry import JobContext, job_kind, periodic
+from studyhall.jobs.registry import JobContext
 
 EXPIRE_KIND = "billing.expire_reservations"
 # Wallets locked per transaction, so one sweep never holds many locks for long.
 _USERS_PER_BATCH = 200
 
 
-@periodic(EXPIRE_KIND, every_s=60)
-@job_kind(EXPIRE_KIND, max_attempts=3)
 async def expire_reservations(ctx: JobContext) -> None:
     """Release every reservation past its expiry (batch by batch), then purge old keys."""
     total = 0

@@ -70,12 +70,6 @@ _PAYMENT_ERRORS = _errors(
 PageDep = Annotated[Pagination, Depends(pagination)]
 
 
-@identity_service.on_user_deleted
-async def _forget_deleted_user(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Account deletion: billing keeps the (id-only) ledger, drops stored responses."""
-    await service.forget_user(session, user_id=user_id)
-
-
 async def _wallet_view(
     request: Request, session: SessionDep, user: User, settings: SettingsDep
 ) -> service.WalletView:

@@ -12,14 +12,16 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from studyhall.billing import payments
 from studyhall.compat.base import (
     DatabaseDep,
     DialectError,
+    DialectIn,
     LimiterDep,
     error_doc,
+    field_path,
     iso,
     new_dialect_app,
 )
@@ -91,7 +93,7 @@ class _Style:
     def validation(self, errors: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
         fields: dict[str, list[str]] = {}
         for item in errors:
-            loc = [str(p) for p in item.get("loc", []) if p not in ("body", "query", "path")]
+            loc = field_path(item)
             name = loc[0] if loc else "non_field_errors"
             message = str(item.get("msg", "Invalid value"))
             if item.get("type") == "missing":
@@ -137,11 +139,7 @@ def _field_error(field: str, message: str) -> DialectError:
 # Bodies
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class RegistrationIn(_In):
+class RegistrationIn(DialectIn):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     email: Annotated[str, Field(min_length=3, max_length=320)]
     password1: Annotated[str, Field(min_length=1, max_length=1024)]
@@ -150,21 +148,21 @@ class RegistrationIn(_In):
     track: Annotated[str, Field(max_length=32)] | None = None
 
 
-class LoginBody(_In):
+class LoginBody(DialectIn):
     email: Annotated[str, Field(min_length=1, max_length=320)]
     password: Annotated[str, Field(min_length=1, max_length=1024)]
     role: str | None = None
 
 
-class RefreshBody(_In):
+class RefreshBody(DialectIn):
     refresh: Annotated[str, Field(min_length=1, max_length=512)]
 
 
-class EmailBody(_In):
+class EmailBody(DialectIn):
     email: Annotated[str, Field(min_length=1, max_length=320)]
 
 
-class RoleBody(_In):
+class RoleBody(DialectIn):
     role: str
     user_id: uuid.UUID | None = Field(
         default=None, description="StudyHall: the account to change (or give `email`)"
@@ -172,12 +170,12 @@ class RoleBody(_In):
     email: str | None = None
 
 
-class PaymentBody(_In):
+class PaymentBody(DialectIn):
     amount: float = Field(gt=0, description="In the currency's major unit, e.g. 999.00")
     currency: Annotated[str, Field(min_length=3, max_length=3)] = "usd"
 
 
-class OAuthBody(_In):
+class OAuthBody(DialectIn):
     code: Annotated[str, Field(min_length=1, max_length=2048)]
     redirect_uri: Annotated[str, Field(max_length=2048)] | None = None
 

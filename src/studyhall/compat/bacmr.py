@@ -1,7 +1,7 @@
 """BacMR dialect: document 001, served under /compat/bacmr (part of it so far).
 
-Served: health, auth (signup, signin, logout, reset-password), the profile (/me) and the
-caller's wallet (balance, reservations). The document's envelope `{"success": true, "data": …}`
+Here: health, auth (signup, signin, logout, reset-password), the profile (/me) and the
+caller's wallet (balance, reservations); the administrators' routes are in bacmr_admin.py. The document's envelope `{"success": true, "data": …}`
 is kept where it shows one; errors are `{"success": false, "detail": "..."}` (the document shows
 none; its clients read `success`).
 """
@@ -18,6 +18,7 @@ from studyhall.billing.models import ReservationStatus
 from studyhall.billing.schemas import ReservationOut
 from studyhall.compat.base import (
     DatabaseDep,
+    DialectIn,
     LimiterDep,
     error_doc,
     new_dialect_app,
@@ -34,9 +35,21 @@ The BacMR API (document 001) served by StudyHall: give its front-end the base UR
 `<studyhall>/compat/bacmr`. Tokens are StudyHall's (not Supabase's); one account works in
 every dialect and in `/api/v1`.
 
-Served so far: `/health`, `/auth/signup`, `/auth/signin`, `/auth/logout`,
-`/auth/reset-password`, `GET`/`PATCH /me`, `/wallet/balance`, `/wallet/reservations`.
-Errors are `{"success": false, "detail": "..."}`.
+Served: `/health`, `/auth/*`, `GET`/`PATCH /me`, the wallet (`/wallet/balance`,
+`/wallet/reservations`, and for administrators `/wallet/topup`, `/wallet/transactions`,
+`/wallet/transactions/expense`, `/wallet/internal/reserve` and `/finalize`), and the
+administrators' `/admin/test-role`, `/admin/users*`, `/admin/stats` and `/admin/jobs*`
+(ingestion jobs). Not served yet: `/chat`, `/admin/references`, `/admin/scrape-runs`,
+`/admin/upload-curriculum`, `/admin/ingest/*`, `/admin/jobs/dispatch`, `/admin/documents/*`,
+`/admin/vector-embedding`, `/curriculum/*` and `/scraping/*`.
+
+Administrator routes take an admin token or `X-Admin-Key`. Bodies the document leaves out are
+StudyHall's own fields: top-up `{"user_id", "amount", "reason"?, "reference"?}` (tokens; a
+negative amount is an adjustment), expense `{"category", "amount" (cents), "currency",
+"description"}`, reserve `{"user_id", "amount", "purpose"?, "course_id"?, "ttl_s"?}`,
+finalize `{"reservation_id", "actual"}`. Writes without a documented answer answer
+`{"success": true, "data": …}`; reads answer the object. `/admin/jobs/{id}/requeue` requeues
+failed jobs only (409 otherwise). Errors are `{"success": false, "detail": "..."}`.
 """
 
 
@@ -56,11 +69,11 @@ class _Style:
 ERRORS = Failure
 
 
-def _ok(data: Any) -> dict[str, Any]:
+def ok(data: Any) -> dict[str, Any]:
     return {"success": True, "data": data}
 
 
-def _profile(user: Any) -> dict[str, Any]:
+def profile(user: Any) -> dict[str, Any]:
     return {
         "id": str(user.id),
         "email": user.email,
@@ -69,22 +82,18 @@ def _profile(user: Any) -> dict[str, Any]:
     }
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class SignupBody(_In):
+class SignupBody(DialectIn):
     email: Annotated[str, Field(min_length=3, max_length=320)]
     password: Annotated[str, Field(min_length=1, max_length=1024)]
     full_name: Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class SigninBody(_In):
+class SigninBody(DialectIn):
     email: Annotated[str, Field(min_length=1, max_length=320)]
     password: Annotated[str, Field(min_length=1, max_length=1024)]
 
 
-class EmailBody(_In):
+class EmailBody(DialectIn):
     email: Annotated[str, Field(min_length=3, max_length=320)]
 
 
@@ -110,7 +119,7 @@ async def signup(
         RegisterIn, {"email": body.email, "password": body.password, "full_name": body.full_name}
     )
     user = await identity.register(session, settings=settings, limiter=limiter, data=data)
-    return _ok({"user_id": str(user.id), "email": user.email})
+    return ok({"user_id": str(user.id), "email": user.email})
 
 
 @router.post("/auth/signin", responses=error_doc(ERRORS, 401, 403, 429), summary="Sign in")
@@ -120,11 +129,11 @@ async def signin(
     pair = await identity.login(
         db, settings=settings, limiter=limiter, login=body.email, password=body.password
     )
-    return _ok(
+    return ok(
         {
             "access_token": pair.access_token,
             "refresh_token": pair.refresh_token,
-            "user": _profile(pair.user),
+            "user": profile(pair.user),
         }
     )
 
@@ -133,7 +142,7 @@ async def signin(
 async def logout() -> dict[str, Any]:
     # The document's logout is client-side; StudyHall's sessions end with their refresh token
     # (POST /api/v1/auth/logout) or expire.
-    return _ok(None)
+    return ok(None)
 
 
 @router.post(
@@ -145,12 +154,12 @@ async def reset_password(
     await identity.forgot_password(
         session, settings=settings, limiter=limiter, email=body.email.strip().lower()
     )
-    return _ok({"message": "If the account exists, a reset link has been sent"})
+    return ok({"message": "If the account exists, a reset link has been sent"})
 
 
 @router.get("/me", responses=error_doc(ERRORS, 401), summary="Own profile")
 async def get_me(user: CurrentUser) -> dict[str, Any]:
-    return _profile(user)
+    return profile(user)
 
 
 @router.patch("/me", responses=error_doc(ERRORS, 401, 403, 422), summary="Update own profile")
@@ -160,7 +169,7 @@ async def patch_me(
     updated = await identity.update_me(
         session, settings=settings, user=user, data=parse(UserUpdate, body.model_dump())
     )
-    return _profile(updated)
+    return profile(updated)
 
 
 @router.get("/wallet/balance", responses=error_doc(ERRORS, 401), summary="Token balance")
@@ -199,4 +208,8 @@ def build() -> FastAPI:
     """The BacMR sub-app."""
     app = new_dialect_app(name="bacmr", title="BacMR", description=DESCRIPTION, style=_Style())
     app.include_router(router)
+    # Imported here: the admin routes use this module's error model and shapes.
+    from studyhall.compat.bacmr_admin import router as admin_router
+
+    app.include_router(admin_router)
     return app

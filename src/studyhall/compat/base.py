@@ -16,7 +16,7 @@ from typing import Annotated, Any, Protocol, TypeVar
 from fastapi import Depends, FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -40,6 +40,18 @@ class ErrorStyle(Protocol):
     def validation(self, errors: list[dict[str, Any]]) -> tuple[int, dict[str, Any] | list[Any]]:
         """The status and body of a request that does not match its schema (FastAPI's list)."""
         ...
+
+
+class DialectIn(BaseModel):
+    """A document's request body: fields it does not know are ignored, as its clients expect
+    (a field that must not be set is refused by the domain's own input schema)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+def field_path(error: dict[str, Any]) -> list[str]:
+    """Where a validation error sits, without FastAPI's `body`/`query`/`path` prefix."""
+    return [str(p) for p in error.get("loc", []) if p not in ("body", "query", "path")]
 
 
 class Detail(BaseModel):

@@ -13,13 +13,14 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from studyhall.billing import service as billing
 from studyhall.compat.base import (
     DatabaseDep,
     Detail,
     DialectError,
+    DialectIn,
     FastAPIStyle,
     LimiterDep,
     TokenForm,
@@ -122,33 +123,29 @@ def _message(text: str) -> dict[str, str]:
 # Bodies (the document's schemas; unknown fields are ignored as its pydantic models did)
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
 _Text = Annotated[str, Field(min_length=1, max_length=20_000)]
 
 
-class UserCreate(_In):
+class UserCreate(DialectIn):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     email: Annotated[str, Field(min_length=3, max_length=320)]
     role: str | None = "user"
     password: Annotated[str, Field(min_length=1, max_length=1024)]
 
 
-class UserBase(_In):
+class UserBase(DialectIn):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     email: Annotated[str, Field(min_length=3, max_length=320)]
     role: str | None = "user"
 
 
-class QuotaBase(_In):
+class QuotaBase(DialectIn):
     daily_limit: Annotated[int, Field(ge=0, le=10**12)] = 10000
     used_today: int = Field(default=0, description="Read-only in StudyHall (ignored)")
     last_reset: str | None = Field(default=None, description="Read-only in StudyHall (ignored)")
 
 
-class ChatSessionBase(_In):
+class ChatSessionBase(DialectIn):
     title: Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -156,7 +153,7 @@ class ChatSessionCreateBody(ChatSessionBase):
     user_id: uuid.UUID
 
 
-class PromptBase(_In):
+class PromptBase(DialectIn):
     prompt_text: _Text
     llm_responses: list[str] | None = []
 
@@ -166,11 +163,11 @@ class PromptCreate(PromptBase):
     session_id: uuid.UUID
 
 
-class SystemPromptBase(_In):
+class SystemPromptBase(DialectIn):
     prompt_text: _Text
 
 
-class UserPromptBase(_In):
+class UserPromptBase(DialectIn):
     prompt_text: _Text
 
 
@@ -178,7 +175,7 @@ class UserPromptCreate(UserPromptBase):
     user_id: uuid.UUID
 
 
-class AuditLogBase(_In):
+class AuditLogBase(DialectIn):
     action: Annotated[str, Field(min_length=1, max_length=64)]
     details: dict[str, Any] | None = None
 
@@ -497,16 +494,17 @@ async def delete_session(
 # Prompts (records of a session's prompts with the responses the client got)
 
 
+def _record_fields(body: PromptBase) -> dict[str, Any]:
+    return {"prompt_text": body.prompt_text, "llm_responses": body.llm_responses or []}
+
+
 @router.post("/prompts/", responses=error_doc(ERRORS, 401, 403, 404, 422), summary="Store a prompt")
 async def create_prompt(
     body: PromptCreate, user: CurrentUser, session: SessionDep
 ) -> dict[str, Any]:
     _for_caller(user, body.user_id)
     chat = await tutor.owned_session(session, user=user, chat_id=body.session_id)
-    data = parse(
-        PromptRecordIn,
-        {"prompt_text": body.prompt_text, "llm_responses": body.llm_responses or []},
-    )
+    data = parse(PromptRecordIn, _record_fields(body))
     return _prompt(await prompt_records.create(session, chat=chat, data=data))
 
 
@@ -537,10 +535,7 @@ async def update_prompt(
     prompt_id: uuid.UUID, body: PromptBase, user: CurrentUser, session: SessionDep
 ) -> dict[str, Any]:
     record = await prompt_records.owned(session, user=user, record_id=prompt_id)
-    data = parse(
-        PromptRecordUpdate,
-        {"prompt_text": body.prompt_text, "llm_responses": body.llm_responses or []},
-    )
+    data = parse(PromptRecordUpdate, _record_fields(body))
     return _prompt(await prompt_records.update(session, record=record, data=data))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,8 +22,10 @@ from studyhall.assessments.schemas import AssignmentCreate, AttemptSubmit
 from studyhall.compat.base import (
     DatabaseDep,
     DialectError,
+    DialectIn,
     LimiterDep,
     error_doc,
+    field_path,
     iso,
     new_dialect_app,
     parse,
@@ -41,6 +43,10 @@ from studyhall.courses.dependencies import (
     StudentLesson,
     course_by_id,
     course_for_owner,
+    course_for_reader,
+    lesson_by_id,
+    lesson_for_enrolled_student,
+    lesson_for_owner,
 )
 from studyhall.courses.models import Course
 from studyhall.courses.schemas import (
@@ -62,6 +68,16 @@ from studyhall.identity.models import Role, User
 from studyhall.identity.oauth import service as external_sign_in
 from studyhall.identity.oauth.providers import configured_providers
 from studyhall.identity.schemas import AdminUserUpdate, RegisterIn, UserUpdate
+from studyhall.video import service as videos
+from studyhall.video.dependencies import (
+    OwnedVideo,
+    StorageDep,
+    video_for_student,
+    video_for_teacher,
+)
+from studyhall.video.errors import VideoNotFound
+from studyhall.video.models import Video, VideoHostName, VideoPrivacy
+from studyhall.video.schemas import HeartbeatIn, VideoCreate, VideoOut, VideoUpdate
 
 DESCRIPTION = """
 The e-learning gateway API (document 003) served by StudyHall: give its front-end the base URL
@@ -79,12 +95,30 @@ the canonical API. Where the document is unsafe or StudyHall's rules differ, Stu
   `instructor_id` is for admins only.
 * **Logout** ends the session whose refresh token is sent (`{"refresh_token"}` in the body, or
   as the bearer token); without one, the access token simply expires.
-* **Vimeo uploads and metadata** answer 503 until StudyHall's video hosting is served.
+* **Videos** are StudyHall's hosted videos (its own tus server, or Vimeo where configured):
+  `POST /content/vimeo/upload` needs the `course_id` of a course one manages and answers the
+  tus `upload_link`; `ticket_id`, `upload_id` and the tail of `complete_uri` are the video's id,
+  the `video_id` of the other video routes. `privacy` `nobody` shows the video to the course's
+  staff only, any other Vimeo value to the course's readers (never publicly).
+  `GET /content/videos/course/{id}` shows `views` and `completion_rate` to the course's
+  teachers and admins (`null` for students). The analytics and watch-progress routes also take
+  a lesson's id (a lesson that links a Vimeo page without an upload keeps its own figures);
+  watch progress is the player's position (`progress_seconds`): the video's own duration
+  decides completion (90%), the client's `total_duration` and `completed` are not needed.
 * **Per-lesson `score`** is the student's best percent at the lesson's quiz (`null` without
   one); a score sent with progress is ignored (scores come from graded attempts).
 * **Quizzes**: `GET /content/quiz/{lesson_id}` is the lesson's first quiz; `correct_answer` is
   shown to the course's teachers and admins only (`null` for students).
-* `video_id` in the video analytics routes is the lesson's id.
+* **Lessons** (`GET /content/lessons`) are those of the courses one may read (`?course_id=`
+  narrows to one course). **Progress records** (`GET /content/users_progress`) are keyed by
+  (lesson, student): their `id` is the lesson's (students only, like StudyHall's progress).
+* **Statistics** (`/content/admin/stats*`) are admin-only, like StudyHall's platform figures.
+  Money is net of refunds, in major units of the most used payment currency (named in an added
+  `currency` field; currencies are never added together). StudyHall courses have no category
+  (`courses_by_category` is `{}`) and StudyHall sells token packages, not courses
+  (`revenue_by_course` is `[]`). `active_students_today` and `active_students` (30 days) count
+  students with course activity; `completion_rate` is the percent of enrolled students' lessons
+  completed; `new_enrollments_this_week` counts the last 7 days.
 * Lists return at most 100 items.
 """
 
@@ -128,7 +162,7 @@ class _Style:
     def validation(self, errors: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
         fields = []
         for item in errors:
-            loc = [str(p) for p in item.get("loc", []) if p not in ("body", "query", "path")]
+            loc = field_path(item)
             fields.append({"field": ".".join(loc) or "body", "message": str(item.get("msg"))})
         return 422, {"detail": fields, "error_code": "VALIDATION_ERROR", "status_code": 422}
 
@@ -216,35 +250,31 @@ def _course(detail: Any, instructor_name: str | None) -> dict[str, Any]:
 # Bodies
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
 _Name = Annotated[str, Field(min_length=1, max_length=100)]
 
 
-class LoginBody(_In):
+class LoginBody(DialectIn):
     email: Annotated[str, Field(min_length=1, max_length=320)]
     mot_de_passe: Annotated[str, Field(min_length=1, max_length=1024)]
 
 
-class RegisterBody(_In):
+class RegisterBody(DialectIn):
     email: Annotated[str, Field(min_length=3, max_length=320)]
     mot_de_passe: Annotated[str, Field(min_length=1, max_length=1024)]
     first_name: _Name
     last_name: _Name
 
 
-class OAuthBody(_In):
+class OAuthBody(DialectIn):
     token: Annotated[str, Field(min_length=1, max_length=8192)]
 
 
-class VerifyBody(_In):
+class VerifyBody(DialectIn):
     token: Annotated[str, Field(min_length=1, max_length=512)]
     email: Annotated[str, Field(max_length=320)] | None = None
 
 
-class LogoutBody(_In):
+class LogoutBody(DialectIn):
     refresh_token: Annotated[str, Field(min_length=1, max_length=512)] | None = None
 
 
@@ -255,16 +285,16 @@ class ProfileBody(BaseModel):
     last_name: _Name | None = None
 
 
-class PasswordBody(_In):
+class PasswordBody(DialectIn):
     current_password: Annotated[str, Field(min_length=1, max_length=1024)]
     new_password: Annotated[str, Field(min_length=1, max_length=1024)]
 
 
-class RoleBody(_In):
+class RoleBody(DialectIn):
     role: str
 
 
-class CourseBody(_In):
+class CourseBody(DialectIn):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     description: Annotated[str, Field(max_length=20_000)] = ""
     price: float | None = Field(default=None, ge=0)
@@ -272,14 +302,14 @@ class CourseBody(_In):
     instructor_id: uuid.UUID | None = None
 
 
-class CourseChanges(_In):
+class CourseChanges(DialectIn):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     description: Annotated[str, Field(max_length=20_000)] | None = None
     price: float | None = Field(default=None, ge=0)
     image_url: Annotated[str, Field(max_length=500)] | None = None
 
 
-class LessonBody(_In):
+class LessonBody(DialectIn):
     course_id: uuid.UUID
     title: Annotated[str, Field(min_length=1, max_length=200)]
     description: Annotated[str, Field(max_length=500_000)] = ""
@@ -290,7 +320,7 @@ class LessonBody(_In):
     order: int | None = Field(default=None, ge=1, le=100_000)
 
 
-class LessonChanges(_In):
+class LessonChanges(DialectIn):
     title: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     description: Annotated[str, Field(max_length=500_000)] | None = None
     video_url: Annotated[str, Field(max_length=500)] | None = None
@@ -300,19 +330,19 @@ class LessonChanges(_In):
     order: int | None = Field(default=None, ge=1, le=100_000)
 
 
-class ProgressBody(_In):
+class ProgressBody(DialectIn):
     completed: bool | None = None
     score: float | None = Field(default=None, description="Not kept by StudyHall (ignored)")
     video_watched: bool | None = None
 
 
-class WatchBody(_In):
+class WatchBody(DialectIn):
     progress_seconds: float = Field(ge=0, le=1_000_000)
     total_duration: float | None = Field(default=None, ge=0, le=1_000_000)
     completed: bool | None = None
 
 
-class AssignmentBody(_In):
+class AssignmentBody(DialectIn):
     course_id: uuid.UUID
     title: Annotated[str, Field(min_length=1, max_length=200)]
     description: Annotated[str, Field(max_length=50_000)] = ""
@@ -320,22 +350,26 @@ class AssignmentBody(_In):
     max_score: float = Field(default=100, gt=0, le=100_000)
 
 
-class VimeoUpload(_In):
+class VimeoUpload(DialectIn):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     description: Annotated[str, Field(max_length=5000)] = ""
-    size: int = Field(ge=1)
-    course_id: uuid.UUID | None = None
+    size: int = Field(ge=1, description="The file's exact size in bytes")
+    course_id: uuid.UUID = Field(description="The course the video belongs to (required here)")
 
 
-class VimeoMetadata(_In):
+class VimeoMetadata(DialectIn):
     name: Annotated[str, Field(max_length=200)] | None = None
     description: Annotated[str, Field(max_length=5000)] | None = None
-    privacy: Annotated[str, Field(max_length=32)] | None = None
+    privacy: (
+        Literal["nobody", "disable", "anybody", "unlisted", "contacts", "users", "password"] | None
+    ) = None
 
 
 # Routes
 
 router = APIRouter(prefix="/api/v1")
+# Lists answer at most this many items (the document's lists have no paging).
+LIST_LIMIT = 100
 
 
 async def _tokens(db: DatabaseDep, settings: SettingsDep, pair: Any) -> dict[str, Any]:
@@ -577,6 +611,21 @@ async def admin_unblock(
 # Content: courses ("modules")
 
 
+async def _catalog(session: SessionDep, user: User, *, teacher_id: uuid.UUID | None) -> Any:
+    """The courses the caller sees (at most LIST_LIMIT), optionally one teacher's."""
+    return await courses.list_courses(
+        session,
+        viewer=user,
+        teacher_id=teacher_id,
+        search=None,
+        level=None,
+        language=None,
+        is_published=None,
+        limit=LIST_LIMIT,
+        offset=0,
+    )
+
+
 async def _course_out(session: SessionDep, user: User, course: Course) -> dict[str, Any]:
     detail = await courses.course_detail(
         session, course=course, for_manager=courses.manages(user, course)
@@ -587,17 +636,7 @@ async def _course_out(session: SessionDep, user: User, course: Course) -> dict[s
 
 @router.get("/content/modules", responses=error_doc(ERRORS, 401), summary="The course catalog")
 async def list_modules(user: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
-    found = await courses.list_courses(
-        session,
-        viewer=user,
-        teacher_id=None,
-        search=None,
-        level=None,
-        language=None,
-        is_published=None,
-        limit=100,
-        offset=0,
-    )
+    found = await _catalog(session, user, teacher_id=None)
     out = []
     for summary in found.items:
         course = await courses.get_course(session, summary.id)
@@ -708,6 +747,34 @@ def _lesson_fields(body: LessonBody | LessonChanges) -> dict[str, Any]:
     return fields
 
 
+@router.get(
+    "/content/lessons",
+    responses=error_doc(ERRORS, 401, 403, 404, 422),
+    summary="Lessons of the courses one takes or teaches (`?course_id=` for one course)",
+)
+async def list_lessons(
+    user: CurrentUser,
+    session: SessionDep,
+    course_id: Annotated[uuid.UUID | None, Query()] = None,
+) -> list[dict[str, Any]]:
+    if course_id is not None:
+        chosen = [
+            await course_for_reader(await course_by_id(course_id, user, session), user, session)
+        ]
+    else:
+        found = await _catalog(session, user, teacher_id=None)
+        chosen = []
+        for summary in found.items:
+            course = await courses.get_course(session, summary.id)
+            # The catalog shows courses one may not open: only readable ones give lessons.
+            if await courses.reads(session, user=user, course=course):
+                chosen.append(course)
+    out: list[dict[str, Any]] = []
+    for course in chosen:
+        out.extend(_lesson(lesson) for lesson in await courses.course_lessons(session, course.id))
+    return out[:LIST_LIMIT]
+
+
 @router.post(
     "/content/lessons",
     status_code=status.HTTP_201_CREATED,
@@ -809,6 +876,33 @@ async def unenroll(user: StudentUser, course: StudentCourse, session: SessionDep
 
 
 @router.get(
+    "/content/users_progress",
+    responses=error_doc(ERRORS, 401, 403),
+    summary="The calling student's lesson progress records",
+)
+async def my_progress(user: StudentUser, session: SessionDep) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for course_id in await courses.enrolled_course_ids(session, user_id=user.id):
+        course = await courses.get_course(session, course_id)
+        progress = await courses.course_progress(session, student=user, course=course)
+        out.extend(
+            {
+                # A record is keyed by (lesson, student): its id is the lesson's.
+                "id": str(row.lesson_id),
+                "lesson_id": str(row.lesson_id),
+                "user_id": str(user.id),
+                "completed": row.completed,
+                "score": row.best_quiz_percent,
+                "video_watched": row.video_watched_s > 0,
+                "completed_at": iso(row.completed_at),
+            }
+            for row in progress.lessons
+            if row.updated_at is not None or row.best_quiz_percent is not None
+        )
+    return out[:LIST_LIMIT]
+
+
+@router.get(
     "/content/users_progress/course/{course_id}",
     responses=error_doc(ERRORS, 401, 403, 404),
     summary="The calling student's progress in a course",
@@ -904,7 +998,7 @@ async def lesson_quiz(
     }
 
 
-class QuizAnswers(_In):
+class QuizAnswers(DialectIn):
     answers: list[Any] = Field(max_length=1000)
     time_spent: float | None = Field(default=None, ge=0)
 
@@ -928,50 +1022,165 @@ async def submit_quiz(
     }
 
 
-# Videos (a lesson's video: `video_id` is the lesson id)
+# Videos: StudyHall's video domain (a tus upload on the configured host, local or Vimeo).
+# `video_id` is a video's id; the analytics and watch-progress routes also take a lesson id (a
+# lesson that points at a Vimeo page without an uploaded video keeps its own figures).
+
+# Vimeo's `privacy.view` values for StudyHall's two: `nobody` hides a video from students, every
+# other value shows it to the course's readers (StudyHall never lists videos publicly).
+_PRIVACY_IN = {
+    "nobody": VideoPrivacy.staff,
+    "disable": VideoPrivacy.course,
+    "anybody": VideoPrivacy.course,
+    "unlisted": VideoPrivacy.course,
+    "contacts": VideoPrivacy.course,
+    "users": VideoPrivacy.course,
+    "password": VideoPrivacy.course,
+}
+_PRIVACY_OUT = {VideoPrivacy.staff: "nobody", VideoPrivacy.course: "disable"}
 
 
-VIDEO_HOSTING_UNAVAILABLE = "Video hosting is not available on this server yet"
+def _vimeo_of(video: VideoOut) -> str | None:
+    return _vimeo_id(video.player_url) if video.host == VideoHostName.vimeo else None
+
+
+def _video(video: VideoOut) -> dict[str, Any]:
+    return {
+        "id": str(video.id),
+        "uri": f"/videos/{video.id}",
+        "name": video.title,
+        "description": video.description,
+        "privacy": _PRIVACY_OUT[video.privacy],
+        "status": str(video.status),
+        "duration": video.duration_s,
+        "course_id": str(video.course_id),
+        "lesson_id": str(video.lesson_id) if video.lesson_id else None,
+        "vimeo_id": _vimeo_of(video),
+        "link": video.player_url or video.stream_url,
+    }
 
 
 @router.post(
     "/content/vimeo/upload",
     status_code=status.HTTP_201_CREATED,
-    responses=error_doc(ERRORS, 401, 403, 422, 503),
-    summary="Start a video upload (503 until StudyHall hosts videos)",
+    responses=error_doc(ERRORS, 401, 403, 404, 413, 422, 502, 503),
+    summary="Create a video of a course and its tus upload",
 )
-async def vimeo_upload(body: VimeoUpload, user: TeacherOrAdmin) -> dict[str, Any]:
-    raise _fail(503, VIDEO_HOSTING_UNAVAILABLE, "video_hosting_unavailable")
+async def vimeo_upload(
+    body: VimeoUpload,
+    user: TeacherOrAdmin,
+    session: SessionDep,
+    settings: SettingsDep,
+    storage: StorageDep,
+) -> dict[str, Any]:
+    course = await course_for_owner(await course_by_id(body.course_id, user, session), user)
+    data = parse(
+        VideoCreate, {"title": body.name, "description": body.description, "size_bytes": body.size}
+    )
+    created = await videos.create_upload(
+        session, settings, storage, actor=user, course=course, data=data
+    )
+    return {
+        "upload_link": created.upload_link,
+        "complete_uri": f"/videos/{created.video_id}",
+        # StudyHall's upload is the video itself: one id for the ticket, the upload and the video.
+        "ticket_id": str(created.video_id),
+        "upload_id": str(created.video_id),
+    }
 
 
 @router.put(
     "/content/vimeo/update-metadata/{video_id}",
-    responses=error_doc(ERRORS, 401, 403, 422, 503),
-    summary="Change a hosted video's metadata (503 until StudyHall hosts videos)",
+    responses=error_doc(ERRORS, 401, 403, 404, 422, 502, 503),
+    summary="Change a video's title, description or privacy",
 )
 async def vimeo_metadata(
-    video_id: str, body: VimeoMetadata, user: TeacherOrAdmin
+    body: VimeoMetadata,
+    user: TeacherOrAdmin,
+    video: OwnedVideo,
+    session: SessionDep,
+    settings: SettingsDep,
+    storage: StorageDep,
 ) -> dict[str, Any]:
-    raise _fail(503, VIDEO_HOSTING_UNAVAILABLE, "video_hosting_unavailable")
+    changes: dict[str, Any] = {"title": body.name, "description": body.description}
+    if body.privacy is not None:
+        changes["privacy"] = _PRIVACY_IN[body.privacy]
+    data = parse(VideoUpdate, {k: v for k, v in changes.items() if v is not None})
+    out = await videos.update_video(session, settings, storage, actor=user, video=video, data=data)
+    return {"message": "Video metadata updated successfully", "video": _video(out)}
 
 
 @router.delete(
     "/content/vimeo/delete/{video_id}",
-    responses=error_doc(ERRORS, 401, 403, 503),
-    summary="Delete a hosted video (503 until StudyHall hosts videos)",
+    responses=error_doc(ERRORS, 401, 403, 404, 502, 503),
+    summary="Delete a video",
 )
-async def vimeo_delete(video_id: str, user: TeacherOrAdmin) -> dict[str, Any]:
-    raise _fail(503, VIDEO_HOSTING_UNAVAILABLE, "video_hosting_unavailable")
+async def vimeo_delete(
+    user: TeacherOrAdmin,
+    video: OwnedVideo,
+    session: SessionDep,
+    settings: SettingsDep,
+    storage: StorageDep,
+) -> dict[str, str]:
+    await videos.remove(session, settings, storage, actor=user, video=video)
+    return {"message": "Video deleted successfully"}
 
 
 @router.get(
-    "/content/videos/{lesson_id}/analytics",
+    "/content/videos/course/{course_id}",
     responses=error_doc(ERRORS, 401, 403, 404),
-    summary="A lesson video's analytics (its teacher or an admin)",
+    summary="A course's videos (figures for its teachers and admins)",
+)
+async def course_videos(
+    user: CurrentUser, course: ReadableCourse, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    items, _total = await videos.list_videos(
+        session, settings, user=user, course=course, limit=100, offset=0
+    )
+    return {
+        "videos": [
+            {
+                "id": str(v.id),
+                "title": v.title,
+                "vimeo_id": _vimeo_of(v),
+                "duration": v.duration_s,
+                "views": v.figures.views if v.figures else None,
+                "completion_rate": v.figures.completion_rate if v.figures else None,
+            }
+            for v in items
+        ]
+    }
+
+
+async def _video_or_none(session: SessionDep, user: User, video_id: uuid.UUID) -> Video | None:
+    """The video the caller may watch with this id, or None (the id may be a lesson's)."""
+    try:
+        return await videos.readable_video(session, user=user, video_id=video_id)
+    except VideoNotFound:
+        return None
+
+
+@router.get(
+    "/content/videos/{video_id}/analytics",
+    responses=error_doc(ERRORS, 401, 403, 404),
+    summary="A video's analytics (its course's teachers and admins)",
 )
 async def video_analytics(
-    user: TeacherOrAdmin, lesson: OwnedLesson, session: SessionDep
+    video_id: uuid.UUID, user: TeacherOrAdmin, session: SessionDep
 ) -> dict[str, Any]:
+    video = await _video_or_none(session, user, video_id)
+    if video is not None:
+        figures = await videos.analytics(
+            session, video=await video_for_teacher(video, user, session)
+        )
+        return {
+            "total_views": figures.views,
+            "unique_viewers": figures.unique_viewers,
+            "completion_rate": figures.completion_rate,
+            "average_watch_time": round(figures.average_watch_time_s),
+            "drop_off_points": sorted(round(p.at_s) for p in figures.drop_off_points),
+        }
+    lesson = await lesson_for_owner(await lesson_by_id(video_id, user, session), user, session)
     report = await courses.video_analytics(session, lesson=lesson)
     duration = report.duration_s or 0
     return {
@@ -987,13 +1196,26 @@ async def video_analytics(
 
 
 @router.post(
-    "/content/videos/{lesson_id}/watch-progress",
-    responses=error_doc(ERRORS, 401, 403, 404, 422),
-    summary="Record how far the calling student watched a lesson's video",
+    "/content/videos/{video_id}/watch-progress",
+    responses=error_doc(ERRORS, 401, 403, 404, 409, 422),
+    summary="Record how far the calling student watched a video",
 )
 async def watch_progress(
-    user: StudentUser, body: WatchBody, lesson: StudentLesson, session: SessionDep
+    video_id: uuid.UUID, user: StudentUser, body: WatchBody, session: SessionDep
 ) -> dict[str, str]:
+    video = await _video_or_none(session, user, video_id)
+    if video is not None:
+        # The video's own duration decides completion (90%), not the client's figures.
+        await videos.heartbeat(
+            session,
+            student=user,
+            video=await video_for_student(video, user),
+            data=HeartbeatIn(position_s=body.progress_seconds),
+        )
+        return {"message": "Watch progress recorded"}
+    lesson = await lesson_for_enrolled_student(
+        user, await lesson_by_id(video_id, user, session), session
+    )
     data = ProgressUpdate(
         completed=True if body.completed else None,
         video_position_s=body.progress_seconds,
@@ -1004,6 +1226,19 @@ async def watch_progress(
 
 
 # Teachers
+
+
+def _assignment(assignment: Any) -> dict[str, Any]:
+    return {
+        "id": str(assignment.id),
+        "course_id": str(assignment.course_id),
+        "title": assignment.title,
+        "description": assignment.description,
+        "due_date": iso(assignment.due_at),
+        "max_score": assignment.max_score,
+        "submissions_count": assignment.submissions_count,
+        "graded_count": assignment.graded_count,
+    }
 
 
 @router.post(
@@ -1026,17 +1261,24 @@ async def create_assignment(
         },
     )
     created = await assessments.create_assignment(session, course_id=course.id, data=data)
-    out = {
-        "id": str(created.id),
-        "course_id": str(created.course_id),
-        "title": created.title,
-        "description": created.description,
-        "due_date": iso(created.due_at),
-        "max_score": created.max_score,
-        "submissions_count": created.submissions_count,
-        "graded_count": created.graded_count,
-    }
+    out = _assignment(created)
     return {"id": out["id"], "message": "Assignment created successfully", "assignment": out}
+
+
+@router.get(
+    "/content/teacher/assignments",
+    responses=error_doc(ERRORS, 401, 403),
+    summary="Assignments of one's courses (an admin: every course's)",
+)
+async def teacher_assignments(user: TeacherOrAdmin, session: SessionDep) -> dict[str, Any]:
+    found = await _catalog(session, user, teacher_id=None if user.role == Role.admin else user.id)
+    out: list[dict[str, Any]] = []
+    for course in found.items:
+        page = await assessments.list_assignments(
+            session, course_id=course.id, student_id=None, limit=LIST_LIMIT, offset=0
+        )
+        out.extend(_assignment(a) for a in page.items)
+    return {"assignments": out[:LIST_LIMIT]}
 
 
 @router.get(
@@ -1078,4 +1320,8 @@ def build() -> FastAPI:
         name="elearning", title="E-learning gateway", description=DESCRIPTION, style=_Style()
     )
     app.include_router(router)
+    # Imported here: the statistics module uses this module's error model.
+    from studyhall.compat.elearning_stats import router as stats_router
+
+    app.include_router(stats_router)
     return app

@@ -256,7 +256,7 @@ async def put_me(
 async def get_user(username: str, viewer: TeacherOrAdmin, session: SessionDep) -> dict[str, Any]:
     user = await identity.admin_get_user_by_login(session, login=username)
     # The canonical object-level check: admins, or a teacher of one of the user's courses.
-    await identity.public_profile(session, viewer=viewer, user_id=user.id)
+    await courses.public_profile(session, viewer=viewer, user_id=user.id)
     subjects = await _subjects(session, [user])
     return _user_out(user, subjects[user.id])
 

@@ -124,6 +124,7 @@ async def list_courses(
     is_published: bool | None,
     limit: int,
     offset: int,
+    taught_by: uuid.UUID | None = None,
 ) -> tuple[list[tuple[Course, int]], int]:
     """Courses the viewer may see, filtered, with their student counts, and the total."""
     conditions: list[ColumnElement[bool]] = []
@@ -132,6 +133,8 @@ async def list_courses(
         conditions.append(visible)
     if teacher_id is not None:
         conditions.append(Course.teacher_id == teacher_id)
+    if taught_by is not None:
+        conditions.append(_taught_by(taught_by))
     if level is not None:
         conditions.append(Course.level == level)
     if language is not None:
@@ -359,6 +362,17 @@ async def lesson_outline(session: AsyncSession, course_id: uuid.UUID) -> list[Le
         ).where(Lesson.course_id == course_id)
     )
     return [LessonOutline(*row) for row in (await session.execute(query)).all()]
+
+
+async def list_lessons(session: AsyncSession, course_id: uuid.UUID) -> list[Lesson]:
+    """A course's lessons with their content, in reading order."""
+    return list(
+        (
+            await session.scalars(
+                _reading_order(select(Lesson).where(Lesson.course_id == course_id))
+            )
+        ).all()
+    )
 
 
 async def count_lessons_in_scope(
@@ -802,6 +816,46 @@ async def drop_off_histogram(
     query = select(buckets.c.bucket, func.count()).group_by(buckets.c.bucket)
     rows = (await session.execute(query)).all()
     return {int(r[0]): int(r[1]) for r in rows}
+
+
+@dataclass(frozen=True)
+class EnrollmentFigures:
+    active_students: int
+    new_enrollments: int
+    lessons_to_do: int
+    lessons_done: int
+
+
+async def enrollment_figures(
+    session: AsyncSession, *, active_since: datetime, enrolled_since: datetime
+) -> EnrollmentFigures:
+    """Platform-wide enrollment figures (aggregates only)."""
+    active = await session.scalar(
+        select(func.count(distinct(Enrollment.student_id))).where(
+            Enrollment.last_activity_at >= active_since
+        )
+    )
+    new = await session.scalar(
+        select(func.count()).select_from(Enrollment).where(Enrollment.enrolled_at >= enrolled_since)
+    )
+    to_do = await session.scalar(
+        select(func.count())
+        .select_from(Enrollment)
+        .join(Lesson, Lesson.course_id == Enrollment.course_id)
+    )
+    done = await session.scalar(
+        select(func.count())
+        .select_from(LessonProgress)
+        .join(
+            Enrollment,
+            and_(
+                Enrollment.course_id == LessonProgress.course_id,
+                Enrollment.student_id == LessonProgress.student_id,
+            ),
+        )
+        .where(LessonProgress.completed.is_(True))
+    )
+    return EnrollmentFigures(int(active or 0), int(new or 0), int(to_do or 0), int(done or 0))
 
 
 async def course_codes_by_user(

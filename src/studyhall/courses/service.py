@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
@@ -13,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.audit.service import record
 from studyhall.core.clock import utcnow
-from studyhall.core.errors import Forbidden, Unprocessable
+from studyhall.core.errors import Forbidden, NotFound, Unprocessable
 from studyhall.core.schemas import Page
 from studyhall.courses import repository
 from studyhall.courses.errors import (
@@ -66,38 +68,67 @@ VIDEO_COMPLETION_RATIO = 0.9
 
 # ---------------------------------------------------------------- hooks for dependent domains
 
-CourseHook = Callable[[AsyncSession, uuid.UUID], Awaitable[None]]
+# Domains that build on courses keep soft links to course and lesson ids, so they register
+# their reactions here (from `studyhall.wiring`) instead of courses importing them: imports only
+# go one way. Registering the same function again changes nothing (tests build many apps).
+
+
+class CourseHook(Protocol):
+    """A domain's clean-up when a course is deleted, run in the deleting unit of work."""
+
+    def __call__(self, session: AsyncSession, *, course_id: uuid.UUID) -> Awaitable[None]: ...
+
+
+class LessonHook(Protocol):
+    """A domain's clean-up when a lesson is deleted, run in the deleting unit of work."""
+
+    def __call__(self, session: AsyncSession, *, lesson_id: uuid.UUID) -> Awaitable[None]: ...
+
+
+class LessonScores(Protocol):
+    """Per-lesson scores of a student in a course: {lesson_id: percent}."""
+
+    def __call__(
+        self, session: AsyncSession, *, course_id: uuid.UUID, student_id: uuid.UUID
+    ) -> Awaitable[dict[uuid.UUID, float]]: ...
+
+
 _course_deleted_hooks: list[CourseHook] = []
-_lesson_deleted_hooks: list[CourseHook] = []
-
-
-def on_course_deleted(hook: CourseHook) -> CourseHook:
-    """Register cleanup that runs in the same unit of work when a course is deleted.
-
-    Domains that build on courses (assessments, knowledge) keep soft links to course ids, so they
-    register here instead of courses importing them (imports only go one way).
-    """
-    _course_deleted_hooks.append(hook)
-    return hook
-
-
-LessonScores = Callable[[AsyncSession, uuid.UUID, uuid.UUID], Awaitable[dict[uuid.UUID, float]]]
+_lesson_deleted_hooks: list[LessonHook] = []
 _lesson_scores: list[LessonScores] = []
 
 
-def lesson_scores_provider(provider: LessonScores) -> LessonScores:
-    """Register where per-lesson quiz scores come from: (course_id, student_id) → {lesson: %}.
-
-    Quizzes live in assessments, which builds on courses; progress asks through this hook.
-    """
-    _lesson_scores.append(provider)
-    return provider
+def on_course_deleted(hook: CourseHook) -> None:
+    """Register clean-up that runs in the same unit of work when a course is deleted."""
+    if hook not in _course_deleted_hooks:
+        _course_deleted_hooks.append(hook)
 
 
-def on_lesson_deleted(hook: CourseHook) -> CourseHook:
-    """Register cleanup that runs in the same unit of work when a lesson is deleted."""
-    _lesson_deleted_hooks.append(hook)
-    return hook
+def on_lesson_deleted(hook: LessonHook) -> None:
+    """Register clean-up that runs in the same unit of work when a lesson is deleted."""
+    if hook not in _lesson_deleted_hooks:
+        _lesson_deleted_hooks.append(hook)
+
+
+def lesson_scores_provider(provider: LessonScores) -> None:
+    """Register where per-lesson quiz scores come from (quizzes live in assessments)."""
+    if provider not in _lesson_scores:
+        _lesson_scores.append(provider)
+
+
+def course_deletion_hooks() -> tuple[CourseHook, ...]:
+    """The registered reactions to a course's deletion, in the order they run."""
+    return tuple(_course_deleted_hooks)
+
+
+def lesson_deletion_hooks() -> tuple[LessonHook, ...]:
+    """The registered reactions to a lesson's deletion, in the order they run."""
+    return tuple(_lesson_deleted_hooks)
+
+
+def lesson_scores_providers() -> tuple[LessonScores, ...]:
+    """The registered sources of per-lesson scores."""
+    return tuple(_lesson_scores)
 
 
 # ---------------------------------------------------------------- access rules
@@ -224,9 +255,52 @@ async def find_lesson(session: AsyncSession, lesson_id: uuid.UUID) -> Lesson | N
     return await repository.get_lesson(session, lesson_id)
 
 
+async def course_lessons(session: AsyncSession, course_id: uuid.UUID) -> list[Lesson]:
+    """A course's lessons with their content, in reading order (callers check access)."""
+    return await repository.list_lessons(session, course_id)
+
+
+async def enrollment_figures(
+    session: AsyncSession, *, active_since: datetime, enrolled_since: datetime
+) -> repository.EnrollmentFigures:
+    """Students with course activity since `active_since`, enrollments since `enrolled_since`,
+    and lessons completed out of all enrolled students' lessons (platform stats)."""
+    return await repository.enrollment_figures(
+        session, active_since=active_since, enrolled_since=enrolled_since
+    )
+
+
 async def enrolled_course_ids(session: AsyncSession, *, user_id: uuid.UUID) -> list[uuid.UUID]:
     """Ids of the courses the user is enrolled in."""
     return await repository.enrolled_course_ids(session, user_id)
+
+
+@dataclass(frozen=True)
+class PublicProfile:
+    """A user as a teacher of their course sees them, with the courses they are enrolled in."""
+
+    user: User
+    enrolled_course_ids: list[uuid.UUID]
+
+
+async def public_profile(
+    session: AsyncSession, *, viewer: User, user_id: uuid.UUID
+) -> PublicProfile:
+    """A user's public profile for an admin, themselves, or a teacher of a course the user is in.
+
+    Anyone else gets the same 404 as for an unknown id, so a stranger cannot tell whether the
+    account exists. It lives here, not in identity: who may see whom is a rule of enrollment,
+    and identity, the base domain, imports no domain built on it.
+    """
+    user = await identity.admin_get_user(session, user_id=user_id)
+    if viewer.role != Role.admin and viewer.id != user.id:
+        allowed = viewer.role == Role.teacher and await teacher_can_see_student(
+            session, teacher_id=viewer.id, student_id=user.id
+        )
+        if not allowed:
+            raise NotFound("User not found")
+    course_ids = await enrolled_course_ids(session, user_id=user.id)
+    return PublicProfile(user=user, enrolled_course_ids=list(course_ids))
 
 
 async def teacher_can_see_student(
@@ -247,17 +321,11 @@ async def record_activity(
     )
 
 
-@identity.on_user_deleted
-async def _forget_student(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """A deleted account's enrollments, progress and watch events go (personal data).
+async def delete_user_data(session: AsyncSession, *, user_id: uuid.UUID) -> None:
+    """Remove a deleted user's enrollments, progress and watch events (personal data).
 
     Courses a deleted teacher owned stay, with their soft link, for an admin to reassign.
     """
-    await delete_user_data(session, user_id=user_id)
-
-
-async def delete_user_data(session: AsyncSession, *, user_id: uuid.UUID) -> None:
-    """Remove a deleted user's enrollments, progress and watch events."""
     await session.execute(delete(VideoWatchEvent).where(VideoWatchEvent.student_id == user_id))
     await session.execute(delete(LessonProgress).where(LessonProgress.student_id == user_id))
     await session.execute(delete(Enrollment).where(Enrollment.student_id == user_id))
@@ -376,7 +444,7 @@ async def rotate_join_code(session: AsyncSession, *, actor: User, course: Course
 async def delete_course(session: AsyncSession, *, actor: User, course: Course) -> None:
     """Delete a course with everything in it (dependent domains clean up through hooks)."""
     for hook in _course_deleted_hooks:
-        await hook(session, course.id)
+        await hook(session, course_id=course.id)
     await repository.delete_course(session, course.id)
     await record(
         session,
@@ -412,6 +480,28 @@ async def list_courses(
         is_published=is_published,
         limit=limit,
         offset=offset,
+    )
+    return Page(
+        items=[_summary(course, n) for course, n in rows], total=total, limit=limit, offset=offset
+    )
+
+
+async def taught_courses(
+    session: AsyncSession, *, teacher: User, limit: int, offset: int
+) -> Page[CourseSummary]:
+    """The courses the user owns or assists in (a teacher's own list), newest first."""
+    rows, total = await repository.list_courses(
+        session,
+        viewer_id=teacher.id,
+        role=teacher.role,
+        teacher_id=None,
+        search=None,
+        level=None,
+        language=None,
+        is_published=None,
+        limit=limit,
+        offset=offset,
+        taught_by=teacher.id,
     )
     return Page(
         items=[_summary(course, n) for course, n in rows], total=total, limit=limit, offset=offset
@@ -513,7 +603,7 @@ async def delete_module(session: AsyncSession, *, module: Module) -> None:
     ]
     for lesson_id in lesson_ids:
         for hook in _lesson_deleted_hooks:
-            await hook(session, lesson_id)
+            await hook(session, lesson_id=lesson_id)
     position = module.position
     await repository.delete_module(session, module.id)
     await repository.shift_modules(
@@ -615,7 +705,7 @@ async def delete_lesson(session: AsyncSession, *, lesson: Lesson) -> None:
     """Delete a lesson; the lessons after it move up."""
     await repository.lock_course(session, lesson.course_id)
     for hook in _lesson_deleted_hooks:
-        await hook(session, lesson.id)
+        await hook(session, lesson_id=lesson.id)
     await repository.delete_lesson(session, lesson.id)
     await repository.shift_lessons(
         session, lesson.course_id, lesson.module_id, start=lesson.position + 1, end=None, delta=-1
@@ -822,7 +912,9 @@ async def course_progress(
     )
     best: dict[uuid.UUID, float] = {}
     for provider in _lesson_scores:
-        for lesson_id, percent in (await provider(session, course.id, student.id)).items():
+        for lesson_id, percent in (
+            await provider(session, course_id=course.id, student_id=student.id)
+        ).items():
             best[lesson_id] = max(percent, best.get(lesson_id, percent))
     lessons = [
         LessonProgressRow(

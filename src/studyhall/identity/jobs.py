@@ -6,13 +6,11 @@ import structlog
 
 from studyhall.core.mail import send_mail
 from studyhall.identity import service
-from studyhall.jobs.registry import JobContext, job_kind
+from studyhall.jobs.registry import JobContext
 
 log = structlog.get_logger(__name__)
 
 
-# Enough attempts (with capped exponential backoff) to ride out about half an hour of outage.
-@job_kind(service.SEND_EMAIL_JOB, max_attempts=12)
 async def send_email(ctx: JobContext) -> None:
     """Render and send one identity mail; an SMTP failure raises, so the job is retried."""
     async with ctx.db.session(write=False) as session:
@@ -23,7 +21,6 @@ async def send_email(ctx: JobContext) -> None:
     await send_mail(ctx.settings, message)
 
 
-@job_kind(service.PASSWORD_RESET_JOB, max_attempts=5)
 async def password_reset_request(ctx: JobContext) -> None:
     """Forgot-password's work, out of the request: look the address up and mail a link."""
     async with ctx.db.session() as session:

@@ -131,6 +131,18 @@ async def count_active_users(session: AsyncSession, *, since: datetime) -> int:
     )
 
 
+async def count_new_users(session: AsyncSession, *, role: Role, since: datetime) -> int:
+    """Human accounts of a role created since a time."""
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.is_service.is_(False), User.role == role, User.created_at >= since)
+        )
+        or 0
+    )
+
+
 # Refresh tokens
 
 

@@ -21,6 +21,7 @@ from studyhall.core.schemas import (
     pagination,
     storable_text,
 )
+from studyhall.courses import service as courses_service
 from studyhall.identity import service
 from studyhall.identity.dependencies import AdminUser, CurrentUser, SettingsDep, TeacherOrAdmin
 from studyhall.identity.models import Role
@@ -378,7 +379,15 @@ async def get_user(
 ) -> PublicUserOut:
     """A user's public profile and enrolled course ids: for admins, and for a teacher of a course
     the user is enrolled in (404 otherwise)."""
-    return await service.public_profile(session, viewer=viewer, user_id=user_id)
+    profile = await courses_service.public_profile(session, viewer=viewer, user_id=user_id)
+    user = profile.user
+    return PublicUserOut(
+        id=user.id,
+        username=user.username,
+        full_name=user.full_name,
+        role=user.role,
+        enrolled_course_ids=profile.enrolled_course_ids,
+    )
 
 
 # /admin/users

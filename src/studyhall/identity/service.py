@@ -8,9 +8,9 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from limits import parse_many
@@ -69,7 +69,6 @@ from studyhall.identity.schemas import (
     EmailExists,
     PromptIn,
     PromptUpdate,
-    PublicUserOut,
     RegisterIn,
     TokenPair,
     UserOut,
@@ -90,18 +89,30 @@ ACTIVITY_RESOLUTION = timedelta(minutes=1)
 REFRESH_REUSE_GRACE = timedelta(seconds=5)
 _UNUSABLE_PASSWORD = "!service-account-no-password"
 
-UserDeletionHook = Callable[[AsyncSession, uuid.UUID], Awaitable[None]]
+
+class UserDeletionHook(Protocol):
+    """A domain's reaction to a user's deletion, run in the deleting unit of work."""
+
+    def __call__(self, session: AsyncSession, *, user_id: uuid.UUID) -> Awaitable[None]: ...
+
+
 _deletion_hooks: list[UserDeletionHook] = []
 
 
-def on_user_deleted(hook: UserDeletionHook) -> UserDeletionHook:
+def on_user_deleted(hook: UserDeletionHook) -> None:
     """Register a domain's clean-up, run in the deleting unit of work before the user row goes.
 
     Other domains hold soft links to users (no foreign keys across domains), so each removes or
-    anonymises its own personal data here: `@identity_service.on_user_deleted`.
+    anonymises its own personal data; `studyhall.wiring` registers them all. Registering a hook
+    again changes nothing (the wiring runs once per app, and tests build many apps).
     """
-    _deletion_hooks.append(hook)
-    return hook
+    if hook not in _deletion_hooks:
+        _deletion_hooks.append(hook)
+
+
+def user_deletion_hooks() -> tuple[UserDeletionHook, ...]:
+    """The registered reactions to a user's deletion, in the order they run."""
+    return tuple(_deletion_hooks)
 
 
 # Helpers
@@ -759,7 +770,7 @@ async def update_me(
 
 async def _delete_account(session: AsyncSession, user: User) -> None:
     for hook in _deletion_hooks:
-        await hook(session, user.id)
+        await hook(session, user_id=user.id)
     await repository.delete_user(session, user)
 
 
@@ -775,32 +786,6 @@ async def delete_me(session: AsyncSession, *, user: User) -> None:
         details={"self": True},
     )
     await _delete_account(session, user)
-
-
-async def public_profile(
-    session: AsyncSession, *, viewer: User, user_id: uuid.UUID
-) -> PublicUserOut:
-    """A user's public profile for an admin, or for a teacher of a course the user is in."""
-    # The courses domain is written alongside this one; imported here, at use.
-    from studyhall.courses import service as courses_service
-
-    user = await repository.get_user(session, user_id)
-    if user is None or user.is_service:
-        raise NotFound("User not found")
-    if viewer.role != Role.admin and viewer.id != user.id:
-        allowed = viewer.role == Role.teacher and await courses_service.teacher_can_see_student(
-            session, teacher_id=viewer.id, student_id=user.id
-        )
-        if not allowed:
-            raise NotFound("User not found")
-    course_ids = await courses_service.enrolled_course_ids(session, user_id=user.id)
-    return PublicUserOut(
-        id=user.id,
-        username=user.username,
-        full_name=user.full_name,
-        role=user.role,
-        enrolled_course_ids=list(course_ids),
-    )
 
 
 # Saved prompts
@@ -954,6 +939,11 @@ async def count_users_by_role(session: AsyncSession) -> dict[str, int]:
 async def count_active_users(session: AsyncSession, *, since: datetime) -> int:
     """Human accounts active (logged in or refreshed a session) since a time."""
     return await repository.count_active_users(session, since=since)
+
+
+async def count_new_users(session: AsyncSession, *, role: Role, since: datetime) -> int:
+    """Human accounts of a role created since a time (platform stats)."""
+    return await repository.count_new_users(session, role=role, since=since)
 
 
 async def admin_get_user(session: AsyncSession, *, user_id: uuid.UUID) -> User:

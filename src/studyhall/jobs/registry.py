@@ -1,9 +1,7 @@
-"""Job kinds are registered here by the domains that own them; jobs knows none of them."""
+"""The registry of job kinds; `studyhall.wiring` fills it, jobs knows no kind's internals."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -60,38 +58,23 @@ KINDS: dict[str, JobKind] = {}
 PERIODIC: dict[str, Periodic] = {}
 
 
-def job_kind(
-    name: str, *, max_attempts: int | None = None, timeout_s: float | None = None
-) -> Callable[[Handler], Handler]:
-    """Register an async handler for a job kind."""
+def register_kind(
+    name: str,
+    handler: Handler,
+    *,
+    max_attempts: int | None = None,
+    timeout_s: float | None = None,
+    every_s: float | None = None,
+) -> None:
+    """Register an async handler for a job kind, also run every `every_s` seconds when given.
 
-    def decorator(handler: Handler) -> Handler:
-        KINDS[name] = JobKind(name, handler, max_attempts, timeout_s)
-        return handler
-
-    return decorator
-
-
-def periodic(name: str, *, every_s: float) -> Callable[[Handler], Handler]:
-    """Also run a registered kind every `every_s` seconds, once across all workers."""
-
-    def decorator(handler: Handler) -> Handler:
-        if name not in KINDS:
-            KINDS[name] = JobKind(name, handler, 1, None)
+    Called from `studyhall.wiring` only, never at import. Registering the same handler again
+    changes nothing (create_app runs many times in one test process); another handler under a
+    taken name is a bug that would silently reroute queued jobs, so it is refused.
+    """
+    existing = KINDS.get(name)
+    if existing is not None and existing.handler is not handler:
+        raise ValueError(f"job kind {name!r} is already registered to {existing.handler!r}")
+    KINDS[name] = JobKind(name, handler, max_attempts, timeout_s)
+    if every_s is not None:
         PERIODIC[name] = Periodic(name, every_s)
-        return handler
-
-    return decorator
-
-
-def load_job_kinds() -> None:
-    """Import `studyhall.<domain>.jobs` of every domain so their kinds register."""
-    import studyhall
-
-    for module in pkgutil.iter_modules(studyhall.__path__):
-        if module.ispkg and module.name not in ("core", "migrations", "jobs"):
-            try:
-                importlib.import_module(f"studyhall.{module.name}.jobs")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"studyhall.{module.name}.jobs":
-                    raise

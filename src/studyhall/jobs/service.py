@@ -51,6 +51,11 @@ async def enqueue(
     return job
 
 
+def is_waiting(job: Job) -> bool:
+    """Whether the job is still waiting for a worker (not running, not finished)."""
+    return job.status == JobStatus.queued
+
+
 async def get_job(session: AsyncSession, *, job_id: uuid.UUID) -> Job:
     """A job by id or 404."""
     job = await repository.get(session, job_id)

@@ -20,13 +20,16 @@ from studyhall.core.metrics import JOB_RUNS
 from studyhall.core.storage import LocalStorage
 from studyhall.jobs import repository
 from studyhall.jobs.models import Job, JobStatus
-from studyhall.jobs.registry import KINDS, PERIODIC, JobContext, PermanentJobError, load_job_kinds
+from studyhall.jobs.registry import KINDS, PERIODIC, JobContext, PermanentJobError
 
 log = structlog.get_logger(__name__)
 
 
 class Worker:
-    """Runs jobs from the shared table; any number of workers on any number of machines."""
+    """Runs jobs from the shared table; any number of workers on any number of machines.
+
+    It runs the kinds in the registry, which the process's entry fills (`studyhall.wiring`).
+    """
 
     def __init__(
         self,
@@ -37,7 +40,6 @@ class Worker:
         name: str = "worker",
         concurrency: int = 2,
     ) -> None:
-        load_job_kinds()
         self.db = db
         self.settings = settings
         self.storage = storage

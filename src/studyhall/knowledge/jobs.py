@@ -34,7 +34,7 @@ from studyhall.core.errors import UnsupportedMediaType
 from studyhall.core.ids import new_id
 from studyhall.core.storage import LocalStorage
 from studyhall.jobs import service as jobs_service
-from studyhall.jobs.registry import JobContext, PermanentJobError, job_kind, periodic
+from studyhall.jobs.registry import JobContext, PermanentJobError
 from studyhall.jobs.service import enqueue
 from studyhall.knowledge import repository
 from studyhall.knowledge.chunking import Chunk as TextChunk
@@ -52,10 +52,6 @@ from studyhall.knowledge.extraction import ExtractionError, ExtractionLimits, ex
 from studyhall.knowledge.models import DocumentStatus, Reference, ReferenceStatus, RunStatus
 from studyhall.knowledge.retrieval import chunk_keys_for, embedder_for, encode_vectors
 from studyhall.knowledge.service import (
-    CRAWL,
-    DELETE_FILES,
-    INGEST,
-    INGEST_REFERENCE,
     REINDEX,
     NewDocument,
     create_document,
@@ -232,7 +228,6 @@ async def _last_attempt(ctx: JobContext) -> bool:
         return ctx.attempt >= job.max_attempts
 
 
-@job_kind(INGEST, max_attempts=3)
 async def ingest(ctx: JobContext) -> None:
     """Ingest one uploaded document."""
     document_id = uuid.UUID(str(ctx.payload["document_id"]))
@@ -256,8 +251,6 @@ async def ingest(ctx: JobContext) -> None:
 # ---------------------------------------------------------------------------- re-indexing
 
 
-@periodic(REINDEX, every_s=REINDEX_EVERY_S)
-@job_kind(REINDEX, max_attempts=3)
 async def reindex(ctx: JobContext) -> None:
     """Re-embed documents made with another model (sweep), or one document (payload)."""
     model = embedder_for(ctx.settings.embeddings).name
@@ -325,7 +318,6 @@ def network_policy(settings: Settings) -> NetworkPolicy:
     )
 
 
-@job_kind(CRAWL, max_attempts=2)
 async def crawl_source(ctx: JobContext) -> None:
     """Crawl a source's index page and record the PDFs it links to."""
     run_id = uuid.UUID(str(ctx.payload["run_id"]))
@@ -425,7 +417,6 @@ async def crawl_source(ctx: JobContext) -> None:
     ctx.result = {"found": len(result.found), "new": new, "pages": result.pages_visited}
 
 
-@job_kind(INGEST_REFERENCE, max_attempts=3)
 async def ingest_reference(ctx: JobContext) -> None:
     """Download a discovered PDF and make it a library document (queued for ingestion)."""
     reference_id = uuid.UUID(str(ctx.payload["reference_id"]))
@@ -489,15 +480,3 @@ async def _reference_failed(db: Database, reference_id: uuid.UUID, error: str) -
         if reference is not None:
             reference.status = ReferenceStatus.failed
             reference.error = error[:2000]
-
-
-# ---------------------------------------------------------------------------- files
-
-
-@job_kind(DELETE_FILES, max_attempts=5)
-async def delete_files(ctx: JobContext) -> None:
-    """Remove stored files of deleted documents."""
-    keys = [str(k) for k in ctx.payload.get("keys", [])]
-    for key in keys:
-        await ctx.storage.delete(key)
-    ctx.result = {"deleted": len(keys)}

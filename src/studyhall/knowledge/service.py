@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from studyhall.assessments import service as assessments
 from studyhall.audit.service import record
 from studyhall.config import Settings
 from studyhall.core.errors import (
@@ -27,7 +26,9 @@ from studyhall.core.ids import new_id
 from studyhall.core.storage import LocalStorage
 from studyhall.courses import service as courses
 from studyhall.identity.models import Role, User
-from studyhall.jobs.models import Job, JobStatus
+from studyhall.jobs import service as jobs_service
+from studyhall.jobs.files import delete_files_later
+from studyhall.jobs.models import Job
 from studyhall.jobs.service import enqueue
 from studyhall.knowledge import repository
 from studyhall.knowledge.extraction import DocumentKind, UnsupportedType, sniff
@@ -51,7 +52,7 @@ from studyhall.knowledge.schemas import (
     TextbookDetail,
     TextbookOut,
 )
-from studyhall.tutor.leakcheck import keys_from, reveals
+from studyhall.tutor.leakcheck import guard_for
 
 __all__ = ["DuplicateDocument", "Passage", "knowledge_stats", "retrieve"]
 
@@ -129,14 +130,8 @@ async def search_for_reader(
     answer of a quiz they have not passed are withheld, as the tutor withholds them (the
     same guard, on the chunk and the query)."""
     passages = await retrieve(session, course_id=course_id, query=query, k=k, settings=settings)
-    keys = []
-    if user.role == Role.student:
-        keys = keys_from(
-            await assessments.answer_keys_for_student(
-                session, course_id=course_id, student_id=user.id
-            )
-        )
-    return [ShownPassage(p, bool(keys) and reveals(p.text, keys, question=query)) for p in passages]
+    guard = await guard_for(session, user=user, course_id=course_id)
+    return [ShownPassage(p, guard.reveals(p.text, question=query)) for p in passages]
 
 
 async def knowledge_stats(session: AsyncSession) -> KnowledgeStats:
@@ -299,7 +294,7 @@ async def reingest(session: AsyncSession, *, document: Document) -> Job:
         dedupe_key=f"{INGEST}:{document.id}",
     )
     document.job_id = job.id
-    if job.status == JobStatus.queued:  # a run already in progress keeps its status
+    if jobs_service.is_waiting(job):  # a run already in progress keeps its status
         document.status = DocumentStatus.queued
     return job
 
@@ -357,7 +352,7 @@ async def _remove_document(
     await repository.forget_document(session, document.id)
     await repository.delete_document(session, document.id)
     await repository.bump_version(session, chunk_keys_for(document.course_id, document.id))
-    await _delete_files_later(session, [document.storage_key])
+    await delete_files_later(session, kind=DELETE_FILES, keys=[document.storage_key])
     details: dict[str, Any] = {"course_id": str(document.course_id) if document.course_id else None}
     if replaced:
         details["replaced_by_upload"] = True
@@ -371,13 +366,6 @@ async def _remove_document(
     )
 
 
-async def _delete_files_later(session: AsyncSession, keys: Sequence[str]) -> None:
-    # A job rather than an immediate unlink: it exists only if the deletion commits, so a
-    # rolled-back request never loses a file that rows still point to.
-    if keys:
-        await enqueue(session, kind=DELETE_FILES, payload={"keys": list(keys)})
-
-
 async def list_chunks(
     session: AsyncSession, *, document: Document, page: int | None, limit: int, offset: int
 ) -> tuple[list[Chunk], int]:
@@ -387,12 +375,12 @@ async def list_chunks(
     )
 
 
-@courses.on_course_deleted
-async def _course_deleted(session: AsyncSession, course_id: uuid.UUID) -> None:
-    """A deleted course takes its documents, chunks, vectors and library links along."""
+async def delete_course_data(session: AsyncSession, *, course_id: uuid.UUID) -> None:
+    """A deleted course takes its documents, chunks, vectors and library links along
+    (registered by `studyhall.wiring`)."""
     documents = await repository.course_documents(session, course_id)
     await repository.delete_course_data(session, course_id)
-    await _delete_files_later(session, [key for _, key in documents])
+    await delete_files_later(session, kind=DELETE_FILES, keys=[key for _, key in documents])
 
 
 # ---------------------------------------------------------------------------- course library

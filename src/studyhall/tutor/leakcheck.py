@@ -12,9 +12,12 @@ ligature is "fi"), an answer spelled out letter by letter with separators (`A-u-
 (`xed-point` for "fixed-point") matched too. A choice question also leaks through the position
 or letter of its right option ("the second option", "option B", "answer (b)").
 
-The check is deliberately simple and deterministic: it runs on every text of course material
-or tutor reply shown to a guarded student (search results, tutor answers and their sources),
-and errs towards withholding rather than revealing an answer.
+The check is deliberately simple and deterministic and errs towards withholding rather than
+revealing an answer. It is ONE guard: `guard_for` builds a student's `Guard` (the keys of the
+course's quizzes they have not passed), and every path that shows course text to a student asks
+it — course search results, tutor answers and their sources, and the tests inside the chat
+(a generated practice test never draws on a passage, nor shows a question, that gives a key
+away). Teachers, admins and chats outside a course get the open guard, which withholds nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from studyhall.assessments import service as assessments
+from studyhall.identity.models import Role, User
 from studyhall.tutor.text import term_set
 
 # Letter pairs a PDF's ligature glyphs stand for; extraction sometimes drops the glyph.
@@ -158,3 +165,40 @@ def refusal(leaks: Sequence[Leak]) -> str:
         "so I will not give you its answer. Let's work towards it together instead: which part "
         "of the course material do you think covers it, and what does it say?"
     )
+
+
+@dataclass(frozen=True)
+class Guard:
+    """What of a course's text a reader may be shown: built once per request by `guard_for`."""
+
+    keys: tuple[Key, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        """Whether anything can be withheld (a student with quizzes not yet passed)."""
+        return bool(self.keys)
+
+    def leaks(self, text: str, *, question: str) -> list[Leak]:
+        """The keys the text gives away, `question` being what the reader asked for."""
+        return find_leaks(text, self.keys, question=question)
+
+    def reveals(self, text: str, *, question: str) -> bool:
+        """Whether the text gives a key away."""
+        return bool(self.keys) and reveals(text, self.keys, question=question)
+
+    def shown(self, text: str, *, question: str) -> str:
+        """The text, or the withheld notice in its place."""
+        return WITHHELD_EXCERPT if self.reveals(text, question=question) else text
+
+
+OPEN = Guard()
+
+
+async def guard_for(session: AsyncSession, *, user: User, course_id: uuid.UUID | None) -> Guard:
+    """The guard of a reader in a course: a student's unpassed quizzes; nobody else's."""
+    if course_id is None or user.role != Role.student:
+        return OPEN
+    found = await assessments.answer_keys_for_student(
+        session, course_id=course_id, student_id=user.id
+    )
+    return Guard(tuple(keys_from(found)))

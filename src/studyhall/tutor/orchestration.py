@@ -30,7 +30,6 @@ from typing import Any
 import anyio
 import structlog
 
-from studyhall.assessments import service as assessments
 from studyhall.billing import idempotency
 from studyhall.billing import service as billing
 from studyhall.config import Settings
@@ -44,15 +43,7 @@ from studyhall.identity.models import Role, User
 from studyhall.knowledge import service as knowledge
 from studyhall.tutor import repository, service
 from studyhall.tutor.citations import Renumbering, renumber, renumbered_passages
-from studyhall.tutor.leakcheck import (
-    WITHHELD_EXCERPT,
-    Key,
-    Leak,
-    find_leaks,
-    keys_from,
-    refusal,
-    reveals,
-)
+from studyhall.tutor.leakcheck import OPEN, Guard, Leak, guard_for, refusal
 from studyhall.tutor.models import Message, MessageRole
 from studyhall.tutor.prompts import BuiltPrompt, HistoryItem, build_prompt
 from studyhall.tutor.providers.base import (
@@ -93,7 +84,7 @@ class Turn:
     passages: list[SourcePassage]
     guide: str | None
     system_prompt: ActivePrompt | None
-    keys: list[Key]
+    guard: Guard
     prompt: BuiltPrompt
     max_tokens: int
     settings: Settings
@@ -106,7 +97,7 @@ class Turn:
     @property
     def guarded(self) -> bool:
         """Whether replies must be checked against quiz answers before any of it is sent."""
-        return bool(self.keys)
+        return self.guard.active
 
     def without_idempotency(self) -> Turn:
         """The same turn, not recorded under its Idempotency-Key (partial answers)."""
@@ -314,13 +305,7 @@ async def prepare(
             course = await service.course_for_tutor(session, user=user, course_id=course_id)
             guide = course.guide
         system_prompt = await active_for(session, course_id=course_id)
-        keys: list[Key] = []
-        if course_id is not None and user.role == Role.student:
-            keys = keys_from(
-                await assessments.answer_keys_for_student(
-                    session, course_id=course_id, student_id=user.id
-                )
-            )
+        guard = await guard_for(session, user=user, course_id=course_id)
         found = await knowledge.retrieve(
             session,
             course_id=course_id,
@@ -344,7 +329,7 @@ async def prepare(
         passages=passages,
         guide=guide,
         system_prompt=system_prompt,
-        keys=keys,
+        guard=guard,
         prompt=None,  # type: ignore[arg-type]  # built just below
         max_tokens=settings.llm.max_tokens,
         settings=settings,
@@ -435,9 +420,7 @@ async def run_model(
         assert completion is not None
         progress.provider, progress.model = completion.provider, completion.model
         progress.finish_attempt(completion)
-        leaks = (
-            find_leaks(completion.text, turn.keys, question=turn.question) if turn.guarded else []
-        )
+        leaks = turn.guard.leaks(completion.text, question=turn.question)
         if not leaks:
             grounded = _grounded(completion, turn.passages)
             text, mapping = renumber(completion.text, (p.index for p in turn.passages))
@@ -515,7 +498,7 @@ def sources_for(
     passages: list[SourcePassage],
     grounded: bool | None,
     *,
-    keys: list[Key] | None = None,
+    guard: Guard = OPEN,
     question: str = "",
 ) -> list[SourceOut]:
     """The passages the answer cites ([n]); all given ones when it cites none but used them.
@@ -530,9 +513,7 @@ def sources_for(
     cited = [by_index[n] for n in numbers if n in by_index]
     out: list[SourceOut] = []
     for p in cited or list(passages):
-        excerpt = _excerpt(p.text)
-        if keys and reveals(excerpt, keys, question=question):
-            excerpt = WITHHELD_EXCERPT
+        excerpt = guard.shown(_excerpt(p.text), question=question)
         out.append(
             SourceOut(
                 index=p.index,
@@ -656,7 +637,7 @@ async def settle(db: Database, turn: Turn, outcome: Outcome) -> MessageOut | Rep
                     outcome.text,
                     renumbered_passages(turn.passages, outcome.citations),
                     outcome.grounded,
-                    keys=turn.keys,
+                    guard=turn.guard,
                     question=turn.question,
                 )
             ],

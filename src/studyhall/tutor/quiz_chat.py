@@ -13,6 +13,10 @@ Two sources:
   is stored as a practice quiz with its one attempt (`assessments.record_practice_attempt`), so
   analytics counts it too; it never appears among the course's quizzes. A test in a library
   chat (no course) stays with the chat, as there is no course to count it in.
+  For a student, the generated test goes through the one quiz-answer guard (leakcheck): a
+  passage that gives away the answer of a course quiz they have not passed is not drawn on, and
+  a question whose text (prompt, options, explanation, cited sentence) gives one away is
+  dropped, since its feedback would then show that answer.
 
 The keys never leave the server before the question is answered. The exchange is also written to
 the chat as messages (finish_reason "quiz"), so the transcript shows the test.
@@ -21,7 +25,6 @@ the chat as messages (finish_reason "quiz"), so the transcript shows the test.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -29,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.assessments import service as assessments
 from studyhall.assessments.errors import QuizNotFound
-from studyhall.assessments.models import Question, QuestionKind
+from studyhall.assessments.models import QuestionKind
 from studyhall.config import Settings
 from studyhall.core.clock import utcnow
 from studyhall.core.db import Database
@@ -37,6 +40,7 @@ from studyhall.core.errors import AppError, Conflict, Unprocessable
 from studyhall.core.ids import new_id
 from studyhall.identity.models import Role, User
 from studyhall.tutor import orchestration, repository, service
+from studyhall.tutor.leakcheck import Guard, guard_for
 from studyhall.tutor.models import ChatQuiz, ChatQuizStatus, ChatSession, Message, MessageRole
 from studyhall.tutor.providers.base import SourcePassage
 from studyhall.tutor.schemas import (
@@ -151,6 +155,29 @@ def generate_questions(passages: list[SourcePassage], n: int) -> list[dict[str, 
     return questions
 
 
+def _shown_text(row: dict[str, Any]) -> str:
+    """Everything a generated question shows, before and after it is answered."""
+    source = row.get("source") or {}
+    options = row.get("options") or []
+    excerpt = str(source.get("excerpt") or "")
+    return "\n".join([row["prompt"], *options, row.get("explanation") or "", excerpt])
+
+
+def guarded_questions(
+    passages: list[SourcePassage], n: int, *, guard: Guard, topic: str
+) -> list[dict[str, Any]]:
+    """Up to n generated questions a guarded student may see (see the module's docstring).
+
+    Generation is deterministic and takes passages in order, so generating from every allowed
+    passage and keeping the first n that pass gives the unguarded test whenever nothing leaks.
+    """
+    if not guard.active:
+        return generate_questions(passages, n)
+    allowed = [p for p in passages if not guard.reveals(p.text, question=topic)]
+    rows = generate_questions(allowed, len(allowed))
+    return [r for r in rows if not guard.reveals(_shown_text(r), question=topic)][:n]
+
+
 def _surface(sentence: str, term: str) -> str:
     """The term as written in the sentence (its case)."""
     lowered = sentence.casefold()
@@ -182,19 +209,6 @@ def _distractors(term: str, passages: list[SourcePassage], own: SourcePassage) -
 
 
 # ---------------------------------------------------------------- questions and grading
-
-
-def _question(row: dict[str, Any]) -> Question:
-    """A transient assessments question, so grading uses the assessments rules."""
-    return Question(
-        id=uuid.UUID(row["id"]) if row.get("id") else new_id(),
-        prompt=row["prompt"],
-        kind=QuestionKind(row["kind"]),
-        options=row.get("options"),
-        answer=row["answer"],
-        explanation=row.get("explanation"),
-        points=float(row.get("points", 1.0)),
-    )
 
 
 def _question_out(quiz: ChatQuiz, index: int) -> ChatQuestionOut:
@@ -295,7 +309,8 @@ async def start(
             query=query,
             k=min(40, data.generate.questions * 3 + 3),
         )
-        rows = generate_questions(passages, data.generate.questions)
+        guard = await guard_for(session, user=user, course_id=chat.course_id)
+        rows = guarded_questions(passages, data.generate.questions, guard=guard, topic=query)
         if not rows:
             raise NotEnoughMaterial()
         title = f"Practice test: {collapse_spaces(query)[:150]}"
@@ -348,7 +363,7 @@ async def answer(
     if data.question_index != test.current_index:
         raise WrongQuestion(test.current_index)
     row = test.questions[test.current_index]
-    question = _question(row)
+    question = assessments.question_from_row(row)
     correct = assessments.is_correct(question, data.answer)
     test.answers = [*test.answers, data.answer]
     test.results = [*test.results, correct]
@@ -400,7 +415,7 @@ async def answer(
 
 async def _finish(session: AsyncSession, *, user: User, test: ChatQuiz) -> ChatQuizResult:
     now = utcnow()
-    questions = [_question(r) for r in test.questions]
+    questions = [assessments.question_from_row(r) for r in test.questions]
     max_score = sum(q.points for q in questions)
     score = sum(q.points for q, ok in zip(questions, test.results, strict=True) if ok)
     percent = round(100.0 * score / max_score, 2) if max_score else 0.0

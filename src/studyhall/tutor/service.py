@@ -18,7 +18,6 @@ from studyhall.core.schemas import Page
 from studyhall.courses import service as courses
 from studyhall.courses.errors import CourseNotFound, EnrollmentRequired
 from studyhall.courses.models import Course
-from studyhall.identity import service as identity
 from studyhall.identity.models import Role, User
 from studyhall.tutor import repository
 from studyhall.tutor.models import ChatSession, Message, MessageRole
@@ -277,18 +276,17 @@ async def tutor_totals(session: AsyncSession, *, since: datetime | None) -> Tuto
     return TutorTotals(sessions=sessions, messages=messages)
 
 
-# ---------------------------------------------------------------- clean-up hooks
+# ---------------------------------------------------------------- reactions to deletions
+# Registered by `studyhall.wiring` with identity and courses.
 
 
-@identity.on_user_deleted
-async def _forget_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+async def forget_user(session: AsyncSession, *, user_id: uuid.UUID) -> None:
     """A deleted user's chats go (personal data); prompts they wrote stay, unsigned."""
     await repository.delete_sessions_where(session, user_id=user_id)
     await repository.forget_prompt_author(session, user_id)
 
 
-@courses.on_course_deleted
-async def _forget_course(session: AsyncSession, course_id: uuid.UUID) -> None:
+async def forget_course(session: AsyncSession, *, course_id: uuid.UUID) -> None:
     """A deleted course takes its tutor sessions and its system prompts with it."""
     await repository.delete_sessions_where(session, course_id=course_id)
     await repository.delete_course_system_prompts(session, course_id)

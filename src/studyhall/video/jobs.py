@@ -1,16 +1,14 @@
-"""Video jobs: expire unfinished uploads (periodic), free the bytes of deleted videos."""
+"""Video jobs: expire unfinished uploads (periodic); studyhall.jobs.files frees deleted bytes."""
 
 from __future__ import annotations
 
-from studyhall.jobs.registry import JobContext, job_kind, periodic
+from studyhall.jobs.registry import JobContext
 from studyhall.video import service
 
 EXPIRE_KIND = "video.expire_uploads"
 _PER_BATCH = 100
 
 
-@periodic(EXPIRE_KIND, every_s=300)
-@job_kind(EXPIRE_KIND, max_attempts=3)
 async def expire_uploads(ctx: JobContext) -> None:
     """Fail every local upload past its expiry and queue its bytes for deletion."""
     total = 0
@@ -21,12 +19,3 @@ async def expire_uploads(ctx: JobContext) -> None:
         if expired < _PER_BATCH:
             break
     ctx.result = {"expired": total}
-
-
-@job_kind(service.DELETE_BYTES_KIND, max_attempts=5)
-async def delete_bytes(ctx: JobContext) -> None:
-    """Remove stored video files once the rows pointing to them are gone (missing is fine)."""
-    keys = [str(key) for key in ctx.payload.get("keys", [])]
-    for key in keys:
-        await ctx.storage.delete(key)
-    ctx.result = {"deleted": len(keys)}

@@ -181,6 +181,31 @@ async def figures(session: AsyncSession, video_ids: list[uuid.UUID]) -> dict[uui
     return {video_id: found.get(video_id, empty) for video_id in video_ids}
 
 
+@dataclass(frozen=True)
+class Totals:
+    videos: int
+    watched_s: float
+    most_watched: tuple[uuid.UUID, str, int] | None
+
+
+async def totals(session: AsyncSession) -> Totals:
+    """Videos, seconds watched, and the video with most views (id, title, views)."""
+    videos = await session.scalar(select(func.count()).select_from(Video))
+    watched = await session.scalar(select(func.coalesce(func.sum(VideoWatch.watched_s), 0.0)))
+    views = func.sum(VideoWatch.views)
+    top = (
+        await session.execute(
+            select(Video.id, Video.title, views)
+            .join(VideoWatch, VideoWatch.video_id == Video.id)
+            .group_by(Video.id, Video.title)
+            .order_by(views.desc(), Video.id)
+            .limit(1)
+        )
+    ).first()
+    most = (top[0], str(top[1]), int(top[2])) if top is not None else None
+    return Totals(int(videos or 0), float(watched or 0.0), most)
+
+
 async def stop_positions(session: AsyncSession, video_id: uuid.UUID) -> list[float]:
     """Where each viewer who has not completed the video last was."""
     rows = await session.scalars(

@@ -15,9 +15,8 @@ from studyhall.core.storage import LocalStorage
 from studyhall.courses import service as courses
 from studyhall.courses.models import Course, Lesson
 from studyhall.courses.schemas import LessonUpdate, ProgressUpdate
-from studyhall.identity import service as identity
 from studyhall.identity.models import User
-from studyhall.jobs.service import enqueue
+from studyhall.jobs.files import delete_files_later
 from studyhall.video import repository
 from studyhall.video.errors import NotStreamedHere, VideoNotFound, VideoNotReady, VideoTooLarge
 from studyhall.video.hosts import host_for
@@ -301,8 +300,7 @@ async def remove(
     await _detach_lesson(session, video)
     key = video.storage_key
     await repository.delete(session, video)
-    if key:
-        await enqueue(session, kind=DELETE_BYTES_KIND, payload={"keys": [key]})
+    await delete_files_later(session, kind=DELETE_BYTES_KIND, keys=[key] if key else [])
     await record(
         session,
         action="video.deleted",
@@ -333,6 +331,16 @@ def stream_url_for_lesson(video: Video) -> str:
     if video.host == VideoHostName.vimeo:
         return f"https://vimeo.com/{video.remote_id}"
     return f"/api/v1/videos/{video.id}/stream"
+
+
+async def lesson_video(session: AsyncSession, *, lesson: Lesson) -> Video | None:
+    """The video of this domain a lesson plays (the attached one its `video_url` points at)."""
+    if lesson.video_url is None:
+        return None
+    for video in await repository.for_lesson(session, lesson.id):
+        if lesson.video_url.endswith(stream_url_for_lesson(video)):
+            return video
+    return None
 
 
 async def attach(
@@ -477,7 +485,13 @@ async def analytics(session: AsyncSession, *, video: Video) -> VideoFiguresOut:
     return (await _figures(session, [video]))[video.id]
 
 
+async def totals(session: AsyncSession) -> repository.Totals:
+    """Platform video figures: videos, seconds watched, the most viewed video (admin stats)."""
+    return await repository.totals(session)
+
+
 # ---------------------------------------------------------------- expiry and clean-up
+# The reactions to deletions below are registered by `studyhall.wiring`.
 
 
 async def expire_uploads(session: AsyncSession, *, limit: int) -> int:
@@ -488,33 +502,28 @@ async def expire_uploads(session: AsyncSession, *, limit: int) -> int:
         video.status = VideoStatus.failed
         video.error = "The upload expired before it was finished"
         video.storage_key = None
-    if keys:
-        await enqueue(session, kind=DELETE_BYTES_KIND, payload={"keys": keys})
+    await delete_files_later(session, kind=DELETE_BYTES_KIND, keys=keys)
     await session.flush()
     return len(videos)
 
 
-@courses.on_course_deleted
-async def _course_deleted(session: AsyncSession, course_id: uuid.UUID) -> None:
+async def delete_course_videos(session: AsyncSession, *, course_id: uuid.UUID) -> None:
     """A deleted course's videos go with it (local bytes by a job; Vimeo copies stay there:
     the remote call needs the host's token, which a course deletion does not wait on)."""
     videos = await repository.for_course(session, course_id)
     keys = [v.storage_key for v in videos if v.storage_key]
     for video in videos:
         await repository.delete(session, video)
-    if keys:
-        await enqueue(session, kind=DELETE_BYTES_KIND, payload={"keys": keys})
+    await delete_files_later(session, kind=DELETE_BYTES_KIND, keys=keys)
 
 
-@courses.on_lesson_deleted
-async def _lesson_deleted(session: AsyncSession, lesson_id: uuid.UUID) -> None:
+async def detach_lesson_videos(session: AsyncSession, *, lesson_id: uuid.UUID) -> None:
     """Videos of a deleted lesson stay in the course, attached to nothing."""
     for video in await repository.for_lesson(session, lesson_id):
         video.lesson_id = None
 
 
-@identity.on_user_deleted
-async def _forget_viewer(session: AsyncSession, user_id: uuid.UUID) -> None:
+async def forget_viewer(session: AsyncSession, *, user_id: uuid.UUID) -> None:
     """A deleted account's watching goes (personal data); figures shrink accordingly."""
     await repository.delete_watches_of(session, user_id)
 

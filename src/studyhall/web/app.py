@@ -15,13 +15,18 @@ from studyhall.web.pages import (
     account,
     admin,
     admin_ops,
+    admin_platform,
+    admin_wallets,
     auth,
     sso,
     student,
     teach_content,
+    teach_editor,
     teach_insights,
+    teach_quizzes,
     teacher,
     tutor,
+    video,
     work,
 )
 from studyhall.web.render import page, redirect
@@ -53,9 +58,14 @@ def pages_router() -> APIRouter:
         tutor,
         teacher,
         teach_content,
+        teach_editor,
         teach_insights,
+        teach_quizzes,
+        video,
         admin,
         admin_ops,
+        admin_platform,
+        admin_wallets,
     ):
         router.include_router(module.router)
     return router

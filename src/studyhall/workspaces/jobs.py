@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from studyhall.jobs.registry import JobContext, job_kind, periodic
+from studyhall.jobs.registry import JobContext
 from studyhall.workspaces import service
 from studyhall.workspaces.backends import backend_for
 
 CULL_KIND = "workspaces.cull_idle"
 
 
-@periodic(CULL_KIND, every_s=60)
-@job_kind(CULL_KIND, max_attempts=1)
 async def cull_idle(ctx: JobContext) -> None:
     """Stop every workspace without proxy traffic for WORKSPACES__IDLE_TIMEOUT_S."""
     if ctx.settings.workspaces.backend == "off":

@@ -23,6 +23,7 @@ from studyhall.courses.errors import AlreadyEnrolled
 from studyhall.courses.schemas import ProgressUpdate
 from studyhall.identity.models import Role
 from studyhall.web.forms import form_data, problems, validate
+from studyhall.web.pages import video as video_pages
 from studyhall.web.pages.common import REFUSED, Ctx, markdown, refused
 from studyhall.web.render import page, redirect
 
@@ -153,6 +154,9 @@ async def lesson_page(ctx: Ctx, lesson_id: uuid.UUID) -> Response:
             await lesson_for_reader(lesson, user, session)
             course = await courses.get_course(session, lesson.course_id)
             progress = await courses.course_progress(session, student=user, course=course)
+            video_id = await video_pages.playable(
+                session, ctx.request.app.state.storage, user=user, lesson=lesson
+            )
     except AppError as exc:
         return refused(ctx, exc)
     rows = progress.lessons
@@ -164,6 +168,7 @@ async def lesson_page(ctx: Ctx, lesson_id: uuid.UUID) -> Response:
         lesson=lesson,
         course=course,
         content=markdown(lesson.content),
+        video_id=video_id,
         mine=mine,
         progress=progress,
         previous=rows[index - 1] if index > 0 else None,

@@ -14,7 +14,8 @@ from starlette.responses import Response
 from studyhall.assessments import service as assessments
 from studyhall.assessments.schemas import QuizImport
 from studyhall.core.errors import AppError, PayloadTooLarge, Unprocessable
-from studyhall.courses.dependencies import course_by_id, course_for_owner
+from studyhall.courses import service as courses
+from studyhall.courses.dependencies import course_by_id, course_for_owner, course_for_teacher
 from studyhall.courses.models import Course
 from studyhall.identity.models import Role
 from studyhall.knowledge import service as knowledge
@@ -30,11 +31,22 @@ BUSY = frozenset({DocumentStatus.queued, DocumentStatus.processing})
 
 
 async def _managed(ctx: Ctx, course_id: uuid.UUID) -> Course:
+    """A course the user changes: its owner or an admin."""
     user = ctx.require(Role.teacher, Role.admin)
     async with ctx.db.session(write=False) as session:
         course = await course_by_id(course_id, user, session)
         await course_for_owner(course, user)
     return course
+
+
+async def _taught(ctx: Ctx, course_id: uuid.UUID) -> tuple[Course, bool]:
+    """A course the user teaches (assistants read its material), and whether they change it."""
+    user = ctx.require(Role.teacher, Role.admin)
+    async with ctx.db.session(write=False) as session:
+        course = await course_for_teacher(
+            await course_by_id(course_id, user, session), user, session
+        )
+    return course, courses.manages(user, course)
 
 
 async def _file(form: Any, limit: int) -> tuple[bytes, str | None] | None:
@@ -53,7 +65,7 @@ async def _file(form: Any, limit: int) -> tuple[bytes, str | None] | None:
 async def _documents_page(
     ctx: Ctx, course_id: uuid.UUID, *, status_code: int = 200, errors: list[str] | None = None
 ) -> Response:
-    course = await _managed(ctx, course_id)
+    course, can_edit = await _taught(ctx, course_id)
     async with ctx.db.session(write=False) as session:
         documents, total = await knowledge.list_documents(
             session, course_id=course.id, status=None, limit=SHOWN, offset=0
@@ -72,6 +84,7 @@ async def _documents_page(
         documents=documents,
         total=total,
         busy=busy,
+        can_edit=can_edit,
         errors=errors or [],
         tab="documents",
     )
@@ -134,7 +147,7 @@ async def _quizzes_page(
     errors: list[str] | None = None,
     notice: str | None = None,
 ) -> Response:
-    course = await _managed(ctx, course_id)
+    course, can_edit = await _taught(ctx, course_id)
     async with ctx.db.session(write=False) as session:
         found = await assessments.list_quizzes(session, course_id=course.id, limit=SHOWN, offset=0)
     return page(
@@ -143,6 +156,7 @@ async def _quizzes_page(
         status_code=status_code,
         course=course,
         quizzes=found.items,
+        can_edit=can_edit,
         errors=errors or [],
         notice=notice,
         tab="quizzes",

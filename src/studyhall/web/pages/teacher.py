@@ -1,4 +1,4 @@
-"""Teacher pages: my courses, each course's students with their progress and its gradebook
+"""Teacher pages: the courses I own or assist in, each course's students with their progress and its gradebook
 (both with a CSV export)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from studyhall.assessments import gradebook
 from studyhall.assessments.schemas import Gradebook
 from studyhall.core.errors import AppError
 from studyhall.courses import service as courses
-from studyhall.courses.dependencies import course_by_id, course_for_owner
+from studyhall.courses.dependencies import course_by_id, course_for_teacher
 from studyhall.courses.models import Course
 from studyhall.courses.schemas import StudentProgressRow
 from studyhall.identity.models import Role
@@ -30,25 +30,17 @@ ROSTER_LIMIT = 100  # the API's page ceiling; a course's CSV walks every page
 async def my_courses(ctx: Ctx) -> Response:
     user = ctx.require(Role.teacher, Role.admin)
     async with ctx.db.session(write=False) as session:
-        found = await courses.list_courses(
-            session,
-            viewer=user,
-            teacher_id=user.id,
-            search=None,
-            level=None,
-            language=None,
-            is_published=None,
-            limit=PAGE_SIZE,
-            offset=0,
-        )
+        found = await courses.taught_courses(session, teacher=user, limit=PAGE_SIZE, offset=0)
     return page(ctx, "teacher/courses.html", courses=found.items, total=found.total)
 
 
 async def _roster(ctx: Ctx, course_id: uuid.UUID) -> tuple[Course, list[StudentProgressRow]]:
     user = ctx.require(Role.teacher, Role.admin)
     async with ctx.db.session(write=False) as session:
-        course = await course_by_id(course_id, user, session)
-        await course_for_owner(course, user)
+        # Assistants see the roster and grades as the API lets them (owner, assistants, admin).
+        course = await course_for_teacher(
+            await course_by_id(course_id, user, session), user, session
+        )
         rows: list[StudentProgressRow] = []
         offset = 0
         while True:
@@ -121,8 +113,10 @@ def _cell(value: str) -> str:
 async def _gradebook(ctx: Ctx, course_id: uuid.UUID) -> tuple[Course, Gradebook]:
     user = ctx.require(Role.teacher, Role.admin)
     async with ctx.db.session(write=False) as session:
-        course = await course_by_id(course_id, user, session)
-        await course_for_owner(course, user)
+        # Assistants see the roster and grades as the API lets them (owner, assistants, admin).
+        course = await course_for_teacher(
+            await course_by_id(course_id, user, session), user, session
+        )
         book = await gradebook.course_gradebook(session, viewer=user, course=course)
     return course, book
 

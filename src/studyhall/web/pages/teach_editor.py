@@ -1,0 +1,428 @@
+"""The course editor: create and edit a course, its modules and its lessons (Markdown), and put
+them in order. Every change goes through the courses service the JSON API uses, with the same
+input schemas; only the course's owner or an admin changes anything, its assistants read the
+outline.
+
+Reordering works as plain form posts (each "move up/down" button posts the new position) and,
+with htmx, swaps only the outline so the page does not jump."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from studyhall.core.errors import AppError
+from studyhall.courses import service as courses
+from studyhall.courses.dependencies import (
+    course_by_id,
+    course_for_owner,
+    course_for_teacher,
+    lesson_by_id,
+    lesson_for_owner,
+    module_for_owner,
+)
+from studyhall.courses.models import Course
+from studyhall.courses.schemas import (
+    CourseCreate,
+    CourseUpdate,
+    LessonCreate,
+    LessonUpdate,
+    ModuleCreate,
+    ModuleUpdate,
+)
+from studyhall.identity.models import Role, User
+from studyhall.web.forms import form_data, problems, validate
+from studyhall.web.pages import video as video_pages
+from studyhall.web.pages.common import REFUSED, Ctx, markdown, refused
+from studyhall.web.render import page, redirect
+from studyhall.web.session import WebContext
+
+router = APIRouter(include_in_schema=False)
+OUTLINE = "outline"
+COURSE_FIELDS = ("title", "code", "description", "guide", "language", "level")
+
+
+def _status(exc: Exception) -> int:
+    return exc.status_code if isinstance(exc, AppError) else 422
+
+
+def _course_fields(data: dict[str, str]) -> dict[str, Any]:
+    """The course form as the API's body: blank optional fields left out (or cleared)."""
+    fields: dict[str, Any] = {name: data[name].strip() for name in COURSE_FIELDS if name in data}
+    if not fields.get("code"):
+        # New course: StudyHall picks a code, as for an API client that sends none; an edit
+        # without one keeps the course's code.
+        fields.pop("code", None)
+    if "level" in fields and not fields["level"]:
+        fields["level"] = None
+    for name in ("visibility", "quiz_grading"):
+        if data.get(name):
+            fields[name] = data[name]
+    fields["is_published"] = data.get("is_published") == "true"
+    return fields
+
+
+def _int_field(data: dict[str, str], name: str) -> int | None:
+    """A whole number typed in a form (the API's schemas take JSON integers only)."""
+    value = data.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return -1  # refused by the schema's own minimum, with its own message
+
+
+# ---------------------------------------------------------------- courses
+
+
+def _course_values(course: Course) -> dict[str, Any]:
+    return {
+        **{name: getattr(course, name) or "" for name in COURSE_FIELDS},
+        "visibility": course.visibility.value,
+        "quiz_grading": course.quiz_grading.value,
+        "is_published": course.is_published,
+    }
+
+
+@router.get("/teach/courses/new")
+async def new_course(ctx: Ctx) -> Response:
+    ctx.require(Role.teacher, Role.admin)
+    return page(ctx, "teacher/course_new.html", values={"language": ctx.language}, errors=[])
+
+
+@router.post("/teach/courses/new")
+async def create_course(ctx: Ctx, request: Request) -> Response:
+    user = ctx.require(Role.teacher, Role.admin)
+    data = await form_data(request)
+    try:
+        body = validate(CourseCreate, _course_fields(data))
+        async with ctx.db.session() as session:
+            created = await courses.create_course(session, actor=user, data=body)
+    except REFUSED as exc:
+        values = {**data, "is_published": data.get("is_published") == "true"}
+        return page(
+            ctx,
+            "teacher/course_new.html",
+            status_code=_status(exc),
+            values=values,
+            errors=problems(exc, ctx.t),
+        )
+    return redirect(ctx, f"/teach/courses/{created.id}/edit")
+
+
+async def _editor(
+    ctx: WebContext,
+    user: User,
+    course_id: uuid.UUID,
+    *,
+    status_code: int = 200,
+    errors: list[str] | None = None,
+    values: dict[str, Any] | None = None,
+    notice: str | None = None,
+) -> Response:
+    """The editor page (or only its outline, for htmx), as the user may see it."""
+    async with ctx.db.session(write=False) as session:
+        course = await course_for_teacher(
+            await course_by_id(course_id, user, session), user, session
+        )
+        detail = await courses.course_detail(session, course=course)
+    loose = [lesson for lesson in detail.lessons if lesson.module_id is None]
+    template = (
+        "teacher/_outline.html" if ctx.is_htmx_target(OUTLINE) else "teacher/course_edit.html"
+    )
+    return page(
+        ctx,
+        template,
+        # htmx swaps only 2xx answers: a refused outline change is shown in the outline itself.
+        status_code=200 if ctx.is_htmx_target(OUTLINE) else status_code,
+        course=course,
+        detail=detail,
+        loose=loose,
+        can_edit=courses.manages(user, course),
+        values=values or _course_values(course),
+        errors=errors or [],
+        notice=notice,
+        tab="content",
+    )
+
+
+@router.get("/teach/courses/{course_id}/edit")
+async def edit_course(ctx: Ctx, course_id: uuid.UUID) -> Response:
+    user = ctx.require(Role.teacher, Role.admin)
+    try:
+        return await _editor(ctx, user, course_id)
+    except AppError as exc:
+        return refused(ctx, exc)
+
+
+@router.post("/teach/courses/{course_id}/edit")
+async def update_course(ctx: Ctx, course_id: uuid.UUID, request: Request) -> Response:
+    user = ctx.require(Role.teacher, Role.admin)
+    data = await form_data(request)
+    try:
+        async with ctx.db.session() as session:
+            course = await course_for_owner(await course_by_id(course_id, user, session), user)
+            body = validate(CourseUpdate, _course_fields(data))
+            await courses.update_course(session, actor=user, course=course, data=body)
+    except REFUSED as exc:
+        return await _after_refusal(
+            ctx,
+            user,
+            course_id,
+            exc,
+            values={**data, "is_published": data.get("is_published") == "true"},
+        )
+    return redirect(ctx, f"/teach/courses/{course_id}/edit")
+
+
+@router.post("/teach/courses/{course_id}/delete")
+async def delete_course(ctx: Ctx, course_id: uuid.UUID) -> Response:
+    user = ctx.require(Role.teacher, Role.admin)
+    try:
+        async with ctx.db.session() as session:
+            course = await course_for_owner(await course_by_id(course_id, user, session), user)
+            await courses.delete_course(session, actor=user, course=course)
+    except AppError as exc:
+        return refused(ctx, exc)
+    return redirect(ctx, "/teach/courses")
+
+
+async def _after_refusal(
+    ctx: WebContext,
+    user: User,
+    course_id: uuid.UUID,
+    exc: Exception,
+    *,
+    values: dict[str, Any] | None = None,
+) -> Response:
+    """The editor again with what went wrong (a page with the refusal when it is gone)."""
+    try:
+        return await _editor(
+            ctx,
+            user,
+            course_id,
+            status_code=_status(exc),
+            errors=problems(exc, ctx.t),
+            values=values,
+        )
+    except AppError as missing:
+        return refused(ctx, missing)
+
+
+async def _done(ctx: WebContext, user: User, course_id: uuid.UUID, anchor: str = "") -> Response:
+    """After a change: the new outline for htmx, the editor again for a plain form post."""
+    if ctx.is_htmx_target(OUTLINE):
+        return await _editor(ctx, user, course_id, notice=ctx.t("Saved."))
+    return redirect(ctx, f"/teach/courses/{course_id}/edit{anchor}")
+
+
+# ---------------------------------------------------------------- modules
+
+
+@router.post("/teach/courses/{course_id}/modules")
+async def add_module(ctx: Ctx, course_id: uuid.UUID, request: Request) -> Response:
+    user = ctx.require(Role.teacher, Role.admin)
+    data = await form_data(request)
+    try:
+        async with ctx.db.session() as session:
+            course = await course_for_owner(await course_by_id(course_id, user, session), user)
+            body = validate(ModuleCreate, {"title": data.get("title", "").strip()})
+            await courses.create_module(session, course=course, data=body)
+    except REFUSED as exc:
+        return await _after_refusal(ctx, user, course_id, exc)
+    return await _done(ctx, user, course_id, "#outline")
+
+
+async def _module_change(
+    ctx: WebContext, module_id: uuid.UUID, request: Request, *, delete: bool
+) -> Response:
+    user = ctx.require(Role.teacher, Role.admin)
+    data = await form_data(request)
+    course_id: uuid.UUID | None = None
+    try:
+        async with ctx.db.session() as session:
+            module = await module_for_owner(module_id, user, session)
+            course_id = module.course_id
+            if delete:
+                await courses.delete_module(session, module=module)
+            else:
+                fields: dict[str, Any] = {}
+                if "title" in data:
+                    fields["title"] = data["title"].strip()
+                if "position" in data:
+                    fields["position"] = _int_field(data, "position")
+                body = validate(ModuleUpdate, fields)
+                await courses.update_module(session, module=module, data=body)
+    except REFUSED as exc:
+        if course_id is None:
+            assert isinstance(exc, AppError)  # only the loader runs before the course is known
+            return refused(ctx, exc)
+        return await _after_refusal(ctx, user, course_id, exc)
+    return await _done(ctx, user, course_id, "#outline")
+
+
+@router.post("/teach/modules/{module_id}")
+async def update_module(ctx: Ctx, module_id: uuid.UUID, request: Request) -> Response:
+    """Rename a module or move it (the up/down buttons post its new position)."""
+    return await _module_change(ctx, module_id, request, delete=False)
+
+
+@router.post("/teach/modules/{module_id}/delete")
+async def delete_module(ctx: Ctx, module_id: uuid.UUID, request: Request) -> Response:
+    return await _module_change(ctx, module_id, request, delete=True)
+
+
+# ---------------------------------------------------------------- lessons
+
+
+@router.post("/teach/courses/{course_id}/lessons")
+async def add_lesson(ctx: Ctx, course_id: uuid.UUID, request: Request) -> Response:
+    """A new lesson at the end of a module (or of the lessons without one), then its editor."""
+    user = ctx.require(Role.teacher, Role.admin)
+    data = await form_data(request)
+    try:
+        async with ctx.db.session() as session:
+            course = await course_for_owner(await course_by_id(course_id, user, session), user)
+            body = validate(
+                LessonCreate,
+                {
+                    "title": data.get("title", "").strip(),
+                    "module_id": data.get("module_id") or None,
+                },
+            )
+            lesson = await courses.create_lesson(session, course=course, data=body)
+    except REFUSED as exc:
+        return await _after_refusal(ctx, user, course_id, exc)
+    if ctx.is_htmx_target(OUTLINE):
+        return await _done(ctx, user, course_id)
+    return redirect(ctx, f"/teach/lessons/{lesson.id}/edit")
+
+
+async def _lesson_editor(
+    ctx: WebContext,
+    user: User,
+    lesson_id: uuid.UUID,
+    *,
+    status_code: int = 200,
+    errors: list[str] | None = None,
+    values: dict[str, Any] | None = None,
+) -> Response:
+    async with ctx.db.session(write=False) as session:
+        lesson = await lesson_by_id(lesson_id, user, session)
+        course = await course_for_teacher(
+            await courses.get_course(session, lesson.course_id), user, session
+        )
+        detail = await courses.course_detail(session, course=course)
+        course_videos, playing = await video_pages.lesson_videos(
+            session, ctx.settings, user=user, course=course, lesson=lesson
+        )
+    saved = {
+        "title": lesson.title,
+        "content": lesson.content,
+        "module_id": str(lesson.module_id or ""),
+        "video_url": lesson.video_url or "",
+        "duration_s": "" if lesson.duration_s is None else str(lesson.duration_s),
+    }
+    return page(
+        ctx,
+        "teacher/lesson_edit.html",
+        status_code=status_code,
+        course=course,
+        lesson=lesson,
+        modules=detail.modules,
+        can_edit=courses.manages(user, course),
+        values=values or saved,
+        preview=markdown(lesson.content),
+        videos=course_videos,
+        playing=playing,
+        upload_endpoint=video_pages.WEB_UPLOADS,
+        errors=errors or [],
+        tab="content",
+    )
+
+
+@router.get("/teach/lessons/{lesson_id}/edit")
+async def edit_lesson(ctx: Ctx, lesson_id: uuid.UUID) -> Response:
+    user = ctx.require(Role.teacher, Role.admin)
+    try:
+        return await _lesson_editor(ctx, user, lesson_id)
+    except AppError as exc:
+        return refused(ctx, exc)
+
+
+def _lesson_fields(data: dict[str, str]) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "title": data.get("title", "").strip(),
+        # Browsers send a textarea's line breaks as CRLF; the lesson keeps the author's text.
+        "content": data.get("content", "").replace("\r\n", "\n"),
+        "module_id": data.get("module_id") or None,
+        "video_url": data.get("video_url", "").strip() or None,
+        "duration_s": _int_field(data, "duration_s"),
+    }
+    return fields
+
+
+@router.post("/teach/lessons/{lesson_id}/edit")
+async def update_lesson(ctx: Ctx, lesson_id: uuid.UUID, request: Request) -> Response:
+    user = ctx.require(Role.teacher, Role.admin)
+    data = await form_data(request)
+    try:
+        async with ctx.db.session() as session:
+            lesson = await lesson_for_owner(
+                await lesson_by_id(lesson_id, user, session), user, session
+            )
+            body = validate(LessonUpdate, _lesson_fields(data))
+            await courses.update_lesson(session, lesson=lesson, data=body)
+    except REFUSED as exc:
+        try:
+            return await _lesson_editor(
+                ctx,
+                user,
+                lesson_id,
+                status_code=_status(exc),
+                errors=problems(exc, ctx.t),
+                values=data,
+            )
+        except AppError as missing:
+            return refused(ctx, missing)
+    return redirect(ctx, f"/teach/lessons/{lesson_id}/edit")
+
+
+async def _lesson_change(
+    ctx: WebContext, lesson_id: uuid.UUID, request: Request, *, delete: bool
+) -> Response:
+    user = ctx.require(Role.teacher, Role.admin)
+    data = await form_data(request)
+    course_id: uuid.UUID | None = None
+    try:
+        async with ctx.db.session() as session:
+            lesson = await lesson_for_owner(
+                await lesson_by_id(lesson_id, user, session), user, session
+            )
+            course_id = lesson.course_id
+            if delete:
+                await courses.delete_lesson(session, lesson=lesson)
+            else:
+                body = validate(LessonUpdate, {"position": _int_field(data, "position")})
+                await courses.update_lesson(session, lesson=lesson, data=body)
+    except REFUSED as exc:
+        if course_id is None:
+            assert isinstance(exc, AppError)
+            return refused(ctx, exc)
+        return await _after_refusal(ctx, user, course_id, exc)
+    return await _done(ctx, user, course_id, "#outline")
+
+
+@router.post("/teach/lessons/{lesson_id}/move")
+async def move_lesson(ctx: Ctx, lesson_id: uuid.UUID, request: Request) -> Response:
+    """Move a lesson within its module (the up/down buttons post its new position)."""
+    return await _lesson_change(ctx, lesson_id, request, delete=False)
+
+
+@router.post("/teach/lessons/{lesson_id}/delete")
+async def delete_lesson(ctx: Ctx, lesson_id: uuid.UUID, request: Request) -> Response:
+    return await _lesson_change(ctx, lesson_id, request, delete=True)

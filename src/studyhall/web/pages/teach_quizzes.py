@@ -1,0 +1,444 @@
+"""The quiz editor: a quiz's settings and its questions, one form per question (options, the
+right ones ticked, true/false, accepted short answers), no JSON to write.
+
+The API edits a quiz's questions as a whole (`questions` replaces them all); a page changes one
+question, so it sends the quiz's current questions with that one added, replaced or left out,
+through the same service and input schemas. Questions are addressed by their position: a
+replacement gives every question a new id, never a new place."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from studyhall.assessments import service as assessments
+from studyhall.assessments.dependencies import quiz_by_id, quiz_for_owner
+from studyhall.assessments.models import QuestionKind, Quiz
+from studyhall.assessments.schemas import (
+    QuestionIn,
+    QuestionOwnerOut,
+    QuizCreate,
+    QuizOwnerOut,
+    QuizUpdate,
+)
+from studyhall.core.errors import AppError, NotFound, Unprocessable
+from studyhall.courses import service as courses
+from studyhall.courses.dependencies import course_by_id, course_for_owner, course_for_teacher
+from studyhall.courses.errors import NotCourseOwner
+from studyhall.courses.models import Course
+from studyhall.courses.schemas import LessonSummary
+from studyhall.identity.models import Role, User
+from studyhall.web.forms import form_data, problems, validate
+from studyhall.web.pages.common import REFUSED, Ctx, refused
+from studyhall.web.render import page, redirect
+from studyhall.web.session import WebContext
+
+router = APIRouter(include_in_schema=False)
+SPARE_OPTIONS = 2  # empty option fields under the filled ones
+MIN_OPTION_FIELDS = 4
+MAX_OPTIONS = 26  # the API's own limit
+
+
+def _status(exc: Exception) -> int:
+    return exc.status_code if isinstance(exc, AppError) else 422
+
+
+def _number(data: dict[str, str], name: str, kind: type[int] | type[float]) -> Any:
+    """A number typed in a form, as the JSON number the API's schema expects (blank: unset)."""
+    value = data.get(name, "").strip().replace(",", ".")
+    if not value:
+        return None
+    try:
+        return int(value) if kind is int else float(value)
+    except ValueError:
+        raise Unprocessable("Enter a number", code="not_a_number") from None
+
+
+def _settings(data: dict[str, str]) -> dict[str, Any]:
+    """The quiz settings form as the API's fields (a time limit typed in minutes)."""
+    fields: dict[str, Any] = {
+        "title": data.get("title", "").strip(),
+        "lesson_id": data.get("lesson_id") or None,
+        "time_limit_s": None,
+        "max_attempts": _number(data, "max_attempts", int),
+    }
+    minutes = _number(data, "time_limit_min", float)
+    if minutes is not None:
+        fields["time_limit_s"] = round(minutes * 60)
+    for name in ("pass_percent", "weight"):
+        value = _number(data, name, float)
+        if value is not None:
+            fields[name] = value
+    return fields
+
+
+def _question(data: dict[str, str]) -> dict[str, Any]:
+    """One question form as the API's question: the filled options in order, the ticked ones
+    as the answer (by index among the filled ones)."""
+    kind = data.get("kind", "")
+    fields: dict[str, Any] = {
+        "prompt": data.get("prompt", "").replace("\r\n", "\n").strip(),
+        "kind": kind,
+        "explanation": data.get("explanation", "").replace("\r\n", "\n").strip() or None,
+    }
+    points = _number(data, "points", float)
+    if points is not None:
+        fields["points"] = points
+    if kind in (QuestionKind.single, QuestionKind.multiple):
+        filled = [
+            (data[f"option_{i}"].strip(), data.get(f"correct_{i}") == "true")
+            for i in range(MAX_OPTIONS)
+            if data.get(f"option_{i}", "").strip()
+        ]
+        fields["options"] = [text for text, _ in filled]
+        ticked = [i for i, (_, right) in enumerate(filled) if right]
+        fields["answer"] = ticked[0] if kind == QuestionKind.single and len(ticked) == 1 else ticked
+    elif kind == QuestionKind.true_false:
+        fields["answer"] = data.get("true_false", "")
+    else:
+        fields["answer"] = [
+            line.strip() for line in data.get("accepted", "").splitlines() if line.strip()
+        ]
+    return fields
+
+
+def _as_input(question: QuestionOwnerOut) -> QuestionIn:
+    """A stored question as the API takes it back (its answer key is already normalised)."""
+    return QuestionIn(
+        prompt=question.prompt,
+        kind=question.kind,
+        options=question.options,
+        answer=question.answer,
+        explanation=question.explanation,
+        points=question.points,
+    )
+
+
+def _question_values(question: QuestionOwnerOut | None) -> dict[str, Any]:
+    """The form's fields for a stored question (or a blank single-choice one)."""
+    if question is None:
+        return {"kind": "single", "prompt": "", "explanation": "", "points": "1", "options": []}
+    answer = question.answer
+    right = {answer} if isinstance(answer, int) and not isinstance(answer, bool) else set()
+    if isinstance(answer, list) and question.kind == QuestionKind.multiple:
+        right = set(answer)
+    return {
+        "kind": question.kind.value,
+        "prompt": question.prompt,
+        "explanation": question.explanation or "",
+        "points": f"{question.points:g}",
+        "options": [(text, i in right) for i, text in enumerate(question.options or [])],
+        "true_false": ("true" if answer else "false") if isinstance(answer, bool) else "",
+        "accepted": "\n".join(answer) if question.kind == QuestionKind.short else "",
+    }
+
+
+def _posted_values(data: dict[str, str]) -> dict[str, Any]:
+    """What the teacher typed, to show again next to what went wrong."""
+    options = [
+        (data.get(f"option_{i}", ""), data.get(f"correct_{i}") == "true")
+        for i in range(MAX_OPTIONS)
+        if f"option_{i}" in data
+    ]
+    return {**data, "options": [o for o in options if o[0].strip()]}
+
+
+def _option_slots(values: dict[str, Any]) -> list[tuple[str, bool]]:
+    options = list(values.get("options") or [])
+    count = min(MAX_OPTIONS, max(MIN_OPTION_FIELDS, len(options) + SPARE_OPTIONS))
+    return options + [("", False)] * (count - len(options))
+
+
+def _quiz_values(quiz: QuizOwnerOut | None) -> dict[str, Any]:
+    if quiz is None:
+        return {"title": "", "pass_percent": "60", "weight": "1"}
+    return {
+        "title": quiz.title,
+        "lesson_id": str(quiz.lesson_id or ""),
+        "pass_percent": f"{quiz.pass_percent:g}",
+        "time_limit_min": f"{quiz.time_limit_s / 60:g}" if quiz.time_limit_s else "",
+        "max_attempts": str(quiz.max_attempts or ""),
+        "weight": f"{quiz.weight:g}",
+    }
+
+
+async def _lessons(ctx: WebContext, course: Course) -> list[LessonSummary]:
+    async with ctx.db.session(write=False) as session:
+        return (await courses.course_detail(session, course=course)).lessons
+
+
+# ---------------------------------------------------------------- a new quiz
+
+
+async def _new_quiz_page(
+    ctx: WebContext,
+    user: User,
+    course_id: uuid.UUID,
+    *,
+    status_code: int = 200,
+    errors: list[str] | None = None,
+    values: dict[str, Any] | None = None,
+) -> Response:
+    async with ctx.db.session(write=False) as session:
+        course = await course_for_owner(await course_by_id(course_id, user, session), user)
+    settings = values or _quiz_values(None)
+    question = values or _question_values(None)
+    return page(
+        ctx,
+        "teacher/quiz_new.html",
+        status_code=status_code,
+        course=course,
+        lessons=await _lessons(ctx, course),
+        quiz_values=settings,
+        values=question,
+        slots=_option_slots(question),
+        errors=errors or [],
+        tab="quizzes",
+    )
+
+
+@router.get("/teach/courses/{course_id}/quizzes/new")
+async def new_quiz(ctx: Ctx, course_id: uuid.UUID) -> Response:
+    user = ctx.require(Role.teacher, Role.admin)
+    try:
+        return await _new_quiz_page(ctx, user, course_id)
+    except AppError as exc:
+        return refused(ctx, exc)
+
+
+@router.post("/teach/courses/{course_id}/quizzes/new")
+async def create_quiz(ctx: Ctx, course_id: uuid.UUID, request: Request) -> Response:
+    """A quiz with its first question (the API wants at least one)."""
+    user = ctx.require(Role.teacher, Role.admin)
+    data = await form_data(request)
+    try:
+        async with ctx.db.session() as session:
+            course = await course_for_owner(await course_by_id(course_id, user, session), user)
+            body = validate(QuizCreate, {**_settings(data), "questions": [_question(data)]})
+            quiz = await assessments.create_quiz(session, course_id=course.id, data=body)
+    except REFUSED as exc:
+        try:
+            return await _new_quiz_page(
+                ctx,
+                user,
+                course_id,
+                status_code=_status(exc),
+                errors=problems(exc, ctx.t),
+                values=_posted_values(data),
+            )
+        except AppError as missing:
+            return refused(ctx, missing)
+    return redirect(ctx, f"/teach/quizzes/{quiz.id}/edit")
+
+
+# ---------------------------------------------------------------- one quiz
+
+
+async def _load(ctx: WebContext, user: User, quiz_id: uuid.UUID) -> tuple[Course, QuizOwnerOut]:
+    """The quiz with its answers, for the course's teachers (owner, assistants, admin)."""
+    async with ctx.db.session(write=False) as session:
+        quiz = await quiz_by_id(quiz_id, user, session)
+        course = await course_for_teacher(
+            await courses.get_course(session, quiz.course_id), user, session
+        )
+        return course, await assessments.quiz_for_owner(session, quiz=quiz)
+
+
+async def _quiz_page(
+    ctx: WebContext,
+    user: User,
+    quiz_id: uuid.UUID,
+    *,
+    status_code: int = 200,
+    errors: list[str] | None = None,
+    values: dict[str, Any] | None = None,
+) -> Response:
+    course, quiz = await _load(ctx, user, quiz_id)
+    return page(
+        ctx,
+        "teacher/quiz_edit.html",
+        status_code=status_code,
+        course=course,
+        quiz=quiz,
+        questions=[(q, _question_values(q)) for q in quiz.questions],
+        lessons=await _lessons(ctx, course),
+        can_edit=courses.manages(user, course),
+        quiz_values=values or _quiz_values(quiz),
+        errors=errors or [],
+        tab="quizzes",
+    )
+
+
+@router.get("/teach/quizzes/{quiz_id}/edit")
+async def edit_quiz(ctx: Ctx, quiz_id: uuid.UUID) -> Response:
+    user = ctx.require(Role.teacher, Role.admin)
+    try:
+        return await _quiz_page(ctx, user, quiz_id)
+    except AppError as exc:
+        return refused(ctx, exc)
+
+
+async def _owned(session: Any, user: User, quiz_id: uuid.UUID) -> Quiz:
+    return await quiz_for_owner(await quiz_by_id(quiz_id, user, session), user, session)
+
+
+@router.post("/teach/quizzes/{quiz_id}/edit")
+async def update_quiz(ctx: Ctx, quiz_id: uuid.UUID, request: Request) -> Response:
+    user = ctx.require(Role.teacher, Role.admin)
+    data = await form_data(request)
+    try:
+        async with ctx.db.session() as session:
+            quiz = await _owned(session, user, quiz_id)
+            body = validate(QuizUpdate, _settings(data))
+            await assessments.update_quiz(session, quiz=quiz, data=body)
+    except REFUSED as exc:
+        try:
+            return await _quiz_page(
+                ctx,
+                user,
+                quiz_id,
+                status_code=_status(exc),
+                errors=problems(exc, ctx.t),
+                values=data,
+            )
+        except AppError as missing:
+            return refused(ctx, missing)
+    return redirect(ctx, f"/teach/quizzes/{quiz_id}/edit")
+
+
+@router.post("/teach/quizzes/{quiz_id}/delete")
+async def delete_quiz(ctx: Ctx, quiz_id: uuid.UUID) -> Response:
+    user = ctx.require(Role.teacher, Role.admin)
+    try:
+        async with ctx.db.session() as session:
+            quiz = await _owned(session, user, quiz_id)
+            course_id = quiz.course_id
+            await assessments.delete_quiz(session, quiz=quiz)
+    except AppError as exc:
+        return refused(ctx, exc)
+    return redirect(ctx, f"/teach/courses/{course_id}/quizzes")
+
+
+# ---------------------------------------------------------------- questions
+
+
+async def _question_page(
+    ctx: WebContext,
+    user: User,
+    quiz_id: uuid.UUID,
+    position: int | None,
+    *,
+    status_code: int = 200,
+    errors: list[str] | None = None,
+    values: dict[str, Any] | None = None,
+) -> Response:
+    course, quiz = await _load(ctx, user, quiz_id)
+    if not courses.manages(user, course):
+        raise NotCourseOwner()
+    stored = None
+    if position is not None:
+        if not 0 <= position < len(quiz.questions):
+            raise NotFound("This question does not exist", code="question_not_found")
+        stored = quiz.questions[position]
+    shown = values or _question_values(stored)
+    return page(
+        ctx,
+        "teacher/question_edit.html",
+        status_code=status_code,
+        course=course,
+        quiz=quiz,
+        position=position,
+        values=shown,
+        slots=_option_slots(shown),
+        errors=errors or [],
+        tab="quizzes",
+    )
+
+
+async def _change_questions(
+    ctx: WebContext,
+    quiz_id: uuid.UUID,
+    request: Request,
+    *,
+    position: int | None,
+    delete: bool = False,
+) -> Response:
+    """Add (position None), replace or delete one question, keeping the others as they are."""
+    user = ctx.require(Role.teacher, Role.admin)
+    data = await form_data(request)
+    try:
+        async with ctx.db.session() as session:
+            quiz = await _owned(session, user, quiz_id)
+            current = (await assessments.quiz_for_owner(session, quiz=quiz)).questions
+            if position is not None and not 0 <= position < len(current):
+                raise NotFound("This question does not exist", code="question_not_found")
+            questions = [_as_input(q) for q in current]
+            if delete:
+                assert position is not None
+                del questions[position]
+            else:
+                edited = validate(QuestionIn, _question(data))
+                if position is None:
+                    questions.append(edited)
+                else:
+                    questions[position] = edited
+            body = validate(QuizUpdate, {"questions": questions})
+            await assessments.update_quiz(session, quiz=quiz, data=body)
+    except REFUSED as exc:
+        try:
+            if delete:
+                return await _quiz_page(
+                    ctx, user, quiz_id, status_code=_status(exc), errors=problems(exc, ctx.t)
+                )
+            return await _question_page(
+                ctx,
+                user,
+                quiz_id,
+                position,
+                status_code=_status(exc),
+                errors=problems(exc, ctx.t),
+                values=_posted_values(data),
+            )
+        except AppError as missing:
+            return refused(ctx, missing)
+    return redirect(ctx, f"/teach/quizzes/{quiz_id}/edit#questions")
+
+
+@router.get("/teach/quizzes/{quiz_id}/questions/new")
+async def new_question(ctx: Ctx, quiz_id: uuid.UUID) -> Response:
+    user = ctx.require(Role.teacher, Role.admin)
+    try:
+        return await _question_page(ctx, user, quiz_id, None)
+    except AppError as exc:
+        return refused(ctx, exc)
+
+
+@router.post("/teach/quizzes/{quiz_id}/questions/new")
+async def add_question(ctx: Ctx, quiz_id: uuid.UUID, request: Request) -> Response:
+    return await _change_questions(ctx, quiz_id, request, position=None)
+
+
+@router.get("/teach/quizzes/{quiz_id}/questions/{position}")
+async def edit_question(ctx: Ctx, quiz_id: uuid.UUID, position: int) -> Response:
+    user = ctx.require(Role.teacher, Role.admin)
+    try:
+        return await _question_page(ctx, user, quiz_id, position)
+    except AppError as exc:
+        return refused(ctx, exc)
+
+
+@router.post("/teach/quizzes/{quiz_id}/questions/{position}")
+async def update_question(
+    ctx: Ctx, quiz_id: uuid.UUID, position: int, request: Request
+) -> Response:
+    return await _change_questions(ctx, quiz_id, request, position=position)
+
+
+@router.post("/teach/quizzes/{quiz_id}/questions/{position}/delete")
+async def delete_question(
+    ctx: Ctx, quiz_id: uuid.UUID, position: int, request: Request
+) -> Response:
+    return await _change_questions(ctx, quiz_id, request, position=position, delete=True)
