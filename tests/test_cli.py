@@ -84,6 +84,16 @@ def test_production_refuses_a_known_default_secret(tmp_path: Path) -> None:
     assert "SECRET_KEY" in result.stderr
 
 
+def test_production_refuses_to_start_without_a_secret_key(tmp_path: Path) -> None:
+    # A key generated on each machine would differ between replicas (tokens then fail across
+    # them): production must be given one, and says so instead of starting.
+    env = _env(tmp_path, STUDYHALL_ENVIRONMENT="production")
+    result = _run("migrate", env=env)
+    assert result.returncode != 0
+    assert "STUDYHALL_SECRET_KEY must be set in production" in result.stderr
+    assert not (tmp_path / "secret_key").exists()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 import studyhall
+from studyhall.billing import payments
 from studyhall.config import Settings
 from studyhall.courses import service as courses
 from studyhall.identity import service as identity
@@ -63,6 +64,7 @@ finally:
         or m in ("studyhall.api", "studyhall.main")
         or m.startswith(("studyhall.web", "studyhall.compat"))
     )
+    from studyhall.billing import payments
     from studyhall.courses import service as courses
     from studyhall.identity import service as identity
     from studyhall.jobs.registry import KINDS, PERIODIC
@@ -78,6 +80,7 @@ finally:
         "course": names(courses.course_deletion_hooks()),
         "lesson": names(courses.lesson_deletion_hooks()),
         "scores": names(courses.lesson_scores_providers()),
+        "seats": [names(h) for h in payments.course_seat_hooks()],
     }), flush=True)
 """
 
@@ -177,6 +180,10 @@ def test_a_worker_that_imports_no_router_knows_every_kind_and_reaction(tmp_path:
     assert set(report["course"]) == COURSE_DELETION
     assert set(report["lesson"]) == LESSON_DELETION
     assert report["scores"] == ["studyhall.assessments.service.best_lesson_scores"]
+    assert report["seats"] == [
+        ["studyhall.courses.checkout.enroll_payer"],
+        ["studyhall.courses.checkout.end_paid_seat"],
+    ]
 
 
 def test_create_app_wires_the_same_and_again_changes_nothing(settings: Settings) -> None:
@@ -188,6 +195,7 @@ def test_create_app_wires_the_same_and_again_changes_nothing(settings: Settings)
         courses.course_deletion_hooks(),
         courses.lesson_deletion_hooks(),
         courses.lesson_scores_providers(),
+        payments.course_seat_hooks(),
     )
     create_app(settings, run_worker=False)
     create_app(settings, run_worker=False)
@@ -198,8 +206,10 @@ def test_create_app_wires_the_same_and_again_changes_nothing(settings: Settings)
         courses.course_deletion_hooks(),
         courses.lesson_deletion_hooks(),
         courses.lesson_scores_providers(),
+        payments.course_seat_hooks(),
     )
     assert after == before
+    assert [len(h) for h in payments.course_seat_hooks()] == [1, 1]
     assert {_name(h) for h in identity.user_deletion_hooks()} == USER_DELETION
     assert len(identity.user_deletion_hooks()) == len(USER_DELETION)
     assert {_name(h) for h in courses.course_deletion_hooks()} == COURSE_DELETION

@@ -141,6 +141,8 @@ class BillingSettings(BaseModel):
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
     packages: list[dict[str, str | int]] = Field(default_factory=_default_packages)
+    # The currency of course prices (a course's `price` is in its major unit: 49.00).
+    course_currency: str = Field(default="usd", pattern=r"^[A-Za-z]{3}$")
 
 
 class VideoSettings(BaseModel):
@@ -328,6 +330,10 @@ class CompatSettings(BaseModel):
         return [name for name in DIALECT_NAMES if name in names]
 
 
+# 60 MiB: a whole textbook PDF fits; the tus video uploads stream and are not counted.
+DEFAULT_MAX_REQUEST_BODY_BYTES = 60 * 1024 * 1024
+
+
 class Settings(BaseSettings):
     """StudyHall settings."""
 
@@ -373,6 +379,9 @@ class Settings(BaseSettings):
     # before it answers 503 database_busy.
     db_timeout_s: float = Field(default=30.0, gt=0)
     db_echo: bool = False
+    # Largest request body the api reads, in bytes; above it the answer is 413 before a route
+    # runs. Upload routes enforce their own, lower limits on top of it.
+    max_request_body_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BODY_BYTES, ge=1024)
 
     smtp: SMTPSettings = Field(default_factory=SMTPSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
@@ -420,6 +429,13 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'studyhall.db'}"
         self.database_url = async_database_url(self.database_url)
         if self.secret_key is None:
+            if self.environment == "production":
+                # A key generated per machine differs between replicas: tokens signed by one
+                # would be refused by the others, so production must be given one key.
+                raise ValueError(
+                    "STUDYHALL_SECRET_KEY must be set in production (the same value on every "
+                    "api replica and worker), e.g. the output of `openssl rand -base64 48`"
+                )
             self.secret_key = _persistent_secret(self.data_dir)
         elif self.environment == "production" and (
             self.secret_key.strip().lower() in KNOWN_DEFAULT_SECRETS or len(self.secret_key) < 16

@@ -16,6 +16,7 @@ from studyhall.core.db import Database
 from studyhall.core.errors import install_error_handlers
 from studyhall.core.logging import configure_logging
 from studyhall.core.middleware import RequestMiddleware
+from studyhall.core.openapi import install_openapi
 from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.storage import LocalStorage
 from studyhall.jobs.worker import Worker
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.state.streamed_body_paths = (f"{UPLOADS_PATH}/",)
 
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(system_router)
     app.include_router(api_router)
     mount_dialects(app, settings)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from studyhall.assessments import service as assessments
 from studyhall.billing import jobs as billing_jobs
+from studyhall.billing import payments
 from studyhall.billing import service as billing
+from studyhall.courses import checkout
 from studyhall.courses import service as courses
 from studyhall.identity import jobs as identity_jobs
 from studyhall.identity import service as identity
@@ -28,13 +30,17 @@ from studyhall.workspaces import jobs as workspaces_jobs
 
 
 def wire() -> None:
-    """Register every job kind and every reaction to a user's, course's or lesson's deletion."""
+    """Register every job kind, every reaction to a user's, course's or lesson's deletion, and to
+    a paid course seat."""
     _job_kinds()
     _user_deletion()
     _course_deletion()
     _lesson_deletion()
     # Progress per lesson shows quiz scores, which live in assessments (built on courses).
     courses.lesson_scores_provider(assessments.best_lesson_scores)
+    # A paid course seat: billing's webhook enrolls the payer, a full refund ends the seat.
+    payments.on_course_paid(checkout.enroll_payer)
+    payments.on_course_refunded(checkout.end_paid_seat)
 
 
 def _job_kinds() -> None:

@@ -156,7 +156,8 @@ async def test_account_deletion_keeps_the_ledger_and_drops_stored_responses(
 ) -> None:
     from sqlalchemy import func, select
 
-    from studyhall.billing.models import IdempotencyKey, LedgerEntry
+    from studyhall.billing.models import LedgerEntry
+    from studyhall.core.idempotency import IdempotencyKey
 
     await topup(client, auth(admin), student.id, 40)
     r = await client.post(

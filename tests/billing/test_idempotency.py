@@ -7,10 +7,11 @@ import uuid
 
 import httpx
 
-from studyhall.billing import idempotency, service
-from studyhall.billing.errors import IdempotencyKeyReused
+from studyhall.billing import service
 from studyhall.config import Settings
+from studyhall.core import idempotency
 from studyhall.core.db import Database
+from studyhall.core.idempotency import IdempotencyKeyReused
 from studyhall.identity.models import User
 from tests.billing.conftest import API, Headers, credit, invariants, wallet
 

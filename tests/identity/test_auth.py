@@ -565,14 +565,22 @@ async def test_a_replay_within_the_grace_period_after_the_successor_was_used_rev
 async def test_finding_07_logout_ends_the_access_token_at_once(
     client: httpx.AsyncClient, student: User, login: Login
 ) -> None:
+    """Before: the access token kept working until it expired (15 minutes); after: every access
+    token of the family (the first one and the one of its rotation) is a 401 at once."""
     pair = await login(student.email)
-    headers = bearer(pair["access_token"])
-    assert (await client.get(f"{API}/users/me", headers=headers)).status_code == 200
+    first = bearer(pair["access_token"])
+    rotated = (
+        await client.post(f"{API}/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    ).json()
+    headers = bearer(rotated["access_token"])
+    for token in (first, headers):
+        assert (await client.get(f"{API}/users/me", headers=token)).status_code == 200
     out = await client.post(
-        f"{API}/auth/logout", json={"refresh_token": pair["refresh_token"]}, headers=headers
+        f"{API}/auth/logout", json={"refresh_token": rotated["refresh_token"]}, headers=headers
     )
     assert out.status_code == 204, out.text
-    assert (await client.get(f"{API}/users/me", headers=headers)).status_code == 401
+    for token in (first, headers):
+        assert (await client.get(f"{API}/users/me", headers=token)).status_code == 401
 
 
 async def test_finding_07_refresh_reuse_ends_the_access_tokens_of_the_family(
@@ -582,11 +590,13 @@ async def test_finding_07_refresh_reuse_ends_the_access_tokens_of_the_family(
     rotated = (
         await client.post(f"{API}/auth/refresh", json={"refresh_token": first["refresh_token"]})
     ).json()
-    headers = bearer(rotated["access_token"])
-    assert (await client.get(f"{API}/users/me", headers=headers)).status_code == 200
+    family = [bearer(first["access_token"]), bearer(rotated["access_token"])]
+    for headers in family:
+        assert (await client.get(f"{API}/users/me", headers=headers)).status_code == 200
     _past_the_grace_period()
     replay = await client.post(
         f"{API}/auth/refresh", json={"refresh_token": first["refresh_token"]}
     )
     assert replay.status_code == 401
-    assert (await client.get(f"{API}/users/me", headers=headers)).status_code == 401
+    for headers in family:
+        assert (await client.get(f"{API}/users/me", headers=headers)).status_code == 401

@@ -81,6 +81,18 @@ TWINS: dict[str, str | frozenset[str]] = {
     "GET /compat/bacmr/admin/jobs": "GET /api/v1/admin/jobs",
     "GET /compat/bacmr/admin/jobs/{job_id}": "GET /api/v1/admin/jobs/{job_id}",
     "POST /compat/bacmr/admin/jobs/{job_id}/requeue": "POST /api/v1/admin/jobs/{job_id}/retry",
+    "GET /compat/bacmr/curriculum/subjects": "GET /api/v1/library/subjects",
+    "GET /compat/bacmr/curriculum/textbooks": "GET /api/v1/library/textbooks",
+    "GET /compat/bacmr/curriculum/textbooks/{textbook_id}": (
+        "GET /api/v1/library/textbooks/{document_id}"
+    ),
+    # The document's document routes are administrators' (stricter than the canonical twin).
+    "PATCH /compat/bacmr/admin/documents/{document_id}": ADMINS,
+    "DELETE /compat/bacmr/admin/documents/{document_id}": ADMINS,
+    "GET /compat/bacmr/admin/references": "GET /api/v1/admin/references",
+    "POST /compat/bacmr/admin/ingest/{reference_id}": (
+        "POST /api/v1/admin/references/{reference_id}/ingest"
+    ),
     # chat-prompts (002)
     f"POST {CP}/auth/register": "POST /api/v1/auth/register",
     f"POST {CP}/auth/login": "POST /api/v1/auth/token",

@@ -1,16 +1,21 @@
-"""Admin pages for courses and service API keys: every course is listed and searchable, a key's
-secret is shown once and works, a revoked key stops at once; nobody else opens these pages."""
+"""Admin pages for what the platform holds: every course, service API keys (a secret shown once,
+revoked at once), wallets and top-ups, the tutor's system prompts, curriculum sources and
+their crawls; nobody but admins opens them."""
 
 from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
 import httpx
 
 from studyhall.identity.models import Role
+from studyhall.jobs.worker import Worker
 from tests.conftest import MakeUser
 from tests.courses.helpers import API, Headers, create_course
+from tests.knowledge.pdfgen import text_pdf
+from tests.peers.http_site import HTTPSite, serve_site
 from tests.web.conftest import csrf_of, signed_in
 
 
@@ -197,3 +202,134 @@ async def test_an_admin_tops_up_a_wallet_once_and_sets_its_limits(
         data={**form, "csrf_token": token, "idempotency_key": str(uuid.uuid4())},
     )
     assert self_credit.status_code == 403
+
+
+async def test_an_admin_writes_and_switches_system_prompt_versions(
+    client: httpx.AsyncClient, make_user: MakeUser, auth: Headers
+) -> None:
+    admin = await make_user(Role.admin)
+    teacher = await make_user(Role.teacher)
+    course = await create_course(client, auth(teacher))
+    await signed_in(client, admin)
+    token = csrf_of((await client.get("/admin/system-prompts")).text)
+    url = "/admin/system-prompts"
+    made = await client.post(
+        url,
+        data={
+            "csrf_token": token,
+            "name": "House style",
+            "course_code": "",
+            "content": "Answer briefly.\r\nCite pages.",
+            "activate": "true",
+        },
+    )
+    assert made.status_code == 303, made.text
+    kept = await client.post(
+        url,
+        data={
+            "csrf_token": token,
+            "name": "Course voice",
+            "course_code": course["code"].lower(),  # codes are matched as stored, upper-case
+            "content": "Use the course's vocabulary.",
+        },
+    )
+    assert kept.status_code == 303, kept.text
+    listed = await client.get(f"{API}/admin/system-prompts", headers=auth(admin))
+    by_name = {p["name"]: p for p in listed.json()["items"]}
+    assert by_name["House style"]["is_active"] and by_name["House style"]["scope"] == "global"
+    assert by_name["House style"]["content"] == "Answer briefly.\nCite pages."
+    voice = by_name["Course voice"]
+    assert voice["course_id"] == course["id"] and voice["is_active"] is False
+
+    page = await client.get(url, params={"scope": "course"})
+    assert f"course {course['code']}" in page.text and "House style" not in page.text
+    on = await client.post(f"{url}/{voice['id']}/activate", data={"csrf_token": token})
+    assert on.status_code == 303
+    one = await client.get(f"{API}/admin/system-prompts/{voice['id']}", headers=auth(admin))
+    assert one.json()["is_active"] is True
+    off = await client.post(f"{url}/{voice['id']}/deactivate", data={"csrf_token": token})
+    assert off.status_code == 303
+    one = await client.get(f"{API}/admin/system-prompts/{voice['id']}", headers=auth(admin))
+    assert one.json()["is_active"] is False
+
+    unknown = await client.post(
+        url, data={"csrf_token": token, "name": "x", "course_code": "NOPE42", "content": "y"}
+    )
+    assert unknown.status_code == 404 and 'role="alert"' in unknown.text
+    assert 'value="NOPE42"' in unknown.text
+    gone = await client.post(f"{url}/{voice['id']}/delete", data={"csrf_token": token})
+    assert gone.status_code == 303
+    one = await client.get(f"{API}/admin/system-prompts/{voice['id']}", headers=auth(admin))
+    assert one.status_code == 404
+    missing = await client.post(f"{url}/{uuid.uuid4()}/activate", data={"csrf_token": token})
+    assert missing.status_code == 404
+
+    client.cookies.clear()
+    await signed_in(client, teacher)
+    token = csrf_of((await client.get("/teach/courses")).text)
+    assert (await client.get(url)).status_code == 403
+    refused = await client.post(
+        url, data={"csrf_token": token, "name": "Mine", "content": "Obey me", "activate": "true"}
+    )
+    assert refused.status_code == 403
+
+
+async def test_an_admin_adds_a_source_crawls_it_and_adds_a_pdf_to_the_library(
+    app: Any, client: httpx.AsyncClient, make_user: MakeUser, worker: Worker
+) -> None:
+    app.state.settings.knowledge.crawl_allow_private = True  # the portal is on 127.0.0.1
+    admin = await make_user(Role.admin)
+    pdf = text_pdf(["Fractions are parts of a whole."])
+
+    def portal(site: HTTPSite) -> None:
+        site.page("/index.html", '<a href="/maths/fractions.pdf">Fractions, grade 5</a>')
+        site.pdf("/maths/fractions.pdf", pdf)
+
+    with serve_site(portal) as site:
+        await signed_in(client, admin)
+        token = csrf_of((await client.get("/admin/sources")).text)
+        bad = await client.post(
+            "/admin/sources",
+            data={"csrf_token": token, "name": "Portal", "url": "not a url", "max_depth": "x"},
+        )
+        assert bad.status_code == 422 and 'value="Portal"' in bad.text
+        made = await client.post(
+            "/admin/sources",
+            data={
+                "csrf_token": token,
+                "name": "Local portal",
+                "url": site.url("/index.html"),
+                "language": "en",
+                "max_depth": "1",
+            },
+        )
+        assert made.status_code == 303, made.text
+        source_url = made.headers["location"]
+        assert "Local portal" in (await client.get("/admin/sources")).text
+        crawl = await client.post(f"{source_url}/sync", data={"csrf_token": token})
+        assert crawl.status_code == 303
+        twice = await client.post(f"{source_url}/sync", data={"csrf_token": token})
+        assert twice.status_code == 409 and 'role="alert"' in twice.text  # one pending crawl
+        await worker.run_until_idle()
+        shown = await client.get(source_url)
+        assert 'data-run-status="succeeded"' in shown.text
+        assert "Fractions, grade 5" in shown.text and 'data-reference-status="new"' in shown.text
+        reference = re.search(r'action="/admin/references/([0-9a-f-]+)/ingest"', shown.text)
+        assert reference
+        queued = await client.post(
+            f"/admin/references/{reference.group(1)}/ingest", data={"csrf_token": token}
+        )
+        assert queued.status_code == 303 and queued.headers["location"].endswith("#references")
+        await worker.run_until_idle()
+        after = await client.get(source_url)
+        assert 'data-reference-status="ingested"' in after.text
+        assert f"/admin/references/{reference.group(1)}/ingest" not in after.text
+
+        client.cookies.clear()
+        teacher = await make_user(Role.teacher)
+        await signed_in(client, teacher)
+        token = csrf_of((await client.get("/teach/courses")).text)
+        assert (await client.get("/admin/sources")).status_code == 403
+        assert (
+            await client.post(f"{source_url}/sync", data={"csrf_token": token})
+        ).status_code == 403

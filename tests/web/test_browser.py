@@ -382,7 +382,8 @@ async def test_an_admin_blocks_a_user_whose_open_page_signs_out(
         "jobs": "/admin/jobs",
         "audit": "/admin/audit",
     }
-    extra = ["/admin/courses", "/admin/api-keys", f"/admin/users/{student.id}/wallet"]
+    extra = ["/admin/courses", "/admin/api-keys", "/admin/system-prompts", "/admin/sources"]
+    extra.append(f"/admin/users/{student.id}/wallet")
     for path in [*pages.values(), *extra]:
         await admin_page.goto(server + path)
         await _axe(admin_page)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from pydantic import BaseModel
@@ -11,6 +12,7 @@ from studyhall.analytics.service import course_stats
 from studyhall.billing import service as billing
 from studyhall.config import Settings
 from studyhall.core.clock import utcnow
+from studyhall.courses import service as courses
 from studyhall.identity import service as identity
 from studyhall.jobs import service as jobs
 from studyhall.knowledge import service as knowledge
@@ -34,6 +36,33 @@ class RevenueLine(BaseModel):
     payments: int
 
 
+class CourseRevenueLine(BaseModel):
+    """Seats sold in one paid course (minor units of `currency`)."""
+
+    course_id: uuid.UUID
+    course_code: str | None  # None once the course is deleted
+    currency: str
+    gross: int
+    refunded: int
+    net: int
+    payments: int
+
+
+class MonthRevenueLine(BaseModel):
+    """One UTC month (`YYYY-MM`, by the payment's success): course seats and token packages."""
+
+    month: str
+    currency: str
+    gross: int
+    refunded: int
+    net: int
+    courses_gross: int
+    packages_gross: int
+    expenses: int
+    margin: int
+    payments: int
+
+
 class PlatformStats(BaseModel):
     users_by_role: dict[str, int]
     active_users_7d: int
@@ -49,6 +78,8 @@ class PlatformStats(BaseModel):
     chat_messages: int
     tokens_used: TokensUsed
     revenue: list[RevenueLine]
+    revenue_by_course: list[CourseRevenueLine]
+    revenue_by_month: list[MonthRevenueLine]
 
 
 async def platform_stats(session: AsyncSession, *, settings: Settings) -> PlatformStats:
@@ -61,6 +92,7 @@ async def platform_stats(session: AsyncSession, *, settings: Settings) -> Platfo
     today = await billing.usage_stats(session, since=day_start)
     month = await billing.usage_stats(session, since=now - timedelta(days=30))
     money = await billing.revenue(session)
+    codes = await courses.codes_by_id(session, course_ids=[c.course_id for c in money.by_course])
     return PlatformStats(
         users_by_role=await identity.count_users_by_role(session),
         active_users_7d=await identity.count_active_users(session, since=now - ACTIVE_WINDOW),
@@ -86,5 +118,20 @@ async def platform_stats(session: AsyncSession, *, settings: Settings) -> Platfo
                 payments=c.payments,
             )
             for c in money.currencies
+        ],
+        revenue_by_course=[
+            CourseRevenueLine(
+                course_id=c.course_id,
+                course_code=codes.get(c.course_id),
+                currency=c.currency,
+                gross=c.gross,
+                refunded=c.refunded,
+                net=c.net,
+                payments=c.payments,
+            )
+            for c in money.by_course
+        ],
+        revenue_by_month=[
+            MonthRevenueLine.model_validate(m, from_attributes=True) for m in money.by_month
         ],
     )

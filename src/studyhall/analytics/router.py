@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from studyhall.analytics import service
 from studyhall.analytics.schemas import CourseAnalytics
 from studyhall.core.db import SessionDep
 from studyhall.core.openapi import DocumentedRoute
-from studyhall.core.schemas import Pagination, pagination
+from studyhall.core.pagination import PageParams
 from studyhall.courses.dependencies import TaughtCourse
 
 router = APIRouter(tags=["analytics"], route_class=DocumentedRoute)
@@ -20,7 +18,7 @@ router = APIRouter(tags=["analytics"], route_class=DocumentedRoute)
 async def course_analytics(
     session: SessionDep,
     course: TaughtCourse,
-    page: Annotated[Pagination, Depends(pagination)],
+    page: PageParams,
 ) -> CourseAnalytics:
     """Total and active (last 7 days) students, completion rate, average quiz score, per-student
     rows (paged with ?limit/?offset) and the questions students ask the tutor most."""

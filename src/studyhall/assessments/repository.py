@@ -17,6 +17,7 @@ from studyhall.assessments.models import (
     QuizAttempt,
     Submission,
 )
+from studyhall.core.pagination import paginate, paginate_rows
 
 # ---------------------------------------------------------------- quizzes
 
@@ -38,15 +39,13 @@ async def list_quizzes(
     course_quizzes = [Quiz.course_id == course_id, Quiz.practice_for.is_(None)]
     if lesson_id is not None:
         course_quizzes.append(Quiz.lesson_id == lesson_id)
-    total = await session.scalar(select(func.count()).select_from(Quiz).where(*course_quizzes))
-    rows = await session.scalars(
-        select(Quiz)
-        .where(*course_quizzes)
-        .order_by(Quiz.created_at, Quiz.id)
-        .limit(limit)
-        .offset(offset)
+    return await paginate(
+        session,
+        select(Quiz).where(*course_quizzes),
+        order_by=[Quiz.created_at, Quiz.id],
+        limit=limit,
+        offset=offset,
     )
-    return list(rows), int(total or 0)
 
 
 async def list_questions(session: AsyncSession, quiz_id: uuid.UUID) -> list[Question]:
@@ -183,15 +182,13 @@ async def list_attempts(
     conditions = [QuizAttempt.quiz_id == quiz_id]
     if student_id is not None:
         conditions.append(QuizAttempt.student_id == student_id)
-    total = await session.scalar(select(func.count()).select_from(QuizAttempt).where(*conditions))
-    rows = await session.scalars(
-        select(QuizAttempt)
-        .where(*conditions)
-        .order_by(QuizAttempt.started_at.desc(), QuizAttempt.id.desc())
-        .limit(limit)
-        .offset(offset)
+    return await paginate(
+        session,
+        select(QuizAttempt).where(*conditions),
+        order_by=[QuizAttempt.started_at.desc(), QuizAttempt.id.desc()],
+        limit=limit,
+        offset=offset,
     )
-    return list(rows), int(total or 0)
 
 
 # ---------------------------------------------------------------- assignments
@@ -229,24 +226,23 @@ async def list_assignments(
     offset: int,
 ) -> tuple[list[tuple[Assignment, int, int]], int]:
     """A course's assignments by due date with (submitted, graded) counts, all or one student's."""
-    total = await session.scalar(
-        select(func.count()).select_from(Assignment).where(Assignment.course_id == course_id)
-    )
     counts = _counts_query(student_id)
-    rows = await session.execute(
+    rows, total = await paginate_rows(
+        session,
         select(Assignment, func.coalesce(counts.c.submitted, 0), func.coalesce(counts.c.graded, 0))
         .outerjoin(counts, counts.c.assignment_id == Assignment.id)
-        .where(Assignment.course_id == course_id)
-        .order_by(
+        .where(Assignment.course_id == course_id),
+        order_by=[
             case((Assignment.due_at.is_(None), 1), else_=0),
             Assignment.due_at,
             Assignment.created_at,
             Assignment.id,
-        )
-        .limit(limit)
-        .offset(offset)
+        ],
+        limit=limit,
+        offset=offset,
+        count_query=select(Assignment.id).where(Assignment.course_id == course_id),
     )
-    return [(r[0], int(r[1]), int(r[2])) for r in rows.all()], int(total or 0)
+    return [(r[0], int(r[1]), int(r[2])) for r in rows], total
 
 
 async def submission_counts(
@@ -337,15 +333,13 @@ async def list_submissions(
         conditions.append(Submission.student_id == student_id)
     if current_only:
         conditions.append(Submission.is_current.is_(True))
-    total = await session.scalar(select(func.count()).select_from(Submission).where(*conditions))
-    rows = await session.scalars(
-        select(Submission)
-        .where(and_(*conditions))
-        .order_by(Submission.submitted_at.desc(), Submission.version.desc(), Submission.id)
-        .limit(limit)
-        .offset(offset)
+    return await paginate(
+        session,
+        select(Submission).where(and_(*conditions)),
+        order_by=[Submission.submitted_at.desc(), Submission.version.desc(), Submission.id],
+        limit=limit,
+        offset=offset,
     )
-    return list(rows), int(total or 0)
 
 
 # ---------------------------------------------------------------- gradebook

@@ -50,15 +50,14 @@ from studyhall.assessments.schemas import (
 from studyhall.core.db import SessionDep
 from studyhall.core.errors import Unprocessable, UnsupportedMediaType
 from studyhall.core.openapi import DocumentedRoute, errors
-from studyhall.core.schemas import Page, Pagination, pagination, storable_text
+from studyhall.core.pagination import PageParams
+from studyhall.core.schemas import NUL_FREE, Page, storable_text
 from studyhall.core.storage import LocalStorage
 from studyhall.courses import service as courses
 from studyhall.courses.dependencies import OwnedCourse, ReadableCourse, ReadableLesson
 from studyhall.identity.dependencies import CurrentUser, StudentUser
 
 router = APIRouter(tags=["assessments"], route_class=DocumentedRoute)
-
-PageParams = Annotated[Pagination, Depends(pagination)]
 
 
 async def _storage(request: Request) -> LocalStorage:
@@ -300,7 +299,8 @@ _SUBMISSION_BODY: dict[str, Any] = {
                         {"required": ["content"]},
                     ],
                     "properties": {
-                        "content": {"type": "string", "maxLength": 200_000},
+                        # Checked by storable_text like the JSON form's.
+                        "content": {"type": "string", "maxLength": 200_000, "pattern": NUL_FREE},
                         "file": {
                             "type": "string",
                             "format": "binary",

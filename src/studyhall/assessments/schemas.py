@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from studyhall.assessments.models import AttemptStatus, QuestionKind
 from studyhall.core.schemas import NOT_BLANK, InputSchema, Omitted, Page, Schema, UTCTimestamp
@@ -260,8 +260,9 @@ class AnswerKey(Schema):
 # ---------------------------------------------------------------- import
 
 
-class SciQRecord(BaseModel):
-    """One SciQ record as published (extra keys ignored)."""
+class SciQRecord(InputSchema):
+    """One SciQ record as published (extra keys ignored). Its text is stored in questions, so
+    it holds no NUL character, as any InputSchema's (PostgreSQL refused one with a 500)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -273,8 +274,9 @@ class SciQRecord(BaseModel):
     support: str = Field(default="", max_length=50_000)
 
 
-class GenericRecord(BaseModel):
-    """A plain multiple-choice record: {prompt|question, options, answer, explanation?}."""
+class GenericRecord(InputSchema):
+    """A plain multiple-choice record: {prompt|question, options, answer, explanation?}; extra
+    keys ignored, text without NUL characters (as SciQRecord)."""
 
     model_config = ConfigDict(extra="ignore")
 

@@ -79,6 +79,7 @@ from studyhall.core.clock import utcnow
 from studyhall.core.errors import Unprocessable
 from studyhall.core.ids import new_id
 from studyhall.core.locks import serialize
+from studyhall.core.pagination import page_of, window
 from studyhall.core.schemas import Page
 from studyhall.core.storage import LocalStorage
 from studyhall.courses import service as courses
@@ -407,9 +408,7 @@ async def list_quizzes(
     rows, total = await repository.list_quizzes(
         session, course_id=course_id, lesson_id=lesson_id, limit=limit, offset=offset
     )
-    return Page(
-        items=[QuizSummary.model_validate(q) for q in rows], total=total, limit=limit, offset=offset
-    )
+    return page_of(rows, total, window(limit, offset), QuizSummary.model_validate)
 
 
 async def quiz_for_owner(session: AsyncSession, *, quiz: Quiz) -> QuizOwnerOut:
@@ -765,7 +764,7 @@ async def list_attempts(
     rows, total = await repository.list_attempts(
         session, quiz_id=quiz.id, student_id=student_id, limit=limit, offset=offset
     )
-    return Page(items=[_attempt_out(a) for a in rows], total=total, limit=limit, offset=offset)
+    return page_of(rows, total, window(limit, offset), _attempt_out)
 
 
 async def attempt_detail(
@@ -865,12 +864,7 @@ async def list_assignments(
     rows, total = await repository.list_assignments(
         session, course_id=course_id, student_id=student_id, limit=limit, offset=offset
     )
-    return Page(
-        items=[_assignment_out(a, s, g) for a, s, g in rows],
-        total=total,
-        limit=limit,
-        offset=offset,
-    )
+    return page_of(rows, total, window(limit, offset), lambda row: _assignment_out(*row))
 
 
 async def get_assignment(session: AsyncSession, assignment_id: uuid.UUID) -> Assignment | None:

@@ -6,11 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.audit.models import AuditLog
 from studyhall.core.context import current_context
+from studyhall.core.pagination import paginate
 
 
 async def record(
@@ -82,11 +83,13 @@ async def list_logs(
         query = query.where(AuditLog.created_at >= since)
     if until is not None:
         query = query.where(AuditLog.created_at < until)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(AuditLog.created_at.desc(), AuditLog.id.desc()).limit(limit).offset(offset)
+    return await paginate(
+        session,
+        query,
+        order_by=[AuditLog.created_at.desc(), AuditLog.id.desc()],
+        limit=limit,
+        offset=offset,
     )
-    return list(rows), int(total or 0)
 
 
 async def get_log(session: AsyncSession, log_id: uuid.UUID) -> AuditLog | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from studyhall.core.errors import (
     AppError,
-    Conflict,
     NotFound,
     PaymentRequired,
     RateLimited,
@@ -34,11 +33,6 @@ class ReservationNotFound(NotFound):
         super().__init__("Reservation not found", code="reservation_not_found")
 
 
-class WalletNotFound(NotFound):
-    def __init__(self) -> None:
-        super().__init__("User not found", code="user_not_found")
-
-
 class UnknownTier(Unprocessable):
     def __init__(self, tier: str, known: list[str]) -> None:
         super().__init__(
@@ -51,22 +45,6 @@ class AdjustmentTooLarge(Unprocessable):
         super().__init__(
             f"Cannot debit {requested} tokens: only {available} are available (not reserved)",
             code="adjustment_exceeds_available",
-        )
-
-
-class IdempotencyKeyReused(Conflict):
-    def __init__(self) -> None:
-        super().__init__(
-            "This Idempotency-Key was already used with a different request",
-            code="idempotency_key_reused",
-        )
-
-
-class IdempotencyInProgress(Conflict):
-    def __init__(self) -> None:
-        super().__init__(
-            "A request with this Idempotency-Key is still being processed",
-            code="idempotency_in_progress",
         )
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from studyhall.billing import idempotency, service
+from studyhall.billing import service
+from studyhall.core import idempotency
 from studyhall.jobs.registry import JobContext
 
 EXPIRE_KIND = "billing.expire_reservations"

@@ -1,4 +1,7 @@
-"""Wallets, the token ledger, reservations, course caps, payments, expenses, idempotency keys."""
+"""Wallets, the token ledger, reservations, course caps, payments, expenses.
+
+Idempotency keys are core's (`studyhall.core.idempotency`): the tutor uses them too.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     CheckConstraint,
     Enum,
     Index,
     String,
-    UniqueConstraint,
     event,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -160,7 +161,11 @@ class CourseCap(Base):
 
 
 class Payment(IdMixin, Base):
-    """A token package bought through the payment provider (one PaymentIntent)."""
+    """A token package or a course seat bought through the payment provider (one PaymentIntent).
+
+    A course payment has `course_id` set (a soft link to courses), `package_id` "course" and no
+    tokens; its success enrolls the payer, its full refund ends the enrollment.
+    """
 
     __tablename__ = "payments"
 
@@ -168,6 +173,7 @@ class Payment(IdMixin, Base):
     provider: Mapped[str] = mapped_column(String(32), default="stripe")
     provider_payment_id: Mapped[str] = mapped_column(String(200), unique=True)
     package_id: Mapped[str] = mapped_column(String(64))
+    course_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     tokens: Mapped[int] = mapped_column(BigInteger)
     # Money in the currency's minor unit (cents), as the provider reports it.
     amount: Mapped[int] = mapped_column(BigInteger)
@@ -194,22 +200,4 @@ class Expense(IdMixin, Base):
     currency: Mapped[str] = mapped_column(String(8))
     description: Mapped[str] = mapped_column(String(1000))
     recorded_by: Mapped[uuid.UUID | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-
-
-class IdempotencyKey(IdMixin, Base):
-    """The first response to a write, replayed for retries carrying the same key."""
-
-    __tablename__ = "idempotency_keys"
-    __table_args__ = (UniqueConstraint("user_id", "route", "key"),)
-
-    key: Mapped[str] = mapped_column(String(255))
-    # The caller the key belongs to (keys of different users never collide).
-    user_id: Mapped[uuid.UUID]
-    # A stable name of the operation, e.g. "POST /admin/wallets/{user_id}/topup".
-    route: Mapped[str] = mapped_column(String(200))
-    body_hash: Mapped[str] = mapped_column(String(64))
-    # None while the first request is still running.
-    status_code: Mapped[int | None]
-    response_json: Mapped[Any | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -9,6 +9,11 @@
   cumulative, so partial refunds and retries add up once). The debit never takes tokens that are
   held or already spent: it takes what is available and records the rest as the payment's
   `refund_shortfall` (also in the audit log); the balance never goes negative.
+- Course seats (a course with a price) use the same intents and webhook: the payment row carries
+  `course_id` and no tokens. Its success runs the courses domain's reaction registered by
+  `studyhall.wiring` with `on_course_paid` (enroll, once: the status moves from pending under the payer's wallet lock and
+  the enrollment row is unique); a full refund runs `on_course_refunded` (the enrollment ends)
+  unless another payment of the same student for the same course still stands.
 - Without a secret key (checkout) or webhook secret (webhook) the endpoints answer 503.
 """
 
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +37,7 @@ from studyhall.billing.errors import (
     PaymentsNotConfigured,
     UnknownPackage,
 )
-from studyhall.billing.models import PaymentStatus
+from studyhall.billing.models import Payment, PaymentStatus
 from studyhall.config import BillingSettings
 from studyhall.core.clock import utcnow
 from studyhall.core.errors import Unprocessable
@@ -61,6 +67,45 @@ class Checkout:
     client_secret: str
     publishable_key: str
     package: Package
+
+
+@dataclass(frozen=True)
+class CourseCheckout:
+    payment_id: str
+    client_secret: str
+    publishable_key: str
+    course_id: uuid.UUID
+    amount: int
+    currency: str
+
+
+# Package id recorded on course payments (they buy a seat, not tokens).
+COURSE_PACKAGE = "course"
+
+# The courses domain's reactions to a paid or refunded seat: (session, user_id, course_id).
+# `on_course_paid` returns whether it enrolled (False: already enrolled) and raises Unprocessable
+# when the seat can never be given (course or student gone): the event is then refused and audited.
+CourseSeatHook = Callable[[AsyncSession, uuid.UUID, uuid.UUID], Awaitable[bool]]
+_course_paid_hooks: list[CourseSeatHook] = []
+_course_refunded_hooks: list[CourseSeatHook] = []
+
+
+def on_course_paid(hook: CourseSeatHook) -> None:
+    """Register what a succeeded course payment does (`studyhall.wiring`: courses enrolls the
+    payer). Registering a hook again changes nothing."""
+    if hook not in _course_paid_hooks:
+        _course_paid_hooks.append(hook)
+
+
+def on_course_refunded(hook: CourseSeatHook) -> None:
+    """Register what a fully refunded course payment does (the enrollment ends)."""
+    if hook not in _course_refunded_hooks:
+        _course_refunded_hooks.append(hook)
+
+
+def course_seat_hooks() -> tuple[tuple[CourseSeatHook, ...], tuple[CourseSeatHook, ...]]:
+    """The registered reactions to a paid and to a refunded course seat."""
+    return tuple(_course_paid_hooks), tuple(_course_refunded_hooks)
 
 
 def packages(settings: BillingSettings) -> list[Package]:
@@ -117,35 +162,28 @@ def _client(settings: BillingSettings) -> stripe.StripeClient:
     return client
 
 
-async def start_checkout(
-    session: AsyncSession,
-    *,
-    user_id: uuid.UUID,
-    package_id: str,
+async def _create_intent(
     settings: BillingSettings,
-    idempotency_key: str | None = None,
-) -> Checkout:
-    """Create a PaymentIntent for a package and remember it as a pending payment."""
+    *,
+    amount: int,
+    currency: str,
+    description: str,
+    metadata: dict[str, str],
+    idempotency_key: str | None,
+) -> tuple[str, str]:
+    """Create a PaymentIntent at the provider → (intent id, client secret); 502 on failure."""
     client = _client(settings)
-    package = next((p for p in packages(settings) if p.id == package_id), None)
-    if package is None:
-        raise UnknownPackage()
     options: dict[str, Any] = {}
     if idempotency_key:
-        # Stripe's own idempotency, scoped to the user, so a retried checkout is one intent.
-        options["idempotency_key"] = f"studyhall-checkout-{user_id}-{idempotency_key}"
+        options["idempotency_key"] = idempotency_key
     try:
         intent = await client.v1.payment_intents.create_async(
             params={
-                "amount": package.amount,
-                "currency": package.currency,
+                "amount": amount,
+                "currency": currency,
                 "automatic_payment_methods": {"enabled": True},
-                "description": f"StudyHall token package {package.id}",
-                "metadata": {
-                    "user_id": str(user_id),
-                    "package_id": package.id,
-                    "tokens": str(package.tokens),
-                },
+                "description": description,
+                "metadata": metadata,  # type: ignore[typeddict-item]
             },
             options=options,  # type: ignore[arg-type]
         )
@@ -156,32 +194,130 @@ async def start_checkout(
         ) from None
     if not intent.client_secret:
         raise PaymentProviderError("The payment provider returned no client secret")
+    return intent.id, intent.client_secret
+
+
+def _payment_row(
+    *,
+    user_id: uuid.UUID,
+    intent_id: str,
+    package_id: str,
+    tokens: int,
+    amount: int,
+    currency: str,
+    course_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
     now = utcnow()
+    return {
+        "id": new_id(),
+        "user_id": user_id,
+        "provider": "stripe",
+        "provider_payment_id": intent_id,
+        "package_id": package_id,
+        "course_id": course_id,
+        "tokens": tokens,
+        "amount": amount,
+        "currency": currency,
+        "status": PaymentStatus.pending,
+        "amount_refunded": 0,
+        "refunded_tokens": 0,
+        "refund_shortfall": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def start_checkout(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    package_id: str,
+    settings: BillingSettings,
+    idempotency_key: str | None = None,
+) -> Checkout:
+    """Create a PaymentIntent for a package and remember it as a pending payment."""
+    require_configured(settings)
+    package = next((p for p in packages(settings) if p.id == package_id), None)
+    if package is None:
+        raise UnknownPackage()
+    intent_id, client_secret = await _create_intent(
+        settings,
+        amount=package.amount,
+        currency=package.currency,
+        description=f"StudyHall token package {package.id}",
+        metadata={"user_id": str(user_id), "package_id": package.id, "tokens": str(package.tokens)},
+        # Stripe's own idempotency, scoped to the user, so a retried checkout is one intent.
+        idempotency_key=(
+            f"studyhall-checkout-{user_id}-{idempotency_key}" if idempotency_key else None
+        ),
+    )
     await repository.insert_payment_if_missing(
         session,
-        {
-            "id": new_id(),
-            "user_id": user_id,
-            "provider": "stripe",
-            "provider_payment_id": intent.id,
-            "package_id": package.id,
-            "tokens": package.tokens,
-            "amount": package.amount,
-            "currency": package.currency,
-            "status": PaymentStatus.pending,
-            "amount_refunded": 0,
-            "refunded_tokens": 0,
-            "refund_shortfall": 0,
-            "created_at": now,
-            "updated_at": now,
-        },
+        _payment_row(
+            user_id=user_id,
+            intent_id=intent_id,
+            package_id=package.id,
+            tokens=package.tokens,
+            amount=package.amount,
+            currency=package.currency,
+        ),
     )
     assert settings.stripe_publishable_key is not None
     return Checkout(
-        payment_id=intent.id,
-        client_secret=intent.client_secret,
+        payment_id=intent_id,
+        client_secret=client_secret,
         publishable_key=settings.stripe_publishable_key,
         package=package,
+    )
+
+
+async def start_course_checkout(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    course_id: uuid.UUID,
+    course_code: str,
+    amount: int,
+    settings: BillingSettings,
+    idempotency_key: str | None = None,
+) -> CourseCheckout:
+    """Create a PaymentIntent for a seat in a paid course (amount in minor units), pending."""
+    require_configured(settings)
+    if not 0 < amount <= service.MAX_AMOUNT:
+        raise Unprocessable("The course's price cannot be charged", code="invalid_amount")
+    currency = settings.course_currency.lower()
+    intent_id, client_secret = await _create_intent(
+        settings,
+        amount=amount,
+        currency=currency,
+        description=f"StudyHall course {course_code}",
+        metadata={"user_id": str(user_id), "course_id": str(course_id)},
+        idempotency_key=(
+            f"studyhall-course-checkout-{user_id}-{course_id}-{idempotency_key}"
+            if idempotency_key
+            else None
+        ),
+    )
+    await repository.insert_payment_if_missing(
+        session,
+        _payment_row(
+            user_id=user_id,
+            intent_id=intent_id,
+            package_id=COURSE_PACKAGE,
+            tokens=0,
+            amount=amount,
+            currency=currency,
+            course_id=course_id,
+        ),
+    )
+    assert settings.stripe_publishable_key is not None
+    return CourseCheckout(
+        payment_id=intent_id,
+        client_secret=client_secret,
+        publishable_key=settings.stripe_publishable_key,
+        course_id=course_id,
+        amount=amount,
+        currency=currency,
     )
 
 
@@ -279,40 +415,10 @@ async def _payment_succeeded(
     if payment is None:
         # Not created by our checkout in this database (e.g. its row was lost): trust the
         # metadata we set when creating the intent; the event itself is signed.
-        metadata = intent.get("metadata") or {}
-        try:
-            user_id = uuid.UUID(str(metadata["user_id"]))
-            tokens = int(metadata["tokens"])
-        except (KeyError, ValueError):
-            log.warning("stripe_event_not_ours", payment_intent=intent_id)
+        row = await _row_from_metadata(session, intent_id, intent)
+        if row is None:
             return "ignored"
-        if not 0 < tokens <= service.MAX_AMOUNT:
-            raise _NeverAccepted(
-                "invalid_amount", f"tokens must be between 1 and {service.MAX_AMOUNT}"
-            )
-        if not await identity_service.usernames_by_id(session, user_ids=[user_id]):
-            # No wallet for nobody: the payment is the provider's to refund by hand.
-            raise _NeverAccepted("unknown_user", f"no user {user_id}")
-        now = utcnow()
-        await repository.insert_payment_if_missing(
-            session,
-            {
-                "id": new_id(),
-                "user_id": user_id,
-                "provider": "stripe",
-                "provider_payment_id": intent_id,
-                "package_id": str(metadata.get("package_id", "unknown"))[:64],
-                "tokens": tokens,
-                "amount": int(intent.get("amount") or 0),
-                "currency": str(intent.get("currency") or "usd"),
-                "status": PaymentStatus.pending,
-                "amount_refunded": 0,
-                "refunded_tokens": 0,
-                "refund_shortfall": 0,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
+        await repository.insert_payment_if_missing(session, row)
         payment = await repository.get_payment_by_provider_id(session, intent_id)
         assert payment is not None
     received = int(intent.get("amount_received") or intent.get("amount") or 0)
@@ -325,6 +431,8 @@ async def _payment_succeeded(
     assert payment is not None
     if payment.status != PaymentStatus.pending:
         return "duplicate"
+    if payment.course_id is not None:
+        return await _course_paid(session, payment)
     tokens = payment.tokens - payment.refunded_tokens  # a refund may have arrived first
     entry = None
     if tokens > 0:
@@ -347,6 +455,108 @@ async def _payment_succeeded(
     return "credited" if entry is not None else "duplicate"
 
 
+async def _row_from_metadata(
+    session: AsyncSession, intent_id: str, intent: dict[str, Any]
+) -> dict[str, Any] | None:
+    """A payment row rebuilt from an intent's metadata (None: not one of ours)."""
+    metadata = intent.get("metadata") or {}
+    try:
+        user_id = uuid.UUID(str(metadata["user_id"]))
+        course_id = uuid.UUID(str(metadata["course_id"])) if "course_id" in metadata else None
+        tokens = 0 if course_id is not None else int(metadata["tokens"])
+    except (KeyError, ValueError):
+        log.warning("stripe_event_not_ours", payment_intent=intent_id)
+        return None
+    if course_id is None and not 0 < tokens <= service.MAX_AMOUNT:
+        raise _NeverAccepted("invalid_amount", f"tokens must be between 1 and {service.MAX_AMOUNT}")
+    if not await identity_service.usernames_by_id(session, user_ids=[user_id]):
+        # No wallet (or seat) for nobody: the payment is the provider's to refund by hand.
+        raise _NeverAccepted("unknown_user", f"no user {user_id}")
+    return _payment_row(
+        user_id=user_id,
+        intent_id=intent_id,
+        package_id=(
+            COURSE_PACKAGE if course_id else str(metadata.get("package_id", "unknown"))[:64]
+        ),
+        tokens=tokens,
+        amount=int(intent.get("amount") or 0),
+        currency=str(intent.get("currency") or "usd"),
+        course_id=course_id,
+    )
+
+
+async def _course_paid(session: AsyncSession, payment: Payment) -> str:
+    """A course payment succeeded (its row is pending and the payer's wallet locked): enroll."""
+    assert payment.course_id is not None
+    payment.succeeded_at = utcnow()
+    if payment.amount_refunded >= payment.amount:
+        # Refunded in full before the success arrived (events out of order): no seat.
+        payment.status = PaymentStatus.refunded
+        await session.flush()
+        return "refunded"
+    payment.status = (
+        PaymentStatus.succeeded
+        if payment.amount_refunded == 0
+        else PaymentStatus.partially_refunded
+    )
+    enrolled = False
+    for hook in _course_paid_hooks:
+        enrolled = await hook(session, payment.user_id, payment.course_id) or enrolled
+    await session.flush()
+    await record(
+        session,
+        action="billing.course_purchase",
+        actor_id=payment.user_id,
+        target_type="course",
+        target_id=str(payment.course_id),
+        details={
+            "payment": payment.provider_payment_id,
+            "amount": payment.amount,
+            "currency": payment.currency,
+            "enrolled": enrolled,
+        },
+    )
+    return "enrolled" if enrolled else "duplicate"
+
+
+async def _course_refunded(session: AsyncSession, payment: Payment, charge: dict[str, Any]) -> str:
+    """A refund of a course payment (wallet locked, row re-read): a full one ends the seat."""
+    assert payment.course_id is not None
+    amount_refunded = min(int(charge.get("amount_refunded") or 0), payment.amount)
+    if amount_refunded <= payment.amount_refunded:
+        return "duplicate"
+    payment.amount_refunded = amount_refunded
+    if payment.status == PaymentStatus.pending:
+        # Not succeeded yet (events out of order): the success event sees the refund.
+        await session.flush()
+        return "refunded"
+    full = amount_refunded >= payment.amount
+    payment.status = PaymentStatus.refunded if full else PaymentStatus.partially_refunded
+    await session.flush()
+    ended = False
+    # A partial refund is a discount, not a withdrawal; and a second payment for the same seat
+    # (two checkouts both paid) keeps the student enrolled while it stands.
+    if full and not await repository.has_standing_course_payment(
+        session, user_id=payment.user_id, course_id=payment.course_id
+    ):
+        for hook in _course_refunded_hooks:
+            ended = await hook(session, payment.user_id, payment.course_id) or ended
+    await record(
+        session,
+        action="billing.course_refund",
+        actor_id=None,
+        target_type="course",
+        target_id=str(payment.course_id),
+        details={
+            "payment": payment.provider_payment_id,
+            "user_id": str(payment.user_id),
+            "amount_refunded": amount_refunded,
+            "enrollment_ended": ended,
+        },
+    )
+    return "refunded"
+
+
 async def _charge_refunded(
     session: AsyncSession, charge: dict[str, Any], settings: BillingSettings
 ) -> str:
@@ -360,6 +570,8 @@ async def _charge_refunded(
     await service.lock_wallet(session, user_id=payment.user_id, settings=settings)
     payment = await repository.get_payment_by_provider_id(session, str(intent_id))
     assert payment is not None
+    if payment.course_id is not None:
+        return await _course_refunded(session, payment, charge)
     amount_refunded = int(charge.get("amount_refunded") or 0)
     charged = int(charge.get("amount") or payment.amount or 0)
     if charged <= 0:

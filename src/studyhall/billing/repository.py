@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.billing.models import (
@@ -16,7 +15,6 @@ from studyhall.billing.models import (
     Direction,
     EntryType,
     Expense,
-    IdempotencyKey,
     LedgerEntry,
     Payment,
     PaymentStatus,
@@ -24,15 +22,8 @@ from studyhall.billing.models import (
     ReservationStatus,
     Wallet,
 )
-from studyhall.core.ids import new_id
-
-
-def _insert(session: AsyncSession, table: Any) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT DO NOTHING (SQLite and PostgreSQL)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
+from studyhall.core.db import dialect_insert
+from studyhall.core.pagination import paginate
 
 # Wallets
 
@@ -72,7 +63,7 @@ async def insert_wallet_if_missing(
     Concurrent creators on PostgreSQL wait for the first one to commit, then do nothing.
     """
     stmt = (
-        _insert(session, Wallet)
+        dialect_insert(session, Wallet)
         .values(
             user_id=user_id,
             tier=tier,
@@ -265,13 +256,13 @@ async def list_reservations(
     query = select(Reservation).where(Reservation.user_id == user_id)
     if status is not None:
         query = query.where(Reservation.status == status)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(Reservation.created_at.desc(), Reservation.id.desc())
-        .limit(limit)
-        .offset(offset)
+    return await paginate(
+        session,
+        query,
+        order_by=[Reservation.created_at.desc(), Reservation.id.desc()],
+        limit=limit,
+        offset=offset,
     )
-    return list(rows), int(total or 0)
 
 
 async def overdue_reservations_of(
@@ -364,10 +355,119 @@ async def get_payment_by_provider_id(
 async def insert_payment_if_missing(session: AsyncSession, values: dict[str, Any]) -> None:
     """Insert a payment row unless its provider id is already known."""
     await session.execute(
-        _insert(session, Payment)
+        dialect_insert(session, Payment)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["provider_payment_id"])
     )
+
+
+async def has_standing_course_payment(
+    session: AsyncSession, *, user_id: uuid.UUID, course_id: uuid.UUID
+) -> bool:
+    """Whether a succeeded (not fully refunded) payment of the user for the course exists."""
+    found = await session.scalar(
+        select(Payment.id)
+        .where(
+            Payment.user_id == user_id,
+            Payment.course_id == course_id,
+            Payment.status.in_([PaymentStatus.succeeded, PaymentStatus.partially_refunded]),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+_PAID = [PaymentStatus.succeeded, PaymentStatus.refunded, PaymentStatus.partially_refunded]
+
+
+@dataclass(frozen=True)
+class CourseMoney:
+    course_id: uuid.UUID
+    currency: str
+    gross: int
+    refunded: int
+    payments: int
+
+
+async def revenue_by_course(
+    session: AsyncSession, *, since: datetime | None, until: datetime | None
+) -> list[CourseMoney]:
+    """Succeeded course payments summed per course and currency (minor units), largest first."""
+    gross = func.coalesce(func.sum(Payment.amount), 0)
+    query = select(
+        Payment.course_id,
+        Payment.currency,
+        gross,
+        func.coalesce(func.sum(Payment.amount_refunded), 0),
+        func.count(),
+    ).where(Payment.status.in_(_PAID), Payment.course_id.is_not(None))
+    if since is not None:
+        query = query.where(Payment.succeeded_at >= since)
+    if until is not None:
+        query = query.where(Payment.succeeded_at < until)
+    rows = await session.execute(
+        query.group_by(Payment.course_id, Payment.currency).order_by(
+            gross.desc(), Payment.course_id
+        )
+    )
+    return [
+        CourseMoney(uuid.UUID(str(c)), str(cur), int(g), int(r), int(n)) for c, cur, g, r, n in rows
+    ]
+
+
+def _month(session: AsyncSession, column: Any) -> Any:
+    """`YYYY-MM` of a UTC timestamp column, in the dialect's own function."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(column, "YYYY-MM")
+    return func.strftime("%Y-%m", column)
+
+
+@dataclass(frozen=True)
+class MonthMoney:
+    month: str
+    currency: str
+    gross: int
+    refunded: int
+    payments: int
+    course_gross: int
+
+
+async def revenue_by_month(
+    session: AsyncSession, *, since: datetime | None, until: datetime | None
+) -> list[MonthMoney]:
+    """Succeeded payments (packages and courses) per UTC month of success and currency."""
+    month = _month(session, Payment.succeeded_at).label("month")
+    course_amount = case((Payment.course_id.is_not(None), Payment.amount), else_=0)
+    query = select(
+        month,
+        Payment.currency,
+        func.coalesce(func.sum(Payment.amount), 0),
+        func.coalesce(func.sum(Payment.amount_refunded), 0),
+        func.count(),
+        func.coalesce(func.sum(course_amount), 0),
+    ).where(Payment.status.in_(_PAID), Payment.succeeded_at.is_not(None))
+    if since is not None:
+        query = query.where(Payment.succeeded_at >= since)
+    if until is not None:
+        query = query.where(Payment.succeeded_at < until)
+    rows = await session.execute(
+        query.group_by(month, Payment.currency).order_by(month, Payment.currency)
+    )
+    return [MonthMoney(str(m), str(c), int(g), int(r), int(n), int(k)) for m, c, g, r, n, k in rows]
+
+
+async def expenses_by_month(
+    session: AsyncSession, *, since: datetime | None, until: datetime | None
+) -> dict[tuple[str, str], int]:
+    """Σ expenses per (UTC month, currency)."""
+    month = _month(session, Expense.created_at).label("month")
+    query = select(month, Expense.currency, func.coalesce(func.sum(Expense.amount), 0))
+    if since is not None:
+        query = query.where(Expense.created_at >= since)
+    if until is not None:
+        query = query.where(Expense.created_at < until)
+    rows = await session.execute(query.group_by(month, Expense.currency))
+    return {(str(m), str(c)): int(a) for m, c, a in rows}
 
 
 @dataclass(frozen=True)
@@ -425,92 +525,10 @@ async def list_expenses(
     query = select(Expense)
     if category:
         query = query.where(Expense.category == category)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(Expense.created_at.desc(), Expense.id.desc()).limit(limit).offset(offset)
+    return await paginate(
+        session,
+        query,
+        order_by=[Expense.created_at.desc(), Expense.id.desc()],
+        limit=limit,
+        offset=offset,
     )
-    return list(rows), int(total or 0)
-
-
-# Idempotency keys
-
-
-async def claim_idempotency_key(
-    session: AsyncSession,
-    *,
-    key: str,
-    user_id: uuid.UUID,
-    route: str,
-    body_hash: str,
-    now: datetime,
-) -> bool:
-    """Insert an in-progress key row; False when the key is already taken.
-
-    On PostgreSQL a concurrent holder of the same key makes this wait until it commits (then
-    False) or rolls back (then True), so two retries never both run the operation.
-    """
-    stmt = (
-        _insert(session, IdempotencyKey)
-        .values(
-            id=new_id(),
-            key=key,
-            user_id=user_id,
-            route=route,
-            body_hash=body_hash,
-            status_code=None,
-            response_json=None,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["user_id", "route", "key"])
-        .returning(IdempotencyKey.id)
-    )
-    return (await session.execute(stmt)).first() is not None
-
-
-async def get_idempotency_key(
-    session: AsyncSession, *, key: str, user_id: uuid.UUID, route: str
-) -> IdempotencyKey | None:
-    """A stored key row."""
-    return await session.scalar(
-        select(IdempotencyKey)
-        .where(
-            IdempotencyKey.user_id == user_id,
-            IdempotencyKey.route == route,
-            IdempotencyKey.key == key,
-        )
-        .execution_options(populate_existing=True)
-    )
-
-
-async def store_idempotent_response(
-    session: AsyncSession,
-    *,
-    key: str,
-    user_id: uuid.UUID,
-    route: str,
-    status_code: int,
-    response_json: Any,
-) -> None:
-    """Record the first response of a claimed key."""
-    await session.execute(
-        update(IdempotencyKey)
-        .where(
-            IdempotencyKey.user_id == user_id,
-            IdempotencyKey.route == route,
-            IdempotencyKey.key == key,
-        )
-        .values(status_code=status_code, response_json=response_json)
-    )
-
-
-async def purge_idempotency_keys(session: AsyncSession, *, older_than: datetime) -> int:
-    """Forget keys older than a time; returns how many."""
-    result = await session.execute(
-        delete(IdempotencyKey).where(IdempotencyKey.created_at < older_than)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
-async def delete_idempotency_keys_of(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Forget every stored response of a user."""
-    await session.execute(delete(IdempotencyKey).where(IdempotencyKey.user_id == user_id))

@@ -7,14 +7,13 @@ Every /wallet route is about the caller's own wallet (no id of another user is a
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, status
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.billing import payments, service
-from studyhall.billing.idempotency import IdempotencyKeyHeader, IdempotentRequest
 from studyhall.billing.models import Direction, EntryType, ReservationStatus
 from studyhall.billing.schemas import (
     CheckoutIn,
@@ -37,8 +36,10 @@ from studyhall.billing.schemas import (
     WebhookOut,
 )
 from studyhall.core.db import Database, SessionDep
-from studyhall.core.openapi import DocumentedRoute
-from studyhall.core.schemas import ErrorOut, IsoDatetime, Page, Pagination, pagination
+from studyhall.core.idempotency import IdempotencyDep
+from studyhall.core.openapi import DocumentedRoute, errors
+from studyhall.core.pagination import PageParams, Pagination, page_of, slice_page
+from studyhall.core.schemas import IsoDatetime, Page
 from studyhall.identity import service as identity_service
 from studyhall.identity.dependencies import AdminUser, CurrentUser, SettingsDep
 from studyhall.identity.models import User
@@ -46,28 +47,25 @@ from studyhall.identity.models import User
 router = APIRouter(tags=["billing"], route_class=DocumentedRoute)
 
 
-def _errors(**codes: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for error statuses: {"402": "why"} → documented {detail, code} bodies."""
-    return {int(k[1:]): {"model": ErrorOut, "description": v} for k, v in codes.items()}
-
-
-_NOT_FOUND = {"_404": "Unknown user or reservation"}
-_KEY_REUSED = {"_409": "Idempotency-Key reused with a different request"}
-_RESERVE_ERRORS = _errors(
-    _402="Not enough tokens (`insufficient_tokens`)",
-    _429="Daily limit (`daily_limit_reached`) or course cap (`course_cap_reached`) reached; "
-    "`Retry-After` says when it resets",
-    **_NOT_FOUND,
-    **_KEY_REUSED,
+_NOT_FOUND = {404: "Unknown user or reservation"}
+_KEY_REUSED = {409: "Idempotency-Key reused with a different request"}
+_RESERVE_ERRORS = errors(
+    described={
+        402: "Not enough tokens (`insufficient_tokens`)",
+        429: "Daily limit (`daily_limit_reached`) or course cap (`course_cap_reached`) reached; "
+        "`Retry-After` says when it resets",
+        **_NOT_FOUND,
+        **_KEY_REUSED,
+    }
 )
-_PAYMENT_ERRORS = _errors(
-    _503="Payments are not configured (`payments_not_configured`)",
-    _502="The payment provider failed (`payment_provider_error`)",
-    _404="Unknown package",
-    **_KEY_REUSED,
+_PAYMENT_ERRORS = errors(
+    described={
+        503: "Payments are not configured (`payments_not_configured`)",
+        502: "The payment provider failed (`payment_provider_error`)",
+        404: "Unknown package",
+        **_KEY_REUSED,
+    }
 )
-
-PageDep = Annotated[Pagination, Depends(pagination)]
 
 
 async def _wallet_view(
@@ -119,19 +117,14 @@ async def get_wallet(
 async def my_reservations(
     session: SessionDep,
     user: CurrentUser,
-    page: PageDep,
+    page: PageParams,
     status_: Annotated[ReservationStatus | None, Query(alias="status")] = None,
 ) -> Page[ReservationOut]:
     """My reservations, newest first; filter by status."""
     rows, total = await service.list_reservations(
         session, user_id=user.id, status=status_, limit=page.limit, offset=page.offset
     )
-    return Page(
-        items=[ReservationOut.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return page_of(rows, total, page, ReservationOut.model_validate)
 
 
 @router.get("/wallet/reservations/{reservation_id}")
@@ -150,7 +143,7 @@ async def my_transactions(
     session: SessionDep,
     user: CurrentUser,
     settings: SettingsDep,
-    page: PageDep,
+    page: PageParams,
     direction: Direction | None = None,
     type_: Annotated[EntryType | None, Query(alias="type")] = None,
     since: IsoDatetime | None = None,
@@ -197,7 +190,7 @@ async def admin_get_wallet(
     "/admin/wallets/{user_id}/topup",
     status_code=status.HTTP_201_CREATED,
     response_model=TopupOut,
-    responses=_errors(**_NOT_FOUND, **_KEY_REUSED),
+    responses=errors(described=_NOT_FOUND | _KEY_REUSED),
 )
 async def admin_topup(
     target: TargetUser,
@@ -205,30 +198,29 @@ async def admin_topup(
     session: SessionDep,
     admin: AdminUser,
     settings: SettingsDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idem: IdempotencyDep,
 ) -> TopupOut | Response:
     """Credit tokens (or debit with a negative amount: an adjustment); audited."""
-    idem = IdempotentRequest(
-        session,
-        key=idempotency_key,
+
+    async def topup() -> TopupOut:
+        entry, wallet = await service.topup(
+            session,
+            user_id=target.id,
+            amount=body.amount,
+            reason=body.reason,
+            reference=body.reference,
+            actor_id=admin.id,
+            settings=settings.billing,
+        )
+        return TopupOut(transaction_id=entry.id, new_balance=wallet.balance)
+
+    return await idem.run(
+        topup,
         user_id=admin.id,
         route="POST /admin/wallets/{user_id}/topup",
         request={"user_id": target.id, "body": body},
+        status_code=status.HTTP_201_CREATED,
     )
-    if (replay := await idem.replay()) is not None:
-        return replay
-    entry, wallet = await service.topup(
-        session,
-        user_id=target.id,
-        amount=body.amount,
-        reason=body.reason,
-        reference=body.reference,
-        actor_id=admin.id,
-        settings=settings.billing,
-    )
-    out = TopupOut(transaction_id=entry.id, new_balance=wallet.balance)
-    await idem.save(status.HTTP_201_CREATED, out)
-    return out
 
 
 @router.patch("/admin/wallets/{user_id}")
@@ -256,19 +248,14 @@ async def admin_set_limits(
 async def admin_list_reservations(
     target: TargetUser,
     session: SessionDep,
-    page: PageDep,
+    page: PageParams,
     status_: Annotated[ReservationStatus | None, Query(alias="status")] = None,
 ) -> Page[ReservationOut]:
     """A user's reservations, newest first."""
     rows, total = await service.list_reservations(
         session, user_id=target.id, status=status_, limit=page.limit, offset=page.offset
     )
-    return Page(
-        items=[ReservationOut.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return page_of(rows, total, page, ReservationOut.model_validate)
 
 
 @router.post(
@@ -283,40 +270,41 @@ async def admin_reserve(
     session: SessionDep,
     admin: AdminUser,
     settings: SettingsDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idem: IdempotencyDep,
 ) -> ReservationOut | Response:
     """Hold tokens for a user (402 not enough, 429 daily limit or course cap)."""
-    idem = IdempotentRequest(
-        session,
-        key=idempotency_key,
+
+    async def reserve() -> ReservationOut:
+        reservation = await service.reserve(
+            session,
+            user_id=target.id,
+            amount=body.amount,
+            purpose=body.purpose,
+            course_id=body.course_id,
+            ttl_s=body.ttl_s,
+            actor_id=admin.id,
+            settings=settings.billing,
+        )
+        return ReservationOut.model_validate(reservation)
+
+    return await idem.run(
+        reserve,
         user_id=admin.id,
         route="POST /admin/wallets/{user_id}/reservations",
         request={"user_id": target.id, "body": body},
+        status_code=status.HTTP_201_CREATED,
     )
-    if (replay := await idem.replay()) is not None:
-        return replay
-    reservation = await service.reserve(
-        session,
-        user_id=target.id,
-        amount=body.amount,
-        purpose=body.purpose,
-        course_id=body.course_id,
-        ttl_s=body.ttl_s,
-        actor_id=admin.id,
-        settings=settings.billing,
-    )
-    out = ReservationOut.model_validate(reservation)
-    await idem.save(status.HTTP_201_CREATED, out)
-    return out
 
 
 @router.post(
     "/admin/reservations/{reservation_id}/finalize",
     response_model=ReservationOut,
-    responses=_errors(
-        **_NOT_FOUND,
-        **_KEY_REUSED,
-        _422="`actual` above the reserved amount (`exceeds_reservation`)",
+    responses=errors(
+        described={
+            **_NOT_FOUND,
+            **_KEY_REUSED,
+            422: "`actual` above the reserved amount (`exceeds_reservation`)",
+        }
     ),
 )
 async def admin_finalize(
@@ -325,58 +313,56 @@ async def admin_finalize(
     session: SessionDep,
     admin: AdminUser,
     settings: SettingsDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idem: IdempotencyDep,
 ) -> ReservationOut | Response:
     """Charge `actual` and release the rest; above the hold is refused; a resolved one is kept."""
-    idem = IdempotentRequest(
-        session,
-        key=idempotency_key,
+
+    async def finalize() -> ReservationOut:
+        reservation = await service.finalize(
+            session,
+            reservation_id=reservation_id,
+            actual=body.actual,
+            actor_id=admin.id,
+            settings=settings.billing,
+        )
+        return ReservationOut.model_validate(reservation)
+
+    return await idem.run(
+        finalize,
         user_id=admin.id,
         route="POST /admin/reservations/{id}/finalize",
         request={"reservation_id": reservation_id, "body": body},
+        status_code=status.HTTP_200_OK,
     )
-    if (replay := await idem.replay()) is not None:
-        return replay
-    reservation = await service.finalize(
-        session,
-        reservation_id=reservation_id,
-        actual=body.actual,
-        actor_id=admin.id,
-        settings=settings.billing,
-    )
-    out = ReservationOut.model_validate(reservation)
-    await idem.save(status.HTTP_200_OK, out)
-    return out
 
 
 @router.post(
     "/admin/reservations/{reservation_id}/release",
     response_model=ReservationOut,
-    responses=_errors(**_NOT_FOUND, **_KEY_REUSED),
+    responses=errors(described=_NOT_FOUND | _KEY_REUSED),
 )
 async def admin_release(
     reservation_id: uuid.UUID,
     session: SessionDep,
     admin: AdminUser,
     settings: SettingsDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idem: IdempotencyDep,
 ) -> ReservationOut | Response:
     """Give all held tokens back; a resolved reservation is returned as is."""
-    idem = IdempotentRequest(
-        session,
-        key=idempotency_key,
+
+    async def release() -> ReservationOut:
+        reservation = await service.release(
+            session, reservation_id=reservation_id, actor_id=admin.id, settings=settings.billing
+        )
+        return ReservationOut.model_validate(reservation)
+
+    return await idem.run(
+        release,
         user_id=admin.id,
         route="POST /admin/reservations/{id}/release",
         request={"reservation_id": reservation_id},
+        status_code=status.HTTP_200_OK,
     )
-    if (replay := await idem.replay()) is not None:
-        return replay
-    reservation = await service.release(
-        session, reservation_id=reservation_id, actor_id=admin.id, settings=settings.billing
-    )
-    out = ReservationOut.model_validate(reservation)
-    await idem.save(status.HTTP_200_OK, out)
-    return out
 
 
 # Admin: reports and expenses
@@ -386,7 +372,7 @@ async def admin_release(
 async def admin_transactions(
     session: SessionDep,
     _admin: AdminUser,
-    page: PageDep,
+    page: PageParams,
     direction: Direction | None = None,
     type_: Annotated[EntryType | None, Query(alias="type")] = None,
     user_id: uuid.UUID | None = None,
@@ -411,50 +397,48 @@ async def admin_transactions(
     "/admin/expenses",
     status_code=status.HTTP_201_CREATED,
     response_model=ExpenseOut,
-    responses=_errors(**_KEY_REUSED),
+    responses=errors(described=_KEY_REUSED),
 )
 async def admin_record_expense(
     body: ExpenseIn,
     session: SessionDep,
     admin: AdminUser,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idem: IdempotencyDep,
 ) -> ExpenseOut | Response:
     """Record a platform cost (API or servers), in the currency's minor unit; audited."""
-    idem = IdempotentRequest(
-        session, key=idempotency_key, user_id=admin.id, route="POST /admin/expenses", request=body
+
+    async def record() -> ExpenseOut:
+        expense = await service.record_expense(
+            session,
+            category=body.category,
+            amount=body.amount,
+            currency=body.currency,
+            description=body.description,
+            actor_id=admin.id,
+        )
+        return ExpenseOut.model_validate(expense)
+
+    return await idem.run(
+        record,
+        user_id=admin.id,
+        route="POST /admin/expenses",
+        request=body,
+        status_code=status.HTTP_201_CREATED,
     )
-    if (replay := await idem.replay()) is not None:
-        return replay
-    expense = await service.record_expense(
-        session,
-        category=body.category,
-        amount=body.amount,
-        currency=body.currency,
-        description=body.description,
-        actor_id=admin.id,
-    )
-    out = ExpenseOut.model_validate(expense)
-    await idem.save(status.HTTP_201_CREATED, out)
-    return out
 
 
 @router.get("/admin/expenses")
 async def admin_list_expenses(
     session: SessionDep,
     _admin: AdminUser,
-    page: PageDep,
+    page: PageParams,
     category: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[ExpenseOut]:
     """Recorded expenses, newest first."""
     rows, total = await service.list_expenses(
         session, category=category, limit=page.limit, offset=page.offset
     )
-    return Page(
-        items=[ExpenseOut.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return page_of(rows, total, page, ExpenseOut.model_validate)
 
 
 # Course caps
@@ -492,19 +476,14 @@ async def set_course_cap(
 # Payments
 
 
-@router.get("/payments/packages", responses=_errors(_503="Payments are not configured"))
+@router.get("/payments/packages", responses=errors(described={503: "Payments are not configured"}))
 async def list_packages(
-    _user: CurrentUser, settings: SettingsDep, page: PageDep
+    _user: CurrentUser, settings: SettingsDep, page: PageParams
 ) -> Page[PackageOut]:
     """The token packages on sale (503 when payments are not configured)."""
     payments.require_configured(settings.billing)
     items = [PackageOut.model_validate(p) for p in payments.packages(settings.billing)]
-    return Page(
-        items=items[page.offset : page.offset + page.limit],
-        total=len(items),
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return slice_page(items, page)
 
 
 @router.post(
@@ -518,37 +497,42 @@ async def checkout(
     session: SessionDep,
     user: CurrentUser,
     settings: SettingsDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idem: IdempotencyDep,
 ) -> CheckoutOut | Response:
     """Start buying a package: a Stripe PaymentIntent → {client_secret, publishable_key}."""
     payments.require_configured(settings.billing)
-    idem = IdempotentRequest(
-        session, key=idempotency_key, user_id=user.id, route="POST /payments/checkout", request=body
-    )
-    if (replay := await idem.replay()) is not None:
-        return replay
-    result = await payments.start_checkout(
-        session,
+
+    async def start() -> CheckoutOut:
+        result = await payments.start_checkout(
+            session,
+            user_id=user.id,
+            package_id=body.package_id,
+            settings=settings.billing,
+            idempotency_key=idem.key,
+        )
+        return CheckoutOut(
+            client_secret=result.client_secret,
+            publishable_key=result.publishable_key,
+            payment_id=result.payment_id,
+            package=PackageOut.model_validate(result.package),
+        )
+
+    return await idem.run(
+        start,
         user_id=user.id,
-        package_id=body.package_id,
-        settings=settings.billing,
-        idempotency_key=idempotency_key,
+        route="POST /payments/checkout",
+        request=body,
+        status_code=status.HTTP_201_CREATED,
     )
-    out = CheckoutOut(
-        client_secret=result.client_secret,
-        publishable_key=result.publishable_key,
-        payment_id=result.payment_id,
-        package=PackageOut.model_validate(result.package),
-    )
-    await idem.save(status.HTTP_201_CREATED, out)
-    return out
 
 
 @router.post(
     "/payments/webhook",
-    responses=_errors(
-        _400="Bad or missing signature (`invalid_webhook_signature`) or payload",
-        _503="No webhook secret configured",
+    responses=errors(
+        described={
+            400: "Bad or missing signature (`invalid_webhook_signature`) or payload",
+            503: "No webhook secret configured",
+        }
     ),
 )
 async def payment_webhook(

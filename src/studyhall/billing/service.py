@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.audit.service import record
-from studyhall.billing import idempotency, repository
+from studyhall.billing import repository
 from studyhall.billing.errors import (
     AdjustmentTooLarge,
     DailyLimitReached,
@@ -47,6 +47,7 @@ from studyhall.billing.models import (
     Wallet,
 )
 from studyhall.config import BillingSettings
+from studyhall.core import idempotency
 from studyhall.core.clock import utcnow
 from studyhall.core.errors import Unprocessable
 from studyhall.core.ids import new_id
@@ -138,12 +139,42 @@ class CurrencyRevenue:
 
 
 @dataclass(frozen=True)
+class CourseRevenue:
+    """Seats sold in one paid course, per currency (minor units)."""
+
+    course_id: uuid.UUID
+    currency: str
+    gross: int
+    refunded: int
+    net: int
+    payments: int
+
+
+@dataclass(frozen=True)
+class MonthRevenue:
+    """One UTC month of payments (token packages and course seats) and expenses, per currency."""
+
+    month: str
+    currency: str
+    gross: int
+    refunded: int
+    net: int
+    courses_gross: int
+    packages_gross: int
+    expenses: int
+    margin: int
+    payments: int
+
+
+@dataclass(frozen=True)
 class Revenue:
     """Payments and expenses (for GET /admin/stats)."""
 
     currencies: list[CurrencyRevenue]
     payments: int
     tokens_sold: int
+    by_course: list[CourseRevenue]
+    by_month: list[MonthRevenue]
 
 
 # Time windows
@@ -988,12 +1019,56 @@ async def revenue(
         currencies=rows,
         payments=sum(r.payments for r in rows),
         tokens_sold=sum(r.tokens_sold for r in rows),
+        by_course=[
+            CourseRevenue(
+                course_id=c.course_id,
+                currency=c.currency,
+                gross=c.gross,
+                refunded=c.refunded,
+                net=c.gross - c.refunded,
+                payments=c.payments,
+            )
+            for c in await repository.revenue_by_course(session, since=since, until=until)
+        ],
+        by_month=await _revenue_by_month(session, since=since, until=until),
     )
+
+
+async def _revenue_by_month(
+    session: AsyncSession, *, since: datetime | None, until: datetime | None
+) -> list[MonthRevenue]:
+    payments = {
+        (m.month, m.currency): m
+        for m in await repository.revenue_by_month(session, since=since, until=until)
+    }
+    expenses = await repository.expenses_by_month(session, since=since, until=until)
+    lines = []
+    for month, currency in sorted(set(payments) | set(expenses)):
+        m = payments.get((month, currency))
+        gross = m.gross if m else 0
+        refunded = m.refunded if m else 0
+        courses = m.course_gross if m else 0
+        spent = expenses.get((month, currency), 0)
+        lines.append(
+            MonthRevenue(
+                month=month,
+                currency=currency,
+                gross=gross,
+                refunded=refunded,
+                net=gross - refunded,
+                courses_gross=courses,
+                packages_gross=gross - courses,
+                expenses=spent,
+                margin=gross - refunded - spent,
+                payments=m.payments if m else 0,
+            )
+        )
+    return lines
 
 
 async def forget_user(session: AsyncSession, *, user_id: uuid.UUID) -> None:
     """On account deletion: drop the user's stored responses; the ledger stays (it holds ids)."""
-    await repository.delete_idempotency_keys_of(session, user_id)
+    await idempotency.forget_user(session, user_id=user_id)
 
 
 # Invariants (tests, benchmarks, operators)

@@ -39,9 +39,14 @@ Served: `/health`, `/auth/*`, `GET`/`PATCH /me`, the wallet (`/wallet/balance`,
 `/wallet/reservations`, and for administrators `/wallet/topup`, `/wallet/transactions`,
 `/wallet/transactions/expense`, `/wallet/internal/reserve` and `/finalize`), and the
 administrators' `/admin/test-role`, `/admin/users*`, `/admin/stats` and `/admin/jobs*`
-(ingestion jobs). Not served yet: `/chat`, `/admin/references`, `/admin/scrape-runs`,
-`/admin/upload-curriculum`, `/admin/ingest/*`, `/admin/jobs/dispatch`, `/admin/documents/*`,
-`/admin/vector-embedding`, `/curriculum/*` and `/scraping/*`.
+(ingestion jobs), `/admin/documents/{id}` (PATCH, DELETE), `/admin/references`,
+`/admin/ingest/{reference_id}`, and the public `/curriculum/*` (a `grade` is a textbook's
+level). Not served yet: `/chat`, `/admin/scrape-runs`, `/admin/upload-curriculum`,
+`/admin/jobs/dispatch`, `/admin/vector-embedding` and `/scraping/*`.
+
+A document's `major`, `weight` and `category` are not kept by StudyHall (its textbooks have a
+title, subject, level and language): those fields are ignored. `force` on ingest is accepted
+and changes nothing (StudyHall keeps one ingestion job per reference).
 
 Administrator routes take an admin token or `X-Admin-Key`. Bodies the document leaves out are
 StudyHall's own fields: top-up `{"user_id", "amount", "reason"?, "reference"?}` (tokens; a
@@ -210,6 +215,8 @@ def build() -> FastAPI:
     app.include_router(router)
     # Imported here: the admin routes use this module's error model and shapes.
     from studyhall.compat.bacmr_admin import router as admin_router
+    from studyhall.compat.bacmr_library import router as library_router
 
     app.include_router(admin_router)
+    app.include_router(library_router)
     return app

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from studyhall.config import DEFAULT_MAX_REQUEST_BODY_BYTES, Settings
 from studyhall.core.context import RequestContext, set_context
 from studyhall.core.metrics import LATENCY, REQUESTS
 from studyhall.core.routes import route_templates
@@ -31,10 +32,6 @@ SECURITY_HEADERS = [
 # The docs pages load Swagger/ReDoc assets; every other response is JSON and needs nothing.
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 
-# Largest request body any route reads (`max_request_body_bytes` setting); upload routes enforce
-# their own, lower limits on top of it.
-DEFAULT_MAX_REQUEST_BODY_BYTES = 60 * 1024 * 1024
-
 
 class RequestBodyTooLarge(StarletteHTTPException):
     """Raised from `receive` once a body passes the limit; rendered as 413 {detail, code}."""
@@ -51,9 +48,9 @@ def _body_limit(scope: Scope) -> int | None:
         tuple(getattr(state, "streamed_body_paths", ()))
     ):
         return None
-    settings = getattr(state, "settings", None)
-    limit = getattr(settings, "max_request_body_bytes", None)
-    return int(limit) if limit is not None else DEFAULT_MAX_REQUEST_BODY_BYTES
+    # The `max_request_body_bytes` setting; an app built without settings gets its default.
+    settings: Settings | None = getattr(state, "settings", None)
+    return DEFAULT_MAX_REQUEST_BODY_BYTES if settings is None else settings.max_request_body_bytes
 
 
 # A NUL in a query parameter reaches SQL filters as text PostgreSQL refuses: answer it like

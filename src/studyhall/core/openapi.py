@@ -9,15 +9,16 @@ conflict in a service) are still declared on the route with `responses=`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from http import HTTPStatus
 from typing import Any, TypeVar
 
-from fastapi import params
+from fastapi import FastAPI, params
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_dependant, get_parameterless_sub_dependant
 from fastapi.routing import APIRoute
 
-from studyhall.core.schemas import ErrorOut, ValidationErrorOut
+from studyhall.core.schemas import ErrorOut, ValidationErrorOut, declare_nul_free
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,9 +58,26 @@ def error_response(status: int, description: str | None = None) -> dict[str, Any
     return {"model": model, "description": description or DESCRIPTIONS.get(status, "Error")}
 
 
-def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` entries for error statuses a route raises itself."""
-    return {status: error_response(status) for status in statuses}
+def errors(
+    *statuses: int, described: Mapping[int, str] | None = None, phrases: bool = False
+) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries for error statuses a route raises itself: the one helper of every
+    router.
+
+    `statuses` get the shared wording of `DESCRIPTIONS`, `described` the route's own (which
+    error codes it answers); `phrases=True` describes `statuses` by their bare HTTP reason
+    phrase ("Unauthorized"), the wording the identity routes have always published.
+    """
+    entries: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        entries[status] = (
+            {"model": ErrorOut, "description": HTTPStatus(status).phrase}
+            if phrases
+            else error_response(status)
+        )
+    for status, description in (described or {}).items():
+        entries[status] = error_response(status, description)
+    return entries
 
 
 def _statuses(dependant: Dependant, seen: set[int]) -> set[int]:
@@ -126,3 +144,61 @@ class DocumentedRoute(APIRoute):
                 entry = {**entry, "model": ValidationErrorOut | ErrorOut}
             merged[status] = entry
         super().__init__(path, endpoint, responses=merged, dependencies=dependencies, **kwargs)
+
+
+NUL_REFUSAL = "Text holds no NUL character: one in a text field or in the query string is a 422"
+_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def declare_refusals(document: dict[str, Any]) -> dict[str, Any]:
+    """What the request middleware refuses for every operation, said in the schema, in place.
+
+    A NUL character anywhere in a query string is a 422 before any route runs (PostgreSQL cannot
+    compare text holding one): every text query parameter declares it (`NUL_FREE`), and every
+    operation documents the 422, even one without parameters of its own. Bodies declare it
+    through their InputSchema models."""
+    components = document.setdefault("components", {}).setdefault("schemas", {})
+    for model in (ErrorOut, ValidationErrorOut):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, nested in schema.pop("$defs", {}).items():
+            components.setdefault(name, nested)
+        components.setdefault(model.__name__, schema)
+    for path_item in document.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if method not in _METHODS:
+                continue
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query":
+                    declare_nul_free(parameter.get("schema"))
+            responses = operation.setdefault("responses", {})
+            if "422" in responses:
+                described = responses["422"].get("description", "").rstrip(". ")
+                if NUL_REFUSAL not in described:
+                    responses["422"]["description"] = f"{described}. {NUL_REFUSAL}".lstrip(". ")
+            else:
+                responses["422"] = {
+                    "description": f"{DESCRIPTIONS[422]}. {NUL_REFUSAL}",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "anyOf": [
+                                    {"$ref": "#/components/schemas/ValidationErrorOut"},
+                                    {"$ref": "#/components/schemas/ErrorOut"},
+                                ]
+                            }
+                        }
+                    },
+                }
+    return document
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Serve the app's OpenAPI document with `declare_refusals` applied (once, then cached)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = declare_refusals(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -6,16 +6,16 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeAlias, TypeVar
 
-from fastapi import Query
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     PlainSerializer,
 )
-from pydantic.json_schema import SkipJsonSchema
+from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
 from pydantic_core import CoreSchema, core_schema
 
 T = TypeVar("T")
@@ -69,6 +69,61 @@ def storable_text(value: str) -> str:
     except UnicodeEncodeError:
         raise ValueError("text must be valid Unicode (no unpaired surrogates)") from None
     return value
+
+
+# What the JSON schema says of the text `storable_text` guards (and of every query parameter,
+# which the request middleware guards): it holds no NUL character. Declared in the schema so a
+# client, or Schemathesis, knows such text is a 422 rather than finding out.
+NUL_FREE = r"^[^\x00]*$"
+# Strings whose format already excludes a NUL (or that are no text: a file) say nothing more.
+_FORMATS_WITHOUT_NUL = frozenset({"binary", "uuid", "date-time", "date", "time", "uri"})
+
+
+def declare_nul_free(schema: Any) -> None:
+    """Add "no NUL character" to every text string of a JSON schema, in place.
+
+    Nested models (`$ref`) are left to their own schema: an InputSchema declares it itself,
+    a shape that does not refuse NUL must not claim to. A string with a pattern of its own gets
+    the rule as an `allOf` next to it (a schema has one `pattern`)."""
+    if isinstance(schema, list):
+        for item in schema:
+            declare_nul_free(item)
+        return
+    if not isinstance(schema, dict) or "$ref" in schema:
+        return
+    if (
+        schema.get("type") == "string"
+        and "enum" not in schema
+        and "const" not in schema
+        and schema.get("format") not in _FORMATS_WITHOUT_NUL
+    ):
+        if "pattern" not in schema:
+            schema["pattern"] = NUL_FREE
+        elif {"pattern": NUL_FREE} not in schema.get("allOf", []):
+            schema["allOf"] = [*schema.get("allOf", []), {"pattern": NUL_FREE}]
+    for key in ("anyOf", "oneOf", "items", "prefixItems", "additionalProperties"):
+        if key in schema:
+            declare_nul_free(schema[key])
+    for value in (schema.get("properties") or {}).values():
+        declare_nul_free(value)
+
+
+class _StorableText:
+    """Annotation of a text parameter outside an InputSchema (a form field): refused with 422
+    when it holds a NUL, and so declared in its JSON schema."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        return core_schema.no_info_after_validator_function(storable_text, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        declare_nul_free(handler.resolve_ref_schema(json_schema))
+        return json_schema
+
+
+StorableText = _StorableText()
 
 
 # Marks the validators `_tighten` adds. Core schemas are shared (pydantic hands a class's cached
@@ -139,8 +194,8 @@ class InputSchema(BaseModel):
     """Base of request bodies: unknown fields are refused, not silently dropped, and values must
     have the JSON type the schema states (no "1" or true for an integer, no 0 or "yes" for a
     boolean, no number for a date-time): what the OpenAPI schema promises is what is accepted.
-    Text never holds a NUL character or an unpaired surrogate (422), which no database keeps;
-    numbers are finite."""
+    Text never holds a NUL character or an unpaired surrogate (422), which no database keeps,
+    and its JSON schema says so (`declare_nul_free`); numbers are finite."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -155,6 +210,15 @@ class InputSchema(BaseModel):
             model = model["schema"]
         _tighten_children(model)
         return schema
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # What `_tighten` refuses, the schema says: the model's text holds no NUL character.
+        json_schema = handler(schema)
+        declare_nul_free(handler.resolve_ref_schema(json_schema))
+        return json_schema
 
 
 class ErrorOut(BaseModel):
@@ -187,19 +251,3 @@ class Page(BaseModel, Generic[T]):
     total: int
     limit: int
     offset: int
-
-
-class Pagination(BaseModel):
-    """?limit= and ?offset= of every list."""
-
-    limit: int = 20
-    offset: int = 0
-
-
-async def pagination(
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> Pagination:
-    """Dependency reading the list parameters (async: FastAPI runs a plain function in a
-    thread)."""
-    return Pagination(limit=limit, offset=offset)

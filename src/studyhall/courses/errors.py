@@ -96,7 +96,17 @@ class PaymentRequired(AppError):
     code = "payment_required"
 
     def __init__(
-        self, message: str = "This course has a price: start a checkout to enroll"
+        self,
+        message: str = "This course has a price: start a checkout (POST /courses/{id}/checkout) to enroll",
+    ) -> None:
+        super().__init__(message)
+
+
+class CourseIsFree(Unprocessable):
+    code = "course_is_free"
+
+    def __init__(
+        self, message: str = "This course has no price: enroll with POST /courses/{id}/enroll"
     ) -> None:
         super().__init__(message)
 

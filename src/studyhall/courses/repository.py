@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.core.ids import new_id
+from studyhall.core.pagination import paginate_rows
 from studyhall.courses.models import (
     Course,
     CourseAssistant,
@@ -150,16 +151,15 @@ async def list_courses(
                 Course.description.ilike(pattern, escape="\\"),
             )
         )
-    total = await session.scalar(select(func.count()).select_from(Course).where(*conditions))
-    query = (
-        select(Course, _student_count())
-        .where(*conditions)
-        .order_by(Course.created_at.desc(), Course.id.desc())
-        .limit(limit)
-        .offset(offset)
+    rows, total = await paginate_rows(
+        session,
+        select(Course, _student_count()).where(*conditions),
+        order_by=[Course.created_at.desc(), Course.id.desc()],
+        limit=limit,
+        offset=offset,
+        count_query=select(Course.id).where(*conditions),
     )
-    rows = (await session.execute(query)).all()
-    return [(row[0], int(row[1])) for row in rows], int(total or 0)
+    return [(row[0], int(row[1])) for row in rows], total
 
 
 async def count_students(session: AsyncSession, course_id: uuid.UUID) -> int:
@@ -536,6 +536,11 @@ def _completed_counts(*conditions: ColumnElement[bool]) -> Any:
     )
 
 
+def _enrollments(*conditions: ColumnElement[bool]) -> Select[uuid.UUID]:
+    """The enrollments (joined to their course) that a filtered list counts."""
+    return select(Enrollment.id).join(Course, Course.id == Enrollment.course_id).where(*conditions)
+
+
 @dataclass(frozen=True)
 class EnrolledRow:
     course: Course
@@ -551,12 +556,6 @@ async def list_enrolled_courses(
 ) -> tuple[list[EnrolledRow], int]:
     """A student's published courses with progress counts, newest enrollment first."""
     base = [Enrollment.student_id == student_id, Course.is_published.is_(True)]
-    total = await session.scalar(
-        select(func.count())
-        .select_from(Enrollment)
-        .join(Course, Course.id == Enrollment.course_id)
-        .where(*base)
-    )
     totals = _lesson_totals()
     done = _completed_counts(LessonProgress.student_id == student_id)
     query = (
@@ -572,14 +571,16 @@ async def list_enrolled_courses(
         .outerjoin(totals, totals.c.course_id == Course.id)
         .outerjoin(done, done.c.course_id == Course.id)
         .where(*base)
-        .order_by(Enrollment.enrolled_at.desc(), Course.id)
-        .limit(limit)
-        .offset(offset)
     )
-    rows = (await session.execute(query)).all()
-    return [EnrolledRow(r[0], int(r[1]), r[2], r[3], int(r[4]), int(r[5])) for r in rows], int(
-        total or 0
+    rows, total = await paginate_rows(
+        session,
+        query,
+        order_by=[Enrollment.enrolled_at.desc(), Course.id],
+        limit=limit,
+        offset=offset,
+        count_query=_enrollments(*base),
     )
+    return [EnrolledRow(r[0], int(r[1]), r[2], r[3], int(r[4]), int(r[5])) for r in rows], total
 
 
 @dataclass(frozen=True)
@@ -611,12 +612,6 @@ async def list_students(
         conditions.append(Enrollment.course_id == course_id)
     if course_ids_of_teacher is not None:
         conditions.append(_taught_by(course_ids_of_teacher))
-    total = await session.scalar(
-        select(func.count())
-        .select_from(Enrollment)
-        .join(Course, Course.id == Enrollment.course_id)
-        .where(*conditions)
-    )
     totals = _lesson_totals()
     done_conditions = [LessonProgress.course_id == course_id] if course_id is not None else []
     done = _completed_counts(*done_conditions)
@@ -643,11 +638,15 @@ async def list_students(
             and_(done.c.course_id == Course.id, done.c.student_id == Enrollment.student_id),
         )
         .where(*conditions)
-        .order_by(User.full_name, User.id, Course.code)
-        .limit(limit)
-        .offset(offset)
     )
-    rows = (await session.execute(query)).all()
+    rows, total = await paginate_rows(
+        session,
+        query,
+        order_by=[User.full_name, User.id, Course.code],
+        limit=limit,
+        offset=offset,
+        count_query=_enrollments(*conditions),
+    )
     return [
         StudentRow(
             student_id=r[0],

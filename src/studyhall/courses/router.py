@@ -5,13 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 
+from studyhall.billing import payments
 from studyhall.core.db import SessionDep
 from studyhall.core.errors import PayloadTooLarge, UnsupportedMediaType
+from studyhall.core.idempotency import IdempotencyDep
 from studyhall.core.openapi import DocumentedRoute, error_response, errors
-from studyhall.core.schemas import Page, Pagination, pagination
-from studyhall.courses import roster, service, teachers
+from studyhall.core.pagination import PageParams
+from studyhall.core.schemas import Page
+from studyhall.courses import checkout, roster, service, teachers
 from studyhall.courses.dependencies import (
     CourseById,
     EnrolledCourse,
@@ -26,6 +29,7 @@ from studyhall.courses.dependencies import (
 )
 from studyhall.courses.schemas import (
     AssistantAdd,
+    CourseCheckoutOut,
     CourseCreate,
     CourseDetail,
     CourseProgressOut,
@@ -56,7 +60,6 @@ from studyhall.identity.dependencies import CurrentUser, SettingsDep, StudentUse
 
 router = APIRouter(tags=["courses"], route_class=DocumentedRoute)
 
-PageParams = Annotated[Pagination, Depends(pagination)]
 
 ROSTER_MAX_BYTES = 1024 * 1024
 
@@ -139,10 +142,72 @@ async def enroll(
     """Enroll in a published course: public ones freely, invite ones with `join_code`.
 
     A private course answers 403 `enrollment_closed` (its teacher adds students), a course with a
-    price 402 `payment_required`, and 409 when already enrolled.
+    price 402 `payment_required` (its seat is bought through `POST /courses/{id}/checkout`), and
+    409 when already enrolled.
     """
     return await service.enroll(
         session, student=user, course=course, join_code=body.join_code if body else None
+    )
+
+
+@router.post(
+    "/courses/{course_id}/checkout",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CourseCheckoutOut,
+    responses={
+        **errors(403),
+        409: error_response(
+            409,
+            "Already enrolled (`already_enrolled`), or Idempotency-Key reused with another body",
+        ),
+        422: error_response(422, "The course has no price (`course_is_free`)"),
+        502: error_response(502, "The payment provider failed (`payment_provider_error`)"),
+        503: error_response(503, "Payments are not configured (`payments_not_configured`)"),
+    },
+)
+async def start_checkout(
+    session: SessionDep,
+    user: StudentUser,
+    course: StudentCourse,
+    settings: SettingsDep,
+    idem: IdempotencyDep,
+    body: EnrollIn | None = None,
+) -> CourseCheckoutOut | Response:
+    """Start paying for a seat in a course with a price → `{client_secret, publishable_key}`.
+
+    The same rules as enrolling apply (403 `enrollment_closed` for a private course, the join code
+    of an invite course); the student is enrolled when the provider's signed webhook reports the
+    payment succeeded, exactly once, and a full refund ends the enrollment.
+    """
+
+    async def start() -> CourseCheckoutOut:
+        amount = await checkout.seat_price(
+            session, student=user, course=course, join_code=body.join_code if body else None
+        )
+        result = await payments.start_course_checkout(
+            session,
+            user_id=user.id,
+            course_id=course.id,
+            course_code=course.code,
+            amount=amount,
+            settings=settings.billing,
+            idempotency_key=idem.key,
+        )
+        return CourseCheckoutOut(
+            payment_id=result.payment_id,
+            client_secret=result.client_secret,
+            publishable_key=result.publishable_key,
+            course_id=result.course_id,
+            amount=result.amount,
+            currency=result.currency,
+        )
+
+    return await idem.run(
+        start,
+        user_id=user.id,
+        route="POST /courses/{course_id}/checkout",
+        request={"course_id": course.id, "body": body},
+        status_code=status.HTTP_201_CREATED,
     )
 
 

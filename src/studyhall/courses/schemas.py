@@ -313,6 +313,17 @@ class EnrollIn(InputSchema):
     )
 
 
+class CourseCheckoutOut(Schema):
+    """A started payment for a seat: confirm it with Stripe.js; the webhook then enrolls."""
+
+    payment_id: str = Field(description="The provider's PaymentIntent id")
+    client_secret: str
+    publishable_key: str
+    course_id: uuid.UUID
+    amount: int = Field(description="In the currency's minor unit (cents)")
+    currency: str
+
+
 class JoinCodeOut(Schema):
     course_id: uuid.UUID
     join_code: str

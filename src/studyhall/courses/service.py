@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from studyhall.audit.service import record
 from studyhall.core.clock import utcnow
 from studyhall.core.errors import Forbidden, NotFound, Unprocessable
+from studyhall.core.pagination import page_of, window
 from studyhall.core.schemas import Page
 from studyhall.courses import repository
 from studyhall.courses.errors import (
@@ -481,9 +482,7 @@ async def list_courses(
         limit=limit,
         offset=offset,
     )
-    return Page(
-        items=[_summary(course, n) for course, n in rows], total=total, limit=limit, offset=offset
-    )
+    return page_of(rows, total, window(limit, offset), lambda row: _summary(*row))
 
 
 async def taught_courses(
@@ -503,9 +502,7 @@ async def taught_courses(
         offset=offset,
         taught_by=teacher.id,
     )
-    return Page(
-        items=[_summary(course, n) for course, n in rows], total=total, limit=limit, offset=offset
-    )
+    return page_of(rows, total, window(limit, offset), lambda row: _summary(*row))
 
 
 async def course_detail(
@@ -715,8 +712,16 @@ async def delete_lesson(session: AsyncSession, *, lesson: Lesson) -> None:
 # ---------------------------------------------------------------- enrollment
 
 
-def check_self_enrollment(course: Course, join_code: str | None) -> None:
-    """Whether a student may join on their own: the course's visibility and price decide."""
+def is_paid(course: Course) -> bool:
+    """Whether joining the course goes through a checkout."""
+    return course.price is not None and course.price > 0
+
+
+def check_self_enrollment(course: Course, join_code: str | None, *, paying: bool = False) -> None:
+    """Whether a student may join on their own: the course's visibility and price decide.
+
+    `paying`: the student is starting a checkout, so the price is not in the way.
+    """
     if course.visibility == Visibility.private:
         raise EnrollmentClosed()
     if course.visibility == Visibility.invite and (
@@ -725,7 +730,7 @@ def check_self_enrollment(course: Course, join_code: str | None) -> None:
         or not secrets.compare_digest(join_code.strip().upper(), course.join_code)
     ):
         raise JoinCodeRequired()
-    if course.price is not None and course.price > 0:
+    if is_paid(course) and not paying:
         raise PaymentRequired()
 
 
@@ -780,7 +785,7 @@ async def list_enrolled(
         )
         for r in rows
     ]
-    return Page(items=items, total=total, limit=limit, offset=offset)
+    return page_of(items, total, window(limit, offset))
 
 
 def _student_row(r: repository.StudentRow) -> StudentProgressRow:
@@ -807,7 +812,7 @@ async def course_students(
     rows, total = await repository.list_students(
         session, course_ids_of_teacher=None, course_id=course.id, limit=limit, offset=offset
     )
-    return Page(items=[_student_row(r) for r in rows], total=total, limit=limit, offset=offset)
+    return page_of(rows, total, window(limit, offset), _student_row)
 
 
 async def all_students(session: AsyncSession, *, course: Course) -> list[StudentProgressRow]:
@@ -835,7 +840,7 @@ async def teacher_students(
     rows, total = await repository.list_students(
         session, course_ids_of_teacher=owner, course_id=course_id, limit=limit, offset=offset
     )
-    return Page(items=[_student_row(r) for r in rows], total=total, limit=limit, offset=offset)
+    return page_of(rows, total, window(limit, offset), _student_row)
 
 
 # ---------------------------------------------------------------- progress

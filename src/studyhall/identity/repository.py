@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from studyhall.core.pagination import paginate
 from studyhall.core.security import hash_token
 from studyhall.identity.models import (
     ApiKey,
@@ -28,13 +29,6 @@ def escape_like(value: str) -> str:
 async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     """A user by id."""
     return await session.get(User, user_id)
-
-
-async def get_users(session: AsyncSession, user_ids: list[uuid.UUID]) -> list[User]:
-    """Users by ids, in one query."""
-    if not user_ids:
-        return []
-    return list(await session.scalars(select(User).where(User.id.in_(user_ids))))
 
 
 async def get_user_by_login(session: AsyncSession, login: str) -> User | None:
@@ -104,11 +98,9 @@ async def list_users(
                 func.lower(User.username).like(pattern, escape="\\"),
             )
         )
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(User.created_at, User.id).limit(limit).offset(offset)
+    return await paginate(
+        session, query, order_by=[User.created_at, User.id], limit=limit, offset=offset
     )
-    return list(rows), int(total or 0)
 
 
 async def count_users_by_role(session: AsyncSession) -> dict[str, int]:
@@ -259,11 +251,13 @@ async def list_prompts(
 ) -> tuple[list[SavedPrompt], int]:
     """A user's saved prompts."""
     query = select(SavedPrompt).where(SavedPrompt.user_id == user_id)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(SavedPrompt.created_at.desc(), SavedPrompt.id).limit(limit).offset(offset)
+    return await paginate(
+        session,
+        query,
+        order_by=[SavedPrompt.created_at.desc(), SavedPrompt.id],
+        limit=limit,
+        offset=offset,
     )
-    return list(rows), int(total or 0)
 
 
 async def get_prompt(
@@ -293,11 +287,9 @@ async def list_api_keys(
 ) -> tuple[list[ApiKey], int]:
     """Unrevoked keys, newest first."""
     query = select(ApiKey).where(ApiKey.revoked_at.is_(None))
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(ApiKey.created_at.desc()).limit(limit).offset(offset)
+    return await paginate(
+        session, query, order_by=[ApiKey.created_at.desc()], limit=limit, offset=offset
     )
-    return list(rows), int(total or 0)
 
 
 async def get_api_key(session: AsyncSession, key_id: uuid.UUID) -> ApiKey | None:

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import AfterValidator
 
 from studyhall.core.db import Database, SessionDep
-from studyhall.core.openapi import DocumentedRoute
+from studyhall.core.openapi import DocumentedRoute, errors
+from studyhall.core.pagination import PageParams, page_of
 from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.schemas import (
-    ErrorOut,
     IsoDatetime,
     Page,
-    Pagination,
-    pagination,
-    storable_text,
+    StorableText,
 )
 from studyhall.courses import service as courses_service
 from studyhall.identity import service
@@ -59,11 +56,6 @@ users_router = APIRouter(prefix="/users", tags=["users"], route_class=Documented
 admin_router = APIRouter(prefix="/admin", tags=["admin"], route_class=DocumentedRoute)
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the error answers of a route."""
-    return {code: {"model": ErrorOut} for code in codes}
-
-
 async def get_limiter(request: Request) -> RateLimiter:
     """The app's rate limiter (memory, or Redis when configured)."""
     limiter: RateLimiter = request.app.state.limiter
@@ -84,11 +76,11 @@ class PasswordForm(OAuth2PasswordRequestForm):
         self,
         *,
         grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
-        username: Annotated[str, Form(max_length=320), AfterValidator(storable_text)],
+        username: Annotated[str, Form(max_length=320), StorableText],
         password: Annotated[
             str,
             Form(max_length=1024, json_schema_extra={"format": "password"}),
-            AfterValidator(storable_text),
+            StorableText,
         ],
         scope: Annotated[str, Form()] = "",
         client_id: Annotated[str | None, Form()] = None,
@@ -106,7 +98,6 @@ class PasswordForm(OAuth2PasswordRequestForm):
 
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
-PageDep = Annotated[Pagination, Depends(pagination)]
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -120,7 +111,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 @auth_router.post(
-    "/register", status_code=status.HTTP_201_CREATED, responses=_errors(403, 409, 429)
+    "/register", status_code=status.HTTP_201_CREATED, responses=errors(403, 409, 429, phrases=True)
 )
 async def register(
     body: RegisterIn, session: SessionDep, settings: SettingsDep, limiter: LimiterDep
@@ -130,7 +121,7 @@ async def register(
     return UserOut.model_validate(user)
 
 
-@auth_router.post("/token", responses=_errors(401, 403, 429))
+@auth_router.post("/token", responses=errors(401, 403, 429, phrases=True))
 async def token(
     form: Annotated[PasswordForm, Depends()],
     db: DatabaseDep,
@@ -143,7 +134,7 @@ async def token(
     )
 
 
-@auth_router.post("/login", responses=_errors(401, 403, 429))
+@auth_router.post("/login", responses=errors(401, 403, 429, phrases=True))
 async def login(
     body: LoginIn, db: DatabaseDep, settings: SettingsDep, limiter: LimiterDep
 ) -> TokenPair:
@@ -153,7 +144,7 @@ async def login(
     )
 
 
-@auth_router.post("/refresh", responses=_errors(401))
+@auth_router.post("/refresh", responses=errors(401, phrases=True))
 async def refresh(body: RefreshIn, db: DatabaseDep, settings: SettingsDep) -> TokenPair:
     """Trade a refresh token for a new pair; a reused refresh token revokes its session (401)."""
     return await service.refresh(db, settings=settings, refresh_token=body.refresh_token)
@@ -163,7 +154,7 @@ async def refresh(body: RefreshIn, db: DatabaseDep, settings: SettingsDep) -> To
     "/logout",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=_errors(401),
+    responses=errors(401, phrases=True),
 )
 async def logout(body: RefreshIn, session: SessionDep, user: CurrentUser) -> Response:
     """End the session the refresh token belongs to."""
@@ -171,7 +162,7 @@ async def logout(body: RefreshIn, session: SessionDep, user: CurrentUser) -> Res
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@auth_router.post("/verify-email", responses=_errors(400))
+@auth_router.post("/verify-email", responses=errors(400, phrases=True))
 async def verify_email(body: TokenIn, session: SessionDep) -> VerifiedOut:
     """Confirm an email address with the token from the verification mail."""
     return await service.verify_email(session, token=body.token)
@@ -180,7 +171,7 @@ async def verify_email(body: TokenIn, session: SessionDep) -> VerifiedOut:
 @auth_router.post(
     "/verify-email/resend",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=_errors(401, 409, 429),
+    responses=errors(401, 409, 429, phrases=True),
 )
 async def resend_verification(
     session: SessionDep, settings: SettingsDep, limiter: LimiterDep, user: CurrentUser
@@ -190,7 +181,9 @@ async def resend_verification(
     return Accepted(detail="A verification email is on its way")
 
 
-@auth_router.post("/password/forgot", status_code=status.HTTP_202_ACCEPTED, responses=_errors(429))
+@auth_router.post(
+    "/password/forgot", status_code=status.HTTP_202_ACCEPTED, responses=errors(429, phrases=True)
+)
 async def forgot_password(
     body: EmailIn, session: SessionDep, settings: SettingsDep, limiter: LimiterDep
 ) -> Accepted:
@@ -203,7 +196,7 @@ async def forgot_password(
     "/password/reset",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=_errors(400),
+    responses=errors(400, phrases=True),
 )
 async def reset_password(
     body: PasswordResetIn, session: SessionDep, settings: SettingsDep
@@ -219,7 +212,7 @@ async def reset_password(
     "/password/change",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=_errors(400, 401, 429),
+    responses=errors(400, 401, 429, phrases=True),
 )
 async def change_password(
     body: PasswordChangeIn,
@@ -243,7 +236,7 @@ async def change_password(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@auth_router.post("/check-email", responses=_errors(429))
+@auth_router.post("/check-email", responses=errors(429, phrases=True))
 async def check_email(
     body: EmailIn, session: SessionDep, settings: SettingsDep, limiter: LimiterDep
 ) -> EmailExists:
@@ -254,13 +247,13 @@ async def check_email(
 # /users
 
 
-@users_router.get("/me", responses=_errors(401))
+@users_router.get("/me", responses=errors(401, phrases=True))
 async def get_me(user: CurrentUser) -> UserOut:
     """The caller's profile."""
     return UserOut.model_validate(user)
 
 
-@users_router.patch("/me", responses=_errors(401, 403, 409))
+@users_router.patch("/me", responses=errors(401, 403, 409, phrases=True))
 async def update_me(
     body: UserUpdate, session: SessionDep, settings: SettingsDep, user: CurrentUser
 ) -> UserOut:
@@ -274,7 +267,7 @@ async def update_me(
     "/me",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=_errors(401, 403),
+    responses=errors(401, 403, phrases=True),
 )
 async def delete_me(session: SessionDep, user: CurrentUser) -> Response:
     """Delete the caller's account and personal data."""
@@ -283,7 +276,7 @@ async def delete_me(session: SessionDep, user: CurrentUser) -> Response:
 
 
 @users_router.post(
-    "/me/audit-logs", status_code=status.HTTP_201_CREATED, responses=_errors(401, 429)
+    "/me/audit-logs", status_code=status.HTTP_201_CREATED, responses=errors(401, 429, phrases=True)
 )
 async def write_audit_log(
     body: ClientAuditIn,
@@ -300,23 +293,18 @@ async def write_audit_log(
     return AuditLogOut.model_validate(row)
 
 
-@users_router.get("/me/audit-logs", responses=_errors(401))
+@users_router.get("/me/audit-logs", responses=errors(401, phrases=True))
 async def own_audit_logs(
-    session: SessionDep, user: CurrentUser, page: PageDep
+    session: SessionDep, user: CurrentUser, page: PageParams
 ) -> Page[AuditLogOut]:
     """The audit entries of the caller's own actions (written by StudyHall or the client)."""
     rows, total = await service.own_audit_logs(
         session, user=user, limit=page.limit, offset=page.offset
     )
-    return Page(
-        items=[AuditLogOut.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return page_of(rows, total, page, AuditLogOut.model_validate)
 
 
-@users_router.get("/me/audit-logs/{log_id}", responses=_errors(401, 404))
+@users_router.get("/me/audit-logs/{log_id}", responses=errors(401, 404, phrases=True))
 async def own_audit_log(log_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> AuditLogOut:
     """One entry of the caller's own actions (404 for any other)."""
     return AuditLogOut.model_validate(
@@ -324,27 +312,24 @@ async def own_audit_log(log_id: uuid.UUID, session: SessionDep, user: CurrentUse
     )
 
 
-@users_router.get("/me/prompts", responses=_errors(401))
-async def list_prompts(session: SessionDep, user: CurrentUser, page: PageDep) -> Page[PromptOut]:
+@users_router.get("/me/prompts", responses=errors(401, phrases=True))
+async def list_prompts(session: SessionDep, user: CurrentUser, page: PageParams) -> Page[PromptOut]:
     """The caller's saved prompts, newest first."""
     rows, total = await service.list_prompts(
         session, user=user, limit=page.limit, offset=page.offset
     )
-    return Page(
-        items=[PromptOut.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return page_of(rows, total, page, PromptOut.model_validate)
 
 
-@users_router.post("/me/prompts", status_code=status.HTTP_201_CREATED, responses=_errors(401))
+@users_router.post(
+    "/me/prompts", status_code=status.HTTP_201_CREATED, responses=errors(401, phrases=True)
+)
 async def create_prompt(body: PromptIn, session: SessionDep, user: CurrentUser) -> PromptOut:
     """Save a prompt."""
     return PromptOut.model_validate(await service.create_prompt(session, user=user, data=body))
 
 
-@users_router.get("/me/prompts/{prompt_id}", responses=_errors(401, 404))
+@users_router.get("/me/prompts/{prompt_id}", responses=errors(401, 404, phrases=True))
 async def get_prompt(prompt_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> PromptOut:
     """One of the caller's saved prompts."""
     return PromptOut.model_validate(
@@ -352,7 +337,7 @@ async def get_prompt(prompt_id: uuid.UUID, session: SessionDep, user: CurrentUse
     )
 
 
-@users_router.patch("/me/prompts/{prompt_id}", responses=_errors(401, 404))
+@users_router.patch("/me/prompts/{prompt_id}", responses=errors(401, 404, phrases=True))
 async def update_prompt(
     prompt_id: uuid.UUID, body: PromptUpdate, session: SessionDep, user: CurrentUser
 ) -> PromptOut:
@@ -365,7 +350,7 @@ async def update_prompt(
     "/me/prompts/{prompt_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=_errors(401, 404),
+    responses=errors(401, 404, phrases=True),
 )
 async def delete_prompt(prompt_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Response:
     """Delete a saved prompt."""
@@ -373,7 +358,7 @@ async def delete_prompt(prompt_id: uuid.UUID, session: SessionDep, user: Current
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@users_router.get("/{user_id}", responses=_errors(401, 403, 404))
+@users_router.get("/{user_id}", responses=errors(401, 403, 404, phrases=True))
 async def get_user(
     user_id: uuid.UUID, session: SessionDep, viewer: TeacherOrAdmin
 ) -> PublicUserOut:
@@ -393,11 +378,11 @@ async def get_user(
 # /admin/users
 
 
-@admin_router.get("/users", responses=_errors(401, 403))
+@admin_router.get("/users", responses=errors(401, 403, phrases=True))
 async def admin_list_users(
     session: SessionDep,
     _admin: AdminUser,
-    page: PageDep,
+    page: PageParams,
     role: Annotated[Role | None, Query()] = None,
     search: Annotated[
         str | None, Query(max_length=200, description="In email, name, username")
@@ -413,15 +398,12 @@ async def admin_list_users(
         limit=page.limit,
         offset=page.offset,
     )
-    return Page(
-        items=[AdminUserOut.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return page_of(rows, total, page, AdminUserOut.model_validate)
 
 
-@admin_router.post("/users", status_code=status.HTTP_201_CREATED, responses=_errors(401, 403, 409))
+@admin_router.post(
+    "/users", status_code=status.HTTP_201_CREATED, responses=errors(401, 403, 409, phrases=True)
+)
 async def admin_create_user(
     body: AdminUserCreate, session: SessionDep, settings: SettingsDep, admin: AdminUser
 ) -> AdminUserOut:
@@ -430,7 +412,7 @@ async def admin_create_user(
     return AdminUserOut.model_validate(user)
 
 
-@admin_router.get("/users/{user_id}", responses=_errors(401, 403, 404))
+@admin_router.get("/users/{user_id}", responses=errors(401, 403, 404, phrases=True))
 async def admin_get_user(
     user_id: uuid.UUID, session: SessionDep, _admin: AdminUser
 ) -> AdminUserOut:
@@ -438,7 +420,7 @@ async def admin_get_user(
     return AdminUserOut.model_validate(await service.admin_get_user(session, user_id=user_id))
 
 
-@admin_router.patch("/users/{user_id}", responses=_errors(401, 403, 404, 409))
+@admin_router.patch("/users/{user_id}", responses=errors(401, 403, 404, 409, phrases=True))
 async def admin_update_user(
     user_id: uuid.UUID, body: AdminUserUpdate, session: SessionDep, admin: AdminUser
 ) -> AdminUserOut:
@@ -451,7 +433,7 @@ async def admin_update_user(
     "/users/{user_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=_errors(401, 403, 404, 409),
+    responses=errors(401, 403, 404, 409, phrases=True),
 )
 async def admin_delete_user(user_id: uuid.UUID, session: SessionDep, admin: AdminUser) -> Response:
     """Delete an account."""
@@ -463,7 +445,7 @@ async def admin_delete_user(user_id: uuid.UUID, session: SessionDep, admin: Admi
     "/users/{user_id}/reset-password",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=_errors(401, 403, 404),
+    responses=errors(401, 403, 404, phrases=True),
 )
 async def admin_reset_password(
     user_id: uuid.UUID,
@@ -482,17 +464,17 @@ async def admin_reset_password(
 # /admin/audit-logs
 
 
-@admin_router.get("/audit-logs/{log_id}", responses=_errors(401, 403, 404))
+@admin_router.get("/audit-logs/{log_id}", responses=errors(401, 403, 404, phrases=True))
 async def admin_audit_log(log_id: uuid.UUID, session: SessionDep, _admin: AdminUser) -> AuditLogOut:
     """One audit entry."""
     return AuditLogOut.model_validate(await service.admin_get_audit_log(session, log_id=log_id))
 
 
-@admin_router.get("/audit-logs", responses=_errors(401, 403))
+@admin_router.get("/audit-logs", responses=errors(401, 403, phrases=True))
 async def admin_audit_logs(
     session: SessionDep,
     _admin: AdminUser,
-    page: PageDep,
+    page: PageParams,
     actor_id: Annotated[uuid.UUID | None, Query()] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     target_type: Annotated[str | None, Query(max_length=64)] = None,
@@ -510,32 +492,24 @@ async def admin_audit_logs(
         limit=page.limit,
         offset=page.offset,
     )
-    return Page(
-        items=[AuditLogOut.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return page_of(rows, total, page, AuditLogOut.model_validate)
 
 
 # /admin/api-keys
 
 
-@admin_router.get("/api-keys", responses=_errors(401, 403))
+@admin_router.get("/api-keys", responses=errors(401, 403, phrases=True))
 async def admin_list_api_keys(
-    session: SessionDep, _admin: AdminUser, page: PageDep
+    session: SessionDep, _admin: AdminUser, page: PageParams
 ) -> Page[ApiKeyOut]:
     """Active service keys, newest first; secrets are never shown again."""
     rows, total = await service.list_api_keys(session, limit=page.limit, offset=page.offset)
-    return Page(
-        items=[ApiKeyOut.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return page_of(rows, total, page, ApiKeyOut.model_validate)
 
 
-@admin_router.post("/api-keys", status_code=status.HTTP_201_CREATED, responses=_errors(401, 403))
+@admin_router.post(
+    "/api-keys", status_code=status.HTTP_201_CREATED, responses=errors(401, 403, phrases=True)
+)
 async def admin_create_api_key(
     body: ApiKeyCreate, session: SessionDep, admin: AdminUser
 ) -> ApiKeyCreated:
@@ -551,7 +525,7 @@ async def admin_create_api_key(
     "/api-keys/{key_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=_errors(401, 403, 404),
+    responses=errors(401, 403, 404, phrases=True),
 )
 async def admin_revoke_api_key(
     key_id: uuid.UUID, session: SessionDep, admin: AdminUser

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from studyhall.core.pagination import paginate
 from studyhall.jobs.models import Job, JobStatus, PeriodicSchedule
 
 
@@ -126,11 +127,9 @@ async def list_jobs(
         query = query.where(Job.status == status)
     if kind:
         query = query.where(Job.kind == kind)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset)
+    return await paginate(
+        session, query, order_by=[Job.created_at.desc(), Job.id.desc()], limit=limit, offset=offset
     )
-    return list(rows), int(total or 0)
 
 
 async def count_by_status(session: AsyncSession) -> dict[str, int]:

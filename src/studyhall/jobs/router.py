@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from studyhall.core.db import SessionDep
 from studyhall.core.openapi import DocumentedRoute, errors
-from studyhall.core.schemas import Page, Pagination, pagination
+from studyhall.core.pagination import PageParams, page_of
+from studyhall.core.schemas import Page
 from studyhall.identity.dependencies import AdminUser
 from studyhall.jobs import service
 from studyhall.jobs.models import JobStatus
@@ -22,7 +23,7 @@ router = APIRouter(prefix="/admin/jobs", tags=["jobs"], route_class=DocumentedRo
 async def list_jobs(
     session: SessionDep,
     _admin: AdminUser,
-    page: Annotated[Pagination, Depends(pagination)],
+    page: PageParams,
     status: Annotated[JobStatus | None, Query()] = None,
     kind: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Page[JobOut]:
@@ -30,12 +31,7 @@ async def list_jobs(
     rows, total = await service.list_jobs(
         session, status=status, kind=kind, limit=page.limit, offset=page.offset
     )
-    return Page(
-        items=[JobOut.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return page_of(rows, total, page, JobOut.model_validate)
 
 
 @router.get("/{job_id}")

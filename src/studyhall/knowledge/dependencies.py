@@ -21,6 +21,7 @@ from studyhall.core.errors import (
     UnsupportedMediaType,
 )
 from studyhall.core.openapi import answers
+from studyhall.core.schemas import declare_nul_free
 from studyhall.courses import service as courses
 from studyhall.identity.dependencies import CurrentUser, SettingsDep
 from studyhall.knowledge import service
@@ -190,6 +191,9 @@ def upload_openapi(*, library: bool) -> dict[str, Any]:
         properties["level"] = {"type": "string", "maxLength": 64}
         properties["subject"] = {"type": "string", "minLength": 1, "maxLength": 100}
         required += ["subject", "language"]
+    # The fields are validated by InputSchema models (no NUL character), as their schema says.
+    for field in properties.values():
+        declare_nul_free(field)
     return {
         "requestBody": {
             "required": True,

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.core.clock import utcnow
+from studyhall.core.pagination import paginate
 from studyhall.knowledge.models import (
     Chunk,
     Collection,
@@ -58,11 +59,13 @@ async def list_documents(
     )
     if status is not None:
         query = query.where(Document.status == status)
-    total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-    rows = await session.scalars(
-        query.order_by(Document.created_at.desc(), Document.id.desc()).limit(limit).offset(offset)
+    return await paginate(
+        session,
+        query,
+        order_by=[Document.created_at.desc(), Document.id.desc()],
+        limit=limit,
+        offset=offset,
     )
-    return list(rows), total
 
 
 async def same_content(
@@ -114,19 +117,7 @@ async def list_chunks(
     query = select(Chunk).where(Chunk.document_id == document_id)
     if page is not None:
         query = query.where(Chunk.page == page)
-    total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-    rows = await session.scalars(query.order_by(Chunk.position).limit(limit).offset(offset))
-    return list(rows), total
-
-
-async def count_chunks(session: AsyncSession, document_id: uuid.UUID) -> int:
-    """Number of chunk rows of a document."""
-    return int(
-        await session.scalar(
-            select(func.count()).select_from(Chunk).where(Chunk.document_id == document_id)
-        )
-        or 0
-    )
+    return await paginate(session, query, order_by=[Chunk.position], limit=limit, offset=offset)
 
 
 async def chunk_texts(session: AsyncSession, document_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:
@@ -308,14 +299,6 @@ async def replace_links(
     await session.flush()
 
 
-async def courses_linking(session: AsyncSession, document_id: uuid.UUID) -> list[uuid.UUID]:
-    """Courses whose library includes this document."""
-    rows = await session.scalars(
-        select(CourseLibraryLink.course_id).where(CourseLibraryLink.document_id == document_id)
-    )
-    return list(rows)
-
-
 # ---------------------------------------------------------------------------- library browsing
 
 
@@ -360,10 +343,9 @@ async def list_textbooks(
     if search:
         escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(Document.title.ilike(f"%{escaped}%", escape="\\"))
-    query = query.order_by(Document.title, Document.id)
-    total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-    rows = await session.scalars(query.limit(limit).offset(offset))
-    return list(rows), total
+    return await paginate(
+        session, query, order_by=[Document.title, Document.id], limit=limit, offset=offset
+    )
 
 
 async def chunk_outline(
@@ -391,11 +373,13 @@ async def list_sources(
 ) -> tuple[list[Source], int]:
     """Sources, newest first."""
     query = select(Source)
-    total = int(await session.scalar(select(func.count()).select_from(Source)) or 0)
-    rows = await session.scalars(
-        query.order_by(Source.created_at.desc(), Source.id.desc()).limit(limit).offset(offset)
+    return await paginate(
+        session,
+        query,
+        order_by=[Source.created_at.desc(), Source.id.desc()],
+        limit=limit,
+        offset=offset,
     )
-    return list(rows), total
 
 
 async def get_run(session: AsyncSession, run_id: uuid.UUID) -> SyncRun | None:
@@ -408,15 +392,13 @@ async def list_runs(
 ) -> tuple[list[SyncRun], int]:
     """A source's runs, newest first."""
     where = SyncRun.source_id == source_id
-    total = int(await session.scalar(select(func.count()).select_from(SyncRun).where(where)) or 0)
-    rows = await session.scalars(
-        select(SyncRun)
-        .where(where)
-        .order_by(SyncRun.created_at.desc(), SyncRun.id.desc())
-        .limit(limit)
-        .offset(offset)
+    return await paginate(
+        session,
+        select(SyncRun).where(where),
+        order_by=[SyncRun.created_at.desc(), SyncRun.id.desc()],
+        limit=limit,
+        offset=offset,
     )
-    return list(rows), total
 
 
 async def references_by_url(
@@ -477,8 +459,10 @@ async def list_references(
         query = query.where(Reference.source_id == source_id)
     if status is not None:
         query = query.where(Reference.status == status)
-    total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-    rows = await session.scalars(
-        query.order_by(Reference.created_at.desc(), Reference.id.desc()).limit(limit).offset(offset)
+    return await paginate(
+        session,
+        query,
+        order_by=[Reference.created_at.desc(), Reference.id.desc()],
+        limit=limit,
+        offset=offset,
     )
-    return list(rows), total

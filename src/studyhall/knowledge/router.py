@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import FileResponse, JSONResponse
 
 from studyhall.core.db import SessionDep
 from studyhall.core.openapi import DocumentedRoute, errors
-from studyhall.core.schemas import Page, Pagination, pagination
+from studyhall.core.pagination import PageParams, page_of
+from studyhall.core.schemas import Page
 from studyhall.identity.dependencies import AdminUser, CurrentUser, SettingsDep, TeacherOrAdmin
 from studyhall.jobs.schemas import JobOut
 from studyhall.knowledge import service
@@ -47,7 +48,6 @@ from studyhall.knowledge.snippets import query_excerpt
 from studyhall.tutor.leakcheck import WITHHELD_EXCERPT
 
 router = APIRouter(tags=["knowledge"], route_class=DocumentedRoute)
-PageDep = Annotated[Pagination, Depends(pagination)]
 _Level = Annotated[str | None, Query(max_length=64)]
 _Subject = Annotated[str | None, Query(max_length=100)]
 _Language = Annotated[str | None, Query(max_length=16)]
@@ -163,38 +163,28 @@ async def upload_library_document(
 async def list_library_documents(
     session: SessionDep,
     _admin: AdminUser,
-    page: PageDep,
+    page: PageParams,
     status: Annotated[DocumentStatus | None, Query()] = None,
 ) -> Page[DocumentOut]:
     """Every library document whatever its status (admins; browsing shows only ready ones)."""
     rows, total = await service.list_documents(
         session, course_id=None, status=status, limit=page.limit, offset=page.offset
     )
-    return Page(
-        items=[DocumentOut.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return page_of(rows, total, page, DocumentOut.model_validate)
 
 
 @router.get("/courses/{course_id}/documents")
 async def list_course_documents(
     session: SessionDep,
     course_id: ReadableCourse,
-    page: PageDep,
+    page: PageParams,
     status: Annotated[DocumentStatus | None, Query()] = None,
 ) -> Page[DocumentOut]:
     """A course's documents with their ingestion status, newest first."""
     rows, total = await service.list_documents(
         session, course_id=course_id, status=status, limit=page.limit, offset=page.offset
     )
-    return Page(
-        items=[DocumentOut.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return page_of(rows, total, page, DocumentOut.model_validate)
 
 
 @router.get("/documents/{document_id}")
@@ -270,19 +260,14 @@ async def reingest_document(session: SessionDep, document: ManagedDocument) -> U
 async def list_chunks(
     session: SessionDep,
     document: ManagedDocument,
-    page: PageDep,
+    page: PageParams,
     page_number: Annotated[int | None, Query(alias="page", ge=1)] = None,
 ) -> Page[ChunkOut]:
     """A document's chunks in reading order, optionally of one physical page (course owner, admin)."""
     rows, total = await service.list_chunks(
         session, document=document, page=page_number, limit=page.limit, offset=page.offset
     )
-    return Page(
-        items=[ChunkOut.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return page_of(rows, total, page, ChunkOut.model_validate)
 
 
 # ---------------------------------------------------------------------------- search
@@ -350,7 +335,7 @@ async def library_subjects(
 @router.get("/library/textbooks")
 async def list_textbooks(
     session: SessionDep,
-    page: PageDep,
+    page: PageParams,
     level: _Level = None,
     subject: _Subject = None,
     language: _Language = None,
@@ -366,7 +351,7 @@ async def list_textbooks(
         limit=page.limit,
         offset=page.offset,
     )
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return page_of(items, total, page)
 
 
 @router.get("/library/textbooks/{document_id}")
@@ -379,15 +364,10 @@ async def get_textbook(session: SessionDep, document_id: uuid.UUID) -> TextbookD
 
 
 @router.get("/admin/sources")
-async def list_sources(session: SessionDep, _admin: AdminUser, page: PageDep) -> Page[SourceOut]:
+async def list_sources(session: SessionDep, _admin: AdminUser, page: PageParams) -> Page[SourceOut]:
     """Registered curriculum sources."""
     rows, total = await service.list_sources(session, limit=page.limit, offset=page.offset)
-    return Page(
-        items=[SourceOut.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return page_of(rows, total, page, SourceOut.model_validate)
 
 
 @router.post("/admin/sources", status_code=status.HTTP_201_CREATED)
@@ -413,25 +393,20 @@ async def sync_source(session: SessionDep, user: AdminUser, source_id: uuid.UUID
 
 @router.get("/admin/sources/{source_id}/runs")
 async def list_runs(
-    session: SessionDep, _admin: AdminUser, source_id: uuid.UUID, page: PageDep
+    session: SessionDep, _admin: AdminUser, source_id: uuid.UUID, page: PageParams
 ) -> Page[SyncRunOut]:
     """A source's sync runs with found/new counts, newest first."""
     rows, total = await service.list_runs(
         session, source_id=source_id, limit=page.limit, offset=page.offset
     )
-    return Page(
-        items=[SyncRunOut.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return page_of(rows, total, page, SyncRunOut.model_validate)
 
 
 @router.get("/admin/references")
 async def list_references(
     session: SessionDep,
     _admin: AdminUser,
-    page: PageDep,
+    page: PageParams,
     source_id: Annotated[uuid.UUID | None, Query()] = None,
     status: Annotated[ReferenceStatus | None, Query()] = None,
 ) -> Page[ReferenceOut]:
@@ -439,12 +414,7 @@ async def list_references(
     rows, total = await service.list_references(
         session, source_id=source_id, status=status, limit=page.limit, offset=page.offset
     )
-    return Page(
-        items=[ReferenceOut.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return page_of(rows, total, page, ReferenceOut.model_validate)
 
 
 @router.post("/admin/references/{reference_id}/ingest", status_code=status.HTTP_202_ACCEPTED)

@@ -30,9 +30,9 @@ from typing import Any
 import anyio
 import structlog
 
-from studyhall.billing import idempotency
 from studyhall.billing import service as billing
 from studyhall.config import Settings
+from studyhall.core import idempotency
 from studyhall.core.clock import utcnow
 from studyhall.core.db import Database
 from studyhall.core.ids import new_id

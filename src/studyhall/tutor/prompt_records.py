@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.core.clock import utcnow
 from studyhall.core.errors import NotFound
+from studyhall.core.pagination import page_of, window
 from studyhall.core.schemas import Page
 from studyhall.identity.models import User
 from studyhall.tutor import repository
@@ -57,12 +58,7 @@ async def list_for_session(
 ) -> Page[PromptRecordOut]:
     """A session's records in the order they were sent."""
     rows, total = await repository.list_prompt_records(session, chat.id, limit=limit, offset=offset)
-    return Page(
-        items=[PromptRecordOut.model_validate(r) for r in rows],
-        total=total,
-        limit=limit,
-        offset=offset,
-    )
+    return page_of(rows, total, window(limit, offset), PromptRecordOut.model_validate)
 
 
 async def update(

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from studyhall.core.pagination import paginate
 from studyhall.tutor.models import (
     ChatQuiz,
     ChatQuizStatus,
@@ -77,13 +78,13 @@ async def list_sessions(
         library_only=library_only,
         search=search,
     )
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(ChatSession.last_active_at.desc(), ChatSession.id.desc())
-        .limit(limit)
-        .offset(offset)
+    return await paginate(
+        session,
+        query,
+        order_by=[ChatSession.last_active_at.desc(), ChatSession.id.desc()],
+        limit=limit,
+        offset=offset,
     )
-    return list(rows), int(total or 0)
 
 
 async def delete_session(session: AsyncSession, chat_id: uuid.UUID) -> None:
@@ -239,13 +240,13 @@ async def list_system_prompts(
         query = query.where(SystemPrompt.course_id.is_(None))
     if active is not None:
         query = query.where(SystemPrompt.is_active.is_(active))
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(SystemPrompt.scope_key, SystemPrompt.version.desc())
-        .limit(limit)
-        .offset(offset)
+    return await paginate(
+        session,
+        query,
+        order_by=[SystemPrompt.scope_key, SystemPrompt.version.desc()],
+        limit=limit,
+        offset=offset,
     )
-    return list(rows), int(total or 0)
 
 
 async def delete_system_prompt(session: AsyncSession, prompt_id: uuid.UUID) -> None:
@@ -378,12 +379,10 @@ async def list_prompt_records(
 ) -> tuple[list[PromptRecord], int]:
     """A session's prompt records, oldest first (the order they were sent)."""
     condition = PromptRecord.session_id == chat_id
-    total = await session.scalar(select(func.count()).select_from(PromptRecord).where(condition))
-    rows = await session.scalars(
-        select(PromptRecord)
-        .where(condition)
-        .order_by(PromptRecord.created_at, PromptRecord.id)
-        .limit(limit)
-        .offset(offset)
+    return await paginate(
+        session,
+        select(PromptRecord).where(condition),
+        order_by=[PromptRecord.created_at, PromptRecord.id],
+        limit=limit,
+        offset=offset,
     )
-    return list(rows), int(total or 0)

@@ -15,10 +15,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 
-from studyhall.billing.idempotency import IdempotencyKeyHeader
 from studyhall.core.db import Database, SessionDep
+from studyhall.core.idempotency import IdempotencyKeyHeader
 from studyhall.core.openapi import DocumentedRoute, errors
-from studyhall.core.schemas import Page, Pagination, pagination
+from studyhall.core.pagination import PageParams
+from studyhall.core.schemas import Page
 from studyhall.identity.dependencies import (
     AdminUser,
     CallerInOwnSession,
@@ -54,7 +55,6 @@ from studyhall.tutor.streaming import answer_json, event_response
 
 router = APIRouter(tags=["tutor"], route_class=DocumentedRoute)
 
-PageDep = Annotated[Pagination, Depends(pagination)]
 
 _SSE_DOC: dict[int | str, dict[str, Any]] = {
     200: {
@@ -149,7 +149,7 @@ async def create_chat_session(
 async def list_chat_sessions(
     user: CurrentUser,
     session: SessionDep,
-    page: PageDep,
+    page: PageParams,
     course_id: Annotated[uuid.UUID | None, Query()] = None,
     library: Annotated[bool, Query(description="Only sessions without a course")] = False,
     search: Annotated[str | None, Query(max_length=200, description="In titles")] = None,
@@ -215,7 +215,7 @@ async def create_prompt_record(
 
 @router.get("/chat/sessions/{session_id}/prompts")
 async def list_prompt_records(
-    session_id: uuid.UUID, user: CurrentUser, session: SessionDep, page: PageDep
+    session_id: uuid.UUID, user: CurrentUser, session: SessionDep, page: PageParams
 ) -> Page[PromptRecordOut]:
     """The prompt records of one of my sessions, in the order they were sent."""
     chat = await service.owned_session(session, user=user, chat_id=session_id)
@@ -256,7 +256,9 @@ async def delete_prompt_record(
 # ---------------------------------------------------------------- answers
 
 
-@router.post("/chat/sessions/{session_id}/messages", responses=_SSE_DOC)
+# The declared model is the JSON answer; a stream or a replayed answer is returned as a
+# Response, which FastAPI passes through as is.
+@router.post("/chat/sessions/{session_id}/messages", response_model=MessageOut, responses=_SSE_DOC)
 async def post_message(
     session_id: uuid.UUID,
     body: MessageCreate,
@@ -264,13 +266,13 @@ async def post_message(
     user: TutorCaller,
     provider: ProviderDep,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> MessageOut:
+) -> MessageOut | Response:
     """Ask the tutor: a grounded, cited answer from the course material, paid from the wallet.
 
     JSON by default; `Accept: text/event-stream` streams it. `Idempotency-Key` (JSON only): a
     retry with the same key and body gets the first answer and is charged once.
     """
-    return await _answer(  # type: ignore[return-value]
+    return await _answer(
         request,
         user,
         provider,
@@ -281,16 +283,16 @@ async def post_message(
     )
 
 
-@router.post("/chat", responses=_SSE_DOC)
+@router.post("/chat", response_model=ChatReply, responses=_SSE_DOC)
 async def chat(
     body: ChatCreate,
     request: Request,
     user: TutorCaller,
     provider: ProviderDep,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> ChatReply:
+) -> MessageOut | Response:
     """One call: ask in an existing session, or (no `session_id`) in a new one in `course_id`."""
-    return await _answer(  # type: ignore[return-value]
+    return await _answer(
         request,
         user,
         provider,
@@ -337,7 +339,7 @@ async def list_course_transcripts(
     course_id: uuid.UUID,
     user: CurrentUser,
     session: SessionDep,
-    page: PageDep,
+    page: PageParams,
     user_id: Annotated[uuid.UUID | None, Query(description="One student's sessions")] = None,
 ) -> Page[TranscriptSessionOut]:
     """Tutor sessions held in my course (its teacher or an admin; 404 otherwise)."""
@@ -363,7 +365,7 @@ async def get_course_transcript(
 async def list_system_prompts(
     _admin: AdminUser,
     session: SessionDep,
-    page: PageDep,
+    page: PageParams,
     scope: Annotated[str | None, Query(pattern="^(global|course)$")] = None,
     course_id: Annotated[uuid.UUID | None, Query()] = None,
     active: Annotated[bool | None, Query()] = None,

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from studyhall.core.clock import utcnow
 from studyhall.core.errors import Forbidden, NotFound
 from studyhall.core.ids import new_id
+from studyhall.core.pagination import page_of, window
 from studyhall.core.schemas import Page
 from studyhall.courses import service as courses
 from studyhall.courses.errors import CourseNotFound, EnrollmentRequired
@@ -140,12 +141,7 @@ async def list_sessions(
         limit=limit,
         offset=offset,
     )
-    return Page(
-        items=[ChatSessionOut.model_validate(r) for r in rows],
-        total=total,
-        limit=limit,
-        offset=offset,
-    )
+    return page_of(rows, total, window(limit, offset), ChatSessionOut.model_validate)
 
 
 def message_out(message: Message) -> MessageOut:
@@ -216,12 +212,7 @@ async def course_transcripts(
     rows, total = await repository.list_sessions(
         session, user_id=user_id, course_id=course.id, limit=limit, offset=offset
     )
-    return Page(
-        items=[TranscriptSessionOut.model_validate(r) for r in rows],
-        total=total,
-        limit=limit,
-        offset=offset,
-    )
+    return page_of(rows, total, window(limit, offset), TranscriptSessionOut.model_validate)
 
 
 async def course_transcript(

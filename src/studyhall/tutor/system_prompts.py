@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from studyhall.audit.service import record
 from studyhall.core.clock import utcnow
 from studyhall.core.errors import Conflict, NotFound
+from studyhall.core.pagination import page_of, window
 from studyhall.core.schemas import Page
 from studyhall.courses import service as courses
 from studyhall.courses.errors import CourseNotFound
@@ -156,7 +157,7 @@ async def list_prompts(
         limit=limit,
         offset=offset,
     )
-    return Page(items=[prompt_out(r) for r in rows], total=total, limit=limit, offset=offset)
+    return page_of(rows, total, window(limit, offset), prompt_out)
 
 
 async def update(

@@ -10,6 +10,7 @@ from sqlalchemy import case, func, or_, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from studyhall.core.pagination import paginate
 from studyhall.video.models import Video, VideoHostName, VideoPrivacy, VideoStatus, VideoWatch
 
 
@@ -31,15 +32,13 @@ async def list_for_course(
     where = [Video.course_id == course_id]
     if not staff:
         where += [Video.status == VideoStatus.ready, Video.privacy == VideoPrivacy.course]
-    total = await session.scalar(select(func.count()).select_from(Video).where(*where))
-    rows = await session.scalars(
-        select(Video)
-        .where(*where)
-        .order_by(Video.created_at.desc(), Video.id.desc())
-        .limit(limit)
-        .offset(offset)
+    return await paginate(
+        session,
+        select(Video).where(*where),
+        order_by=[Video.created_at.desc(), Video.id.desc()],
+        limit=limit,
+        offset=offset,
     )
-    return list(rows), int(total or 0)
 
 
 async def for_lesson(session: AsyncSession, lesson_id: uuid.UUID) -> list[Video]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, status
 from fastapi.responses import FileResponse
 
 from studyhall.core.db import SessionDep
 from studyhall.core.openapi import DocumentedRoute, error_response, errors
-from studyhall.core.schemas import Page, Pagination, pagination
+from studyhall.core.pagination import PageParams, page_of
+from studyhall.core.schemas import Page
 from studyhall.courses.dependencies import OwnedCourse, OwnedLesson, ReadableCourse
 from studyhall.identity.dependencies import CurrentUser, SettingsDep
 from studyhall.video import service
@@ -41,7 +40,6 @@ class VideoFileResponse(FileResponse):
     chunk_size = 1024 * 1024
 
 
-PageDep = Annotated[Pagination, Depends(pagination)]
 _HOST_ERRORS = errors(502, 503)
 
 
@@ -73,14 +71,14 @@ async def list_videos(
     settings: SettingsDep,
     user: CurrentUser,
     course: ReadableCourse,
-    page: PageDep,
+    page: PageParams,
 ) -> Page[VideoOut]:
     """A course's videos with their status (`uploading`, `ready`, `failed`); its teacher and
     admins see every video with its watch figures, students the ready course-wide ones."""
     items, total = await service.list_videos(
         session, settings, user=user, course=course, limit=page.limit, offset=page.offset
     )
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return page_of(items, total, page)
 
 
 @router.get("/videos/{video_id}", responses=_HOST_ERRORS)

@@ -16,6 +16,8 @@ from studyhall.web.pages import (
     admin,
     admin_ops,
     admin_platform,
+    admin_prompts,
+    admin_sources,
     admin_wallets,
     auth,
     sso,
@@ -65,6 +67,8 @@ def pages_router() -> APIRouter:
         admin,
         admin_ops,
         admin_platform,
+        admin_prompts,
+        admin_sources,
         admin_wallets,
     ):
         router.include_router(module.router)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from studyhall.core.pagination import paginate
 from studyhall.workspaces.models import CourseWorkspaceProfile, Workspace, WorkspaceStatus
 
 ACTIVE = (WorkspaceStatus.starting, WorkspaceStatus.running)
@@ -90,11 +91,13 @@ async def page(
         query = query.where(Workspace.status == status)
     if user_id is not None:
         query = query.where(Workspace.user_id == user_id)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(Workspace.created_at.desc(), Workspace.id.desc()).limit(limit).offset(offset)
+    return await paginate(
+        session,
+        query,
+        order_by=[Workspace.created_at.desc(), Workspace.id.desc()],
+        limit=limit,
+        offset=offset,
     )
-    return list(rows), int(total or 0)
 
 
 async def course_profile(session: AsyncSession, course_id: uuid.UUID) -> str | None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from studyhall.core.db import SessionDep
 from studyhall.core.openapi import DocumentedRoute, errors
-from studyhall.core.schemas import Page, Pagination, pagination
+from studyhall.core.pagination import PageParams, page_of
+from studyhall.core.schemas import Page
 from studyhall.courses.dependencies import OwnedCourse
 from studyhall.identity.dependencies import AdminUser, CurrentUser, SettingsDep
 from studyhall.workspaces import service
@@ -115,7 +116,7 @@ async def list_workspaces(
     session: SessionDep,
     _admin: AdminUser,
     settings: SettingsDep,
-    page: Annotated[Pagination, Depends(pagination)],
+    page: PageParams,
     status: Annotated[WorkspaceStatus | None, Query()] = None,
     user_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Page[WorkspaceOut]:
@@ -123,7 +124,7 @@ async def list_workspaces(
     items, total = await service.admin_list(
         session, settings, status=status, user_id=user_id, limit=page.limit, offset=page.offset
     )
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return page_of(items, total, page)
 
 
 @router.post("/admin/workspaces/{workspace_id}/stop", responses=errors(404, 409, 503))

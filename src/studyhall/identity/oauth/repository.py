@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from studyhall.core.pagination import paginate
 from studyhall.core.security import hash_token
 from studyhall.identity.oauth.models import (
     OAuthAccount,
@@ -29,11 +30,13 @@ async def list_accounts(
 ) -> tuple[list[OAuthAccount], int]:
     """A user's linked identities, oldest first."""
     query = select(OAuthAccount).where(OAuthAccount.user_id == user_id)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(OAuthAccount.created_at, OAuthAccount.id).limit(limit).offset(offset)
+    return await paginate(
+        session,
+        query,
+        order_by=[OAuthAccount.created_at, OAuthAccount.id],
+        limit=limit,
+        offset=offset,
     )
-    return list(rows), int(total or 0)
 
 
 async def count_accounts(session: AsyncSession, user_id: uuid.UUID) -> int:
@@ -108,6 +111,4 @@ async def list_sso_domains(
 ) -> tuple[list[SSODomain], int]:
     """Domains that must use single sign-on, alphabetically."""
     query = select(SSODomain)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(query.order_by(SSODomain.domain).limit(limit).offset(offset))
-    return list(rows), int(total or 0)
+    return await paginate(session, query, order_by=[SSODomain.domain], limit=limit, offset=offset)

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response, Security, stat
 
 from studyhall.core.db import Database, SessionDep
 from studyhall.core.openapi import DocumentedRoute, answers, errors
+from studyhall.core.pagination import PageParams, page_of
 from studyhall.core.ratelimit import RateLimiter
-from studyhall.core.schemas import Page, Pagination, pagination
+from studyhall.core.schemas import Page
 from studyhall.identity.dependencies import (
     AdminUser,
     CurrentUser,
@@ -35,8 +36,6 @@ from studyhall.identity.schemas import TokenPair
 oauth_router = APIRouter(prefix="/auth/oauth", tags=["auth"], route_class=DocumentedRoute)
 identities_router = APIRouter(prefix="/users", tags=["users"], route_class=DocumentedRoute)
 oauth_admin_router = APIRouter(prefix="/admin", tags=["admin"], route_class=DocumentedRoute)
-
-PageDep = Annotated[Pagination, Depends(pagination)]
 
 
 async def _database(request: Request) -> Database:
@@ -163,18 +162,13 @@ async def id_token_sign_in(
 
 @identities_router.get("/me/identities")
 async def list_my_identities(
-    session: SessionDep, user: CurrentUser, page: PageDep
+    session: SessionDep, user: CurrentUser, page: PageParams
 ) -> Page[IdentityOut]:
     """The external identities (Google, GitHub, the school's provider) linked to my account."""
     rows, total = await service.list_identities(
         session, user_id=user.id, limit=page.limit, offset=page.offset
     )
-    return Page(
-        items=[IdentityOut.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return page_of(rows, total, page, IdentityOut.model_validate)
 
 
 @identities_router.delete(
@@ -197,32 +191,22 @@ async def unlink_my_identity(
 
 @oauth_admin_router.get("/users/{user_id}/identities")
 async def admin_list_identities(
-    user_id: uuid.UUID, session: SessionDep, _admin: AdminUser, page: PageDep
+    user_id: uuid.UUID, session: SessionDep, _admin: AdminUser, page: PageParams
 ) -> Page[IdentityOut]:
     """The external identities linked to an account."""
     rows, total = await service.admin_list_identities(
         session, user_id=user_id, limit=page.limit, offset=page.offset
     )
-    return Page(
-        items=[IdentityOut.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return page_of(rows, total, page, IdentityOut.model_validate)
 
 
 @oauth_admin_router.get("/sso-domains")
 async def admin_list_sso_domains(
-    session: SessionDep, _admin: AdminUser, page: PageDep
+    session: SessionDep, _admin: AdminUser, page: PageParams
 ) -> Page[SSODomainOut]:
     """Email domains whose users must sign in through a provider."""
     rows, total = await service.list_sso_domains(session, limit=page.limit, offset=page.offset)
-    return Page(
-        items=[SSODomainOut.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return page_of(rows, total, page, SSODomainOut.model_validate)
 
 
 @oauth_admin_router.post(

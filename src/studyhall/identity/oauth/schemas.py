@@ -9,9 +9,14 @@ from pydantic import Field, StringConstraints
 
 from studyhall.core.schemas import InputSchema, Schema, UTCTimestamp
 
+# `\S` differs between the schema's regex dialect (ECMA-262: U+FEFF is a space, U+0085 is not)
+# and the server's (Unicode White_Space: the reverse), so both are named: schema and server then
+# refuse the same addresses.
 RedirectUri = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=2000, pattern=r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$"),
+    StringConstraints(
+        min_length=1, max_length=2000, pattern=r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s\x85\ufeff]+$"
+    ),
     Field(description="Where the provider sends the person back (registered at the provider)"),
 ]
 ProviderPassword = Annotated[

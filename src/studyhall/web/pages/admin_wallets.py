@@ -10,9 +10,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from studyhall.billing import idempotency
 from studyhall.billing import service as billing
 from studyhall.billing.schemas import TopupIn, WalletLimitsIn
+from studyhall.core import idempotency
 from studyhall.core.errors import AppError, Unprocessable
 from studyhall.identity import service as identity
 from studyhall.identity.models import Role, User

@@ -1,0 +1,170 @@
+"""BacMR dialect (document 001): curriculum browsing, and the administrators' documents and
+discovered references, on StudyHall's library (the knowledge domain).
+
+A BacMR `grade` is a library textbook's `level`. Curriculum reads are public, like StudyHall's
+`/library/*`; the rest is for administrators (admin token or `X-Admin-Key`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import Field
+
+from studyhall.compat.bacmr import ERRORS, ok
+from studyhall.compat.base import DialectIn, error_doc, parse
+from studyhall.core.db import SessionDep
+from studyhall.identity.dependencies import AdminUser
+from studyhall.knowledge import service as knowledge
+from studyhall.knowledge.dependencies import ManagedDocument
+from studyhall.knowledge.models import ReferenceStatus
+from studyhall.knowledge.schemas import DocumentOut, DocumentUpdate, ReferenceOut
+
+router = APIRouter()
+
+_Text = Annotated[str | None, Query(max_length=100)]
+# The document's lists have no paging beyond limit/offset; textbooks come in one answer.
+TEXTBOOK_LIMIT = 100
+
+
+@router.get("/curriculum/subjects", summary="Subjects of the ready textbooks (public)")
+async def subjects(session: SessionDep) -> dict[str, Any]:
+    found = await knowledge.library_subjects(session, level=None, language=None)
+    return {"subjects": [s.subject for s in found], "total": len(found)}
+
+
+@router.get(
+    "/curriculum/textbooks",
+    responses=error_doc(ERRORS, 422),
+    summary="Ready textbooks grouped by education level (public)",
+)
+async def textbooks(
+    session: SessionDep, grade: _Text = None, subject: _Text = None, language: _Text = None
+) -> dict[str, Any]:
+    items, total = await knowledge.list_textbooks(
+        session,
+        level=grade,
+        subject=subject,
+        language=language,
+        search=None,
+        limit=TEXTBOOK_LIMIT,
+        offset=0,
+    )
+    levels: dict[str, list[dict[str, Any]]] = {}
+    for book in items:
+        levels.setdefault(book.level or "", []).append(book.model_dump(mode="json"))
+    return {
+        "levels": [
+            {"grade": grade_name, "textbooks": books} for grade_name, books in levels.items()
+        ],
+        "total": total,
+    }
+
+
+@router.get(
+    "/curriculum/textbooks/{textbook_id}",
+    responses=error_doc(ERRORS, 404),
+    summary="A textbook with its sections and page range (public)",
+)
+async def textbook(textbook_id: uuid.UUID, session: SessionDep) -> dict[str, Any]:
+    detail = await knowledge.textbook_detail(session, document_id=textbook_id)
+    return detail.model_dump(mode="json")
+
+
+class DocumentChanges(DialectIn):
+    title: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+    subject: Annotated[str, Field(max_length=100)] | None = None
+    level: Annotated[str, Field(max_length=100)] | None = None
+    language: Annotated[str, Field(max_length=100)] | None = None
+
+
+@router.patch(
+    "/admin/documents/{document_id}",
+    responses=error_doc(ERRORS, 401, 403, 404, 422),
+    summary="Change a document's title, subject, level or language",
+)
+async def update_document(
+    body: DocumentChanges, admin: AdminUser, document: ManagedDocument, session: SessionDep
+) -> dict[str, Any]:
+    data = parse(DocumentUpdate, body.model_dump(exclude_none=True))
+    updated = await knowledge.update_document(session, actor=admin, document=document, data=data)
+    return ok(DocumentOut.model_validate(updated).model_dump(mode="json"))
+
+
+@router.delete(
+    "/admin/documents/{document_id}",
+    responses=error_doc(ERRORS, 401, 403, 404),
+    summary="Delete a document with its chunks and vectors",
+)
+async def delete_document(
+    admin: AdminUser, document: ManagedDocument, session: SessionDep
+) -> dict[str, Any]:
+    document_id = str(document.id)
+    await knowledge.delete_document(session, actor=admin, document=document)
+    return ok({"document_id": document_id})
+
+
+# The document's reference statuses for StudyHall's.
+_STATUS_IN = {
+    "discovered": ReferenceStatus.new,
+    "queued": ReferenceStatus.queued,
+    "ready": ReferenceStatus.ingested,
+    "failed": ReferenceStatus.failed,
+}
+_STATUS_OUT = {ours: theirs for theirs, ours in _STATUS_IN.items()}
+
+
+def _reference(row: Any) -> dict[str, Any]:
+    out: dict[str, Any] = ReferenceOut.model_validate(row).model_dump(mode="json")
+    out["status"] = _STATUS_OUT[ReferenceStatus(out["status"])]
+    return out
+
+
+@router.get(
+    "/admin/references",
+    responses=error_doc(ERRORS, 401, 403, 422),
+    summary="PDFs discovered by the sources' crawls",
+)
+async def references(
+    admin: AdminUser,
+    session: SessionDep,
+    status: Annotated[
+        Literal["discovered", "queued", "ready", "failed"] | None,
+        Query(description="The document's names: `discovered` (new) and `ready` (ingested)"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> dict[str, Any]:
+    rows, total = await knowledge.list_references(
+        session,
+        source_id=None,
+        status=_STATUS_IN[status] if status else None,
+        limit=limit,
+        offset=offset,
+    )
+    return {
+        "references": [_reference(r) for r in rows],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@router.post(
+    "/admin/ingest/{reference_id}",
+    responses=error_doc(ERRORS, 401, 403, 404, 422),
+    summary="Queue a discovered PDF's download and ingestion",
+)
+async def ingest(
+    reference_id: uuid.UUID,
+    admin: AdminUser,
+    session: SessionDep,
+    force: Annotated[bool, Query(description="Accepted; StudyHall always queues")] = False,
+) -> dict[str, str]:
+    # One job per reference at a time (StudyHall dedupes it), so `force` changes nothing.
+    reference, job = await knowledge.queue_reference(
+        session, actor=admin, reference_id=reference_id
+    )
+    return {"status": "queued", "job_id": str(job.id), "reference_id": str(reference.id)}
