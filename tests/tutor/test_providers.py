@@ -398,3 +398,26 @@ async def test_offline_points_to_a_passage_in_another_language_without_claiming_
         grounding=Grounding(question="Que transforme la photosynthèse ?", passages=[french]),
     )
     assert result.extra["grounded"] == "true" and "[1]" in result.text
+
+
+async def test_offline_quotes_sentences_not_the_section_title_glued_to_them() -> None:
+    passage = SourcePassage(
+        index=1,
+        chunk_id=uuid.uuid4(),
+        document_id=uuid.uuid4(),
+        document_title="Nonlinear ODEs",
+        page=9,
+        page_label=None,
+        heading="1.6 Picard iteration for nonlinear problems",
+        text=(
+            "1.6 Picard iteration for\nnonlinear problems\nPicard iteration solves a nonlinear "
+            "equation by freezing the nonlinear coefficient at the previous iterate. Each step "
+            "then solves a linear problem."
+        ),
+        score=1.0,
+    )
+    grounding = Grounding(question="What is Picard iteration?", passages=[passage], hint_level=3)
+    result = await OfflineProvider().complete(MESSAGES, max_tokens=500, grounding=grounding)
+    assert "“Picard iteration solves a nonlinear equation by freezing" in result.text
+    assert ": “1.6" not in result.text and "problems Picard" not in result.text
+    assert "(section “1.6 Picard iteration for nonlinear problems”)" in result.text

@@ -35,7 +35,7 @@ from studyhall.tutor.providers.base import (
     estimate_tokens,
     truncate_to_tokens,
 )
-from studyhall.tutor.text import Sentence, sentences, stem, term_set, words
+from studyhall.tutor.text import Sentence, collapse_spaces, sentences, stem, term_set, words
 
 NOT_FOUND = (
     "I could not find anything about this in the course material, so I will not guess. "
@@ -138,12 +138,32 @@ def select(grounding: Grounding) -> list[_Pick]:
     for rank, passage in enumerate(grounding.passages):
         if coverage(question_terms, passage.text) < grounding.min_coverage:
             continue
-        for sentence in sentences(passage.text):
+        for sentence in sentences(_body(passage)):
             score = len(question_terms & term_set(sentence.text))
             if score >= need:
                 picks.append(_Pick(passage, sentence, score, rank))
     picks.sort(key=lambda p: (-p.score, p.rank, p.sentence.position))
     return picks
+
+
+def _body(passage: SourcePassage) -> str:
+    """The passage's text without its heading's lines.
+
+    A chunk starts with its section's title on a line of its own, and sentence splitting would
+    glue it to the first sentence ("1.6 Picard iteration Picard iteration solves ..."): a quote
+    that reads like a pasted slide title. The answer names the section anyway.
+    """
+    if not passage.heading:
+        return passage.text
+    heading = collapse_spaces(passage.heading).casefold()
+    kept = []
+    for line in passage.text.split("\n"):
+        key = collapse_spaces(line).casefold()
+        # A title wrapped over two lines is one heading: each line is a part of it.
+        if key and key in heading and not key.endswith((".", "!", "?")):
+            continue
+        kept.append(line)
+    return "\n".join(kept)
 
 
 def compose(grounding: Grounding) -> tuple[str, bool]:
