@@ -19,7 +19,7 @@ from tests.billing.conftest import API, Headers, credit, invariants
 from tests.courses.helpers import create_course
 
 
-async def test_owner_and_admin_set_the_budget_assistants_read_it_students_do_not(
+async def test_admins_set_the_budget_teachers_and_assistants_read_it_students_do_not(
     client: httpx.AsyncClient, db: Database, make_user: Any, auth: Headers
 ) -> None:
     owner, assistant, stranger = [await make_user("teacher") for _ in range(3)]
@@ -42,7 +42,11 @@ async def test_owner_and_admin_set_the_budget_assistants_read_it_students_do_not
         "tokens_held": 0,
         "tokens_remaining": None,
     }
-    r = await client.put(url, json={"token_budget": 5000}, headers=auth(owner))
+    # The platform grants the budget: the course's own teachers see it but cannot set it.
+    assert (
+        await client.put(url, json={"token_budget": 10**9}, headers=auth(owner))
+    ).status_code == 403
+    r = await client.put(url, json={"token_budget": 5000}, headers=auth(admin))
     assert r.status_code == 200 and r.json()["tokens_remaining"] == 5000
     assert (await client.get(url, headers=auth(assistant))).json()["token_budget"] == 5000
     assert (
@@ -66,11 +70,11 @@ async def test_owner_and_admin_set_the_budget_assistants_read_it_students_do_not
         f"{API}/courses/{course['id']}/token-cap", json={"daily_cap": 300}, headers=auth(admin)
     )
     assert r.status_code == 200
-    r = await client.put(url, json={"token_budget": None}, headers=auth(owner))
+    r = await client.put(url, json={"token_budget": None}, headers=auth(admin))
     assert r.json()["token_budget"] is None
     cap = await client.get(f"{API}/courses/{course['id']}/token-cap", headers=auth(admin))
     assert cap.json()["daily_cap"] == 300
-    await client.put(url, json={"token_budget": 50}, headers=auth(owner))
+    await client.put(url, json={"token_budget": 50}, headers=auth(admin))
     await client.put(
         f"{API}/courses/{course['id']}/token-cap", json={"daily_cap": None}, headers=auth(admin)
     )

@@ -96,7 +96,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "POST /api/v1/courses/{course_id}/join-code": STAFF,
     "POST /api/v1/courses/{course_id}/checkout": STUDENTS,
     "GET /api/v1/courses/{course_id}/token-budget": STAFF,
-    "PUT /api/v1/courses/{course_id}/token-budget": STAFF,
+    "PUT /api/v1/courses/{course_id}/token-budget": ADMINS,
     "GET /api/v1/courses/{course_id}/progress": STUDENTS,
     "POST /api/v1/courses/{course_id}/modules": STAFF,
     "PATCH /api/v1/modules/{module_id}": STAFF,

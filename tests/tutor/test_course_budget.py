@@ -22,14 +22,14 @@ from tests.tutor.conftest import (
 
 
 async def test_a_spent_budget_is_402_and_the_model_is_never_called(
-    make_client: MakeClient, auth: Headers, course: Course, llm: LLMPeer
+    make_client: MakeClient, auth: Headers, course: Course, llm: LLMPeer, admin: User
 ) -> None:
     client = await make_client(llm=peer_llm(llm))
     me = auth(course.student)
     r = await client.put(
         f"{API}/courses/{course.id}/token-budget",
         json={"token_budget": 100},
-        headers=auth(course.teacher),
+        headers=auth(admin),
     )
     assert r.status_code == 200, r.text
     before = await wallet(client, me)
@@ -47,7 +47,7 @@ async def test_a_spent_budget_is_402_and_the_model_is_never_called(
 
 
 async def test_parallel_questions_never_overdraw_the_budget(
-    make_client: MakeClient, auth: Headers, course: Course, make_user: MakeUser
+    make_client: MakeClient, auth: Headers, course: Course, make_user: MakeUser, admin: User
 ) -> None:
     client = await make_client(rate_limits={"tutor_per_user": "100/minute"})
     students: list[User] = [course.student]
@@ -67,7 +67,7 @@ async def test_parallel_questions_never_overdraw_the_budget(
     assert 0 < spent <= hold
     # Room for two holds and a half: answers asked together must not all fit.
     budget = spent + 2 * hold + hold // 2
-    assert (await client.put(url, json={"token_budget": budget}, headers=teacher)).is_success
+    assert (await client.put(url, json={"token_budget": budget}, headers=auth(admin))).is_success
 
     async def ask(student: User) -> httpx.Response:
         return await client.post(f"{API}/chat", json=question, headers=auth(student))

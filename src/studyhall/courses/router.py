@@ -58,7 +58,13 @@ from studyhall.courses.schemas import (
 from studyhall.courses.schemas import (
     EnrolledCourse as EnrolledCourseOut,
 )
-from studyhall.identity.dependencies import CurrentUser, SettingsDep, StudentUser, TeacherOrAdmin
+from studyhall.identity.dependencies import (
+    AdminUser,
+    CurrentUser,
+    SettingsDep,
+    StudentUser,
+    TeacherOrAdmin,
+)
 
 router = APIRouter(tags=["courses"], route_class=DocumentedRoute)
 
@@ -224,15 +230,17 @@ async def get_token_budget(session: SessionDep, course: TaughtCourse) -> CourseB
 
 @router.put("/courses/{course_id}/token-budget", responses=errors(403, 404))
 async def set_token_budget(
-    session: SessionDep, user: CurrentUser, course: OwnedCourse, body: CourseBudgetIn
+    session: SessionDep, admin: AdminUser, course: TaughtCourse, body: CourseBudgetIn
 ) -> CourseBudgetOut:
-    """Set the course's total token budget (null removes it; owner teacher or admin); audited.
+    """Set the course's total token budget (null removes it; admins only, like the daily cap:
+    the budget is what the platform grants the course, so its teachers see it but cannot raise
+    it); audited.
 
     Once spent (with what answers in progress hold), the tutor refuses the course's questions
     with 402 `course_budget_exhausted`, whoever asks and whatever their wallet holds.
     """
     view = await billing.set_course_budget(
-        session, course_id=course.id, token_budget=body.token_budget, actor_id=user.id
+        session, course_id=course.id, token_budget=body.token_budget, actor_id=admin.id
     )
     return CourseBudgetOut.model_validate(view, from_attributes=True)
 
