@@ -176,15 +176,18 @@ async def test_refund_before_success_gives_no_seat_and_a_second_payment_keeps_it
     teacher, student = await make_user("teacher"), await make_user("student")
     course = await create_course(client, auth(teacher), price=5)
     first = await _checkout(client, auth(student), course["id"])
-    second = await _checkout(client, auth(student), course["id"])
-    assert first["payment_id"] != second["payment_id"]
     # Events out of order: the full refund arrives before the success.
     await _deliver(client, stripe_peer.refunded_event(first["payment_id"], 500))
     r = await _deliver(client, stripe_peer.succeeded_event(first["payment_id"]))
     assert r.json()["outcome"] == "refunded"
     assert await _enrollments(db, course["id"]) == 0
-    # Two checkouts both paid: refunding one leaves the seat the other paid for.
+    # Two payments for one seat both paid (the first abandoned and canceled at the provider, then
+    # paid after all from another device): refunding one leaves the seat the other paid for.
+    second = await _checkout(client, auth(student), course["id"])
+    assert second["payment_id"] != first["payment_id"]
+    stripe_peer.intents[second["payment_id"]]["status"] = "canceled"
     third = await _checkout(client, auth(student), course["id"])
+    assert third["payment_id"] != second["payment_id"]
     assert (await _deliver(client, stripe_peer.succeeded_event(second["payment_id"]))).json()[
         "outcome"
     ] == "enrolled"
@@ -234,6 +237,37 @@ async def test_checkout_idempotency_key_makes_one_intent(
     assert a == b and len(stripe_peer.intents) == 1
     r = await client.post(f"{API}/courses/{other['id']}/checkout", headers=h)
     assert r.status_code == 409
+
+
+async def test_a_second_checkout_continues_the_unpaid_payment_instead_of_charging_twice(
+    client: httpx.AsyncClient, stripe_peer: StripePeer, make_user: Any, auth: Headers
+) -> None:
+    teacher, student, other = (
+        await make_user("teacher"),
+        await make_user("student"),
+        await make_user("student"),
+    )
+    course = await create_course(client, auth(teacher), price=20)
+    # A double click or a second tab, each with its own Idempotency-Key (or none).
+    first = await _checkout(client, {**auth(student), "Idempotency-Key": "tab-1"}, course["id"])
+    again = await _checkout(client, {**auth(student), "Idempotency-Key": "tab-2"}, course["id"])
+    third = await _checkout(client, auth(student), course["id"])
+    assert first == again == third
+    assert len(stripe_peer.intents) == 1
+    # Another student's checkout is their own payment.
+    theirs = await _checkout(client, auth(other), course["id"])
+    assert theirs["payment_id"] != first["payment_id"] and len(stripe_peer.intents) == 2
+    # Once the provider cancels the unpaid payment, the next checkout starts a new one.
+    stripe_peer.intents[first["payment_id"]]["status"] = "canceled"
+    fresh = await _checkout(client, auth(student), course["id"])
+    assert fresh["payment_id"] not in (first["payment_id"], theirs["payment_id"])
+    # A new price is a new payment: the old unpaid one is for the old price.
+    r = await client.patch(
+        f"{API}/courses/{course['id']}", json={"price": 25}, headers=auth(teacher)
+    )
+    assert r.status_code == 200, r.text
+    repriced = await _checkout(client, auth(student), course["id"])
+    assert repriced["payment_id"] != fresh["payment_id"] and repriced["amount"] == 2500
 
 
 async def test_admin_stats_revenue_per_course_and_per_month(

@@ -197,6 +197,20 @@ async def _create_intent(
     return intent.id, intent.client_secret
 
 
+async def _open_intent_secret(settings: BillingSettings, intent_id: str) -> str | None:
+    """The client secret of a PaymentIntent that can still be paid (None once canceled)."""
+    try:
+        intent = await _client(settings).v1.payment_intents.retrieve_async(intent_id)
+    except stripe.StripeError as exc:
+        log.warning("stripe_retrieve_failed", error_type=type(exc).__name__, status=exc.http_status)
+        raise PaymentProviderError(
+            "The payment provider could not be reached; please try again later"
+        ) from None
+    if intent.status == "canceled" or not intent.client_secret:
+        return None
+    return intent.client_secret
+
+
 def _payment_row(
     *,
     user_id: uuid.UUID,
@@ -286,6 +300,22 @@ async def start_course_checkout(
     if not 0 < amount <= service.MAX_AMOUNT:
         raise Unprocessable("The course's price cannot be charged", code="invalid_amount")
     currency = settings.course_currency.lower()
+    # A second click, tab or device continues the payment already started (Stripe's advice: one
+    # PaymentIntent per purchase), so a student is never charged twice for one seat.
+    pending = await repository.pending_course_payment(
+        session, user_id=user_id, course_id=course_id, amount=amount, currency=currency
+    )
+    open_secret = await _open_intent_secret(settings, pending) if pending else None
+    if pending and open_secret:
+        assert settings.stripe_publishable_key is not None
+        return CourseCheckout(
+            payment_id=pending,
+            client_secret=open_secret,
+            publishable_key=settings.stripe_publishable_key,
+            course_id=course_id,
+            amount=amount,
+            currency=currency,
+        )
     intent_id, client_secret = await _create_intent(
         settings,
         amount=amount,

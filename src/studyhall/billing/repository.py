@@ -362,6 +362,24 @@ async def insert_payment_if_missing(session: AsyncSession, values: dict[str, Any
     )
 
 
+async def pending_course_payment(
+    session: AsyncSession, *, user_id: uuid.UUID, course_id: uuid.UUID, amount: int, currency: str
+) -> str | None:
+    """The provider id of the user's newest unpaid payment for the course at this price."""
+    return await session.scalar(
+        select(Payment.provider_payment_id)
+        .where(
+            Payment.user_id == user_id,
+            Payment.course_id == course_id,
+            Payment.status == PaymentStatus.pending,
+            Payment.amount == amount,
+            Payment.currency == currency,
+        )
+        .order_by(Payment.created_at.desc())
+        .limit(1)
+    )
+
+
 async def has_standing_course_payment(
     session: AsyncSession, *, user_id: uuid.UUID, course_id: uuid.UUID
 ) -> bool:

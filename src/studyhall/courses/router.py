@@ -185,7 +185,9 @@ async def start_checkout(
 
     The same rules as enrolling apply (403 `enrollment_closed` for a private course, the join code
     of an invite course); the student is enrolled when the provider's signed webhook reports the
-    payment succeeded, exactly once, and a full refund ends the enrollment.
+    payment succeeded, exactly once, and a full refund ends the enrollment. While the student's
+    last payment for the seat is unpaid and not canceled, a new checkout returns that payment
+    again (a second click or tab never charges twice).
     """
 
     async def start() -> CourseCheckoutOut:
