@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,7 @@ import jwt
 from studyhall.identity.models import Role, User
 from tests.compat.conftest import STRONG_PASSWORD, fresh_email
 from tests.conftest import TEST_PASSWORD, MakeUser
+from tests.peers.stripe_api import StripePeer, sign
 from tests.video.media import tiny_mp4
 
 BASE = "/compat/elearning/api/v1"
@@ -761,7 +763,7 @@ async def test_admin_stats_follow_the_platform(
         "currency",
         "revenue_by_course",
     }
-    assert before["/revenue"]["revenue_by_course"] == []  # nothing is sold per course
+    assert before["/revenue"]["revenue_by_course"] == []  # no course seat sold yet
     assert isinstance(before["/revenue"]["total_revenue"], float)
     teacher, student = await make_user(Role.teacher), await make_user(Role.student)
     course_id = await _course(client, auth(teacher))
@@ -805,3 +807,35 @@ async def test_admin_stats_follow_the_platform(
         _error(await client.get(f"{STATS}{part}", headers=auth(teacher)), 403)
         _error(await client.get(f"{STATS}{part}", headers=auth(student)), 403)
         _error(await client.get(f"{STATS}{part}"), 401)
+
+
+async def test_admin_revenue_by_course_comes_from_paid_seats(
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    admin: User,
+    auth: Any,
+    stripe_peer: StripePeer,
+) -> None:
+    teacher, buyers = await make_user(Role.teacher), [await make_user(Role.student) for _ in "ab"]
+    course_id = await _course(client, auth(teacher), name="Paid Statistics", price=40)
+    canonical = "/api/v1"
+    for buyer in buyers:
+        r = await client.post(f"{canonical}/courses/{course_id}/checkout", headers=auth(buyer))
+        assert r.status_code == 201, r.text
+        event = json.dumps(stripe_peer.succeeded_event(r.json()["payment_id"])).encode()
+        r = await client.post(
+            f"{canonical}/payments/webhook",
+            content=event,
+            headers={"Stripe-Signature": sign(event), "Content-Type": "application/json"},
+        )
+        assert r.status_code == 200, r.text
+    r = await client.get(f"{STATS}/revenue", headers=auth(admin))
+    assert r.status_code == 200, r.text
+    [line] = [c for c in r.json()["revenue_by_course"] if c["course_id"] == course_id]
+    assert line == {
+        "course_id": course_id,
+        "course_name": "Paid Statistics",
+        "revenue": 80.0,
+        "enrollments": 2,
+    }
+    assert r.json()["total_revenue"] >= 80.0

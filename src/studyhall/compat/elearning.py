@@ -115,8 +115,9 @@ the canonical API. Where the document is unsafe or StudyHall's rules differ, Stu
 * **Statistics** (`/content/admin/stats*`) are admin-only, like StudyHall's platform figures.
   Money is net of refunds, in major units of the most used payment currency (named in an added
   `currency` field; currencies are never added together). StudyHall courses have no category
-  (`courses_by_category` is `{}`) and StudyHall sells token packages, not courses
-  (`revenue_by_course` is `[]`). `active_students_today` and `active_students` (30 days) count
+  (`courses_by_category` is `{}`). `revenue_by_course` lists the paid courses' seat revenue
+  (`enrollments`: seats paid for); token packages belong to no course and count in the totals
+  only. `active_students_today` and `active_students` (30 days) count
   students with course activity; `completion_rate` is the percent of enrolled students' lessons
   completed; `new_enrollments_this_week` counts the last 7 days.
 * Lists return at most 100 items.

@@ -3,8 +3,8 @@
 Figures come from the domains' own aggregate services (the same sources as StudyHall's
 `GET /admin/stats`), so they are admin-only like their canonical twin. Where StudyHall holds no
 data for a figure the answer says so instead of inventing one: courses have no category
-(`courses_by_category` is empty) and nothing is sold per course (`revenue_by_course` is empty:
-StudyHall's revenue is token packages).
+(`courses_by_category` is empty). Revenue per course is what paid courses' seats brought in;
+token packages belong to no course, so they count in the totals only.
 """
 
 from __future__ import annotations
@@ -53,11 +53,30 @@ async def _net_revenue(session: SessionDep, since: datetime | None) -> tuple[flo
     amounts of different currencies.
     """
     money = await billing.revenue(session, since=since)
+    main = _main_currency(money)
+    return (main.net / 100, main.currency) if main else (0.0, None)
+
+
+def _main_currency(money: billing.Revenue) -> billing.CurrencyRevenue | None:
     paid = [c for c in money.currencies if c.payments]
-    if not paid:
-        return 0.0, None
-    main = max(paid, key=lambda c: (c.payments, c.currency))
-    return main.net / 100, main.currency
+    return max(paid, key=lambda c: (c.payments, c.currency)) if paid else None
+
+
+async def _revenue_by_course(session: SessionDep) -> list[dict[str, Any]]:
+    """Each paid course's net seat revenue in the main currency (`enrollments`: seats paid)."""
+    money = await billing.revenue(session)
+    main = _main_currency(money)
+    lines = [c for c in money.by_course if main and c.currency == main.currency]
+    titles = await courses.titles_by_id(session, course_ids=[c.course_id for c in lines])
+    return [
+        {
+            "course_id": str(c.course_id),
+            "course_name": titles.get(c.course_id),
+            "revenue": c.net / 100,
+            "enrollments": c.payments,
+        }
+        for c in sorted(lines, key=lambda c: -c.net)
+    ]
 
 
 @router.get("", responses=_ERRORS, summary="Platform figures (admins)")
@@ -129,6 +148,5 @@ async def revenue_figures(admin: AdminUser, session: SessionDep) -> dict[str, An
         "total_revenue": total,
         "monthly_revenue": monthly,
         "currency": currency,
-        # StudyHall sells token packages, not courses: no revenue belongs to a course.
-        "revenue_by_course": [],
+        "revenue_by_course": await _revenue_by_course(session),
     }

@@ -886,9 +886,13 @@ async def course_codes_by_user(
     return {user_id: sorted(codes) for user_id, codes in found.items()}
 
 
-async def codes_by_id(session: AsyncSession, course_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
-    """The code of each course id."""
+async def labels_by_id(
+    session: AsyncSession, course_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, str]]:
+    """The code and title of each course id."""
     if not course_ids:
         return {}
-    rows = await session.execute(select(Course.id, Course.code).where(Course.id.in_(course_ids)))
-    return {course_id: code for course_id, code in rows.all()}
+    rows = await session.execute(
+        select(Course.id, Course.code, Course.title).where(Course.id.in_(course_ids))
+    )
+    return {course_id: (code, title) for course_id, code, title in rows.all()}

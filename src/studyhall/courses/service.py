@@ -216,7 +216,16 @@ async def codes_by_id(
     session: AsyncSession, *, course_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, str]:
     """The code of each course id (documents that name courses by code)."""
-    return await repository.codes_by_id(session, list(set(course_ids)))
+    labels = await repository.labels_by_id(session, list(set(course_ids)))
+    return {course_id: code for course_id, (code, _) in labels.items()}
+
+
+async def titles_by_id(
+    session: AsyncSession, *, course_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The title of each course id (reports that name courses)."""
+    labels = await repository.labels_by_id(session, list(set(course_ids)))
+    return {course_id: title for course_id, (_, title) in labels.items()}
 
 
 async def course_codes_by_user(
