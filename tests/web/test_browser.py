@@ -120,6 +120,20 @@ async def _screenshots(
             await context.close()
 
 
+async def _arabic_screenshots(page: Any, base: str, pages: dict[str, str], tag: str) -> None:
+    """The signed-in user switches to Arabic in the profile: every page right to left, checked
+    by axe, and its screenshot."""
+    await page.goto(base + "/profile")
+    await page.get_by_label("Language").select_option("ar")
+    await page.get_by_role("button", name="Save").click()
+    await page.wait_for_selector("html[dir=rtl][lang=ar]")
+    for name, path in pages.items():
+        await page.goto(base + path)
+        assert await page.get_attribute("html", "dir") == "rtl"
+        await _axe(page)
+        await page.screenshot(path=str(ARTIFACTS / f"{tag}-{name}-ar.png"), full_page=True)
+
+
 async def test_a_student_registers_verifies_enrolls_and_follows_a_lesson(
     browser: Any,
     server: str,
@@ -257,16 +271,7 @@ async def test_a_student_registers_verifies_enrolls_and_follows_a_lesson(
         browser, server, [], {"sign-in": "/sign-in", "register": "/register"}, "public"
     )
 
-    # Arabic, right to left, from the profile's language preference.
-    await page.goto(server + "/profile")
-    await page.get_by_label("Language").select_option("ar")
-    await page.get_by_role("button", name="Save").click()
-    await page.wait_for_selector("html[dir=rtl][lang=ar]")
-    for name, path in pages.items():
-        await page.goto(server + path)
-        assert await page.get_attribute("html", "dir") == "rtl"
-        await _axe(page)
-        await page.screenshot(path=str(ARTIFACTS / f"student-{name}-ar.png"), full_page=True)
+    await _arabic_screenshots(page, server, pages, "student")
     await context.close()
 
 
@@ -337,6 +342,7 @@ async def test_a_teacher_uploads_a_pdf_imports_a_quiz_and_exports_the_gradebook(
         "gradebook": f"/teach/courses/{course['id']}/gradebook",
     }
     await _screenshots(browser, server, await context.cookies(), pages, "teacher")
+    await _arabic_screenshots(page, server, pages, "teacher")
     await context.close()
 
 
@@ -388,6 +394,9 @@ async def test_an_admin_blocks_a_user_whose_open_page_signs_out(
         await admin_page.goto(server + path)
         await _axe(admin_page)
     await _screenshots(browser, server, await admin_context.cookies(), pages, "admin")
+    await _arabic_screenshots(
+        admin_page, server, {**pages, **{p.rsplit("/", 1)[-1]: p for p in extra}}, "admin"
+    )
     await admin_context.close()
 
 
