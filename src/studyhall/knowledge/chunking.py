@@ -117,7 +117,7 @@ def chunk_pages(
         body = _strip_page_number(page)
         if running:
             body = _strip_running_lines(body, running)
-        for kind, text in _blocks(body, structured, _Layout.of(page)):
+        for kind, text in _blocks(body, structured):
             if kind == "heading":
                 heading = text
                 packer.heading(text)
@@ -184,70 +184,8 @@ def _strip_running_lines(text: str, running: set[str]) -> str:
     return "\n".join(line for line in lines if not (line in edges and _line_key(line) in running))
 
 
-def _layout_key(line: str) -> str:
-    """Letters and digits only: the same line in the page text and in the layout's list."""
-    return "".join(ch for ch in line.casefold() if ch.isalnum())
-
-
-@dataclass(frozen=True, slots=True)
-class _Layout:
-    """A PDF page's layout verdicts (see ExtractedPage.headings), as line keys."""
-
-    headings: dict[str, float]  # key -> size of the letters
-    emphasized: frozenset[str]
-
-    @classmethod
-    def of(cls, page: ExtractedPage) -> _Layout | None:
-        if page.headings is None:
-            return None
-        return cls(
-            {_layout_key(line): size for line, size in page.headings},
-            frozenset(_layout_key(line) for line in page.emphasized or ()),
-        )
-
-    def judge(
-        self, line: str, prev_line: str | None, next_line: str | None
-    ) -> tuple[str, float | None] | None:
-        """A larger line is a heading whatever its words; a bold one if it reads like a title;
-        a line in the body's size and weight never is (a footer, a Title Case sentence).
-        With the heading, the size of a larger one (lines of one size are one wrapped title)."""
-        key = _layout_key(line)
-        if key in self.headings:
-            return line, self.headings[key]
-        if key in self.emphasized:
-            title = detect_heading(line, prev_line, next_line, structured=False)
-            return None if title is None else (title, None)
-        return None
-
-
-# A heading set over several lines (a long slide title) is joined up to this length.
-_MAX_JOINED_HEADING = 150
-
-
-def _blocks(text: str, structured: bool, layout: _Layout | None) -> Iterator[tuple[str, str]]:
+def _blocks(text: str, structured: bool) -> Iterator[tuple[str, str]]:
     """Yield ("heading" | "paragraph" | "code", text) blocks in reading order."""
-    pending: tuple[str, float] | None = None  # a larger heading line that may continue
-    for kind, block, size in _blocks_of(text, structured, layout):
-        if pending is not None:
-            # Consecutive larger lines of one size are one title wrapped over lines ("Solving
-            # nonlinear ODE and PDE" + "problems"); a chapter over a section is not.
-            joined = f"{pending[0]} {block}"
-            if kind == "heading" and size == pending[1] and len(joined) <= _MAX_JOINED_HEADING:
-                pending = (joined, pending[1])
-                continue
-            yield "heading", pending[0]
-            pending = None
-        if kind == "heading" and size is not None:
-            pending = (block, size)
-        else:
-            yield kind, block
-    if pending is not None:
-        yield "heading", pending[0]
-
-
-def _blocks_of(
-    text: str, structured: bool, layout: _Layout | None
-) -> Iterator[tuple[str, str, float | None]]:
     joiner = "\n" if structured else " "
     paragraph: list[str] = []
     fence: list[str] | None = None
@@ -257,46 +195,41 @@ def _blocks_of(
         if fence is not None:
             fence.append(line)
             if _FENCE.match(line):
-                yield "code", "\n".join(fence), None
+                yield "code", "\n".join(fence)
                 fence = None
             prev_line = line
             continue
         if _FENCE.match(line):
             if paragraph:
-                yield "paragraph", joiner.join(paragraph), None
+                yield "paragraph", joiner.join(paragraph)
                 paragraph = []
             fence = [line]
             continue
         if not line:
             if paragraph:
-                yield "paragraph", joiner.join(paragraph), None
+                yield "paragraph", joiner.join(paragraph)
                 paragraph = []
             prev_line = None
             continue
         next_line = lines[index + 1] if index + 1 < len(lines) else None
-        size: float | None = None
-        if layout is not None:
-            judged = layout.judge(line, prev_line, next_line or None)
-            title, size = judged if judged is not None else (None, None)
-        else:
-            title = detect_heading(line, prev_line, next_line or None, structured=structured)
+        title = detect_heading(line, prev_line, next_line or None, structured=structured)
         if title is not None:
             if paragraph:
-                yield "paragraph", joiner.join(paragraph), None
+                yield "paragraph", joiner.join(paragraph)
                 paragraph = []
-            yield "heading", title, size
+            yield "heading", title
             prev_line = None  # a heading ends a block like a blank line does
             continue
         if paragraph and _BULLET.match(line):
             # A list item starts a new paragraph even without a blank line (PDF text).
-            yield "paragraph", joiner.join(paragraph), None
+            yield "paragraph", joiner.join(paragraph)
             paragraph = []
         paragraph.append(line)
         prev_line = line
     if paragraph:
-        yield "paragraph", joiner.join(paragraph), None
+        yield "paragraph", joiner.join(paragraph)
     if fence is not None:  # an unclosed fence runs to the end of the page
-        yield "code", "\n".join(fence), None
+        yield "code", "\n".join(fence)
 
 
 def detect_heading(

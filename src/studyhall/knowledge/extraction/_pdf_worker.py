@@ -6,11 +6,8 @@ reads pages; normalisation happens in the parent. It can also be imported and `r
 in-process when isolation is turned off.
 
 Protocol: argv[1] is a JSON config, stdin the PDF bytes, stdout one JSON object:
-{"ok": true, "backend", "title", "pages": [{"number", "label", "text", "ocr", "ocr_missing",
-"headings", "emphasized"}]} or {"ok": false, "code", "error"}. "headings" ([line, size] of the
-lines set larger than the document's body text) and "emphasized" (bold lines at body size) come
-from the text layer's layout; both are null where there is none to read (pypdf, OCR, a document
-in one size and weight), and then the chunker judges lines by their text alone.
+{"ok": true, "backend", "title", "pages": [{"number", "label", "text", "ocr", "ocr_missing"}]}
+or {"ok": false, "code", "error"}.
 """
 
 from __future__ import annotations
@@ -26,17 +23,6 @@ from typing import Any, TypedDict
 # Below this many letters/digits a page counts as having no text layer (a scan often carries a
 # stray page number or a few invisible glyphs).
 _MIN_ALNUM = 3
-# Layout headings. A line counts as larger than the body text from this ratio of sizes (LaTeX's
-# \subsection is 1.2x the body, \section 1.44x; a slide's frame title more). Sizes are the
-# height of each letter's box, which stays right when a PDF scales its text with a matrix
-# (then the font size pdfium reports is 1).
-_LARGER = 1.15
-# Lines in the page's bottom strip are footers however they are set.
-_FOOTER_ZONE = 0.06
-_MAX_HEADING_CHARS = 150
-# Characters of a page read for its layout: enough for any real page, bounded for hostile ones.
-_MAX_LAYOUT_CHARS = 30_000
-_BOLD_NAMES = ("bold", "black", "heavy", "semibold", "demi")
 # Cap on rendered pixels for OCR so a page with an absurd MediaBox cannot allocate gigabytes.
 _MAX_OCR_PIXELS = 40_000_000
 
@@ -121,108 +107,6 @@ def _label(raw: str | None, number: int) -> str | None:
     return raw if raw and raw != str(number) else None
 
 
-class _Line(TypedDict):
-    text: str
-    size: float
-    bold: bool
-    footer: bool
-
-
-def _layout_lines(textpage: Any, page_height: float) -> list[_Line]:
-    """A page's text lines with their letters' median size, boldness and footer position."""
-    import ctypes
-
-    import pypdfium2.raw as pdfium_c
-
-    count = min(pdfium_c.FPDFText_CountChars(textpage.raw), _MAX_LAYOUT_CHARS)
-    box = pdfium_c.FS_RECTF()
-    name = ctypes.create_string_buffer(128)
-    flags = ctypes.c_int()
-    lines: list[_Line] = []
-    chars: list[str] = []
-    sizes: list[float] = []
-    letters: list[int] = []  # indexes of the line's letters
-    bottom = page_height
-
-    def bold(index: int) -> bool:
-        pdfium_c.FPDFText_GetFontInfo(textpage.raw, index, name, len(name), flags)
-        font = name.value.decode("latin-1", "replace").casefold()
-        return any(word in font for word in _BOLD_NAMES)
-
-    def close() -> None:
-        text = "".join(chars).strip()
-        if text and sizes:
-            ordered = sorted(sizes)
-            lines.append(
-                {
-                    "text": text,
-                    "size": ordered[len(ordered) // 2],
-                    # First and last letter bold: a run-in title ("Remark. The ...") is not.
-                    "bold": bold(letters[0]) and bold(letters[-1]),
-                    "footer": page_height > 0 and bottom < page_height * _FOOTER_ZONE,
-                }
-            )
-
-    for index in range(count):
-        char = chr(pdfium_c.FPDFText_GetUnicode(textpage.raw, index))
-        if char == "\n":
-            close()
-            chars, sizes, letters, bottom = [], [], [], page_height
-            continue
-        if char == "\r":
-            continue
-        chars.append(char)
-        if not char.isalpha():
-            continue
-        pdfium_c.FPDFText_GetLooseCharBox(textpage.raw, index, box)
-        sizes.append(round((box.top - box.bottom) * 2) / 2)  # half-point steps
-        bottom = min(bottom, box.bottom)
-        letters.append(index)
-    close()
-    return lines
-
-
-def _mark_headings(pages: list[dict[str, Any]], layouts: list[list[_Line] | None]) -> None:
-    """Set each page's "headings" and "emphasized" from the document's layout (see the module).
-
-    The body size is the size most of the document's letters are set in. A document with fewer
-    than two larger lines tells nothing by layout: its pages keep null, the text judges.
-    """
-    weights: dict[float, int] = {}
-    for layout in layouts:
-        for line in layout or ():
-            weights[line["size"]] = weights.get(line["size"], 0) + len(line["text"])
-    if not weights:
-        return
-    body = max(weights, key=lambda size: weights[size])
-
-    def titled(line: _Line) -> bool:
-        letters = sum(ch.isalpha() for ch in line["text"])
-        return letters >= 3 and len(line["text"]) <= _MAX_HEADING_CHARS and not line["footer"]
-
-    larger = [
-        [
-            [line["text"], line["size"]]
-            for line in layout
-            if line["size"] >= body * _LARGER and titled(line)
-        ]
-        if layout is not None
-        else None
-        for layout in layouts
-    ]
-    if sum(len(found) for found in larger if found) < 2:
-        return
-    for page, layout, found in zip(pages, layouts, larger, strict=True):
-        if layout is None:
-            continue
-        page["headings"] = found
-        page["emphasized"] = [
-            line["text"]
-            for line in layout
-            if line["bold"] and body * 0.95 <= line["size"] < body * _LARGER and titled(line)
-        ]
-
-
 def _check_time(deadline: float) -> None:
     if time.monotonic() > deadline:
         raise WorkerFailure("time_budget", "the PDF took longer than its time budget")
@@ -246,20 +130,14 @@ def _with_pdfium(data: bytes, config: WorkerConfig, deadline: float) -> dict[str
         ocr = _Ocr(config)
         fallback: Any = None
         pages = []
-        layouts: list[list[_Line] | None] = []
         for index in range(count):
             _check_time(deadline)
             number = index + 1
             page = doc[index]
             try:
-                layout: list[_Line] | None = None
                 try:
                     textpage = page.get_textpage()
                     text = textpage.get_text_bounded()
-                    try:
-                        layout = _layout_lines(textpage, page.get_height())
-                    except Exception as exc:  # layout is a refinement: never lose the text
-                        print(f"layout unreadable on page {number}: {exc}", file=sys.stderr)
                     textpage.close()
                 except pdfium.PdfiumError:
                     # One broken page should not lose the document: ask pypdf for that page.
@@ -272,7 +150,6 @@ def _with_pdfium(data: bytes, config: WorkerConfig, deadline: float) -> dict[str
                     try:
                         text = ocr.page_text(page, deadline - time.monotonic())
                         used_ocr = True
-                        layout = None
                     except WorkerFailure:
                         raise
                     except Exception as exc:  # tesseract crashed on this page: keep going
@@ -290,12 +167,8 @@ def _with_pdfium(data: bytes, config: WorkerConfig, deadline: float) -> dict[str
                     "text": text[: config["max_chars_per_page"]],
                     "ocr": used_ocr,
                     "ocr_missing": not used_ocr and not _has_text(text),
-                    "headings": None,
-                    "emphasized": None,
                 }
             )
-            layouts.append(layout)
-        _mark_headings(pages, layouts)
         title = (doc.get_metadata_value("Title") or "").strip() or None
         return {"ok": True, "backend": "pdfium", "title": title, "pages": pages}
     finally:
@@ -340,8 +213,6 @@ def _with_pypdf(data: bytes, config: WorkerConfig, deadline: float) -> dict[str,
                 "ocr": False,
                 # No renderer on this path, so no OCR: the page is reported as having no text.
                 "ocr_missing": not _has_text(text),
-                "headings": None,  # pypdf gives no per-letter layout
-                "emphasized": None,
             }
         )
     title = None

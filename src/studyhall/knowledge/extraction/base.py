@@ -33,11 +33,6 @@ class ExtractedPage:
     text: str
     has_text: bool
     ocr: bool = False
-    # Lines the page's layout sets as headings (larger than the body text; with their letters'
-    # size) and as emphasized (bold at body size); None where no layout was read (then the text
-    # alone is judged).
-    headings: tuple[tuple[str, float], ...] | None = None
-    emphasized: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

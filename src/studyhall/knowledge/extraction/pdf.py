@@ -105,8 +105,6 @@ def _to_document(result: dict[str, Any], limits: ExtractionLimits) -> ExtractedD
                 text=text,
                 has_text=bool(text.strip()),
                 ocr=bool(raw["ocr"]),
-                headings=_sized_lines(raw.get("headings")),
-                emphasized=_lines(raw.get("emphasized")),
             )
         )
     title = result.get("title")
@@ -114,25 +112,6 @@ def _to_document(result: dict[str, Any], limits: ExtractionLimits) -> ExtractedD
         kind=DocumentKind.PDF,
         pages=pages,
         title=normalize_text(title) or None if title else None,
-    )
-
-
-def _sized_lines(raw: list[list[Any]] | None) -> tuple[tuple[str, float], ...] | None:
-    """Layout headings ([line, size]) normalised like the page text."""
-    if raw is None:
-        return None
-    pairs = [
-        (normalize_text(str(text), pdf_repairs=True).strip(), float(size)) for text, size in raw
-    ]
-    return tuple((text, size) for text, size in pairs if text)
-
-
-def _lines(raw: list[str] | None) -> tuple[str, ...] | None:
-    """Layout lines normalised like the page text, so the chunker finds them in it."""
-    if raw is None:
-        return None
-    return tuple(
-        line for line in (normalize_text(item, pdf_repairs=True).strip() for item in raw) if line
     )
 
 
