@@ -133,6 +133,10 @@ RULES_BEYOND_THE_SCHEMA: dict[str, tuple[tuple[str, ...], str]] = {
         ("422",),
         "the address of an active teacher account",
     ),
+    "POST /api/v1/courses/{course_id}/videos": (
+        ("413",),
+        "size_bytes within the operator's video size limit (a setting)",
+    ),
     "PUT /api/v1/courses/{course_id}/workspace-profile": (
         ("422",),
         "a profile the operator configured",
