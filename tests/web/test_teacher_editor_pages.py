@@ -71,6 +71,8 @@ async def test_a_teacher_creates_a_course_and_edits_its_settings(
             "visibility": "public",
             "quiz_grading": "best",
             "is_published": "true",
+            "price": "49,90",
+            "image_url": "https://images.example.org/optics.png",
         },
     )
     assert saved.status_code == 303, saved.text
@@ -82,6 +84,30 @@ async def test_a_teacher_creates_a_course_and_edits_its_settings(
         "10",
     )
     assert course["is_published"] is True
+    assert (course["price"], course["image_url"]) == (
+        49.9,
+        "https://images.example.org/optics.png",
+    )
+    editor = await client.get(f"/teach/courses/{course_id}/edit")
+    assert 'name="price"' in editor.text and 'value="49.90"' in editor.text
+    bad_price = await client.post(
+        f"/teach/courses/{course_id}/edit",
+        data={"csrf_token": token, "title": "Optics I", "language": "fr", "price": "-3"},
+    )
+    assert bad_price.status_code == 422 and 'role="alert"' in bad_price.text
+    freed = await client.post(
+        f"/teach/courses/{course_id}/edit",
+        data={
+            "csrf_token": token,
+            "title": "Optics I",
+            "language": "fr",
+            "price": "",
+            "image_url": "",
+        },
+    )
+    assert freed.status_code == 303
+    course = await _outline(client, auth(teacher), course_id)
+    assert course["price"] is None and course["image_url"] is None
 
     other = await create_course(client, auth(teacher), code=new_code())
     taken = await client.post(

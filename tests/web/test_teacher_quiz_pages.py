@@ -141,6 +141,22 @@ async def test_a_teacher_writes_a_quiz_question_by_question(
     quiz = await _quiz(client, auth(teacher), quiz_id)
     assert [q["kind"] for q in quiz["questions"]] == ["single", "multiple", "short"]
 
+    # Reordering: a question moves, the others keep their order and their answers.
+    editor = await client.get(f"/teach/quizzes/{quiz_id}/edit")
+    assert f'action="{url}/2/move"' in editor.text and "Move question 3 up" in editor.text
+    assert "Move question 1 up" not in editor.text and "Move question 3 down" not in editor.text
+    up = await client.post(f"{url}/2/move", data={"csrf_token": token, "position": "0"})
+    assert up.status_code == 303
+    quiz = await _quiz(client, auth(teacher), quiz_id)
+    assert [q["kind"] for q in quiz["questions"]] == ["short", "single", "multiple"]
+    assert quiz["questions"][2]["answer"] == [0, 2]
+    outside = await client.post(f"{url}/0/move", data={"csrf_token": token, "position": "3"})
+    assert outside.status_code == 422 and 'role="alert"' in outside.text
+    back = await client.post(f"{url}/0/move", data={"csrf_token": token, "position": "2"})
+    assert back.status_code == 303
+    quiz = await _quiz(client, auth(teacher), quiz_id)
+    assert [q["kind"] for q in quiz["questions"]] == ["single", "multiple", "short"]
+
     settings = await client.post(
         f"/teach/quizzes/{quiz_id}/edit",
         data={
@@ -214,6 +230,7 @@ async def test_only_the_owner_edits_a_quiz_and_assistants_read_its_answers(
         (f"/teach/quizzes/{quiz_id}/edit", {"title": "Mine"}),
         (f"/teach/quizzes/{quiz_id}/questions/new", {"kind": "true_false", "prompt": "x"}),
         (f"/teach/quizzes/{quiz_id}/questions/0/delete", {}),
+        (f"/teach/quizzes/{quiz_id}/questions/0/move", {"position": "0"}),
         (f"/teach/quizzes/{quiz_id}/delete", {}),
         (f"/teach/courses/{course['id']}/quizzes/new", {"title": "Mine"}),
     ):

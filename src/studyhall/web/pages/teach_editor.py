@@ -42,7 +42,7 @@ from studyhall.web.session import WebContext
 
 router = APIRouter(include_in_schema=False)
 OUTLINE = "outline"
-COURSE_FIELDS = ("title", "code", "description", "guide", "language", "level")
+COURSE_FIELDS = ("title", "code", "description", "guide", "language", "level", "image_url")
 
 
 def _status(exc: Exception) -> int:
@@ -56,8 +56,13 @@ def _course_fields(data: dict[str, str]) -> dict[str, Any]:
         # New course: StudyHall picks a code, as for an API client that sends none; an edit
         # without one keeps the course's code.
         fields.pop("code", None)
-    if "level" in fields and not fields["level"]:
-        fields["level"] = None
+    # Blank optional fields clear them: no level, a free course, no cover image.
+    for name in ("level", "image_url"):
+        if name in fields and not fields[name]:
+            fields[name] = None
+    if "price" in data:
+        # "49,90" as typed in much of the world; the schema checks digits and decimals.
+        fields["price"] = data["price"].strip().replace(",", ".") or None
     for name in ("visibility", "quiz_grading"):
         if data.get(name):
             fields[name] = data[name]
@@ -85,6 +90,7 @@ def _course_values(course: Course) -> dict[str, Any]:
         "visibility": course.visibility.value,
         "quiz_grading": course.quiz_grading.value,
         "is_published": course.is_published,
+        "price": "" if course.price is None else f"{course.price:.2f}",
     }
 
 

@@ -358,15 +358,37 @@ async def _question_page(
     )
 
 
+def _edited(
+    questions: list[QuestionIn], position: int | None, change: str, data: dict[str, str]
+) -> list[QuestionIn]:
+    """The quiz's questions after one change: "save" adds (position None) or replaces one,
+    "delete" leaves one out, "move" puts one at the posted position (the others keep their
+    order)."""
+    if change == "save":
+        edited = validate(QuestionIn, _question(data))
+        if position is None:
+            return [*questions, edited]
+        return [*questions[:position], edited, *questions[position + 1 :]]
+    assert position is not None
+    moved = questions.pop(position)
+    if change == "move":
+        target = _number(data, "position", int)
+        if target is None or not 0 <= target <= len(questions):
+            raise Unprocessable("This position is outside the quiz", code="invalid_position")
+        questions.insert(target, moved)
+    return questions
+
+
 async def _change_questions(
     ctx: WebContext,
     quiz_id: uuid.UUID,
     request: Request,
     *,
     position: int | None,
-    delete: bool = False,
+    change: str = "save",
 ) -> Response:
-    """Add (position None), replace or delete one question, keeping the others as they are."""
+    """Add (position None), replace, delete or move one question, keeping the others as they
+    are."""
     user = ctx.require(Role.teacher, Role.admin)
     data = await form_data(request)
     try:
@@ -375,21 +397,12 @@ async def _change_questions(
             current = (await assessments.quiz_for_owner(session, quiz=quiz)).questions
             if position is not None and not 0 <= position < len(current):
                 raise NotFound("This question does not exist", code="question_not_found")
-            questions = [_as_input(q) for q in current]
-            if delete:
-                assert position is not None
-                del questions[position]
-            else:
-                edited = validate(QuestionIn, _question(data))
-                if position is None:
-                    questions.append(edited)
-                else:
-                    questions[position] = edited
+            questions = _edited([_as_input(q) for q in current], position, change, data)
             body = validate(QuizUpdate, {"questions": questions})
             await assessments.update_quiz(session, quiz=quiz, data=body)
     except REFUSED as exc:
         try:
-            if delete:
+            if change != "save":
                 return await _quiz_page(
                     ctx, user, quiz_id, status_code=_status(exc), errors=problems(exc, ctx.t)
                 )
@@ -441,4 +454,10 @@ async def update_question(
 async def delete_question(
     ctx: Ctx, quiz_id: uuid.UUID, position: int, request: Request
 ) -> Response:
-    return await _change_questions(ctx, quiz_id, request, position=position, delete=True)
+    return await _change_questions(ctx, quiz_id, request, position=position, change="delete")
+
+
+@router.post("/teach/quizzes/{quiz_id}/questions/{position}/move")
+async def move_question(ctx: Ctx, quiz_id: uuid.UUID, position: int, request: Request) -> Response:
+    """Put a question at another place (the up/down buttons post its new position)."""
+    return await _change_questions(ctx, quiz_id, request, position=position, change="move")
