@@ -156,3 +156,46 @@ def ligature_pdf(pages: Sequence[str], *, text_layer: str) -> bytes:
         )
         objects.append(stream(b"\n".join(ops)))
     return build_pdf(objects)
+
+
+def layout_pdf(
+    pages: Sequence[Sequence[tuple[str, float, bool, float]]],
+    *,
+    scaled: bool = False,
+    media: tuple[float, float] = (612, 792),
+) -> bytes:
+    """A PDF of positioned lines: (text, size in points, bold, baseline y) in Helvetica.
+
+    media is the page's width and height in points (a 4:3 beamer slide is 364 x 273).
+
+    scaled=True sets every line at font size 1 and scales it with the text matrix instead, as
+    some generators do (pdfium then reports a font size of 1 for every letter).
+    """
+    n = len(pages)
+    kids = b" ".join(b"%d 0 R" % (5 + 2 * i) for i in range(n))
+    objects: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, n),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>",
+    ]
+    left = 72 if media[0] >= 500 else 18  # a slide's narrow margin
+    for i, lines in enumerate(pages):
+        ops = []
+        for text, size, bold, y in lines:
+            esc = text.encode("cp1252").replace(b"\\", b"\\\\").replace(b"(", b"\\(")
+            esc = esc.replace(b")", b"\\)")
+            font = b"/F2" if bold else b"/F1"
+            if scaled:
+                ops.append(
+                    b"BT %s 1 Tf %g 0 0 %g %g %g Tm (%s) Tj ET" % (font, size, size, left, y, esc)
+                )
+            else:
+                ops.append(b"BT %s %g Tf %g %g Td (%s) Tj ET" % (font, size, left, y, esc))
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %g %g] "
+            b"/Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> /Contents %d 0 R >>"
+            % (media[0], media[1], 6 + 2 * i)
+        )
+        objects.append(stream(b"\n".join(ops)))
+    return build_pdf(objects)

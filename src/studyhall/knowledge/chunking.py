@@ -117,10 +117,12 @@ def chunk_pages(
         body = _strip_page_number(page)
         if running:
             body = _strip_running_lines(body, running)
-        for kind, text in _blocks(body, structured):
+        for kind, text in _blocks(body, structured, _Layout.of(page)):
             if kind == "heading":
                 heading = text
                 packer.heading(text)
+            elif kind == "margin":
+                packer.margin(text)
             elif kind == "code":
                 packer.code(text)
             else:
@@ -184,52 +186,126 @@ def _strip_running_lines(text: str, running: set[str]) -> str:
     return "\n".join(line for line in lines if not (line in edges and _line_key(line) in running))
 
 
-def _blocks(text: str, structured: bool) -> Iterator[tuple[str, str]]:
-    """Yield ("heading" | "paragraph" | "code", text) blocks in reading order."""
+def _layout_key(line: str) -> str:
+    """Letters and digits only: the same line in the page text and in the layout's list."""
+    return "".join(ch for ch in line.casefold() if ch.isalnum())
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """A PDF page's layout verdicts (see ExtractedPage.headings), as line keys."""
+
+    headings: dict[str, tuple[float, bool]]  # key -> (size of the letters, wraps the line above)
+    emphasized: frozenset[str]
+    margins: frozenset[str]
+
+    @classmethod
+    def of(cls, page: ExtractedPage) -> _Layout | None:
+        if page.headings is None:
+            return None
+        return cls(
+            {_layout_key(line): (size, wraps) for line, size, wraps in page.headings},
+            frozenset(_layout_key(line) for line in page.emphasized or ()),
+            frozenset(_layout_key(line) for line in page.margins or ()),
+        )
+
+    def judge(self, line: str, next_line: str | None) -> tuple[str, str, float | None, bool]:
+        """(kind, text, size, wraps): a larger line is a heading whatever its words; a bold one
+        if it reads like a title; a running head is page furniture; any other line is text (a
+        footer or a Title Case sentence in the body's size and weight never titles anything)."""
+        key = _layout_key(line)
+        if key in self.headings:
+            size, wraps = self.headings[key]
+            return "heading", line, size, wraps
+        if key in self.margins:
+            return "margin", line, None, False
+        if key in self.emphasized:
+            title = detect_heading(line, None, next_line, structured=False, bold=True)
+            if title is not None:
+                return "heading", title, None, False
+        return "text", line, None, False
+
+
+# A heading set over several lines (a long slide title) is joined up to this length.
+_MAX_JOINED_HEADING = 150
+
+
+def _blocks(text: str, structured: bool, layout: _Layout | None) -> Iterator[tuple[str, str]]:
+    """Yield ("heading" | "paragraph" | "code" | "margin", text) blocks in reading order."""
+    pending: str | None = None  # a larger heading line that the next one may wrap
+    for kind, block, size, wraps in _blocks_of(text, structured, layout):
+        if pending is not None:
+            joined = f"{pending} {block}"
+            if (
+                kind == "heading"
+                and wraps
+                and size is not None
+                and len(joined) <= _MAX_JOINED_HEADING
+            ):
+                pending = joined
+                continue
+            yield "heading", pending
+            pending = None
+        if kind == "heading" and size is not None:
+            pending = block
+        else:
+            yield kind, block
+    if pending is not None:
+        yield "heading", pending
+
+
+_Block = tuple[str, str, float | None, bool]  # kind, text, a larger heading's size, wraps
+
+
+def _blocks_of(text: str, structured: bool, layout: _Layout | None) -> Iterator[_Block]:
     joiner = "\n" if structured else " "
     paragraph: list[str] = []
     fence: list[str] | None = None
     prev_line: str | None = None
     lines = [raw.strip() for raw in text.split("\n")]
+
+    def close() -> Iterator[_Block]:
+        if paragraph:
+            yield "paragraph", joiner.join(paragraph), None, False
+            paragraph.clear()
+
     for index, line in enumerate(lines):
         if fence is not None:
             fence.append(line)
             if _FENCE.match(line):
-                yield "code", "\n".join(fence)
+                yield "code", "\n".join(fence), None, False
                 fence = None
             prev_line = line
             continue
         if _FENCE.match(line):
-            if paragraph:
-                yield "paragraph", joiner.join(paragraph)
-                paragraph = []
+            yield from close()
             fence = [line]
             continue
         if not line:
-            if paragraph:
-                yield "paragraph", joiner.join(paragraph)
-                paragraph = []
+            yield from close()
             prev_line = None
             continue
         next_line = lines[index + 1] if index + 1 < len(lines) else None
-        title = detect_heading(line, prev_line, next_line or None, structured=structured)
-        if title is not None:
-            if paragraph:
-                yield "paragraph", joiner.join(paragraph)
-                paragraph = []
-            yield "heading", title
+        if layout is not None:
+            kind, title, size, wraps = layout.judge(line, next_line or None)
+        else:
+            found = detect_heading(line, prev_line, next_line or None, structured=structured)
+            kind, title, size, wraps = (
+                ("text", line, None, False) if found is None else ("heading", found, None, False)
+            )
+        if kind != "text":
+            yield from close()
+            yield kind, title, size, wraps
             prev_line = None  # a heading ends a block like a blank line does
             continue
         if paragraph and _BULLET.match(line):
             # A list item starts a new paragraph even without a blank line (PDF text).
-            yield "paragraph", joiner.join(paragraph)
-            paragraph = []
+            yield from close()
         paragraph.append(line)
         prev_line = line
-    if paragraph:
-        yield "paragraph", joiner.join(paragraph)
+    yield from close()
     if fence is not None:  # an unclosed fence runs to the end of the page
-        yield "code", "\n".join(fence)
+        yield "code", "\n".join(fence), None, False
 
 
 def detect_heading(
@@ -238,6 +314,7 @@ def detect_heading(
     next_line: str | None = None,
     *,
     structured: bool,
+    bold: bool = False,
 ) -> str | None:
     """Return the heading text if this line is a heading, else None.
 
@@ -245,7 +322,9 @@ def detect_heading(
     Structured text (markdown, HTML, DOCX) has its headings marked with "#" and nothing else
     counts. In PDF and plain text: numbered short lines ("1.2 Linear versus nonlinear") and
     short Title Case lines that start a block; "#" lines there must look like titles too, since
-    code listings are full of "# comments".
+    code listings are full of "# comments". A line the layout shows in bold (bold=True) stands
+    apart by its weight: it need not start a block, and sentence case is enough ("Exercices sur
+    les graphes", "Solución del problema").
     """
     line = line.strip()
     md = _MD_HEADING.match(line)
@@ -274,6 +353,8 @@ def detect_heading(
         return line
     if _INNER_SENTENCE_END.search(line):
         return None  # "Linearization via Taylor expansions. Let u" is a run-in paragraph title
+    if bold:
+        return line if _starts_upper(words[0]) and len(words) <= 10 else None
     starts_block = prev_line is None or prev_line.endswith(_TERMINAL)
     # After a short line (a title page, a header) only a line followed by real text counts:
     # plot legends and table cells are runs of short Title Case lines.
@@ -401,6 +482,10 @@ class _Packer:
             # lines are better labelled with the first heading than with none.
             self.chunk_heading = title
         self._add(_Unit(title, paragraph_start=True), body=False)
+
+    def margin(self, text: str) -> None:
+        """A running head: kept with the text, but not content that a heading would label."""
+        self._add(_Unit(text, paragraph_start=True), body=False)
 
     def paragraph(self, text: str) -> None:
         """Add a paragraph sentence by sentence."""

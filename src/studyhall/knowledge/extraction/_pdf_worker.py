@@ -6,8 +6,15 @@ reads pages; normalisation happens in the parent. It can also be imported and `r
 in-process when isolation is turned off.
 
 Protocol: argv[1] is a JSON config, stdin the PDF bytes, stdout one JSON object:
-{"ok": true, "backend", "title", "pages": [{"number", "label", "text", "ocr", "ocr_missing"}]}
-or {"ok": false, "code", "error"}.
+{"ok": true, "backend", "title", "pages": [{"number", "label", "text", "ocr", "ocr_missing",
+"headings", "emphasized", "margins"}]} or {"ok": false, "code", "error"}. From the text layer's
+layout: "headings" ([line, size, wraps] of the lines set larger than the document's body text;
+wraps is true when the line sits right under a previous heading line of its size, one title
+wrapped over lines), "emphasized" (whole lines in bold at body size) and "margins" (a running
+head: the page's short first lines, no larger than the body, set apart from the text below, at
+a height where most pages that start there start so).
+All three are null where there is no layout to read (pypdf, OCR, a document in one size), and
+then the chunker judges lines by their text alone.
 """
 
 from __future__ import annotations
@@ -23,6 +30,27 @@ from typing import Any, TypedDict
 # Below this many letters/digits a page counts as having no text layer (a scan often carries a
 # stray page number or a few invisible glyphs).
 _MIN_ALNUM = 3
+# Layout headings. A line counts as larger than the body text from this ratio of sizes (LaTeX's
+# \subsection is 1.2x the body, \section 1.44x; a slide's frame title more). Sizes are the
+# height of each letter's box, which stays right when a PDF scales its text with a matrix
+# (then the font size pdfium reports is 1).
+_LARGER = 1.15
+# Lines in the page's bottom strip are footers however they are set.
+_FOOTER_ZONE = 0.06
+_MAX_HEADING_CHARS = 150
+# Characters of a page read for its layout: enough for any real page, bounded for hostile ones.
+_MAX_LAYOUT_CHARS = 30_000
+# Bold by the font's name ("bx" is TeX's bold extended: CMBX, CMSSBX, SFBX) or by its weight.
+_BOLD_NAMES = ("bold", "black", "heavy", "semibold", "demi", "bx")
+_BOLD_WEIGHT = 600
+# Two heading lines of one size are one wrapped title when the blank between them is under this
+# share of their size (a line's ordinary leading); a series name over a title stands further off.
+_WRAP_GAP = 0.5
+# A page's first lines are a running head when a blank of this many body sizes parts them from
+# the text (a header's separation); a page's own text follows its first line at the leading.
+_HEAD_GAP = 1.5
+_MAX_HEAD_LINES = 2
+_MAX_HEAD_CHARS = 80
 # Cap on rendered pixels for OCR so a page with an absurd MediaBox cannot allocate gigabytes.
 _MAX_OCR_PIXELS = 40_000_000
 
@@ -107,6 +135,165 @@ def _label(raw: str | None, number: int) -> str | None:
     return raw if raw and raw != str(number) else None
 
 
+class _Line(TypedDict):
+    text: str
+    size: float
+    bold: bool
+    footer: bool
+    top: float
+    bottom: float
+
+
+def _layout_lines(textpage: Any, page_height: float) -> list[_Line]:
+    """A page's text lines with their letters' median size, boldness and vertical extent."""
+    import ctypes
+
+    import pypdfium2.raw as pdfium_c
+
+    count = min(pdfium_c.FPDFText_CountChars(textpage.raw), _MAX_LAYOUT_CHARS)
+    box = pdfium_c.FS_RECTF()
+    name = ctypes.create_string_buffer(128)
+    flags = ctypes.c_int()
+    lines: list[_Line] = []
+    chars: list[str] = []
+    sizes: list[float] = []
+    letters: list[int] = []  # indexes of the line's letters
+    bottom, top = page_height, 0.0
+
+    def bold(index: int) -> bool:
+        if pdfium_c.FPDFText_GetFontWeight(textpage.raw, index) >= _BOLD_WEIGHT:
+            return True
+        pdfium_c.FPDFText_GetFontInfo(textpage.raw, index, name, len(name), flags)
+        font = name.value.decode("latin-1", "replace").casefold()
+        return any(word in font for word in _BOLD_NAMES)
+
+    def close() -> None:
+        text = "".join(chars).strip()
+        if text and sizes:
+            ordered = sorted(sizes)
+            lines.append(
+                {
+                    "text": text,
+                    "size": ordered[len(ordered) // 2],
+                    # First and last letter bold: a run-in title ("Remark. The ...") is not.
+                    "bold": bold(letters[0]) and bold(letters[-1]),
+                    "footer": page_height > 0 and bottom < page_height * _FOOTER_ZONE,
+                    "top": top,
+                    "bottom": bottom,
+                }
+            )
+
+    for index in range(count):
+        char = chr(pdfium_c.FPDFText_GetUnicode(textpage.raw, index))
+        if char == "\n":
+            close()
+            chars, sizes, letters, bottom, top = [], [], [], page_height, 0.0
+            continue
+        if char == "\r":
+            continue
+        chars.append(char)
+        if not char.isalpha():
+            continue
+        pdfium_c.FPDFText_GetLooseCharBox(textpage.raw, index, box)
+        sizes.append(round((box.top - box.bottom) * 2) / 2)  # half-point steps
+        bottom = min(bottom, box.bottom)
+        top = max(top, box.top)
+        letters.append(index)
+    close()
+    return lines
+
+
+def _mark_headings(pages: list[dict[str, Any]], layouts: list[list[_Line] | None]) -> None:
+    """Set each page's "headings", "emphasized" and "margins" from the layout (see the module).
+
+    The body size is the size most of the document's letters are set in. A document with fewer
+    than two larger lines tells nothing by layout: its pages keep null, the text judges.
+    """
+    weights: dict[float, int] = {}
+    for layout in layouts:
+        for line in layout or ():
+            weights[line["size"]] = weights.get(line["size"], 0) + len(line["text"])
+    if not weights:
+        return
+    body = max(weights, key=lambda size: weights[size])
+    larger = [
+        None if layout is None else _larger_lines(layout, body * _LARGER) for layout in layouts
+    ]
+    if sum(len(found) for found in larger if found) < 2:
+        return
+    heads = _running_heads(layouts, body)
+    for index, (page, layout, found) in enumerate(zip(pages, layouts, larger, strict=True)):
+        if layout is None:
+            continue
+        page["headings"] = found
+        page["emphasized"] = [
+            line["text"]
+            for line in layout
+            if line["bold"] and body * 0.95 <= line["size"] < body * _LARGER and _titled(line)
+        ]
+        page["margins"] = heads.get(index, [])
+
+
+def _titled(line: _Line) -> bool:
+    letters = sum(ch.isalpha() for ch in line["text"])
+    return letters >= 3 and len(line["text"]) <= _MAX_HEADING_CHARS and not line["footer"]
+
+
+def _larger_lines(layout: list[_Line], threshold: float) -> list[list[Any]]:
+    """[text, size, wraps] of a page's heading-sized lines (see the module)."""
+    found: list[list[Any]] = []
+    previous: _Line | None = None
+    for line in layout:
+        if line["size"] >= threshold and _titled(line):
+            wraps = (
+                previous is not None
+                and previous["size"] == line["size"]
+                and previous["bottom"] - line["top"] < line["size"] * _WRAP_GAP
+            )
+            found.append([line["text"], line["size"], wraps])
+        previous = line
+    return found
+
+
+def _running_heads(layouts: list[list[_Line] | None], body: float) -> dict[int, list[str]]:
+    """The running heads of the pages (by the page's index), see the module.
+
+    A running head sits where the page's text would start, apart from it: a page's first short
+    lines no larger than the body and followed by a blank of _HEAD_GAP body sizes. A single page
+    like that is as likely a sentence before a displayed equation, so the lines count as a head
+    only when it is the rule at their height: on at least two pages, and on most of the pages
+    whose first line is at that height.
+    """
+    starting: dict[int, int] = {}  # height of a page's first line (points) -> pages
+    candidates: dict[int, list[tuple[int, list[str]]]] = {}
+    for index, layout in enumerate(layouts):
+        if not layout:
+            continue
+        height = round(layout[0]["top"])
+        starting[height] = starting.get(height, 0) + 1
+        head = _head_lines(layout, body)
+        if head:
+            candidates.setdefault(height, []).append((index, head))
+    heads: dict[int, list[str]] = {}
+    for height, found in candidates.items():
+        if len(found) >= 2 and 2 * len(found) >= starting[height]:
+            heads.update(found)
+    return heads
+
+
+def _head_lines(layout: list[_Line], body: float) -> list[str]:
+    """The page's first lines if they could be a running head (see _running_heads), else none."""
+    for count in range(1, min(_MAX_HEAD_LINES, len(layout) - 1) + 1):
+        head, below = layout[:count], layout[count]
+        if any(
+            line["size"] >= body * _LARGER or len(line["text"]) > _MAX_HEAD_CHARS for line in head
+        ):
+            return []
+        if head[-1]["bottom"] - below["top"] >= body * _HEAD_GAP:
+            return [line["text"] for line in head]
+    return []
+
+
 def _check_time(deadline: float) -> None:
     if time.monotonic() > deadline:
         raise WorkerFailure("time_budget", "the PDF took longer than its time budget")
@@ -130,14 +317,20 @@ def _with_pdfium(data: bytes, config: WorkerConfig, deadline: float) -> dict[str
         ocr = _Ocr(config)
         fallback: Any = None
         pages = []
+        layouts: list[list[_Line] | None] = []
         for index in range(count):
             _check_time(deadline)
             number = index + 1
             page = doc[index]
             try:
+                layout: list[_Line] | None = None
                 try:
                     textpage = page.get_textpage()
                     text = textpage.get_text_bounded()
+                    try:
+                        layout = _layout_lines(textpage, page.get_height())
+                    except Exception as exc:  # layout is a refinement: never lose the text
+                        print(f"layout unreadable on page {number}: {exc}", file=sys.stderr)
                     textpage.close()
                 except pdfium.PdfiumError:
                     # One broken page should not lose the document: ask pypdf for that page.
@@ -150,6 +343,7 @@ def _with_pdfium(data: bytes, config: WorkerConfig, deadline: float) -> dict[str
                     try:
                         text = ocr.page_text(page, deadline - time.monotonic())
                         used_ocr = True
+                        layout = None
                     except WorkerFailure:
                         raise
                     except Exception as exc:  # tesseract crashed on this page: keep going
@@ -167,8 +361,13 @@ def _with_pdfium(data: bytes, config: WorkerConfig, deadline: float) -> dict[str
                     "text": text[: config["max_chars_per_page"]],
                     "ocr": used_ocr,
                     "ocr_missing": not used_ocr and not _has_text(text),
+                    "headings": None,
+                    "emphasized": None,
+                    "margins": None,
                 }
             )
+            layouts.append(layout)
+        _mark_headings(pages, layouts)
         title = (doc.get_metadata_value("Title") or "").strip() or None
         return {"ok": True, "backend": "pdfium", "title": title, "pages": pages}
     finally:
@@ -213,6 +412,9 @@ def _with_pypdf(data: bytes, config: WorkerConfig, deadline: float) -> dict[str,
                 "ocr": False,
                 # No renderer on this path, so no OCR: the page is reported as having no text.
                 "ocr_missing": not _has_text(text),
+                "headings": None,  # pypdf gives no per-letter layout
+                "emphasized": None,
+                "margins": None,
             }
         )
     title = None

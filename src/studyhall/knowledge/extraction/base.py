@@ -33,6 +33,13 @@ class ExtractedPage:
     text: str
     has_text: bool
     ocr: bool = False
+    # From the page's layout, where one was read (None: the text alone is judged): the lines set
+    # as headings (larger than the body text) with their letters' size and whether each wraps
+    # the heading line above it; the lines emphasized (bold at body size); the running head's
+    # lines (page furniture at the top, neither content to label nor a heading).
+    headings: tuple[tuple[str, float, bool], ...] | None = None
+    emphasized: tuple[str, ...] | None = None
+    margins: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,6 +105,9 @@ def _to_document(result: dict[str, Any], limits: ExtractionLimits) -> ExtractedD
                 text=text,
                 has_text=bool(text.strip()),
                 ocr=bool(raw["ocr"]),
+                headings=_sized_lines(raw.get("headings")),
+                emphasized=_lines(raw.get("emphasized")),
+                margins=_lines(raw.get("margins")),
             )
         )
     title = result.get("title")
@@ -112,6 +115,26 @@ def _to_document(result: dict[str, Any], limits: ExtractionLimits) -> ExtractedD
         kind=DocumentKind.PDF,
         pages=pages,
         title=normalize_text(title) or None if title else None,
+    )
+
+
+def _sized_lines(raw: list[list[Any]] | None) -> tuple[tuple[str, float, bool], ...] | None:
+    """Layout headings ([line, size, wraps]) normalised like the page text."""
+    if raw is None:
+        return None
+    found = [
+        (normalize_text(str(text), pdf_repairs=True).strip(), float(size), bool(wraps))
+        for text, size, wraps in raw
+    ]
+    return tuple(heading for heading in found if heading[0])
+
+
+def _lines(raw: list[str] | None) -> tuple[str, ...] | None:
+    """Layout lines normalised like the page text, so the chunker finds them in it."""
+    if raw is None:
+        return None
+    return tuple(
+        line for line in (normalize_text(item, pdf_repairs=True).strip() for item in raw) if line
     )
 
 
