@@ -6,9 +6,13 @@ SQLAlchemy's pre-ping, sent between its BEGIN and ROLLBACK, is one round trip mo
 count.) This starts the real server on a fresh PostgreSQL database whose
 sessions log every statement (`ALTER DATABASE … SET log_statement = 'all'`), sends each request
 N times after a warm-up, and counts the server log lines of that database: BEGIN, COMMIT, the
-pool's ping (`;`) and the SELECTs alike.
+pool's ping (`;`) and the SELECTs alike. Then it does the same for the wallet's reserve+finalize
+pair (as the tutor does around a model call: reserve in one unit of work, finalize in another),
+run in this process through the billing service on the same database.
 
     .venv/bin/python bench/round_trips.py [--requests 50] [--log /var/log/postgresql/x.log]
+
+The code measured is the `studyhall` package first on PYTHONPATH (the server inherits it).
 
 Needs the PostgreSQL server's log file to be readable (Debian: /var/log/postgresql/*.log).
 """
@@ -21,6 +25,7 @@ import glob
 import re
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -57,6 +62,41 @@ def _statements(log: Path, offset: int, db: str) -> list[str]:
         handle.seek(offset)
         lines = handle.read().decode("utf-8", "replace").splitlines()
     return [m.group(2) for line in lines if f"@{db} " in line and (m := _STATEMENT.search(line))]
+
+
+async def _billing_pairs(url: str, pairs: int, log: Path) -> int:
+    """reserve(10) then finalize(7), `pairs` times, for a user with nothing else held; the
+    log's size once the warm-up (top-up, first connection, 3 pairs) is done."""
+    from studyhall.billing import service
+    from studyhall.config import BillingSettings, async_database_url
+    from studyhall.core.db import Database
+
+    cfg = BillingSettings(signup_bonus=0, tiers={"bench": 10**12}, default_tier="bench")
+    db = Database(async_database_url(url), pool_size=1)
+    user_id = uuid.uuid4()
+
+    async def pair() -> None:
+        async with db.session() as session:
+            held = await service.reserve(
+                session, user_id=user_id, amount=10, purpose="bench", settings=cfg
+            )
+        async with db.session() as session:
+            await service.finalize(session, reservation_id=held.id, actual=7, settings=cfg)
+
+    try:
+        async with db.session() as session:
+            await service.topup(
+                session, user_id=user_id, amount=10**9, reason="bench", actor_id=None, settings=cfg
+            )
+        for _ in range(3):
+            await pair()
+        await asyncio.sleep(0.3)
+        offset = log.stat().st_size
+        for _ in range(pairs):
+            await pair()
+        return offset
+    finally:
+        await db.dispose()
 
 
 def main() -> None:
@@ -101,6 +141,12 @@ def main() -> None:
                     tx = sum(1 for st in seen if st.strip().rstrip(";").upper() in _TX)
                     n = args.requests
                     rows.append([f"GET {path}", f"{len(seen) / n:.2f}", f"{tx / n:.2f}"])
+        offset = asyncio.run(_billing_pairs(url, args.requests, log))
+        time.sleep(1.0)
+        seen = _statements(log, offset, db)
+        tx = sum(1 for st in seen if st.strip().rstrip(";").upper() in _TX)
+        n = args.requests
+        rows.append(["reserve + finalize (service)", f"{len(seen) / n:.2f}", f"{tx / n:.2f}"])
     print(f"PostgreSQL log: {log}; {args.requests} requests each, one uvicorn process")
     print(table(rows))
 

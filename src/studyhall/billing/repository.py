@@ -49,6 +49,25 @@ async def lock_wallet(session: AsyncSession, user_id: uuid.UUID) -> Wallet | Non
     )
 
 
+async def lock_wallet_of_reservation(
+    session: AsyncSession, reservation_id: uuid.UUID, owner_id: uuid.UUID | None
+) -> Wallet | None:
+    """The wallet that owns a reservation, locked, found and locked in one statement.
+
+    None when the reservation does not exist (or is not `owner_id`'s). A reservation's owner
+    never changes, so the subquery cannot go stale while the lock is awaited.
+    """
+    owner = select(Reservation.user_id).where(Reservation.id == reservation_id)
+    if owner_id is not None:
+        owner = owner.where(Reservation.user_id == owner_id)
+    return await session.scalar(
+        select(Wallet)
+        .where(Wallet.user_id == owner.scalar_subquery())
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
 async def insert_wallet_if_missing(
     session: AsyncSession,
     *,

@@ -230,9 +230,9 @@ async def _locked_wallet(
 ) -> Wallet:
     """The user's wallet locked for this transaction, created (with its bonus) when missing."""
     wallet = await repository.lock_wallet(session, user_id)
-    start, _ = day_window(now, settings)
     if wallet is None:
         bonus = max(0, settings.signup_bonus)
+        start, _ = day_window(now, settings)
         created = await repository.insert_wallet_if_missing(
             session,
             user_id=user_id,
@@ -260,11 +260,16 @@ async def _locked_wallet(
                     created_at=now,
                 )
             )
+    _start_day(wallet, settings, now)
+    return wallet
+
+
+def _start_day(wallet: Wallet, settings: BillingSettings, now: datetime) -> None:
+    start, _ = day_window(now, settings)
     if wallet.usage_window_start < start:
         # A new day began since the last charge: the daily count starts over.
         wallet.used_today = 0
         wallet.usage_window_start = start
-    return wallet
 
 
 def _post(
@@ -390,8 +395,11 @@ async def reserve(
             return existing
     now = utcnow()
     wallet = await _locked_wallet(session, user_id, cfg, now)
-    for overdue in await repository.overdue_reservations_of(session, user_id, now):
-        _resolve_expired(session, wallet, overdue, now)
+    if wallet.reserved > 0:
+        # Nothing held means no open reservation (reserved = Σ open holds), so none overdue:
+        # the query is skipped on the common path.
+        for overdue in await repository.overdue_reservations_of(session, user_id, now):
+            _resolve_expired(session, wallet, overdue, now)
 
     start, resets_at = day_window(now, cfg)
     limit = effective_daily_limit(wallet, cfg)
@@ -494,19 +502,28 @@ async def _open_reservation_locked(
     settings: BillingSettings,
     user_id: uuid.UUID | None,
 ) -> tuple[Reservation, Wallet | None]:
-    """The reservation re-read under its wallet's lock; the wallet is None when it is resolved."""
+    """The reservation read under its wallet's lock; the wallet is None when it is resolved.
+
+    The wallet is found through the reservation and locked in one statement, then the
+    reservation is read: after the lock, so a concurrent finalize or expiry is seen.
+    """
+    now = utcnow()
+    wallet = await repository.lock_wallet_of_reservation(session, reservation_id, user_id)
     reservation = await repository.get_reservation(session, reservation_id)
     if reservation is None or (user_id is not None and reservation.user_id != user_id):
         raise ReservationNotFound()
     if reservation.status != ReservationStatus.reserved:
         return reservation, None
-    now = utcnow()
-    wallet = await _locked_wallet(session, reservation.user_id, settings, now)
-    # Another transaction may have resolved it while we waited for the lock.
-    reservation = await repository.get_reservation(session, reservation_id)
-    assert reservation is not None
-    if reservation.status != ReservationStatus.reserved:
-        return reservation, None
+    if wallet is None:
+        # An open hold whose wallet row is gone (never the case after a reserve): recreate it
+        # as every movement does, then re-read the hold under that lock.
+        wallet = await _locked_wallet(session, reservation.user_id, settings, now)
+        reservation = await repository.get_reservation(session, reservation_id)
+        assert reservation is not None
+        if reservation.status != ReservationStatus.reserved:
+            return reservation, None
+        return reservation, wallet
+    _start_day(wallet, settings, now)
     return reservation, wallet
 
 

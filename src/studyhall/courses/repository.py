@@ -464,6 +464,19 @@ async def delete_enrollment(
     return bool(getattr(result, "rowcount", 0))
 
 
+async def course_and_enrollment(
+    session: AsyncSession, *, course_id: uuid.UUID, student_id: uuid.UUID
+) -> tuple[Course, bool] | None:
+    """A course and whether the student is enrolled in it, in one statement (None: no course)."""
+    enrolled = (
+        exists()
+        .where(Enrollment.course_id == Course.id, Enrollment.student_id == student_id)
+        .label("enrolled")
+    )
+    row = (await session.execute(select(Course, enrolled).where(Course.id == course_id))).first()
+    return None if row is None else (row[0], bool(row[1]))
+
+
 async def is_enrolled(
     session: AsyncSession, *, course_id: uuid.UUID, student_id: uuid.UUID
 ) -> bool:

@@ -178,6 +178,20 @@ async def reads(session: AsyncSession, *, user: User, course: Course) -> bool:
     return await repository.is_enrolled(session, course_id=course.id, student_id=user.id)
 
 
+async def student_course(
+    session: AsyncSession, *, student: User, course_id: uuid.UUID
+) -> tuple[Course | None, bool]:
+    """For a student: the course if they see it (None otherwise) and whether they `reads` it,
+    from one statement (a student teaches nothing, so enrollment alone decides)."""
+    found = await repository.course_and_enrollment(
+        session, course_id=course_id, student_id=student.id
+    )
+    if found is None or not can_view(student, found[0]):
+        return None, False
+    course, enrolled = found
+    return course, enrolled and course.is_published
+
+
 async def find_course(session: AsyncSession, course_id: uuid.UUID) -> Course | None:
     """A course by id, or None."""
     return await repository.get_course(session, course_id)

@@ -656,9 +656,10 @@ async def settle(db: Database, turn: Turn, outcome: Outcome) -> MessageOut | Rep
             # Ordered after the question even on clocks with coarse resolution.
             created_at=now + timedelta(microseconds=1),
         )
+        title = None
         if turn.chat_title and chat.message_count == 0 and chat.title == service.DEFAULT_TITLE:
-            chat.title = turn.chat_title
-        await repository.add_messages(session, [question, answer])
+            title = turn.chat_title
+        await repository.add_messages(session, [question, answer], title=title)
         if chat.course_id is not None and turn.user.role == Role.student:
             await courses.record_activity(
                 session, course_id=chat.course_id, student_id=turn.user.id

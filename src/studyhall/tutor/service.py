@@ -55,6 +55,13 @@ async def course_for_tutor(session: AsyncSession, *, user: User, course_id: uuid
     404 when the user may not even see the course; 403 `enrollment_required` for a student who
     sees it but is not enrolled.
     """
+    if user.role == Role.student:
+        seen, readable = await courses.student_course(session, student=user, course_id=course_id)
+        if seen is None:
+            raise CourseNotFound()
+        if readable:
+            return seen
+        raise EnrollmentRequired("Enroll in this course to use its tutor")
     course = await courses.find_course(session, course_id)
     if course is None or not await courses.sees(session, user=user, course=course):
         raise CourseNotFound()
