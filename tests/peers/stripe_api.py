@@ -6,6 +6,10 @@ replay) and `GET /v1/payment_intents/{id}`, answering Stripe-shaped JSON. Point 
 library at it with `StripeClient(key, base_addresses={"api": peer.url})`
 (settings.billing.stripe_api_base).
 
+Hosted Checkout: `POST /v1/checkout/sessions` answers a session whose `url` is this server's
+`/pay/<session id>`; `complete_session` pays it the way Stripe does (a PaymentIntent made with the
+session's `payment_intent_data`) and returns the `payment_intent.succeeded` event.
+
 `succeeded_event` / `refunded_event` build the events Stripe would send for an intent, and
 `sign` computes the `Stripe-Signature` header exactly as Stripe does (HMAC-SHA256 of
 "<timestamp>.<payload>" with the endpoint secret).
@@ -46,6 +50,7 @@ class StripePeer:
     """The fake Stripe API; `fail_next` makes the next request answer that HTTP status."""
 
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     idempotent: dict[str, str] = field(default_factory=dict)
     fail_next: int | None = None
@@ -101,6 +106,9 @@ class StripePeer:
                     peer.requests.append(("POST", self.path, params))
                 if self._failure_injected() or not self._authorized():
                     return
+                if self.path == "/v1/checkout/sessions":
+                    self._reply(200, peer._checkout_session(params, self.headers))
+                    return
                 if self.path != "/v1/payment_intents":
                     self._error(404, f"Unrecognized request URL (POST: {self.path})")
                     return
@@ -115,21 +123,10 @@ class StripePeer:
                     except (KeyError, ValueError):
                         self._error(400, "Missing required param: amount or currency")
                         return
-                    intent_id = "pi_" + secrets.token_hex(12)
-                    intent = {
-                        "id": intent_id,
-                        "object": "payment_intent",
-                        "amount": amount,
-                        "amount_received": 0,
-                        "currency": currency,
-                        "client_secret": f"{intent_id}_secret_{secrets.token_hex(12)}",
-                        "description": params.get("description"),
-                        "metadata": params.get("metadata", {}),
-                        "status": "requires_payment_method",
-                        "livemode": False,
-                        "created": int(time.time()),
-                    }
-                    peer.intents[intent_id] = intent
+                    intent = peer._new_intent(
+                        amount, currency, params.get("description"), params.get("metadata", {})
+                    )
+                    intent_id = intent["id"]
                     if key:
                         peer.idempotent[key] = intent_id
                 self._reply(200, intent)
@@ -161,6 +158,71 @@ class StripePeer:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    def _new_intent(
+        self, amount: int, currency: str, description: str | None, metadata: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A new unpaid PaymentIntent (the caller holds the lock)."""
+        intent_id = "pi_" + secrets.token_hex(12)
+        intent = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_received": 0,
+            "currency": currency,
+            "client_secret": f"{intent_id}_secret_{secrets.token_hex(12)}",
+            "description": description,
+            "metadata": metadata,
+            "status": "requires_payment_method",
+            "livemode": False,
+            "created": int(time.time()),
+        }
+        self.intents[intent_id] = intent
+        return intent
+
+    def _checkout_session(self, params: dict[str, Any], headers: Any) -> dict[str, Any]:
+        key = headers.get("Idempotency-Key")
+        with self._lock:
+            if key and key in self.idempotent:
+                return self.sessions[self.idempotent[key]]
+            item = params["line_items"]["0"]
+            session_id = "cs_test_" + secrets.token_hex(12)
+            session = {
+                "id": session_id,
+                "object": "checkout.session",
+                "mode": params.get("mode"),
+                "url": f"{self.url}/pay/{session_id}",
+                "status": "open",
+                "payment_status": "unpaid",
+                "payment_intent": None,
+                "amount_total": int(item["price_data"]["unit_amount"]) * int(item["quantity"]),
+                "currency": item["price_data"]["currency"],
+                "metadata": params.get("metadata", {}),
+                "client_reference_id": params.get("client_reference_id"),
+                "success_url": params.get("success_url"),
+                "cancel_url": params.get("cancel_url"),
+                "payment_intent_data": params.get("payment_intent_data", {}),
+                "livemode": False,
+            }
+            self.sessions[session_id] = session
+            if key:
+                self.idempotent[key] = session_id
+            return session
+
+    def complete_session(self, session_id: str) -> dict[str, Any]:
+        """The student pays on the hosted page: the session's PaymentIntent is made and
+        succeeds; returns its `payment_intent.succeeded` event."""
+        with self._lock:
+            session = self.sessions[session_id]
+            data = session["payment_intent_data"]
+            intent_id = self._new_intent(
+                session["amount_total"],
+                session["currency"],
+                data.get("description"),
+                data.get("metadata", {}),
+            )["id"]
+            session.update(status="complete", payment_status="paid", payment_intent=intent_id)
+        return self.succeeded_event(intent_id)
 
     # Events the provider would send
 

@@ -14,14 +14,19 @@
   `studyhall.wiring` with `on_course_paid` (enroll, once: the status moves from pending under the payer's wallet lock and
   the enrollment row is unique); a full refund runs `on_course_refunded` (the enrollment ends)
   unless another payment of the same student for the same course still stands.
+- A seat can also be paid on the provider's hosted Checkout page (`start_hosted_course_checkout`,
+  for the web interface, which loads no provider script): its Checkout Session gives the
+  PaymentIntent it creates the same metadata, so the same `payment_intent.succeeded` webhook
+  enrolls (the payment row is made from that metadata, the intent's id being unknown before).
 - Without a secret key (checkout) or webhook secret (webhook) the endpoints answer 503.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +79,17 @@ class CourseCheckout:
     payment_id: str
     client_secret: str
     publishable_key: str
+    course_id: uuid.UUID
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class HostedCourseCheckout:
+    """A Checkout Session on the provider's own page: send the student to `url`."""
+
+    session_id: str
+    url: str
     course_id: uuid.UUID
     amount: int
     currency: str
@@ -162,6 +178,18 @@ def _client(settings: BillingSettings) -> stripe.StripeClient:
     return client
 
 
+@contextlib.contextmanager
+def _creating_payment() -> Iterator[None]:
+    """The provider failing to create a payment → 502 (logged by kind, never its message)."""
+    try:
+        yield
+    except stripe.StripeError as exc:
+        log.warning("stripe_checkout_failed", error_type=type(exc).__name__, status=exc.http_status)
+        raise PaymentProviderError(
+            "The payment provider could not create the payment; please try again later"
+        ) from None
+
+
 async def _create_intent(
     settings: BillingSettings,
     *,
@@ -176,7 +204,7 @@ async def _create_intent(
     options: dict[str, Any] = {}
     if idempotency_key:
         options["idempotency_key"] = idempotency_key
-    try:
+    with _creating_payment():
         intent = await client.v1.payment_intents.create_async(
             params={
                 "amount": amount,
@@ -187,11 +215,6 @@ async def _create_intent(
             },
             options=options,  # type: ignore[arg-type]
         )
-    except stripe.StripeError as exc:
-        log.warning("stripe_checkout_failed", error_type=type(exc).__name__, status=exc.http_status)
-        raise PaymentProviderError(
-            "The payment provider could not create the payment; please try again later"
-        ) from None
     if not intent.client_secret:
         raise PaymentProviderError("The payment provider returned no client secret")
     return intent.id, intent.client_secret
@@ -348,6 +371,64 @@ async def start_course_checkout(
         course_id=course_id,
         amount=amount,
         currency=currency,
+    )
+
+
+async def start_hosted_course_checkout(
+    *,
+    user_id: uuid.UUID,
+    course_id: uuid.UUID,
+    course_code: str,
+    course_title: str,
+    amount: int,
+    settings: BillingSettings,
+    success_url: str,
+    cancel_url: str,
+    idempotency_key: str,
+) -> HostedCourseCheckout:
+    """A Checkout Session for a seat (amount in minor units) on the provider's hosted page.
+
+    Its PaymentIntent carries the metadata `start_course_checkout` gives its own, so the webhook
+    enrolls the payer the same way. `idempotency_key` (one per rendered form) makes a resent
+    form the same session; the provider expires an unpaid session after a day."""
+    require_configured(settings)
+    if not 0 < amount <= service.MAX_AMOUNT:
+        raise Unprocessable("The course's price cannot be charged", code="invalid_amount")
+    currency = settings.course_currency.lower()
+    metadata = {"user_id": str(user_id), "course_id": str(course_id)}
+    with _creating_payment():
+        hosted = await _client(settings).v1.checkout.sessions.create_async(
+            params={
+                "mode": "payment",
+                "line_items": [
+                    {
+                        "quantity": 1,
+                        "price_data": {
+                            "currency": currency,
+                            "unit_amount": amount,
+                            "product_data": {"name": course_title[:250]},
+                        },
+                    }
+                ],
+                "payment_intent_data": {
+                    "description": f"StudyHall course {course_code}",
+                    "metadata": metadata,  # type: ignore[typeddict-item]
+                },
+                "metadata": metadata,  # type: ignore[typeddict-item]
+                "client_reference_id": str(user_id),
+                "success_url": success_url,
+                "cancel_url": cancel_url,
+            },
+            options={
+                "idempotency_key": (
+                    f"studyhall-course-page-{user_id}-{course_id}-{idempotency_key}"
+                )
+            },
+        )
+    if not hosted.url:
+        raise PaymentProviderError("The payment provider returned no payment page")
+    return HostedCourseCheckout(
+        session_id=hosted.id, url=hosted.url, course_id=course_id, amount=amount, currency=currency
     )
 
 

@@ -35,6 +35,11 @@ def problems(exc: Exception, t: Callable[..., str]) -> list[str]:
     raise exc
 
 
+def status_of(exc: Exception) -> int:
+    """The HTTP status a refused form comes back with: the service's own, 422 for bad input."""
+    return exc.status_code if isinstance(exc, AppError) else 422
+
+
 def validate(schema: Any, data: dict[str, Any]) -> Any:
     """The API's own input schema checks the form (same rules, same limits)."""
     return schema.model_validate(data)

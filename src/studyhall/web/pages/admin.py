@@ -7,11 +7,10 @@ import uuid
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from studyhall.core.errors import AppError
 from studyhall.identity import service as identity
 from studyhall.identity.models import Role
 from studyhall.identity.schemas import AdminUserUpdate
-from studyhall.web.forms import form_data, problems, validate
+from studyhall.web.forms import form_data, problems, status_of, validate
 from studyhall.web.pages.common import REFUSED, Ctx
 from studyhall.web.render import page, redirect
 
@@ -67,7 +66,7 @@ async def update_user(ctx: Ctx, user_id: uuid.UUID, request: Request) -> Respons
         async with ctx.db.session() as session:
             await identity.admin_update_user(session, actor=admin, user_id=user_id, data=body)
     except REFUSED as exc:
-        status = exc.status_code if isinstance(exc, AppError) else 422
+        status = status_of(exc)
         return await _users_page(
             ctx, q=data.get("q", ""), role="", status_code=status, errors=problems(exc, ctx.t)
         )

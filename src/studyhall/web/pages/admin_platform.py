@@ -16,7 +16,7 @@ from studyhall.courses import service as courses
 from studyhall.identity import service as identity
 from studyhall.identity.models import Role
 from studyhall.identity.schemas import ApiKeyCreate, ApiKeyOut, ApiScope
-from studyhall.web.forms import problems, validate
+from studyhall.web.forms import problems, status_of, validate
 from studyhall.web.pages.common import REFUSED, Ctx
 from studyhall.web.render import page, redirect
 from studyhall.web.session import WebContext
@@ -100,7 +100,7 @@ async def create_api_key(ctx: Ctx, request: Request) -> Response:
             api_key, secret = await identity.create_api_key(session, actor=admin, data=body)
             shown = ApiKeyOut.model_validate(api_key)
     except REFUSED as exc:
-        status = exc.status_code if isinstance(exc, AppError) else 422
+        status = status_of(exc)
         return await _keys_page(
             ctx, status_code=status, errors=problems(exc, ctx.t), values={**fields}
         )

@@ -15,7 +15,7 @@ from studyhall.courses import service as courses
 from studyhall.identity.models import Role
 from studyhall.tutor import system_prompts
 from studyhall.tutor.schemas import SystemPromptCreate, SystemPromptUpdate
-from studyhall.web.forms import form_data, problems, validate
+from studyhall.web.forms import form_data, problems, status_of, validate
 from studyhall.web.pages.common import REFUSED, Ctx
 from studyhall.web.render import page, redirect
 from studyhall.web.session import WebContext
@@ -85,7 +85,7 @@ async def create_prompt(ctx: Ctx, request: Request) -> Response:
             )
             await system_prompts.create(session, actor=admin, data=body)
     except REFUSED as exc:
-        status = exc.status_code if isinstance(exc, AppError) else 422
+        status = status_of(exc)
         values = {**data, "activate": data.get("activate") == "true"}
         return await _prompts_page(
             ctx, status_code=status, errors=problems(exc, ctx.t), values=values

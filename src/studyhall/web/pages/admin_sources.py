@@ -14,7 +14,7 @@ from studyhall.core.errors import AppError
 from studyhall.identity.models import Role
 from studyhall.knowledge import service as knowledge
 from studyhall.knowledge.schemas import ReferenceOut, SourceCreate, SourceOut, SyncRunOut
-from studyhall.web.forms import form_data, problems, validate
+from studyhall.web.forms import form_data, problems, status_of, validate
 from studyhall.web.pages.common import REFUSED, Ctx, refused
 from studyhall.web.render import page, redirect
 from studyhall.web.session import WebContext
@@ -69,7 +69,7 @@ async def create_source(ctx: Ctx, request: Request) -> Response:
         async with ctx.db.session() as session:
             source = await knowledge.create_source(session, actor=admin, data=body)
     except REFUSED as exc:
-        status = exc.status_code if isinstance(exc, AppError) else 422
+        status = status_of(exc)
         return await _sources_page(
             ctx, status_code=status, errors=problems(exc, ctx.t), values=data
         )

@@ -16,7 +16,7 @@ from studyhall.core import idempotency
 from studyhall.core.errors import AppError, Unprocessable
 from studyhall.identity import service as identity
 from studyhall.identity.models import Role, User
-from studyhall.web.forms import form_data, problems, validate
+from studyhall.web.forms import form_data, problems, status_of, validate
 from studyhall.web.pages.common import REFUSED, Ctx, as_uuid, refused
 from studyhall.web.render import page, redirect
 from studyhall.web.session import WebContext
@@ -74,7 +74,7 @@ def _whole(data: dict[str, str], name: str) -> int | None:
 async def _after(
     ctx: WebContext, user_id: uuid.UUID, exc: Exception, values: dict[str, Any]
 ) -> Response:
-    status = exc.status_code if isinstance(exc, AppError) else 422
+    status = status_of(exc)
     try:
         return await _wallet_page(
             ctx, user_id, status_code=status, errors=problems(exc, ctx.t), values=values

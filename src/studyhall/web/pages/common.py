@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import Depends
 from fastapi.exceptions import RequestValidationError
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from studyhall.core.errors import AppError
+from studyhall.web.forms import problems, status_of
 from studyhall.web.render import page
 from studyhall.web.session import WebContext, web_context
 
@@ -34,6 +36,25 @@ def refused(ctx: WebContext, exc: AppError) -> Response:
         status_code=exc.status_code,
         title=ctx.t("Not available"),
         message=ctx.t(exc.message),
+    )
+
+
+async def shown(ctx: WebContext, render: Awaitable[Response]) -> Response:
+    """A page whose loader may refuse (the thing is gone, or not the user's): the refusal as a
+    page with its status."""
+    try:
+        return await render
+    except AppError as exc:
+        return refused(ctx, exc)
+
+
+async def shown_again(
+    ctx: WebContext, exc: Exception, render: Callable[..., Awaitable[Response]], **values: Any
+) -> Response:
+    """A refused form: `render` (its page) again with what went wrong and the refusal's status,
+    `values` passed on (what was typed); the refusal alone when the page itself is gone."""
+    return await shown(
+        ctx, render(status_code=status_of(exc), errors=problems(exc, ctx.t), **values)
     )
 
 

@@ -109,7 +109,9 @@ async def join_by_code(ctx: Ctx, request: Request) -> Response:
 
 
 @router.get("/courses/{course_id}")
-async def course_page(ctx: Ctx, course_id: uuid.UUID) -> Response:
+async def course_page(ctx: Ctx, course_id: uuid.UUID, paid: bool = False) -> Response:
+    """A course's outline; one not joined yet offers to enroll, or to pay for a seat (`paid`:
+    back from the provider's payment page, the seat not confirmed yet)."""
     user = ctx.require(Role.student)
     try:
         async with ctx.db.session(write=False) as session:
@@ -142,6 +144,8 @@ async def course_page(ctx: Ctx, course_id: uuid.UUID) -> Response:
         description=markdown(detail.description),
         quizzes=quizzes.items if quizzes else [],
         assignments=assignments.items if assignments else [],
+        paid=paid,
+        checkout_key=uuid.uuid4(),
     )
 
 

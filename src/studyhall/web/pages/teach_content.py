@@ -20,7 +20,7 @@ from studyhall.courses.models import Course
 from studyhall.identity.models import Role
 from studyhall.knowledge import service as knowledge
 from studyhall.knowledge.models import DocumentStatus
-from studyhall.web.forms import problems, validate
+from studyhall.web.forms import problems, status_of, validate
 from studyhall.web.pages.common import REFUSED, Ctx, refused
 from studyhall.web.render import page, redirect
 
@@ -205,7 +205,7 @@ async def import_quiz(ctx: Ctx, course_id: uuid.UUID, request: Request) -> Respo
         async with ctx.db.session() as session:
             result = await assessments.import_quiz(session, course_id=course.id, data=body)
     except REFUSED as exc:
-        status = exc.status_code if isinstance(exc, AppError) else 422
+        status = status_of(exc)
         try:
             return await _quizzes_page(
                 ctx, course_id, status_code=status, errors=problems(exc, ctx.t)[:10]

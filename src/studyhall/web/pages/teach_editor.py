@@ -9,9 +9,12 @@ with htmx, swaps only the outline so the page does not jump."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from studyhall.core.errors import AppError
@@ -24,7 +27,7 @@ from studyhall.courses.dependencies import (
     lesson_for_owner,
     module_for_owner,
 )
-from studyhall.courses.models import Course
+from studyhall.courses.models import Course, Lesson, Module
 from studyhall.courses.schemas import (
     CourseCreate,
     CourseUpdate,
@@ -34,19 +37,15 @@ from studyhall.courses.schemas import (
     ModuleUpdate,
 )
 from studyhall.identity.models import Role, User
-from studyhall.web.forms import form_data, problems, validate
+from studyhall.web.forms import form_data, problems, status_of, validate
 from studyhall.web.pages import video as video_pages
-from studyhall.web.pages.common import REFUSED, Ctx, markdown, refused
+from studyhall.web.pages.common import REFUSED, Ctx, markdown, refused, shown, shown_again
 from studyhall.web.render import page, redirect
 from studyhall.web.session import WebContext
 
 router = APIRouter(include_in_schema=False)
 OUTLINE = "outline"
 COURSE_FIELDS = ("title", "code", "description", "guide", "language", "level", "image_url")
-
-
-def _status(exc: Exception) -> int:
-    return exc.status_code if isinstance(exc, AppError) else 422
 
 
 def _course_fields(data: dict[str, str]) -> dict[str, Any]:
@@ -113,7 +112,7 @@ async def create_course(ctx: Ctx, request: Request) -> Response:
         return page(
             ctx,
             "teacher/course_new.html",
-            status_code=_status(exc),
+            status_code=status_of(exc),
             values=values,
             errors=problems(exc, ctx.t),
         )
@@ -159,10 +158,7 @@ async def _editor(
 @router.get("/teach/courses/{course_id}/edit")
 async def edit_course(ctx: Ctx, course_id: uuid.UUID) -> Response:
     user = ctx.require(Role.teacher, Role.admin)
-    try:
-        return await _editor(ctx, user, course_id)
-    except AppError as exc:
-        return refused(ctx, exc)
+    return await shown(ctx, _editor(ctx, user, course_id))
 
 
 @router.post("/teach/courses/{course_id}/edit")
@@ -206,17 +202,7 @@ async def _after_refusal(
     values: dict[str, Any] | None = None,
 ) -> Response:
     """The editor again with what went wrong (a page with the refusal when it is gone)."""
-    try:
-        return await _editor(
-            ctx,
-            user,
-            course_id,
-            status_code=_status(exc),
-            errors=problems(exc, ctx.t),
-            values=values,
-        )
-    except AppError as missing:
-        return refused(ctx, missing)
+    return await shown_again(ctx, exc, partial(_editor, ctx, user, course_id), values=values)
 
 
 async def _done(ctx: WebContext, user: User, course_id: uuid.UUID, anchor: str = "") -> Response:
@@ -243,26 +229,25 @@ async def add_module(ctx: Ctx, course_id: uuid.UUID, request: Request) -> Respon
     return await _done(ctx, user, course_id, "#outline")
 
 
-async def _module_change(
-    ctx: WebContext, module_id: uuid.UUID, request: Request, *, delete: bool
+# What an outline change does to the module or lesson it loaded, with the posted form.
+Change = Callable[[AsyncSession, Any, dict[str, str]], Awaitable[object]]
+
+
+async def _outline_change(
+    ctx: WebContext,
+    request: Request,
+    load: Callable[[AsyncSession, User], Awaitable[Module | Lesson]],
+    change: Change,
 ) -> Response:
+    """Change a module or a lesson of a course the user owns, then show the outline again."""
     user = ctx.require(Role.teacher, Role.admin)
     data = await form_data(request)
     course_id: uuid.UUID | None = None
     try:
         async with ctx.db.session() as session:
-            module = await module_for_owner(module_id, user, session)
-            course_id = module.course_id
-            if delete:
-                await courses.delete_module(session, module=module)
-            else:
-                fields: dict[str, Any] = {}
-                if "title" in data:
-                    fields["title"] = data["title"].strip()
-                if "position" in data:
-                    fields["position"] = _int_field(data, "position")
-                body = validate(ModuleUpdate, fields)
-                await courses.update_module(session, module=module, data=body)
+            item = await load(session, user)
+            course_id = item.course_id
+            await change(session, item, data)
     except REFUSED as exc:
         if course_id is None:
             assert isinstance(exc, AppError)  # only the loader runs before the course is known
@@ -271,15 +256,32 @@ async def _module_change(
     return await _done(ctx, user, course_id, "#outline")
 
 
+def _owned_module(module_id: uuid.UUID) -> Callable[[AsyncSession, User], Awaitable[Module]]:
+    return lambda session, user: module_for_owner(module_id, user, session)
+
+
+async def _save_module(session: AsyncSession, module: Module, data: dict[str, str]) -> None:
+    fields: dict[str, Any] = {}
+    if "title" in data:
+        fields["title"] = data["title"].strip()
+    if "position" in data:
+        fields["position"] = _int_field(data, "position")
+    await courses.update_module(session, module=module, data=validate(ModuleUpdate, fields))
+
+
+async def _delete_module(session: AsyncSession, module: Module, _data: dict[str, str]) -> None:
+    await courses.delete_module(session, module=module)
+
+
 @router.post("/teach/modules/{module_id}")
 async def update_module(ctx: Ctx, module_id: uuid.UUID, request: Request) -> Response:
     """Rename a module or move it (the up/down buttons post its new position)."""
-    return await _module_change(ctx, module_id, request, delete=False)
+    return await _outline_change(ctx, request, _owned_module(module_id), _save_module)
 
 
 @router.post("/teach/modules/{module_id}/delete")
 async def delete_module(ctx: Ctx, module_id: uuid.UUID, request: Request) -> Response:
-    return await _module_change(ctx, module_id, request, delete=True)
+    return await _outline_change(ctx, request, _owned_module(module_id), _delete_module)
 
 
 # ---------------------------------------------------------------- lessons
@@ -354,10 +356,7 @@ async def _lesson_editor(
 @router.get("/teach/lessons/{lesson_id}/edit")
 async def edit_lesson(ctx: Ctx, lesson_id: uuid.UUID) -> Response:
     user = ctx.require(Role.teacher, Role.admin)
-    try:
-        return await _lesson_editor(ctx, user, lesson_id)
-    except AppError as exc:
-        return refused(ctx, exc)
+    return await shown(ctx, _lesson_editor(ctx, user, lesson_id))
 
 
 def _lesson_fields(data: dict[str, str]) -> dict[str, Any]:
@@ -378,57 +377,38 @@ async def update_lesson(ctx: Ctx, lesson_id: uuid.UUID, request: Request) -> Res
     data = await form_data(request)
     try:
         async with ctx.db.session() as session:
-            lesson = await lesson_for_owner(
-                await lesson_by_id(lesson_id, user, session), user, session
-            )
+            lesson = await _owned_lesson(lesson_id)(session, user)
             body = validate(LessonUpdate, _lesson_fields(data))
             await courses.update_lesson(session, lesson=lesson, data=body)
     except REFUSED as exc:
-        try:
-            return await _lesson_editor(
-                ctx,
-                user,
-                lesson_id,
-                status_code=_status(exc),
-                errors=problems(exc, ctx.t),
-                values=data,
-            )
-        except AppError as missing:
-            return refused(ctx, missing)
+        return await shown_again(
+            ctx, exc, partial(_lesson_editor, ctx, user, lesson_id), values=data
+        )
     return redirect(ctx, f"/teach/lessons/{lesson_id}/edit")
 
 
-async def _lesson_change(
-    ctx: WebContext, lesson_id: uuid.UUID, request: Request, *, delete: bool
-) -> Response:
-    user = ctx.require(Role.teacher, Role.admin)
-    data = await form_data(request)
-    course_id: uuid.UUID | None = None
-    try:
-        async with ctx.db.session() as session:
-            lesson = await lesson_for_owner(
-                await lesson_by_id(lesson_id, user, session), user, session
-            )
-            course_id = lesson.course_id
-            if delete:
-                await courses.delete_lesson(session, lesson=lesson)
-            else:
-                body = validate(LessonUpdate, {"position": _int_field(data, "position")})
-                await courses.update_lesson(session, lesson=lesson, data=body)
-    except REFUSED as exc:
-        if course_id is None:
-            assert isinstance(exc, AppError)
-            return refused(ctx, exc)
-        return await _after_refusal(ctx, user, course_id, exc)
-    return await _done(ctx, user, course_id, "#outline")
+def _owned_lesson(lesson_id: uuid.UUID) -> Callable[[AsyncSession, User], Awaitable[Lesson]]:
+    async def load(session: AsyncSession, user: User) -> Lesson:
+        return await lesson_for_owner(await lesson_by_id(lesson_id, user, session), user, session)
+
+    return load
+
+
+async def _move_lesson(session: AsyncSession, lesson: Lesson, data: dict[str, str]) -> None:
+    body = validate(LessonUpdate, {"position": _int_field(data, "position")})
+    await courses.update_lesson(session, lesson=lesson, data=body)
+
+
+async def _delete_lesson(session: AsyncSession, lesson: Lesson, _data: dict[str, str]) -> None:
+    await courses.delete_lesson(session, lesson=lesson)
 
 
 @router.post("/teach/lessons/{lesson_id}/move")
 async def move_lesson(ctx: Ctx, lesson_id: uuid.UUID, request: Request) -> Response:
     """Move a lesson within its module (the up/down buttons post its new position)."""
-    return await _lesson_change(ctx, lesson_id, request, delete=False)
+    return await _outline_change(ctx, request, _owned_lesson(lesson_id), _move_lesson)
 
 
 @router.post("/teach/lessons/{lesson_id}/delete")
 async def delete_lesson(ctx: Ctx, lesson_id: uuid.UUID, request: Request) -> Response:
-    return await _lesson_change(ctx, lesson_id, request, delete=True)
+    return await _outline_change(ctx, request, _owned_lesson(lesson_id), _delete_lesson)

@@ -9,6 +9,7 @@ replacement gives every question a new id, never a new place."""
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -31,8 +32,8 @@ from studyhall.courses.errors import NotCourseOwner
 from studyhall.courses.models import Course
 from studyhall.courses.schemas import LessonSummary
 from studyhall.identity.models import Role, User
-from studyhall.web.forms import form_data, problems, validate
-from studyhall.web.pages.common import REFUSED, Ctx, refused
+from studyhall.web.forms import form_data, validate
+from studyhall.web.pages.common import REFUSED, Ctx, refused, shown, shown_again
 from studyhall.web.render import page, redirect
 from studyhall.web.session import WebContext
 
@@ -40,10 +41,6 @@ router = APIRouter(include_in_schema=False)
 SPARE_OPTIONS = 2  # empty option fields under the filled ones
 MIN_OPTION_FIELDS = 4
 MAX_OPTIONS = 26  # the API's own limit
-
-
-def _status(exc: Exception) -> int:
-    return exc.status_code if isinstance(exc, AppError) else 422
 
 
 def _number(data: dict[str, str], name: str, kind: type[int] | type[float]) -> Any:
@@ -203,10 +200,7 @@ async def _new_quiz_page(
 @router.get("/teach/courses/{course_id}/quizzes/new")
 async def new_quiz(ctx: Ctx, course_id: uuid.UUID) -> Response:
     user = ctx.require(Role.teacher, Role.admin)
-    try:
-        return await _new_quiz_page(ctx, user, course_id)
-    except AppError as exc:
-        return refused(ctx, exc)
+    return await shown(ctx, _new_quiz_page(ctx, user, course_id))
 
 
 @router.post("/teach/courses/{course_id}/quizzes/new")
@@ -220,17 +214,9 @@ async def create_quiz(ctx: Ctx, course_id: uuid.UUID, request: Request) -> Respo
             body = validate(QuizCreate, {**_settings(data), "questions": [_question(data)]})
             quiz = await assessments.create_quiz(session, course_id=course.id, data=body)
     except REFUSED as exc:
-        try:
-            return await _new_quiz_page(
-                ctx,
-                user,
-                course_id,
-                status_code=_status(exc),
-                errors=problems(exc, ctx.t),
-                values=_posted_values(data),
-            )
-        except AppError as missing:
-            return refused(ctx, missing)
+        return await shown_again(
+            ctx, exc, partial(_new_quiz_page, ctx, user, course_id), values=_posted_values(data)
+        )
     return redirect(ctx, f"/teach/quizzes/{quiz.id}/edit")
 
 
@@ -275,10 +261,7 @@ async def _quiz_page(
 @router.get("/teach/quizzes/{quiz_id}/edit")
 async def edit_quiz(ctx: Ctx, quiz_id: uuid.UUID) -> Response:
     user = ctx.require(Role.teacher, Role.admin)
-    try:
-        return await _quiz_page(ctx, user, quiz_id)
-    except AppError as exc:
-        return refused(ctx, exc)
+    return await shown(ctx, _quiz_page(ctx, user, quiz_id))
 
 
 async def _owned(session: Any, user: User, quiz_id: uuid.UUID) -> Quiz:
@@ -295,17 +278,7 @@ async def update_quiz(ctx: Ctx, quiz_id: uuid.UUID, request: Request) -> Respons
             body = validate(QuizUpdate, _settings(data))
             await assessments.update_quiz(session, quiz=quiz, data=body)
     except REFUSED as exc:
-        try:
-            return await _quiz_page(
-                ctx,
-                user,
-                quiz_id,
-                status_code=_status(exc),
-                errors=problems(exc, ctx.t),
-                values=data,
-            )
-        except AppError as missing:
-            return refused(ctx, missing)
+        return await shown_again(ctx, exc, partial(_quiz_page, ctx, user, quiz_id), values=data)
     return redirect(ctx, f"/teach/quizzes/{quiz_id}/edit")
 
 
@@ -401,32 +374,21 @@ async def _change_questions(
             body = validate(QuizUpdate, {"questions": questions})
             await assessments.update_quiz(session, quiz=quiz, data=body)
     except REFUSED as exc:
-        try:
-            if change != "save":
-                return await _quiz_page(
-                    ctx, user, quiz_id, status_code=_status(exc), errors=problems(exc, ctx.t)
-                )
-            return await _question_page(
-                ctx,
-                user,
-                quiz_id,
-                position,
-                status_code=_status(exc),
-                errors=problems(exc, ctx.t),
-                values=_posted_values(data),
-            )
-        except AppError as missing:
-            return refused(ctx, missing)
+        if change != "save":
+            return await shown_again(ctx, exc, partial(_quiz_page, ctx, user, quiz_id))
+        return await shown_again(
+            ctx,
+            exc,
+            partial(_question_page, ctx, user, quiz_id, position),
+            values=_posted_values(data),
+        )
     return redirect(ctx, f"/teach/quizzes/{quiz_id}/edit#questions")
 
 
 @router.get("/teach/quizzes/{quiz_id}/questions/new")
 async def new_question(ctx: Ctx, quiz_id: uuid.UUID) -> Response:
     user = ctx.require(Role.teacher, Role.admin)
-    try:
-        return await _question_page(ctx, user, quiz_id, None)
-    except AppError as exc:
-        return refused(ctx, exc)
+    return await shown(ctx, _question_page(ctx, user, quiz_id, None))
 
 
 @router.post("/teach/quizzes/{quiz_id}/questions/new")
@@ -437,10 +399,7 @@ async def add_question(ctx: Ctx, quiz_id: uuid.UUID, request: Request) -> Respon
 @router.get("/teach/quizzes/{quiz_id}/questions/{position}")
 async def edit_question(ctx: Ctx, quiz_id: uuid.UUID, position: int) -> Response:
     user = ctx.require(Role.teacher, Role.admin)
-    try:
-        return await _question_page(ctx, user, quiz_id, position)
-    except AppError as exc:
-        return refused(ctx, exc)
+    return await shown(ctx, _question_page(ctx, user, quiz_id, position))
 
 
 @router.post("/teach/quizzes/{quiz_id}/questions/{position}")

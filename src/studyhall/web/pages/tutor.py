@@ -27,7 +27,7 @@ from studyhall.tutor import service as tutor
 from studyhall.tutor.providers.factory import provider_for
 from studyhall.tutor.schemas import ChatSessionCreate, MessageCreate, MessageOut, SourceOut
 from studyhall.tutor.streaming import answer_json, event_response
-from studyhall.web.forms import form_data, problems, validate
+from studyhall.web.forms import form_data, problems, status_of, validate
 from studyhall.web.pages.common import REFUSED, Ctx, as_uuid, markdown, refused
 from studyhall.web.render import env, page, redirect
 
@@ -119,7 +119,7 @@ async def new_chat(ctx: Ctx, request: Request) -> Response:
         async with ctx.db.session() as session:
             chat = await tutor.create_session(session, user=user, data=body)
     except REFUSED as exc:
-        status = exc.status_code if isinstance(exc, AppError) else 422
+        status = status_of(exc)
         return page(
             ctx,
             "tutor/chats.html",
@@ -180,7 +180,7 @@ async def ask(ctx: Ctx, chat_id: uuid.UUID, request: Request) -> Response:
             return await event_response(ctx.db, provider, turn)
         await answer_json(ctx.db, provider, turn)
     except REFUSED as exc:
-        status = exc.status_code if isinstance(exc, AppError) else 422
+        status = status_of(exc)
         text = " ".join(problems(exc, ctx.t))
         if stream:
             return PlainTextResponse(text, status_code=status)

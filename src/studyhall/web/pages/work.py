@@ -29,7 +29,7 @@ from studyhall.core.errors import AppError
 from studyhall.core.storage import LocalStorage
 from studyhall.courses import service as courses
 from studyhall.identity.models import Role
-from studyhall.web.forms import problems, validate
+from studyhall.web.forms import problems, status_of, validate
 from studyhall.web.pages.common import REFUSED, Ctx, markdown, refused
 from studyhall.web.render import page, redirect
 
@@ -133,7 +133,7 @@ async def submit_quiz(ctx: Ctx, quiz_id: uuid.UUID, request: Request) -> Respons
 
 async def _quiz_refused(ctx: Ctx, quiz_id: uuid.UUID, exc: Exception) -> Response:
     """The quiz page again with what went wrong (time is up, no attempt left...)."""
-    status = exc.status_code if isinstance(exc, AppError) else 422
+    status = status_of(exc)
     try:
         values = await _quiz_view(ctx, quiz_id)
     except AppError as missing:
