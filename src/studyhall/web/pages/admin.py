@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -10,8 +11,8 @@ from starlette.responses import Response
 from studyhall.identity import service as identity
 from studyhall.identity.models import Role
 from studyhall.identity.schemas import AdminUserUpdate
-from studyhall.web.forms import form_data, problems, status_of, validate
-from studyhall.web.pages.common import REFUSED, Ctx
+from studyhall.web.forms import form_data, validate
+from studyhall.web.pages.common import REFUSED, Ctx, shown_again
 from studyhall.web.render import page, redirect
 
 router = APIRouter(include_in_schema=False)
@@ -66,8 +67,5 @@ async def update_user(ctx: Ctx, user_id: uuid.UUID, request: Request) -> Respons
         async with ctx.db.session() as session:
             await identity.admin_update_user(session, actor=admin, user_id=user_id, data=body)
     except REFUSED as exc:
-        status = status_of(exc)
-        return await _users_page(
-            ctx, q=data.get("q", ""), role="", status_code=status, errors=problems(exc, ctx.t)
-        )
+        return await shown_again(ctx, exc, partial(_users_page, ctx, q=data.get("q", ""), role=""))
     return redirect(ctx, "/admin/users" + (f"?q={data['q']}" if data.get("q") else ""))

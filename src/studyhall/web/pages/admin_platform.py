@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import typing
 import uuid
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,8 +17,8 @@ from studyhall.courses import service as courses
 from studyhall.identity import service as identity
 from studyhall.identity.models import Role
 from studyhall.identity.schemas import ApiKeyCreate, ApiKeyOut, ApiScope
-from studyhall.web.forms import problems, status_of, validate
-from studyhall.web.pages.common import REFUSED, Ctx
+from studyhall.web.forms import problems, validate
+from studyhall.web.pages.common import REFUSED, Ctx, shown_again
 from studyhall.web.render import page, redirect
 from studyhall.web.session import WebContext
 
@@ -100,10 +101,7 @@ async def create_api_key(ctx: Ctx, request: Request) -> Response:
             api_key, secret = await identity.create_api_key(session, actor=admin, data=body)
             shown = ApiKeyOut.model_validate(api_key)
     except REFUSED as exc:
-        status = status_of(exc)
-        return await _keys_page(
-            ctx, status_code=status, errors=problems(exc, ctx.t), values={**fields}
-        )
+        return await shown_again(ctx, exc, partial(_keys_page, ctx), values={**fields})
     return await _keys_page(ctx, status_code=201, created=(shown, secret))
 
 

@@ -5,6 +5,7 @@ the tutor's system-prompt service as in the API. A course is named by its code."
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,8 +16,8 @@ from studyhall.courses import service as courses
 from studyhall.identity.models import Role
 from studyhall.tutor import system_prompts
 from studyhall.tutor.schemas import SystemPromptCreate, SystemPromptUpdate
-from studyhall.web.forms import form_data, problems, status_of, validate
-from studyhall.web.pages.common import REFUSED, Ctx
+from studyhall.web.forms import form_data, problems, validate
+from studyhall.web.pages.common import REFUSED, Ctx, shown_again
 from studyhall.web.render import page, redirect
 from studyhall.web.session import WebContext
 
@@ -85,11 +86,8 @@ async def create_prompt(ctx: Ctx, request: Request) -> Response:
             )
             await system_prompts.create(session, actor=admin, data=body)
     except REFUSED as exc:
-        status = status_of(exc)
         values = {**data, "activate": data.get("activate") == "true"}
-        return await _prompts_page(
-            ctx, status_code=status, errors=problems(exc, ctx.t), values=values
-        )
+        return await shown_again(ctx, exc, partial(_prompts_page, ctx), values=values)
     return redirect(ctx, PAGE)
 
 

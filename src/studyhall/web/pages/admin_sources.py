@@ -5,6 +5,7 @@ with a button). The knowledge service does the work, as for the API's routes."""
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,8 +15,8 @@ from studyhall.core.errors import AppError
 from studyhall.identity.models import Role
 from studyhall.knowledge import service as knowledge
 from studyhall.knowledge.schemas import ReferenceOut, SourceCreate, SourceOut, SyncRunOut
-from studyhall.web.forms import form_data, problems, status_of, validate
-from studyhall.web.pages.common import REFUSED, Ctx, refused
+from studyhall.web.forms import form_data, validate
+from studyhall.web.pages.common import REFUSED, Ctx, refused, shown, shown_again
 from studyhall.web.render import page, redirect
 from studyhall.web.session import WebContext
 
@@ -69,10 +70,7 @@ async def create_source(ctx: Ctx, request: Request) -> Response:
         async with ctx.db.session() as session:
             source = await knowledge.create_source(session, actor=admin, data=body)
     except REFUSED as exc:
-        status = status_of(exc)
-        return await _sources_page(
-            ctx, status_code=status, errors=problems(exc, ctx.t), values=data
-        )
+        return await shown_again(ctx, exc, partial(_sources_page, ctx), values=data)
     return redirect(ctx, f"/admin/sources/{source.id}")
 
 
@@ -104,19 +102,7 @@ async def _source_page(
 @router.get("/admin/sources/{source_id}")
 async def source(ctx: Ctx, source_id: uuid.UUID) -> Response:
     ctx.require(Role.admin)
-    try:
-        return await _source_page(ctx, source_id)
-    except AppError as exc:
-        return refused(ctx, exc)
-
-
-async def _after(ctx: WebContext, source_id: uuid.UUID, exc: AppError) -> Response:
-    try:
-        return await _source_page(
-            ctx, source_id, status_code=exc.status_code, errors=problems(exc, ctx.t)
-        )
-    except AppError as missing:
-        return refused(ctx, missing)
+    return await shown(ctx, _source_page(ctx, source_id))
 
 
 @router.post("/admin/sources/{source_id}/sync")
@@ -128,7 +114,7 @@ async def sync(ctx: Ctx, source_id: uuid.UUID) -> Response:
             found = await knowledge.get_source(session, source_id=source_id)
             await knowledge.start_sync(session, actor=admin, source=found)
     except AppError as exc:
-        return await _after(ctx, source_id, exc)
+        return await shown_again(ctx, exc, partial(_source_page, ctx, source_id))
     return redirect(ctx, f"/admin/sources/{source_id}")
 
 

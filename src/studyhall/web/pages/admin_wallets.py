@@ -5,6 +5,7 @@ form carries an idempotency key so a double click or a resent form credits once.
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,8 +17,8 @@ from studyhall.core import idempotency
 from studyhall.core.errors import AppError, Unprocessable
 from studyhall.identity import service as identity
 from studyhall.identity.models import Role, User
-from studyhall.web.forms import form_data, problems, status_of, validate
-from studyhall.web.pages.common import REFUSED, Ctx, as_uuid, refused
+from studyhall.web.forms import form_data, validate
+from studyhall.web.pages.common import REFUSED, Ctx, as_uuid, refused, shown_again
 from studyhall.web.render import page, redirect
 from studyhall.web.session import WebContext
 
@@ -74,13 +75,7 @@ def _whole(data: dict[str, str], name: str) -> int | None:
 async def _after(
     ctx: WebContext, user_id: uuid.UUID, exc: Exception, values: dict[str, Any]
 ) -> Response:
-    status = status_of(exc)
-    try:
-        return await _wallet_page(
-            ctx, user_id, status_code=status, errors=problems(exc, ctx.t), values=values
-        )
-    except AppError as missing:
-        return refused(ctx, missing)
+    return await shown_again(ctx, exc, partial(_wallet_page, ctx, user_id), values=values)
 
 
 @router.post("/admin/users/{user_id}/wallet/topup")

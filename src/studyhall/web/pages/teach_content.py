@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,7 +22,7 @@ from studyhall.identity.models import Role
 from studyhall.knowledge import service as knowledge
 from studyhall.knowledge.models import DocumentStatus
 from studyhall.web.forms import problems, status_of, validate
-from studyhall.web.pages.common import REFUSED, Ctx, refused
+from studyhall.web.pages.common import REFUSED, Ctx, refused, shown_again
 from studyhall.web.render import page, redirect
 
 router = APIRouter(include_in_schema=False)
@@ -127,12 +128,7 @@ async def upload_document(ctx: Ctx, course_id: uuid.UUID, request: Request) -> R
                 duplicates="replace" if form.get("replace") == "true" else "refuse",
             )
     except AppError as exc:
-        try:
-            return await _documents_page(
-                ctx, course_id, status_code=exc.status_code, errors=problems(exc, ctx.t)
-            )
-        except AppError as missing:
-            return refused(ctx, missing)
+        return await shown_again(ctx, exc, partial(_documents_page, ctx, course_id))
     return redirect(ctx, f"/teach/courses/{course_id}/documents")
 
 
