@@ -1,15 +1,18 @@
 """The built-in offline tutor: no network, no key, no model.
 
-It answers from the retrieved passages only, so it can never invent: it picks the sentences that
-share the most content words with the question, quotes them word for word (whitespace collapsed)
-and cites them as `[n]`, the passage's number in the prompt and in the message's `sources`.
-What it does depends on the hint level:
+It answers from the retrieved passages only, so it can never invent: an extractive reader
+(`tutor/reader.py`) scores every sentence of the passages against the question and picks those
+that answer it; the answer quotes them word for word (whitespace collapsed), joined by short
+connecting text, each cited as `[n]`, the passage's number in the prompt and in the message's
+`sources`. What it does depends on the hint level:
 
 1. guiding questions only: where to look (document, page, section) and what to look for;
 2. guiding questions for up to two passages, and which ideas to connect;
-3. a short answer: the two best sentences, quoted and cited, and a check question;
-4. a fuller answer: up to three quoted sentences;
-5. a full explanation: up to five quoted sentences in order, each cited.
+3. a short answer: the best answering sentence and the one adding most to it, and a check
+   question;
+4. a fuller answer: up to three sentences, and a question on what was new;
+5. a full explanation: up to five sentences in the material's order, step by step, each cited,
+   and the sources.
 
 When no sentence shares enough words with the question it says it found nothing in the course
 material instead of guessing; when one of the best passages is in another language (search finds
@@ -20,7 +23,6 @@ answers. Token usage is the deterministic estimate of `base.estimate_tokens`.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass
 
 from studyhall.knowledge.index import language_of
 from studyhall.knowledge.language import Language, foreign
@@ -35,7 +37,8 @@ from studyhall.tutor.providers.base import (
     estimate_tokens,
     truncate_to_tokens,
 )
-from studyhall.tutor.text import Sentence, collapse_spaces, sentences, stem, term_set, words
+from studyhall.tutor.reader import Pick, choose, read
+from studyhall.tutor.text import stem, term_set, words
 
 NOT_FOUND = (
     "I could not find anything about this in the course material, so I will not guess. "
@@ -64,22 +67,11 @@ _LANGUAGE_NAMES = {
 }
 # Only passages this high in the retrieved order are offered: lower ones are weaker matches.
 _OTHER_LANGUAGE_RANKS = 2
-# Sentences quoted per hint level (levels 1-2 quote none).
+# Sentences quoted per hint level (levels 1-2 quote none), and how weak a sentence may be next
+# to the best one and still be quoted (a full explanation gives more of the context).
 QUOTES_PER_LEVEL = {1: 0, 2: 0, 3: 2, 4: 3, 5: 5}
+WEAKEST_PER_LEVEL = {3: 0.5, 4: 0.4, 5: 0.3}
 POINTERS_PER_LEVEL = {1: 1, 2: 2}
-
-
-@dataclass(frozen=True)
-class _Pick:
-    passage: SourcePassage
-    sentence: Sentence
-    score: int
-    rank: int
-
-
-def _needed_overlap(question_terms: set[str]) -> int:
-    """Shared content words a sentence needs to count as relevant."""
-    return 1 if len(question_terms) <= 2 else 2
 
 
 def _where(passage: SourcePassage) -> str:
@@ -107,63 +99,14 @@ def _join(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-# Words that say what kind of answer is wanted, not what it is about: a passage does not
-# support an answer because it also says "find" or "state".
-_ASKING = term_set(
-    "find state states mean means meaning describe define definition give tell show work works "
-    "use used happen happens called name example examples main difference"
-)
-
-
-def coverage(question_terms: set[str], text: str) -> float:
-    """Share of the question's topic words that a passage contains (1.0 when it has none)."""
-    topic = question_terms - _ASKING
-    if not topic:
-        return 1.0
-    return len(topic & term_set(text)) / len(topic)
-
-
-def select(grounding: Grounding) -> list[_Pick]:
-    """Relevant sentences, best first (most shared words, then passage rank, then position).
+def select(grounding: Grounding) -> list[Pick]:
+    """Sentences that answer the question, best first (see `tutor/reader.py`).
 
     Only passages covering at least `min_coverage` of the question's topic words count: a slide
     on Newton's method shares "algorithm" and "find" with a question on the QR algorithm's
     eigenvalues, and citing it would be worse than saying nothing was found.
     """
-    question_terms = term_set(grounding.question)
-    if not question_terms:
-        return []
-    need = _needed_overlap(question_terms)
-    picks: list[_Pick] = []
-    for rank, passage in enumerate(grounding.passages):
-        if coverage(question_terms, passage.text) < grounding.min_coverage:
-            continue
-        for sentence in sentences(_body(passage)):
-            score = len(question_terms & term_set(sentence.text))
-            if score >= need:
-                picks.append(_Pick(passage, sentence, score, rank))
-    picks.sort(key=lambda p: (-p.score, p.rank, p.sentence.position))
-    return picks
-
-
-def _body(passage: SourcePassage) -> str:
-    """The passage's text without its heading's lines.
-
-    A chunk starts with its section's title on a line of its own, and sentence splitting would
-    glue it to the first sentence ("1.6 Picard iteration Picard iteration solves ..."): a quote
-    that reads like a pasted slide title. The answer names the section anyway.
-    """
-    if not passage.heading:
-        return passage.text
-    heading = collapse_spaces(passage.heading).casefold()
-    kept = []
-    for line in passage.text.split("\n"):
-        key = collapse_spaces(line).casefold()
-        # A title wrapped over two lines is one heading: each line is a part of it.
-        if key and key in heading and not key.endswith((".", "!", "?")):
-            continue
-        kept.append(line)
-    return "\n".join(kept)
+    return read(grounding.question, grounding.passages, min_coverage=grounding.min_coverage)
 
 
 def compose(grounding: Grounding) -> tuple[str, bool]:
@@ -176,7 +119,7 @@ def compose(grounding: Grounding) -> tuple[str, bool]:
     level = 1 if grounding.refuse_answers else max(1, min(5, grounding.hint_level))
     if level <= 2:
         return _guiding_questions(grounding, picks, POINTERS_PER_LEVEL[level]), True
-    return _quoted_answer(grounding, picks, QUOTES_PER_LEVEL[level], level), True
+    return _quoted_answer(picks, QUOTES_PER_LEVEL[level], level), True
 
 
 def _language_name(language: Language) -> str:
@@ -197,7 +140,7 @@ def _not_found(grounding: Grounding) -> str:
     return NOT_FOUND
 
 
-def _guiding_questions(grounding: Grounding, picks: list[_Pick], pointers: int) -> str:
+def _guiding_questions(grounding: Grounding, picks: list[Pick], pointers: int) -> str:
     lines = ["Let's work this out together instead of me giving you the answer."]
     used: list[SourcePassage] = []
     for pick in picks:
@@ -219,25 +162,59 @@ def _guiding_questions(grounding: Grounding, picks: list[_Pick], pointers: int) 
     return "\n".join(lines)
 
 
-def _quoted_answer(grounding: Grounding, picks: list[_Pick], quotes: int, level: int) -> str:
-    chosen = picks[:quotes]
+def _quoted_answer(picks: list[Pick], quotes: int, level: int) -> str:
+    chosen = choose(picks, quotes, weakest=WEAKEST_PER_LEVEL[level])
     if level == 5:
-        # A full explanation reads in the material's own order.
+        # A full explanation reads in the material's own order, step by step.
         chosen.sort(key=lambda p: (p.rank, p.sentence.position))
-    lines = ["Here is what the course material says:"]
+        return _explanation(chosen)
+    first, rest = chosen[0], chosen[1:]
+    opening = "In short" if level == 3 else "Here is a fuller answer"
+    parts = [
+        f"{opening}, as {_where(first.passage)} puts it: “{first.sentence.text}” "
+        f"[{first.passage.index}]"
+    ]
+    previous = first
+    for pick in rest:
+        parts.append(f"{_connector(pick, previous)} “{pick.sentence.text}” [{pick.passage.index}]")
+        previous = pick
+    closing = (
+        "Can you explain that back in your own words?"
+        if level == 3
+        else "Which of these points was new to you?"
+    )
+    return " ".join(parts) + "\n\n" + closing
+
+
+_STEPS = ("First", "Then", "Next", "After that", "Finally")
+
+
+def _explanation(chosen: list[Pick]) -> str:
+    lines = ["Let's go through it step by step, in the order the course material explains it."]
+    previous: Pick | None = None
     for number, pick in enumerate(chosen, start=1):
-        bullet = f"{number}." if level == 5 else "-"
-        lines.append(
-            f"{bullet} On {_where(pick.passage)}: “{pick.sentence.text}” [{pick.passage.index}]"
+        step = _STEPS[min(number - 1, len(_STEPS) - 2)] if number < len(chosen) else _STEPS[-1]
+        if len(chosen) == 1:
+            step = "The material says it in one sentence"
+        where = (
+            "the same passage"
+            if previous is not None and pick.passage is previous.passage
+            else _where(pick.passage)
         )
-    if level == 3:
-        lines.append("Can you explain that back in your own words?")
-    elif level == 4:
-        lines.append("Which of these points was new to you?")
-    else:
-        cited = sorted({p.passage.index for p in chosen})
-        lines.append("Sources: " + ", ".join(f"[{i}]" for i in cited) + ".")
+        lines.append(f"{number}. {step}, {where}: “{pick.sentence.text}” [{pick.passage.index}]")
+        previous = pick
+    cited = sorted({p.passage.index for p in chosen})
+    lines.append("Sources: " + ", ".join(f"[{i}]" for i in cited) + ".")
     return "\n".join(lines)
+
+
+def _connector(pick: Pick, previous: Pick) -> str:
+    """Short text joining a quote to the one before it: where it comes from, said once."""
+    if pick.passage is previous.passage:
+        if pick.sentence.position == previous.sentence.position + 1:
+            return "It goes on:"
+        return "The same passage also says:"
+    return f"{_where(pick.passage)} adds:"
 
 
 class OfflineProvider:
