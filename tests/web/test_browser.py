@@ -26,7 +26,6 @@ from tests.courses.helpers import API, Headers, add_lesson, add_module, create_c
 from tests.knowledge.pdfgen import text_pdf
 from tests.peers.smtp import SMTPPeer
 from tests.tutor.conftest import live_server
-from tests.video.media import tiny_mp4
 from tests.web.test_teacher_content_pages import SCIQ
 from tests.web.test_tutor_pages import PAGES
 
@@ -56,6 +55,27 @@ PHONE: dict[str, Any] = {
     "has_touch": True,
 }
 PASSWORD = "Compiler-Nanosecond-1952"
+# A few seconds of real WebM video, made by the page itself (canvas + MediaRecorder): its bytes.
+RECORD_WEBM = """async (ms) => {
+  const canvas = Object.assign(document.createElement("canvas"), {width: 160, height: 90});
+  const g = canvas.getContext("2d");
+  const recorder = new MediaRecorder(canvas.captureStream(25), {mimeType: "video/webm"});
+  const parts = [];
+  recorder.ondataavailable = (e) => parts.push(e.data);
+  const stopped = new Promise((resolve) => { recorder.onstop = resolve; });
+  const start = performance.now();
+  const draw = () => {
+    g.fillStyle = `hsl(${(performance.now() - start) / 10 % 360} 70% 50%)`;
+    g.fillRect(0, 0, 160, 90);
+    if (recorder.state === "recording") requestAnimationFrame(draw);
+  };
+  recorder.start();
+  draw();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  recorder.stop();
+  await stopped;
+  return Array.from(new Uint8Array(await new Blob(parts).arrayBuffer()));
+}"""
 
 # A slow machine (2 shared cores) needs minutes for the screenshots of every page.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -100,6 +120,20 @@ async def _axe(page: Any) -> None:
         if v["impact"] in ("serious", "critical")
     ]
     assert not bad, f"{page.url}: {bad}"
+
+
+async def _signed_in(browser: Any, server: str, email: str, **options: Any) -> tuple[Any, Any]:
+    """A new desktop browser context signed in through the form (password TEST_PASSWORD)."""
+    from tests.conftest import TEST_PASSWORD
+
+    context = await browser.new_context(bypass_csp=True, **DESKTOP, **options)
+    page = await context.new_page()
+    await page.goto(server + "/sign-in")
+    await page.get_by_label("Email or username").fill(email)
+    await page.get_by_label("Password").fill(TEST_PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(server + "/home")
+    return context, page
 
 
 async def _screenshots(
@@ -283,7 +317,6 @@ async def test_a_teacher_uploads_a_pdf_imports_a_quiz_and_exports_the_gradebook(
     auth: Headers,
     worker: Worker,
 ) -> None:
-    from tests.conftest import TEST_PASSWORD
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     teacher = await make_user(Role.teacher)
@@ -293,13 +326,7 @@ async def test_a_teacher_uploads_a_pdf_imports_a_quiz_and_exports_the_gradebook(
     assert enrolled.status_code == 201, enrolled.text
     base = f"{server}/teach/courses/{course['id']}"
 
-    context = await browser.new_context(bypass_csp=True, accept_downloads=True, **DESKTOP)
-    page = await context.new_page()
-    await page.goto(server + "/sign-in")
-    await page.get_by_label("Email or username").fill(teacher.email)
-    await page.get_by_label("Password").fill(TEST_PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(server + "/home")
+    context, page = await _signed_in(browser, server, teacher.email, accept_downloads=True)
 
     # The upload is queued; the open page follows it until it is ready.
     await page.goto(base + "/documents")
@@ -349,25 +376,14 @@ async def test_a_teacher_uploads_a_pdf_imports_a_quiz_and_exports_the_gradebook(
 async def test_an_admin_blocks_a_user_whose_open_page_signs_out(
     browser: Any, server: str, make_user: MakeUser
 ) -> None:
-    from tests.conftest import TEST_PASSWORD
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     admin = await make_user(Role.admin)
     student = await make_user(Role.student, full_name="Ada Lovelace")
 
-    async def signed_in(email: str) -> tuple[Any, Any]:
-        context = await browser.new_context(bypass_csp=True, **DESKTOP)
-        page = await context.new_page()
-        await page.goto(server + "/sign-in")
-        await page.get_by_label("Email or username").fill(email)
-        await page.get_by_label("Password").fill(TEST_PASSWORD)
-        await page.get_by_role("button", name="Sign in").click()
-        await page.wait_for_url(server + "/home")
-        return context, page
-
-    student_context, student_page = await signed_in(student.email)
+    student_context, student_page = await _signed_in(browser, server, student.email)
     await student_page.goto(server + "/my/courses")
-    admin_context, admin_page = await signed_in(admin.email)
+    admin_context, admin_page = await _signed_in(browser, server, admin.email)
     await admin_page.goto(server + "/admin/users")
     await _axe(admin_page)
     await admin_page.get_by_label("Search by name or email").fill("lovelace")
@@ -403,17 +419,10 @@ async def test_an_admin_blocks_a_user_whose_open_page_signs_out(
 async def test_a_teacher_builds_a_course_in_the_editor(
     browser: Any, server: str, make_user: MakeUser, client: httpx.AsyncClient, auth: Headers
 ) -> None:
-    from tests.conftest import TEST_PASSWORD
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     teacher = await make_user(Role.teacher)
-    context = await browser.new_context(bypass_csp=True, **DESKTOP)
-    page = await context.new_page()
-    await page.goto(server + "/sign-in")
-    await page.get_by_label("Email or username").fill(teacher.email)
-    await page.get_by_label("Password").fill(TEST_PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(server + "/home")
+    context, page = await _signed_in(browser, server, teacher.email)
 
     await page.goto(server + "/teach/courses")
     await page.get_by_role("button", name="New course").click()
@@ -441,20 +450,71 @@ async def test_a_teacher_builds_a_course_in_the_editor(
     await page.get_by_role("button", name="Save the lesson").click()
     await page.locator(".lesson-content strong", has_text="meet").wait_for()
     await _axe(page)
-    # The packaged tus client sends the lesson's video; once in, it plays in the lesson.
+    # The packaged tus client sends the lesson's video (a real one, recorded by the browser
+    # itself: no video tool on the machine); once in, it plays in the lesson.
+    recorded = await page.evaluate(RECORD_WEBM, 5000)
     await page.get_by_label("Video file").set_input_files(
-        files=[{"name": "focus.mp4", "mimeType": "video/mp4", "buffer": tiny_mp4(42.0)}]
+        files=[{"name": "focus.webm", "mimeType": "video/webm", "buffer": bytes(recorded)}]
     )
     await page.get_by_role("button", name="Upload the video").click()
     await page.get_by_text("plays in this lesson").wait_for()
-    await page.screenshot(path=str(ARTIFACTS / "teacher-lesson-editor.png"), full_page=True)
+    lesson_path = page.url.removeprefix(server)
 
-    await page.goto(editor_url)
-    await page.screenshot(path=str(ARTIFACTS / "teacher-course-editor.png"), full_page=True)
+    # The quiz editor: two questions written in its forms, the second moved above the first.
     course_id = editor_url.split("/")[-2]
+    await page.goto(f"{server}/teach/courses/{course_id}/quizzes/new")
+    await page.get_by_label("Quiz title").fill("Focus check")
+    for prompt, right, wrong in (
+        ("Where do rays meet?", "At the focus", "Nowhere"),
+        ("A lens?", "Glass", "Paper"),
+    ):
+        await page.get_by_label("Question", exact=True).fill(prompt)
+        await page.get_by_label("Option 1", exact=True).fill(right)
+        await page.get_by_label("Option 2", exact=True).fill(wrong)
+        await page.get_by_label("Option 1 is right").check()
+        if prompt.startswith("Where"):
+            await page.get_by_role("button", name="Create the quiz").click()
+            await page.wait_for_url(re.compile(r"/teach/quizzes/[0-9a-f-]+/edit$"))
+            quiz_path = page.url.removeprefix(server)
+            await page.get_by_role("button", name="Add a question").click()
+        else:
+            await page.get_by_role("button", name="Save the question").click()
+    await page.get_by_role("button", name="Move question 2 up").click()
+    await page.wait_for_url(re.compile(r"/edit#questions$"))
+    prompts = await page.locator(".question-list > li > p.pre").all_inner_texts()
+    assert prompts == ["A lens?", "Where do rays meet?"]
+    await _axe(page)
+    await _screenshots(
+        browser,
+        server,
+        await context.cookies(),
+        {"course": editor_url.removeprefix(server), "lesson": lesson_path, "quiz": quiz_path},
+        "teacher-editor",
+    )
     course = (await client.get(f"{API}/courses/{course_id}", headers=auth(teacher))).json()
     assert [m["title"] for m in course["modules"]] == ["Lenses", "Waves"]
     assert [x["title"] for x in course["modules"][0]["lessons"]] == ["Focal length"]
     lesson = course["modules"][0]["lessons"][0]
-    assert lesson["duration_s"] == 42
+    r = await client.patch(
+        f"{API}/courses/{course_id}", json={"is_published": True}, headers=auth(teacher)
+    )
+    assert r.status_code == 200, r.text
+    await context.close()
+
+    # A student watches it: the stream plays, a pause reports the position, a reload resumes.
+    student = await make_user(Role.student)
+    r = await client.post(f"{API}/courses/{course_id}/enroll", headers=auth(student))
+    assert r.status_code == 201, r.text
+    context, page = await _signed_in(browser, server, student.email)
+    await page.goto(f"{server}/lessons/{lesson['id']}")
+    video = page.get_by_label("Lesson video")
+    await video.evaluate("v => { v.muted = true; return v.play(); }")
+    await page.wait_for_function("document.querySelector('video.lesson-video').currentTime > 1.5")
+    async with page.expect_response(re.compile(r"/videos/[0-9a-f-]+/heartbeats$")) as beat:
+        await video.evaluate("v => v.pause()")
+    assert (await beat.value).status == 204
+    await _axe(page)
+    await page.reload()
+    assert float(await video.get_attribute("data-resume") or 0) > 1
+    await page.wait_for_function("document.querySelector('video.lesson-video').currentTime > 1")
     await context.close()

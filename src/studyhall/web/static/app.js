@@ -18,9 +18,11 @@ function trackVideo(video) {
   let lastTick = null;
   let lastSent = 0;
   const resume = parseFloat(video.dataset.resume || "0") || 0;
-  video.addEventListener("loadedmetadata", () => {
+  const seek = () => {
     if (resume > 0 && resume < (video.duration || Infinity) - 2) video.currentTime = resume;
-  }, { once: true });
+  };
+  // This deferred script may run after the metadata came in (a cached video): seek at once.
+  if (video.readyState >= 1) seek(); else video.addEventListener("loadedmetadata", seek, { once: true });
   video.addEventListener("timeupdate", () => {
     const now = video.currentTime;
     if (lastTick !== null && !video.paused && now > lastTick && now - lastTick < 2) watched += now - lastTick;
