@@ -18,8 +18,24 @@ The sets (all openly licensed, all offline):
   the words of the description. No extractive answer.
 - **python-docs** — the Python standard library's docstrings (PSF licence, the running
   interpreter's modules listed in `STDLIB_MODULES`), built the same way.
+- **mixed-languages** — one corpus in six languages, assembled from the translated message
+  catalogs of free software installed with the system (`/usr/share/locale/<lang>/LC_MESSAGES`,
+  the packages in `CATALOGS`: GNU bash, coreutils, grep, tar, findutils, diffutils, gawk, wget
+  and GnuPG under the GPL, glib and gsettings-desktop-schemas under the LGPL, git and dpkg
+  under the GPL, apt under the GPL, PostgreSQL under its own open licence). Every message of
+  prose (help texts, setting descriptions; 150-1,500 characters, at least two sentences, no
+  format codes) translated into French, Spanish, German, Portuguese, Italian or Arabic (few
+  Arabic catalogs hold such prose) is one item: a seeded draw picks the language its passage is written in (English or one of its
+  translations) and, for half the items, asks the question in that language, else in English
+  (so English questions meet French, Spanish ... passages, as a student's do). The question is
+  the message's first sentence in its language and the passage the rest in the passage's, so
+  the words of the question are never the passage's own. No extractive answer. What is
+  installed decides the set's size (182 items on this project's Debian 13 machines: passages
+  in French 38, English 32, German 32, Spanish 30, Italian 23, Portuguese 12, and 15 that the
+  language check cannot tell; the run says how many questions are English ones about a passage
+  in another language).
 
-    .venv/bin/python bench/retrieval_quality.py [--sets sciq,numpy-docs,python-docs]
+    .venv/bin/python bench/retrieval_quality.py [--sets sciq,numpy-docs,python-docs,mixed-languages]
         [--limit N] [--passages N] [--seed S] [--data DIR] [--cache-dir DIR]
 
 `--limit` asks a random sample of N questions per set and `--passages` keeps at most N passages
@@ -69,6 +85,12 @@ NUMPY_MODULES = (
     "numpy.ma",
     "numpy.polynomial",
 )
+CATALOGS = (
+    "bash", "coreutils", "grep", "tar", "findutils", "diffutils", "gawk", "wget", "gnupg2",
+    "glib20", "gsettings-desktop-schemas", "git", "dpkg", "apt", "postgres-15",
+)  # fmt: skip
+CATALOG_LANGUAGES = ("fr", "es", "de", "pt", "it", "ar")
+LOCALE_DIR = Path("/usr/share/locale")
 STDLIB_MODULES = (
     "os", "os.path", "shutil", "string", "re", "json", "collections", "itertools", "functools",
     "datetime", "math", "statistics", "random", "textwrap", "pathlib", "subprocess", "socket",
@@ -199,6 +221,72 @@ def docstrings(name: str, modules: Sequence[str], how: str) -> DataSet:
     return DataSet(name, passages, questions, how)
 
 
+_FIRST_SENTENCE = re.compile(r"(?<=[.!?。؟])\s+")
+
+
+def _prose(text: str) -> bool:
+    """A message written as prose (not an option table, a format string or a usage line)."""
+    plain = sum(ch.isalpha() or ch.isspace() for ch in text) / max(1, len(text))
+    return plain > 0.85 and not any(mark in text for mark in ("%", "--", "\t", "$", "<"))
+
+
+def _first_and_rest(text: str) -> tuple[str, str] | None:
+    parts = _FIRST_SENTENCE.split(" ".join(text.split()), maxsplit=1)
+    if len(parts) != 2 or len(parts[0]) < 20 or len(parts[1]) < 60:
+        return None
+    return parts[0], parts[1][:PASSAGE_CHARS]
+
+
+def mixed_languages(seed: int) -> DataSet:
+    """One corpus in several languages from translated message catalogs (see the module)."""
+    import gettext
+
+    translations: dict[tuple[str, str], dict[str, str]] = {}
+    for catalog in CATALOGS:
+        for language in CATALOG_LANGUAGES:
+            path = LOCALE_DIR / language / "LC_MESSAGES" / f"{catalog}.mo"
+            if not path.is_file():
+                continue
+            with path.open("rb") as handle:
+                messages = gettext.GNUTranslations(handle)._catalog  # type: ignore[attr-defined]
+            for english, translated in messages.items():
+                if (
+                    isinstance(english, str)
+                    and isinstance(translated, str)
+                    and translated.strip()
+                    and translated != english
+                    and 150 <= len(english) <= 1500
+                    and _prose(english)
+                    and _prose(translated)
+                ):
+                    translations.setdefault((catalog, english), {})[language] = translated
+    if not translations:
+        sys.exit(f"no translated message catalogs under {LOCALE_DIR}")
+    rng = random.Random(seed)
+    passages: list[str] = []
+    questions: list[Question] = []
+    crossing = 0
+    for (_catalog, english), translated in sorted(translations.items()):
+        versions = {"en": english, **translated}
+        written = rng.choice(sorted(versions))
+        asked = written if rng.random() < 0.5 else "en"
+        passage = _first_and_rest(versions[written])
+        question = _first_and_rest(versions[asked])
+        if passage is None or question is None:
+            continue
+        questions.append(Question(question[0], len(passages)))
+        passages.append(passage[1])
+        crossing += asked != written
+    return DataSet(
+        "mixed-languages",
+        passages,
+        questions,
+        "translated message catalogs: first sentence (English or the passage's language) -> "
+        f"the rest in English or a translation; of all {len(questions)} questions, {crossing} "
+        "are in English about a passage in another language",
+    )
+
+
 SETS: dict[str, Callable[[Path], DataSet]] = {
     "sciq": sciq,
     "numpy-docs": lambda _data: docstrings(
@@ -211,6 +299,7 @@ SETS: dict[str, Callable[[Path], DataSet]] = {
         STDLIB_MODULES,
         f"Python {sys.version.split()[0]} stdlib docstrings: summary line -> rest",
     ),
+    "mixed-languages": lambda _data: mixed_languages(seed=13),
 }
 
 
