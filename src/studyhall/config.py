@@ -85,6 +85,10 @@ class EmbeddingSettings(BaseModel):
     # Vectors of recently embedded texts kept per process (a re-ingestion or the same file in
     # several courses is not embedded twice); 0 disables. ~1.5 KB each at 384 dimensions.
     cache_entries: int = 20_000
+    # OpenMP threads of the bundled model per process (each api process and worker has its
+    # own): one, so processes sharing the cores do not oversubscribe them; 0 lets OpenMP
+    # decide (OMP_NUM_THREADS, else every core).
+    threads: int = Field(default=1, ge=0)
 
 
 class KnowledgeSettings(BaseModel):
@@ -100,6 +104,10 @@ class KnowledgeSettings(BaseModel):
     ocr_languages: str = "eng"
     # In-memory search indexes kept per process, counted in chunks (~2 KB each with vectors).
     index_cache_max_chunks: int = 300_000
+    # Collections of at least this many chunks search vectors through an approximate
+    # nearest-neighbour graph (saved in DATA_DIR/ann); smaller ones exactly, which is as fast
+    # there (bench/retrieval_speed.py); 0 keeps every search exact.
+    ann_min_chunks: int = Field(default=20_000, ge=0)
     crawl_allow_private: bool = False
     # CIDRs the crawler may reach even though they are not public (e.g. an intranet portal).
     crawl_allowed_networks: list[str] = Field(default_factory=list)

@@ -121,6 +121,10 @@ class Cluster:
             "STUDYHALL_LOG_LEVEL": "WARNING",
             "STUDYHALL_LOG_JSON": "true",
             "STUDYHALL_JOBS__IN_PROCESS_WORKER": "false",
+            # Every collection searched through its approximate-search graph, which each api
+            # process keeps in memory and saves in the shared DATA_DIR: uploads through one
+            # replica must still be found through the other at once.
+            "STUDYHALL_KNOWLEDGE__ANN_MIN_CHUNKS": "1",
             **({"STUDYHALL_REDIS_URL": redis_url} if redis_url else {}),
             **(env or {}),
         }

