@@ -92,6 +92,8 @@ class IndexCache:
         self._locks: dict[str, asyncio.Lock] = {}
         self._size = 0
         self.builds = 0
+        # Where the graphs of the indexes held here live, to free them with their index.
+        self._ann: AnnRegistry | None = None
 
     def clear(self) -> None:
         """Forget every index."""
@@ -121,6 +123,7 @@ class IndexCache:
             entry = self._fresh(key, version, model)
             if entry is not None:
                 return entry
+            self._ann = ann or self._ann
             entry = await _build(
                 session,
                 key=key,
@@ -149,6 +152,8 @@ class IndexCache:
         while self._size > self.max_chunks and len(self._entries) > 1:
             evicted_key, evicted = self._entries.popitem(last=False)
             self._size -= evicted.size
+            if self._ann is not None:
+                self._ann.forget(_ann_name(evicted_key, evicted.model))
             lock = self._locks.get(evicted_key)
             if lock is not None and not lock.locked():
                 del self._locks[evicted_key]
@@ -188,7 +193,9 @@ async def _build(
             )
             if ann is not None and index.vectors is not None and len(current) >= ann_min_chunks:
                 index.use_ann(
-                    ann.prepare(f"{key}|{model}", ann_keys([r.id for r in current]), index.vectors)
+                    ann.prepare(
+                        _ann_name(key, model), ann_keys([r.id for r in current]), index.vectors
+                    )
                 )
             built.append(index)
         if stale:
@@ -199,6 +206,11 @@ async def _build(
 
     indexes = await asyncio.to_thread(build)
     return _Entry(version=version, model=model, indexes=indexes, size=len(rows))
+
+
+def _ann_name(key: str, model: str) -> str:
+    """A collection's graph is per embedding model (vectors of two models never mix)."""
+    return f"{key}|{model}"
 
 
 def _meta(row: repository.ChunkRow) -> _Meta:
