@@ -517,4 +517,9 @@ async def test_a_teacher_builds_a_course_in_the_editor(
     await page.reload()
     assert float(await video.get_attribute("data-resume") or 0) > 1
     await page.wait_for_function("document.querySelector('video.lesson-video').currentTime > 1")
+    # A course with a price offers its seat for payment instead of enrolling.
+    priced = await create_course(client, auth(teacher), title="Advanced optics", price="19.90")
+    await page.goto(f"{server}/courses/{priced['id']}")
+    await page.get_by_role("button", name="Pay and join").wait_for()
+    await _axe(page)
     await context.close()
