@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from studyhall.billing import service
-from studyhall.billing.errors import ReservationNotFound
+from studyhall.billing.errors import DailyLimitReached, ReservationNotFound
 from studyhall.config import Settings
 from studyhall.core.db import Database
 from tests.billing.conftest import credit, invariants, wallet
@@ -68,3 +68,43 @@ async def test_finalize_of_someone_elses_hold_is_not_found_and_changes_nothing(
     view = await wallet(db, settings.billing, owner)
     assert (view.balance, view.reserved) == (1_000, 100)
     assert await invariants(db, settings.billing, owner) == []
+
+
+async def test_a_reserve_under_a_capped_course_reads_its_figures_in_one_statement(
+    db: Database, settings: Settings
+) -> None:
+    user_id, course_id = uuid.uuid4(), uuid.uuid4()
+    await credit(db, settings.billing, user_id, 1_000)
+    async with db.session() as session:
+        await service.set_course_budget(session, course_id=course_id, token_budget=500)
+        await service.set_course_cap(session, course_id=course_id, daily_cap=300)
+    with recorded_statements(db.engine) as statements:
+        async with db.session() as session:
+            await service.reserve(
+                session,
+                user_id=user_id,
+                amount=200,
+                purpose="t",
+                course_id=course_id,
+                settings=settings.billing,
+            )
+    # The wallet's lock, the course's lock, today's usage + the total spent + the open holds
+    # together, then the hold's three writes.
+    assert len(statements) <= 6, listing(statements)
+    # The next 200 fits the budget (500) but not the daily cap (300): refused, nothing written.
+    with pytest.raises(DailyLimitReached) as refused:
+        async with db.session() as session:
+            await service.reserve(
+                session,
+                user_id=user_id,
+                amount=200,
+                purpose="t",
+                course_id=course_id,
+                settings=settings.billing,
+            )
+    assert refused.value.code == "course_cap_reached"
+    async with db.session(write=False) as session:
+        cap = await service.get_course_cap(session, course_id=course_id, settings=settings.billing)
+        budget = await service.get_course_budget(session, course_id=course_id)
+    assert (cap.used_today, cap.reserved) == (0, 200)
+    assert (budget.tokens_spent, budget.tokens_held, budget.tokens_remaining) == (0, 200, 300)

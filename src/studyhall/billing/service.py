@@ -414,22 +414,25 @@ async def reserve(
         # The course's row lock serializes its reservations across users; the figures below are
         # read after it is taken, so two answers can never both fit in the same room.
         cap = await repository.lock_course_cap(session, course_id)
-        if cap is not None and cap.daily_cap is not None:
-            used = await repository.course_usage_since(session, course_id, start)
-            held = await repository.course_open_reserved(session, course_id)
-            if used + held + amount > cap.daily_cap:
+        if cap is not None and (cap.daily_cap is not None or cap.token_budget is not None):
+            # Today's usage, the total spent and the open holds: one statement under the lock.
+            figures = await repository.course_figures(
+                session,
+                course_id,
+                since=start if cap.daily_cap is not None else None,
+                ever=cap.token_budget is not None,
+            )
+            held = figures.held
+            if cap.daily_cap is not None and figures.used_since + held + amount > cap.daily_cap:
                 raise DailyLimitReached(
                     f"This course's daily token cap is reached ({cap.daily_cap} tokens a day "
                     "for all its students together)",
                     retry_after=_seconds_until(resets_at, now),
                     code="course_cap_reached",
                 )
-        if cap is not None and cap.token_budget is not None:
-            spent = await repository.course_usage_since(session, course_id, None)
-            held = await repository.course_open_reserved(session, course_id)
-            if spent + held + amount > cap.token_budget:
+            if cap.token_budget is not None and figures.spent + held + amount > cap.token_budget:
                 raise CourseBudgetExhausted(
-                    budget=cap.token_budget, spent=spent, held=held, requested=amount
+                    budget=cap.token_budget, spent=figures.spent, held=held, requested=amount
                 )
     available = wallet.balance - wallet.reserved
     if amount > available:
@@ -939,11 +942,12 @@ async def get_course_cap(
     now = utcnow()
     start, resets_at = day_window(now, cfg)
     cap = await repository.get_course_cap(session, course_id)
+    figures = await repository.course_figures(session, course_id, since=start, ever=False)
     return CourseCapView(
         course_id=course_id,
         daily_cap=cap.daily_cap if cap is not None else None,
-        used_today=await repository.course_usage_since(session, course_id, start),
-        reserved=await repository.course_open_reserved(session, course_id),
+        used_today=figures.used_since,
+        reserved=figures.held,
         resets_at=resets_at,
     )
 
@@ -988,8 +992,8 @@ async def get_course_budget(session: AsyncSession, *, course_id: uuid.UUID) -> C
     """A course's total token budget (None when unset), its spending and its open holds."""
     cap = await repository.get_course_cap(session, course_id)
     budget = cap.token_budget if cap is not None else None
-    spent = await repository.course_usage_since(session, course_id, None)
-    held = await repository.course_open_reserved(session, course_id)
+    figures = await repository.course_figures(session, course_id, since=None, ever=True)
+    spent, held = figures.spent, figures.held
     return CourseBudgetView(
         course_id=course_id,
         token_budget=budget,

@@ -127,15 +127,27 @@ async def list_messages(session: AsyncSession, chat_id: uuid.UUID) -> list[Messa
     return list(rows)
 
 
-async def recent_messages(session: AsyncSession, chat_id: uuid.UUID, limit: int) -> list[Message]:
-    """The last `limit` messages of a session, oldest first."""
-    rows = await session.scalars(
-        select(Message)
+@dataclass(frozen=True)
+class HistoryRow:
+    """What the prompt's history needs of a message (not its sources, usage or ids)."""
+
+    role: MessageRole
+    content: str
+    finish_reason: str | None
+
+
+async def recent_messages(
+    session: AsyncSession, chat_id: uuid.UUID, limit: int
+) -> list[HistoryRow]:
+    """The last `limit` messages of a session, oldest first: only the columns a prompt uses
+    (a whole row would decode every answer's sources, JSON, for nothing)."""
+    rows = await session.execute(
+        select(Message.role, Message.content, Message.finish_reason)
         .where(Message.session_id == chat_id)
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(limit)
     )
-    return list(reversed(list(rows)))
+    return [HistoryRow(role, content, finish) for role, content, finish in reversed(rows.all())]
 
 
 async def add_messages(
