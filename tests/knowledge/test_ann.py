@@ -4,6 +4,8 @@ process (its own memory, the same database and data directory) that sees new chu
 
 from __future__ import annotations
 
+import os
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -210,3 +212,20 @@ def test_keys_are_unique_for_uuid7_ids_made_together(n: int) -> None:
     keys = ann_keys(ids)
     assert keys.size == len(ids) and np.unique(keys).size == keys.size
     assert keys.dtype == np.int64 and (keys >= 0).all()
+
+
+def test_a_search_through_the_graph_starts_no_thread(tmp_path: Path) -> None:
+    """One query runs in the calling thread: no OpenMP team spinning beside the requests."""
+    ids, texts, vectors = corpus(300)
+    index = indexed(ids, texts, vectors, AnnRegistry(tmp_path))
+    counts: list[int] = []
+
+    def search() -> None:
+        before = len(os.listdir("/proc/self/task"))
+        index.search(texts[0], vectors[0], 10, "vector")
+        counts.append(len(os.listdir("/proc/self/task")) - before)
+
+    searcher = threading.Thread(target=search)  # a fresh thread, like asyncio.to_thread's
+    searcher.start()
+    searcher.join()
+    assert counts == [0]

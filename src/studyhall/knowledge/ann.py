@@ -110,6 +110,10 @@ class VectorAnn:
         wanted = min(count, len(self.keys))
         if wanted <= 0:
             return np.zeros(0, dtype=np.int64)
+        # One query is one thread's work; without this faiss opens an OpenMP team per calling
+        # thread (one thread per core) whose idle members spin against the other requests.
+        # The setting is the calling thread's own (OpenMP keeps it per thread).
+        faiss.omp_set_num_threads(1)
         _, found = graph.search(query.reshape(1, -1), wanted, params=self._params)
         found = found[0][found[0] >= 0]
         at = np.searchsorted(self._sorted_keys, found)
@@ -294,10 +298,8 @@ class AnnRegistry:
             temporary = collection.path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
             faiss.write_index(graph, str(temporary))
             os.replace(temporary, collection.path)
-        except (
-            OSError,
-            RuntimeError,
-        ) as exc:  # a full disk costs a restart a rebuild, not a search
+        except (OSError, RuntimeError) as exc:
+            # A full disk costs the next restart a rebuild, never a search.
             log.warning("ann_save_failed", path=str(collection.path), error=str(exc))
 
 
