@@ -7,7 +7,11 @@ invalid data, ignored auth, Allow headers, missing headers, unsupported methods 
   invalid input, missing parameters, unexpected methods), with the token of the role the
   operation is meant for (tests/security/access.py);
 - `test_schemathesis_fuzzing`: the fuzzing phase with a student's, a teacher's and an admin's
-  token, and `test_schemathesis_fuzzing_anonymous` without one.
+  token, and `test_schemathesis_fuzzing_anonymous` without one;
+- `test_schemathesis_stateful`: the stateful phase (chains of calls linked by the ids the
+  server answers) with each role's token, once, on PostgreSQL. Every scenario starts from the
+  same rows (a snapshot of the world, restored), so that Hypothesis, which replays the choices of
+  earlier scenarios to make new ones, meets the same answers.
 
 The app runs in-process (ASGI) on a database of its own (SQLite, or PostgreSQL when
 STUDYHALL_TEST_DATABASE_URL is set; one per xdist worker) holding a world of real objects
@@ -38,7 +42,9 @@ import schemathesis
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis.python import asgi as schemathesis_asgi
+from sqlalchemy import Table, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.config import RateLimitSettings, Settings, async_database_url
 from studyhall.core.db import Database
@@ -242,6 +248,14 @@ def schemathesis_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         _in_own_loop(lambda: admin_execute(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+Snapshot = list[tuple[Table, list[dict[str, Any]]]]
+
+
+async def _delete_all_rows(session: AsyncSession) -> None:
+    for table in reversed(load_all_models().metadata.sorted_tables):
+        await session.execute(table.delete())
+
+
 class Environment:
     """The app under test, its world of objects and the role tokens."""
 
@@ -263,8 +277,7 @@ class Environment:
             try:
                 if empty:
                     async with db.session() as session:
-                        for table in reversed(load_all_models().metadata.sorted_tables):
-                            await session.execute(table.delete())
+                        await _delete_all_rows(session)
 
                 async def make_user(role: Role | str = Role.student, **fields: Any) -> User:
                     suffix = uuid.uuid4().hex[:10]
@@ -291,6 +304,43 @@ class Environment:
                 await db.dispose()
 
         return _in_own_loop(seed)
+
+    def snapshot(self) -> Snapshot:
+        """Every row of every table, as the database holds them now."""
+
+        async def read(session: AsyncSession) -> Snapshot:
+            return [
+                (table, [dict(row) for row in (await session.execute(select(table))).mappings()])
+                for table in load_all_models().metadata.sorted_tables
+            ]
+
+        return self._in_database(read)
+
+    def restore(self, snapshot: Snapshot) -> None:
+        """Put the database back exactly as the snapshot holds it (same rows, same ids)."""
+
+        async def write(session: AsyncSession) -> None:
+            await _delete_all_rows(session)
+            for table, rows in snapshot:
+                if rows:
+                    await session.execute(table.insert(), rows)
+
+        self._in_database(write)
+
+    def _in_database(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """`work` in one transaction, through an engine of its own on a loop of its own."""
+        url = self.settings.database_url
+        assert url is not None
+
+        async def run() -> T:
+            db = Database(url)
+            try:
+                async with db.session() as session:
+                    return await work(session)
+            finally:
+                await db.dispose()
+
+        return _in_own_loop(run)
 
     def auth(self, user: User) -> dict[str, str]:
         """Bearer headers of a user."""
@@ -461,25 +511,30 @@ _ENDS_SESSION = frozenset(
 def test_schemathesis_stateful(environment: Environment, role: str) -> None:
     """Chains of linked operations (create, then read, change, delete what was created) with the
     role's token: every check of every step holds, and no step is a server error."""
-    if not os.environ.get("STUDYHALL_TEST_STATEFUL"):
-        # Not in CI: the links feed the server's answers (new ids, timestamps) into Hypothesis'
-        # generation, and Hypothesis then sometimes stops the run with FlakyStrategyDefinition
-        # (one role in three runs on PostgreSQL), whatever the server did.
-        pytest.skip("the stateful phase runs on request: set STUDYHALL_TEST_STATEFUL=1")
     if not os.environ.get("STUDYHALL_TEST_DATABASE_URL"):
-        pytest.skip("the stateful phase runs on PostgreSQL")
+        pytest.skip("the stateful phase runs once, on PostgreSQL")
     environment.begin(f"stateful {role}", role)
     headers = environment.headers(role)
-    # Steps that took a value from an earlier response (a link), and all calls' statuses.
+    # Steps that took a value from an earlier response (a link), and every call's status.
     linked: list[str] = []
-    statuses: list[int] = []
+    calls: list[tuple[str, int]] = []
 
     # The operations the role may call (the others are a 403 the role matrix already proves),
     # without those that end the caller's own session (its token would then be a 401 for the
     # rest of the run; the other phases test them).
     allowed = [key for key, roles in ACCESS.items() if role in roles and key not in _ENDS_SESSION]
 
+    # Every scenario starts from the same rows (the world, same ids). Hypothesis replays the
+    # choices of earlier scenarios to generate new ones, and which rules it may draw next
+    # depends on what the server answered (a link is followed only from a matching status); on a
+    # database that earlier scenarios changed, the same choices meet other answers and Hypothesis
+    # stops with FlakyStrategyDefinition. On the same rows the app answers the same.
+    world = environment.snapshot()
+
     class Scenario(STATEFUL.include(name=allowed).as_state_machine()):  # type: ignore[misc]
+        def setup(self) -> None:
+            environment.restore(world)
+
         def step(self, input: Any) -> Any:
             if input.transition is None:
                 # A scenario starts from the world's objects rather than only random ids; the
@@ -494,7 +549,7 @@ def test_schemathesis_stateful(environment: Environment, role: str) -> None:
 
         def after_call(self, response: Any, case: Any) -> None:
             super().after_call(response, case)
-            statuses.append(response.status_code)
+            calls.append((case.operation.label, response.status_code))
             environment.note(case.method.upper(), response.status_code)
 
     Scenario.run(
@@ -504,5 +559,8 @@ def test_schemathesis_stateful(environment: Environment, role: str) -> None:
             **_SETTINGS,  # type: ignore[arg-type]
         )
     )
+    server_errors = sorted({f"{label} {status}" for label, status in calls if status >= 500})
+    # The figures of the run (shown with `-rP`): how far the chains reached.
+    print(f"{role}: {len(calls)} calls, {len(linked)} linked steps, 5xx: {server_errors or 'none'}")
     # The phase ran chains, not single calls: values flowed from one response into a next call.
-    assert linked, f"no linked step in {len(statuses)} calls"
+    assert linked, f"no linked step in {len(calls)} calls"
