@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import random
 import uuid
 
 import pytest
@@ -338,6 +339,39 @@ def test_token_estimate_is_deterministic() -> None:
     assert estimate_tokens("Hello, world!") == 4
     assert estimate_tokens("photosynthesis") == 3
     assert estimate_tokens("") == 0
+
+
+def _estimate_by_the_rule(text: str) -> int:
+    """The documented rule, written out: a run of letters, digits or underscores costs one token
+    per started 5 characters, every other visible character one, spaces nothing."""
+    total, run = 0, 0
+    for char in text + " ":
+        if char.isalnum() or char == "_":
+            run += 1
+            continue
+        total += -(-run // 5)
+        run = 0
+        if not char.isspace():
+            total += 1
+    return total
+
+
+def test_token_estimate_follows_its_rule_in_every_script() -> None:
+    samples = [
+        "Photosynthèse : l'énergie lumineuse (½ x²) — 3,14 × r_2!",
+        "光合作用是植物利用光能的过程。",
+        "مرحبا بالعالم ٣٤٥ ـ تطويل",
+        "e\u0301tude\u200bword\tnext\nline __init__ ... ???",
+        "x" * 23 + " " + "9" * 5 + "-" * 3,
+    ]
+    alphabet = "ab_Z9 é漢字\t\n.,;!?-²½٣ـ\u0301'\"()"
+    generator = random.Random(12)
+    samples += [
+        "".join(generator.choice(alphabet) for _ in range(generator.randint(0, 40)))
+        for _ in range(2000)
+    ]
+    for text in samples:
+        assert estimate_tokens(text) == _estimate_by_the_rule(text), text
 
 
 async def test_citations_name_the_printed_page_and_the_page_of_the_file() -> None:
