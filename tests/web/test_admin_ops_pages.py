@@ -60,3 +60,55 @@ async def test_an_admin_reads_stats_retries_a_job_and_reads_the_audit_log(
     token = csrf_of((await client.get("/profile")).text)
     refused = await client.post(f"/admin/jobs/{job.id}/retry", data={"csrf_token": token})
     assert refused.status_code == 403
+
+
+async def test_an_admin_changes_a_role_and_sets_a_new_password(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    admin = await make_user(Role.admin)
+    person = await make_user(Role.student, full_name="Katherine Johnson")
+    await signed_in(client, person)
+    theirs = dict(client.cookies)  # an open session of theirs, to be ended
+    client.cookies.clear()
+    await signed_in(client, admin)
+    listing = await client.get("/admin/users", params={"q": "Katherine"})
+    assert f'action="/admin/users/{person.id}/password"' in listing.text
+    assert f'id="role-{person.id}"' in listing.text
+    token = csrf_of(listing.text)
+
+    promoted = await client.post(
+        f"/admin/users/{person.id}", data={"csrf_token": token, "role": "teacher", "q": "K J"}
+    )
+    assert promoted.status_code == 303 and promoted.headers["location"] == "/admin/users?q=K%20J"
+    weak = await client.post(
+        f"/admin/users/{person.id}/password", data={"csrf_token": token, "new_password": "password"}
+    )
+    assert weak.status_code == 422 and 'role="alert"' in weak.text
+    new_password = "Orbital-Trajectory-1962"
+    changed = await client.post(
+        f"/admin/users/{person.id}/password",
+        data={"csrf_token": token, "new_password": new_password},
+    )
+    assert changed.status_code == 303
+    no_token = await client.post(
+        f"/admin/users/{person.id}/password", data={"new_password": new_password + "x"}
+    )
+    assert no_token.status_code == 403
+
+    client.cookies.clear()
+    client.cookies.update(theirs)
+    assert (await client.get("/home")).status_code == 303  # their session ended
+    client.cookies.clear()
+    form = await client.get("/sign-in")
+    signed = await client.post(
+        "/sign-in",
+        data={"csrf_token": csrf_of(form.text), "login": person.email, "password": new_password},
+    )
+    assert signed.status_code == 303
+    assert (await client.get("/teach/courses")).status_code == 200  # a teacher now
+    token = csrf_of((await client.get("/profile")).text)
+    refused = await client.post(
+        f"/admin/users/{admin.id}/password",
+        data={"csrf_token": token, "new_password": "Another-Strong-Pass-77"},
+    )
+    assert refused.status_code == 403

@@ -1,16 +1,18 @@
-"""Admin pages: users (search, filter by role, change role, block and unblock)."""
+"""Admin pages: users (search, filter by role, change role, block and unblock, set a new
+password)."""
 
 from __future__ import annotations
 
 import uuid
 from functools import partial
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from studyhall.identity import service as identity
 from studyhall.identity.models import Role
-from studyhall.identity.schemas import AdminUserUpdate
+from studyhall.identity.schemas import AdminPasswordReset, AdminUserUpdate
 from studyhall.web.forms import form_data, validate
 from studyhall.web.pages.common import REFUSED, Ctx, shown_again
 from studyhall.web.render import page, redirect
@@ -68,4 +70,30 @@ async def update_user(ctx: Ctx, user_id: uuid.UUID, request: Request) -> Respons
             await identity.admin_update_user(session, actor=admin, user_id=user_id, data=body)
     except REFUSED as exc:
         return await shown_again(ctx, exc, partial(_users_page, ctx, q=data.get("q", ""), role=""))
-    return redirect(ctx, "/admin/users" + (f"?q={data['q']}" if data.get("q") else ""))
+    return _back_to_users(ctx, data)
+
+
+@router.post("/admin/users/{user_id}/password")
+async def reset_password(ctx: Ctx, user_id: uuid.UUID, request: Request) -> Response:
+    """Set a user's new password (the API's admin reset: the strength rules apply and every
+    session of the user ends)."""
+    admin = ctx.require(Role.admin)
+    data = await form_data(request)
+    try:
+        body = validate(AdminPasswordReset, {"new_password": data.get("new_password", "")})
+        async with ctx.db.session() as session:
+            await identity.admin_reset_password(
+                session,
+                settings=ctx.settings,
+                actor=admin,
+                user_id=user_id,
+                new_password=body.new_password,
+            )
+    except REFUSED as exc:
+        return await shown_again(ctx, exc, partial(_users_page, ctx, q=data.get("q", ""), role=""))
+    return _back_to_users(ctx, data)
+
+
+def _back_to_users(ctx: Ctx, data: dict[str, str]) -> Response:
+    """The list as the admin left it (their search kept)."""
+    return redirect(ctx, "/admin/users" + (f"?q={quote(data['q'])}" if data.get("q") else ""))
