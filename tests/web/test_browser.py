@@ -484,13 +484,13 @@ async def test_a_teacher_builds_a_course_in_the_editor(
     prompts = await page.locator(".question-list > li > p.pre").all_inner_texts()
     assert prompts == ["A lens?", "Where do rays meet?"]
     await _axe(page)
-    await _screenshots(
-        browser,
-        server,
-        await context.cookies(),
-        {"course": editor_url.removeprefix(server), "lesson": lesson_path, "quiz": quiz_path},
-        "teacher-editor",
-    )
+    editor_pages = {
+        "course": editor_url.removeprefix(server),
+        "lesson": lesson_path,
+        "quiz": quiz_path,
+    }
+    await _screenshots(browser, server, await context.cookies(), editor_pages, "teacher-editor")
+    await _arabic_screenshots(page, server, editor_pages, "teacher-editor")
     course = (await client.get(f"{API}/courses/{course_id}", headers=auth(teacher))).json()
     assert [m["title"] for m in course["modules"]] == ["Lenses", "Waves"]
     assert [x["title"] for x in course["modules"][0]["lessons"]] == ["Focal length"]
