@@ -79,6 +79,7 @@ ACCESS: dict[str, frozenset[str]] = {
     "GET /api/v1/admin/jobs": ADMINS,
     "GET /api/v1/admin/jobs/{job_id}": ADMINS,
     "POST /api/v1/admin/jobs/{job_id}/retry": ADMINS,
+    "POST /api/v1/admin/jobs/dispatch": ADMINS,
     "GET /api/v1/admin/stats": ADMINS,
     # courses
     "GET /api/v1/courses": USER,
@@ -179,6 +180,10 @@ ACCESS: dict[str, frozenset[str]] = {
     "GET /api/v1/admin/sources/{source_id}": ADMINS,
     "POST /api/v1/admin/sources/{source_id}/sync": ADMINS,
     "GET /api/v1/admin/sources/{source_id}/runs": ADMINS,
+    "GET /api/v1/admin/sync-runs": ADMINS,
+    "GET /api/v1/sources": PUBLIC,
+    "GET /api/v1/sources/{source_id}/runs": PUBLIC,
+    "GET /api/v1/sources/{source_id}/references": PUBLIC,
     "GET /api/v1/admin/references": ADMINS,
     "POST /api/v1/admin/references/{reference_id}/ingest": ADMINS,
     # videos (the tus protocol routes are outside the schema: see test_api9)

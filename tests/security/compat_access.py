@@ -93,6 +93,19 @@ TWINS: dict[str, str | frozenset[str]] = {
     "POST /compat/bacmr/admin/ingest/{reference_id}": (
         "POST /api/v1/admin/references/{reference_id}/ingest"
     ),
+    "POST /compat/bacmr/chat": "POST /api/v1/chat",
+    "GET /compat/bacmr/admin/scrape-runs": "GET /api/v1/admin/sync-runs",
+    "POST /compat/bacmr/admin/upload-curriculum": "POST /api/v1/library/documents",
+    "POST /compat/bacmr/admin/jobs/dispatch": "POST /api/v1/admin/jobs/dispatch",
+    "POST /compat/bacmr/admin/vector-embedding": (
+        "POST /api/v1/admin/references/{reference_id}/ingest"
+    ),
+    "GET /compat/bacmr/scraping/sources": "GET /api/v1/sources",
+    "POST /compat/bacmr/scraping/{source}/sync": "POST /api/v1/admin/sources/{source_id}/sync",
+    "GET /compat/bacmr/scraping/{source}/runs": "GET /api/v1/sources/{source_id}/runs",
+    "GET /compat/bacmr/scraping/{source}/references": (
+        "GET /api/v1/sources/{source_id}/references"
+    ),
     # chat-prompts (002)
     f"POST {CP}/auth/register": "POST /api/v1/auth/register",
     f"POST {CP}/auth/login": "POST /api/v1/auth/token",

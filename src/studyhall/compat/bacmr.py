@@ -8,10 +8,11 @@ none; its clients read `success`).
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from studyhall.billing import service as billing
 from studyhall.billing.models import ReservationStatus
@@ -23,11 +24,13 @@ from studyhall.compat.base import (
     error_doc,
     new_dialect_app,
     parse,
+    tutor_events,
+    tutor_reply,
     wallet_view,
 )
 from studyhall.core.db import SessionDep
 from studyhall.identity import service as identity
-from studyhall.identity.dependencies import CurrentUser, SettingsDep
+from studyhall.identity.dependencies import CallerInOwnSession, CurrentUser, SettingsDep
 from studyhall.identity.schemas import RegisterIn, UserUpdate
 
 DESCRIPTION = """
@@ -40,9 +43,28 @@ Served: `/health`, `/auth/*`, `GET`/`PATCH /me`, the wallet (`/wallet/balance`,
 `/wallet/transactions/expense`, `/wallet/internal/reserve` and `/finalize`), and the
 administrators' `/admin/test-role`, `/admin/users*`, `/admin/stats` and `/admin/jobs*`
 (ingestion jobs), `/admin/documents/{id}` (PATCH, DELETE), `/admin/references`,
-`/admin/ingest/{reference_id}`, and the public `/curriculum/*` (a `grade` is a textbook's
-level). Not served yet: `/chat`, `/admin/scrape-runs`, `/admin/upload-curriculum`,
-`/admin/jobs/dispatch`, `/admin/vector-embedding` and `/scraping/*`.
+`/admin/ingest/{reference_id}`, `/admin/vector-embedding`, `/admin/upload-curriculum`,
+`/admin/jobs/dispatch`, `/admin/scrape-runs`, `/scraping/*` and the public `/curriculum/*` (a
+`grade` is a textbook's level).
+
+`POST /chat` takes `{"message", "session_id"?, "course_id"?, "stream"?}` (`question` is read
+as `message`): without `course_id` or `session_id` the tutor answers from the curriculum
+library, in a new session. It answers `{"answer", "sources", "session_id", "usage"}`, or with
+`"stream": true` (or `Accept: text/event-stream`) StudyHall's events `delta` {text},
+`sources`, `usage`, `done` (the stored message) or `error`. Each answer is paid from the
+wallet by reserve/finalize (402 when the wallet cannot cover it), rate limited, and a quiz's
+answers are withheld until the student passed it.
+
+Scraping: a `{source}` is a registered curriculum source's name (or id); the first
+registered wins when two share a name. `POST /scraping/{source}/sync` queues the crawl and
+answers its run at once (`status` `queued`; a finished run is `success`, counts filled in:
+`GET /scraping/{source}/runs`); 409 while one is pending. The public reads show what was
+found, not the crawl's settings, skipped links or errors (`/admin/scrape-runs` shows those).
+`/admin/upload-curriculum` takes `file`, `grade`, `subject`, `language` (and `title`);
+`namespace` and `pdf_source` are accepted and ignored (StudyHall keeps one index); the same
+file twice is a 409. `/admin/jobs/dispatch` makes the oldest queued ingestion job (an upload's
+or a reference's) due now, ahead of any retry backoff, and the workers start it at their next
+poll; 404 when none waits.
 
 A document's `major`, `weight` and `category` are not kept by StudyHall (its textbooks have a
 title, subject, level and language): those fields are ignored. `force` on ingest is accepted
@@ -209,6 +231,51 @@ async def reservations(
     return {"reservations": items, "total": total}
 
 
+class ChatBody(DialectIn):
+    message: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=8000,
+            validation_alias=AliasChoices("message", "question"),
+            description="The student's question (`question` is read too)",
+        ),
+    ]
+    session_id: uuid.UUID | None = Field(default=None, description="Continue this session")
+    course_id: uuid.UUID | None = Field(
+        default=None, description="Ask within a course's material (else the curriculum library)"
+    )
+    stream: bool = Field(default=False, description="Answer as Server-Sent Events")
+
+
+_CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "`{answer, sources, session_id, usage}`, or streamed: the events "
+        "`delta`, `sources`, `usage`, `done` or `error`",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
+    **error_doc(ERRORS, 401, 402, 403, 404, 409, 422, 429, 502, 503, 504),
+}
+
+
+@router.post("/chat", responses=_CHAT_RESPONSES, summary="Ask the AI teacher (JSON or SSE)")
+async def chat(body: ChatBody, request: Request, user: CallerInOwnSession) -> Any:
+    streamed = body.stream or "text/event-stream" in request.headers.get("accept", "").lower()
+    if streamed:
+        return await tutor_events(
+            request, user, chat_id=body.session_id, course_id=body.course_id, content=body.message
+        )
+    reply = await tutor_reply(
+        request, user, chat_id=body.session_id, course_id=body.course_id, content=body.message
+    )
+    return {
+        "answer": reply.content,
+        "sources": [s.model_dump(mode="json") for s in reply.sources],
+        "session_id": str(reply.session_id),
+        "usage": reply.usage.model_dump(mode="json") if reply.usage else None,
+    }
+
+
 def build() -> FastAPI:
     """The BacMR sub-app."""
     app = new_dialect_app(name="bacmr", title="BacMR", description=DESCRIPTION, style=_Style())
@@ -216,7 +283,9 @@ def build() -> FastAPI:
     # Imported here: the admin routes use this module's error model and shapes.
     from studyhall.compat.bacmr_admin import router as admin_router
     from studyhall.compat.bacmr_library import router as library_router
+    from studyhall.compat.bacmr_sources import router as sources_router
 
     app.include_router(admin_router)
     app.include_router(library_router)
+    app.include_router(sources_router)
     return app

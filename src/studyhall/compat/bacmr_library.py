@@ -8,18 +8,18 @@ A BacMR `grade` is a library textbook's `level`. Curriculum reads are public, li
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import Field
 
 from studyhall.compat.bacmr import ERRORS, ok
+from studyhall.compat.bacmr_sources import STATUS_IN, ReferenceStatusName, queued, reference_row
 from studyhall.compat.base import DialectIn, error_doc, parse
 from studyhall.core.db import SessionDep
 from studyhall.identity.dependencies import AdminUser
 from studyhall.knowledge import service as knowledge
 from studyhall.knowledge.dependencies import ManagedDocument
-from studyhall.knowledge.models import ReferenceStatus
 from studyhall.knowledge.schemas import DocumentOut, DocumentUpdate, ReferenceOut
 
 router = APIRouter()
@@ -106,22 +106,6 @@ async def delete_document(
     return ok({"document_id": document_id})
 
 
-# The document's reference statuses for StudyHall's.
-_STATUS_IN = {
-    "discovered": ReferenceStatus.new,
-    "queued": ReferenceStatus.queued,
-    "ready": ReferenceStatus.ingested,
-    "failed": ReferenceStatus.failed,
-}
-_STATUS_OUT = {ours: theirs for theirs, ours in _STATUS_IN.items()}
-
-
-def _reference(row: Any) -> dict[str, Any]:
-    out: dict[str, Any] = ReferenceOut.model_validate(row).model_dump(mode="json")
-    out["status"] = _STATUS_OUT[ReferenceStatus(out["status"])]
-    return out
-
-
 @router.get(
     "/admin/references",
     responses=error_doc(ERRORS, 401, 403, 422),
@@ -130,22 +114,19 @@ def _reference(row: Any) -> dict[str, Any]:
 async def references(
     admin: AdminUser,
     session: SessionDep,
-    status: Annotated[
-        Literal["discovered", "queued", "ready", "failed"] | None,
-        Query(description="The document's names: `discovered` (new) and `ready` (ingested)"),
-    ] = None,
+    status: ReferenceStatusName = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
     rows, total = await knowledge.list_references(
         session,
         source_id=None,
-        status=_STATUS_IN[status] if status else None,
+        status=STATUS_IN[status] if status else None,
         limit=limit,
         offset=offset,
     )
     return {
-        "references": [_reference(r) for r in rows],
+        "references": [reference_row(r, ReferenceOut) for r in rows],
         "total": total,
         "limit": limit,
         "offset": offset,
@@ -167,4 +148,4 @@ async def ingest(
     reference, job = await knowledge.queue_reference(
         session, actor=admin, reference_id=reference_id
     )
-    return {"status": "queued", "job_id": str(job.id), "reference_id": str(reference.id)}
+    return queued(job, reference.id)

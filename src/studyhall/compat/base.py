@@ -27,6 +27,11 @@ from studyhall.core import errors as core_errors
 from studyhall.core.db import Database
 from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.routes import allowed_methods
+from studyhall.identity.models import User
+from studyhall.tutor import orchestration
+from studyhall.tutor.providers.factory import provider_for
+from studyhall.tutor.schemas import MessageOut
+from studyhall.tutor.streaming import answer_json, event_response
 from studyhall.web.docs import swagger_page
 
 
@@ -219,3 +224,58 @@ async def wallet_view(request: Request, session: Any, *, user_id: Any, settings:
         return view
     async with request.app.state.db.session() as write_session:
         return await billing.get_wallet(write_session, user_id=user_id, settings=settings.billing)
+
+
+async def _tutor_turn(
+    request: Request,
+    user: User,
+    *,
+    chat_id: Any,
+    course_id: Any,
+    content: str,
+    new_chat_id: Any = None,
+) -> orchestration.Turn:
+    """A question prepared as the canonical POST /chat prepares it: the tutor's rate limit,
+    wallet hold, quiz-answer guard and grounding (nothing of it decided here)."""
+    await orchestration.rate_limit(request.app.state.limiter, request.app.state.settings, user)
+    return await orchestration.prepare(
+        request.app.state.db,
+        request.app.state.settings,
+        user=user,
+        chat_id=chat_id,
+        course_id=course_id,
+        content=content,
+        new_chat_id=new_chat_id,
+    )
+
+
+async def tutor_reply(
+    request: Request,
+    user: User,
+    *,
+    chat_id: Any,
+    course_id: Any,
+    content: str,
+    new_chat_id: Any = None,
+) -> MessageOut:
+    """The tutor's stored answer (JSON), as the canonical POST /chat gives it."""
+    turn = await _tutor_turn(
+        request,
+        user,
+        chat_id=chat_id,
+        course_id=course_id,
+        content=content,
+        new_chat_id=new_chat_id,
+    )
+    result = await answer_json(request.app.state.db, provider_for(request.app), turn)
+    if isinstance(result, orchestration.Replay):
+        return MessageOut.model_validate(result.body)
+    return result
+
+
+async def tutor_events(
+    request: Request, user: User, *, chat_id: Any, course_id: Any, content: str
+) -> Response:
+    """The tutor's answer as the canonical stream (SSE `delta`, `sources`, `usage`, `done`)."""
+    turn = await _tutor_turn(request, user, chat_id=chat_id, course_id=course_id, content=content)
+    return await event_response(request.app.state.db, provider_for(request.app), turn)

@@ -25,6 +25,7 @@ from studyhall.compat.base import (
     iso,
     new_dialect_app,
     parse,
+    tutor_reply,
 )
 from studyhall.core.db import SessionDep
 from studyhall.core.errors import Conflict, NotFound, Unauthorized
@@ -34,23 +35,17 @@ from studyhall.courses.schemas import CourseCreate, CourseUpdate
 from studyhall.identity import service as identity
 from studyhall.identity.dependencies import (
     AdminUser,
+    CallerInOwnSession,
     CurrentUser,
     SettingsDep,
     StudentUser,
     TeacherOrAdmin,
-    admin_key_header,
-    api_key_header,
-    get_current_user,
-    oauth2_scheme,
 )
 from studyhall.identity.models import Role, User
 from studyhall.identity.schemas import AdminUserUpdate, RegisterIn, UserUpdate
-from studyhall.tutor import orchestration, quiz_chat
+from studyhall.tutor import quiz_chat
 from studyhall.tutor import service as tutor
-from studyhall.tutor.orchestration import Replay
-from studyhall.tutor.providers.factory import provider_for
 from studyhall.tutor.schemas import ChatAnswerIn
-from studyhall.tutor.streaming import answer_json
 
 DESCRIPTION = """
 The university subject tutor API (document 000) served by StudyHall: give its front-end the
@@ -529,49 +524,28 @@ class ResumeBody(_In):
     current_question_index: Annotated[int, Field(ge=0)]
 
 
-async def _tutor_user(request: Request, settings: SettingsDep) -> User:
-    """The caller, read in a short unit of work: a tutor answer must not hold a connection."""
-    db = request.app.state.db
-    async with db.session(write=False) as session:
-        return await get_current_user(
-            request,
-            session,
-            settings,
-            await oauth2_scheme(request),
-            await api_key_header(request),
-            await admin_key_header(request),
-        )
-
-
-TutorUser = Annotated[User, Depends(_tutor_user)]
-
-
 @router.post(
     "/chat",
     responses=error_doc(ERRORS, 401, 402, 403, 404, 429, 503, 504),
     summary="Ask the tutor in a session (created on its first message)",
 )
 async def chat(
-    body: ChatBody, request: Request, user: TutorUser, db: DatabaseDep, settings: SettingsDep
+    body: ChatBody, request: Request, user: CallerInOwnSession, db: DatabaseDep
 ) -> dict[str, Any]:
     async with db.session(write=False) as session:
         course = await courses.visible_course_by_code(session, user=user, code=body.asignatura)
         existing = await tutor.own_session_or_none(session, user=user, chat_id=body.id)
     if existing is not None and existing.course_id != course.id:
         raise DialectError(403, {"detail": "Session belongs to another subject"})
-    await orchestration.rate_limit(request.app.state.limiter, settings, user)
-    turn = await orchestration.prepare(
-        db,
-        settings,
-        user=user,
+    reply = await tutor_reply(
+        request,
+        user,
         chat_id=existing.id if existing is not None else None,
         course_id=course.id,
         content=body.content,
         new_chat_id=body.id,
     )
-    result = await answer_json(db, provider_for(request.app), turn)
-    content = result.body.get("content", "") if isinstance(result, Replay) else result.content
-    return {"response": content, "session_id": str(body.id), "asignatura": course.code}
+    return {"response": reply.content, "session_id": str(body.id), "asignatura": course.code}
 
 
 def _session_row(chat: Any, codes: dict[uuid.UUID, str]) -> dict[str, Any]:

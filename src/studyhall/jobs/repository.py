@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -111,6 +112,15 @@ async def find_active_by_dedupe(session: AsyncSession, dedupe_key: str) -> Job |
             Job.dedupe_key == dedupe_key, Job.status.in_((JobStatus.queued, JobStatus.running))
         )
     )
+
+
+async def oldest_queued(session: AsyncSession, *, kinds: Collection[str] | None) -> Job | None:
+    """The queued job created first (of these kinds), locked against a concurrent dispatch."""
+    query = select(Job).where(Job.status == JobStatus.queued)
+    if kinds:
+        query = query.where(Job.kind.in_(kinds))
+    query = query.order_by(Job.created_at, Job.id).limit(1).with_for_update(skip_locked=True)
+    return await session.scalar(query)
 
 
 async def get(session: AsyncSession, job_id: uuid.UUID) -> Job | None:

@@ -34,6 +34,19 @@ async def list_jobs(
     return page_of(rows, total, page, JobOut.model_validate)
 
 
+@router.post("/dispatch", responses=errors(404))
+async def dispatch_job(
+    session: SessionDep,
+    _admin: AdminUser,
+    kind: Annotated[str | None, Query(max_length=100)] = None,
+) -> JobOut:
+    """Start the oldest queued job (of a kind) now, ahead of any retry backoff: the workers
+    run it at their next poll (404 `no_queued_job` when nothing waits)."""
+    return JobOut.model_validate(
+        await service.dispatch_next(session, kinds=[kind] if kind else None)
+    )
+
+
 @router.get("/{job_id}")
 async def get_job(job_id: uuid.UUID, session: SessionDep, _admin: AdminUser) -> JobOut:
     """One job with its progress and error."""

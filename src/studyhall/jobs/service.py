@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -82,6 +83,17 @@ async def retry_job(session: AsyncSession, *, job_id: uuid.UUID) -> Job:
     job.finished_at = None
     job.progress = 0.0
     job.progress_message = None
+    await session.flush()
+    return job
+
+
+async def dispatch_next(session: AsyncSession, *, kinds: Collection[str] | None) -> Job:
+    """Make the oldest queued job (of these kinds) due now, ahead of a retry's backoff: the
+    next worker poll starts it. 404 `no_queued_job` when nothing waits."""
+    job = await repository.oldest_queued(session, kinds=kinds)
+    if job is None:
+        raise NotFound("No queued job to dispatch", code="no_queued_job")
+    job.run_after = utcnow()
     await session.flush()
     return job
 

@@ -175,7 +175,15 @@ async def library_upload(request: Request, settings: SettingsDep) -> LibraryUplo
     return LibraryUpload(upload, _fields(LibraryUploadFields, upload))
 
 
+@answers(413, 415, 422)
+async def any_upload(request: Request, settings: SettingsDep) -> Upload:
+    """A multipart upload within the size limit, its text fields left to the caller (a client
+    with a form of its own: the compatibility dialects)."""
+    return await _read_upload(request, settings.knowledge.max_upload_bytes)
+
+
 CourseUploadDep = Annotated[CourseUpload, Depends(course_upload)]
+AnyUploadDep = Annotated[Upload, Depends(any_upload)]
 LibraryUploadDep = Annotated[LibraryUpload, Depends(library_upload)]
 
 

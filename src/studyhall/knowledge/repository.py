@@ -382,19 +382,27 @@ async def list_sources(
     )
 
 
+async def sources_named(session: AsyncSession, name: str) -> list[Source]:
+    """Sources with this name, the oldest first."""
+    query = select(Source).where(Source.name == name).order_by(Source.created_at, Source.id)
+    return list((await session.scalars(query)).all())
+
+
 async def get_run(session: AsyncSession, run_id: uuid.UUID) -> SyncRun | None:
     """A sync run by id."""
     return await session.get(SyncRun, run_id)
 
 
 async def list_runs(
-    session: AsyncSession, *, source_id: uuid.UUID, limit: int, offset: int
+    session: AsyncSession, *, source_id: uuid.UUID | None, limit: int, offset: int
 ) -> tuple[list[SyncRun], int]:
-    """A source's runs, newest first."""
-    where = SyncRun.source_id == source_id
+    """A source's runs (every source's when None), newest first."""
+    query = select(SyncRun)
+    if source_id is not None:
+        query = query.where(SyncRun.source_id == source_id)
     return await paginate(
         session,
-        select(SyncRun).where(where),
+        query,
         order_by=[SyncRun.created_at.desc(), SyncRun.id.desc()],
         limit=limit,
         offset=offset,

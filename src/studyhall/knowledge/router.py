@@ -32,6 +32,9 @@ from studyhall.knowledge.schemas import (
     DocumentOut,
     DocumentUpdate,
     DuplicateDocumentOut,
+    PublicReferenceOut,
+    PublicSourceOut,
+    PublicSyncRunOut,
     ReferenceIngestAccepted,
     ReferenceOut,
     SearchHit,
@@ -402,6 +405,17 @@ async def list_runs(
     return page_of(rows, total, page, SyncRunOut.model_validate)
 
 
+@router.get("/admin/sync-runs")
+async def list_all_runs(
+    session: SessionDep, _admin: AdminUser, page: PageParams
+) -> Page[SyncRunOut]:
+    """Every source's sync runs, newest first."""
+    rows, total = await service.list_runs(
+        session, source_id=None, limit=page.limit, offset=page.offset
+    )
+    return page_of(rows, total, page, SyncRunOut.model_validate)
+
+
 @router.get("/admin/references")
 async def list_references(
     session: SessionDep,
@@ -426,3 +440,42 @@ async def ingest_reference(
     return ReferenceIngestAccepted(
         reference=ReferenceOut.model_validate(reference), job=JobOut.model_validate(job)
     )
+
+
+# ---------------------------------------------------------------------------- sources (public)
+# What crawls found is public portals' material: anyone may see which portals are followed,
+# how their crawls went and which files they list (not the crawl settings, skipped links or
+# errors, which are the admins').
+
+
+@router.get("/sources")
+async def public_sources(session: SessionDep, page: PageParams) -> Page[PublicSourceOut]:
+    """The curriculum portals StudyHall follows (public)."""
+    rows, total = await service.list_sources(session, limit=page.limit, offset=page.offset)
+    return page_of(rows, total, page, PublicSourceOut.model_validate)
+
+
+@router.get("/sources/{source_id}/runs")
+async def public_runs(
+    session: SessionDep, source_id: uuid.UUID, page: PageParams
+) -> Page[PublicSyncRunOut]:
+    """A portal's recent crawls in figures, newest first (public)."""
+    rows, total = await service.list_runs(
+        session, source_id=source_id, limit=page.limit, offset=page.offset
+    )
+    return page_of(rows, total, page, PublicSyncRunOut.model_validate)
+
+
+@router.get("/sources/{source_id}/references")
+async def public_references(
+    session: SessionDep,
+    source_id: uuid.UUID,
+    page: PageParams,
+    status: Annotated[ReferenceStatus | None, Query()] = None,
+) -> Page[PublicReferenceOut]:
+    """The curriculum files a portal's crawls discovered, newest first (public)."""
+    await service.get_source(session, source_id=source_id)
+    rows, total = await service.list_references(
+        session, source_id=source_id, status=status, limit=page.limit, offset=page.offset
+    )
+    return page_of(rows, total, page, PublicReferenceOut.model_validate)

@@ -223,6 +223,46 @@ class ReferenceOut(Schema):
     created_at: UTCTimestamp
 
 
+class PublicSourceOut(Schema):
+    """A source as anyone may see it: what it covers, not how it is crawled."""
+
+    id: uuid.UUID
+    name: str
+    level: str | None
+    subject: str | None
+    language: str | None
+    last_synced_at: UTCTimestamp | None
+
+
+class PublicSyncRunOut(Schema):
+    """A crawl's outcome in figures (its skipped links and error stay with the admins)."""
+
+    id: uuid.UUID
+    source_id: uuid.UUID
+    status: RunStatus
+    found_count: int
+    new_count: int
+    created_at: UTCTimestamp
+    started_at: UTCTimestamp | None
+    finished_at: UTCTimestamp | None
+
+
+class PublicReferenceOut(Schema):
+    """A discovered curriculum file (a public portal's PDF) and whether it is in the library."""
+
+    id: uuid.UUID
+    source_id: uuid.UUID
+    url: str
+    title: str
+    level: str | None
+    subject: str | None
+    language: str | None
+    status: ReferenceStatus
+    document_id: uuid.UUID | None
+    last_seen_at: UTCTimestamp
+    created_at: UTCTimestamp
+
+
 class ReferenceIngestAccepted(Schema):
     reference: ReferenceOut
     job: JobOut

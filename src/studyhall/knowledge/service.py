@@ -594,11 +594,20 @@ async def list_sources(
     return await repository.list_sources(session, limit=limit, offset=offset)
 
 
+async def source_by_name(session: AsyncSession, *, name: str) -> Source:
+    """The source registered under this name (the first registered if several share it) or 404."""
+    found = await repository.sources_named(session, name)
+    if not found:
+        raise NotFound("Source not found", code="source_not_found")
+    return found[0]
+
+
 async def list_runs(
-    session: AsyncSession, *, source_id: uuid.UUID, limit: int, offset: int
+    session: AsyncSession, *, source_id: uuid.UUID | None, limit: int, offset: int
 ) -> tuple[list[SyncRun], int]:
-    """A source's sync runs, newest first (404 for an unknown source)."""
-    await get_source(session, source_id=source_id)
+    """A source's sync runs (404 for an unknown source), or every source's, newest first."""
+    if source_id is not None:
+        await get_source(session, source_id=source_id)
     return await repository.list_runs(session, source_id=source_id, limit=limit, offset=offset)
 
 
