@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from studyhall.core.clock import utcnow
 from studyhall.identity.models import Role, User
-from studyhall.jobs import service as jobs
 from studyhall.jobs.worker import Worker
 from tests.conftest import MakeUser
 from tests.knowledge._fixtures import worker
@@ -23,9 +20,7 @@ from tests.peers.http_site import HTTPSite, serve_site
 __all__ = ["worker"]
 
 BASE = "/compat/bacmr"
-PDF = text_pdf(
-    ["Algebre. Une equation du premier degre a une inconnue se resout en isolant x."]
-)
+PDF = text_pdf(["Algebre. Une equation du premier degre a une inconnue se resout en isolant x."])
 
 
 def _failure(r: httpx.Response, status: int) -> None:
@@ -175,28 +170,6 @@ async def test_vector_embedding_and_dispatch(
     r = await client.get(f"{BASE}/scraping/{name}/references", params={"status": "ready"})
     assert [ref["id"] for ref in r.json()["references"]] == [reference_id]
     assert created.status_code == 201
-
-
-async def test_canonical_dispatch_makes_a_waiting_job_due(
-    client: httpx.AsyncClient, admin: User, auth: Any, app: Any
-) -> None:
-    kind = f"test.dispatch-{uuid.uuid4().hex[:8]}"
-    r = await client.post("/api/v1/admin/jobs/dispatch", params={"kind": kind}, headers=auth(admin))
-    assert r.status_code == 404 and r.json()["code"] == "no_queued_job"
-    async with app.state.db.session() as session:
-        # Two waiting jobs, both in a retry's backoff (an hour away); the first is older.
-        later = utcnow() + timedelta(hours=1)
-        first = await jobs.enqueue(session, kind=kind, payload={"n": 1}, run_after=later)
-        second = await jobs.enqueue(session, kind=kind, payload={"n": 2}, run_after=later)
-        second.created_at = first.created_at + timedelta(seconds=1)
-        first_id, second_id = str(first.id), str(second.id)
-    r = await client.post("/api/v1/admin/jobs/dispatch", params={"kind": kind}, headers=auth(admin))
-    assert r.status_code == 200, r.text
-    assert r.json()["id"] == first_id and r.json()["status"] == "queued"
-    # Due now: before the backoff's end, which the second job still waits for.
-    job = (await client.get(f"/api/v1/admin/jobs/{second_id}", headers=auth(admin))).json()
-    due = datetime.fromisoformat(r.json()["run_after"])
-    assert datetime.fromisoformat(job["run_after"]) > due
 
 
 async def test_upload_curriculum(

@@ -750,7 +750,8 @@ async def test_admin_stats_follow_the_platform(
         "draft_courses",
         "courses_by_category",
     }
-    assert before["/courses"]["courses_by_category"] == {}  # StudyHall has no categories
+    categories = before["/courses"]["courses_by_category"]
+    assert all(isinstance(k, str) and isinstance(n, int) for k, n in categories.items())
     assert set(before["/students"]) == {
         "total_students",
         "active_students",
@@ -839,3 +840,43 @@ async def test_admin_revenue_by_course_comes_from_paid_seats(
         "enrollments": 2,
     }
     assert r.json()["total_revenue"] >= 80.0
+
+
+async def test_course_categories_are_counted_and_filtered(
+    client: httpx.AsyncClient, make_user: MakeUser, admin: User, auth: Any
+) -> None:
+    teacher = await make_user(Role.teacher)
+    programming, design = f"Programming {uuid.uuid4().hex[:6]}", f"design-{uuid.uuid4().hex[:6]}"
+    first = await _course(client, auth(teacher), category=programming)
+    await _course(client, auth(teacher), category=programming.upper())
+    third = await _course(client, auth(teacher), category=design)
+    await _course(client, auth(teacher))  # no category: in the totals only
+    key = programming.lower()
+    r = await client.get(f"{BASE}/content/modules/{first}", headers=auth(teacher))
+    assert r.json()["category"] == key
+    counts = (await client.get(f"{STATS}/courses", headers=auth(admin))).json()
+    assert counts["courses_by_category"][key] == 2
+    assert counts["courses_by_category"][design] == 1
+    # A course moves to another category; the canonical catalog filters by it (any case).
+    r = await client.put(
+        f"{BASE}/content/admin/courses/{third}", json={"category": key}, headers=auth(teacher)
+    )
+    assert r.status_code == 200 and r.json()["course"]["category"] == key
+    counts = (await client.get(f"{STATS}/courses", headers=auth(admin))).json()
+    assert counts["courses_by_category"][key] == 3 and design not in counts["courses_by_category"]
+    r = await client.get(
+        "/api/v1/courses", params={"category": programming.upper()}, headers=auth(teacher)
+    )
+    assert r.status_code == 200
+    assert r.json()["total"] == 3 and {c["category"] for c in r.json()["items"]} == {key}
+    # Canonically: set, cleared with null, a blank one refused.
+    r = await client.patch(
+        f"/api/v1/courses/{third}", json={"category": None}, headers=auth(teacher)
+    )
+    assert r.status_code == 200 and r.json()["category"] is None
+    r = await client.patch(
+        f"/api/v1/courses/{third}", json={"category": "  "}, headers=auth(teacher)
+    )
+    assert r.status_code == 422
+    # Teachers do not read the platform's figures.
+    _error(await client.get(f"{STATS}/courses", headers=auth(teacher)), 403)

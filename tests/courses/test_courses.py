@@ -92,8 +92,13 @@ async def test_catalog_visibility_and_filters(
     assert await ids(world.student, level="7") == {special["id"]}
     assert await ids(world.student, language="fr") == {special["id"]}
     assert await ids(world.student, search="100%") == {special["id"]}
+    assert special["category"] is None
+    coded = await create_course(client, auth(world.teacher), title="Web", category=" Web  Design ")
+    assert coded["category"] == "web design"
+    assert await ids(world.student, category="WEB DESIGN") == {coded["id"]}
+    assert await ids(world.student, category="cooking") == set()
     r = await client.get(f"{API}/courses", params={"limit": 1}, headers=auth(world.admin))
-    assert r.json()["total"] == 4 and len(r.json()["items"]) == 1
+    assert r.json()["total"] == 5 and len(r.json()["items"]) == 1
     assert (
         await client.get(f"{API}/courses", params={"limit": 101}, headers=auth(world.admin))
     ).status_code == 422

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import httpx
 
+from studyhall.core.clock import utcnow
 from studyhall.core.db import Database
 from studyhall.identity.models import User
 from studyhall.jobs.models import JobStatus
@@ -42,6 +44,33 @@ async def test_admin_lists_gets_and_retries_failed_jobs(
     assert again.status_code == 409 and again.json()["code"] == "job_not_failed"
 
 
+async def test_dispatch_makes_the_oldest_waiting_job_due_now(
+    client: httpx.AsyncClient, db: Database, admin: User, auth: Auth
+) -> None:
+    kind = "test.dispatched"
+    dispatch = f"/api/v1/admin/jobs/dispatch?kind={kind}"
+    r = await client.post(dispatch, headers=auth(admin))
+    assert r.status_code == 404 and r.json()["code"] == "no_queued_job"
+    async with db.session() as session:
+        # Two waiting jobs, both in a retry's backoff (an hour away); the first is older.
+        later = utcnow() + timedelta(hours=1)
+        first = await enqueue(session, kind=kind, payload={"n": 1}, run_after=later)
+        second = await enqueue(session, kind=kind, payload={"n": 2}, run_after=later)
+        second.created_at = first.created_at + timedelta(seconds=1)
+        other = await enqueue(session, kind="test.other", payload={}, run_after=later)
+        other.created_at = first.created_at - timedelta(seconds=1)
+    r = await client.post(dispatch, headers=auth(admin))
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == str(first.id) and r.json()["status"] == "queued"
+    due = datetime.fromisoformat(r.json()["run_after"])
+    assert due < later
+    # The second still waits for its backoff's end; without a kind, the oldest of all goes.
+    waiting = (await client.get(f"/api/v1/admin/jobs/{second.id}", headers=auth(admin))).json()
+    assert abs((datetime.fromisoformat(waiting["run_after"]) - later).total_seconds()) < 1
+    r = await client.post("/api/v1/admin/jobs/dispatch", headers=auth(admin))
+    assert r.json()["id"] == str(other.id)
+
+
 async def test_unknown_job_is_404(client: httpx.AsyncClient, admin: User, auth: Auth) -> None:
     response = await client.get(
         "/api/v1/admin/jobs/00000000-0000-7000-8000-000000000000", headers=auth(admin)
@@ -57,6 +86,7 @@ async def test_job_routes_need_an_admin(
         ("GET", "/api/v1/admin/jobs"),
         ("GET", "/api/v1/admin/jobs/00000000-0000-7000-8000-000000000000"),
         ("POST", "/api/v1/admin/jobs/00000000-0000-7000-8000-000000000000/retry"),
+        ("POST", "/api/v1/admin/jobs/dispatch"),
     ]
     for method, path in paths:
         anonymous = await client.request(method, path)

@@ -114,8 +114,10 @@ the canonical API. Where the document is unsafe or StudyHall's rules differ, Stu
   (lesson, student): their `id` is the lesson's (students only, like StudyHall's progress).
 * **Statistics** (`/content/admin/stats*`) are admin-only, like StudyHall's platform figures.
   Money is net of refunds, in major units of the most used payment currency (named in an added
-  `currency` field; currencies are never added together). StudyHall courses have no category
-  (`courses_by_category` is `{}`). `revenue_by_course` lists the paid courses' seat revenue
+  `currency` field; currencies are never added together). A course's optional `category`
+  (create and update, shown on courses; stored lower-case) is StudyHall's course category;
+  `courses_by_category` counts the courses of each (uncategorised ones are in the totals
+  only). `revenue_by_course` lists the paid courses' seat revenue
   (`enrollments`: seats paid for); token packages belong to no course and count in the totals
   only. `active_students_today` and `active_students` (30 days) count
   students with course activity; `completion_rate` is the percent of enrolled students' lessons
@@ -239,6 +241,7 @@ def _course(detail: Any, instructor_name: str | None) -> dict[str, Any]:
         "description": detail.description,
         "image_url": detail.image_url,
         "price": float(detail.price) if detail.price is not None else None,
+        "category": detail.category,
         "instructor_id": str(detail.teacher_id),
         "instructor_name": instructor_name,
         "lessons": [_outline_lesson(lesson) for lesson in detail.lessons],
@@ -301,6 +304,7 @@ class CourseBody(DialectIn):
     price: float | None = Field(default=None, ge=0)
     image_url: Annotated[str, Field(max_length=500)] | None = None
     instructor_id: uuid.UUID | None = None
+    category: Annotated[str, Field(max_length=64)] | None = None
 
 
 class CourseChanges(DialectIn):
@@ -308,6 +312,7 @@ class CourseChanges(DialectIn):
     description: Annotated[str, Field(max_length=20_000)] | None = None
     price: float | None = Field(default=None, ge=0)
     image_url: Annotated[str, Field(max_length=500)] | None = None
+    category: Annotated[str, Field(max_length=64)] | None = None
 
 
 class LessonBody(DialectIn):
@@ -676,6 +681,7 @@ async def create_course(
             "price": body.price if body.price else None,
             "image_url": body.image_url,
             "teacher_id": body.instructor_id,
+            "category": body.category,
             # The document has no drafts: a course is in the catalog once created.
             "is_published": True,
         },
@@ -699,6 +705,7 @@ async def update_course(
         ("name", "title"),
         ("description", "description"),
         ("image_url", "image_url"),
+        ("category", "category"),
     ):
         value = getattr(body, theirs)
         if value is not None:

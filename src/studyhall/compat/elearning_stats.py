@@ -2,8 +2,8 @@
 
 Figures come from the domains' own aggregate services (the same sources as StudyHall's
 `GET /admin/stats`), so they are admin-only like their canonical twin. Where StudyHall holds no
-data for a figure the answer says so instead of inventing one: courses have no category
-(`courses_by_category` is empty). Revenue per course is what paid courses' seats brought in;
+data for a figure the answer says so instead of inventing one (`courses_by_category` counts
+categorised courses only). Revenue per course is what paid courses' seats brought in;
 token packages belong to no course, so they count in the totals only.
 """
 
@@ -105,8 +105,8 @@ async def course_figures(admin: AdminUser, session: SessionDep) -> dict[str, Any
         "total_courses": learning.courses,
         "published_courses": learning.published_courses,
         "draft_courses": learning.courses - learning.published_courses,
-        # StudyHall courses have no category.
-        "courses_by_category": {},
+        # Courses without a category are in the totals only.
+        "courses_by_category": await courses.courses_by_category(session),
     }
 
 

@@ -39,6 +39,8 @@ class Course(IdMixin, TimestampMixin, Base):
     guide: Mapped[str] = mapped_column(Text, default="")
     language: Mapped[str] = mapped_column(String(16), default="en", index=True)
     level: Mapped[str | None] = mapped_column(String(64), index=True)
+    # A catalog grouping such as `programming` (free text; stored lower-case).
+    category: Mapped[str | None] = mapped_column(String(64), index=True)
     # Soft link to identity's users (no cross-domain foreign key).
     teacher_id: Mapped[uuid.UUID] = mapped_column(index=True)
     is_published: Mapped[bool] = mapped_column(default=False, index=True)

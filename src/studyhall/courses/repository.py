@@ -113,6 +113,17 @@ def _visible_filter(viewer_id: uuid.UUID, role: Role) -> ColumnElement[bool] | N
     )
 
 
+async def count_by_category(session: AsyncSession) -> dict[str, int]:
+    """Courses per category, categorised courses only."""
+    rows = await session.execute(
+        select(Course.category, func.count())
+        .where(Course.category.is_not(None))
+        .group_by(Course.category)
+        .order_by(Course.category)
+    )
+    return {str(category): int(n) for category, n in rows.all()}
+
+
 async def list_courses(
     session: AsyncSession,
     *,
@@ -126,6 +137,7 @@ async def list_courses(
     limit: int,
     offset: int,
     taught_by: uuid.UUID | None = None,
+    category: str | None = None,
 ) -> tuple[list[tuple[Course, int]], int]:
     """Courses the viewer may see, filtered, with their student counts, and the total."""
     conditions: list[ColumnElement[bool]] = []
@@ -138,6 +150,8 @@ async def list_courses(
         conditions.append(_taught_by(taught_by))
     if level is not None:
         conditions.append(Course.level == level)
+    if category is not None:
+        conditions.append(Course.category == category)
     if language is not None:
         conditions.append(Course.language == language)
     if is_published is not None:

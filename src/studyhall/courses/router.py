@@ -80,6 +80,9 @@ async def list_courses(
     teacher_id: uuid.UUID | None = None,
     search: Annotated[str | None, Query(max_length=200)] = None,
     level: Annotated[str | None, Query(max_length=64)] = None,
+    category: Annotated[
+        str | None, Query(max_length=64, description="Courses of this category (any case)")
+    ] = None,
     language: Annotated[str | None, Query(max_length=16)] = None,
     is_published: bool | None = None,
 ) -> Page[CourseSummary]:
@@ -90,6 +93,7 @@ async def list_courses(
         teacher_id=teacher_id,
         search=search,
         level=level,
+        category=category,
         language=language,
         is_published=is_published,
         limit=page.limit,

@@ -34,6 +34,20 @@ CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,31}$"
 # ---------------------------------------------------------------- courses
 
 
+def category_key(value: str) -> str:
+    """A category as stored and filtered: lower-case, single spaces."""
+    return " ".join(value.split()).lower()
+
+
+def normal_category(value: str | None) -> str | None:
+    """A course's category as given in a request: stored as its key, never blank."""
+    if value is None:
+        return None
+    if not category_key(value):
+        raise ValueError("A category cannot be blank")
+    return category_key(value)
+
+
 class CourseCreate(InputSchema):
     code: str | None = Field(
         default=None,
@@ -49,6 +63,13 @@ class CourseCreate(InputSchema):
     )
     language: str = Field(default="en", min_length=2, max_length=16)
     level: str | None = Field(default=None, max_length=64, description="Grade or level")
+    category: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Catalog category such as `programming`; stored lower-case",
+        examples=["programming"],
+    )
     is_published: bool = False
     price: PriceIn | None = None
     image_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
@@ -64,6 +85,8 @@ class CourseCreate(InputSchema):
         default=QuizGrading.best, description="Which attempt of a quiz the gradebook counts"
     )
 
+    _category = field_validator("category")(normal_category)
+
     @field_validator("code")
     @classmethod
     def _upper(cls, value: str | None) -> str | None:
@@ -77,12 +100,17 @@ class CourseUpdate(InputSchema):
     guide: Annotated[str, Field(max_length=100_000)] | Omitted = None
     language: Annotated[str, Field(min_length=2, max_length=16)] | Omitted = None
     level: str | None = Field(default=None, max_length=64)
+    category: str | None = Field(
+        default=None, min_length=1, max_length=64, description="null removes the category"
+    )
     is_published: bool | Omitted = None
     price: PriceIn | None = None
     image_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
     teacher_id: uuid.UUID | None = Field(default=None, description="Admins only: move ownership")
     visibility: Visibility | Omitted = None
     quiz_grading: QuizGrading | Omitted = None
+
+    _category = field_validator("category")(normal_category)
 
     @field_validator("code")
     @classmethod
@@ -97,6 +125,7 @@ class CourseSummary(Schema):
     description: str
     language: str
     level: str | None
+    category: str | None = None
     teacher_id: uuid.UUID
     is_published: bool
     price: Price | None

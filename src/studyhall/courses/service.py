@@ -60,6 +60,7 @@ from studyhall.courses.schemas import (
     ProgressUpdateOut,
     StudentProgressRow,
     VideoAnalyticsOut,
+    category_key,
 )
 from studyhall.identity import service as identity
 from studyhall.identity.models import Role, User
@@ -500,6 +501,7 @@ async def list_courses(
     is_published: bool | None,
     limit: int,
     offset: int,
+    category: str | None = None,
 ) -> Page[CourseSummary]:
     """The catalog as the viewer may see it."""
     rows, total = await repository.list_courses(
@@ -509,12 +511,18 @@ async def list_courses(
         teacher_id=teacher_id,
         search=search,
         level=level,
+        category=category_key(category) if category else None,
         language=language,
         is_published=is_published,
         limit=limit,
         offset=offset,
     )
     return page_of(rows, total, window(limit, offset), lambda row: _summary(*row))
+
+
+async def courses_by_category(session: AsyncSession) -> dict[str, int]:
+    """How many courses each category holds (courses without one are not counted)."""
+    return await repository.count_by_category(session)
 
 
 async def taught_courses(
