@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from studyhall.billing import service as billing
@@ -23,15 +23,15 @@ from studyhall.compat.base import (
     LimiterDep,
     error_doc,
     new_dialect_app,
-    parse,
+    register_account,
     tutor_events,
     tutor_reply,
+    update_me,
     wallet_view,
 )
 from studyhall.core.db import SessionDep
 from studyhall.identity import service as identity
 from studyhall.identity.dependencies import CallerInOwnSession, CurrentUser, SettingsDep
-from studyhall.identity.schemas import RegisterIn, UserUpdate
 
 DESCRIPTION = """
 The BacMR API (document 001) served by StudyHall: give its front-end the base URL
@@ -100,6 +100,31 @@ def ok(data: Any) -> dict[str, Any]:
     return {"success": True, "data": data}
 
 
+def dump(schema: Any, row: Any) -> dict[str, Any]:
+    """A row in StudyHall's own output schema, as JSON."""
+    out: dict[str, Any] = schema.model_validate(row).model_dump(mode="json")
+    return out
+
+
+class Window:
+    """A list's `limit` (1-100, default 50) and `offset` query parameters."""
+
+    def __init__(
+        self,
+        limit: Annotated[int, Query(ge=1, le=100)] = 50,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    ) -> None:
+        self.limit = limit
+        self.offset = offset
+
+    def listing(self, name: str, items: list[Any], total: int, **extra: Any) -> dict[str, Any]:
+        """The document's list: `{<name>: [...], "total", "limit", "offset"}` and any extra."""
+        return {name: items, **extra, "total": total, "limit": self.limit, "offset": self.offset}
+
+
+WindowDep = Annotated[Window, Depends()]
+
+
 def profile(user: Any) -> dict[str, Any]:
     return {
         "id": str(user.id),
@@ -142,10 +167,14 @@ async def health() -> dict[str, str]:
 async def signup(
     body: SignupBody, session: SessionDep, settings: SettingsDep, limiter: LimiterDep
 ) -> dict[str, Any]:
-    data = parse(
-        RegisterIn, {"email": body.email, "password": body.password, "full_name": body.full_name}
+    user = await register_account(
+        session,
+        settings=settings,
+        limiter=limiter,
+        email=body.email,
+        password=body.password,
+        full_name=body.full_name,
     )
-    user = await identity.register(session, settings=settings, limiter=limiter, data=data)
     return ok({"user_id": str(user.id), "email": user.email})
 
 
@@ -193,10 +222,7 @@ async def get_me(user: CurrentUser) -> dict[str, Any]:
 async def patch_me(
     body: MeUpdate, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
-    updated = await identity.update_me(
-        session, settings=settings, user=user, data=parse(UserUpdate, body.model_dump())
-    )
-    return profile(updated)
+    return profile(await update_me(session, settings=settings, user=user, **body.model_dump()))
 
 
 @router.get("/wallet/balance", responses=error_doc(ERRORS, 401), summary="Token balance")
@@ -220,15 +246,13 @@ async def balance(
 async def reservations(
     user: CurrentUser,
     session: SessionDep,
+    window: WindowDep,
     status: Annotated[ReservationStatus | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
     rows, total = await billing.list_reservations(
-        session, user_id=user.id, status=status, limit=limit, offset=offset
+        session, user_id=user.id, status=status, limit=window.limit, offset=window.offset
     )
-    items = [ReservationOut.model_validate(r).model_dump(mode="json") for r in rows]
-    return {"reservations": items, "total": total}
+    return window.listing("reservations", [dump(ReservationOut, r) for r in rows], total)
 
 
 class ChatBody(DialectIn):

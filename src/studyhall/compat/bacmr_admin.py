@@ -26,7 +26,7 @@ from studyhall.billing.schemas import (
     TopupIn,
     TransactionOut,
 )
-from studyhall.compat.bacmr import ERRORS, ok, profile
+from studyhall.compat.bacmr import ERRORS, WindowDep, dump, ok, profile
 from studyhall.compat.base import DialectIn, error_doc, iso, parse
 from studyhall.core.db import SessionDep
 from studyhall.identity import service as identity
@@ -39,14 +39,6 @@ from studyhall.jobs.schemas import JobOut
 from studyhall.knowledge.service import INGEST
 
 router = APIRouter()
-
-_Limit = Annotated[int, Query(ge=1, le=100)]
-_Offset = Annotated[int, Query(ge=0, le=1_000_000)]
-
-
-def _dump(model: Any, row: Any) -> dict[str, Any]:
-    out: dict[str, Any] = model.model_validate(row).model_dump(mode="json")
-    return out
 
 
 # Wallet (admin)
@@ -87,16 +79,11 @@ async def topup(
 ) -> dict[str, Any]:
     target = await identity.admin_get_user(session, user_id=body.user_id)
     # The canonical schema checks the amount and texts (0 is refused, sizes are bounded).
-    checked = parse(
-        TopupIn,
-        {"amount": body.amount, "reason": body.reason, "reference": body.reference},
-    )
+    checked = parse(TopupIn, body.model_dump(exclude={"user_id"}))
     entry, wallet = await billing.topup(
         session,
         user_id=target.id,
-        amount=checked.amount,
-        reason=checked.reason,
-        reference=checked.reference,
+        **checked.model_dump(),
         actor_id=admin.id,
         settings=settings.billing,
     )
@@ -117,15 +104,8 @@ async def record_expense(
     body: ExpenseBody, admin: AdminUser, session: SessionDep
 ) -> dict[str, Any]:
     checked = parse(ExpenseIn, body.model_dump())
-    expense = await billing.record_expense(
-        session,
-        category=checked.category,
-        amount=checked.amount,
-        currency=checked.currency,
-        description=checked.description,
-        actor_id=admin.id,
-    )
-    return ok(_dump(ExpenseOut, expense))
+    expense = await billing.record_expense(session, **checked.model_dump(), actor_id=admin.id)
+    return ok(dump(ExpenseOut, expense))
 
 
 @router.get(
@@ -136,28 +116,26 @@ async def record_expense(
 async def transactions(
     admin: AdminUser,
     session: SessionDep,
+    window: WindowDep,
     direction: Annotated[Direction | None, Query()] = None,
     type: Annotated[EntryType | None, Query()] = None,
     user_id: Annotated[uuid.UUID | None, Query()] = None,
-    limit: _Limit = 50,
-    offset: _Offset = 0,
 ) -> dict[str, Any]:
     page = await billing.list_transactions(
         session,
         user_id=user_id,
         direction=direction,
         entry_type=type,
-        limit=limit,
-        offset=offset,
+        limit=window.limit,
+        offset=window.offset,
     )
-    return {
-        "transactions": [_dump(TransactionOut, e) for e in page.entries],
-        "total": page.totals.count,
-        "credits": page.totals.credits,
-        "debits": page.totals.debits,
-        "limit": limit,
-        "offset": offset,
-    }
+    return window.listing(
+        "transactions",
+        [dump(TransactionOut, e) for e in page.entries],
+        page.totals.count,
+        credits=page.totals.credits,
+        debits=page.totals.debits,
+    )
 
 
 @router.post(
@@ -169,26 +147,15 @@ async def reserve(
     body: ReserveBody, admin: AdminUser, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
     target = await identity.admin_get_user(session, user_id=body.user_id)
-    checked = parse(
-        ReserveIn,
-        {
-            "amount": body.amount,
-            "purpose": body.purpose,
-            "course_id": body.course_id,
-            "ttl_s": body.ttl_s,
-        },
-    )
+    checked = parse(ReserveIn, body.model_dump(exclude={"user_id"}))
     reservation = await billing.reserve(
         session,
         user_id=target.id,
-        amount=checked.amount,
-        purpose=checked.purpose,
-        course_id=checked.course_id,
-        ttl_s=checked.ttl_s,
+        **checked.model_dump(),
         actor_id=admin.id,
         settings=settings.billing,
     )
-    return ok(_dump(ReservationOut, reservation))
+    return ok(dump(ReservationOut, reservation))
 
 
 @router.post(
@@ -199,15 +166,15 @@ async def reserve(
 async def finalize(
     body: FinalizeBody, admin: AdminUser, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
-    checked = parse(FinalizeIn, {"actual": body.actual})
+    checked = parse(FinalizeIn, body.model_dump(exclude={"reservation_id"}))
     reservation = await billing.finalize(
         session,
         reservation_id=body.reservation_id,
-        actual=checked.actual,
+        **checked.model_dump(),
         actor_id=admin.id,
         settings=settings.billing,
     )
-    return ok(_dump(ReservationOut, reservation))
+    return ok(dump(ReservationOut, reservation))
 
 
 # Admin: users
@@ -231,18 +198,11 @@ async def test_role(admin: AdminUser) -> dict[str, Any]:
 
 
 @router.get("/admin/users", responses=error_doc(ERRORS, 401, 403, 422), summary="Accounts")
-async def list_users(
-    admin: AdminUser, session: SessionDep, limit: _Limit = 50, offset: _Offset = 0
-) -> dict[str, Any]:
+async def list_users(admin: AdminUser, session: SessionDep, window: WindowDep) -> dict[str, Any]:
     users, total = await identity.admin_list_users(
-        session, role=None, search=None, is_active=None, limit=limit, offset=offset
+        session, role=None, search=None, is_active=None, limit=window.limit, offset=window.offset
     )
-    return {
-        "users": [_admin_user(u) for u in users],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-    }
+    return window.listing("users", [_admin_user(u) for u in users], total)
 
 
 class RoleBody(DialectIn):
@@ -343,24 +303,18 @@ async def stats(admin: AdminUser, session: SessionDep, settings: SettingsDep) ->
 async def list_jobs(
     admin: AdminUser,
     session: SessionDep,
+    window: WindowDep,
     status: Annotated[JobStatus | None, Query()] = None,
-    limit: _Limit = 50,
-    offset: _Offset = 0,
 ) -> dict[str, Any]:
     rows, total = await jobs.list_jobs(
-        session, status=status, kind=INGEST, limit=limit, offset=offset
+        session, status=status, kind=INGEST, limit=window.limit, offset=window.offset
     )
-    return {
-        "jobs": [_dump(JobOut, j) for j in rows],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-    }
+    return window.listing("jobs", [dump(JobOut, j) for j in rows], total)
 
 
 @router.get("/admin/jobs/{job_id}", responses=error_doc(ERRORS, 401, 403, 404), summary="A job")
 async def get_job(job_id: uuid.UUID, admin: AdminUser, session: SessionDep) -> dict[str, Any]:
-    return _dump(JobOut, await jobs.get_job(session, job_id=job_id))
+    return dump(JobOut, await jobs.get_job(session, job_id=job_id))
 
 
 @router.post(

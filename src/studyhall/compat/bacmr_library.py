@@ -13,8 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import Field
 
-from studyhall.compat.bacmr import ERRORS, ok
-from studyhall.compat.bacmr_sources import STATUS_IN, ReferenceStatusName, queued, reference_row
+from studyhall.compat.bacmr import ERRORS, WindowDep, ok
+from studyhall.compat.bacmr_sources import ReferenceStatusName, queued, reference_list
 from studyhall.compat.base import DialectIn, error_doc, parse
 from studyhall.core.db import SessionDep
 from studyhall.identity.dependencies import AdminUser
@@ -114,23 +114,10 @@ async def delete_document(
 async def references(
     admin: AdminUser,
     session: SessionDep,
+    window: WindowDep,
     status: ReferenceStatusName = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
-    rows, total = await knowledge.list_references(
-        session,
-        source_id=None,
-        status=STATUS_IN[status] if status else None,
-        limit=limit,
-        offset=offset,
-    )
-    return {
-        "references": [reference_row(r, ReferenceOut) for r in rows],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-    }
+    return await reference_list(session, window, source=None, status=status, schema=ReferenceOut)
 
 
 @router.post(

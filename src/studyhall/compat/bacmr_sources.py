@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
-from studyhall.compat.bacmr import ERRORS
+from studyhall.compat.bacmr import ERRORS, Window, WindowDep, dump
 from studyhall.compat.base import DialectIn, error_doc, parse
 from studyhall.core.db import SessionDep
 from studyhall.core.schemas import declare_nul_free
@@ -34,8 +34,6 @@ from studyhall.knowledge.schemas import (
 
 router = APIRouter()
 
-_Limit = Annotated[int, Query(ge=1, le=100)]
-_Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 # The document's `/scraping/sources` is one list; StudyHall follows a handful of portals.
 SOURCES_LISTED = 100
 
@@ -55,15 +53,40 @@ ReferenceStatusName = Annotated[
 _RUN_STATUS = {RunStatus.succeeded: "success"}
 
 
-def reference_row(row: Any, schema: Any) -> dict[str, Any]:
-    """A discovered reference with the document's status names."""
-    out: dict[str, Any] = schema.model_validate(row).model_dump(mode="json")
-    out["status"] = STATUS_OUT[ReferenceStatus(out["status"])]
-    return out
+async def reference_list(
+    session: Any, window: Window, *, source: Source | None, status: str | None, schema: Any
+) -> dict[str, Any]:
+    """Discovered references (of a source) in `schema`, with the document's status names."""
+    rows, total = await knowledge.list_references(
+        session,
+        source_id=source.id if source is not None else None,
+        status=STATUS_IN[status] if status else None,
+        limit=window.limit,
+        offset=window.offset,
+    )
+    items = [dump(schema, r) for r in rows]
+    for item in items:
+        item["status"] = STATUS_OUT[ReferenceStatus(item["status"])]
+    extra = {"source": source.name} if source is not None else {}
+    return window.listing("references", items, total, **extra)
 
 
-def _run(row: Any, schema: Any) -> dict[str, Any]:
-    out: dict[str, Any] = schema.model_validate(row).model_dump(mode="json")
+async def _runs(
+    session: Any, window: Window, *, source: Source | None, schema: Any
+) -> dict[str, Any]:
+    """Scrape runs (of a source) in `schema`, with the document's `run_id` and statuses."""
+    rows, total = await knowledge.list_runs(
+        session,
+        source_id=source.id if source is not None else None,
+        limit=window.limit,
+        offset=window.offset,
+    )
+    items = [_run(dump(schema, r)) for r in rows]
+    extra = {"source": source.name} if source is not None else {}
+    return window.listing("runs", items, total, **extra)
+
+
+def _run(out: dict[str, Any]) -> dict[str, Any]:
     out["run_id"] = out["id"]
     out["status"] = _RUN_STATUS.get(RunStatus(out["status"]), out["status"])
     return out
@@ -113,18 +136,9 @@ async def sync(source: str, admin: AdminUser, session: SessionDep) -> dict[str, 
     responses=error_doc(ERRORS, 404, 422),
     summary="A source's recent scrape runs (public)",
 )
-async def runs(
-    source: str, session: SessionDep, limit: _Limit = 50, offset: _Offset = 0
-) -> dict[str, Any]:
+async def runs(source: str, session: SessionDep, window: WindowDep) -> dict[str, Any]:
     found = await _source(session, source)
-    rows, total = await knowledge.list_runs(session, source_id=found.id, limit=limit, offset=offset)
-    return {
-        "source": found.name,
-        "runs": [_run(r, PublicSyncRunOut) for r in rows],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-    }
+    return await _runs(session, window, source=found, schema=PublicSyncRunOut)
 
 
 @router.get(
@@ -135,25 +149,13 @@ async def runs(
 async def source_references(
     source: str,
     session: SessionDep,
+    window: WindowDep,
     status: ReferenceStatusName = None,
-    limit: _Limit = 50,
-    offset: _Offset = 0,
 ) -> dict[str, Any]:
     found = await _source(session, source)
-    rows, total = await knowledge.list_references(
-        session,
-        source_id=found.id,
-        status=STATUS_IN[status] if status else None,
-        limit=limit,
-        offset=offset,
+    return await reference_list(
+        session, window, source=found, status=status, schema=PublicReferenceOut
     )
-    return {
-        "source": found.name,
-        "references": [reference_row(r, PublicReferenceOut) for r in rows],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-    }
 
 
 # ------------------------------------------------------------------ administrators
@@ -164,16 +166,8 @@ async def source_references(
     responses=error_doc(ERRORS, 401, 403, 422),
     summary="Scrape runs across all sources",
 )
-async def scrape_runs(
-    admin: AdminUser, session: SessionDep, limit: _Limit = 50, offset: _Offset = 0
-) -> dict[str, Any]:
-    rows, total = await knowledge.list_runs(session, source_id=None, limit=limit, offset=offset)
-    return {
-        "runs": [_run(r, SyncRunOut) for r in rows],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-    }
+async def scrape_runs(admin: AdminUser, session: SessionDep, window: WindowDep) -> dict[str, Any]:
+    return await _runs(session, window, source=None, schema=SyncRunOut)
 
 
 def _upload_form() -> dict[str, Any]:

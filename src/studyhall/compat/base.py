@@ -25,9 +25,12 @@ from studyhall import __version__
 from studyhall.billing import service as billing
 from studyhall.core import errors as core_errors
 from studyhall.core.db import Database
+from studyhall.core.errors import Unauthorized
 from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.routes import allowed_methods
+from studyhall.identity import service as identity
 from studyhall.identity.models import User
+from studyhall.identity.schemas import RegisterIn, UserUpdate
 from studyhall.tutor import orchestration
 from studyhall.tutor.providers.factory import provider_for
 from studyhall.tutor.schemas import MessageOut
@@ -216,6 +219,35 @@ class TokenForm:
         self.password = password
 
 
+async def register_account(session: Any, *, settings: Any, limiter: Any, **fields: Any) -> User:
+    """An account made as the canonical POST /auth/register makes it, from the `RegisterIn`
+    fields the dialect translated (its refusals are the request's 422; a role above student is
+    the domain's 403)."""
+    data = parse(RegisterIn, fields)
+    return await identity.register(session, settings=settings, limiter=limiter, data=data)
+
+
+async def update_me(session: Any, *, settings: Any, user: User, **changes: Any) -> User:
+    """The caller's own profile changed as PATCH /users/me changes it (`UserUpdate` fields)."""
+    data = parse(UserUpdate, changes)
+    return await identity.update_me(session, settings=settings, user=user, data=data)
+
+
+async def form_login(
+    db: Database, *, settings: Any, limiter: Any, form: TokenForm, refused: str
+) -> Any:
+    """The password form's login (the canonical token route's); wrong credentials answer
+    FastAPI's 401 with `refused` as the detail."""
+    try:
+        return await identity.login(
+            db, settings=settings, limiter=limiter, login=form.username, password=form.password
+        )
+    except Unauthorized:
+        raise DialectError(
+            401, {"detail": refused}, headers={"WWW-Authenticate": "Bearer"}
+        ) from None
+
+
 async def wallet_view(request: Request, session: Any, *, user_id: Any, settings: Any) -> Any:
     """A user's wallet; a first visit creates it in its own write unit of work (a GET's session
     is read-only)."""
@@ -249,33 +281,17 @@ async def _tutor_turn(
     )
 
 
-async def tutor_reply(
-    request: Request,
-    user: User,
-    *,
-    chat_id: Any,
-    course_id: Any,
-    content: str,
-    new_chat_id: Any = None,
-) -> MessageOut:
-    """The tutor's stored answer (JSON), as the canonical POST /chat gives it."""
-    turn = await _tutor_turn(
-        request,
-        user,
-        chat_id=chat_id,
-        course_id=course_id,
-        content=content,
-        new_chat_id=new_chat_id,
-    )
+async def tutor_reply(request: Request, user: User, **question: Any) -> MessageOut:
+    """The tutor's stored answer (JSON), as the canonical POST /chat gives it; `question`:
+    `chat_id`, `course_id`, `content` and, for a client naming its sessions, `new_chat_id`."""
+    turn = await _tutor_turn(request, user, **question)
     result = await answer_json(request.app.state.db, provider_for(request.app), turn)
     if isinstance(result, orchestration.Replay):
         return MessageOut.model_validate(result.body)
     return result
 
 
-async def tutor_events(
-    request: Request, user: User, *, chat_id: Any, course_id: Any, content: str
-) -> Response:
+async def tutor_events(request: Request, user: User, **question: Any) -> Response:
     """The tutor's answer as the canonical stream (SSE `delta`, `sources`, `usage`, `done`)."""
-    turn = await _tutor_turn(request, user, chat_id=chat_id, course_id=course_id, content=content)
+    turn = await _tutor_turn(request, user, **question)
     return await event_response(request.app.state.db, provider_for(request.app), turn)

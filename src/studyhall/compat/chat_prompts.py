@@ -25,14 +25,16 @@ from studyhall.compat.base import (
     LimiterDep,
     TokenForm,
     error_doc,
+    form_login,
     iso,
     new_dialect_app,
     parse,
+    register_account,
+    update_me,
     wallet_view,
 )
 from studyhall.core.clock import utcnow
 from studyhall.core.db import SessionDep
-from studyhall.core.errors import Unauthorized
 from studyhall.identity import service as identity
 from studyhall.identity.dependencies import AdminUser, CurrentUser, SettingsDep
 from studyhall.identity.models import Role, User
@@ -43,8 +45,6 @@ from studyhall.identity.schemas import (
     ClientAuditIn,
     PromptIn,
     PromptUpdate,
-    RegisterIn,
-    UserUpdate,
 )
 from studyhall.tutor import prompt_records, system_prompts
 from studyhall.tutor import service as tutor
@@ -253,17 +253,16 @@ async def register(
     body: UserCreate, session: SessionDep, settings: SettingsDep, limiter: LimiterDep
 ) -> dict[str, Any]:
     role = (body.role or "user").strip().lower()
-    data = parse(
-        RegisterIn,
-        {
-            "email": body.email,
-            "password": body.password,
-            "full_name": body.name,
-            # The domain refuses any role but student (403).
-            "role": "student" if role in ("user", "student") else role,
-        },
+    user = await register_account(
+        session,
+        settings=settings,
+        limiter=limiter,
+        email=body.email,
+        password=body.password,
+        full_name=body.name,
+        # The domain refuses any role but student (403).
+        role="student" if role in ("user", "student") else role,
     )
-    user = await identity.register(session, settings=settings, limiter=limiter, data=data)
     return _user(user)
 
 
@@ -274,14 +273,9 @@ async def login(
     settings: SettingsDep,
     limiter: LimiterDep,
 ) -> dict[str, str]:
-    try:
-        pair = await identity.login(
-            db, settings=settings, limiter=limiter, login=form.username, password=form.password
-        )
-    except Unauthorized:
-        raise DialectError(
-            401, {"detail": "Incorrect email or password"}, headers={"WWW-Authenticate": "Bearer"}
-        ) from None
+    pair = await form_login(
+        db, settings=settings, limiter=limiter, form=form, refused="Incorrect email or password"
+    )
     return {"access_token": pair.access_token, "token_type": "bearer"}
 
 
@@ -340,8 +334,10 @@ async def update_user(
     if target.id == user.id:
         if role != user.role:
             raise DialectError(403, {"detail": "You cannot change your own role"})
-        data = parse(UserUpdate, {"full_name": body.name, "email": body.email})
-        return _user(await identity.update_me(session, settings=settings, user=user, data=data))
+        updated = await update_me(
+            session, settings=settings, user=user, full_name=body.name, email=body.email
+        )
+        return _user(updated)
     if body.email.strip().lower() != target.email:
         raise DialectError(400, {"detail": "An administrator cannot change another user's email"})
     changes = parse(AdminUserUpdate, {"full_name": body.name, "role": role})

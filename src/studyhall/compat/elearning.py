@@ -29,6 +29,8 @@ from studyhall.compat.base import (
     iso,
     new_dialect_app,
     parse,
+    register_account,
+    update_me,
 )
 from studyhall.core.clock import utcnow
 from studyhall.core.db import SessionDep
@@ -67,7 +69,7 @@ from studyhall.identity.dependencies import (
 from studyhall.identity.models import Role, User
 from studyhall.identity.oauth import service as external_sign_in
 from studyhall.identity.oauth.providers import configured_providers
-from studyhall.identity.schemas import AdminUserUpdate, RegisterIn, UserUpdate
+from studyhall.identity.schemas import AdminUserUpdate
 from studyhall.video import service as videos
 from studyhall.video.dependencies import (
     OwnedVideo,
@@ -415,17 +417,16 @@ async def login(
 async def register(
     body: RegisterBody, session: SessionDep, settings: SettingsDep, limiter: LimiterDep
 ) -> dict[str, Any]:
-    data = parse(
-        RegisterIn,
-        {
-            "email": body.email,
-            "password": body.mot_de_passe,
-            "full_name": identity.join_names(body.first_name, body.last_name),
-            "given_name": body.first_name,
-            "family_name": body.last_name,
-        },
+    user = await register_account(
+        session,
+        settings=settings,
+        limiter=limiter,
+        email=body.email,
+        password=body.mot_de_passe,
+        full_name=identity.join_names(body.first_name, body.last_name),
+        given_name=body.first_name,
+        family_name=body.last_name,
     )
-    user = await identity.register(session, settings=settings, limiter=limiter, data=data)
     return {
         "message": "User created successfully",
         "user_id": str(user.id),
@@ -503,8 +504,9 @@ async def put_me(
     body: ProfileBody, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
     changes = {"given_name": body.first_name, "family_name": body.last_name}
-    data = parse(UserUpdate, {k: v for k, v in changes.items() if v is not None})
-    updated = await identity.update_me(session, settings=settings, user=user, data=data)
+    updated = await update_me(
+        session, settings=settings, user=user, **{k: v for k, v in changes.items() if v is not None}
+    )
     return {"message": "Profile updated successfully", "user": _profile(updated)}
 
 

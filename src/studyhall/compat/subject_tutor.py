@@ -22,13 +22,16 @@ from studyhall.compat.base import (
     LimiterDep,
     TokenForm,
     error_doc,
+    form_login,
     iso,
     new_dialect_app,
     parse,
+    register_account,
     tutor_reply,
+    update_me,
 )
 from studyhall.core.db import SessionDep
-from studyhall.core.errors import Conflict, NotFound, Unauthorized
+from studyhall.core.errors import Conflict, NotFound
 from studyhall.courses import service as courses
 from studyhall.courses.errors import AlreadyEnrolled
 from studyhall.courses.schemas import CourseCreate, CourseUpdate
@@ -42,7 +45,7 @@ from studyhall.identity.dependencies import (
     TeacherOrAdmin,
 )
 from studyhall.identity.models import Role, User
-from studyhall.identity.schemas import AdminUserUpdate, RegisterIn, UserUpdate
+from studyhall.identity.schemas import AdminUserUpdate
 from studyhall.tutor import quiz_chat
 from studyhall.tutor import service as tutor
 from studyhall.tutor.schemas import ChatAnswerIn
@@ -172,19 +175,18 @@ router = APIRouter()
 async def register(
     body: RegisterBody, session: SessionDep, settings: SettingsDep, limiter: LimiterDep
 ) -> dict[str, Any]:
-    data = parse(
-        RegisterIn,
-        {
-            "username": body.username,
-            "email": body.email,
-            "password": body.password,
-            "full_name": body.full_name,
-            # The domain refuses any role but student (403).
-            "role": body.role.strip().lower() if body.role.upper() != "STUDENT" else "student",
-        },
-    )
     try:
-        user = await identity.register(session, settings=settings, limiter=limiter, data=data)
+        user = await register_account(
+            session,
+            settings=settings,
+            limiter=limiter,
+            username=body.username,
+            email=body.email,
+            password=body.password,
+            full_name=body.full_name,
+            # The domain refuses any role but student (403).
+            role=body.role.strip().lower() if body.role.upper() != "STUDENT" else "student",
+        )
     except Conflict:
         raise _bad_request("Username or email already registered") from None
     return _user_out(user, [])
@@ -197,16 +199,9 @@ async def token(
     settings: SettingsDep,
     limiter: LimiterDep,
 ) -> dict[str, str]:
-    try:
-        pair = await identity.login(
-            db, settings=settings, limiter=limiter, login=form.username, password=form.password
-        )
-    except Unauthorized:
-        raise DialectError(
-            401,
-            {"detail": "Incorrect username or password"},
-            headers={"WWW-Authenticate": "Bearer"},
-        ) from None
+    pair = await form_login(
+        db, settings=settings, limiter=limiter, form=form, refused="Incorrect username or password"
+    )
     async with db.session(write=False) as session:
         codes = await courses.course_codes_by_user(session, user_ids=[pair.user.id])
         access = await identity.access_token_with_claims(
@@ -234,9 +229,7 @@ async def put_me(
 ) -> dict[str, Any]:
     changes = body.model_dump(exclude_none=True)
     try:
-        updated = await identity.update_me(
-            session, settings=settings, user=user, data=parse(UserUpdate, changes)
-        )
+        updated = await update_me(session, settings=settings, user=user, **changes)
     except Conflict:
         raise _bad_request("Email already in use") from None
     subjects = await _subjects(session, [updated])
