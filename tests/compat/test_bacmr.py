@@ -92,7 +92,7 @@ async def test_wallet_balance_and_reservations_are_the_callers(
     assert r.status_code == 200 and r.json()["total"] == 1
     assert r.json()["reservations"][0]["amount"] == 5
     r = await client.get(f"{BASE}/wallet/reservations", headers=auth(other))
-    assert r.json() == {"reservations": [], "total": 0}
+    assert r.json() == {"reservations": [], "total": 0, "limit": 50, "offset": 0}
 
 
 async def test_one_identity_with_the_other_dialects(
