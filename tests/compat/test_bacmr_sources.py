@@ -46,6 +46,18 @@ def portal(app: Any) -> Iterator[HTTPSite]:
         yield site
 
 
+async def _source(client: httpx.AsyncClient, admin: User, auth: Any, portal: HTTPSite) -> Any:
+    """A source registered canonically (BacMR has no route for it) under a fresh name."""
+    name = f"koutoubi-{uuid.uuid4().hex[:6]}"
+    created = await client.post(
+        "/api/v1/admin/sources",
+        json={"name": name, "url": portal.url("/index.html"), "language": "fr"},
+        headers=auth(admin),
+    )
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
 async def test_scraping_sources_sync_runs_and_references(
     client: httpx.AsyncClient,
     admin: User,
@@ -54,13 +66,8 @@ async def test_scraping_sources_sync_runs_and_references(
     worker: Worker,
     portal: HTTPSite,
 ) -> None:
-    name = f"koutoubi-{uuid.uuid4().hex[:6]}"
-    created = await client.post(
-        "/api/v1/admin/sources",
-        json={"name": name, "url": portal.url("/index.html"), "language": "fr"},
-        headers=auth(admin),
-    )
-    assert created.status_code == 201, created.text
+    source = await _source(client, admin, auth, portal)
+    name = source["name"]
     r = await client.get(f"{BASE}/scraping/sources")
     assert r.status_code == 200 and name in r.json()["sources"]
 
@@ -85,7 +92,7 @@ async def test_scraping_sources_sync_runs_and_references(
     assert (done["found_count"], done["new_count"]) == (2, 2)
     assert "skipped" not in done and "error" not in done
     # The same run by the source's id.
-    by_id = await client.get(f"{BASE}/scraping/{created.json()['id']}/runs")
+    by_id = await client.get(f"{BASE}/scraping/{source['id']}/runs")
     assert by_id.json()["runs"] == r.json()["runs"]
     _failure(await client.get(f"{BASE}/scraping/nope-{name}/runs"), 404)
 
@@ -122,12 +129,7 @@ async def test_vector_embedding_and_dispatch(
     worker: Worker,
     portal: HTTPSite,
 ) -> None:
-    name = f"portal-{uuid.uuid4().hex[:6]}"
-    created = await client.post(
-        "/api/v1/admin/sources",
-        json={"name": name, "url": portal.url("/index.html"), "language": "fr"},
-        headers=auth(admin),
-    )
+    name = (await _source(client, admin, auth, portal))["name"]
     await client.post(f"{BASE}/scraping/{name}/sync", headers=auth(admin))
     await worker.run_until_idle()
     refs = (await client.get(f"{BASE}/scraping/{name}/references")).json()["references"]
@@ -169,7 +171,6 @@ async def test_vector_embedding_and_dispatch(
     assert job["status"] == "succeeded", job
     r = await client.get(f"{BASE}/scraping/{name}/references", params={"status": "ready"})
     assert [ref["id"] for ref in r.json()["references"]] == [reference_id]
-    assert created.status_code == 201
 
 
 async def test_upload_curriculum(
