@@ -257,7 +257,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--ann-sizes", type=int, nargs="+", default=[20_000, 100_000])
+    parser.add_argument("--ann-sizes", type=int, nargs="+", default=[20_000, 50_000, 100_000])
     parser.add_argument("--parts", default="search,ann,extraction,embedding")
     parser.add_argument("--threads", type=int, default=1, help="embedding OpenMP threads")
     args = parser.parse_args()
