@@ -7,11 +7,9 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
-from fastapi.exceptions import RequestValidationError
-from pydantic import Field, ValidationError
-from starlette.datastructures import UploadFile
+from pydantic import Field
 
-from studyhall.assessments import gradebook, service
+from studyhall.assessments import gradebook, service, uploads
 from studyhall.assessments.dependencies import (
     GradableSubmission,
     OwnedAssignment,
@@ -23,7 +21,6 @@ from studyhall.assessments.dependencies import (
     ViewableAttempt,
     ViewableSubmission,
 )
-from studyhall.assessments.errors import FileTooLarge, SubmissionNotFound
 from studyhall.assessments.schemas import (
     AssignmentCreate,
     AssignmentOut,
@@ -48,12 +45,10 @@ from studyhall.assessments.schemas import (
     SubmissionsPage,
 )
 from studyhall.core.db import SessionDep
-from studyhall.core.errors import Unprocessable, UnsupportedMediaType
 from studyhall.core.openapi import DocumentedRoute, errors
 from studyhall.core.pagination import PageParams
-from studyhall.core.schemas import NUL_FREE, Page, storable_text
+from studyhall.core.schemas import NUL_FREE, Page
 from studyhall.core.storage import LocalStorage
-from studyhall.courses import service as courses
 from studyhall.courses.dependencies import OwnedCourse, ReadableCourse, ReadableLesson
 from studyhall.identity.dependencies import CurrentUser, StudentUser
 
@@ -135,9 +130,7 @@ async def get_quiz(
 ) -> QuizOwnerOut | QuizStudentOut:
     """A quiz. Students never receive answers or explanations; a timed quiz shows its questions
     to a student only during a started attempt."""
-    if await courses.teaches_course(session, user=user, course_id=quiz.course_id):
-        return await service.quiz_for_owner(session, quiz=quiz)
-    return await service.quiz_for_student(session, quiz=quiz, student=user)
+    return await service.quiz_for_viewer(session, quiz=quiz, viewer=user)
 
 
 @router.patch("/quizzes/{quiz_id}")
@@ -195,11 +188,11 @@ async def list_attempts(
 ) -> Page[AttemptOut]:
     """Attempts at a quiz: a student sees their own; the owner and admins see all
     (filter `student_id`)."""
-    manager = await courses.teaches_course(session, user=user, course_id=quiz.course_id)
-    return await service.list_attempts(
+    return await service.attempts_for_viewer(
         session,
         quiz=quiz,
-        student_id=student_id if manager else user.id,
+        viewer=user,
+        student_id=student_id,
         limit=page.limit,
         offset=page.offset,
     )
@@ -210,8 +203,7 @@ async def get_attempt(
     session: SessionDep, user: CurrentUser, attempt: ViewableAttempt
 ) -> AttemptDetail:
     """One attempt with its per-question results."""
-    owner_view = await courses.teaches_course(session, user=user, course_id=attempt.course_id)
-    return await service.attempt_detail(session, attempt=attempt, owner_view=owner_view)
+    return await service.attempt_for_viewer(session, attempt=attempt, viewer=user)
 
 
 # ---------------------------------------------------------------- assignments
@@ -230,9 +222,8 @@ async def list_assignments(
     session: SessionDep, user: CurrentUser, course: ReadableCourse, page: PageParams
 ) -> Page[AssignmentOut]:
     """The course's assignments, soonest due first; students see their own counts."""
-    student_id = None if await courses.teaches(session, user=user, course=course) else user.id
-    return await service.list_assignments(
-        session, course_id=course.id, student_id=student_id, limit=page.limit, offset=page.offset
+    return await service.assignments_for_viewer(
+        session, course=course, viewer=user, limit=page.limit, offset=page.offset
     )
 
 
@@ -264,10 +255,7 @@ async def get_assignment(
     session: SessionDep, user: CurrentUser, assignment: ReadableAssignment
 ) -> AssignmentOut:
     """An assignment with submissions_count and graded_count (a student: their own)."""
-    manager = await courses.teaches_course(session, user=user, course_id=assignment.course_id)
-    return await service.assignment_view(
-        session, assignment=assignment, student_id=None if manager else user.id
-    )
+    return await service.assignment_for_viewer(session, assignment=assignment, viewer=user)
 
 
 @router.patch("/assignments/{assignment_id}")
@@ -300,7 +288,11 @@ _SUBMISSION_BODY: dict[str, Any] = {
                     ],
                     "properties": {
                         # Checked by storable_text like the JSON form's.
-                        "content": {"type": "string", "maxLength": 200_000, "pattern": NUL_FREE},
+                        "content": {
+                            "type": "string",
+                            "maxLength": uploads.MAX_CONTENT_CHARS,
+                            "pattern": NUL_FREE,
+                        },
                         "file": {
                             "type": "string",
                             "format": "binary",
@@ -313,13 +305,6 @@ _SUBMISSION_BODY: dict[str, Any] = {
         },
     }
 }
-
-
-async def _read_upload(upload: UploadFile) -> service.UploadedFile:
-    data = await upload.read(service.MAX_SUBMISSION_FILE_BYTES + 1)
-    if len(data) > service.MAX_SUBMISSION_FILE_BYTES:
-        raise FileTooLarge("The file is larger than 10 MiB")
-    return service.UploadedFile(filename=upload.filename or "file", data=data)
 
 
 @router.post(
@@ -338,35 +323,14 @@ async def submit(
     """Submit work as JSON `{content}` or multipart (`content` + optional `file`). A new
     submission becomes the current one and the previous one is kept as history; submissions
     after due_at are flagged `late`."""
-    content_type = request.headers.get("content-type", "")
-    upload: service.UploadedFile | None = None
-    if content_type.startswith("multipart/form-data"):
-        length = int(request.headers.get("content-length") or 0)
-        if length > service.MAX_SUBMISSION_FILE_BYTES + 1024 * 1024:
-            raise FileTooLarge("The request is larger than the 10 MiB file limit allows")
-        async with request.form(max_files=1, max_fields=4) as form:
-            content = form.get("content") or ""
-            if not isinstance(content, str):
-                raise Unprocessable("content must be text", code="invalid_content")
-            if len(content) > 200_000:
-                raise Unprocessable("content is too long", code="invalid_content")
-            try:
-                storable_text(content)
-            except ValueError as exc:
-                raise Unprocessable(str(exc), code="invalid_content") from None
-            file = form.get("file")
-            if isinstance(file, UploadFile) and (file.filename or file.size):
-                upload = await _read_upload(file)
-    elif content_type.startswith("application/json") or not content_type:
-        try:
-            body = SubmissionCreate.model_validate_json(await request.body() or b"{}")
-        except ValidationError as exc:
-            raise RequestValidationError(exc.errors(include_url=False)) from None
-        content = body.content
-    else:
-        raise UnsupportedMediaType("Send application/json or multipart/form-data")
+    body = await uploads.read_submission(request)
     return await service.submit(
-        session, assignment=assignment, student=user, content=content, file=upload, storage=storage
+        session,
+        assignment=assignment,
+        student=user,
+        content=body.content,
+        file=body.file,
+        storage=storage,
     )
 
 
@@ -382,12 +346,11 @@ async def list_submissions(
     """Submissions with the assignment's submissions_count and graded_count. A student sees
     their own versions; the owner sees each student's current one (`history=true`: all
     versions; `student_id` filters)."""
-    manager = await courses.teaches_course(session, user=user, course_id=assignment.course_id)
-    return await service.list_submissions(
+    return await service.submissions_for_viewer(
         session,
         assignment=assignment,
-        student_id=student_id if manager else user.id,
-        owner_view=manager,
+        viewer=user,
+        student_id=student_id,
         history=history,
         limit=page.limit,
         offset=page.offset,
@@ -414,16 +377,14 @@ async def get_submission(submission: ViewableSubmission) -> SubmissionOut:
 )
 async def get_submission_file(submission: ViewableSubmission, storage: StorageDep) -> Response:
     """The file attached to a submission."""
-    if submission.file_key is None:
-        raise SubmissionNotFound("This submission has no file")
-    data = await storage.get(submission.file_key)
-    name = submission.file_name or "file"
+    stored = await service.submission_file(submission=submission, storage=storage)
+    name = stored.name
     # An ASCII fallback plus the UTF-8 name (RFC 6266): headers must stay latin-1.
     fallback = name.encode("ascii", "replace").decode().replace('"', "").replace("?", "_")
     disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
     return Response(
-        data,
-        media_type=submission.file_type or "application/octet-stream",
+        stored.data,
+        media_type=stored.media_type,
         headers={
             "Content-Disposition": disposition,
             "X-Content-Type-Options": "nosniff",

@@ -23,17 +23,17 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from studyhall.assessments import repository
+from studyhall.assessments import repository, uploads
 from studyhall.assessments.errors import (
     AnswersMismatch,
     AttemptConflict,
     AttemptNotFound,
     AttemptNotStarted,
     EmptySubmission,
-    FileTooLarge,
     MaxAttemptsReached,
     QuizNotFound,
     ScoreAboveMax,
+    SubmissionNotFound,
     TimeLimitExceeded,
     TooManyAnswers,
     UnsupportedFileType,
@@ -74,6 +74,10 @@ from studyhall.assessments.schemas import (
     SubmissionOut,
     SubmissionsPage,
 )
+from studyhall.assessments.uploads import (  # public here too: web pages and tests import them
+    MAX_SUBMISSION_FILE_BYTES as MAX_SUBMISSION_FILE_BYTES,
+)
+from studyhall.assessments.uploads import UploadedFile as UploadedFile
 from studyhall.audit.service import record
 from studyhall.core.clock import utcnow
 from studyhall.core.errors import Unprocessable
@@ -84,6 +88,7 @@ from studyhall.core.schemas import Page
 from studyhall.core.storage import LocalStorage
 from studyhall.courses import service as courses
 from studyhall.courses.errors import NotEnrolled
+from studyhall.courses.models import Course
 from studyhall.identity.models import User
 from studyhall.jobs.files import delete_files_later
 
@@ -91,8 +96,6 @@ from studyhall.jobs.files import delete_files_later
 ATTEMPT_GRACE_S = 5
 # Lock scope of the attempts of one student on one quiz (see core/locks.py).
 ATTEMPTS_LOCK = "quiz-attempts"
-# Submission files: a module constant rather than a setting (the contract fixes the types).
-MAX_SUBMISSION_FILE_BYTES = 10 * 1024 * 1024
 # Removes submission files after the rows that point to them are deleted (studyhall.wiring).
 DELETE_FILES = "assessments.delete_files"
 
@@ -450,6 +453,15 @@ async def quiz_for_student(session: AsyncSession, *, quiz: Quiz, student: User) 
     )
 
 
+async def quiz_for_viewer(
+    session: AsyncSession, *, quiz: Quiz, viewer: User
+) -> QuizOwnerOut | QuizStudentOut:
+    """The quiz as the viewer may see it: with answers for its teachers, else a student's."""
+    if await courses.teaches_course(session, user=viewer, course_id=quiz.course_id):
+        return await quiz_for_owner(session, quiz=quiz)
+    return await quiz_for_student(session, quiz=quiz, student=viewer)
+
+
 async def import_quiz(
     session: AsyncSession, *, course_id: uuid.UUID, data: QuizImport
 ) -> ImportResult:
@@ -767,6 +779,26 @@ async def list_attempts(
     return page_of(rows, total, window(limit, offset), _attempt_out)
 
 
+async def attempts_for_viewer(
+    session: AsyncSession,
+    *,
+    quiz: Quiz,
+    viewer: User,
+    student_id: uuid.UUID | None,
+    limit: int,
+    offset: int,
+) -> Page[AttemptOut]:
+    """The quiz's teachers see every attempt (or `student_id`'s), a student only their own."""
+    teacher = await courses.teaches_course(session, user=viewer, course_id=quiz.course_id)
+    return await list_attempts(
+        session,
+        quiz=quiz,
+        student_id=student_id if teacher else viewer.id,
+        limit=limit,
+        offset=offset,
+    )
+
+
 async def attempt_detail(
     session: AsyncSession, *, attempt: QuizAttempt, owner_view: bool
 ) -> AttemptDetail:
@@ -786,6 +818,14 @@ async def attempt_detail(
         answers=attempt.answers,
         results=_reveal(attempt.results or [], questions, everything=everything),
     )
+
+
+async def attempt_for_viewer(
+    session: AsyncSession, *, attempt: QuizAttempt, viewer: User
+) -> AttemptDetail:
+    """`attempt_detail` with everything shown to the course's teachers."""
+    teacher = await courses.teaches_course(session, user=viewer, course_id=attempt.course_id)
+    return await attempt_detail(session, attempt=attempt, owner_view=teacher)
 
 
 async def get_attempt(session: AsyncSession, attempt_id: uuid.UUID) -> QuizAttempt | None:
@@ -852,6 +892,16 @@ async def assignment_view(
     return _assignment_out(assignment, submitted, graded)
 
 
+async def assignment_for_viewer(
+    session: AsyncSession, *, assignment: Assignment, viewer: User
+) -> AssignmentOut:
+    """An assignment with everyone's counts for its teachers, a student's own otherwise."""
+    teacher = await courses.teaches_course(session, user=viewer, course_id=assignment.course_id)
+    return await assignment_view(
+        session, assignment=assignment, student_id=None if teacher else viewer.id
+    )
+
+
 async def list_assignments(
     session: AsyncSession,
     *,
@@ -867,18 +917,26 @@ async def list_assignments(
     return page_of(rows, total, window(limit, offset), lambda row: _assignment_out(*row))
 
 
+async def assignments_for_viewer(
+    session: AsyncSession, *, course: Course, viewer: User, limit: int, offset: int
+) -> Page[AssignmentOut]:
+    """A course's assignments with everyone's counts for its teachers, a student's own else."""
+    teacher = await courses.teaches(session, user=viewer, course=course)
+    return await list_assignments(
+        session,
+        course_id=course.id,
+        student_id=None if teacher else viewer.id,
+        limit=limit,
+        offset=offset,
+    )
+
+
 async def get_assignment(session: AsyncSession, assignment_id: uuid.UUID) -> Assignment | None:
     """An assignment by id, or None."""
     return await repository.get_assignment(session, assignment_id)
 
 
 # ---------------------------------------------------------------- submissions
-
-
-@dataclass(frozen=True)
-class UploadedFile:
-    filename: str
-    data: bytes
 
 
 # Every media type `detect_file_type` can answer (documented on GET /submissions/{id}/file).
@@ -944,10 +1002,7 @@ async def submit(
     key = name = media = None
     size = None
     if file is not None:
-        if len(file.data) > MAX_SUBMISSION_FILE_BYTES:
-            raise FileTooLarge(
-                f"The file is larger than {MAX_SUBMISSION_FILE_BYTES // (1024 * 1024)} MiB"
-            )
+        uploads.check_size(file.data)
         if not file.data:
             raise EmptySubmission("The file is empty")
         ext, media = detect_file_type(file.data, file.filename)
@@ -1011,6 +1066,48 @@ async def list_submissions(
         limit=limit,
         offset=offset,
         assignment=view,
+    )
+
+
+async def submissions_for_viewer(
+    session: AsyncSession,
+    *,
+    assignment: Assignment,
+    viewer: User,
+    student_id: uuid.UUID | None,
+    history: bool,
+    limit: int,
+    offset: int,
+) -> SubmissionsPage:
+    """Teachers see each student's current submission (all versions with `history`, one
+    student's with `student_id`); a student sees their own versions."""
+    teacher = await courses.teaches_course(session, user=viewer, course_id=assignment.course_id)
+    return await list_submissions(
+        session,
+        assignment=assignment,
+        student_id=student_id if teacher else viewer.id,
+        owner_view=teacher,
+        history=history,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    data: bytes
+    name: str
+    media_type: str
+
+
+async def submission_file(*, submission: Submission, storage: LocalStorage) -> StoredFile:
+    """The file attached to a submission (404 when it has none)."""
+    if submission.file_key is None:
+        raise SubmissionNotFound("This submission has no file")
+    return StoredFile(
+        data=await storage.get(submission.file_key),
+        name=submission.file_name or "file",
+        media_type=submission.file_type or "application/octet-stream",
     )
 
 

@@ -11,9 +11,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, status
 from fastapi.responses import Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from studyhall.billing import bulk, payments, service
+from studyhall.billing import bulk, payments, service, wallets
 from studyhall.billing.models import Direction, EntryType, ReservationStatus
 from studyhall.billing.schemas import (
     BulkTopupIn,
@@ -72,20 +71,9 @@ _PAYMENT_ERRORS = errors(
 )
 
 
-async def _wallet_view(
-    request: Request, session: SessionDep, user: User, settings: SettingsDep
-) -> service.WalletView:
-    """The caller's wallet; a first visit creates it in its own short write unit of work.
-
-    GET requests run in a read-only unit of work (SQLite takes no write lock for them), so the
-    lazy creation cannot happen in the request's own session.
-    """
-    view = await service.find_wallet(session, user_id=user.id, settings=settings.billing)
-    if view is not None:
-        return view
+def _db(request: Request) -> Database:
     db: Database = request.app.state.db
-    async with db.session() as write_session:
-        return await service.get_wallet(write_session, user_id=user.id, settings=settings.billing)
+    return db
 
 
 async def _target_user(session: SessionDep, user_id: uuid.UUID, _admin: AdminUser) -> User:
@@ -114,7 +102,10 @@ async def get_wallet(
     request: Request, session: SessionDep, user: CurrentUser, settings: SettingsDep
 ) -> WalletOut:
     """My wallet: balance, reserved, available, tier, daily limit, used today, next reset."""
-    return WalletOut.model_validate(await _wallet_view(request, session, user, settings))
+    view = await wallets.own_wallet(
+        _db(request), session, user_id=user.id, settings=settings.billing
+    )
+    return WalletOut.model_validate(view)
 
 
 @router.get("/wallet/reservations")
@@ -154,27 +145,19 @@ async def my_transactions(
     until: IsoDatetime | None = None,
 ) -> TransactionPage:
     """My ledger entries, newest first, with totals."""
-
-    async def read(s: AsyncSession) -> service.TransactionsPage:
-        return await service.list_transactions(
-            s,
-            user_id=user.id,
-            direction=direction,
-            entry_type=type_,
-            since=since,
-            until=until,
-            limit=page.limit,
-            offset=page.offset,
-        )
-
-    if await service.find_wallet(session, user_id=user.id, settings=settings.billing) is not None:
-        return _transactions_page(await read(session), page)
-    # First visit: create the wallet (and its signup bonus entry) and read it back in the same
-    # write unit of work, so the bonus shows at once (a SQLite read sees an older snapshot).
-    db: Database = request.app.state.db
-    async with db.session() as write_session:
-        await service.get_wallet(write_session, user_id=user.id, settings=settings.billing)
-        return _transactions_page(await read(write_session), page)
+    entries = await wallets.own_transactions(
+        _db(request),
+        session,
+        user_id=user.id,
+        settings=settings.billing,
+        direction=direction,
+        entry_type=type_,
+        since=since,
+        until=until,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    return _transactions_page(entries, page)
 
 
 # Admin: wallets

@@ -367,6 +367,37 @@ async def prepare(
 # ---------------------------------------------------------------- 3: the model
 
 
+async def begin(
+    db: Database,
+    settings: Settings,
+    limiter: RateLimiter,
+    *,
+    user: User,
+    chat_id: uuid.UUID | None,
+    course_id: uuid.UUID | None,
+    content: str,
+    idempotency_key: str | None,
+) -> Turn | Replay:
+    """A question's first steps: the first answer again for a retried key (neither counted nor
+    held again), else the per-user limit, then `prepare`."""
+    if idempotency_key is not None and chat_id is not None:
+        replay = await earlier_answer(
+            db, user=user, chat_id=chat_id, content=content, idempotency_key=idempotency_key
+        )
+        if replay is not None:
+            return replay
+    await rate_limit(limiter, settings, user)
+    return await prepare(
+        db,
+        settings,
+        user=user,
+        chat_id=chat_id,
+        course_id=course_id,
+        content=content,
+        idempotency_key=idempotency_key,
+    )
+
+
 def _lower_level(level: int, attempt: int) -> int:
     """The hint level of a regenerated reply: at most 2, then 1."""
     return 1 if attempt >= 2 else max(1, min(level - 1, 2))

@@ -27,7 +27,14 @@ from studyhall.identity.dependencies import (
     SettingsDep,
 )
 from studyhall.identity.models import User
-from studyhall.tutor import orchestration, prompt_records, quiz_chat, service, system_prompts
+from studyhall.tutor import (
+    orchestration,
+    prompt_records,
+    quiz_chat,
+    service,
+    streaming,
+    system_prompts,
+)
 from studyhall.tutor.providers.base import Provider
 from studyhall.tutor.providers.factory import provider_for
 from studyhall.tutor.schemas import (
@@ -51,7 +58,6 @@ from studyhall.tutor.schemas import (
     SystemPromptUpdate,
     TranscriptSessionOut,
 )
-from studyhall.tutor.streaming import answer_json, event_response
 
 router = APIRouter(tags=["tutor"], route_class=DocumentedRoute)
 
@@ -92,10 +98,6 @@ def _wants_stream(request: Request) -> bool:
     return "text/event-stream" in request.headers.get("accept", "").lower()
 
 
-async def _rate_limit(request: Request, user: User) -> None:
-    await orchestration.rate_limit(request.app.state.limiter, request.app.state.settings, user)
-
-
 async def _answer(
     request: Request,
     user: User,
@@ -106,28 +108,18 @@ async def _answer(
     content: str,
     idempotency_key: str | None,
 ) -> Response | MessageOut:
-    stream = _wants_stream(request)
-    # A stream cannot be replayed: keys apply to JSON answers.
-    key = None if stream else idempotency_key
-    if key is not None and chat_id is not None:
-        replay = await orchestration.earlier_answer(
-            _db(request), user=user, chat_id=chat_id, content=content, idempotency_key=key
-        )
-        if replay is not None:
-            return _replayed(replay)
-    await _rate_limit(request, user)
-    turn = await orchestration.prepare(
+    result = await streaming.answer(
         _db(request),
         request.app.state.settings,
+        request.app.state.limiter,
+        provider,
+        stream=_wants_stream(request),
         user=user,
         chat_id=chat_id,
         course_id=course_id,
         content=content,
-        idempotency_key=key,
+        idempotency_key=idempotency_key,
     )
-    if stream:
-        return await event_response(_db(request), provider, turn)
-    result = await answer_json(_db(request), provider, turn)
     if isinstance(result, orchestration.Replay):
         return _replayed(result)
     return result

@@ -17,6 +17,7 @@ generated so far are charged.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
@@ -25,12 +26,16 @@ import structlog
 from fastapi.sse import EventSourceResponse, format_sse_event
 from pydantic import BaseModel
 
+from studyhall.config import Settings
 from studyhall.core.db import Database
+from studyhall.core.ratelimit import RateLimiter
+from studyhall.identity.models import User
 from studyhall.tutor.orchestration import (
     Outcome,
     Progress,
     Replay,
     Turn,
+    begin,
     release_shielded,
     run_model,
     settle_interrupted,
@@ -154,3 +159,37 @@ async def event_response(db: Database, provider: Provider, turn: Turn) -> EventS
         _chain(first, events),
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+async def answer(
+    db: Database,
+    settings: Settings,
+    limiter: RateLimiter,
+    provider: Provider,
+    *,
+    stream: bool,
+    user: User,
+    chat_id: uuid.UUID | None,
+    course_id: uuid.UUID | None,
+    content: str,
+    idempotency_key: str | None,
+) -> MessageOut | Replay | EventSourceResponse:
+    """Answer a question as JSON or as a stream; a replayed JSON answer comes back as `Replay`.
+
+    A stream cannot be replayed, so an Idempotency-Key applies to JSON answers only.
+    """
+    turn = await begin(
+        db,
+        settings,
+        limiter,
+        user=user,
+        chat_id=chat_id,
+        course_id=course_id,
+        content=content,
+        idempotency_key=None if stream else idempotency_key,
+    )
+    if isinstance(turn, Replay):
+        return turn
+    if stream:
+        return await event_response(db, provider, turn)
+    return await answer_json(db, provider, turn)

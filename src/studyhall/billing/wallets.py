@@ -1,0 +1,64 @@
+"""The caller's own wallet as the /wallet routes read it: created on a first visit.
+
+Read routes run in a read-only unit of work (SQLite takes no write lock for them), so a wallet
+that does not exist yet is created, with its signup bonus entry, in a short write unit of work
+of its own; what the caller asked for is then read in that same unit of work, so the bonus
+shows at once (a SQLite read would see an older snapshot).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from studyhall.billing import service
+from studyhall.billing.models import Direction, EntryType
+from studyhall.config import BillingSettings
+from studyhall.core.db import Database
+
+
+async def own_wallet(
+    db: Database, session: AsyncSession, *, user_id: uuid.UUID, settings: BillingSettings
+) -> service.WalletView:
+    """The user's wallet: balance, reserved, available, tier, limits."""
+    view = await service.find_wallet(session, user_id=user_id, settings=settings)
+    if view is not None:
+        return view
+    async with db.session() as write_session:
+        return await service.get_wallet(write_session, user_id=user_id, settings=settings)
+
+
+async def own_transactions(
+    db: Database,
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    settings: BillingSettings,
+    direction: Direction | None,
+    entry_type: EntryType | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    offset: int,
+) -> service.TransactionsPage:
+    """The user's ledger entries, newest first, with totals."""
+
+    async def read(s: AsyncSession) -> service.TransactionsPage:
+        return await service.list_transactions(
+            s,
+            user_id=user_id,
+            direction=direction,
+            entry_type=entry_type,
+            since=since,
+            until=until,
+            limit=limit,
+            offset=offset,
+        )
+
+    if await service.find_wallet(session, user_id=user_id, settings=settings) is not None:
+        return await read(session)
+    async with db.session() as write_session:
+        await service.get_wallet(write_session, user_id=user_id, settings=settings)
+        return await read(write_session)
