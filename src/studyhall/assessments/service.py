@@ -172,6 +172,24 @@ def question_from_row(row: Mapping[str, Any]) -> Question:
     )
 
 
+def question_row(question: Question) -> dict[str, Any]:
+    """A question's JSON form, answer included: what `question_from_row` reads back."""
+    return {
+        "id": str(question.id),
+        "prompt": question.prompt,
+        "kind": question.kind.value,
+        "options": question.options,
+        "answer": question.answer,
+        "explanation": question.explanation,
+        "points": question.points,
+    }
+
+
+async def question_rows(session: AsyncSession, *, quiz: Quiz) -> list[dict[str, Any]]:
+    """A quiz's questions in their JSON form, for a domain that keeps a copy of its own."""
+    return [question_row(q) for q in await repository.list_questions(session, quiz.id)]
+
+
 def is_correct(question: Question, given: Any) -> bool:
     """Whether an answer matches a question's key."""
     if given is None:

@@ -281,19 +281,8 @@ async def start(
         quiz = await assessments.get_quiz(session, data.quiz_id)
         if quiz is None or chat.course_id is None or quiz.course_id != chat.course_id:
             raise QuizNotFound()
-        full = await assessments.quiz_for_owner(session, quiz=quiz)
         rows = [
-            {
-                "id": str(q.id),
-                "prompt": q.prompt,
-                "kind": q.kind.value,
-                "options": q.options,
-                "answer": q.answer,
-                "explanation": q.explanation,
-                "points": q.points,
-                "source": None,
-            }
-            for q in full.questions
+            {**row, "source": None} for row in await assessments.question_rows(session, quiz=quiz)
         ]
         title, pass_percent, quiz_id = quiz.title, quiz.pass_percent, quiz.id
     else:
