@@ -232,7 +232,7 @@ async def test_roles_and_object_checks(
 
     assert (await client.post(url, files={"file": ("a.txt", TEXT)})).status_code == 401
     assert await upload(client, auth(course.student), course.id, TEXT, "a.txt", expect=403)
-    assert await upload(client, auth(other_teacher), course.id, TEXT, "a.txt", expect=404)
+    assert await upload(client, auth(other_teacher), course.id, TEXT, "a.txt", expect=403)
     missing_course = str(uuid.uuid4())
     await upload(client, auth(course.teacher), missing_course, TEXT, "a.txt", expect=404)
     by_admin = await upload(client, auth(admin), course.id, TEXT, "a.txt")
@@ -246,14 +246,15 @@ async def test_roles_and_object_checks(
         ).status_code == 200
         listing = await client.get(url, headers=auth(user))
         assert listing.status_code == 200 and listing.json()["total"] == 1
-    for user in (outsider, other_teacher):
-        assert (
-            await client.get(f"{API}/documents/{document_id}", headers=auth(user))
-        ).status_code == 404
-        assert (await client.get(url, headers=auth(user))).status_code == 404
-        assert (
-            await client.get(f"{API}/documents/{document_id}/chunks", headers=auth(user))
-        ).status_code == 404
+    # The course is published (visible to all): the courses' rule, 403 for those who may not
+    # read it (`enrollment_required` for a student), as for its lessons and quizzes.
+    for user, code in ((outsider, "enrollment_required"), (other_teacher, "not_course_owner")):
+        for refused in (
+            await client.get(f"{API}/documents/{document_id}", headers=auth(user)),
+            await client.get(url, headers=auth(user)),
+            await client.get(f"{API}/documents/{document_id}/chunks", headers=auth(user)),
+        ):
+            assert refused.status_code == 403 and refused.json()["code"] == code
     assert (
         await client.get(f"{API}/documents/{uuid.uuid4()}", headers=auth(admin))
     ).status_code == 404
@@ -270,7 +271,7 @@ async def test_roles_and_object_checks(
     outsider_patch = await client.patch(
         f"{API}/documents/{document_id}", json=patch, headers=auth(outsider)
     )
-    assert outsider_patch.status_code == 404
+    assert outsider_patch.status_code == 403
     renamed = await client.patch(
         f"{API}/documents/{document_id}", json=patch, headers=auth(course.teacher)
     )
@@ -287,6 +288,23 @@ async def test_roles_and_object_checks(
         f"{API}/documents/{document_id}", headers=auth(course.student)
     )
     assert student_delete.status_code == 403
+
+
+async def test_a_draft_courses_documents_are_404_to_those_who_cannot_see_it(
+    client: httpx.AsyncClient, auth: Headers, teacher: Any, make_user: MakeUser
+) -> None:
+    # The other half of the courses' rule: a course the caller cannot see is 404, as if unknown.
+    draft = await create_course(client, auth, teacher, published=False)
+    document_id = (await upload(client, auth(teacher), draft, TEXT, "d.txt"))["document"]["id"]
+    for user in (await make_user(Role.student), await make_user(Role.teacher)):
+        for refused in (
+            await client.get(f"{API}/documents/{document_id}", headers=auth(user)),
+            await client.get(f"{API}/courses/{draft}/documents", headers=auth(user)),
+            await client.post(
+                f"{API}/courses/{draft}/search", json={"query": "x"}, headers=auth(user)
+            ),
+        ):
+            assert refused.status_code == 404
 
 
 async def test_delete_removes_chunks_vectors_and_file(

@@ -105,39 +105,40 @@ async def test_a_student_of_course_b_never_gets_course_a_chunks(
     exact = await search(client, auth(student_a), course_a, a_chunks[0]["text"], k=1)
     assert exact[0]["document_id"] == doc_a["id"]
 
-    # Direct access to A's objects from B's side: 404 everywhere, whatever the route.
+    # Direct access to A's objects from B's side: refused everywhere, whatever the route, with
+    # the courses' rule (A is published, so visible: 403, `enrollment_required` for a student).
     for user in (student_b, teacher_b):
         headers = auth(user)
         assert (
             await client.post(
                 f"{API}/courses/{course_a}/search", json={"query": "quokka"}, headers=headers
             )
-        ).status_code == 404
+        ).status_code == 403
         assert (
             await client.get(f"{API}/courses/{course_a}/documents", headers=headers)
-        ).status_code == 404
+        ).status_code == 403
         assert (
             await client.get(f"{API}/courses/{course_a}/library", headers=headers)
-        ).status_code == 404
+        ).status_code == 403
         assert (
             await client.get(f"{API}/documents/{doc_a['id']}", headers=headers)
-        ).status_code == 404
+        ).status_code == 403
         assert (
             await client.get(f"{API}/documents/{doc_a['id']}/chunks", headers=headers)
-        ).status_code == 404
+        ).status_code == 403
         assert (
             await client.patch(
                 f"{API}/documents/{doc_a['id']}", json={"title": "x"}, headers=headers
             )
-        ).status_code == 404
+        ).status_code == 403
         assert (
             await client.delete(f"{API}/documents/{doc_a['id']}", headers=headers)
-        ).status_code == 404
+        ).status_code == 403
         assert (
             await client.put(
                 f"{API}/courses/{course_a}/library", json={"document_ids": []}, headers=headers
             )
-        ).status_code == 404
+        ).status_code == 403
     # Teacher B cannot link A's course document into B either (it is not a library document).
     smuggle = await client.put(
         f"{API}/courses/{course_b}/library",
@@ -161,4 +162,4 @@ async def test_a_student_of_course_b_never_gets_course_a_chunks(
     gone = await client.post(
         f"{API}/courses/{course_a}/search", json={"query": "quokka"}, headers=auth(student_a)
     )
-    assert gone.status_code == 404
+    assert gone.status_code == 403 and gone.json()["code"] == "enrollment_required"

@@ -117,10 +117,9 @@ async def test_search_validation_and_access(
     assert (await client.post(url, json={"query": "tides"}, headers=auth(admin))).status_code == 200
     outsider = await make_user(Role.student)
     other_teacher = await make_user(Role.teacher)
-    for user in (outsider, other_teacher):
-        assert (
-            await client.post(url, json={"query": "tides"}, headers=auth(user))
-        ).status_code == 404
+    for user, code in ((outsider, "enrollment_required"), (other_teacher, "not_course_owner")):
+        refused = await client.post(url, json={"query": "tides"}, headers=auth(user))
+        assert refused.status_code == 403 and refused.json()["code"] == code
     missing = f"{API}/courses/{uuid.uuid4()}/search"
     assert (
         await client.post(missing, json={"query": "tides"}, headers=auth(admin))

@@ -100,7 +100,9 @@ async def test_a_student_asks_the_tutor_and_opens_the_cited_page(
     client.cookies.clear()
     await signed_in(client, outsider)
     assert (await client.get(chat_url)).status_code == 404
-    assert (await client.get(f"/documents/{document_id}/file")).status_code == 404
+    # The course is published, so visible: the courses' rule answers 403 to a student who is not
+    # enrolled (404 is for what the caller cannot see).
+    assert (await client.get(f"/documents/{document_id}/file")).status_code == 403
     stolen = await client.post(
         f"{chat_url}/ask",
         data={"content": "Hi"},

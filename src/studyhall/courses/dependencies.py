@@ -24,14 +24,14 @@ from studyhall.courses.errors import (
 )
 from studyhall.courses.models import Course, Lesson, Module
 from studyhall.identity.dependencies import CurrentUser, StudentUser
-from studyhall.identity.models import Role, User
+from studyhall.identity.models import User
 
 
 @answers(404)
 async def course_by_id(course_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Course:
     """The course in the path, if the caller may see it in the catalog (404 otherwise)."""
-    course = await repository.get_course(session, course_id)
-    if course is None or not await service.sees(session, user=user, course=course):
+    course = await service.visible_course(session, user=user, course_id=course_id)
+    if course is None:
         raise CourseNotFound()
     return course
 
@@ -42,18 +42,14 @@ CourseById = Annotated[Course, Depends(course_by_id)]
 @answers(403)
 async def course_for_reader(course: CourseById, user: CurrentUser, session: SessionDep) -> Course:
     """A course whose content the caller may read: enrolled student, owner or admin."""
-    if not await service.reads(session, user=user, course=course):
-        if user.role == Role.student:
-            raise EnrollmentRequired()
-        raise NotCourseOwner("Only the course's teacher, its students or an admin may read this")
+    await service.require_reader(session, user=user, course=course)
     return course
 
 
 @answers(403)
 async def course_for_owner(course: CourseById, user: CurrentUser) -> Course:
     """A course the caller manages: its teacher or an admin."""
-    if not service.manages(user, course):
-        raise NotCourseOwner()
+    service.require_manager(user, course)
     return course
 
 
@@ -93,10 +89,7 @@ EnrolledCourse = Annotated[Course, Depends(course_for_enrolled_student)]
 
 
 async def _visible_course(session: SessionDep, user: User, course_id: uuid.UUID) -> Course | None:
-    course = await repository.get_course(session, course_id)
-    if course is None or not await service.sees(session, user=user, course=course):
-        return None
-    return course
+    return await service.visible_course(session, user=user, course_id=course_id)
 
 
 @answers(403, 404)

@@ -24,6 +24,7 @@ from studyhall.courses.errors import (
     CourseCodeTaken,
     CourseNotFound,
     EnrollmentClosed,
+    EnrollmentRequired,
     InvalidTeacher,
     JoinCodeRequired,
     LessonHasNoVideo,
@@ -191,6 +192,35 @@ async def student_course(
         return None, False
     course, enrolled = found
     return course, enrolled and course.is_published
+
+
+async def require_reader(session: AsyncSession, *, user: User, course: Course) -> None:
+    """403 for a caller who sees the course but may not read its content.
+
+    The one rule of every course resource (lessons, quizzes, documents, search): a course the
+    caller cannot see is 404 (checked before this); a visible one they may not read is 403,
+    `enrollment_required` for a student who is not enrolled.
+    """
+    if not await reads(session, user=user, course=course):
+        if user.role == Role.student:
+            raise EnrollmentRequired()
+        raise NotCourseOwner("Only the course's teacher, its students or an admin may read this")
+
+
+def require_manager(user: User, course: Course) -> None:
+    """403 for a caller who sees the course but may not change it."""
+    if not manages(user, course):
+        raise NotCourseOwner()
+
+
+async def visible_course(
+    session: AsyncSession, *, user: User, course_id: uuid.UUID
+) -> Course | None:
+    """The course if it exists and the user may see it in the catalog, else None."""
+    course = await repository.get_course(session, course_id)
+    if course is None or not await sees(session, user=user, course=course):
+        return None
+    return course
 
 
 async def find_course(session: AsyncSession, course_id: uuid.UUID) -> Course | None:

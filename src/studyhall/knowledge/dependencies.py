@@ -14,15 +14,13 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from studyhall.core.db import SessionDep
 from studyhall.core.errors import (
-    Forbidden,
-    NotFound,
     PayloadTooLarge,
     Unprocessable,
     UnsupportedMediaType,
 )
 from studyhall.core.openapi import answers
 from studyhall.core.schemas import declare_nul_free
-from studyhall.courses import service as courses
+from studyhall.courses import dependencies as courses_deps
 from studyhall.identity.dependencies import CurrentUser, SettingsDep
 from studyhall.knowledge import service
 from studyhall.knowledge.models import Document
@@ -33,31 +31,15 @@ _FORM_OVERHEAD = 64 * 1024
 _FIELD_BYTES = 16 * 1024
 
 
-class CourseNotFound(NotFound):
-    code = "course_not_found"
-
-    def __init__(self) -> None:
-        super().__init__("Course not found")
-
-
-@answers(404)
-async def readable_course(
-    course_id: uuid.UUID, user: CurrentUser, session: SessionDep
-) -> uuid.UUID:
-    """A course whose documents the caller may read (enrolled student, owner, admin), else 404."""
-    if not await courses.can_read_course(session, user=user, course_id=course_id):
-        raise CourseNotFound()
-    return course_id
+async def readable_course(course: courses_deps.ReadableCourse) -> uuid.UUID:
+    """A course whose documents the caller may read (`courses`' reader rule: 404 when the
+    caller cannot see it, 403 when they see it but may not read it)."""
+    return course.id
 
 
-@answers(403, 404)
-async def managed_course(course_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> uuid.UUID:
-    """A course the caller manages (owner teacher, admin); readers get 403, others 404."""
-    if await courses.can_manage_course(session, user=user, course_id=course_id):
-        return course_id
-    if await courses.can_read_course(session, user=user, course_id=course_id):
-        raise Forbidden("Only the course's teacher or an admin may do this")
-    raise CourseNotFound()
+async def managed_course(course: courses_deps.OwnedCourse) -> uuid.UUID:
+    """A course the caller manages (owner teacher, admin; `courses`' owner rule)."""
+    return course.id
 
 
 ReadableCourse = Annotated[uuid.UUID, Depends(readable_course)]

@@ -150,10 +150,11 @@ async def readable_document(
     document = await repository.get_document(session, document_id)
     if document is None:
         raise DocumentNotFound()
-    if document.course_id is not None and not await courses.can_read_course(
-        session, user=user, course_id=document.course_id
-    ):
-        raise DocumentNotFound()
+    if document.course_id is not None:
+        course = await courses.visible_course(session, user=user, course_id=document.course_id)
+        if course is None:
+            raise DocumentNotFound()
+        await courses.require_reader(session, user=user, course=course)
     return document
 
 
