@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from studyhall.core.clock import clock
 from studyhall.core.db import Database
-from studyhall.identity import service
+from studyhall.core.security import dummy_hash
+from studyhall.identity import credentials, service
 from studyhall.identity.models import RefreshToken, Role, User
 from tests.conftest import TEST_PASSWORD, MakeUser
 from tests.identity.conftest import API, NEW_PASSWORD, Auth, Login, audit_rows, bearer
@@ -186,18 +187,18 @@ async def test_unknown_account_path_runs_the_hasher(
     """Both paths verify an argon2 hash: the unknown one against the dummy hash (a spy, the
     real verification still runs)."""
     calls: list[str] = []
-    real = service.verify_password
+    real = credentials.verify_password
 
     def spy(password: str, password_hash: str) -> bool:
         calls.append(password_hash)
         return real(password, password_hash)
 
-    monkeypatch.setattr(service, "verify_password", spy)
+    monkeypatch.setattr(credentials, "verify_password", spy)
     response = await client.post(
         f"{API}/auth/login", json={"email": "ghost@example.org", "password": "Wrong-Password-123"}
     )
     assert response.status_code == 401
-    assert calls == [service.dummy_hash()]
+    assert calls == [dummy_hash()]
     assert calls[0].startswith("$argon2id$v=19$m=19456,t=2,p=1$")
 
 

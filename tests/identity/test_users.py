@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from studyhall.audit.models import AuditLog
 from studyhall.core.db import Database
 from studyhall.core.errors import Conflict
+from studyhall.identity import deletion
 from studyhall.identity import service as identity_service
 from studyhall.identity.models import RefreshToken, Role, SavedPrompt, User
 from tests.conftest import MakeUser
@@ -346,7 +347,7 @@ async def test_deletion_hooks_run_in_the_same_unit_of_work(
         assert response.status_code == 409
         assert response.json() == {"detail": "Clean-up refused", "code": "cleanup_refused"}
     finally:
-        identity_service._deletion_hooks.remove(failing)
+        deletion._deletion_hooks.remove(failing)
     assert seen == [student.id]
     still = await client.get(f"{API}/users/me", headers=auth(student))
     assert still.status_code == 200

@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from studyhall.config import Settings
 from studyhall.core.db import Database
+from studyhall.identity.mail_tokens import _mail_token
 from studyhall.identity.models import ApiKey, EmailToken, RefreshToken, User
-from studyhall.identity.service import _mail_token
 from studyhall.workspaces.models import Workspace
 from tests.peers.stripe_api import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, StripePeer
 from tests.security.world import Headers, World, build_world

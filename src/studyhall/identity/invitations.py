@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from studyhall.audit import service as audit
 from studyhall.config import Settings
 from studyhall.identity import repository
+from studyhall.identity.credentials import flush_unique, hash_secret
+from studyhall.identity.mail_tokens import send_token_mail
 from studyhall.identity.models import EmailTokenPurpose, Role, User, default_preferences
-from studyhall.identity.service import _flush_unique, _hash, _send_token_mail
 
 
 async def find_or_invite(
@@ -28,7 +29,7 @@ async def find_or_invite(
         email=email,
         username=None,
         full_name=(full_name or email.split("@", 1)[0])[:200],
-        password_hash=await _hash(secrets.token_urlsafe(32)),
+        password_hash=await hash_secret(secrets.token_urlsafe(32)),
         role=Role.student,
         is_active=True,
         is_verified=False,
@@ -38,8 +39,8 @@ async def find_or_invite(
         auth_version=1,
     )
     session.add(user)
-    await _flush_unique(session)
-    await _send_token_mail(
+    await flush_unique(session)
+    await send_token_mail(
         session,
         settings,
         user=user,

@@ -1,0 +1,350 @@
+"""Registration and sign-in: register, log in, rotate the refresh token, log out."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import uuid
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from studyhall.audit import service as audit
+from studyhall.config import Settings
+from studyhall.core.clock import utcnow
+from studyhall.core.context import current_context
+from studyhall.core.db import Database
+from studyhall.core.ids import new_id
+from studyhall.core.ratelimit import RateLimiter
+from studyhall.core.security import (
+    dummy_hash,
+    hash_token,
+    new_token,
+)
+from studyhall.identity import repository
+from studyhall.identity.credentials import (
+    client_key,
+    ensure_strong_password,
+    flush_unique,
+    hash_secret,
+    revoke_access,
+    touch_activity,
+    verify_secret,
+)
+from studyhall.identity.errors import (
+    AccountDisabled,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    UsernameTaken,
+)
+from studyhall.identity.mail_tokens import send_token_mail
+from studyhall.identity.models import (
+    EmailTokenPurpose,
+    RefreshToken,
+    Role,
+    User,
+    default_preferences,
+)
+from studyhall.identity.oauth import service as external_sign_in
+from studyhall.identity.schemas import (
+    EmailExists,
+    RegisterIn,
+    TokenPair,
+    UserOut,
+)
+from studyhall.identity.tokens import issue_access_token
+
+log = structlog.get_logger(__name__)
+
+
+# racing itself (two tabs), not a thief: it gets the same new pair instead of ending the session.
+REFRESH_REUSE_GRACE = timedelta(seconds=5)
+
+
+def _successor_refresh_token(settings: Settings, refresh_token: str) -> str:
+    """The refresh token that replaces `refresh_token`, derived from it with the secret key.
+
+    Derived rather than random so that a replay within the grace period can hand out the same
+    new token again without the server ever storing a usable refresh token.
+    """
+    digest = hmac.new(
+        settings.jwt_secret.encode(), b"refresh-successor\0" + refresh_token.encode(), "sha256"
+    ).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _rotated_pair(
+    settings: Settings, user: User, *, refresh: str, rotated_at: datetime
+) -> TokenPair:
+    """The pair a rotation hands out; the same inputs sign the same access token."""
+    return TokenPair(
+        access_token=issue_access_token(
+            settings, user, issued_at=rotated_at, jti=hash_token(refresh)[:32]
+        ),
+        refresh_token=refresh,
+        expires_in=settings.access_token_ttl_s,
+        user=UserOut.model_validate(user),
+    )
+
+
+def _add_refresh_token(
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    *,
+    family_id: uuid.UUID,
+    refresh: str,
+    now: datetime,
+) -> None:
+    ctx = current_context()
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family_id,
+            token_hash=hash_token(refresh),
+            created_at=now,
+            expires_at=now + timedelta(seconds=settings.refresh_token_ttl_s),
+            ip=ctx.ip,
+            user_agent=ctx.user_agent,
+        )
+    )
+
+
+def _token_pair(
+    session: AsyncSession, settings: Settings, user: User, *, family_id: uuid.UUID
+) -> TokenPair:
+    """A new access token and a new refresh token in the given session family."""
+    refresh = new_token(32)
+    _add_refresh_token(session, settings, user, family_id=family_id, refresh=refresh, now=utcnow())
+    return TokenPair(
+        access_token=issue_access_token(settings, user),
+        refresh_token=refresh,
+        expires_in=settings.access_token_ttl_s,
+        user=UserOut.model_validate(user),
+    )
+
+
+async def register(
+    session: AsyncSession, *, settings: Settings, limiter: RateLimiter, data: RegisterIn
+) -> User:
+    """Create a student account and mail a verification link."""
+    await limiter.hit(
+        settings.rate_limits.register_per_ip,
+        "register-ip",
+        client_key(),
+        message="Too many sign-ups from this address; try again later",
+    )
+    if await repository.email_taken(session, data.email):
+        raise EmailTaken()
+    # An SSO-only domain's people sign up through their provider, never with a password.
+    await external_sign_in.ensure_password_allowed(session, email=data.email)
+    if data.username and await repository.username_taken(session, data.username):
+        raise UsernameTaken()
+    ensure_strong_password(
+        settings, data.password, field="password", user_inputs=[data.email, data.username]
+    )
+    user = User(
+        email=data.email,
+        username=data.username,
+        full_name=data.full_name,
+        given_name=data.given_name,
+        family_name=data.family_name,
+        password_hash=await hash_secret(data.password),
+        role=Role.student,
+        is_active=True,
+        is_verified=False,
+        is_service=False,
+        hint_level=3,
+        track=data.track,
+        preferences=default_preferences(),
+        auth_version=1,
+    )
+    session.add(user)
+    await flush_unique(session)
+    await send_token_mail(
+        session, settings, user=user, purpose=EmailTokenPurpose.verify_email, email=user.email
+    )
+    await audit.record(
+        session, action="auth.register", actor_id=user.id, target_type="user", target_id=user.id
+    )
+    return user
+
+
+async def login(
+    db: Database, *, settings: Settings, limiter: RateLimiter, login: str, password: str
+) -> TokenPair:
+    """Check a password and open a new session; unknown account and wrong password look alike.
+
+    Runs its own units of work: a failed login is audited although the request fails, and the
+    password is checked outside any write transaction (SQLite serializes writers).
+    """
+    limits = settings.rate_limits
+    await limiter.hit(
+        limits.login_per_ip,
+        "login-ip",
+        client_key(),
+        message="Too many login attempts; try again later",
+    )
+    async with db.session(write=False) as session:
+        user = await repository.get_user_by_login(session, login)
+    if user is not None and user.is_service:
+        user = None  # service accounts have no password
+    # Unknown accounts are limited by the name tried, so the limit reveals nothing either.
+    account = (
+        f"user:{user.id}"
+        if user is not None
+        else "name:" + hashlib.sha256(login.strip().lower().encode()).hexdigest()[:32]
+    )
+    # Counted as a failure before the password is checked, so a parallel burst is refused at
+    # the limit instead of every request being checked; a right password gives the slot back.
+    await limiter.attempt(
+        limits.login_failures_per_account,
+        "login-fail",
+        account,
+        message="Too many failed login attempts for this account; try again later",
+    )
+    # The same argon2 work whether or not the account exists.
+    valid = await verify_secret(password, user.password_hash if user is not None else dummy_hash())
+    if user is None or not valid:
+        await audit.record_separately(
+            db.sessionmaker,
+            action="auth.login_failed",
+            actor_id=user.id if user is not None else None,
+            target_type="user" if user is not None else None,
+            target_id=user.id if user is not None else None,
+            details={"reason": "wrong_password" if user is not None else "unknown_account"},
+        )
+        raise InvalidCredentials()
+    await limiter.give_back(limits.login_failures_per_account, "login-fail", account)
+    if not user.is_active:
+        await audit.record_separately(
+            db.sessionmaker,
+            action="auth.login_failed",
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
+            details={"reason": "account_disabled"},
+        )
+        raise AccountDisabled()
+    async with db.session() as session:
+        fresh = await repository.get_user(session, user.id)
+        # Changed while the password was being checked (blocked, new password): start over.
+        if fresh is None or not fresh.is_active or fresh.password_hash != user.password_hash:
+            raise InvalidCredentials()
+        # The password was right, but this domain's accounts must use single sign-on.
+        await external_sign_in.ensure_password_allowed(session, email=fresh.email)
+        now = utcnow()
+        fresh.last_login_at = now
+        fresh.last_active_at = now
+        pair = _token_pair(session, settings, fresh, family_id=new_id())
+        await audit.record(
+            session, action="auth.login", actor_id=fresh.id, target_type="user", target_id=fresh.id
+        )
+    return pair
+
+
+async def refresh(db: Database, *, settings: Settings, refresh_token: str) -> TokenPair:
+    """Rotate a refresh token; presenting a used one revokes its whole family (theft signal).
+
+    Within REFRESH_REUSE_GRACE of its rotation, a used token whose successor is still unused
+    gets that same successor pair back (two tabs refreshing at once stay signed in).
+    """
+    reused: RefreshToken | None = None
+    async with db.session() as session:
+        row = await repository.get_refresh_token(session, refresh_token, lock=True)
+        now = utcnow()
+        if row is None or row.revoked_at is not None:
+            raise InvalidRefreshToken()
+        if row.used_at is not None or not await repository.mark_refresh_used(
+            session, row.id, now=now
+        ):
+            reused = row
+        else:
+            if row.expires_at <= now:
+                raise InvalidRefreshToken()
+            user = await repository.get_user(session, row.user_id)
+            if user is None or not user.is_active or user.is_service:
+                raise InvalidRefreshToken()
+            touch_activity(user, now)
+            successor = _successor_refresh_token(settings, refresh_token)
+            _add_refresh_token(
+                session, settings, user, family_id=row.family_id, refresh=successor, now=now
+            )
+            return _rotated_pair(settings, user, refresh=successor, rotated_at=now)
+    assert reused is not None
+    again = await _replay_within_grace(db, settings=settings, refresh_token=refresh_token)
+    if again is not None:
+        return again
+    # Outside the first unit of work: the revocation must commit although the request fails.
+    async with db.session() as session:
+        await repository.revoke_family(session, reused.family_id, now=utcnow())
+        # The thief may hold the family's current access token: end the user's access tokens
+        # now (others' sessions just refresh) instead of in up to 15 minutes.
+        victim = await repository.get_user(session, reused.user_id)
+        if victim is not None:
+            revoke_access(victim)
+        await audit.record(
+            session,
+            action="auth.refresh_reused",
+            actor_id=reused.user_id,
+            target_type="user",
+            target_id=reused.user_id,
+            details={"family_id": str(reused.family_id)},
+        )
+    log.warning("refresh_token_reused", user_id=str(reused.user_id))
+    raise InvalidRefreshToken("Refresh token already used; the session has been revoked")
+
+
+async def _replay_within_grace(
+    db: Database, *, settings: Settings, refresh_token: str
+) -> TokenPair | None:
+    """The pair a used token's rotation gave, when it is replayed within the grace period and
+    nothing has happened since (successor unused, family alive, user unchanged)."""
+    async with db.session(write=False) as session:
+        row = await repository.get_refresh_token(session, refresh_token)
+        now = utcnow()
+        if (
+            row is None
+            or row.revoked_at is not None
+            or row.used_at is None
+            or now - row.used_at > REFRESH_REUSE_GRACE
+        ):
+            return None
+        successor = _successor_refresh_token(settings, refresh_token)
+        next_row = await repository.get_refresh_token(session, successor)
+        if next_row is None or next_row.used_at is not None or next_row.revoked_at is not None:
+            return None
+        user = await repository.get_user(session, row.user_id)
+        if user is None or not user.is_active or user.is_service:
+            return None
+        return _rotated_pair(settings, user, refresh=successor, rotated_at=row.used_at)
+
+
+async def logout(session: AsyncSession, *, user: User, refresh_token: str) -> None:
+    """End the session (token family) the refresh token belongs to, and its access token.
+
+    Access tokens are stateless JWTs that carry the user's auth_version, so ending the family's
+    one means bumping that version: the user's other sessions keep their refresh tokens and get
+    a fresh access token on their next refresh, which clients do on a 401 anyway.
+    """
+    row = await repository.get_refresh_token(session, refresh_token)
+    # Someone else's token is ignored: the answer is the same and nothing is revealed.
+    if row is not None and row.user_id == user.id:
+        await repository.revoke_family(session, row.family_id, now=utcnow())
+        revoke_access(user)
+
+
+async def check_email(
+    session: AsyncSession, *, settings: Settings, limiter: RateLimiter, email: str
+) -> EmailExists:
+    """Whether an account uses this address (rate-limited: it answers what login hides)."""
+    await limiter.hit(
+        settings.rate_limits.check_email_per_ip,
+        "check-email-ip",
+        client_key(),
+        message="Too many requests; try again later",
+    )
+    return EmailExists(exists=await repository.email_taken(session, email))
