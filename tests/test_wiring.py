@@ -29,19 +29,19 @@ STUDYHALL = str(Path(sys.executable).parent / "studyhall")
 # identity and courses (a reaction missing here is personal data or files left behind).
 USER_DELETION = {
     "studyhall.courses.service.delete_user_data",
-    "studyhall.assessments.service.delete_user_data",
+    "studyhall.assessments.reactions.delete_user_data",
     "studyhall.billing.service.forget_user",
     "studyhall.tutor.service.forget_user",
     "studyhall.video.service.forget_viewer",
 }
 COURSE_DELETION = {
-    "studyhall.assessments.service.delete_course_content",
+    "studyhall.assessments.reactions.delete_course_content",
     "studyhall.knowledge.service.delete_course_data",
     "studyhall.tutor.service.forget_course",
     "studyhall.video.service.delete_course_videos",
 }
 LESSON_DELETION = {
-    "studyhall.assessments.service.detach_lesson",
+    "studyhall.assessments.reactions.detach_lesson",
     "studyhall.video.service.detach_lesson_videos",
 }
 PERIODIC_KINDS = {
@@ -180,7 +180,7 @@ def test_a_worker_that_imports_no_router_knows_every_kind_and_reaction(tmp_path:
     assert set(report["user"]) == USER_DELETION
     assert set(report["course"]) == COURSE_DELETION
     assert set(report["lesson"]) == LESSON_DELETION
-    assert report["scores"] == ["studyhall.assessments.service.best_lesson_scores"]
+    assert report["scores"] == ["studyhall.assessments.reactions.best_lesson_scores"]
     assert report["seats"] == [
         ["studyhall.courses.checkout.enroll_payer"],
         ["studyhall.courses.checkout.end_paid_seat"],
