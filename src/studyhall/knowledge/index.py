@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CROSS_LANGUAGE_MARGIN",
     "CROSS_LANGUAGE_WEIGHT",
+    "CROSS_SCRIPT_WEIGHT",
     "DEFAULT_ALPHA",
     "DEFAULT_RRF_K",
     "DEFAULT_RRF_WEIGHTS",
@@ -58,16 +59,24 @@ DEFAULT_RRF_WEIGHTS = (3.0, 1.0)
 DEFAULT_RRF_K = 2
 DEFAULT_ALPHA = 0.7
 # Cross-language retrieval. A chunk in another language than the query (an Arabic page, an
-# English question) shares no words with it, so BM25 never ranks it and, with the weights above,
-# its vector rank alone lands it behind every English page that merely shares a word. Such chunks
-# get a ranking of their own, fused with BM25's weight: it stands in for the lexical evidence they
-# cannot have. Only those whose cosine is within the margin of the best cosine of any chunk take
-# part, so an unrelated foreign page does not climb on every question. The margin was measured
-# with the bundled e5-small on 13 hand-written Arabic, French and Spanish pages mixed with 120
-# SciQ supports: English questions about the foreign pages found them within 0.06 of the best
-# cosine 12 times in 13, while the 120 SciQ questions found some foreign page that close twice
-# (1.7%). Even then the right English page keeps its place: it also has the BM25 rank.
-CROSS_LANGUAGE_WEIGHT = 3.0
+# English question) shares few or no words with it, so BM25 rarely ranks it and, with the weights
+# above, its vector rank alone lands it behind every page in the query's language that merely
+# shares a word. Such chunks get rankings of their own, weighted by how blind BM25 is to them:
+# - in another script (Arabic, Cyrillic ... for a Latin-script question) BM25 cannot match a
+#   single word, so their ranking stands in for the lexical one with BM25's weight (3.0);
+# - in the query's script but another language (a French page, an English question) BM25 still
+#   matches names, terms and cognates, so theirs is only a second vector view, with the vector
+#   ranking's weight (1.0). At 3.0 too, foreign pages close in meaning pushed the right page in
+#   the question's own language from the top: bench/retrieval_quality.py's mixed-languages set
+#   (six Latin-script languages) fell to hybrid R@1 0.267 against BM25's 0.417; at 1.0, 0.433.
+# Only chunks whose cosine is within the margin of the best cosine of any chunk take part, so
+# an unrelated foreign page does not climb on every question. The margin was measured with the
+# bundled e5-small on 13 hand-written Arabic, French and Spanish pages mixed with 120 SciQ
+# supports: English questions about the foreign pages found them within 0.06 of the best cosine
+# 12 times in 13, while the 120 SciQ questions found some foreign page that close twice (1.7%).
+# Even then the right English page keeps its place: it also has the BM25 rank.
+CROSS_SCRIPT_WEIGHT = 3.0
+CROSS_LANGUAGE_WEIGHT = 1.0
 CROSS_LANGUAGE_MARGIN = 0.06
 # Words of a chunk read to tell its language (the opening is enough; it bounds build time).
 _LANGUAGE_SAMPLE_WORDS = 200
@@ -324,12 +333,22 @@ class HybridIndex(Generic[K]):
         )
 
     # --- internals used by search_many ---------------------------------------------------
-    def _foreign_rows(self, query: Language) -> npt.NDArray[np.bool_] | None:
-        """Mask of the chunks in another language than the query's (None: there are none)."""
+    def _foreign_rows(
+        self, query: Language, other_script: bool | None = None
+    ) -> npt.NDArray[np.bool_] | None:
+        """Mask of the chunks in another language than the query's (None: there are none).
+
+        other_script=True keeps only those in another script, False only those in the query's.
+        """
         if self._languages is None:
             return None
-        present = np.unique(self._languages)
-        alien = [int(i) for i in present if foreign(query, _LANGUAGES.table[int(i)])]
+        present = [_LANGUAGES.table[int(i)] for i in np.unique(self._languages)]
+        alien = [
+            _LANGUAGES.id(language)
+            for language in present
+            if foreign(query, language)
+            and (other_script is None or (language.script != query.script) == other_script)
+        ]
         if not alien:
             return None
         mask: npt.NDArray[np.bool_] = np.isin(self._languages, alien)
@@ -510,8 +529,10 @@ def _cross_language_ranking(
     query_text: str,
     similarities: Sequence[_Cosines | None],
     limit: int,
+    other_script: bool,
 ) -> _Ranked | None:
-    """Chunks in another language than the query whose cosine is near the best (see the margin)."""
+    """Chunks in another language than the query whose cosine is near the best (see the margin),
+    in another script than the query's (other_script) or in its script."""
     query = language_of(query_text)
     if query.script is None:
         return None
@@ -521,7 +542,7 @@ def _cross_language_ranking(
     floor = max(float(s.max()) for s in present) - CROSS_LANGUAGE_MARGIN
     masks: list[npt.NDArray[np.bool_] | None] = []
     for ix, cosines in zip(indexes, similarities, strict=True):
-        alien = ix._foreign_rows(query) if cosines is not None else None
+        alien = ix._foreign_rows(query, other_script) if cosines is not None else None
         if alien is None or cosines is None:
             masks.append(None)
             continue
@@ -568,7 +589,7 @@ def search_many(
     (alpha * BM25 + (1 - alpha) * cosine, each min-max scaled over the candidates). Without a
     query vector, or without vectors in the indexes, it degrades to BM25. With RRF, chunks in
     another language than the query's that are close to it by cosine are ranked once more on
-    their own (see CROSS_LANGUAGE_WEIGHT): BM25 cannot see them.
+    their own (see CROSS_SCRIPT_WEIGHT): BM25 cannot see them, or barely.
     """
     if k <= 0 or not indexes:
         return []
@@ -595,10 +616,11 @@ def search_many(
     else:
         rankings = [_pairs(lexical), _pairs(semantic)]
         rrf_weights = list(weights)
-        across = _cross_language_ranking(indexes, query_text, similarities, limit)
-        if across is not None:
-            rankings.append(_pairs(across))
-            rrf_weights.append(CROSS_LANGUAGE_WEIGHT)
+        for other_script, weight in ((True, CROSS_SCRIPT_WEIGHT), (False, CROSS_LANGUAGE_WEIGHT)):
+            across = _cross_language_ranking(indexes, query_text, similarities, limit, other_script)
+            if across is not None:
+                rankings.append(_pairs(across))
+                rrf_weights.append(weight)
         fused = reciprocal_rank_fusion(rankings, weights=rrf_weights, k=rrf_k)[:k]
     return [(indexes[owner].chunk_ids[row], float(score)) for (owner, row), score in fused]
 
