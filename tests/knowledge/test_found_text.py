@@ -155,9 +155,9 @@ async def test_readers_download_the_file_pdfs_inline(
     assert response.status_code == 200
     assert response.headers["content-disposition"].startswith("attachment")
 
-    # Not enrolled: the document does not exist for them; no token: 401.
+    # Not enrolled in a course they can see: 403, as for its lessons; no token: 401.
     outsider = await make_user(role=Role.student)
-    assert (await client.get(url, headers=auth(outsider))).status_code == 404
+    assert (await client.get(url, headers=auth(outsider))).status_code == 403
     assert (await client.get(url)).status_code == 401
     assert (
         await client.get(f"{API}/documents/{uuid.uuid4()}/file", headers=auth(outsider))
