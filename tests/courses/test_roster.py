@@ -198,3 +198,31 @@ async def test_roster_csv_import_reports_every_line(
     assert again.json()["already_enrolled"] == 2 and again.json()["created"] == 0
     wrong_type = await client.post(url, json={"email": "x@example.org"}, headers=owner)
     assert wrong_type.status_code == 415
+
+
+async def test_an_admin_manages_any_courses_roster(
+    client: httpx.AsyncClient, world: World, auth: Headers
+) -> None:
+    # The issue: "only the owner teacher or an admin adds students"; the admin owns no course.
+    private = await create_course(client, auth(world.other_teacher), visibility="private")
+    cid, admin = private["id"], auth(world.admin)
+    added = await client.post(
+        f"{API}/courses/{cid}/students", json={"email": world.student.email}, headers=admin
+    )
+    assert added.status_code == 201 and added.json()["status"] == "enrolled", added.text
+    imported = await client.post(
+        f"{API}/courses/{cid}/students/import",
+        content=f"email,full_name\n{world.other_student.email},Other\n{world.student.email},S\n",
+        headers={**admin, "Content-Type": "text/csv"},
+    )
+    assert imported.status_code == 200, imported.text
+    assert [r["status"] for r in imported.json()["rows"]] == ["enrolled", "already_enrolled"]
+    roster = await client.get(f"{API}/courses/{cid}/students", headers=admin)
+    assert {r["student_id"] for r in roster.json()["items"]} == {
+        str(world.student.id),
+        str(world.other_student.id),
+    }
+    removed = await client.delete(f"{API}/courses/{cid}/students/{world.student.id}", headers=admin)
+    assert removed.status_code == 204
+    still = await client.get(f"{API}/courses/{cid}/students", headers=auth(world.other_teacher))
+    assert [r["student_id"] for r in still.json()["items"]] == [str(world.other_student.id)]
