@@ -30,7 +30,7 @@ STUDYHALL = str(Path(sys.executable).parent / "studyhall")
 USER_DELETION = {
     "studyhall.courses.service.delete_user_data",
     "studyhall.assessments.reactions.delete_user_data",
-    "studyhall.billing.service.forget_user",
+    "studyhall.billing.reactions.forget_user",
     "studyhall.tutor.service.forget_user",
     "studyhall.video.service.forget_viewer",
 }

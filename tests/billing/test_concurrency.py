@@ -8,7 +8,7 @@ import uuid
 
 from studyhall.billing import service
 from studyhall.billing.errors import DailyLimitReached, InsufficientTokens
-from studyhall.billing.models import Reservation
+from studyhall.billing.models import EntryType, Reservation
 from studyhall.config import Settings
 from studyhall.core.db import Database
 from tests.billing.conftest import credit, invariants, wallet
@@ -82,7 +82,7 @@ async def test_twenty_concurrent_finalizes_charge_once(db: Database, settings: S
     assert (view.balance, view.reserved, view.used_today) == (1000 - charged, 0, charged)
     async with db.session(write=False) as session:
         usage = await service.list_transactions(
-            session, user_id=user_id, entry_type=service.EntryType.usage
+            session, user_id=user_id, entry_type=EntryType.usage
         )
     assert usage.totals.count == 1
     assert await invariants(db, settings.billing, user_id) == []

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from studyhall.billing import service
 from studyhall.billing.jobs import EXPIRE_KIND
+from studyhall.billing.models import EntryType
 from studyhall.config import Settings
 from studyhall.core.clock import clock
 from studyhall.core.db import Database
@@ -70,9 +71,7 @@ async def test_open_reservations_expire_after_the_ttl(db: Database, settings: Se
         assert (await service.get_reservation(session, reservation_id=other)).status == "expired"
         assert (await service.get_reservation(session, reservation_id=young)).status == "reserved"
         assert (await service.get_reservation(session, reservation_id=done)).status == "finalized"
-        expiries = await service.list_transactions(
-            session, user_id=a, entry_type=service.EntryType.expiry
-        )
+        expiries = await service.list_transactions(session, user_id=a, entry_type=EntryType.expiry)
     assert expiries.totals.count == 1 and expiries.entries[0].reserved_delta == -300
 
     # An expired reservation is resolved: finalizing it later charges nothing.

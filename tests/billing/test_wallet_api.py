@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from studyhall.audit.models import AuditLog
 from studyhall.billing import service
+from studyhall.billing.errors import DailyLimitReached
 from studyhall.config import BillingSettings, Settings
 from studyhall.core.clock import clock
 from studyhall.core.db import Database
@@ -346,7 +347,7 @@ async def test_used_today_resets_at_the_configured_hour(db: Database) -> None:
         try:
             await service.reserve(s, user_id=user_id, amount=200, purpose="t", settings=cfg)
             raise AssertionError("expected the daily limit")
-        except service.DailyLimitReached as exc:
+        except DailyLimitReached as exc:
             assert exc.retry_after == 60
     clock.freeze(datetime(2026, 1, 15, 3, 0, tzinfo=UTC))  # 04:00 Paris: a new day
     async with db.session() as s:

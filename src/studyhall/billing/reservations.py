@@ -1,0 +1,358 @@
+"""Reservations: tokens held for an answer, then charged, given back or expired.
+
+- reserve → finalize(actual) | release | expiry: the first resolution wins, later calls return
+  the reservation as it is (a second finalize returns the first result). finalize charges
+  min(actual, reserved) and releases the rest; an overdue reservation that the sweep has not
+  expired yet may still be finalized or released.
+- The daily limit (the user's, then the course's cap and budget) is checked before the balance,
+  so a user who may not spend more today learns it (429) before being asked to buy tokens (402).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from studyhall.audit.service import record
+from studyhall.billing import repository
+from studyhall.billing.errors import (
+    CourseBudgetExhausted,
+    DailyLimitReached,
+    ExceedsReservation,
+    InsufficientTokens,
+    ReservationNotFound,
+)
+from studyhall.billing.ledger import (
+    check_amount,
+    day_window,
+    effective_daily_limit,
+    lock_wallet_row,
+    post_entry,
+    seconds_until,
+    settings_or_default,
+    start_day,
+)
+from studyhall.billing.models import EntryType, Reservation, ReservationStatus, Wallet
+from studyhall.config import BillingSettings
+from studyhall.core import idempotency
+from studyhall.core.clock import utcnow
+from studyhall.core.errors import Unprocessable
+from studyhall.core.ids import new_id
+
+_RESERVE_ROUTE = "billing.reserve"
+
+
+async def reserve(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    amount: int,
+    purpose: str,
+    course_id: uuid.UUID | None = None,
+    idempotency_key: str | None = None,
+    ttl_s: int | None = None,
+    actor_id: uuid.UUID | None = None,
+    settings: BillingSettings | None = None,
+) -> Reservation:
+    """Hold `amount` tokens or fail: 429 daily limit / course cap, 402 not enough tokens."""
+    cfg = settings_or_default(settings)
+    check_amount(amount)
+    if idempotency_key is not None:
+        stored = await idempotency.claim(
+            session,
+            key=idempotency_key,
+            user_id=user_id,
+            route=_RESERVE_ROUTE,
+            request={"amount": amount, "purpose": purpose, "course_id": course_id, "ttl_s": ttl_s},
+        )
+        if stored is not None:
+            existing = await repository.get_reservation(
+                session, uuid.UUID(stored.body["reservation_id"])
+            )
+            if existing is None:
+                raise ReservationNotFound()
+            return existing
+    now = utcnow()
+    wallet = await lock_wallet_row(session, user_id, cfg, now)
+    if wallet.reserved > 0:
+        # Nothing held means no open reservation (reserved = Σ open holds), so none overdue:
+        # the query is skipped on the common path.
+        for overdue in await repository.overdue_reservations_of(session, user_id, now):
+            _resolve_expired(session, wallet, overdue, now)
+
+    start, resets_at = day_window(now, cfg)
+    limit = effective_daily_limit(wallet, cfg)
+    if wallet.used_today + wallet.reserved + amount > limit:
+        raise DailyLimitReached(
+            f"Daily token limit reached ({limit} tokens a day, "
+            f"{wallet.used_today} used and {wallet.reserved} held); it resets at "
+            f"{resets_at.isoformat().replace('+00:00', 'Z')}",
+            retry_after=seconds_until(resets_at, now),
+        )
+    if course_id is not None:
+        # The course's row lock serializes its reservations across users; the figures below are
+        # read after it is taken, so two answers can never both fit in the same room.
+        cap = await repository.lock_course_cap(session, course_id)
+        if cap is not None and (cap.daily_cap is not None or cap.token_budget is not None):
+            # Today's usage, the total spent and the open holds: one statement under the lock.
+            figures = await repository.course_figures(
+                session,
+                course_id,
+                since=start if cap.daily_cap is not None else None,
+                ever=cap.token_budget is not None,
+            )
+            held = figures.held
+            if cap.daily_cap is not None and figures.used_since + held + amount > cap.daily_cap:
+                raise DailyLimitReached(
+                    f"This course's daily token cap is reached ({cap.daily_cap} tokens a day "
+                    "for all its students together)",
+                    retry_after=seconds_until(resets_at, now),
+                    code="course_cap_reached",
+                )
+            if cap.token_budget is not None and figures.spent + held + amount > cap.token_budget:
+                raise CourseBudgetExhausted(
+                    budget=cap.token_budget, spent=figures.spent, held=held, requested=amount
+                )
+    available = wallet.balance - wallet.reserved
+    if amount > available:
+        raise InsufficientTokens(requested=amount, available=available)
+
+    ttl = cfg.reservation_ttl_s if ttl_s is None else ttl_s
+    reservation = Reservation(
+        id=new_id(),
+        user_id=user_id,
+        course_id=course_id,
+        amount=amount,
+        actual=None,
+        purpose=purpose[:200],
+        status=ReservationStatus.reserved,
+        created_at=now,
+        expires_at=now + timedelta(seconds=max(1, ttl)),
+    )
+    session.add(reservation)
+    post_entry(
+        session,
+        wallet,
+        entry_type=EntryType.reservation_hold,
+        reserved_delta=amount,
+        now=now,
+        reservation=reservation,
+        actor_id=actor_id,
+        reason=purpose[:500],
+    )
+    await session.flush()
+    if actor_id is not None:
+        await record(
+            session,
+            action="billing.reservation_created",
+            actor_id=actor_id,
+            target_type="reservation",
+            target_id=reservation.id,
+            details={"user_id": str(user_id), "amount": amount, "purpose": purpose[:200]},
+        )
+    if idempotency_key is not None:
+        await idempotency.complete(
+            session,
+            key=idempotency_key,
+            user_id=user_id,
+            route=_RESERVE_ROUTE,
+            status_code=201,
+            body={"reservation_id": str(reservation.id)},
+        )
+    return reservation
+
+
+def _resolve_expired(
+    session: AsyncSession, wallet: Wallet, reservation: Reservation, now: datetime
+) -> None:
+    reservation.status = ReservationStatus.expired
+    reservation.resolved_at = now
+    post_entry(
+        session,
+        wallet,
+        entry_type=EntryType.expiry,
+        reserved_delta=-reservation.amount,
+        now=now,
+        reservation=reservation,
+        reason="Reservation expired",
+    )
+
+
+async def _open_reservation_locked(
+    session: AsyncSession,
+    reservation_id: uuid.UUID,
+    settings: BillingSettings,
+    user_id: uuid.UUID | None,
+) -> tuple[Reservation, Wallet | None]:
+    """The reservation read under its wallet's lock; the wallet is None when it is resolved.
+
+    The wallet is found through the reservation and locked in one statement, then the
+    reservation is read: after the lock, so a concurrent finalize or expiry is seen.
+    """
+    now = utcnow()
+    wallet = await repository.lock_wallet_of_reservation(session, reservation_id, user_id)
+    reservation = await repository.get_reservation(session, reservation_id)
+    if reservation is None or (user_id is not None and reservation.user_id != user_id):
+        raise ReservationNotFound()
+    if reservation.status != ReservationStatus.reserved:
+        return reservation, None
+    if wallet is None:
+        # An open hold whose wallet row is gone (never the case after a reserve): recreate it
+        # as every movement does, then re-read the hold under that lock.
+        wallet = await lock_wallet_row(session, reservation.user_id, settings, now)
+        reservation = await repository.get_reservation(session, reservation_id)
+        assert reservation is not None
+        if reservation.status != ReservationStatus.reserved:
+            return reservation, None
+        return reservation, wallet
+    start_day(wallet, settings, now)
+    return reservation, wallet
+
+
+async def finalize(
+    session: AsyncSession,
+    *,
+    reservation_id: uuid.UUID,
+    actual: int,
+    user_id: uuid.UUID | None = None,
+    actor_id: uuid.UUID | None = None,
+    settings: BillingSettings | None = None,
+) -> Reservation:
+    """Charge `actual` and release the rest of the hold; once only (later calls return it as is).
+
+    More than the hold is refused (422): the hold is the most the user agreed to spend, and a
+    silent cap would report one figure and charge another. `user_id`, when given, must own the
+    reservation (404 otherwise).
+    """
+    cfg = settings_or_default(settings)
+    if actual < 0:
+        raise Unprocessable("actual must not be negative", code="invalid_amount")
+    reservation, wallet = await _open_reservation_locked(session, reservation_id, cfg, user_id)
+    if wallet is None:
+        return reservation
+    if actual > reservation.amount:
+        raise ExceedsReservation(actual=actual, reserved=reservation.amount)
+    now = utcnow()
+    charged = actual
+    rest = reservation.amount - charged
+    if charged > 0:
+        post_entry(
+            session,
+            wallet,
+            entry_type=EntryType.usage,
+            balance_delta=-charged,
+            reserved_delta=-charged,
+            now=now,
+            reservation=reservation,
+            actor_id=actor_id,
+            reason=reservation.purpose,
+        )
+        wallet.used_today += charged
+    if rest > 0:
+        post_entry(
+            session,
+            wallet,
+            entry_type=EntryType.release,
+            reserved_delta=-rest,
+            now=now,
+            reservation=reservation,
+            actor_id=actor_id,
+            reason="Unused part of the reservation",
+        )
+    reservation.status = ReservationStatus.finalized
+    reservation.actual = charged
+    reservation.resolved_at = now
+    await session.flush()
+    if actor_id is not None:
+        await record(
+            session,
+            action="billing.reservation_finalized",
+            actor_id=actor_id,
+            target_type="reservation",
+            target_id=reservation.id,
+            details={"user_id": str(reservation.user_id), "actual": charged},
+        )
+    return reservation
+
+
+async def release(
+    session: AsyncSession,
+    *,
+    reservation_id: uuid.UUID,
+    user_id: uuid.UUID | None = None,
+    actor_id: uuid.UUID | None = None,
+    settings: BillingSettings | None = None,
+) -> Reservation:
+    """Give every held token back; once only (later calls return the reservation as is)."""
+    cfg = settings_or_default(settings)
+    reservation, wallet = await _open_reservation_locked(session, reservation_id, cfg, user_id)
+    if wallet is None:
+        return reservation
+    now = utcnow()
+    post_entry(
+        session,
+        wallet,
+        entry_type=EntryType.release,
+        reserved_delta=-reservation.amount,
+        now=now,
+        reservation=reservation,
+        actor_id=actor_id,
+        reason="Reservation released",
+    )
+    reservation.status = ReservationStatus.released
+    reservation.actual = 0
+    reservation.resolved_at = now
+    await session.flush()
+    if actor_id is not None:
+        await record(
+            session,
+            action="billing.reservation_released",
+            actor_id=actor_id,
+            target_type="reservation",
+            target_id=reservation.id,
+            details={"user_id": str(reservation.user_id)},
+        )
+    return reservation
+
+
+async def expire_due(
+    session: AsyncSession, *, limit_users: int = 200, settings: BillingSettings | None = None
+) -> int:
+    """Expire open reservations past their time (wallets locked in id order); returns how many."""
+    cfg = settings_or_default(settings)
+    now = utcnow()
+    user_ids = await repository.users_with_overdue(session, now, limit_users)
+    count = 0
+    for user_id in user_ids:  # already sorted: one lock order everywhere
+        wallet = await lock_wallet_row(session, user_id, cfg, now)
+        for reservation in await repository.overdue_reservations_of(session, user_id, now):
+            _resolve_expired(session, wallet, reservation, now)
+            count += 1
+    await session.flush()
+    return count
+
+
+async def get_reservation(
+    session: AsyncSession, *, reservation_id: uuid.UUID, user_id: uuid.UUID | None = None
+) -> Reservation:
+    """One reservation (of `user_id` when given), else 404."""
+    reservation = await repository.get_reservation(session, reservation_id)
+    if reservation is None or (user_id is not None and reservation.user_id != user_id):
+        raise ReservationNotFound()
+    return reservation
+
+
+async def list_reservations(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    status: ReservationStatus | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Reservation], int]:
+    """A user's reservations, newest first."""
+    return await repository.list_reservations(
+        session, user_id=user_id, status=status, limit=limit, offset=offset
+    )
