@@ -28,7 +28,7 @@ STUDYHALL = str(Path(sys.executable).parent / "studyhall")
 # What a domain must do when a user, course or lesson goes: the contract of each domain with
 # identity and courses (a reaction missing here is personal data or files left behind).
 USER_DELETION = {
-    "studyhall.courses.service.delete_user_data",
+    "studyhall.courses.reactions.delete_user_data",
     "studyhall.assessments.reactions.delete_user_data",
     "studyhall.billing.reactions.forget_user",
     "studyhall.tutor.service.forget_user",
@@ -185,7 +185,7 @@ def test_a_worker_that_imports_no_router_knows_every_kind_and_reaction(tmp_path:
         ["studyhall.courses.checkout.enroll_payer"],
         ["studyhall.courses.checkout.end_paid_seat"],
     ]
-    assert report["bulk"] == ["studyhall.courses.service.enrolled_student_ids"]
+    assert report["bulk"] == ["studyhall.courses.lookups.enrolled_student_ids"]
 
 
 def test_create_app_wires_the_same_and_again_changes_nothing(settings: Settings) -> None:
