@@ -18,6 +18,8 @@ async def test_unknown_query_parameters_are_refused(
     for url in (
         "/chat/sessions?user_id=00000000-0000-0000-0000-000000000000",
         "/courses?grade=3",
+        "/library/textbooks?grade=7",  # a textbook's grade is its `level`
+        "/courses/00000000-0000-0000-0000-000000000000/quizzes?lesson=1",  # it is `lesson_id`
         "/courses?limit=5&sort=title",
         "/system/info?debug=1",
     ):
