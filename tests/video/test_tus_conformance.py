@@ -260,9 +260,13 @@ async def test_termination_deletes_the_upload_and_expiry_frees_unfinished_ones(
     storage = app.state.storage
     gone = await create_upload(client, headers, classroom.course, 50)
     assert (await patch(client, gone["upload_link"], headers, 0, b"x" * 20)).status_code == 204
+    gone_path = storage.local_path((await _video(db, gone["video_id"])).storage_key)
     terminated = await client.delete(gone["upload_link"], headers={**headers, **TUS})
     assert terminated.status_code == 204
     assert (await client.head(gone["upload_link"], headers={**headers, **TUS})).status_code == 404
+    # Its bytes are freed by a job once the deletion commits.
+    await Worker(db, settings, storage, name="video-test").run_until_idle()
+    assert not gone_path.exists()
 
     stale = await create_upload(client, headers, classroom.course, 50)
     assert (await patch(client, stale["upload_link"], headers, 0, b"y" * 20)).status_code == 204

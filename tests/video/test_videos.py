@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from studyhall.core.clock import clock
+from studyhall.identity.models import Role, User
 from studyhall.video.media import mp4_duration
+from tests.conftest import MakeUser
 from tests.video.conftest import API, Classroom, Headers, create_upload, upload_all
 from tests.video.media import box, tiny_mp4
 
@@ -25,6 +30,7 @@ async def test_range_playback_is_byte_exact(
     whole = await client.get(url, headers=student)
     assert whole.status_code == 200 and whole.content == data
     assert whole.headers["accept-ranges"] == "bytes"
+    assert whole.headers["content-type"] == "video/mp4"
 
     for header, start, end in (
         ("bytes=0-0", 0, 0),
@@ -198,3 +204,54 @@ def test_the_mp4_header_gives_the_duration(tmp_path: Path) -> None:
         path = tmp_path / name
         path.write_bytes(data)
         assert mp4_duration(path) == expected, name
+
+
+async def test_figures_over_several_viewers_views_completion_and_drop_off(
+    client: httpx.AsyncClient, classroom: Classroom, auth: Headers, make_user: MakeUser
+) -> None:
+    teacher = auth(classroom.teacher)
+    video_id = await upload_all(client, teacher, classroom.course, tiny_mp4(100.0, payload=b"d"))
+    viewers = [classroom.student]
+    for _ in range(3):
+        viewer = await make_user(Role.student)
+        enrolled = await client.post(
+            f"{API}/courses/{classroom.course}/enroll", headers=auth(viewer)
+        )
+        assert enrolled.status_code == 201
+        viewers.append(viewer)
+    finisher, leaver, returner, skimmer = viewers
+    beat = f"{API}/videos/{video_id}/heartbeats"
+
+    async def watch(who: User, *positions: float) -> dict[str, Any]:
+        answer: dict[str, Any] = {}
+        for position in positions:
+            response = await client.post(beat, json={"position_s": position}, headers=auth(who))
+            assert response.status_code == 200, response.text
+            answer = response.json()
+        return answer
+
+    assert (await watch(finisher, *range(0, 101, 10)))["completed"] is True
+    assert (await watch(leaver, 0, 10, 20, 30, 35))["watched_s"] == 35
+    await watch(returner, 0, 10, 20)
+    await watch(skimmer, 0, 5)
+    # Back after more than half an hour: a second view, the jump back is not watching.
+    clock.advance(timedelta(minutes=31))
+    back = await watch(returner, 20, 30, 38)
+    assert back["views"] == 2 and back["watched_s"] == 20 + 10 + 8
+
+    figures = (
+        await client.get(f"{API}/videos/{video_id}/analytics", headers=auth(classroom.teacher))
+    ).json()
+    assert figures["views"] == 1 + 1 + 2 + 1
+    assert figures["unique_viewers"] == 4 and figures["completions"] == 1
+    assert figures["completion_rate"] == 25.0
+    assert figures["average_watch_time_s"] == (100 + 35 + 38 + 5) / 4
+    # Where those who did not finish stopped, per tenth of the video, busiest first.
+    assert figures["drop_off_points"] == [
+        {"at_s": 30.0, "viewers": 2},
+        {"at_s": 0.0, "viewers": 1},
+    ]
+    listed = await client.get(
+        f"{API}/courses/{classroom.course}/videos", headers=auth(classroom.teacher)
+    )
+    assert listed.json()["items"][0]["figures"] == figures

@@ -1,8 +1,13 @@
-"""A video file's duration: ffprobe when it is installed, else the MP4/QuickTime `mvhd` box.
+"""A video file's duration: ffprobe when it is installed, else the MP4/QuickTime `mvhd` box;
+and its media type, from its first bytes.
 
 The fallback reads only box headers (seeking past `mdat`, which holds the media), so a file of
 several GB costs a few small reads. It understands ISO base media files (MP4, MOV, M4V, 3GP);
 for anything else, without ffprobe, the duration stays unknown rather than guessed.
+
+The media type the stream is served with comes from the file's signature, never from what the
+uploader declared (a declared `text/html` served inline would run in StudyHall's origin): a
+container not recognised here is `application/octet-stream`.
 """
 
 from __future__ import annotations
@@ -53,6 +58,37 @@ async def _ffprobe(path: Path) -> float | None:
     except (ValueError, KeyError, TypeError):
         return None
     return value if value >= 0 else None
+
+
+OCTET_STREAM = "application/octet-stream"
+# Enough for two MPEG-TS packets (188 bytes each) and an EBML header's DocType.
+_SNIFF_BYTES = 2 * 188 + 1
+
+
+async def read_media_type(path: Path) -> str:
+    """The video media type of the file at `path`, from its signature."""
+    return await asyncio.to_thread(_sniff_file, path)
+
+
+def _sniff_file(path: Path) -> str:
+    with path.open("rb") as handle:
+        return media_type_of(handle.read(_SNIFF_BYTES))
+
+
+def media_type_of(head: bytes) -> str:
+    """The media type a file starting with `head` is served as."""
+    if head[4:8] == b"ftyp":
+        # QuickTime's brand; every other ISO base media brand plays as MP4.
+        return "video/quicktime" if head[8:12] == b"qt  " else "video/mp4"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):  # EBML: Matroska, or its WebM profile
+        return "video/webm" if b"webm" in head[:64] else "video/x-matroska"
+    if head.startswith(b"OggS"):
+        return "video/ogg"
+    if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
+        return "video/x-msvideo"
+    if len(head) > 2 * 188 and head[0] == head[188] == head[2 * 188] == 0x47:
+        return "video/mp2t"  # MPEG transport stream: a sync byte every 188 bytes
+    return OCTET_STREAM
 
 
 def mp4_duration(path: Path) -> float | None:

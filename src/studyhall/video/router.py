@@ -41,6 +41,8 @@ class VideoFileResponse(FileResponse):
 
 
 _HOST_ERRORS = errors(502, 503)
+# What a stream is served as (studyhall.video.media reads it from the file's first bytes).
+_VIDEO_TYPES = ("video/mp4", "video/webm", "video/x-matroska", "video/quicktime", "video/ogg")
 
 
 @router.post(
@@ -140,9 +142,12 @@ async def attach_video(
     "/videos/{video_id}/stream",
     response_class=VideoFileResponse,
     responses={
-        200: {"content": {"video/mp4": {}}, "description": "The whole file"},
+        200: {
+            "content": {t: {} for t in _VIDEO_TYPES},
+            "description": "The whole file, as the media type its signature shows",
+        },
         206: {
-            "content": {"video/mp4": {}, "multipart/byteranges": {}},
+            "content": {**{t: {} for t in _VIDEO_TYPES}, "multipart/byteranges": {}},
             "description": "The ranges asked for with `Range` (several as multipart/byteranges)"
             "; `If-Range` with a stale ETag or date gets the whole file instead",
         },

@@ -20,7 +20,7 @@ from studyhall.jobs.files import delete_files_later
 from studyhall.video import repository
 from studyhall.video.errors import NotStreamedHere, VideoNotFound, VideoNotReady, VideoTooLarge
 from studyhall.video.hosts import host_for
-from studyhall.video.media import read_duration
+from studyhall.video.media import read_duration, read_media_type
 from studyhall.video.models import Video, VideoHostName, VideoPrivacy, VideoStatus, VideoWatch
 from studyhall.video.schemas import (
     DropOffPoint,
@@ -189,7 +189,9 @@ async def finish_local_upload(
     if video.status == VideoStatus.ready:
         return video
     assert video.storage_key is not None
-    duration = await read_duration(storage.local_path(video.storage_key))
+    path = storage.local_path(video.storage_key)
+    duration = await read_duration(path)
+    video.content_type = await read_media_type(path)
     video.status = VideoStatus.ready
     video.upload_offset = video.size_bytes
     video.duration_s = duration
@@ -377,6 +379,7 @@ def playable_path(storage: LocalStorage, video: Video) -> tuple[str, str]:
         raise NotStreamedHere()
     if video.status != VideoStatus.ready or video.storage_key is None:
         raise VideoNotReady()
+    # Videos finished before their media type was recorded were all MP4 uploads.
     return str(storage.local_path(video.storage_key)), video.content_type or "video/mp4"
 
 
