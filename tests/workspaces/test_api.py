@@ -6,20 +6,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 from sqlalchemy import select
 
 from studyhall.audit.models import AuditLog
-from studyhall.config import Settings
+from studyhall.config import Settings, WorkspaceProfile
 from studyhall.core.db import Database
 from studyhall.identity.models import Role, User
 from studyhall.main import create_app
 from studyhall.workspaces.models import Workspace
 from tests.conftest import MakeUser
-from tests.workspaces.conftest import API, with_workspaces
+from tests.workspaces.conftest import API, ECHO_APP, with_workspaces
 
 Headers = Callable[[User], dict[str, str]]
 
@@ -259,3 +261,95 @@ async def test_admins_list_and_stop_any_workspace(
     assert await _actions(db, started["id"]) == ["workspace.start", "workspace.admin_stop"]
     unknown = await client.post(f"{API}/admin/workspaces/{uuid.uuid4()}/stop", headers=auth(admin))
     assert unknown.status_code == 404
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Processes whose command line carries the marker."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        if marker.encode() in cmdline:
+            found.append(int(entry))
+    return found
+
+
+async def test_a_workspace_that_does_not_answer_in_time_or_exits_is_given_up(
+    settings: Settings, student: User, auth: Headers, db: Database
+) -> None:
+    marker = f"never-serves-{uuid.uuid4().hex}"
+    silent = with_workspaces(
+        settings,
+        process_command=[sys.executable, "-c", "import time; time.sleep(600)", marker],
+        start_timeout_s=1.5,
+    )
+    async with client_for(silent) as client:
+        h = auth(student)
+        answer = await client.post(f"{API}/workspaces", json={}, headers=h)
+        assert answer.status_code == 502, answer.text
+        assert answer.json()["code"] == "workspace_start_failed"
+        assert "did not answer within 2 s" in answer.json()["detail"]
+        mine = (await client.get(f"{API}/workspaces/me", headers=h)).json()
+        assert mine["status"] == "failed" and "did not answer" in mine["error"]
+    # The process that never served was stopped, not left behind.
+    assert _processes_with(marker) == []
+
+    crashing = with_workspaces(
+        settings, process_command=[sys.executable, "-c", "raise SystemExit(3)"]
+    )
+    async with client_for(crashing) as client:
+        answer = await client.post(f"{API}/workspaces", json={}, headers=auth(student))
+        assert answer.status_code == 502
+        assert answer.json()["detail"] == "The workspace exited with status 3 while starting"
+    assert await _actions(db, mine["id"]) == ["workspace.start_failed", "workspace.start_failed"]
+
+
+async def test_the_profile_a_course_chooses_is_what_its_students_start(
+    settings: Settings, student: User, teacher: User, auth: Headers, db: Database
+) -> None:
+    marker = f"python-course-{uuid.uuid4().hex}"
+    profiles = {
+        "python": WorkspaceProfile(command=[sys.executable, str(ECHO_APP), "{port}", marker])
+    }
+    async with client_for(with_workspaces(settings, profiles=profiles)) as client:
+        course = await client.post(
+            f"{API}/courses",
+            json={"code": "WS103", "title": "Data", "is_published": True},
+            headers=auth(teacher),
+        )
+        course_id = course.json()["id"]
+        await client.post(f"{API}/courses/{course_id}/enroll", headers=auth(student))
+        profile_url = f"{API}/courses/{course_id}/workspace-profile"
+        assert (await client.get(profile_url, headers=auth(teacher))).json()["choices"] == [
+            "default",
+            "python",
+        ]
+        chosen = await client.put(profile_url, json={"profile": "python"}, headers=auth(teacher))
+        assert chosen.status_code == 200 and chosen.json()["profile"] == "python"
+
+        in_course = await client.post(
+            f"{API}/workspaces", json={"course_id": course_id}, headers=auth(student)
+        )
+        assert in_course.status_code == 201, in_course.text
+        assert in_course.json()["profile"] == "python"
+        pid = await _pid(db, in_course.json()["id"])
+        assert marker in Path(f"/proc/{pid}/cmdline").read_bytes().decode()
+        # The student's own workspace keeps the operator's default command.
+        personal = await client.post(f"{API}/workspaces", json={}, headers=auth(student))
+        assert personal.status_code == 201
+        other = await _pid(db, personal.json()["id"])
+        assert marker not in Path(f"/proc/{other}/cmdline").read_bytes().decode()
+        for params in ({"course_id": course_id}, {}):
+            stopped = await client.delete(
+                f"{API}/workspaces/me", params=params, headers=auth(student)
+            )
+            assert stopped.status_code == 204
+    async with db.session(write=False) as session:
+        audited = await session.scalar(
+            select(AuditLog.details).where(AuditLog.action == "workspace.course_profile")
+        )
+    assert audited == {"profile": "python"}

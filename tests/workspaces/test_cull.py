@@ -3,6 +3,7 @@ traffic through the proxy keeps one alive; a start that never finished is given 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from websockets.asyncio.client import connect
 
 from studyhall.audit.models import AuditLog
 from studyhall.config import Settings
@@ -22,6 +24,7 @@ from studyhall.jobs.service import enqueue
 from studyhall.jobs.worker import Worker
 from studyhall.workspaces.jobs import CULL_KIND
 from studyhall.workspaces.models import Workspace, WorkspaceStatus
+from tests.tutor.conftest import live_server
 from tests.workspaces.conftest import API, with_workspaces
 
 Headers = Callable[[User], dict[str, str]]
@@ -113,3 +116,31 @@ async def test_a_start_that_never_finished_is_given_up(
     await Worker(db, settings, app.state.storage, name="cull-test").run_until_idle()
     failed = await _row(db, str(row.id))
     assert failed.status == WorkspaceStatus.failed and failed.error
+
+
+async def test_websocket_traffic_keeps_the_workspace_alive(
+    app: Any, student: User, auth: Headers, db: Database, settings: Settings
+) -> None:
+    async with live_server(app) as base, httpx.AsyncClient(base_url=base, timeout=60) as client:
+        started = (await client.post(f"{API}/workspaces", json={}, headers=auth(student))).json()
+        pid = int((await _row(db, started["id"])).backend_id or 0)
+        ws_url = base.replace("http", "ws") + f"/workspaces/{started['id']}/api/kernels/k/channels"
+        async with connect(ws_url, additional_headers=auth(student)) as ws:
+            clock.advance(timedelta(seconds=IDLE_S * 0.7))
+            moved_to = utcnow()
+            await ws.send("still here")
+            assert await ws.recv() == "echo:still here"
+            # The relay records the frame as activity (its own write, just after relaying it).
+            for _ in range(100):
+                if (await _row(db, started["id"])).last_activity_at >= moved_to:
+                    break
+                await asyncio.sleep(0.05)
+            clock.advance(timedelta(seconds=IDLE_S * 0.7))
+            await _cull(app, db, settings)
+            assert (await _row(db, started["id"])).status == WorkspaceStatus.running
+            assert _alive(pid)
+
+            clock.advance(timedelta(seconds=IDLE_S * 0.4))
+            await _cull(app, db, settings)
+            assert (await _row(db, started["id"])).status == WorkspaceStatus.stopped
+            assert not _alive(pid)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -32,6 +31,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from studyhall.config import Settings
+from studyhall.core.clock import utcnow
 from studyhall.core.db import Database
 from studyhall.core.errors import AppError, Forbidden, Unauthorized
 from studyhall.identity.dependencies import user_from_access_token
@@ -224,12 +224,15 @@ async def _open_upstream(websocket: WebSocket, target: service.ProxyTarget) -> C
 async def _relay(
     websocket: WebSocket, upstream: ClientConnection, db: Database, workspace_id: uuid.UUID
 ) -> None:
-    last_touch = time.monotonic()
+    # The idle cull's clock (utcnow), so frames keep the workspace alive by the same measure;
+    # the handshake itself counted as activity.
+    last_touch = utcnow()
 
     async def activity() -> None:
         nonlocal last_touch
-        if time.monotonic() - last_touch >= service.ACTIVITY_RESOLUTION_S:
-            last_touch = time.monotonic()
+        now = utcnow()
+        if (now - last_touch).total_seconds() >= service.ACTIVITY_RESOLUTION_S:
+            last_touch = now
             await service.touch_by_id(db, workspace_id=workspace_id)
 
     async def client_to_workspace() -> None:

@@ -125,11 +125,13 @@ class ProcessBackend:
         if not await wait_until_serving(
             url + spec.base_url, timeout_s=spec.start_timeout_s, still_alive=alive
         ):
+            # Read before stopping it, which gives every workspace an exit status.
+            exited = proc.returncode
             await self.stop(str(proc.pid))
             raise WorkspaceStartFailed(
                 f"The workspace did not answer within {spec.start_timeout_s:.0f} s"
-                if proc.returncode is None
-                else f"The workspace exited with status {proc.returncode} while starting"
+                if exited is None
+                else f"The workspace exited with status {exited} while starting"
             )
         log.info("workspace_process_started", workspace_id=str(spec.workspace_id), pid=proc.pid)
         return Endpoint(backend_id=str(proc.pid), url=url)
