@@ -288,3 +288,10 @@ async def test_termination_deletes_the_upload_and_expiry_frees_unfinished_ones(
     assert head.status_code == 410
     assert (await patch(client, stale["upload_link"], headers, 20, b"z")).status_code == 410
     assert (await _video(db, fresh["video_id"])).status == VideoStatus.uploading
+    # The course's list shows each video's status, the expired one failed with its reason.
+    listed = await client.get(f"{API}/courses/{classroom.course}/videos", headers=headers)
+    statuses = {v["id"]: (v["status"], v["error"]) for v in listed.json()["items"]}
+    assert statuses == {
+        stale["video_id"]: ("failed", "The upload expired before it was finished"),
+        fresh["video_id"]: ("uploading", None),
+    }
