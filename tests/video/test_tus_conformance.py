@@ -18,7 +18,7 @@ from sqlalchemy import select
 from studyhall.config import Settings
 from studyhall.core import clock
 from studyhall.core.db import Database
-from studyhall.jobs.service import enqueue
+from studyhall.jobs.models import Job
 from studyhall.jobs.worker import Worker
 from studyhall.video.jobs import EXPIRE_KIND
 from studyhall.video.models import Video, VideoStatus
@@ -278,9 +278,13 @@ async def test_termination_deletes_the_upload_and_expiry_frees_unfinished_ones(
         row = await session.get(Video, uuid.UUID(stale["video_id"]))
         assert row is not None
         row.upload_expires_at = clock.utcnow() - timedelta(seconds=1)
-    async with db.session() as session:
-        await enqueue(session, kind=EXPIRE_KIND, payload={})
-    await Worker(db, settings, storage, name="video-test").run_until_idle()
+    # The worker's periodic schedule runs the expiry (due at once: the schedule is new).
+    worker = Worker(db, settings, storage, name="video-test")
+    await worker.schedule_periodic()
+    await worker.run_until_idle()
+    async with db.session(write=False) as session:
+        ran = await session.scalar(select(Job.result).where(Job.kind == EXPIRE_KIND))
+    assert ran == {"expired": 1}
     expired = await _video(db, stale["video_id"])
     assert expired.status == VideoStatus.failed and expired.storage_key is None
     assert not path.exists()
