@@ -23,7 +23,7 @@ from studyhall.identity.errors import (
 from studyhall.identity.models import (
     ApiKey,
     User,
-    default_preferences,
+    new_user,
 )
 from studyhall.identity.schemas import (
     ApiKeyCreate,
@@ -49,18 +49,13 @@ async def create_api_key(
     if data.expires_at is not None and data.expires_at <= now:
         raise FieldInvalid("The expiry must be in the future", field="expires_at")
     prefix, key = _new_api_key()
-    service_user = User(
+    service_user = new_user(
         email=f"key-{prefix}@service.invalid",
-        username=None,
         full_name=f"API key: {data.name}"[:200],
         password_hash=_UNUSABLE_PASSWORD,
         role=data.acts_as_role,
-        is_active=True,
         is_verified=True,
         is_service=True,
-        hint_level=3,
-        preferences=default_preferences(),
-        auth_version=1,
     )
     session.add(service_user)
     await session.flush()

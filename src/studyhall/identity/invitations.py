@@ -15,7 +15,7 @@ from studyhall.config import Settings
 from studyhall.identity import repository
 from studyhall.identity.credentials import flush_unique, hash_secret
 from studyhall.identity.mail_tokens import send_token_mail
-from studyhall.identity.models import EmailTokenPurpose, Role, User, default_preferences
+from studyhall.identity.models import EmailTokenPurpose, Role, User, new_user
 
 
 async def find_or_invite(
@@ -25,18 +25,12 @@ async def find_or_invite(
     existing = await repository.get_user_by_email(session, email)
     if existing is not None:
         return existing, False
-    user = User(
+    user = new_user(
         email=email,
-        username=None,
         full_name=(full_name or email.split("@", 1)[0])[:200],
         password_hash=await hash_secret(secrets.token_urlsafe(32)),
         role=Role.student,
-        is_active=True,
         is_verified=False,
-        is_service=False,
-        hint_level=3,
-        preferences=default_preferences(),
-        auth_version=1,
     )
     session.add(user)
     await flush_unique(session)

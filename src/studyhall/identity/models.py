@@ -51,6 +51,43 @@ class User(IdMixin, TimestampMixin, Base):
     last_active_at: Mapped[datetime | None]
 
 
+def new_user(
+    *,
+    email: str,
+    full_name: str,
+    password_hash: str,
+    role: Role,
+    is_verified: bool,
+    username: str | None = None,
+    is_service: bool = False,
+    hint_level: int = 3,
+    given_name: str | None = None,
+    family_name: str | None = None,
+    track: str | None = None,
+) -> User:
+    """A new active account, with what every way of creating one shares (preferences, version).
+
+    The columns have defaults too; setting them here keeps the object complete before its first
+    flush, as each creator (sign-up, admin, invitation, SSO, API key) did on its own before.
+    """
+    return User(
+        email=email,
+        username=username,
+        full_name=full_name,
+        given_name=given_name,
+        family_name=family_name,
+        password_hash=password_hash,
+        role=role,
+        is_active=True,
+        is_verified=is_verified,
+        is_service=is_service,
+        hint_level=hint_level,
+        track=track,
+        preferences=default_preferences(),
+        auth_version=1,
+    )
+
+
 class RefreshToken(IdMixin, Base):
     __tablename__ = "refresh_tokens"
 

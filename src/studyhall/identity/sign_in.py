@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import uuid
 from datetime import datetime, timedelta
 
 import structlog
@@ -14,14 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from studyhall.audit import service as audit
 from studyhall.config import Settings
 from studyhall.core.clock import utcnow
-from studyhall.core.context import current_context
 from studyhall.core.db import Database
 from studyhall.core.ids import new_id
 from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.security import (
     dummy_hash,
     hash_token,
-    new_token,
 )
 from studyhall.identity import repository
 from studyhall.identity.credentials import (
@@ -46,9 +43,10 @@ from studyhall.identity.models import (
     RefreshToken,
     Role,
     User,
-    default_preferences,
+    new_user,
 )
 from studyhall.identity.oauth import service as external_sign_in
+from studyhall.identity.refresh_tokens import add_refresh_token, token_pair
 from studyhall.identity.schemas import (
     EmailExists,
     RegisterIn,
@@ -90,41 +88,47 @@ def _rotated_pair(
     )
 
 
-def _add_refresh_token(
+async def new_password_account(
     session: AsyncSession,
     settings: Settings,
-    user: User,
     *,
-    family_id: uuid.UUID,
-    refresh: str,
-    now: datetime,
-) -> None:
-    ctx = current_context()
-    session.add(
-        RefreshToken(
-            user_id=user.id,
-            family_id=family_id,
-            token_hash=hash_token(refresh),
-            created_at=now,
-            expires_at=now + timedelta(seconds=settings.refresh_token_ttl_s),
-            ip=ctx.ip,
-            user_agent=ctx.user_agent,
-        )
+    email: str,
+    username: str | None,
+    password: str,
+    full_name: str,
+    role: Role,
+    is_verified: bool,
+    refuse_sso_domains: bool,
+    hint_level: int = 3,
+    given_name: str | None = None,
+    family_name: str | None = None,
+    track: str | None = None,
+) -> User:
+    """A new account signing in with a password (sign-up, an admin's): 409 when the email or
+    username is taken, 422 for a weak password; the row is flushed."""
+    if await repository.email_taken(session, email):
+        raise EmailTaken()
+    if refuse_sso_domains:
+        # An SSO-only domain's people sign up through their provider, never with a password.
+        await external_sign_in.ensure_password_allowed(session, email=email)
+    if username and await repository.username_taken(session, username):
+        raise UsernameTaken()
+    ensure_strong_password(settings, password, field="password", user_inputs=[email, username])
+    user = new_user(
+        email=email,
+        username=username,
+        full_name=full_name,
+        given_name=given_name,
+        family_name=family_name,
+        track=track,
+        password_hash=await hash_secret(password),
+        role=role,
+        is_verified=is_verified,
+        hint_level=hint_level,
     )
-
-
-def _token_pair(
-    session: AsyncSession, settings: Settings, user: User, *, family_id: uuid.UUID
-) -> TokenPair:
-    """A new access token and a new refresh token in the given session family."""
-    refresh = new_token(32)
-    _add_refresh_token(session, settings, user, family_id=family_id, refresh=refresh, now=utcnow())
-    return TokenPair(
-        access_token=issue_access_token(settings, user),
-        refresh_token=refresh,
-        expires_in=settings.access_token_ttl_s,
-        user=UserOut.model_validate(user),
-    )
+    session.add(user)
+    await flush_unique(session)
+    return user
 
 
 async def register(
@@ -137,33 +141,20 @@ async def register(
         client_key(),
         message="Too many sign-ups from this address; try again later",
     )
-    if await repository.email_taken(session, data.email):
-        raise EmailTaken()
-    # An SSO-only domain's people sign up through their provider, never with a password.
-    await external_sign_in.ensure_password_allowed(session, email=data.email)
-    if data.username and await repository.username_taken(session, data.username):
-        raise UsernameTaken()
-    ensure_strong_password(
-        settings, data.password, field="password", user_inputs=[data.email, data.username]
-    )
-    user = User(
+    user = await new_password_account(
+        session,
+        settings,
         email=data.email,
         username=data.username,
+        password=data.password,
         full_name=data.full_name,
         given_name=data.given_name,
         family_name=data.family_name,
-        password_hash=await hash_secret(data.password),
-        role=Role.student,
-        is_active=True,
-        is_verified=False,
-        is_service=False,
-        hint_level=3,
         track=data.track,
-        preferences=default_preferences(),
-        auth_version=1,
+        role=Role.student,
+        is_verified=False,
+        refuse_sso_domains=True,
     )
-    session.add(user)
-    await flush_unique(session)
     await send_token_mail(
         session, settings, user=user, purpose=EmailTokenPurpose.verify_email, email=user.email
     )
@@ -239,7 +230,7 @@ async def login(
         now = utcnow()
         fresh.last_login_at = now
         fresh.last_active_at = now
-        pair = _token_pair(session, settings, fresh, family_id=new_id())
+        pair = token_pair(session, settings, fresh, family_id=new_id())
         await audit.record(
             session, action="auth.login", actor_id=fresh.id, target_type="user", target_id=fresh.id
         )
@@ -270,7 +261,7 @@ async def refresh(db: Database, *, settings: Settings, refresh_token: str) -> To
                 raise InvalidRefreshToken()
             touch_activity(user, now)
             successor = _successor_refresh_token(settings, refresh_token)
-            _add_refresh_token(
+            add_refresh_token(
                 session, settings, user, family_id=row.family_id, refresh=successor, now=now
             )
             return _rotated_pair(settings, user, refresh=successor, rotated_at=now)

@@ -16,28 +16,25 @@ from studyhall.core.errors import NotFound
 from studyhall.identity import repository
 from studyhall.identity.credentials import (
     ensure_strong_password,
-    flush_unique,
     hash_secret,
     revoke_access,
 )
 from studyhall.identity.deletion import delete_account
 from studyhall.identity.errors import (
-    EmailTaken,
     InvalidCredentials,
     SelfModification,
-    UsernameTaken,
 )
 from studyhall.identity.mail_tokens import send_token_mail
 from studyhall.identity.models import (
     EmailTokenPurpose,
     Role,
     User,
-    default_preferences,
 )
 from studyhall.identity.schemas import (
     AdminUserCreate,
     AdminUserUpdate,
 )
+from studyhall.identity.sign_in import new_password_account
 from studyhall.identity.tokens import issue_access_token
 
 
@@ -133,28 +130,19 @@ async def admin_create_user(
     session: AsyncSession, *, settings: Settings, actor: User, data: AdminUserCreate
 ) -> User:
     """Create an account of any role."""
-    if await repository.email_taken(session, data.email):
-        raise EmailTaken()
-    if data.username and await repository.username_taken(session, data.username):
-        raise UsernameTaken()
-    ensure_strong_password(
-        settings, data.password, field="password", user_inputs=[data.email, data.username]
-    )
-    user = User(
+    user = await new_password_account(
+        session,
+        settings,
         email=data.email,
         username=data.username,
+        password=data.password,
         full_name=data.full_name,
-        password_hash=await hash_secret(data.password),
         role=data.role,
-        is_active=True,
         is_verified=data.is_verified,
-        is_service=False,
         hint_level=data.hint_level,
-        preferences=default_preferences(),
-        auth_version=1,
+        # Admins create accounts in SSO-only domains too; only self sign-up is refused there.
+        refuse_sso_domains=False,
     )
-    session.add(user)
-    await flush_unique(session)
     if not user.is_verified:
         await send_token_mail(
             session, settings, user=user, purpose=EmailTokenPurpose.verify_email, email=user.email

@@ -36,7 +36,7 @@ from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.security import hash_token, new_token, verify_password
 from studyhall.identity import repository as users
 from studyhall.identity.errors import AccountDisabled
-from studyhall.identity.models import RefreshToken, Role, User, default_preferences
+from studyhall.identity.models import Role, User, new_user
 from studyhall.identity.oauth import providers, repository
 from studyhall.identity.oauth.errors import (
     IdentityInUse,
@@ -52,8 +52,8 @@ from studyhall.identity.oauth.errors import (
 from studyhall.identity.oauth.models import OAuthAccount, OAuthLoginState, SSODomain
 from studyhall.identity.oauth.providers import ExternalIdentity, Provider
 from studyhall.identity.oauth.schemas import AuthorizeOut, ProviderOut, SSODomainIn
-from studyhall.identity.schemas import TokenPair, UserOut
-from studyhall.identity.tokens import issue_access_token
+from studyhall.identity.refresh_tokens import token_pair
+from studyhall.identity.schemas import TokenPair
 
 log = structlog.get_logger(__name__)
 
@@ -291,30 +291,6 @@ async def _password_owner(
     return owner.id, owner.password_hash
 
 
-def _new_refresh(session: AsyncSession, settings: Settings, user: User) -> TokenPair:
-    """A token pair in a new session family (the same shape as a password login's)."""
-    now = utcnow()
-    ctx = current_context()
-    refresh = new_token(32)
-    session.add(
-        RefreshToken(
-            user_id=user.id,
-            family_id=new_id(),
-            token_hash=hash_token(refresh),
-            created_at=now,
-            expires_at=now + timedelta(seconds=settings.refresh_token_ttl_s),
-            ip=ctx.ip,
-            user_agent=ctx.user_agent,
-        )
-    )
-    return TokenPair(
-        access_token=issue_access_token(settings, user),
-        refresh_token=refresh,
-        expires_in=settings.access_token_ttl_s,
-        user=UserOut.model_validate(user),
-    )
-
-
 async def _link(
     session: AsyncSession, *, user: User, identity: ExternalIdentity, how: str
 ) -> OAuthAccount:
@@ -409,7 +385,7 @@ async def _open_session(
         user.last_active_at = now
         if not user.is_verified and user.email == identity.email:
             user.is_verified = True  # the provider vouched for this very address
-        pair = _new_refresh(session, settings, user)
+        pair = token_pair(session, settings, user, family_id=new_id())
         await audit.record(
             session,
             action="auth.oauth_login",
@@ -424,18 +400,12 @@ async def _open_session(
 
 async def _create_student(session: AsyncSession, identity: ExternalIdentity) -> User:
     """A verified student without a password, named as the provider names the person."""
-    user = User(
+    user = new_user(
         email=identity.email,
-        username=None,
         full_name=identity.name or identity.email.split("@", 1)[0][:200],
         password_hash=NO_PASSWORD,
         role=Role.student,
-        is_active=True,
         is_verified=True,
-        is_service=False,
-        hint_level=3,
-        preferences=default_preferences(),
-        auth_version=1,
     )
     session.add(user)
     try:

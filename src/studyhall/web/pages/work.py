@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from studyhall.assessments import router as assessments_api
 from studyhall.assessments import service as assessments
+from studyhall.assessments import uploads
 from studyhall.assessments.dependencies import (
     assignment_by_id,
     assignment_for_student,
@@ -21,7 +22,6 @@ from studyhall.assessments.dependencies import (
     quiz_for_student,
     submission_for_viewer,
 )
-from studyhall.assessments.errors import FileTooLarge
 from studyhall.assessments.models import AttemptStatus, QuestionKind
 from studyhall.assessments.schemas import AttemptSubmit, QuestionStudentOut
 from studyhall.core.clock import utcnow
@@ -36,7 +36,6 @@ from studyhall.web.render import page, redirect
 router = APIRouter(include_in_schema=False)
 ATTEMPTS_SHOWN = 20
 SUBMISSIONS_SHOWN = 20
-MAX_CONTENT = 200_000
 
 
 # ---------------------------------------------------------------- quizzes
@@ -207,9 +206,7 @@ async def submit_assignment(ctx: Ctx, assignment_id: uuid.UUID, request: Request
     """Text, a file or both (multipart), with the API's limits: 10 MiB, known file types."""
     user = ctx.require(Role.student)
     try:
-        length = int(request.headers.get("content-length") or 0)
-        if length > assessments.MAX_SUBMISSION_FILE_BYTES + 1024 * 1024:
-            raise FileTooLarge("The file is larger than 10 MiB")
+        uploads.check_request_length(request.headers.get("content-length"))
         async with request.form(max_files=1, max_fields=4) as form:
             content = form.get("content")
             text = content if isinstance(content, str) else ""
@@ -222,7 +219,7 @@ async def submit_assignment(ctx: Ctx, assignment_id: uuid.UUID, request: Request
                 session,
                 assignment=assignment,
                 student=user,
-                content=text[:MAX_CONTENT],
+                content=text[: uploads.MAX_CONTENT_CHARS],
                 file=upload,
                 storage=_storage(ctx),
             )
@@ -244,10 +241,7 @@ async def submit_assignment(ctx: Ctx, assignment_id: uuid.UUID, request: Request
 async def _upload(file: object) -> assessments.UploadedFile | None:
     if not isinstance(file, UploadFile) or not (file.filename or file.size):
         return None
-    data = await file.read(assessments.MAX_SUBMISSION_FILE_BYTES + 1)
-    if len(data) > assessments.MAX_SUBMISSION_FILE_BYTES:
-        raise FileTooLarge("The file is larger than 10 MiB")
-    return assessments.UploadedFile(filename=file.filename or "file", data=data)
+    return await uploads.read_upload(file)
 
 
 @router.get("/submissions/{submission_id}/file")
