@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -84,38 +84,46 @@ async def set_course_cap(
     settings: BillingSettings | None = None,
 ) -> CourseCapView:
     """Set (or with None remove) a course's daily token cap for all its students together."""
-    if daily_cap is not None and not 0 <= daily_cap <= MAX_AMOUNT:
-        raise Unprocessable("daily_cap must be between 0 and 10^12", code="invalid_amount")
-    await _set_course_limit(session, course_id, actor_id, daily_cap=daily_cap)
-    await record(
-        session,
-        action="billing.course_cap_set",
-        actor_id=actor_id,
-        target_type="course",
-        target_id=course_id,
-        details={"daily_cap": daily_cap},
+    await _set_course_limit(
+        session, course_id, actor_id, "daily_cap", daily_cap, action="billing.course_cap_set"
     )
     return await get_course_cap(session, course_id=course_id, settings=settings)
-
-
-_UNCHANGED: Any = object()
 
 
 async def _set_course_limit(
     session: AsyncSession,
     course_id: uuid.UUID,
     actor_id: uuid.UUID | None,
+    limit: Literal["daily_cap", "token_budget"],
+    value: int | None,
     *,
-    daily_cap: int | None = _UNCHANGED,
-    token_budget: int | None = _UNCHANGED,
+    action: str,
 ) -> None:
-    """Change one of a course's limits; the row goes when neither is left."""
+    """Change one of a course's limits (None removes it), audited; the row goes when neither is
+    left."""
+    if value is not None and not 0 <= value <= MAX_AMOUNT:
+        raise Unprocessable(f"{limit} must be between 0 and 10^12", code="invalid_amount")
+    await _store_course_limit(session, course_id, actor_id, limit, value)
+    await record(
+        session,
+        action=action,
+        actor_id=actor_id,
+        target_type="course",
+        target_id=course_id,
+        details={limit: value},
+    )
+
+
+async def _store_course_limit(
+    session: AsyncSession,
+    course_id: uuid.UUID,
+    actor_id: uuid.UUID | None,
+    limit: Literal["daily_cap", "token_budget"],
+    value: int | None,
+) -> None:
     cap = await repository.lock_course_cap(session, course_id)
     current = (cap.daily_cap, cap.token_budget) if cap is not None else (None, None)
-    wanted = (
-        current[0] if daily_cap is _UNCHANGED else daily_cap,
-        current[1] if token_budget is _UNCHANGED else token_budget,
-    )
+    wanted = (value, current[1]) if limit == "daily_cap" else (current[0], value)
     if wanted == (None, None):
         if cap is not None:
             await repository.delete_course_cap(session, course_id)
@@ -176,16 +184,13 @@ async def set_course_budget(
 
     A budget below what the course has already spent is accepted: the tutor then refuses at once.
     """
-    if token_budget is not None and not 0 <= token_budget <= MAX_AMOUNT:
-        raise Unprocessable("token_budget must be between 0 and 10^12", code="invalid_amount")
-    await _set_course_limit(session, course_id, actor_id, token_budget=token_budget)
-    await record(
+    await _set_course_limit(
         session,
+        course_id,
+        actor_id,
+        "token_budget",
+        token_budget,
         action="billing.course_budget_set",
-        actor_id=actor_id,
-        target_type="course",
-        target_id=course_id,
-        details={"token_budget": token_budget},
     )
     return await get_course_budget(session, course_id=course_id)
 

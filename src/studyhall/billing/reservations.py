@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,20 +61,10 @@ async def reserve(
     cfg = settings_or_default(settings)
     check_amount(amount)
     if idempotency_key is not None:
-        stored = await idempotency.claim(
-            session,
-            key=idempotency_key,
-            user_id=user_id,
-            route=_RESERVE_ROUTE,
-            request={"amount": amount, "purpose": purpose, "course_id": course_id, "ttl_s": ttl_s},
-        )
-        if stored is not None:
-            existing = await repository.get_reservation(
-                session, uuid.UUID(stored.body["reservation_id"])
-            )
-            if existing is None:
-                raise ReservationNotFound()
-            return existing
+        request = {"amount": amount, "purpose": purpose, "course_id": course_id, "ttl_s": ttl_s}
+        replayed = await _replayed(session, idempotency_key, user_id=user_id, request=request)
+        if replayed is not None:
+            return replayed
     now = utcnow()
     wallet = await lock_wallet_row(session, user_id, cfg, now)
     if wallet.reserved > 0:
@@ -83,64 +74,24 @@ async def reserve(
             _resolve_expired(session, wallet, overdue, now)
 
     start, resets_at = day_window(now, cfg)
-    limit = effective_daily_limit(wallet, cfg)
-    if wallet.used_today + wallet.reserved + amount > limit:
-        raise DailyLimitReached(
-            f"Daily token limit reached ({limit} tokens a day, "
-            f"{wallet.used_today} used and {wallet.reserved} held); it resets at "
-            f"{resets_at.isoformat().replace('+00:00', 'Z')}",
-            retry_after=seconds_until(resets_at, now),
-        )
+    _check_daily_limit(wallet, cfg, amount=amount, resets_at=resets_at, now=now)
     if course_id is not None:
-        # The course's row lock serializes its reservations across users; the figures below are
-        # read after it is taken, so two answers can never both fit in the same room.
-        cap = await repository.lock_course_cap(session, course_id)
-        if cap is not None and (cap.daily_cap is not None or cap.token_budget is not None):
-            # Today's usage, the total spent and the open holds: one statement under the lock.
-            figures = await repository.course_figures(
-                session,
-                course_id,
-                since=start if cap.daily_cap is not None else None,
-                ever=cap.token_budget is not None,
-            )
-            held = figures.held
-            if cap.daily_cap is not None and figures.used_since + held + amount > cap.daily_cap:
-                raise DailyLimitReached(
-                    f"This course's daily token cap is reached ({cap.daily_cap} tokens a day "
-                    "for all its students together)",
-                    retry_after=seconds_until(resets_at, now),
-                    code="course_cap_reached",
-                )
-            if cap.token_budget is not None and figures.spent + held + amount > cap.token_budget:
-                raise CourseBudgetExhausted(
-                    budget=cap.token_budget, spent=figures.spent, held=held, requested=amount
-                )
+        await _check_course_limits(
+            session, course_id, amount=amount, start=start, resets_at=resets_at, now=now
+        )
     available = wallet.balance - wallet.reserved
     if amount > available:
         raise InsufficientTokens(requested=amount, available=available)
 
-    ttl = cfg.reservation_ttl_s if ttl_s is None else ttl_s
-    reservation = Reservation(
-        id=new_id(),
-        user_id=user_id,
-        course_id=course_id,
-        amount=amount,
-        actual=None,
-        purpose=purpose[:200],
-        status=ReservationStatus.reserved,
-        created_at=now,
-        expires_at=now + timedelta(seconds=max(1, ttl)),
-    )
-    session.add(reservation)
-    post_entry(
+    reservation = _hold(
         session,
         wallet,
-        entry_type=EntryType.reservation_hold,
-        reserved_delta=amount,
-        now=now,
-        reservation=reservation,
+        course_id=course_id,
+        amount=amount,
+        purpose=purpose,
+        ttl_s=cfg.reservation_ttl_s if ttl_s is None else ttl_s,
         actor_id=actor_id,
-        reason=purpose[:500],
+        now=now,
     )
     await session.flush()
     if actor_id is not None:
@@ -161,6 +112,108 @@ async def reserve(
             status_code=201,
             body={"reservation_id": str(reservation.id)},
         )
+    return reservation
+
+
+async def _replayed(
+    session: AsyncSession, key: str, *, user_id: uuid.UUID, request: dict[str, Any]
+) -> Reservation | None:
+    """The reservation a first call with this idempotency key made, or None for a first call."""
+    stored = await idempotency.claim(
+        session, key=key, user_id=user_id, route=_RESERVE_ROUTE, request=request
+    )
+    if stored is None:
+        return None
+    existing = await repository.get_reservation(session, uuid.UUID(stored.body["reservation_id"]))
+    if existing is None:
+        raise ReservationNotFound()
+    return existing
+
+
+def _check_daily_limit(
+    wallet: Wallet, settings: BillingSettings, *, amount: int, resets_at: datetime, now: datetime
+) -> None:
+    """429 when today's usage, the open holds and `amount` pass the wallet's daily limit."""
+    limit = effective_daily_limit(wallet, settings)
+    if wallet.used_today + wallet.reserved + amount > limit:
+        raise DailyLimitReached(
+            f"Daily token limit reached ({limit} tokens a day, "
+            f"{wallet.used_today} used and {wallet.reserved} held); it resets at "
+            f"{resets_at.isoformat().replace('+00:00', 'Z')}",
+            retry_after=seconds_until(resets_at, now),
+        )
+
+
+async def _check_course_limits(
+    session: AsyncSession,
+    course_id: uuid.UUID,
+    *,
+    amount: int,
+    start: datetime,
+    resets_at: datetime,
+    now: datetime,
+) -> None:
+    """429 past the course's daily cap (`course_cap_reached`), 402 past its total token budget."""
+    # The course's row lock serializes its reservations across users; the figures below are
+    # read after it is taken, so two answers can never both fit in the same room.
+    cap = await repository.lock_course_cap(session, course_id)
+    if cap is None or (cap.daily_cap is None and cap.token_budget is None):
+        return
+    # Today's usage, the total spent and the open holds: one statement under the lock.
+    figures = await repository.course_figures(
+        session,
+        course_id,
+        since=start if cap.daily_cap is not None else None,
+        ever=cap.token_budget is not None,
+    )
+    held = figures.held
+    if cap.daily_cap is not None and figures.used_since + held + amount > cap.daily_cap:
+        raise DailyLimitReached(
+            f"This course's daily token cap is reached ({cap.daily_cap} tokens a day "
+            "for all its students together)",
+            retry_after=seconds_until(resets_at, now),
+            code="course_cap_reached",
+        )
+    if cap.token_budget is not None and figures.spent + held + amount > cap.token_budget:
+        raise CourseBudgetExhausted(
+            budget=cap.token_budget, spent=figures.spent, held=held, requested=amount
+        )
+
+
+def _hold(
+    session: AsyncSession,
+    wallet: Wallet,
+    *,
+    course_id: uuid.UUID | None,
+    amount: int,
+    purpose: str,
+    ttl_s: int,
+    actor_id: uuid.UUID | None,
+    now: datetime,
+) -> Reservation:
+    """The reservation and its hold entry on the locked wallet (flushed by the caller)."""
+    reservation = Reservation(
+        id=new_id(),
+        user_id=wallet.user_id,
+        course_id=course_id,
+        amount=amount,
+        actual=None,
+        purpose=purpose[:200],
+        status=ReservationStatus.reserved,
+        created_at=now,
+        expires_at=now + timedelta(seconds=max(1, ttl_s)),
+    )
+    session.add(reservation)
+    post_entry(
+        session,
+        wallet,
+        entry_type=EntryType.reservation_hold,
+        reserved_delta=amount,
+        now=now,
+        reservation=reservation,
+        actor_id=actor_id,
+        reason=purpose[:500],
+    )
     return reservation
 
 
