@@ -10,6 +10,13 @@ holds = 0, nothing negative) and the charged total must equal 7 × the pairs cou
 
 A fresh PostgreSQL database (next to STUDYHALL_BENCH_POSTGRES_URL) is created and dropped
 afterwards. Ratios are against the 1-client run of the same scenario.
+
+On PostgreSQL the same scenarios also run, in the same run and on the same tables, through a
+bare asyncpg pool that sends each step as one hand-written statement without an explicit
+transaction (reserve: update the wallet if the tokens are available, insert the hold and its
+ledger entry; finalize: lock the wallet through the hold, resolve the hold, update the wallet,
+insert the usage and release entries): the hardware's figure for the same work, one round trip
+per step. `vs asyncpg` is StudyHall's rate over it; the invariants are checked on its wallets too.
 """
 
 from __future__ import annotations
@@ -21,14 +28,18 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from _harness import PG_BASE, database, postgres_available, table
+from sqlalchemy import text
 
 from studyhall.billing import service
 from studyhall.config import BillingSettings, async_database_url
+from studyhall.core.clock import utcnow
 from studyhall.core.db import Database
+from studyhall.core.ids import new_id
 from studyhall.migrate import upgrade
 
 RESERVE, ACTUAL = 10, 7
@@ -76,15 +87,93 @@ async def _client(db: Database, user_id: uuid.UUID, stop_at: float, counts: list
                 print(f"  failure: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
-async def _run(db: Database, scenario: str, clients: int, seconds: float) -> Result:
+# The baseline's two statements (asyncpg's $n parameters; casts where PostgreSQL cannot infer).
+_BARE_RESERVE = """
+WITH held AS (
+    UPDATE wallets SET reserved = reserved + $2, updated_at = $3
+    WHERE user_id = $1 AND balance - reserved >= $2
+    RETURNING balance, reserved
+), hold AS (
+    INSERT INTO reservations
+        (id, user_id, course_id, amount, actual, purpose, status, created_at, expires_at)
+    SELECT $4::uuid, $1, NULL, $2, NULL, 'bench', 'reserved', $3, $3 + interval '1 hour'
+    FROM held
+)
+INSERT INTO ledger_entries
+    (id, user_id, type, direction, amount, balance_delta, reserved_delta, balance_after,
+     reserved_after, reservation_id, reason, created_at)
+SELECT $5::uuid, $1, 'reservation_hold', 'hold', $2, 0, $2, balance, reserved, $4::uuid,
+    'bench', $3
+FROM held
+RETURNING reservation_id
+"""
+_BARE_FINALIZE = """
+WITH locked AS (
+    SELECT user_id FROM wallets
+    WHERE user_id = (SELECT user_id FROM reservations WHERE id = $1) FOR UPDATE
+), settled AS (
+    UPDATE reservations r SET status = 'finalized', actual = $2, resolved_at = $3
+    FROM locked
+    WHERE r.id = $1 AND r.user_id = locked.user_id AND r.status = 'reserved' AND r.amount >= $2
+    RETURNING r.user_id, r.amount
+), charged AS (
+    UPDATE wallets w SET balance = w.balance - $2, reserved = w.reserved - s.amount,
+        used_today = w.used_today + $2, updated_at = $3
+    FROM settled s WHERE w.user_id = s.user_id
+    RETURNING w.balance, w.reserved, s.user_id, s.amount
+)
+INSERT INTO ledger_entries
+    (id, user_id, type, direction, amount, balance_delta, reserved_delta, balance_after,
+     reserved_after, reservation_id, reason, created_at)
+SELECT $4::uuid, user_id, 'usage', 'debit', $2::bigint, -$2::bigint, -$2::bigint, balance,
+    reserved + amount - $2, $1, 'bench', $3
+FROM charged
+UNION ALL
+SELECT $5::uuid, user_id, 'release', 'hold', amount - $2, 0, $2 - amount, balance, reserved, $1,
+    'Unused part of the reservation', $3
+FROM charged WHERE amount > $2
+RETURNING reservation_id
+"""
+
+
+async def _bare_client(pool: Any, user_id: uuid.UUID, stop_at: float, counts: list[int]) -> None:
+    while time.perf_counter() < stop_at:
+        try:
+            reservation_id = new_id()
+            async with pool.acquire() as conn:
+                held = await conn.fetchval(
+                    _BARE_RESERVE, user_id, RESERVE, utcnow(), reservation_id, new_id()
+                )
+            if held is None:
+                raise RuntimeError("baseline reserve refused")
+            async with pool.acquire() as conn:
+                done = await conn.fetchval(
+                    _BARE_FINALIZE, reservation_id, ACTUAL, utcnow(), new_id(), new_id()
+                )
+            if done is None:
+                raise RuntimeError("baseline finalize found no open hold")
+            counts[0] += 1
+        except Exception as exc:  # counted and reported, as StudyHall's failures are
+            counts[1] += 1
+            if counts[1] <= 3:
+                print(f"  baseline failure: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+async def _run(
+    db: Database, scenario: str, clients: int, seconds: float, *, bare_pool: Any = None
+) -> Result:
     users = [uuid.uuid4()] if scenario == "one user" else [uuid.uuid4() for _ in range(clients)]
     await _fund(db, users)
     counts = [0, 0]
     start = time.perf_counter()
     stop_at = start + seconds
-    await asyncio.gather(
-        *(_client(db, users[i % len(users)], stop_at, counts) for i in range(clients))
-    )
+    if bare_pool is None:
+        clients_ = (_client(db, users[i % len(users)], stop_at, counts) for i in range(clients))
+    else:
+        clients_ = (
+            _bare_client(bare_pool, users[i % len(users)], stop_at, counts) for i in range(clients)
+        )
+    await asyncio.gather(*clients_)
     elapsed = time.perf_counter() - start
     problems: list[str] = []
     charged = 0
@@ -103,40 +192,75 @@ async def _run(db: Database, scenario: str, clients: int, seconds: float) -> Res
     return Result(scenario, clients, counts[0], elapsed, counts[1])
 
 
-async def _main(url: str, seconds: float, client_counts: list[int]) -> list[Result]:
+async def _warm(db: Database, clients: int) -> None:
+    """Open `clients` pooled connections before a timed run (the baseline's turn closed them)."""
+
+    async def one() -> None:
+        async with db.session(write=False) as session:
+            await session.execute(text("SELECT 1"))
+            await asyncio.sleep(0.05)
+
+    await asyncio.gather(*(one() for _ in range(clients)))
+
+
+async def _main(
+    url: str, seconds: float, client_counts: list[int], *, plain_url: str | None
+) -> tuple[list[Result], list[Result]]:
     db = Database(url, pool_size=max(client_counts) + 4)
     try:
         # Warm the pool and the code paths.
         await _run(db, "many users", min(8, max(client_counts)), 0.5)
-        results = []
+        results: list[Result] = []
+        baseline: list[Result] = []
         for scenario in ("one user", "many users"):
             for clients in client_counts:
+                # StudyHall, then the baseline, so both see the same machine; only one side's
+                # connections are open at a time (PostgreSQL's connection limit is shared).
+                await _warm(db, clients)
                 results.append(await _run(db, scenario, clients, seconds))
                 r = results[-1]
                 print(
                     f"  {scenario:10} {clients:3} clients: {r.rate:8.1f} pairs/s", file=sys.stderr
                 )
-        return results
+                if plain_url is None:
+                    continue
+                import asyncpg
+
+                await db.engine.dispose()
+                pool = await asyncpg.create_pool(plain_url, min_size=clients, max_size=clients)
+                try:
+                    baseline.append(await _run(db, scenario, clients, seconds, bare_pool=pool))
+                finally:
+                    await pool.close()
+                b = baseline[-1]
+                print(f"  {'':10} {'':3} asyncpg: {b.rate:8.1f} pairs/s", file=sys.stderr)
+        return results, baseline
     finally:
         await db.dispose()
 
 
-def _report(backend: str, seconds: float, results: list[Result]) -> None:
-    rows = [["scenario", "clients", "pairs", "pairs/s", "vs 1 client", "failures"]]
+def _report(backend: str, seconds: float, results: list[Result], bare: list[Result]) -> None:
+    header = ["scenario", "clients", "pairs", "pairs/s", "vs 1 client", "failures"]
+    if bare:
+        header += ["asyncpg pairs/s", "asyncpg failures", "vs asyncpg"]
+    rows = [header]
     for scenario in ("one user", "many users"):
         mine = [r for r in results if r.scenario == scenario]
-        baseline = mine[0].rate
-        rows += [
-            [
+        theirs = [r for r in bare if r.scenario == scenario]
+        first = mine[0].rate
+        for i, r in enumerate(mine):
+            row = [
                 r.scenario,
                 str(r.clients),
                 str(r.pairs),
                 f"{r.rate:.1f}",
-                f"{r.rate / baseline:.2f}x",
+                f"{r.rate / first:.2f}x",
                 str(r.failures),
             ]
-            for r in mine
-        ]
+            if theirs:
+                b = theirs[i]
+                row += [f"{b.rate:.1f}", str(b.failures), f"{r.rate / b.rate:.2f}"]
+            rows.append(row)
     print(
         f"\nbilling throughput on {backend}: reserve+finalize pairs per second ({seconds:g} s each)"
     )
@@ -165,8 +289,15 @@ def main() -> None:
         with database(kind) as plain_url:
             url = async_database_url(plain_url)
             upgrade(url)
-            results = asyncio.run(_main(url, args.seconds, client_counts))
-        _report("PostgreSQL" if kind == "postgres" else "SQLite", args.seconds, results)
+            results, bare = asyncio.run(
+                _main(
+                    url,
+                    args.seconds,
+                    client_counts,
+                    plain_url=plain_url if kind == "postgres" else None,
+                )
+            )
+        _report("PostgreSQL" if kind == "postgres" else "SQLite", args.seconds, results, bare)
 
 
 if __name__ == "__main__":

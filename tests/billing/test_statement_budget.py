@@ -28,17 +28,19 @@ async def test_reserve_and_finalize_each_take_a_handful_of_statements(
             reservation = await service.reserve(
                 session, user_id=user_id, amount=100, purpose="t", settings=settings.billing
             )
-    # Lock the wallet, insert the hold and its ledger entry, update the wallet: nothing held
-    # before, so no search for overdue holds.
-    assert len(reserving) <= 4, listing(reserving)
+    # PostgreSQL: one statement (the wallet's update, the hold and its ledger entry as CTEs).
+    # SQLite: lock the wallet, insert the hold and its ledger entry, update the wallet; nothing
+    # held before, so no search for overdue holds.
+    assert len(reserving) <= (4 if db.is_sqlite else 1), listing(reserving)
     with recorded_statements(db.engine) as finalizing:
         async with db.session() as session:
             done = await service.finalize(
                 session, reservation_id=reservation.id, actual=70, settings=settings.billing
             )
-    # Lock the owner's wallet (found through the hold), read the hold, insert the ledger
-    # entries (usage and release, one batch), update the hold and the wallet.
-    assert len(finalizing) <= 5, listing(finalizing)
+    # PostgreSQL: one statement. SQLite: lock the owner's wallet (found through the hold), read
+    # the hold, insert the ledger entries (usage and release, one batch), update the hold and
+    # the wallet.
+    assert len(finalizing) <= (5 if db.is_sqlite else 1), listing(finalizing)
     assert done.status == "finalized" and done.actual == 70
     view = await wallet(db, settings.billing, user_id)
     assert (view.balance, view.reserved) == (930, 0)
@@ -89,8 +91,10 @@ async def test_a_reserve_under_a_capped_course_reads_its_figures_in_one_statemen
                 settings=settings.billing,
             )
     # The wallet's lock, the course's lock, today's usage + the total spent + the open holds
-    # together, then the hold's three writes.
-    assert len(statements) <= 6, listing(statements)
+    # together, then the hold's three writes. On PostgreSQL the one-statement reserve is tried
+    # first and writes nothing for a capped course (its figures must be read after the course's
+    # lock is granted, which one statement's snapshot cannot do): one statement more.
+    assert len(statements) <= (6 if db.is_sqlite else 7), listing(statements)
     # The next 200 fits the budget (500) but not the daily cap (300): refused, nothing written.
     with pytest.raises(DailyLimitReached) as refused:
         async with db.session() as session:

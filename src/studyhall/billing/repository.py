@@ -5,9 +5,27 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, case, delete, func, literal, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    String,
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.billing.models import (
@@ -23,6 +41,7 @@ from studyhall.billing.models import (
     Wallet,
 )
 from studyhall.core.db import dialect_insert
+from studyhall.core.ids import new_id
 from studyhall.core.pagination import paginate
 
 # Wallets
@@ -578,3 +597,434 @@ async def list_expenses(
         limit=limit,
         offset=offset,
     )
+
+
+# A reserve and a finalize as one statement each (PostgreSQL)
+#
+# The common case of a reserve (a wallet that exists, nothing overdue, no capped course, within
+# the limits) and of a finalize (an open hold, actual within it) done by one statement each:
+# data-modifying CTEs that update the wallet, write the hold or resolve it, and append the
+# ledger entries together. The wallet row is locked by the statement's own UPDATE (a reserve)
+# or first, through the hold (a finalize: wallet, then hold, the order every movement takes),
+# and under READ COMMITTED PostgreSQL re-checks the conditions on the row's newest version once
+# the lock is granted, so two concurrent reserves can never both spend the same tokens. When a
+# condition fails nothing is written and the statement returns no row: the caller then takes
+# the general path, which finds out why (402, 429, 404, already resolved) or handles the rare
+# case (a missing wallet, overdue holds, a capped course). SQLite has no data-modifying CTEs;
+# its writers are serialized by BEGIN IMMEDIATE and keep the general path.
+
+
+_WALLETS = cast(Table, Wallet.__table__)
+_RESERVATIONS = cast(Table, Reservation.__table__)
+_LEDGER = cast(Table, LedgerEntry.__table__)
+
+
+# Constants are written into the statement's text (`literal_column`), values are named
+# parameters: the statements are built once and reused (below), and a reused construct's
+# anonymous bound values are not carried into SQLAlchemy's cached compilation.
+_ZERO = literal_column("0", BigInteger)
+
+
+def _constant(number: int) -> ColumnElement[Any]:
+    return literal_column(str(int(number)), BigInteger)
+
+
+def _text_constant(value: str) -> ColumnElement[Any]:
+    # Only our own enum values and fixed sentences: no quote to escape in them.
+    assert "'" not in value
+    return literal_column(f"'{value}'", String)
+
+
+def _tier_params(tier_limits: tuple[tuple[str, int], ...]) -> dict[str, str]:
+    return {f"p_tier_{i}": tier for i, (tier, _limit) in enumerate(tier_limits)}
+
+
+def _param(name: str, column: Any) -> Any:
+    """A named parameter typed as `column` (enums, UUIDs and UTC times bind as the ORM's do).
+
+    Prefixed: SQLAlchemy reads execution parameters named like a column as that column's value
+    for the statement's INSERTs and UPDATEs.
+    """
+    return bindparam(f"p_{name}", type_=column.type)
+
+
+def _used_today(window_start: Any) -> ColumnElement[Any]:
+    """The wallet's usage in the daily window starting at `window_start` (0 after a reset)."""
+    w = _WALLETS.c
+    return case((w.usage_window_start < window_start, _ZERO), else_=w.used_today)
+
+
+def _daily_limit(tier_limits: tuple[tuple[str, int], ...], default_limit: int) -> Any:
+    """The wallet's own limit, else its tier's, else the default tier's (as in the service)."""
+    w = _WALLETS.c
+    by_tier: ColumnElement[Any] = _constant(default_limit)
+    if tier_limits:
+        # The tiers' names are parameters (`tier_0`, ...; see `_tier_params`), their limits
+        # constants of the statement.
+        by_tier = case(
+            *(
+                (w.tier == _param(f"tier_{i}", w.tier), _constant(limit))
+                for i, (_tier, limit) in enumerate(tier_limits)
+            ),
+            else_=by_tier,
+        )
+    return func.coalesce(w.daily_limit, by_tier)
+
+
+def _new_window_start(window_start: Any) -> ColumnElement[Any]:
+    w = _WALLETS.c
+    return case((w.usage_window_start < window_start, window_start), else_=w.usage_window_start)
+
+
+# The statements are built once per shape and reused: building and keying a construct this
+# size costs more CPU than running it, and a reused one keeps its cache key.
+@lru_cache(maxsize=64)
+def _hold_statement(
+    tier_limits: tuple[tuple[str, int], ...], default_limit: int, with_course: bool
+) -> Any:
+    w, r, e = _WALLETS, _RESERVATIONS, _LEDGER
+    user_id = _param("user_id", w.c.user_id)
+    amount = _param("amount", w.c.reserved)
+    now = _param("now", r.c.created_at)
+    window_start = _param("window_start", w.c.usage_window_start)
+    course_id = _param("course_id", r.c.course_id)
+    used = _used_today(window_start)
+    overdue = (
+        select(r.c.id)
+        .where(
+            r.c.user_id == user_id,
+            r.c.status == _text_constant(ReservationStatus.reserved),
+            r.c.expires_at <= now,
+        )
+        .exists()
+    )
+    conditions = [
+        w.c.user_id == user_id,
+        w.c.balance - w.c.reserved >= amount,
+        used + w.c.reserved + amount <= _daily_limit(tier_limits, default_limit),
+        # Nothing held means no open hold (reserved = Σ open holds), so nothing overdue.
+        or_(w.c.reserved == _ZERO, ~overdue),
+    ]
+    if with_course:
+        capped = cast(Table, CourseCap.__table__).c
+        conditions.append(
+            ~select(capped.course_id)
+            .where(
+                capped.course_id == course_id,
+                or_(capped.daily_cap.is_not(None), capped.token_budget.is_not(None)),
+            )
+            .exists()
+        )
+    held = (
+        update(w)
+        .where(*conditions)
+        .values(
+            reserved=w.c.reserved + amount,
+            used_today=used,
+            usage_window_start=_new_window_start(window_start),
+            updated_at=now,
+        )
+        .returning(w.c.balance, w.c.reserved)
+        .cte("held")
+    )
+    reservation_id = _param("reservation_id", r.c.id)
+    hold = (
+        insert(r)
+        .from_select(
+            [
+                *("id", "user_id", "course_id", "amount", "actual", "purpose", "status"),
+                *("created_at", "expires_at", "resolved_at"),
+            ],
+            select(
+                reservation_id,
+                user_id,
+                course_id,
+                amount,
+                null(),
+                _param("purpose", r.c.purpose),
+                _text_constant(ReservationStatus.reserved),
+                now,
+                _param("expires_at", r.c.expires_at),
+                null(),
+            ).select_from(held),
+        )
+        .cte("hold")
+    )
+    entry = (
+        insert(e)
+        .from_select(
+            _ENTRY_COLUMNS,
+            _entry_row(
+                held,
+                entry_id=_param("entry_id", e.c.id),
+                entry_type=EntryType.reservation_hold,
+                direction=Direction.hold,
+                amount=amount,
+                balance_delta=_ZERO,
+                reserved_delta=amount,
+                balance_after=held.c.balance,
+                reserved_after=held.c.reserved,
+                reservation_id=reservation_id,
+                user_id=user_id,
+                course_id=course_id,
+                reason=_param("reason", e.c.reason),
+                now=now,
+            ),
+        )
+        .cte("entry")
+    )
+    return select(held.c.balance, held.c.reserved).add_cte(hold, entry)
+
+
+@dataclass(frozen=True)
+class HoldPlaced:
+    balance: int
+    reserved: int
+
+
+async def place_hold_in_one_statement(
+    session: AsyncSession,
+    *,
+    reservation_id: uuid.UUID,
+    user_id: uuid.UUID,
+    amount: int,
+    purpose: str,
+    reason: str,
+    course_id: uuid.UUID | None,
+    actor_id: uuid.UUID | None,
+    now: datetime,
+    expires_at: datetime,
+    window_start: datetime,
+    tier_limits: dict[str, int],
+    default_limit: int,
+) -> HoldPlaced | None:
+    """Hold `amount` of the user's tokens: the wallet's update, the hold and its ledger entry.
+
+    None (nothing written) unless the wallet exists, has `amount` available, stays within its
+    daily limit, holds nothing overdue and `course_id` (if any) has no cap or budget.
+    """
+    tiers = tuple(sorted(tier_limits.items()))
+    statement = _hold_statement(tiers, default_limit, course_id is not None)
+    params = {
+        **_tier_params(tiers),
+        "p_user_id": user_id,
+        "p_amount": amount,
+        "p_now": now,
+        "p_window_start": window_start,
+        "p_course_id": course_id,
+        "p_reservation_id": reservation_id,
+        "p_purpose": purpose,
+        "p_expires_at": expires_at,
+        "p_entry_id": new_id(),
+        "p_reason": reason,
+        "p_actor_id": actor_id,
+    }
+    row = (await session.execute(statement, params)).first()
+    return None if row is None else HoldPlaced(balance=row.balance, reserved=row.reserved)
+
+
+@lru_cache(maxsize=4)
+def _settle_statement(with_owner: bool) -> Any:
+    w, r, e = _WALLETS, _RESERVATIONS, _LEDGER
+    reservation_id = _param("reservation_id", r.c.id)
+    actual = _param("actual", w.c.balance)
+    now = _param("now", r.c.resolved_at)
+    owner = select(r.c.user_id).where(r.c.id == reservation_id).scalar_subquery()
+    # The wallet first, locked through the hold (every movement locks the wallet, then its
+    # holds); the hold is then updated only if it is still open once that lock is held.
+    locked = select(w.c.user_id).where(w.c.user_id == owner).with_for_update().cte("locked")
+    hold_conditions = [
+        r.c.id == reservation_id,
+        r.c.user_id == locked.c.user_id,
+        r.c.status == _text_constant(ReservationStatus.reserved),
+        r.c.amount >= actual,
+    ]
+    if with_owner:
+        hold_conditions.append(r.c.user_id == _param("owner_id", r.c.user_id))
+    settled = (
+        update(r)
+        .where(*hold_conditions)
+        .values(status=_text_constant(ReservationStatus.finalized), actual=actual, resolved_at=now)
+        .returning(
+            r.c.user_id, r.c.course_id, r.c.amount, r.c.purpose, r.c.created_at, r.c.expires_at
+        )
+        .cte("settled")
+    )
+    window_start = _param("window_start", w.c.usage_window_start)
+    charged = (
+        update(w)
+        .where(w.c.user_id == settled.c.user_id)
+        .values(
+            balance=w.c.balance - actual,
+            reserved=w.c.reserved - settled.c.amount,
+            used_today=_used_today(window_start) + actual,
+            usage_window_start=_new_window_start(window_start),
+            updated_at=now,
+        )
+        .returning(
+            w.c.balance,
+            w.c.reserved,
+            settled.c.user_id,
+            settled.c.course_id,
+            settled.c.amount,
+            settled.c.purpose,
+            settled.c.created_at,
+            settled.c.expires_at,
+        )
+        .cte("charged")
+    )
+    actor_id = _param("actor_id", e.c.actor_id)
+    usage = _entry_row(
+        charged,
+        entry_id=_param("usage_id", e.c.id),
+        entry_type=EntryType.usage,
+        direction=Direction.debit,
+        amount=actual,
+        balance_delta=-actual,
+        reserved_delta=-actual,
+        balance_after=charged.c.balance,
+        reserved_after=charged.c.reserved + charged.c.amount - actual,
+        reservation_id=reservation_id,
+        user_id=charged.c.user_id,
+        course_id=charged.c.course_id,
+        actor_id=actor_id,
+        reason=charged.c.purpose,
+        now=now,
+    ).where(actual > _ZERO)
+    rest = charged.c.amount - actual
+    release = _entry_row(
+        charged,
+        entry_id=_param("release_id", e.c.id),
+        entry_type=EntryType.release,
+        direction=Direction.hold,
+        amount=rest,
+        balance_delta=_ZERO,
+        reserved_delta=-rest,
+        balance_after=charged.c.balance,
+        reserved_after=charged.c.reserved,
+        reservation_id=reservation_id,
+        user_id=charged.c.user_id,
+        course_id=charged.c.course_id,
+        actor_id=actor_id,
+        reason=_text_constant("Unused part of the reservation"),
+        now=now,
+    ).where(rest > _ZERO)
+    # Usage before release, as the general path writes them (ids are time-ordered).
+    entries = insert(e).from_select(_ENTRY_COLUMNS, union_all(usage, release)).cte("entries")
+    return select(
+        charged.c.user_id,
+        charged.c.course_id,
+        charged.c.amount,
+        charged.c.purpose,
+        charged.c.created_at,
+        charged.c.expires_at,
+    ).add_cte(entries)
+
+
+@dataclass(frozen=True)
+class HoldSettled:
+    user_id: uuid.UUID
+    course_id: uuid.UUID | None
+    amount: int
+    purpose: str
+    created_at: datetime
+    expires_at: datetime
+
+
+async def settle_hold_in_one_statement(
+    session: AsyncSession,
+    *,
+    reservation_id: uuid.UUID,
+    owner_id: uuid.UUID | None,
+    actual: int,
+    actor_id: uuid.UUID | None,
+    now: datetime,
+    window_start: datetime,
+) -> HoldSettled | None:
+    """Finalize an open hold: charge `actual`, release the rest, both ledger entries.
+
+    None (nothing written) unless the hold exists (and is `owner_id`'s), is still open and
+    holds at least `actual`.
+    """
+    params: dict[str, Any] = {
+        "p_reservation_id": reservation_id,
+        "p_actual": actual,
+        "p_now": now,
+        "p_window_start": window_start,
+        "p_actor_id": actor_id,
+        "p_usage_id": new_id(),
+        "p_release_id": new_id(),
+    }
+    if owner_id is not None:
+        params["p_owner_id"] = owner_id
+    row = (await session.execute(_settle_statement(owner_id is not None), params)).first()
+    if row is None:
+        return None
+    return HoldSettled(
+        user_id=row.user_id,
+        course_id=row.course_id,
+        amount=row.amount,
+        purpose=row.purpose,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+    )
+
+
+_ENTRY_COLUMNS = [
+    "id",
+    "user_id",
+    "type",
+    "direction",
+    "amount",
+    "balance_delta",
+    "reserved_delta",
+    "balance_after",
+    "reserved_after",
+    "reservation_id",
+    "course_id",
+    "actor_id",
+    "reason",
+    "reference",
+    "dedupe_key",
+    "created_at",
+]
+
+
+def _entry_row(
+    source: Any,
+    *,
+    entry_id: Any,
+    entry_type: EntryType,
+    direction: Direction,
+    amount: Any,
+    balance_delta: Any,
+    reserved_delta: Any,
+    balance_after: Any,
+    reserved_after: Any,
+    reservation_id: Any,
+    user_id: Any,
+    course_id: Any,
+    reason: Any,
+    now: Any,
+    actor_id: Any = None,
+) -> Any:
+    """One ledger entry's values selected from a CTE's row, in `_ENTRY_COLUMNS`' order."""
+    c = _LEDGER.c
+    return select(
+        entry_id,
+        user_id,
+        _text_constant(entry_type),
+        _text_constant(direction),
+        amount,
+        balance_delta,
+        reserved_delta,
+        balance_after,
+        reserved_after,
+        reservation_id,
+        course_id,
+        _param("actor_id", c.actor_id) if actor_id is None else actor_id,
+        reason,
+        null(),
+        null(),
+        now,
+    ).select_from(source)

@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from studyhall.audit.service import record
 from studyhall.billing import repository
@@ -66,6 +68,123 @@ async def reserve(
         if replayed is not None:
             return replayed
     now = utcnow()
+    reservation = await _reserve_in_one_statement(
+        session,
+        user_id=user_id,
+        amount=amount,
+        purpose=purpose,
+        course_id=course_id,
+        ttl_s=ttl_s,
+        actor_id=actor_id,
+        cfg=cfg,
+        now=now,
+    )
+    if reservation is None:
+        reservation = await _reserve_in_steps(
+            session,
+            user_id=user_id,
+            amount=amount,
+            purpose=purpose,
+            course_id=course_id,
+            ttl_s=ttl_s,
+            actor_id=actor_id,
+            cfg=cfg,
+            now=now,
+        )
+    if actor_id is not None:
+        await record(
+            session,
+            action="billing.reservation_created",
+            actor_id=actor_id,
+            target_type="reservation",
+            target_id=reservation.id,
+            details={"user_id": str(user_id), "amount": amount, "purpose": purpose[:200]},
+        )
+    if idempotency_key is not None:
+        await idempotency.complete(
+            session,
+            key=idempotency_key,
+            user_id=user_id,
+            route=_RESERVE_ROUTE,
+            status_code=201,
+            body={"reservation_id": str(reservation.id)},
+        )
+    return reservation
+
+
+def _one_statement_path(session: AsyncSession) -> bool:
+    # PostgreSQL runs a reserve's or a finalize's common case as one statement (see
+    # `repository.place_hold_in_one_statement`); SQLite has no data-modifying CTEs.
+    return bool(session.get_bind().dialect.name == "postgresql")
+
+
+async def _reserve_in_one_statement(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    amount: int,
+    purpose: str,
+    course_id: uuid.UUID | None,
+    ttl_s: int | None,
+    actor_id: uuid.UUID | None,
+    cfg: BillingSettings,
+    now: datetime,
+) -> Reservation | None:
+    """The common case of a reserve in one statement; None when it does not apply or fits
+    no limit (nothing written: the steps below then decide)."""
+    if not _one_statement_path(session):
+        return None
+    start, _ = day_window(now, cfg)
+    ttl = cfg.reservation_ttl_s if ttl_s is None else ttl_s
+    reservation = Reservation(
+        id=new_id(),
+        user_id=user_id,
+        course_id=course_id,
+        amount=amount,
+        actual=None,
+        purpose=purpose[:200],
+        status=ReservationStatus.reserved,
+        created_at=now,
+        expires_at=now + timedelta(seconds=max(1, ttl)),
+        resolved_at=None,
+    )
+    placed = await repository.place_hold_in_one_statement(
+        session,
+        reservation_id=reservation.id,
+        user_id=user_id,
+        amount=amount,
+        purpose=reservation.purpose,
+        reason=purpose[:500],
+        course_id=course_id,
+        actor_id=actor_id,
+        now=now,
+        expires_at=reservation.expires_at,
+        window_start=start,
+        tier_limits=cfg.tiers,
+        default_limit=cfg.tiers.get(cfg.default_tier, 0),
+    )
+    if placed is None:
+        return None
+    # The row was written by the statement: the object joins the session as a loaded one.
+    make_transient_to_detached(reservation)
+    session.add(reservation)
+    return reservation
+
+
+async def _reserve_in_steps(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    amount: int,
+    purpose: str,
+    course_id: uuid.UUID | None,
+    ttl_s: int | None,
+    actor_id: uuid.UUID | None,
+    cfg: BillingSettings,
+    now: datetime,
+) -> Reservation:
+    """A reserve in steps: creates a missing wallet, expires overdue holds, checks a course's
+    cap and budget, and raises the limit's error when the hold does not fit."""
     wallet = await lock_wallet_row(session, user_id, cfg, now)
     if wallet.reserved > 0:
         # Nothing held means no open reservation (reserved = Σ open holds), so none overdue:
@@ -94,24 +213,6 @@ async def reserve(
         now=now,
     )
     await session.flush()
-    if actor_id is not None:
-        await record(
-            session,
-            action="billing.reservation_created",
-            actor_id=actor_id,
-            target_type="reservation",
-            target_id=reservation.id,
-            details={"user_id": str(user_id), "amount": amount, "purpose": purpose[:200]},
-        )
-    if idempotency_key is not None:
-        await idempotency.complete(
-            session,
-            key=idempotency_key,
-            user_id=user_id,
-            route=_RESERVE_ROUTE,
-            status_code=201,
-            body={"reservation_id": str(reservation.id)},
-        )
     return reservation
 
 
@@ -282,6 +383,22 @@ async def finalize(
     cfg = settings_or_default(settings)
     if actual < 0:
         raise Unprocessable("actual must not be negative", code="invalid_amount")
+    if _one_statement_path(session):
+        now = utcnow()
+        settled = await repository.settle_hold_in_one_statement(
+            session,
+            reservation_id=reservation_id,
+            owner_id=user_id,
+            actual=actual,
+            actor_id=actor_id,
+            now=now,
+            window_start=day_window(now, cfg)[0],
+        )
+        if settled is not None:
+            reservation = _settled_reservation(session, reservation_id, settled, actual, now)
+            await _record_finalized(session, reservation, actor_id)
+            return reservation
+    # The general path: a hold that is resolved already, not found, exceeded, or SQLite.
     reservation, wallet = await _open_reservation_locked(session, reservation_id, cfg, user_id)
     if wallet is None:
         return reservation
@@ -318,6 +435,13 @@ async def finalize(
     reservation.actual = charged
     reservation.resolved_at = now
     await session.flush()
+    await _record_finalized(session, reservation, actor_id)
+    return reservation
+
+
+async def _record_finalized(
+    session: AsyncSession, reservation: Reservation, actor_id: uuid.UUID | None
+) -> None:
     if actor_id is not None:
         await record(
             session,
@@ -325,8 +449,43 @@ async def finalize(
             actor_id=actor_id,
             target_type="reservation",
             target_id=reservation.id,
-            details={"user_id": str(reservation.user_id), "actual": charged},
+            details={"user_id": str(reservation.user_id), "actual": reservation.actual},
         )
+
+
+def _settled_reservation(
+    session: AsyncSession,
+    reservation_id: uuid.UUID,
+    settled: repository.HoldSettled,
+    actual: int,
+    now: datetime,
+) -> Reservation:
+    """The finalized hold as an object of the session, without reading it back: the one the
+    session already holds is brought up to date, else one is made from the statement's row."""
+    values: dict[str, Any] = {
+        "status": ReservationStatus.finalized,
+        "actual": actual,
+        "resolved_at": now,
+    }
+    known = session.sync_session.identity_map.get(
+        session.sync_session.identity_key(Reservation, reservation_id)
+    )
+    if isinstance(known, Reservation):
+        for name, value in values.items():
+            set_committed_value(known, name, value)
+        return known
+    reservation = Reservation(
+        id=reservation_id,
+        user_id=settled.user_id,
+        course_id=settled.course_id,
+        amount=settled.amount,
+        purpose=settled.purpose,
+        created_at=settled.created_at,
+        expires_at=settled.expires_at,
+        **values,
+    )
+    make_transient_to_detached(reservation)
+    session.add(reservation)
     return reservation
 
 
