@@ -1,4 +1,4 @@
-"""Hybrid index: tokenizer, BM25 against a reference implementation, cosine, RRF, merge, speed."""
+"""Hybrid index: tokenizer, BM25 against a reference implementation, cosine, fusions, merge, speed."""
 
 from __future__ import annotations
 
@@ -139,7 +139,9 @@ def test_hybrid_is_reciprocal_rank_fusion_of_both_rankings() -> None:
     query = random_vectors(1, seed=4)[0]
     lexical = [i for i, _ in index.search("light energy", k=50, mode="bm25")]
     semantic = [i for i, _ in index.search("", query, k=50, mode="vector")]
-    fused = index.search("light energy", query, k=5, mode="hybrid", weights=(1.0, 2.0), rrf_k=60)
+    fused = index.search(
+        "light energy", query, k=5, mode="hybrid", fusion="rrf", weights=(1.0, 2.0), rrf_k=60
+    )
     expected: dict[int, float] = {}
     for rank, item in enumerate(lexical, 1):
         expected[item] = expected.get(item, 0) + 1.0 / (60 + rank)
@@ -148,6 +150,44 @@ def test_hybrid_is_reciprocal_rank_fusion_of_both_rankings() -> None:
     best = sorted(expected.items(), key=lambda kv: -kv[1])[:5]
     assert [i for i, _ in fused] == [i for i, _ in best]
     assert [s for _, s in fused] == pytest.approx([s for _, s in best])
+
+
+def test_default_hybrid_adds_standard_scores_of_both_lists() -> None:
+    vectors = random_vectors(len(DOCS), seed=12)
+    index = HybridIndex.build(list(range(len(DOCS))), DOCS, vectors)
+    query = random_vectors(1, seed=13)[0]
+    bm25 = dict(index.search("light energy", k=50, mode="bm25"))
+    cosine = vectors @ query / np.linalg.norm(vectors, axis=1) / np.linalg.norm(query)
+    # BM25 lists every chunk it matches (fewer than the depth): an unlisted chunk's score is 0.
+    listed = np.array(list(bm25.values()))
+    spread = max(listed.std(), 0.1 * listed.mean())
+    z_bm25 = {c: (bm25.get(c, 0.0) - listed.mean()) / spread for c in range(len(DOCS))}
+    z_cosine = (cosine - cosine.mean()) / cosine.std()  # the vector list holds every chunk
+    expected = sorted(
+        ((c, 0.3 * z_bm25[c] + 0.7 * z_cosine[c]) for c in range(len(DOCS))),
+        key=lambda kv: (-kv[1], kv[0]),
+    )[:5]
+    fused = index.search("light energy", query, k=5, lexical_share=0.3)
+    assert [i for i, _ in fused] == [i for i, _ in expected]
+    assert [s for _, s in fused] == pytest.approx([s for _, s in expected], abs=1e-5)
+
+
+def test_a_clear_bm25_winner_keeps_its_place_and_a_close_call_goes_to_the_vectors() -> None:
+    # Thirty chunks share one common word with the question; the vectors prefer chunk 1.
+    ask = "quantum tunnelling barrier electron"
+    others = [f"electron topic {i}" for i in range(30)]
+    vectors = random_vectors(32, seed=14)
+    query = vectors[1] + 0.3 * vectors[0]
+    clear = HybridIndex.build(list(range(32)), [ask, "electron", *others], vectors)
+    close = HybridIndex.build(list(range(32)), [ask, f"{ask} note", *others], vectors)
+    for index in (clear, close):
+        assert [i for i, _ in index.search(ask, k=1, mode="bm25")] == [0]
+        assert [i for i, _ in index.search(ask, query, k=1, mode="vector")] == [1]
+    # Chunk 0 holds every rare word of the question, chunk 1 only the common one: BM25's lead
+    # stands far above the rest of its list and holds.
+    assert clear.search(ask, query, k=1)[0][0] == 0
+    # Both hold every word, chunk 1 is a word longer: BM25's lead is a hair, the cosine decides.
+    assert close.search(ask, query, k=1)[0][0] == 1
 
 
 def test_linear_fusion_is_a_convex_combination_of_scaled_scores() -> None:
@@ -185,7 +225,7 @@ def test_default_hybrid_surfaces_a_vector_only_match() -> None:
     query = vectors[5] + 0.05 * random_vectors(1, seed=11)[0]
     index = HybridIndex.build(list(range(31)), texts, vectors)
     assert 5 not in [i for i, _ in index.search("light energy", k=31, mode="bm25")]
-    for fusion in ("rrf", "linear"):
+    for fusion in ("zscore", "rrf", "linear"):
         top = [i for i, _ in index.search("light energy", query, k=6, fusion=fusion)]  # type: ignore[arg-type]
         assert 5 in top, fusion
 
@@ -231,7 +271,13 @@ def test_edge_cases() -> None:
 
 @pytest.mark.parametrize(
     ("mode", "fusion"),
-    [("bm25", "rrf"), ("vector", "rrf"), ("hybrid", "rrf"), ("hybrid", "linear")],
+    [
+        ("bm25", "rrf"),
+        ("vector", "rrf"),
+        ("hybrid", "zscore"),
+        ("hybrid", "rrf"),
+        ("hybrid", "linear"),
+    ],
 )
 def test_searching_split_indexes_equals_one_index_over_the_union(mode: str, fusion: str) -> None:
     rng = np.random.default_rng(7)

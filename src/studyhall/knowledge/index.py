@@ -1,4 +1,4 @@
-"""In-memory hybrid retrieval over one collection's chunks: BM25 + exact cosine, fused by RRF.
+"""In-memory hybrid retrieval over one collection's chunks: BM25 + exact cosine, fused by score.
 
 Everything is numpy, built once per collection version and then read-only (safe to share between
 requests and threads). Several collections are searched together with `search_many`, which scores
@@ -35,6 +35,8 @@ __all__ = [
     "CROSS_LANGUAGE_WEIGHT",
     "CROSS_SCRIPT_WEIGHT",
     "DEFAULT_ALPHA",
+    "DEFAULT_FUSION",
+    "DEFAULT_LEXICAL_SHARE",
     "DEFAULT_RRF_K",
     "DEFAULT_RRF_WEIGHTS",
     "STOPWORDS",
@@ -50,18 +52,40 @@ __all__ = [
 K = TypeVar("K", bound=Hashable)
 H = TypeVar("H", bound=Hashable)
 Mode = Literal["hybrid", "bm25", "vector"]
-Fusion = Literal["rrf", "linear"]
-# Fusion defaults, chosen by MRR@10 on SciQ valid.json questions (bench/retrieval_quality.py).
-# Textbook RRF (1:1, k=60) lost to BM25 alone there: the 4-bit e5-small ranking is weaker than
-# BM25 on questions written from their passages, and k=60 flattens BM25's confident top ranks.
-# With 3:1 and k=2 a vector-only top hit still lands right after the strong lexical matches.
+Fusion = Literal["zscore", "rrf", "linear"]
+# The hybrid adds each list's standardised scores: how far a chunk's BM25 score stands above
+# the mean of BM25's top list, in that list's standard deviations, and the same for its cosine,
+# weighted by DEFAULT_LEXICAL_SHARE. Scores say what ranks cannot: a BM25 winner far ahead of
+# the rest keeps its place against the vectors' favourite, and when BM25's top scores are close
+# (a question sharing few rare words with any chunk) the cosine decides. Rank fusion (RRF, the
+# default until issue 13) could not tell the two cases apart: with its 3:1 weights and k=2 the
+# vectors could only ever swap BM25's first two chunks, and did so however far apart their
+# BM25 scores were. Measured with bench/retrieval_quality.py on four sets written by different
+# people (SciQ, numpy and Python docstrings, a six-language corpus): RRF trailed BM25 at R@1 on
+# python-docs' sample; standardised scores equal or beat RRF's R@1 and MRR@10 on every set and
+# sample measured, and never trail BM25 (bench/RESULTS.md, "The hybrid's fusion").
+DEFAULT_FUSION: Fusion = "zscore"
+DEFAULT_LEXICAL_SHARE = 0.5
+# A BM25 list whose scores barely differ (one or two matching chunks, or chunks that repeat the
+# same words) has almost no spread; dividing by it would turn a tiny lead into a landslide. The
+# spread is taken as at least this share of the mean score.
+_SPREAD_FLOOR = 0.1
+# Rank fusion's weights, chosen by MRR@10 on SciQ valid.json questions: the 4-bit e5-small
+# ranking is weaker than BM25 on questions written from their passages, and k=60 flattens
+# BM25's confident top ranks; with 3:1 and k=2 a vector-only top hit lands right after the
+# strong lexical matches.
 DEFAULT_RRF_WEIGHTS = (3.0, 1.0)
 DEFAULT_RRF_K = 2
 DEFAULT_ALPHA = 0.7
 # Cross-language retrieval. A chunk in another language than the query (an Arabic page, an
-# English question) shares few or no words with it, so BM25 rarely ranks it and, with the weights
-# above, its vector rank alone lands it behind every page in the query's language that merely
-# shares a word. Such chunks get rankings of their own, weighted by how blind BM25 is to them:
+# English question) shares few or no words with it, so BM25 rarely ranks it and its vector score
+# alone lands it behind pages in the query's language that merely share a word. With standardised
+# scores, a chunk in another script than the query's (BM25 cannot match a single word of it)
+# whose cosine is within CROSS_LANGUAGE_MARGIN of the best takes its cosine's standard score in
+# place of the BM25 one it cannot have; a chunk in the query's script but another language needs
+# nothing more (the cosine already holds half the weight, and BM25 still matches its names,
+# terms and cognates). With rank fusion such chunks get rankings of their own, weighted by how
+# blind BM25 is to them:
 # - in another script (Arabic, Cyrillic ... for a Latin-script question) BM25 cannot match a
 #   single word, so their ranking stands in for the lexical one with BM25's weight (3.0);
 # - in the query's script but another language (a French page, an English question) BM25 still
@@ -312,7 +336,8 @@ class HybridIndex(Generic[K]):
         k: int = 10,
         mode: Mode = "hybrid",
         *,
-        fusion: Fusion = "rrf",
+        fusion: Fusion = DEFAULT_FUSION,
+        lexical_share: float = DEFAULT_LEXICAL_SHARE,
         weights: tuple[float, float] = DEFAULT_RRF_WEIGHTS,
         rrf_k: int = DEFAULT_RRF_K,
         alpha: float = DEFAULT_ALPHA,
@@ -326,6 +351,7 @@ class HybridIndex(Generic[K]):
             k,
             mode,
             fusion=fusion,
+            lexical_share=lexical_share,
             weights=weights,
             rrf_k=rrf_k,
             alpha=alpha,
@@ -576,7 +602,8 @@ def search_many(
     k: int = 10,
     mode: Mode = "hybrid",
     *,
-    fusion: Fusion = "rrf",
+    fusion: Fusion = DEFAULT_FUSION,
+    lexical_share: float = DEFAULT_LEXICAL_SHARE,
     weights: tuple[float, float] = DEFAULT_RRF_WEIGHTS,
     rrf_k: int = DEFAULT_RRF_K,
     alpha: float = DEFAULT_ALPHA,
@@ -584,18 +611,19 @@ def search_many(
 ) -> list[tuple[K, float]]:
     """Search several collections' indexes as one; the same contract as HybridIndex.search.
 
-    mode="hybrid" fuses the top `depth` of the BM25 and the vector rankings: fusion="rrf"
-    (reciprocal rank fusion with weights (bm25, vector) and constant rrf_k) or "linear"
-    (alpha * BM25 + (1 - alpha) * cosine, each min-max scaled over the candidates). Without a
-    query vector, or without vectors in the indexes, it degrades to BM25. With RRF, chunks in
-    another language than the query's that are close to it by cosine are ranked once more on
-    their own (see CROSS_SCRIPT_WEIGHT): BM25 cannot see them, or barely.
+    mode="hybrid" fuses the top `depth` of the BM25 and the vector rankings: fusion="zscore"
+    (lexical_share * BM25's standard score + the rest * the cosine's, each against its own top
+    list; see DEFAULT_FUSION), "rrf" (reciprocal rank fusion with weights (bm25, vector) and
+    constant rrf_k) or "linear" (alpha * BM25 + (1 - alpha) * cosine, each min-max scaled over
+    the candidates). Without a query vector, or without vectors in the indexes, it degrades to
+    BM25. With "zscore" and "rrf", chunks in another language than the query's that are close to
+    it by cosine are helped past BM25's blindness to them (see CROSS_SCRIPT_WEIGHT).
     """
     if k <= 0 or not indexes:
         return []
     if mode not in ("hybrid", "bm25", "vector"):
         raise ValueError(f"unknown search mode {mode!r}")
-    if fusion not in ("rrf", "linear"):
+    if fusion not in ("zscore", "rrf", "linear"):
         raise ValueError(f"unknown fusion {fusion!r}")
     has_vectors = any(ix.vectors is not None for ix in indexes)
     if mode == "vector":
@@ -608,11 +636,16 @@ def search_many(
     limit = max(k, depth)
     lexical = _bm25_ranking(indexes, query_text, limit)
     similarities = _similarities(
-        indexes, query_vector, limit, query_text if fusion == "rrf" else None
+        indexes, query_vector, limit, query_text if fusion != "linear" else None
     )
     semantic = _rank_similarities(similarities, limit)
     if fusion == "linear":
         fused = _linear_fusion(indexes, lexical, semantic, query_vector, alpha)[:k]
+    elif fusion == "zscore":
+        blind = _cross_language_ranking(indexes, query_text, similarities, limit, True)
+        fused = _zscore_fusion(
+            indexes, lexical, semantic, query_vector, lexical_share, limit, blind
+        )[:k]
     else:
         rankings = [_pairs(lexical), _pairs(semantic)]
         rrf_weights = list(weights)
@@ -676,6 +709,70 @@ def _linear_fusion(
     combined = alpha * bm25 + (1 - alpha) * cosine
     order = sorted(range(len(keys)), key=lambda i: (-combined[i], keys[i]))
     return [(keys[i], float(combined[i])) for i in order]
+
+
+def _standard(values: npt.NDArray[np.float64], floor: float = 0.0) -> tuple[float, float]:
+    """Mean and standard deviation of a list's scores (the spread at least `floor` * |mean|)."""
+    if values.size == 0:
+        return 0.0, 1.0
+    mean = float(values.mean())
+    return mean, max(float(values.std()), floor * abs(mean), 1e-9)
+
+
+def _zscore_fusion(
+    indexes: Sequence[HybridIndex[K]],
+    lexical: _Ranked,
+    semantic: _Ranked,
+    query_vector: npt.ArrayLike,
+    lexical_share: float,
+    limit: int,
+    blind: _Ranked | None,
+) -> list[tuple[tuple[int, int], float]]:
+    """lexical_share * z(BM25) + (1 - lexical_share) * z(cosine) over the union of both lists.
+
+    Each z is taken against the list the score comes from (its mean and spread over that top
+    list), so the two are on one scale whatever the query's length or the model's cosine range.
+    A candidate of the vector list that BM25 did not list gets 0 when BM25 listed every chunk it
+    matched (its true score), else the lowest listed score (at most that; it was not listed).
+    One of the BM25 list missing from the vector list gets its exact cosine from the matrix.
+    The chunks of `blind` (another script than the query's, close by cosine) take their
+    cosine's z in place of a lower BM25 one: BM25 cannot match a word of them.
+    """
+    query = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+    norm = float(np.linalg.norm(query))
+    if norm > 0:
+        query = query / np.float32(norm)
+    lexical_scores = _scores_by_key(lexical)
+    cosines = _scores_by_key(semantic)
+    stand_in = set(_pairs(blind)) if blind is not None else set()
+    keys = list(dict.fromkeys([*lexical_scores, *cosines, *stand_in]))
+    bm25_mean, bm25_spread = _standard(lexical.score.astype(np.float64), _SPREAD_FLOOR)
+    cosine_mean, cosine_spread = _standard(semantic.score.astype(np.float64))
+    unlisted = float(lexical.score.min()) if lexical.score.size >= limit else 0.0
+    combined: list[float] = []
+    for key in keys:
+        cosine = cosines.get(key)
+        if cosine is None:
+            vectors = indexes[key[0]].vectors
+            # A chunk awaiting a re-index has no comparable vector: it counts as the weakest.
+            weakest = float(semantic.score.min()) if semantic.score.size else 0.0
+            cosine = float(vectors[key[1]] @ query) if vectors is not None else weakest
+        z_cosine = (cosine - cosine_mean) / cosine_spread
+        z_bm25 = (lexical_scores.get(key, unlisted) - bm25_mean) / bm25_spread
+        if key in stand_in:
+            z_bm25 = max(z_bm25, z_cosine)
+        combined.append(lexical_share * z_bm25 + (1 - lexical_share) * z_cosine)
+    order = sorted(range(len(keys)), key=lambda i: (-combined[i], keys[i]))
+    return [(keys[i], combined[i]) for i in order]
+
+
+def _scores_by_key(ranked: _Ranked) -> dict[tuple[int, int], float]:
+    return {
+        (o, r): s
+        for o, r, s in zip(
+            ranked.owner.tolist(), ranked.row.tolist(), ranked.score.tolist(), strict=True
+        )
+    }
 
 
 def _resolve(indexes: Sequence[HybridIndex[K]], ranked: _Ranked) -> list[tuple[K, float]]:
