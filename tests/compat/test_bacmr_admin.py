@@ -181,8 +181,15 @@ async def test_admin_stats_and_ingestion_jobs(
     async with db.session() as session:
         job = await enqueue(session, kind=INGEST, payload={"document_id": str(uuid.uuid4())})
         job_id = str(job.id)
+        mail = await enqueue(session, kind="identity.send_email", payload={"template": "x"})
+        mail_id = str(mail.id)
+    # Every kind is listed (the platform's queue), `kind` narrows it to one.
     r = await client.get(f"{BASE}/admin/jobs", params={"status": "queued"}, headers=key)
     assert r.status_code == 200, r.text
+    assert {job_id, mail_id} <= {j["id"] for j in r.json()["jobs"]}
+    r = await client.get(
+        f"{BASE}/admin/jobs", params={"status": "queued", "kind": INGEST}, headers=key
+    )
     assert job_id in [j["id"] for j in r.json()["jobs"]]
     assert all(j["kind"] == INGEST for j in r.json()["jobs"])
     r = await client.get(f"{BASE}/admin/jobs/{job_id}", headers=key)

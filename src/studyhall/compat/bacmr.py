@@ -42,7 +42,7 @@ Served: `/health`, `/auth/*`, `GET`/`PATCH /me`, the wallet (`/wallet/balance`,
 `/wallet/reservations`, and for administrators `/wallet/topup`, `/wallet/transactions`,
 `/wallet/transactions/expense`, `/wallet/internal/reserve` and `/finalize`), and the
 administrators' `/admin/test-role`, `/admin/users*`, `/admin/stats` and `/admin/jobs*`
-(ingestion jobs), `/admin/documents/{id}` (PATCH, DELETE), `/admin/references`,
+(every job kind; `?kind=knowledge.ingest` for ingestion only), `/admin/documents/{id}` (PATCH, DELETE), `/admin/references`,
 `/admin/ingest/{reference_id}`, `/admin/vector-embedding`, `/admin/upload-curriculum`,
 `/admin/jobs/dispatch`, `/admin/scrape-runs`, `/scraping/*` and the public `/curriculum/*` (a
 `grade` is a textbook's level).
