@@ -67,27 +67,14 @@ def _text_leaves(
 
 async def test_the_schema_declares_that_text_holds_no_nul(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
-    components = spec["components"]["schemas"]
-    undeclared: list[str] = []
     operations = 0
     for path, item in spec["paths"].items():
         for method, operation in item.items():
-            key = f"{method.upper()} {path}"
             operations += 1
             # Any operation: a NUL in its query string is a 422 before the route runs.
-            assert "NUL" in operation["responses"]["422"]["description"], key
-            for parameter in operation.get("parameters", []):
-                if parameter["in"] != "query":
-                    continue
-                for where, leaf in _text_leaves(parameter["schema"], components, ""):
-                    if not _declares(leaf):
-                        undeclared.append(f"{key} ?{parameter['name']}{where}")
-            for media, content in (operation.get("requestBody") or {}).get("content", {}).items():
-                for where, leaf in _text_leaves(content["schema"], components, ""):
-                    if not _declares(leaf):
-                        undeclared.append(f"{key} {media} {where}")
+            assert "NUL" in operation["responses"]["422"]["description"], f"{method} {path}"
     assert operations > 150
-    assert set(undeclared) == NOT_DECLARED
+    assert set(_undeclared_text(spec)) == NOT_DECLARED
 
 
 async def test_a_nul_is_refused_where_the_schema_declares_it(
@@ -126,3 +113,84 @@ async def test_a_quiz_import_with_a_nul_is_a_422_not_a_500(
             headers=auth(teacher),
         )
         assert r.status_code == 422, r.text
+
+
+# The dialects (issue 18): the same refusal, declared in each dialect's own document and error
+# shape (compat/base.py: `DialectIn`, `declare_dialect_refusals`).
+DIALECTS = {
+    "subject-tutor": 422,
+    "bacmr": 422,
+    "chat-prompts": 422,
+    "elearning": 422,
+    "apranova": 400,  # its document's validation errors are DRF's 400 field lists
+}
+
+
+def _undeclared_text(spec: dict[str, Any]) -> list[str]:
+    components = spec.get("components", {}).get("schemas", {})
+    undeclared = []
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            key = f"{method.upper()} {path}"
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "query":
+                    for where, leaf in _text_leaves(parameter["schema"], components, ""):
+                        if not _declares(leaf):
+                            undeclared.append(f"{key} ?{parameter['name']}{where}")
+            for media, content in (operation.get("requestBody") or {}).get("content", {}).items():
+                for where, leaf in _text_leaves(content["schema"], components, ""):
+                    if not _declares(leaf):
+                        undeclared.append(f"{key} {media} {where}")
+    return undeclared
+
+
+async def test_each_dialect_schema_declares_that_text_holds_no_nul(
+    client: httpx.AsyncClient,
+) -> None:
+    for name, status in DIALECTS.items():
+        spec = (await client.get(f"/compat/{name}/openapi.json")).json()
+        assert _undeclared_text(spec) == [], name
+        for path, item in spec["paths"].items():
+            for method, operation in item.items():
+                declared = operation["responses"][str(status)]
+                assert "NUL" in declared["description"], (name, method, path)
+
+
+async def test_a_dialect_refuses_a_nul_in_its_own_error_shape(
+    client: httpx.AsyncClient, auth: Any, student: Any
+) -> None:
+    headers = auth(student)
+    # A JSON field, BacMR's envelope.
+    r = await client.patch("/compat/bacmr/me", json={"full_name": "a\x00b"}, headers=headers)
+    assert r.status_code == 422 and r.json()["success"] is False
+    # The query string, before the route runs, in the dialect's shape (not the canonical one).
+    r = await client.get("/compat/bacmr/curriculum/textbooks?grade=%00")
+    assert r.status_code == 422 and r.json()["success"] is False
+    r = await client.get("/compat/elearning/api/v1/users/me?x=%00", headers=headers)
+    assert r.status_code == 422 and r.json()["error_code"] == "VALIDATION_ERROR"
+    # A form field (the OAuth2 password form of 000).
+    r = await client.post(
+        "/compat/subject-tutor/token", data={"username": "a\x00", "password": "x"}
+    )
+    assert r.status_code == 422 and isinstance(r.json()["detail"], list)
+    # A list of text (002's stored answers) and a nested one (000's chat history).
+    r = await client.post(
+        "/compat/chat-prompts/api/v1/user_prompts/",
+        json={"prompt_text": "a\x00", "user_id": str(student.id)},
+        headers=headers,
+    )
+    assert r.status_code == 422
+    r = await client.post(
+        "/compat/subject-tutor/chat",
+        json={
+            "id": "6f1c0c1e-7c1a-4a55-9a43-7b0d5c2b8f10",
+            "asignatura": "INF001",
+            "content": "Hi",
+            "messages": [{"role": "user", "content": "x\x00"}],
+        },
+        headers=headers,
+    )
+    assert r.status_code == 422
+    # ApraNova's validation errors are DRF's 400 field lists.
+    r = await client.post("/compat/apranova/api/users/check-email/", json={"email": "a\x00@b.c"})
+    assert r.status_code == 400 and list(r.json()) == ["email"]

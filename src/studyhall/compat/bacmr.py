@@ -149,7 +149,7 @@ class EmailBody(DialectIn):
     email: Annotated[str, Field(min_length=3, max_length=320)]
 
 
-class MeUpdate(BaseModel):
+class MeUpdate(DialectIn):
     model_config = ConfigDict(extra="forbid")
 
     full_name: Annotated[str, Field(min_length=1, max_length=200)]

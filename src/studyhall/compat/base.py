@@ -16,7 +16,9 @@ from typing import Annotated, Any, Protocol, TypeVar
 from fastapi import Depends, FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, GetJsonSchemaHandler, ValidationError, field_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -26,8 +28,10 @@ from studyhall.billing import service as billing
 from studyhall.core import errors as core_errors
 from studyhall.core.db import Database
 from studyhall.core.errors import Unauthorized
+from studyhall.core.openapi import NUL_REFUSAL
 from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.routes import allowed_methods
+from studyhall.core.schemas import StorableText, declare_nul_free
 from studyhall.identity import service as identity
 from studyhall.identity.models import User
 from studyhall.identity.schemas import RegisterIn, UserUpdate
@@ -50,11 +54,34 @@ class ErrorStyle(Protocol):
         ...
 
 
+def _refuse_nul(value: Any) -> Any:
+    """No NUL character in text (PostgreSQL cannot store one): a ValueError, the request's 422
+    in the dialect's shape. Only the NUL: every other rule of the text is the domain's."""
+    texts = value if isinstance(value, list) else [value]
+    if any(isinstance(text, str) and "\x00" in text for text in texts):
+        raise ValueError("text must not contain NUL characters")
+    return value
+
+
 class DialectIn(BaseModel):
     """A document's request body: fields it does not know are ignored, as its clients expect
-    (a field that must not be set is refused by the domain's own input schema)."""
+    (a field that must not be set is refused by the domain's own input schema). Its text (and
+    lists of text) holds no NUL character, and its JSON schema says so, as an InputSchema's."""
 
     model_config = ConfigDict(extra="ignore")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return _refuse_nul(value)
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        declare_nul_free(handler.resolve_ref_schema(json_schema))
+        return json_schema
 
 
 def field_path(error: dict[str, Any]) -> list[str]:
@@ -158,7 +185,79 @@ def new_dialect_app(*, name: str, title: str, description: str, style: ErrorStyl
     app.add_exception_handler(
         RequestValidationError, _restyled(style, core_errors._validation_error)
     )
+    _install_refusals(app, style)
     return app
+
+
+# The error a NUL in the query string is (the request middleware leaves /compat to its dialect).
+_NUL_QUERY_ERROR = {
+    "type": "string_nul",
+    "loc": ["query"],
+    "msg": "Query parameters must not contain NUL characters",
+    "input": None,
+}
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
+async def refuse_nul_query(request: Request) -> None:
+    """A NUL anywhere in the query string is the request's validation error, in the dialect's
+    shape (the canonical API's middleware answers it in the canonical shape)."""
+    query = request.scope.get("query_string", b"")
+    if b"\x00" in query or b"%00" in query:
+        raise RequestValidationError([_NUL_QUERY_ERROR])
+
+
+def _schema_of(example: Any) -> dict[str, Any]:
+    """A JSON schema of an example body's shape (the dialect's validation error)."""
+    if isinstance(example, dict):
+        return {
+            "type": "object",
+            "properties": {k: _schema_of(v) for k, v in example.items()},
+            "required": list(example),
+        }
+    if isinstance(example, list):
+        return {"type": "array", "items": _schema_of(example[0]) if example else {}}
+    if example is None:
+        return {}
+    return {"type": _JSON_TYPES.get(type(example), "string")}
+
+
+def declare_dialect_refusals(document: dict[str, Any], style: ErrorStyle) -> dict[str, Any]:
+    """The canonical schema's post-processing for a dialect's document, in place: every text
+    query parameter declares `NUL_FREE`, and every operation its validation answer (422, or
+    the status the document gives it) in the dialect's own error shape, NUL included."""
+    status, body = style.validation([_NUL_QUERY_ERROR])
+    declared = {
+        "description": f"Validation error. {NUL_REFUSAL}",
+        "content": {"application/json": {"schema": _schema_of(body), "example": body}},
+    }
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query":
+                    declare_nul_free(parameter.get("schema"))
+            responses = operation["responses"]
+            entry = responses.get(str(status))
+            if entry is None:
+                responses[str(status)] = declared
+            elif NUL_REFUSAL not in entry.get("description", ""):
+                described = entry.get("description", "").rstrip(". ")
+                entry["description"] = f"{described}. {NUL_REFUSAL}".lstrip(". ")
+    return document
+
+
+def _install_refusals(app: FastAPI, style: ErrorStyle) -> None:
+    app.router.dependencies.append(Depends(refuse_nul_query))
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = declare_dialect_refusals(generate(), style)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _swagger_ui(request: Request) -> HTMLResponse:
@@ -212,8 +311,10 @@ class TokenForm:
 
     def __init__(
         self,
-        username: Annotated[str, Form(max_length=320)],
-        password: Annotated[str, Form(max_length=1024, json_schema_extra={"format": "password"})],
+        username: Annotated[str, Form(max_length=320), StorableText],
+        password: Annotated[
+            str, Form(max_length=1024, json_schema_extra={"format": "password"}), StorableText
+        ],
     ) -> None:
         self.username = username
         self.password = password

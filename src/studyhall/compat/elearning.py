@@ -284,7 +284,7 @@ class LogoutBody(DialectIn):
     refresh_token: Annotated[str, Field(min_length=1, max_length=512)] | None = None
 
 
-class ProfileBody(BaseModel):
+class ProfileBody(DialectIn):
     model_config = ConfigDict(extra="forbid")
 
     first_name: _Name | None = None

@@ -10,7 +10,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from studyhall import __version__, system
 from studyhall.analytics import service as analytics
@@ -18,6 +18,7 @@ from studyhall.compat.base import (
     DatabaseDep,
     Detail,
     DialectError,
+    DialectIn,
     FastAPIStyle,
     LimiterDep,
     TokenForm,
@@ -121,7 +122,7 @@ async def _professor_id(session: SessionDep, username: str | None) -> uuid.UUID 
 # Bodies
 
 
-class _In(BaseModel):
+class _In(DialectIn):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -498,12 +499,12 @@ async def change_role(
 # the session); StudyHall keeps the history itself, so the `messages` a client sends are ignored.
 
 
-class ChatMessage(BaseModel):
+class ChatMessage(DialectIn):
     role: Literal["user", "assistant", "system"]
     content: Annotated[str, Field(max_length=20_000)]
 
 
-class ChatBody(BaseModel):
+class ChatBody(DialectIn):
     model_config = ConfigDict(extra="ignore")
 
     id: uuid.UUID = Field(description="The session id (a UUID the client picks)")
