@@ -2,7 +2,11 @@
 
 Every set is indexed whole and every question asks for its own passage; each mode reports
 recall@1/5/10 and MRR@10, and extractive sets (whose answer is a span of text) also the share of
-questions whose answer appears in the text of the top 5 results. The `rrf` row is the rank
+questions whose answer appears in the text of the first result (ans@1) and of the top 5 (ans@5):
+SciQ's questions often have another passage than their own that answers them as well. Per set,
+the run also counts the questions the hybrid wins and loses against BM25 at rank 1, and what one
+question is worth in points (on 60 questions, 1.7: the 1-point rule is below a sample's
+resolution there, so judge it on whole sets or large samples). The `rrf` row is the rank
 fusion the hybrid used before (for comparison; the shipped hybrid is the `hybrid` row). A change tuned to one set shows
 on the others: the hybrid (shipped defaults) must not lose more than 1 point of any metric to BM25
 alone on any of them, and the run ends non-zero when it does.
@@ -77,7 +81,7 @@ DATA_CANDIDATES = [parent / "shared" / "data" for parent in ROOT.parents]
 PASSAGE_CHARS = 1500
 # How far the hybrid may trail BM25 alone, on any metric of any set, before the run fails.
 MAX_LOSS = 0.01
-METRICS = ("r1", "r5", "r10", "mrr10", "answer5")
+METRICS = ("r1", "r5", "r10", "mrr10", "answer1", "answer5")
 NUMPY_MODULES = (
     "numpy",
     "numpy.linalg",
@@ -131,11 +135,17 @@ class Scores:
     r5: float
     r10: float
     mrr10: float
+    answer1: float | None
     answer5: float | None
+    # Per question: its passage is first (the hybrid's losses and wins against BM25 are counted
+    # from these, question by question).
+    firsts: tuple[bool, ...] = ()
 
     def row(self) -> str:
-        answer = "     -" if self.answer5 is None else f"{self.answer5:6.3f}"
-        return f"{self.r1:6.3f} {self.r5:6.3f} {self.r10:6.3f} {self.mrr10:7.3f} {answer}"
+        answers = " ".join(
+            "     -" if share is None else f"{share:6.3f}" for share in (self.answer1, self.answer5)
+        )
+        return f"{self.r1:6.3f} {self.r5:6.3f} {self.r10:6.3f} {self.mrr10:7.3f} {answers}"
 
 
 # ---------------------------------------------------------------------------- the sets
@@ -336,18 +346,40 @@ def sample(data: DataSet, questions: int, passages: int, seed: int) -> DataSet:
 def embed_cached(
     cache_dir: Path, kind: str, texts: Sequence[str], embed: object, name: str
 ) -> np.ndarray:
-    """Embed texts once and keep the matrix on disk (keyed by model, role and content)."""
-    digest = hashlib.sha256(("\x00".join([name, kind, *texts])).encode()).hexdigest()[:20]
-    path = cache_dir / f"{kind}-{digest}.npy"
+    """Embed texts once per text and keep the vectors on disk (keyed by model, role and text).
+
+    `kind` is "<set>-passages" or "<set>-queries"; the store is per set and role, so a sample,
+    another seed or the whole set reuses every vector already made (the model's vector of a text does
+    not depend on its batch). Progress is saved every batch, so an interrupted run resumes.
+    """
+    model = hashlib.sha256(name.encode()).hexdigest()[:12]
+    # One store per set and role: runs of different sets at once never write the same file.
+    path = cache_dir / f"texts-{kind}-{model}.npz"
+    store: dict[str, np.ndarray] = {}
     if path.exists():
-        return np.load(path)
-    start = time.perf_counter()
-    vectors: np.ndarray = embed(texts)  # type: ignore[operator]
-    elapsed = time.perf_counter() - start
-    print(f"  embedded {len(texts)} {kind} in {elapsed:.1f} s", flush=True)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    np.save(path, vectors)
-    return vectors
+        with np.load(path) as saved:
+            store = dict(zip(saved["keys"].tolist(), saved["vectors"], strict=True))
+    keys = [hashlib.sha256(text.encode()).hexdigest()[:32] for text in texts]
+    missing = list(dict.fromkeys(k for k in keys if k not in store))
+    if missing:
+        wanted = dict(zip(keys, texts, strict=False))
+        start = time.perf_counter()
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        for first in range(0, len(missing), 64):
+            batch = missing[first : first + 64]
+            vectors: np.ndarray = embed([wanted[k] for k in batch])  # type: ignore[operator]
+            store.update(zip(batch, np.asarray(vectors, dtype=np.float32), strict=True))
+            np.savez(
+                path.with_suffix(".tmp.npz"),
+                keys=np.array(list(store)),
+                vectors=np.stack(list(store.values())),
+            )
+            path.with_suffix(".tmp.npz").replace(path)
+        elapsed = time.perf_counter() - start
+        print(f"  embedded {len(missing)} {kind} in {elapsed:.1f} s", flush=True)
+    if not keys:
+        return np.zeros((0, 384), dtype=np.float32)
+    return np.stack([store[k] for k in keys]).astype(np.float32, copy=False)
 
 
 def languages(data: DataSet) -> str:
@@ -370,13 +402,16 @@ def evaluate(
     mode: Mode,
     fusion: Fusion = DEFAULT_FUSION,
 ) -> Scores:
-    """Recall@1/5/10, MRR@10 of each question's own passage; answer in the top 5's text."""
+    """Recall@1/5/10, MRR@10 of each question's own passage; answer in the top 1's / 5's text."""
     hits = {1: 0, 5: 0, 10: 0}
     reciprocal = 0.0
     answered = 0
+    answered_first = 0
+    firsts: list[bool] = []
     extractive = any(q.answer for q in data.questions)
     for question, vector in zip(data.questions, query_vectors, strict=True):
         ranked = [cid for cid, _ in index.search(question.text, vector, 10, mode, fusion=fusion)]
+        firsts.append(bool(ranked) and ranked[0] == question.gold)
         if question.gold in ranked:
             rank = ranked.index(question.gold) + 1
             reciprocal += 1.0 / rank
@@ -385,9 +420,16 @@ def evaluate(
         if question.answer:
             wanted = question.answer.casefold()
             answered += any(wanted in data.passages[c].casefold() for c in ranked[:5])
+            answered_first += bool(ranked) and wanted in data.passages[ranked[0]].casefold()
     n = len(data.questions)
     return Scores(
-        hits[1] / n, hits[5] / n, hits[10] / n, reciprocal / n, answered / n if extractive else None
+        hits[1] / n,
+        hits[5] / n,
+        hits[10] / n,
+        reciprocal / n,
+        answered_first / n if extractive else None,
+        answered / n if extractive else None,
+        tuple(firsts),
     )
 
 
@@ -417,9 +459,13 @@ def main() -> None:
         f"questions <= {args.limit or 'all'}, passages <= {args.passages or 'all'}, "
         f"seed {args.seed}\n"
     )
-    header = f"{'set':16} {'mode':8} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'ans@5':>6}"
+    header = (
+        f"{'set':16} {'mode':8} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'ans@1':>6} "
+        f"{'ans@5':>6}"
+    )
     table: list[str] = [header]
     failures: list[str] = []
+    notes: list[str] = []
     for name in args.sets.split(","):
         data = sample(SETS[name](args.data), args.limit, args.passages, args.seed)
         print(f"{name}: {data.how}; {len(data.passages)} passages, {len(data.questions)} questions")
@@ -441,6 +487,14 @@ def main() -> None:
         rrf = evaluate(index, data, queries, "hybrid", fusion="rrf")
         table.append(f"{name:16} {'rrf':8} {rrf.row()}")
         bm25, hybrid = results["bm25"], results["hybrid"]
+        lost = sum(b and not h for b, h in zip(bm25.firsts, hybrid.firsts, strict=True))
+        won = sum(h and not b for b, h in zip(bm25.firsts, hybrid.firsts, strict=True))
+        # One question is 100/n points: on a small sample the 1-point rule is below resolution.
+        notes.append(
+            f"{name}: against BM25 at rank 1 the hybrid wins {won} and loses {lost} of "
+            f"{len(data.questions)} questions (one question = {100 / len(data.questions):.2f} "
+            "points)"
+        )
         for metric in METRICS:
             if getattr(bm25, metric) is None:
                 continue
@@ -448,6 +502,7 @@ def main() -> None:
             if loss > MAX_LOSS:
                 failures.append(f"{name}: hybrid trails BM25 by {loss:.3f} on {metric}")
     print("\n" + "\n".join(table))
+    print("\n" + "\n".join(notes))
     if failures:
         print("\nFAILED: " + "; ".join(failures))
         sys.exit(1)

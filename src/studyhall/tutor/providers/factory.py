@@ -8,6 +8,7 @@ from typing import Any
 import structlog
 
 from studyhall.config import LLMSettings
+from studyhall.knowledge.embeddings import Embedder
 from studyhall.tutor.providers.base import (
     ChatMessage,
     Completion,
@@ -96,9 +97,10 @@ def _single(
     timeout_s: float,
     max_retries: int,
     name: str,
+    embedder: Embedder | None = None,
 ) -> Provider:
     if kind == "offline":
-        return OfflineProvider(model=model or "studyhall-offline", name=name)
+        return OfflineProvider(model=model or "studyhall-offline", name=name, embedder=embedder)
     return OpenAICompatProvider(
         base_url=base_url,
         model=model or "gpt-4o-mini",
@@ -109,8 +111,11 @@ def _single(
     )
 
 
-def build_provider(llm: LLMSettings) -> Provider:
-    """The provider the settings choose, wrapped with its fallback when one is configured."""
+def build_provider(llm: LLMSettings, *, embedder: Embedder | None = None) -> Provider:
+    """The provider the settings choose, wrapped with its fallback when one is configured.
+
+    `embedder` (search's model) lets the offline provider read passages in another language.
+    """
     primary = _single(
         llm.provider,
         base_url=llm.base_url,
@@ -119,6 +124,7 @@ def build_provider(llm: LLMSettings) -> Provider:
         timeout_s=llm.timeout_s,
         max_retries=llm.max_retries,
         name=llm.provider,
+        embedder=embedder,
     )
     if llm.fallback_provider is None:
         return primary
@@ -130,6 +136,7 @@ def build_provider(llm: LLMSettings) -> Provider:
         timeout_s=llm.timeout_s,
         max_retries=llm.max_retries,
         name=f"{llm.fallback_provider}-fallback",
+        embedder=embedder,
     )
     return FallbackProvider(primary, fallback)
 
@@ -138,7 +145,12 @@ def provider_for(app: Any) -> Provider:
     """The app's provider, built once from its settings (it holds the HTTP connection pool)."""
     provider: Provider | None = getattr(app.state, "tutor_provider", None)
     if provider is None:
-        provider = build_provider(app.state.settings.llm)
+        # Imported here: retrieval pulls the whole knowledge package in, which the tutor's
+        # provider module need not load before an app asks for its provider.
+        from studyhall.knowledge.retrieval import embedder_for
+
+        settings = app.state.settings
+        provider = build_provider(settings.llm, embedder=embedder_for(settings.embeddings))
         app.state.tutor_provider = provider
     return provider
 

@@ -15,15 +15,24 @@ connecting text, each cited as `[n]`, the passage's number in the prompt and in 
    and the sources.
 
 When no sentence shares enough words with the question it says it found nothing in the course
-material instead of guessing; when one of the best passages is in another language (search finds
-those by meaning), it names that passage without citing it and says it cannot tell whether it
-answers. Token usage is the deterministic estimate of `base.estimate_tokens`.
+material instead of guessing. When one of the two best passages is in another language than the
+question (search finds those by meaning: an English question about an Arabic page), words cannot
+be compared, so that passage's sentences are compared by meaning instead: the multilingual
+embedding model that search uses embeds the question and each sentence, and the closest ones are
+quoted in their own language and cited, the answer saying that the passage is in that language
+and was matched by meaning. Without an embedding model (or when it fails) it names that passage
+without citing it and says it cannot tell whether it answers. Token usage is the deterministic
+estimate of `base.estimate_tokens`.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
 
+import numpy as np
+import structlog
+
+from studyhall.knowledge.embeddings import Embedder, EmbeddingError
 from studyhall.knowledge.index import language_of
 from studyhall.knowledge.language import Language, foreign
 from studyhall.tutor.providers.base import (
@@ -37,8 +46,10 @@ from studyhall.tutor.providers.base import (
     estimate_tokens,
     truncate_to_tokens,
 )
-from studyhall.tutor.reader import Pick, choose, read
-from studyhall.tutor.text import stem, term_set, words
+from studyhall.tutor.reader import Pick, body, choose, read
+from studyhall.tutor.text import sentences, stem, term_set, words
+
+log = structlog.get_logger(__name__)
 
 NOT_FOUND = (
     "I could not find anything about this in the course material, so I will not guess. "
@@ -109,17 +120,94 @@ def select(grounding: Grounding) -> list[Pick]:
     return read(grounding.question, grounding.passages, min_coverage=grounding.min_coverage)
 
 
-def compose(grounding: Grounding) -> tuple[str, bool]:
-    """The answer text, and whether it rests on the material (False: nothing relevant found)."""
+def compose(grounding: Grounding, across: Sequence[Pick] = ()) -> tuple[str, bool]:
+    """The answer text, and whether it rests on the material (False: nothing relevant found).
+
+    `across`: sentences of a passage in another language, best first by meaning (see
+    `across_languages`), answered from when the question's words found nothing.
+    """
     if not grounding.passages:
         return NO_MATERIAL, False
     picks = select(grounding)
-    if not picks:
-        return _not_found(grounding), False
     level = 1 if grounding.refuse_answers else max(1, min(5, grounding.hint_level))
+    if not picks:
+        if across:
+            return _across_answer(grounding, list(across), level), True
+        return _not_found(grounding), False
     if level <= 2:
         return _guiding_questions(grounding, picks, POINTERS_PER_LEVEL[level]), True
     return _quoted_answer(picks, QUOTES_PER_LEVEL[level], level), True
+
+
+def _foreign_passage(grounding: Grounding) -> tuple[int, SourcePassage, Language] | None:
+    """The best-ranked of the top passages written in another language than the question."""
+    asked = language_of(grounding.question)
+    for rank, passage in enumerate(grounding.passages[:_OTHER_LANGUAGE_RANKS]):
+        written = language_of(passage.text)
+        if foreign(asked, written):
+            return rank, passage, written
+    return None
+
+
+async def across_languages(grounding: Grounding, embedder: Embedder) -> list[Pick]:
+    """The sentences of a top passage in another language, closest in meaning first.
+
+    Only when the question's words found nothing to quote (`select` is empty) and one of the two
+    best passages is in another language: search ranked it there by meaning, so its sentences
+    are compared with the question by meaning too (the multilingual model's cosine), not by
+    words they cannot share. Empty when the model fails: the answer then says it cannot tell.
+    """
+    if not grounding.passages or select(grounding):
+        return []
+    found = _foreign_passage(grounding)
+    if found is None:
+        return []
+    rank, passage, _written = found
+    said = sentences(body(passage))
+    if not said:
+        return []
+    try:
+        query = np.asarray(await embedder.embed_query(grounding.question), dtype=np.float32)
+        vectors = np.asarray(await embedder.embed_passages([s.text for s in said]), np.float32)
+    except EmbeddingError as exc:
+        log.warning("offline_tutor_embedding_failed", error=str(exc))
+        return []
+    query = query.reshape(-1)
+    norms = np.linalg.norm(vectors, axis=1) * max(float(np.linalg.norm(query)), 1e-9)
+    cosines = (vectors @ query) / np.maximum(norms, 1e-9)
+    picks = [
+        Pick(passage, sentence, float(cosine), rank, 0)
+        for sentence, cosine in zip(said, cosines.tolist(), strict=True)
+    ]
+    picks.sort(key=lambda p: (-p.score, p.sentence.position))
+    return picks
+
+
+def _across_answer(grounding: Grounding, picks: list[Pick], level: int) -> str:
+    """An answer from a passage in another language: its closest sentences, quoted and cited."""
+    passage = picks[0].passage
+    language = _language_name(language_of(passage.text))
+    where = f"{_where(passage)} [{passage.index}]"
+    intro = (
+        f"The closest passage in the course material is written in {language}: {where}. "
+        "I compared its sentences with your question by meaning, not by words"
+    )
+    if level <= 2:
+        return (
+            f"{intro}. Let's work it out together instead of me giving you the answer.\n"
+            f"- Read that passage: which of its sentences answers your question?\n"
+            "- Before you read it: what do you already know about this?\n"
+            "Tell me what you find, and I will help you check your reasoning."
+        )
+    # The closest sentences, in the passage's own order (as many as the level quotes).
+    chosen = sorted(picks[: QUOTES_PER_LEVEL[level]], key=lambda p: p.sentence.position)
+    quotes = " ".join(f"“{p.sentence.text}” [{passage.index}]" for p in chosen)
+    said = "the sentence closest" if len(chosen) == 1 else "the sentences closest"
+    return (
+        f"{intro}; {said} to it:\n\n{quotes}\n\n"
+        "Check it against the passage itself (a translation may help), and ask your teacher if "
+        "it does not answer you."
+    )
 
 
 def _language_name(language: Language) -> str:
@@ -130,13 +218,12 @@ def _language_name(language: Language) -> str:
 
 def _not_found(grounding: Grounding) -> str:
     """NOT_FOUND, or a pointer (without citing it) to a top passage in another language."""
-    asked = language_of(grounding.question)
-    for passage in grounding.passages[:_OTHER_LANGUAGE_RANKS]:
-        written = language_of(passage.text)
-        if foreign(asked, written):
-            return NOT_FOUND_OTHER_LANGUAGE.format(
-                language=_language_name(written), where=_where(passage)
-            )
+    found = _foreign_passage(grounding)
+    if found is not None:
+        _rank, passage, written = found
+        return NOT_FOUND_OTHER_LANGUAGE.format(
+            language=_language_name(written), where=_where(passage)
+        )
     return NOT_FOUND
 
 
@@ -220,20 +307,31 @@ def _connector(pick: Pick, previous: Pick) -> str:
 class OfflineProvider:
     """Grounded, cited answers composed from the passages; works with no network and no key."""
 
-    def __init__(self, *, model: str = "studyhall-offline", name: str = "offline") -> None:
+    def __init__(
+        self,
+        *,
+        model: str = "studyhall-offline",
+        name: str = "offline",
+        embedder: Embedder | None = None,
+    ) -> None:
         self.name = name
         self.model = model
+        # The search's embedding model: reads passages in another language by meaning.
+        self.embedder = embedder
 
     async def aclose(self) -> None:
         """Nothing to release."""
 
-    def _answer(
+    async def _answer(
         self, messages: Sequence[ChatMessage], max_tokens: int, grounding: Grounding | None
     ) -> Completion:
         if grounding is None:
             question = next((m.content for m in reversed(messages) if m.role == "user"), "")
             grounding = Grounding(question=question)
-        text, grounded = compose(grounding)
+        across: list[Pick] = []
+        if self.embedder is not None:
+            across = await across_languages(grounding, self.embedder)
+        text, grounded = compose(grounding, across)
         text = truncate_to_tokens(text, max_tokens)
         return Completion(
             text=text,
@@ -254,7 +352,7 @@ class OfflineProvider:
         grounding: Grounding | None = None,
     ) -> Completion:
         """The whole answer."""
-        return self._answer(messages, max_tokens, grounding)
+        return await self._answer(messages, max_tokens, grounding)
 
     async def stream(
         self,
@@ -264,7 +362,7 @@ class OfflineProvider:
         grounding: Grounding | None = None,
     ) -> AsyncGenerator[StreamItem, None]:
         """The answer in pieces of a few words, then the completion."""
-        completion = self._answer(messages, max_tokens, grounding)
+        completion = await self._answer(messages, max_tokens, grounding)
         text = completion.text
         start = 0
         while start < len(text):
