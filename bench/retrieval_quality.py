@@ -6,7 +6,8 @@ questions whose answer appears in the text of the first result (ans@1) and of th
 SciQ's questions often have another passage than their own that answers them as well. Per set,
 the run also counts the questions the hybrid wins and loses against BM25 at rank 1, and what one
 question is worth in points (on 60 questions, 1.7: the 1-point rule is below a sample's
-resolution there, so judge it on whole sets or large samples). The `rrf` row is the rank
+resolution there, so judge it on whole sets or large samples; below 100 questions a loss of one
+question is not counted as breaking it, two are). The `rrf` row is the rank
 fusion the hybrid used before (for comparison; the shipped hybrid is the `hybrid` row). A change tuned to one set shows
 on the others: the hybrid (shipped defaults) must not lose more than 1 point of any metric to BM25
 alone on any of them, and the run ends non-zero when it does.
@@ -495,18 +496,24 @@ def main() -> None:
             f"{len(data.questions)} questions (one question = {100 / len(data.questions):.2f} "
             "points)"
         )
+        # Below 100 questions one question is worth more than the rule's point: a sample that
+        # small cannot tell one question of noise from a loss, so it fails from two questions.
+        tolerance = max(MAX_LOSS, 1 / len(data.questions))
         for metric in METRICS:
             if getattr(bm25, metric) is None:
                 continue
             loss = getattr(bm25, metric) - getattr(hybrid, metric)
-            if loss > MAX_LOSS:
+            if loss > tolerance + 1e-9:
                 failures.append(f"{name}: hybrid trails BM25 by {loss:.3f} on {metric}")
     print("\n" + "\n".join(table))
     print("\n" + "\n".join(notes))
     if failures:
         print("\nFAILED: " + "; ".join(failures))
         sys.exit(1)
-    print(f"\nhybrid within {MAX_LOSS:.2f} of BM25 on every metric of every set")
+    print(
+        f"\nhybrid within {MAX_LOSS:.2f} of BM25 (or one question, on samples under 100) on every "
+        "metric of every set"
+    )
 
 
 if __name__ == "__main__":
