@@ -38,6 +38,7 @@ from tests.knowledge._fixtures import (
     upload,
     worker,
 )
+from tests.knowledge.test_extraction import HANDBOOK
 
 __all__ = ["course", "knowledge_routes", "worker"]
 
@@ -97,6 +98,21 @@ async def test_spanish_accents_french_pages_and_printed_labels(
     assert labelled["first_page_label"] == "i" and labelled["last_page_label"] == "7-45"
     hits = await search(client, owner, course.id, "tides and the moon", k=1)
     assert hits[0]["page"] == 3 and hits[0]["page_label"] == "7-45"
+
+    # No /PageLabels at all: the labels the pages print in their header or footer are read
+    # and travel the same way (physical page 1 prints "7-45").
+    printed = pdfgen.text_pdf(HANDBOOK)
+    body = await upload(client, owner, course.id, printed, "handbook-excerpt.pdf")
+    await worker.run_until_idle()
+    chunks = await all_chunks(client, owner, body["document"]["id"])
+    assert {(c["page"], c["page_label"]) for c in chunks} == {
+        (1, "7-45"),
+        (2, "7-46"),
+        (3, "7-47"),
+        (4, "7-48"),
+    }
+    hits = await search(client, owner, course.id, "secant method derivative", k=1)
+    assert (hits[0]["page"], hits[0]["page_label"]) == (2, "7-46")
 
 
 async def test_scanned_page_ocr_or_recorded_without_text(
