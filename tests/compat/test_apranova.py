@@ -154,7 +154,7 @@ async def test_refresh_rotates_and_a_used_refresh_is_refused(client: httpx.Async
     clock.advance(REFRESH_REUSE_GRACE + timedelta(seconds=1))
     again = await client.post(f"{BASE}/auth/token/refresh/", json={"refresh": tokens["refresh"]})
     assert again.status_code == 401
-    assert set(again.json()) == {"error", "message"}
+    assert set(again.json()) == {"error", "message", "details"}
 
 
 async def test_logout_ends_the_session(client: httpx.AsyncClient) -> None:
@@ -169,7 +169,8 @@ async def test_logout_ends_the_session(client: httpx.AsyncClient) -> None:
     assert r.status_code == 401
     r = await client.post(f"{BASE}/users/logout/", json={"refresh": tokens["refresh"]})
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
-    assert r.json() == {"error": "Authentication failed", "message": "Not authenticated"}
+    assert r.json()["error"] == "Authentication failed"
+    assert r.json()["message"] == "Not authenticated" and r.json()["details"]
 
 
 async def test_logout_with_another_users_refresh_token_leaves_it_alive(
@@ -204,7 +205,7 @@ async def test_profile_is_the_callers_own(
     for field in ("created_at", "updated_at"):
         assert body[field].endswith("Z")
     r = await client.get(f"{BASE}/users/profile/")
-    assert r.status_code == 401 and set(r.json()) == {"error", "message"}
+    assert r.status_code == 401 and set(r.json()) == {"error", "message", "details"}
 
 
 async def test_update_role_is_admin_only_and_never_ones_own(
@@ -215,12 +216,13 @@ async def test_update_role_is_admin_only_and_never_ones_own(
     r = await client.post(
         f"{BASE}/users/update-role/", json={"role": "trainer"}, headers=auth(student)
     )
-    assert r.status_code == 403 and set(r.json()) == {"error", "message"}
+    assert r.status_code == 403 and set(r.json()) == {"error", "message", "details"}
     r = await client.post(
         f"{BASE}/users/update-role/", json={"role": "trainer"}, headers=auth(admin)
     )
     assert r.status_code == 403
-    assert r.json() == {"error": "Permission denied", "message": "You cannot change your own role"}
+    assert r.json()["error"] == "Permission denied"
+    assert r.json()["message"] == "You cannot change your own role"
     r = await client.post(
         f"{BASE}/users/update-role/",
         json={"role": "trainer", "email": student.email},
@@ -242,7 +244,7 @@ async def test_update_role_is_admin_only_and_never_ones_own(
         json={"role": "student", "user_id": str(uuid.uuid4())},
         headers=auth(admin),
     )
-    assert r.status_code == 404 and set(r.json()) == {"error", "message"}
+    assert r.status_code == 404 and set(r.json()) == {"error", "message", "details"}
 
 
 async def test_workspace_without_an_engine_is_the_documents_503(
@@ -257,7 +259,7 @@ async def test_workspace_without_an_engine_is_the_documents_503(
     assert body["details"] == "Please contact your administrator to enable workspace provisioning."
     assert "not enabled" in body["message"]
     r = await client.post(f"{BASE}/users/workspace/create/")
-    assert r.status_code == 401 and set(r.json()) == {"error", "message"}
+    assert r.status_code == 401 and set(r.json()) == {"error", "message", "details"}
 
 
 async def test_workspace_create_starts_then_returns_the_students_workspace(

@@ -88,7 +88,9 @@ class _Style:
     }
 
     def error(self, status: int, message: str, code: str) -> dict[str, Any]:
-        return {"error": self._TITLES.get(status, "Error"), "message": message}
+        # The document's standard format: `details` carries StudyHall's error code.
+        title = self._TITLES.get(status, "Error")
+        return {"error": title, "message": message, "details": code or title.lower()}
 
     def validation(self, errors: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
         fields: dict[str, list[str]] = {}

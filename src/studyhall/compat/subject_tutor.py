@@ -66,6 +66,9 @@ Where the document is unsafe or StudyHall's rules differ, StudyHall's apply:
 * A subject's `guide` is shown to its professor and admins only (empty for students).
 * **GET /users/{username}**: an admin, or a professor of a subject the user is enrolled in
   (404 otherwise).
+* **A session that is not the caller's** (`GET`/`DELETE /sessions/{id}`,
+  `POST /sessions/{id}/resume_chat`) answers 404 like an unknown one (not 403): StudyHall does
+  not tell whether another user's object exists.
 * Lists are capped at 100 items per call.
 """
 
