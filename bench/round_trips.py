@@ -64,10 +64,10 @@ def _statements(log: Path, offset: int, db: str) -> list[str]:
     return [m.group(2) for line in lines if f"@{db} " in line and (m := _STATEMENT.search(line))]
 
 
-async def _billing_pairs(url: str, pairs: int, log: Path) -> int:
+async def _billing_pairs(url: str, pairs: int, log: Path, *, alone: bool = False) -> int:
     """reserve(10) then finalize(7), `pairs` times, for a user with nothing else held; the
     log's size once the warm-up (top-up, first connection, 3 pairs) is done."""
-    from studyhall.billing import service
+    from studyhall.billing import reservations, service
     from studyhall.config import BillingSettings, async_database_url
     from studyhall.core.db import Database
 
@@ -76,6 +76,14 @@ async def _billing_pairs(url: str, pairs: int, log: Path) -> int:
     user_id = uuid.uuid4()
 
     async def pair() -> None:
+        if alone:  # each step a unit of work of its own: one statement in autocommit
+            held_alone = await reservations.reserve_alone(
+                db, user_id=user_id, amount=10, purpose="bench", settings=cfg
+            )
+            await reservations.finalize_alone(
+                db, reservation_id=held_alone.id, actual=7, settings=cfg
+            )
+            return
         async with db.session() as session:
             held = await service.reserve(
                 session, user_id=user_id, amount=10, purpose="bench", settings=cfg
@@ -141,12 +149,13 @@ def main() -> None:
                     tx = sum(1 for st in seen if st.strip().rstrip(";").upper() in _TX)
                     n = args.requests
                     rows.append([f"GET {path}", f"{len(seen) / n:.2f}", f"{tx / n:.2f}"])
-        offset = asyncio.run(_billing_pairs(url, args.requests, log))
-        time.sleep(1.0)
-        seen = _statements(log, offset, db)
-        tx = sum(1 for st in seen if st.strip().rstrip(";").upper() in _TX)
-        n = args.requests
-        rows.append(["reserve + finalize (service)", f"{len(seen) / n:.2f}", f"{tx / n:.2f}"])
+        for alone, label in ((False, "(service, 2 units of work)"), (True, "(reserve_alone etc.)")):
+            offset = asyncio.run(_billing_pairs(url, args.requests, log, alone=alone))
+            time.sleep(1.0)
+            seen = _statements(log, offset, db)
+            tx = sum(1 for st in seen if st.strip().rstrip(";").upper() in _TX)
+            n = args.requests
+            rows.append([f"reserve + finalize {label}", f"{len(seen) / n:.2f}", f"{tx / n:.2f}"])
     print(f"PostgreSQL log: {log}; {args.requests} requests each, one uvicorn process")
     print(table(rows))
 

@@ -40,7 +40,7 @@ from studyhall.billing.models import (
     ReservationStatus,
     Wallet,
 )
-from studyhall.core.db import dialect_insert
+from studyhall.core.db import Database, dialect_insert
 from studyhall.core.ids import new_id
 from studyhall.core.pagination import paginate
 
@@ -783,7 +783,7 @@ class HoldPlaced:
 
 
 async def place_hold_in_one_statement(
-    session: AsyncSession,
+    session: AsyncSession | Database,
     *,
     reservation_id: uuid.UUID,
     user_id: uuid.UUID,
@@ -819,8 +819,19 @@ async def place_hold_in_one_statement(
         "p_reason": reason,
         "p_actor_id": actor_id,
     }
-    row = (await session.execute(statement, params)).first()
-    return None if row is None else HoldPlaced(balance=row.balance, reserved=row.reserved)
+    row = await _first_row(session, statement, params)
+    return None if row is None else HoldPlaced(balance=row["balance"], reserved=row["reserved"])
+
+
+async def _first_row(
+    target: AsyncSession | Database, statement: Any, params: dict[str, Any]
+) -> Any:
+    """The statement's first row by column name: through the unit of work, or (a `Database`)
+    alone on the driver in autocommit (`Database.first_row_alone`)."""
+    if isinstance(target, Database):
+        return await target.first_row_alone(statement, params)
+    row = (await target.execute(statement, params)).first()
+    return None if row is None else row._mapping
 
 
 @lru_cache(maxsize=4)
@@ -932,7 +943,7 @@ class HoldSettled:
 
 
 async def settle_hold_in_one_statement(
-    session: AsyncSession,
+    session: AsyncSession | Database,
     *,
     reservation_id: uuid.UUID,
     owner_id: uuid.UUID | None,
@@ -957,16 +968,16 @@ async def settle_hold_in_one_statement(
     }
     if owner_id is not None:
         params["p_owner_id"] = owner_id
-    row = (await session.execute(_settle_statement(owner_id is not None), params)).first()
+    row = await _first_row(session, _settle_statement(owner_id is not None), params)
     if row is None:
         return None
     return HoldSettled(
-        user_id=row.user_id,
-        course_id=row.course_id,
-        amount=row.amount,
-        purpose=row.purpose,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
+        user_id=row["user_id"],
+        course_id=row["course_id"],
+        amount=row["amount"],
+        purpose=row["purpose"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
     )
 
 

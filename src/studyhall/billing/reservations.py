@@ -41,6 +41,7 @@ from studyhall.billing.models import EntryType, Reservation, ReservationStatus, 
 from studyhall.config import BillingSettings
 from studyhall.core import idempotency
 from studyhall.core.clock import utcnow
+from studyhall.core.db import Database
 from studyhall.core.errors import Unprocessable
 from studyhall.core.ids import new_id
 
@@ -112,6 +113,114 @@ async def reserve(
     return reservation
 
 
+async def reserve_alone(
+    db: Database,
+    *,
+    user_id: uuid.UUID,
+    amount: int,
+    purpose: str,
+    course_id: uuid.UUID | None = None,
+    ttl_s: int | None = None,
+    settings: BillingSettings | None = None,
+) -> Reservation:
+    """`reserve` as a unit of work of its own, for a caller that writes nothing else with it.
+
+    On PostgreSQL the common case is one statement sent without BEGIN/COMMIT and without an ORM
+    session (it is atomic by itself: the wallet's conditional UPDATE and the two INSERTs commit
+    together or not at all). When it writes nothing (a limit, a missing wallet, overdue holds,
+    a capped course), `reserve` runs in a transaction as usual and decides."""
+    cfg = settings_or_default(settings)
+    check_amount(amount)
+    if not db.is_sqlite:
+        now = utcnow()
+        reservation = _new_hold(user_id, amount, purpose, course_id, ttl_s, cfg, now)
+        placed = await repository.place_hold_in_one_statement(
+            db,
+            reservation_id=reservation.id,
+            user_id=user_id,
+            amount=amount,
+            purpose=reservation.purpose,
+            reason=purpose[:500],
+            course_id=course_id,
+            actor_id=None,
+            now=now,
+            expires_at=reservation.expires_at,
+            window_start=day_window(now, cfg)[0],
+            tier_limits=cfg.tiers,
+            default_limit=cfg.tiers.get(cfg.default_tier, 0),
+        )
+        if placed is not None:
+            make_transient_to_detached(reservation)  # as loaded: the row is written
+            return reservation
+    async with db.session() as session:
+        return await reserve(
+            session,
+            user_id=user_id,
+            amount=amount,
+            purpose=purpose,
+            course_id=course_id,
+            ttl_s=ttl_s,
+            settings=cfg,
+        )
+
+
+async def finalize_alone(
+    db: Database,
+    *,
+    reservation_id: uuid.UUID,
+    actual: int,
+    user_id: uuid.UUID | None = None,
+    settings: BillingSettings | None = None,
+) -> Reservation:
+    """`finalize` as a unit of work of its own (see `reserve_alone`): on PostgreSQL an open
+    hold is settled by one statement without BEGIN/COMMIT; anything else (resolved already,
+    not found, more than the hold) goes through `finalize` in a transaction."""
+    cfg = settings_or_default(settings)
+    if actual >= 0 and not db.is_sqlite:
+        now = utcnow()
+        settled = await repository.settle_hold_in_one_statement(
+            db,
+            reservation_id=reservation_id,
+            owner_id=user_id,
+            actual=actual,
+            actor_id=None,
+            now=now,
+            window_start=day_window(now, cfg)[0],
+        )
+        if settled is not None:
+            reservation = _settled_row(reservation_id, settled, actual, now)
+            make_transient_to_detached(reservation)
+            return reservation
+    async with db.session() as session:
+        return await finalize(
+            session, reservation_id=reservation_id, actual=actual, user_id=user_id, settings=cfg
+        )
+
+
+def _new_hold(
+    user_id: uuid.UUID,
+    amount: int,
+    purpose: str,
+    course_id: uuid.UUID | None,
+    ttl_s: int | None,
+    cfg: BillingSettings,
+    now: datetime,
+) -> Reservation:
+    ttl = cfg.reservation_ttl_s if ttl_s is None else ttl_s
+    return Reservation(
+        id=new_id(),
+        user_id=user_id,
+        course_id=course_id,
+        amount=amount,
+        actual=None,
+        purpose=purpose[:200],
+        status=ReservationStatus.reserved,
+        created_at=now,
+        expires_at=now + timedelta(seconds=max(1, ttl)),
+        resolved_at=None,
+    )
+
+
 def _one_statement_path(session: AsyncSession) -> bool:
     # PostgreSQL runs a reserve's or a finalize's common case as one statement (see
     # `repository.place_hold_in_one_statement`); SQLite has no data-modifying CTEs.
@@ -135,19 +244,7 @@ async def _reserve_in_one_statement(
     if not _one_statement_path(session):
         return None
     start, _ = day_window(now, cfg)
-    ttl = cfg.reservation_ttl_s if ttl_s is None else ttl_s
-    reservation = Reservation(
-        id=new_id(),
-        user_id=user_id,
-        course_id=course_id,
-        amount=amount,
-        actual=None,
-        purpose=purpose[:200],
-        status=ReservationStatus.reserved,
-        created_at=now,
-        expires_at=now + timedelta(seconds=max(1, ttl)),
-        resolved_at=None,
-    )
+    reservation = _new_hold(user_id, amount, purpose, course_id, ttl_s, cfg, now)
     placed = await repository.place_hold_in_one_statement(
         session,
         reservation_id=reservation.id,
@@ -474,7 +571,16 @@ def _settled_reservation(
         for name, value in values.items():
             set_committed_value(known, name, value)
         return known
-    reservation = Reservation(
+    reservation = _settled_row(reservation_id, settled, actual, now)
+    make_transient_to_detached(reservation)
+    session.add(reservation)
+    return reservation
+
+
+def _settled_row(
+    reservation_id: uuid.UUID, settled: repository.HoldSettled, actual: int, now: datetime
+) -> Reservation:
+    return Reservation(
         id=reservation_id,
         user_id=settled.user_id,
         course_id=settled.course_id,
@@ -482,11 +588,10 @@ def _settled_reservation(
         purpose=settled.purpose,
         created_at=settled.created_at,
         expires_at=settled.expires_at,
-        **values,
+        status=ReservationStatus.finalized,
+        actual=actual,
+        resolved_at=now,
     )
-    make_transient_to_detached(reservation)
-    session.add(reservation)
-    return reservation
 
 
 async def release(
