@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import httpx2
@@ -128,57 +129,49 @@ class OpenAICompatProvider:
             response = await manager.__aenter__()
         except Exception as exc:
             self._raise(exc)
-        parts: list[str] = []
-        finish_reason: str | None = None
-        prompt_tokens: int | None = None
-        completion_tokens: int | None = None
+        state = _StreamState()
+        relay = self._relay(response, state)
         try:
-            try:
-                async for line in response.iter_lines():
-                    if not line.startswith("data:"):
-                        continue  # blank lines, comments, event names
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        break
-                    chunk = json.loads(data)
-                    if chunk.get("error"):
-                        raise ProviderUnavailable(
-                            "The language model reported an error in the middle of the answer"
-                        )
-                    usage = chunk.get("usage")
-                    if usage:
-                        prompt_tokens = int(usage["prompt_tokens"])
-                        completion_tokens = int(usage["completion_tokens"])
-                    for choice in chunk.get("choices") or ():
-                        if choice.get("index", 0) != 0:
-                            continue
-                        content = (choice.get("delta") or {}).get("content")
-                        if content:
-                            parts.append(content)
-                            yield Delta(content)
-                        if choice.get("finish_reason"):
-                            finish_reason = str(choice["finish_reason"])
-            except ProviderUnavailable:
-                raise
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                log.warning("llm_bad_response", provider=self.name, error=type(exc).__name__)
-                raise ProviderBadResponse(
-                    "The language model sent a response that could not be read"
-                ) from exc
-            except Exception as exc:
-                self._raise(exc)
+            async for piece in relay:
+                yield Delta(piece)
         finally:
+            await relay.aclose()
             # Closing the HTTP response tells the server to stop generating (client gone,
             # failure, or the caller closed this iterator).
             await manager.__aexit__(None, None, None)
-        if finish_reason is None:
+        yield self._completion(state, messages)
+
+    async def _relay(self, response: Any, state: _StreamState) -> AsyncGenerator[str, None]:
+        """The answer's text pieces from the SSE lines, the stream's errors made ours."""
+        try:
+            async for line in response.iter_lines():
+                if not line.startswith("data:"):
+                    continue  # blank lines, comments, event names
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                for piece in state.read(json.loads(data)):
+                    yield piece
+        except ProviderUnavailable:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.warning("llm_bad_response", provider=self.name, error=type(exc).__name__)
+            raise ProviderBadResponse(
+                "The language model sent a response that could not be read"
+            ) from exc
+        except Exception as exc:
+            self._raise(exc)
+
+    def _completion(self, state: _StreamState, messages: Sequence[ChatMessage]) -> Completion:
+        """The finished stream's completion: the server's usage, else the estimate."""
+        if state.finish_reason is None:
             # The connection ended but the answer never finished: a cut stream.
             raise ProviderUnavailable(
                 "The language model stopped sending in the middle of the answer; try again"
             )
-        text = "".join(parts)
-        estimated = prompt_tokens is None or completion_tokens is None
-        yield Completion(
+        text = "".join(state.parts)
+        prompt_tokens, completion_tokens = state.prompt_tokens, state.completion_tokens
+        return Completion(
             text=text,
             prompt_tokens=prompt_tokens
             if prompt_tokens is not None
@@ -186,10 +179,10 @@ class OpenAICompatProvider:
             completion_tokens=completion_tokens
             if completion_tokens is not None
             else estimate_tokens(text),
-            finish_reason=finish_reason,
+            finish_reason=state.finish_reason,
             provider=self.name,
             model=self.model,
-            usage_estimated=estimated,
+            usage_estimated=prompt_tokens is None or completion_tokens is None,
         )
 
     def _raise(self, exc: Exception) -> NoReturn:
@@ -239,6 +232,38 @@ class OpenAICompatProvider:
                 "The language model sent a response that could not be read"
             ) from exc
         raise exc
+
+
+@dataclass
+class _StreamState:
+    """What a stream has said so far: its text, how it finished, the usage it reported."""
+
+    parts: list[str] = field(default_factory=list)
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+    def read(self, chunk: dict[str, Any]) -> list[str]:
+        """Take one decoded chunk in; the text pieces of its first choice."""
+        if chunk.get("error"):
+            raise ProviderUnavailable(
+                "The language model reported an error in the middle of the answer"
+            )
+        usage = chunk.get("usage")
+        if usage:
+            self.prompt_tokens = int(usage["prompt_tokens"])
+            self.completion_tokens = int(usage["completion_tokens"])
+        pieces: list[str] = []
+        for choice in chunk.get("choices") or ():
+            if choice.get("index", 0) != 0:
+                continue
+            content = (choice.get("delta") or {}).get("content")
+            if content:
+                self.parts.append(content)
+                pieces.append(content)
+            if choice.get("finish_reason"):
+                self.finish_reason = str(choice["finish_reason"])
+        return pieces
 
 
 def _request_of(exc: httpx2.HTTPError) -> Any:
