@@ -24,11 +24,12 @@ import re
 import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.billing import service as billing
 from studyhall.config import Settings
@@ -57,7 +58,7 @@ from studyhall.tutor.providers.base import (
     estimate_tokens,
 )
 from studyhall.tutor.schemas import MessageOut, SourceOut
-from studyhall.tutor.system_prompts import ActivePrompt, active_for
+from studyhall.tutor.system_prompts import GLOBAL_SCOPE, ActivePrompt, active_for, prompt_by_id
 from studyhall.tutor.text import collapse_spaces
 
 log = structlog.get_logger(__name__)
@@ -271,6 +272,19 @@ async def rate_limit(limiter: RateLimiter, settings: Settings, user: User) -> No
     )
 
 
+@dataclass
+class _Material:
+    """What the read phase of an answer found."""
+
+    course_id: uuid.UUID | None
+    history: list[HistoryItem]
+    first_message: bool
+    guide: str | None
+    system_prompt: ActivePrompt | None
+    guard: Guard
+    passages: list[SourcePassage]
+
+
 async def prepare(
     db: Database,
     settings: Settings,
@@ -288,80 +302,112 @@ async def prepare(
     the same unit of work as the hold, so a refused request leaves nothing behind. Its id is
     `new_chat_id` when a client names its sessions itself.
     """
-    create = chat_id is None
     async with db.session(write=False) as session:
-        if chat_id is not None:
-            chat = await service.owned_session(session, user=user, chat_id=chat_id)
-            if course_id is not None and course_id != chat.course_id:
-                raise service.ChatSessionNotFound()
-            course_id = chat.course_id
-            history_rows = await repository.recent_messages(session, chat.id, HISTORY_MESSAGES)
-            first_message = chat.message_count == 0 and chat.title == service.DEFAULT_TITLE
-        else:
-            history_rows = []
-            first_message = True
-        guide = None
-        if course_id is not None:
-            course = await service.course_for_tutor(session, user=user, course_id=course_id)
-            guide = course.guide
-        system_prompt = await active_for(session, course_id=course_id)
-        guard = await guard_for(session, user=user, course_id=course_id)
-        found = await knowledge.retrieve(
-            session,
-            course_id=course_id,
-            query=content,
-            k=settings.llm.retrieval_k,
-            settings=settings,
+        material = await _read_material(
+            session, settings, user=user, chat_id=chat_id, course_id=course_id, content=content
         )
-    passages = distinct_passages(found)
-    history = [
-        HistoryItem(m.role.value, m.content)
-        for m in history_rows
-        if m.finish_reason not in ("interrupted",)
-    ]
     turn = Turn(
         user=user,
         chat_id=chat_id or new_chat_id or new_id(),
-        course_id=course_id,
+        course_id=material.course_id,
         question=content,
         hint_level=max(1, min(5, user.hint_level)),
-        history=history,
-        passages=passages,
-        guide=guide,
-        system_prompt=system_prompt,
-        guard=guard,
+        history=material.history,
+        passages=material.passages,
+        guide=material.guide,
+        system_prompt=material.system_prompt,
+        guard=material.guard,
         prompt=None,  # type: ignore[arg-type]  # built just below
         max_tokens=settings.llm.max_tokens,
         settings=settings,
-        create_chat=create,
-        chat_title=service.title_from(content) if first_message else None,
+        create_chat=chat_id is None,
+        chat_title=service.title_from(content) if material.first_message else None,
         idempotency_key=idempotency_key,
     )
     turn.prompt = _build(turn, hint_level=turn.hint_level)
     turn.passages = turn.prompt.passages
+    await _hold(db, turn)
+    return turn
+
+
+async def _read_material(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    user: User,
+    chat_id: uuid.UUID | None,
+    course_id: uuid.UUID | None,
+    content: str,
+) -> _Material:
+    """The read phase: the session (its history and system prompt with it), the course and
+    its guide, the quiz guard and the retrieved passages; 404/403 on the way."""
+    prompt_id: uuid.UUID | None = None
+    if chat_id is not None:
+        context = await repository.answer_context(
+            session, chat_id, limit=HISTORY_MESSAGES, global_scope=GLOBAL_SCOPE
+        )
+        if context is None or context.user_id != user.id:
+            raise service.ChatSessionNotFound()
+        if course_id is not None and course_id != context.course_id:
+            raise service.ChatSessionNotFound()
+        course_id, prompt_id = context.course_id, context.prompt_id
+        history = [
+            HistoryItem(m.role.value, m.content)
+            for m in context.history
+            if m.finish_reason not in ("interrupted",)
+        ]
+        first_message = context.message_count == 0 and context.title == service.DEFAULT_TITLE
+    else:
+        history = []
+        first_message = True
+    guide = None
+    if course_id is not None:
+        course = await service.course_for_tutor(session, user=user, course_id=course_id)
+        guide = course.guide
+    if chat_id is not None:
+        system_prompt = await prompt_by_id(session, prompt_id)
+    else:
+        system_prompt = await active_for(session, course_id=course_id)
+    guard = await guard_for(session, user=user, course_id=course_id)
+    found = await knowledge.retrieve(
+        session, course_id=course_id, query=content, k=settings.llm.retrieval_k, settings=settings
+    )
+    return _Material(
+        course_id=course_id,
+        history=history,
+        first_message=first_message,
+        guide=guide,
+        system_prompt=system_prompt,
+        guard=guard,
+        passages=distinct_passages(found),
+    )
+
+
+async def _hold(db: Database, turn: Turn) -> None:
+    """Reserve the turn's tokens (creating its session first when it is new), committed
+    before the model is called."""
     amount = reservation_size(turn.prompt.messages, turn.max_tokens)
     if turn.guarded:
         # A leaking reply is regenerated (twice at most): the hold covers every attempt, so
         # the charge never has to exceed it. What is not used is released at once.
         amount *= GUARDED_ATTEMPTS
     async with db.session() as session:
-        if create:
-            chat = service.new_session(user, course_id=course_id, title=turn.chat_title)
+        if turn.create_chat:
+            chat = service.new_session(turn.user, course_id=turn.course_id, title=turn.chat_title)
             chat.id = turn.chat_id
             session.add(chat)
             await session.flush()
             turn.chat_title = None
         reservation = await billing.reserve(
             session,
-            user_id=user.id,
+            user_id=turn.user.id,
             amount=amount,
             purpose="tutor answer",
-            course_id=course_id,
-            settings=settings.billing,
+            course_id=turn.course_id,
+            settings=turn.settings.billing,
         )
     turn.reservation_id = reservation.id
     turn.reserved = amount
-    return turn
 
 
 # ---------------------------------------------------------------- 3: the model
@@ -424,49 +470,22 @@ async def run_model(
             refuse_answers=attempt > 0,
             min_coverage=turn.settings.llm.min_coverage,
         )
-        progress.current_messages = list(messages)
-        progress.current_text = []
         completion: Completion | None = None
-        numbers = Renumbering(p.index for p in turn.passages)
-        if stream:
-            generator = provider.stream(messages, max_tokens=turn.max_tokens, grounding=grounding)
-            try:
-                async for item in generator:
-                    if isinstance(item, Delta):
-                        progress.current_text.append(item.text)
-                        piece = numbers.feed(item.text)
-                        if not turn.guarded and piece:
-                            yield Delta(piece)
-                    else:
-                        completion = item
-            finally:
-                await generator.aclose()
-            rest = numbers.flush()
-            if rest and not turn.guarded:
-                yield Delta(rest)
-        else:
-            completion = await provider.complete(
-                messages, max_tokens=turn.max_tokens, grounding=grounding
-            )
+        items = _attempt(provider, turn, messages, grounding, stream, progress)
+        try:
+            async for item in items:
+                if isinstance(item, Delta):
+                    yield item
+                else:
+                    completion = item
+        finally:
+            # A client that leaves closes this generator: the model call stops with it.
+            await items.aclose()
         assert completion is not None
-        progress.provider, progress.model = completion.provider, completion.model
-        progress.finish_attempt(completion)
         leaks = turn.guard.leaks(completion.text, question=turn.question)
         if not leaks:
-            grounded = _grounded(completion, turn.passages)
-            text, mapping = renumber(completion.text, (p.index for p in turn.passages))
-            outcome = Outcome(
-                text=text,
-                prompt_tokens=progress.prompt_tokens,
-                completion_tokens=progress.completion_tokens,
-                finish_reason=completion.finish_reason,
-                provider=completion.provider,
-                model=completion.model,
-                hint_level=level,
-                grounded=grounded,
-                leak_regenerations=regenerations,
-                usage_estimated=completion.usage_estimated,
-                citations=mapping,
+            outcome = _approved(
+                turn, completion, progress, level=level, regenerations=regenerations
             )
             if stream and turn.guarded:
                 for piece in _pieces(outcome.text):
@@ -474,19 +493,97 @@ async def run_model(
             yield outcome
             return
         log.info("tutor_quiz_leak", chat_id=str(turn.chat_id), attempt=attempt, leaks=len(leaks))
-        if attempt == GUARDED_ATTEMPTS - 1:
-            break
-        next_level = _lower_level(turn.hint_level, attempt + 1)
-        next_messages = _build(turn, hint_level=next_level).messages
-        used = progress.prompt_tokens + progress.completion_tokens
-        if used + reservation_size(next_messages, turn.max_tokens) > turn.reserved:
-            # Another reply would not fit in the hold: refuse now rather than overspend it.
+        retry = _regeneration(turn, progress, attempt)
+        if retry is None:
             break
         regenerations += 1
-        level, messages = next_level, next_messages
-    text = refusal(leaks)
-    outcome = Outcome(
+        level, messages = retry
+    outcome = _withheld(progress, leaks, regenerations)
+    if stream:
+        for piece in _pieces(outcome.text):
+            yield Delta(piece)
+    yield outcome
+
+
+async def _attempt(
+    provider: Provider,
+    turn: Turn,
+    messages: list[ChatMessage],
+    grounding: Grounding,
+    stream: bool,
+    progress: Progress,
+) -> AsyncGenerator[Delta | Completion, None]:
+    """One model call: its deltas renumbered (streamed and unguarded only), then its completion,
+    counted in `progress`."""
+    progress.current_messages = list(messages)
+    progress.current_text = []
+    completion: Completion | None = None
+    if stream:
+        numbers = Renumbering(p.index for p in turn.passages)
+        generator = provider.stream(messages, max_tokens=turn.max_tokens, grounding=grounding)
+        try:
+            async for item in generator:
+                if isinstance(item, Delta):
+                    progress.current_text.append(item.text)
+                    piece = numbers.feed(item.text)
+                    if not turn.guarded and piece:
+                        yield Delta(piece)
+                else:
+                    completion = item
+        finally:
+            await generator.aclose()
+        rest = numbers.flush()
+        if rest and not turn.guarded:
+            yield Delta(rest)
+    else:
+        completion = await provider.complete(
+            messages, max_tokens=turn.max_tokens, grounding=grounding
+        )
+    assert completion is not None
+    progress.provider, progress.model = completion.provider, completion.model
+    progress.finish_attempt(completion)
+    yield completion
+
+
+def _approved(
+    turn: Turn, completion: Completion, progress: Progress, *, level: int, regenerations: int
+) -> Outcome:
+    """The outcome of a reply that gives no quiz answer away, its citations renumbered."""
+    text, mapping = renumber(completion.text, (p.index for p in turn.passages))
+    return Outcome(
         text=text,
+        prompt_tokens=progress.prompt_tokens,
+        completion_tokens=progress.completion_tokens,
+        finish_reason=completion.finish_reason,
+        provider=completion.provider,
+        model=completion.model,
+        hint_level=level,
+        grounded=_grounded(completion, turn.passages),
+        leak_regenerations=regenerations,
+        usage_estimated=completion.usage_estimated,
+        citations=mapping,
+    )
+
+
+def _regeneration(
+    turn: Turn, progress: Progress, attempt: int
+) -> tuple[int, list[ChatMessage]] | None:
+    """The hint level and prompt of the next reply after a leak; None when no reply is left or
+    the next one would not fit in the hold (refuse now rather than overspend it)."""
+    if attempt == GUARDED_ATTEMPTS - 1:
+        return None
+    next_level = _lower_level(turn.hint_level, attempt + 1)
+    next_messages = _build(turn, hint_level=next_level).messages
+    used = progress.prompt_tokens + progress.completion_tokens
+    if used + reservation_size(next_messages, turn.max_tokens) > turn.reserved:
+        return None
+    return next_level, next_messages
+
+
+def _withheld(progress: Progress, leaks: list[Leak], regenerations: int) -> Outcome:
+    """The refusal that replaces replies that kept giving quiz answers away."""
+    return Outcome(
+        text=refusal(leaks),
         prompt_tokens=progress.prompt_tokens,
         completion_tokens=progress.completion_tokens,
         finish_reason="refused",
@@ -496,10 +593,6 @@ async def run_model(
         grounded=True,
         leak_regenerations=regenerations,
     )
-    if stream:
-        for piece in _pieces(text):
-            yield Delta(piece)
-    yield outcome
 
 
 def _pieces(text: str, size: int = 24) -> list[str]:
@@ -614,86 +707,39 @@ def _chargeable(turn: Turn, outcome: Outcome) -> int:
 async def settle(db: Database, turn: Turn, outcome: Outcome) -> MessageOut | Replay | None:
     """Charge the real usage and store the exchange; None when the session vanished meanwhile."""
     assert turn.reservation_id is not None
-    settings = turn.settings
     async with db.session() as session:
-        chat = await repository.lock_session(session, turn.chat_id)
-        if chat is None:
-            await billing.release(
-                session, reservation_id=turn.reservation_id, settings=settings.billing
-            )
-            return None
         if turn.idempotency_key is not None:
-            stored = await idempotency.claim(
-                session,
-                key=turn.idempotency_key,
-                user_id=turn.user.id,
-                route=IDEMPOTENCY_ROUTE,
-                request=turn.idempotency_request(),
-            )
-            if stored is not None:
-                # A concurrent retry answered first: charge once, answer alike.
-                await billing.release(
-                    session, reservation_id=turn.reservation_id, settings=settings.billing
-                )
-                return Replay(stored.body)
+            replay = await _claim_key(session, turn)
+            if replay is not None:
+                return replay.body
+        now = utcnow()
+        # Counting the two messages locks the session's row first (it is the statement that
+        # finds a session deleted meanwhile), as the lock of an idempotent retry does above.
+        touched = await repository.touch_session(
+            session,
+            turn.chat_id,
+            added=2,
+            at=now + timedelta(microseconds=1),
+            title=turn.chat_title,
+            default_title=service.DEFAULT_TITLE,
+        )
+        if touched is None:
+            await _release_in(session, turn)
+            return None
         reservation = await billing.finalize(
             session,
             reservation_id=turn.reservation_id,
             actual=_chargeable(turn, outcome),
             user_id=turn.user.id,
-            settings=settings.billing,
+            settings=turn.settings.billing,
         )
-        charged = reservation.actual or 0
-        now = utcnow()
-        question = Message(
-            id=new_id(),
-            session_id=chat.id,
-            user_id=turn.user.id,
-            course_id=chat.course_id,
-            role=MessageRole.user,
-            content=turn.question,
-            sources=[],
-            created_at=now,
+        question, answer = _exchange(
+            turn, outcome, course_id=touched.course_id, charged=reservation.actual or 0, at=now
         )
-        answer = Message(
-            id=new_id(),
-            session_id=chat.id,
-            user_id=turn.user.id,
-            course_id=chat.course_id,
-            role=MessageRole.assistant,
-            content=outcome.text,
-            sources=[
-                s.model_dump(mode="json")
-                for s in sources_for(
-                    outcome.text,
-                    renumbered_passages(turn.passages, outcome.citations),
-                    outcome.grounded,
-                    guard=turn.guard,
-                    question=turn.question,
-                )
-            ],
-            prompt_tokens=outcome.prompt_tokens,
-            completion_tokens=outcome.completion_tokens,
-            charged_tokens=charged,
-            reservation_id=turn.reservation_id,
-            hint_level=outcome.hint_level,
-            system_prompt_id=turn.system_prompt.id if turn.system_prompt else None,
-            system_prompt_version=turn.system_prompt.version if turn.system_prompt else None,
-            provider=outcome.provider[:64] or None,
-            model=outcome.model[:200] or None,
-            finish_reason=outcome.finish_reason[:32],
-            grounded=outcome.grounded,
-            leak_regenerations=outcome.leak_regenerations,
-            # Ordered after the question even on clocks with coarse resolution.
-            created_at=now + timedelta(microseconds=1),
-        )
-        title = None
-        if turn.chat_title and chat.message_count == 0 and chat.title == service.DEFAULT_TITLE:
-            title = turn.chat_title
-        await repository.add_messages(session, [question, answer], title=title)
-        if chat.course_id is not None and turn.user.role == Role.student:
+        await repository.insert_messages(session, [question, answer])
+        if touched.course_id is not None and turn.user.role == Role.student:
             await courses.record_activity(
-                session, course_id=chat.course_id, student_id=turn.user.id
+                session, course_id=touched.course_id, student_id=turn.user.id
             )
         out = service.message_out(answer)
         if turn.idempotency_key is not None:
@@ -708,6 +754,86 @@ async def settle(db: Database, turn: Turn, outcome: Outcome) -> MessageOut | Rep
     LLM_TOKENS.labels("prompt", outcome.provider or "unknown").inc(outcome.prompt_tokens)
     LLM_TOKENS.labels("completion", outcome.provider or "unknown").inc(outcome.completion_tokens)
     return out
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    """What settling a keyed request ends with early: None (session gone) or a replay."""
+
+    body: MessageOut | Replay | None
+
+
+async def _release_in(session: AsyncSession, turn: Turn) -> None:
+    assert turn.reservation_id is not None
+    await billing.release(
+        session, reservation_id=turn.reservation_id, settings=turn.settings.billing
+    )
+
+
+async def _claim_key(session: AsyncSession, turn: Turn) -> _Claimed | None:
+    """Lock the session and claim the request's Idempotency-Key; what to return at once when
+    the session is gone or a concurrent retry answered first (the hold released: charge once,
+    answer alike), else None."""
+    assert turn.idempotency_key is not None
+    if await repository.lock_session(session, turn.chat_id) is None:
+        await _release_in(session, turn)
+        return _Claimed(None)
+    stored = await idempotency.claim(
+        session,
+        key=turn.idempotency_key,
+        user_id=turn.user.id,
+        route=IDEMPOTENCY_ROUTE,
+        request=turn.idempotency_request(),
+    )
+    if stored is None:
+        return None
+    await _release_in(session, turn)
+    return _Claimed(Replay(stored.body))
+
+
+def _exchange(
+    turn: Turn, outcome: Outcome, *, course_id: uuid.UUID | None, charged: int, at: datetime
+) -> tuple[Message, Message]:
+    """The question and the answer as stored, with the answer's sources, usage and charge."""
+    common = {"session_id": turn.chat_id, "user_id": turn.user.id, "course_id": course_id}
+    question = Message(
+        id=new_id(),
+        **common,
+        role=MessageRole.user,
+        content=turn.question,
+        sources=[],
+        created_at=at,
+    )
+    sources = sources_for(
+        outcome.text,
+        renumbered_passages(turn.passages, outcome.citations),
+        outcome.grounded,
+        guard=turn.guard,
+        question=turn.question,
+    )
+    prompt = turn.system_prompt
+    answer = Message(
+        id=new_id(),
+        **common,
+        role=MessageRole.assistant,
+        content=outcome.text,
+        sources=[s.model_dump(mode="json") for s in sources],
+        prompt_tokens=outcome.prompt_tokens,
+        completion_tokens=outcome.completion_tokens,
+        charged_tokens=charged,
+        reservation_id=turn.reservation_id,
+        hint_level=outcome.hint_level,
+        system_prompt_id=prompt.id if prompt else None,
+        system_prompt_version=prompt.version if prompt else None,
+        provider=outcome.provider[:64] or None,
+        model=outcome.model[:200] or None,
+        finish_reason=outcome.finish_reason[:32],
+        grounded=outcome.grounded,
+        leak_regenerations=outcome.leak_regenerations,
+        # Ordered after the question even on clocks with coarse resolution.
+        created_at=at + timedelta(microseconds=1),
+    )
+    return question, answer
 
 
 async def settle_shielded(db: Database, turn: Turn, outcome: Outcome) -> MessageOut | Replay | None:

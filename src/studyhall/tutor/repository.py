@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.core.pagination import paginate
@@ -136,6 +149,90 @@ class HistoryRow:
     finish_reason: str | None
 
 
+@dataclass(frozen=True)
+class AnswerContext:
+    """What answering in a session reads of the tutor's own tables, in one statement."""
+
+    user_id: uuid.UUID
+    course_id: uuid.UUID | None
+    title: str
+    message_count: int
+    # The active system prompt of the session's course, else the global one (None: none).
+    prompt_id: uuid.UUID | None
+    history: list[HistoryRow]
+
+
+@functools.cache
+def _answer_context_statement(limit: int, global_scope: str) -> Select[Any]:
+    """`answer_context`'s statement, built once per shape: building a select with a subquery
+    costs more CPU than running it (the session's id is a bound parameter)."""
+    chat_id = bindparam("chat_id", type_=ChatSession.__table__.c.id.type)
+    prompt_id = (
+        select(SystemPrompt.id)
+        .where(
+            SystemPrompt.is_active,
+            or_(
+                SystemPrompt.scope_key == global_scope,
+                and_(
+                    SystemPrompt.course_id == ChatSession.course_id,
+                    SystemPrompt.scope_key != global_scope,
+                ),
+            ),
+        )
+        .order_by(case((SystemPrompt.scope_key == global_scope, 1), else_=0))
+        .limit(1)
+        .correlate(ChatSession)
+        .scalar_subquery()
+    )
+    recent = (
+        select(Message.role, Message.content, Message.finish_reason, Message.created_at, Message.id)
+        .where(Message.session_id == chat_id)
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(limit)
+        .subquery()
+    )
+    return (
+        select(
+            ChatSession.user_id,
+            ChatSession.course_id,
+            ChatSession.title,
+            ChatSession.message_count,
+            prompt_id,
+            recent.c.role,
+            recent.c.content,
+            recent.c.finish_reason,
+        )
+        .select_from(ChatSession)
+        .outerjoin(recent, true())
+        .where(ChatSession.id == chat_id)
+        .order_by(recent.c.created_at, recent.c.id)
+    )
+
+
+async def answer_context(
+    session: AsyncSession, chat_id: uuid.UUID, *, limit: int, global_scope: str
+) -> AnswerContext | None:
+    """The session, the id of the system prompt it answers with and its last `limit` messages
+    (oldest first), in one statement instead of three; None when no session has this id.
+
+    Only the prompt's id is read: a version's content never changes, so the caller keeps it
+    in a cache (system_prompts.prompt_by_id) and a newly activated version is seen at once.
+    """
+    statement = _answer_context_statement(limit, global_scope)
+    rows = (await session.execute(statement, {"chat_id": chat_id})).all()
+    if not rows:
+        return None
+    first = rows[0]
+    return AnswerContext(
+        user_id=first[0],
+        course_id=first[1],
+        title=first[2],
+        message_count=first[3],
+        prompt_id=first[4],
+        history=[HistoryRow(r[5], r[6], r[7]) for r in rows if r[5] is not None],
+    )
+
+
 async def recent_messages(
     session: AsyncSession, chat_id: uuid.UUID, limit: int
 ) -> list[HistoryRow]:
@@ -148,6 +245,54 @@ async def recent_messages(
         .limit(limit)
     )
     return [HistoryRow(role, content, finish) for role, content, finish in reversed(rows.all())]
+
+
+async def touch_session(
+    session: AsyncSession,
+    chat_id: uuid.UUID,
+    *,
+    added: int,
+    at: datetime,
+    title: str | None,
+    default_title: str,
+) -> SessionTouched | None:
+    """Count `added` messages in a session and, on its first exchange, title it; one UPDATE
+    that also locks the row (the settlement's first statement). None when it was deleted."""
+    values: dict[str, Any] = {
+        "message_count": ChatSession.message_count + added,
+        "last_active_at": at,
+    }
+    if title is not None:
+        # Only a session still untitled and empty takes the question's title (SET reads the
+        # row as it was before this UPDATE).
+        values["title"] = case(
+            (and_(ChatSession.message_count == 0, ChatSession.title == default_title), title),
+            else_=ChatSession.title,
+        )
+    row = (
+        await session.execute(
+            update(ChatSession)
+            .where(ChatSession.id == chat_id)
+            .values(**values)
+            .returning(ChatSession.course_id)
+        )
+    ).first()
+    return None if row is None else SessionTouched(course_id=row[0])
+
+
+@dataclass(frozen=True)
+class SessionTouched:
+    """A session the settlement updated."""
+
+    course_id: uuid.UUID | None
+
+
+async def insert_messages(session: AsyncSession, messages: Sequence[Message]) -> None:
+    """Insert messages in one INSERT (their session is counted by `touch_session`)."""
+    for message in messages:
+        _set_every_column(message)
+    session.add_all(messages)
+    await session.flush()
 
 
 async def add_messages(

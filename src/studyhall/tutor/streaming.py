@@ -57,6 +57,14 @@ def sse(event: str, data: Any) -> bytes:
     return format_sse_event(event=event, data_str=payload)
 
 
+def delta_event(text: str) -> bytes:
+    """`sse("delta", {"text": text})`, built directly: it runs for every piece of every
+    answer. A JSON string holds no line break, so the event is one `data:` line."""
+    return (
+        b'event: delta\ndata: {"text":' + json.dumps(text, ensure_ascii=False).encode() + b"}\n\n"
+    )
+
+
 async def answer_json(db: Database, provider: Provider, turn: Turn) -> MessageOut | Replay:
     """The whole answer at once; the hold is released when the model fails."""
     outcome: Outcome | None = None
@@ -96,7 +104,7 @@ async def answer_events(
             async for item in run_model(provider, turn, stream=True, progress=progress):
                 if isinstance(item, Delta):
                     started = True
-                    yield sse("delta", {"text": item.text})
+                    yield delta_event(item.text)
                 else:
                     outcome = item
         except ProviderFailure as exc:

@@ -78,6 +78,30 @@ async def active_for(session: AsyncSession, *, course_id: uuid.UUID | None) -> A
     return ActivePrompt(prompt.id, prompt.version, prompt.content)
 
 
+# Versions by id. A version's content and number never change (an edit is a new version), so
+# an entry never goes stale: which version is active is read with every answer
+# (repository.answer_context), only its text comes from here. Bounded: cleared when full.
+_BY_ID: dict[uuid.UUID, ActivePrompt] = {}
+_BY_ID_MAX = 1024
+
+
+async def prompt_by_id(session: AsyncSession, prompt_id: uuid.UUID | None) -> ActivePrompt | None:
+    """The active version an answer context named (None: the built-in default), its text
+    read once per process."""
+    if prompt_id is None:
+        return None
+    cached = _BY_ID.get(prompt_id)
+    if cached is not None:
+        return cached
+    prompt = await repository.get_system_prompt(session, prompt_id)
+    if prompt is None:  # deleted since the context was read: as if none were active
+        return None
+    if len(_BY_ID) >= _BY_ID_MAX:
+        _BY_ID.clear()
+    _BY_ID[prompt_id] = found = ActivePrompt(prompt.id, prompt.version, prompt.content)
+    return found
+
+
 async def _activate(session: AsyncSession, prompt: SystemPrompt) -> None:
     await repository.deactivate_scope(session, prompt.scope_key, except_id=prompt.id)
     prompt.is_active = True
