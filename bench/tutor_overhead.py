@@ -15,6 +15,8 @@ stays open for ~10 s, and reports the largest N held with no error (aim: 500).
 
     .venv/bin/python bench/tutor_overhead.py [--db sqlite|postgres] [--requests 40]
         [--max-streams 750]
+    .venv/bin/python bench/tutor_overhead.py --only aims [--db postgres] [--answers 60]
+        [--burst 500]     # issue 12's tutor aims, offline provider: CPU, statements, TTFB p99
 """
 
 from __future__ import annotations
@@ -102,6 +104,27 @@ paths = {getattr(r, "path", "") for r in app.routes}
 if "/api/v1/chat/sessions" not in paths:  # until api.py mounts the tutor
     from studyhall.tutor.router import router
     app.include_router(router, prefix="/api/v1")
+# What the aims need from inside the process: the statements sent (BEGIN/COMMIT left out) and
+# the CPU the offline model spends composing answers (not StudyHall's own work).
+import time
+from sqlalchemy import event
+from studyhall.tutor.providers.offline import OfflineProvider
+counters = {"statements": 0, "model_cpu_s": 0.0}
+def _count(_conn, _cursor, statement, *_):
+    if not statement.lstrip()[:9].upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
+        counters["statements"] += 1
+event.listen(app.state.db.engine.sync_engine, "before_cursor_execute", _count)
+_answer = OfflineProvider._answer
+def _timed(self, *args, **kwargs):
+    start = time.thread_time()
+    try:
+        return _answer(self, *args, **kwargs)
+    finally:
+        counters["model_cpu_s"] += time.thread_time() - start
+OfflineProvider._answer = _timed
+@app.get("/bench/counters", include_in_schema=False)
+async def _counters() -> dict:
+    return counters
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_config=None, server_header=False,
             timeout_graceful_shutdown=2, backlog=4096)
 """
@@ -121,8 +144,8 @@ WORKER: list[subprocess.Popen[bytes]] = []
 
 
 @contextlib.contextmanager
-def studyhall(database_url: str, llm_url: str) -> Iterator[str]:
-    """One api process (no in-process worker), tutor pointed at the peer."""
+def studyhall(database_url: str, llm_url: str | None) -> Iterator[str]:
+    """One api process (no in-process worker), tutor pointed at the peer (None: offline)."""
     data_dir = tempfile.mkdtemp(prefix="studyhall-bench-tutor-")
     port = free_port()
     env = {
@@ -131,9 +154,15 @@ def studyhall(database_url: str, llm_url: str) -> Iterator[str]:
         "STUDYHALL_DATA_DIR": data_dir,
         "STUDYHALL_SECRET_KEY": "bench-secret-key-0123456789-abcdefghij",
         "STUDYHALL_LOG_LEVEL": "WARNING",
-        "STUDYHALL_LLM__PROVIDER": "openai",
-        "STUDYHALL_LLM__BASE_URL": llm_url,
-        "STUDYHALL_LLM__MODEL": "peer-model",
+        **(
+            {
+                "STUDYHALL_LLM__PROVIDER": "openai",
+                "STUDYHALL_LLM__BASE_URL": llm_url,
+                "STUDYHALL_LLM__MODEL": "peer-model",
+            }
+            if llm_url
+            else {"STUDYHALL_LLM__PROVIDER": "offline"}
+        ),
         "STUDYHALL_LLM__MAX_TOKENS": "200",
         "STUDYHALL_LLM__TIMEOUT_S": "60",
         "STUDYHALL_RATE_LIMITS__TUTOR_PER_USER": "1000000/minute",
@@ -434,16 +463,62 @@ async def capacity(base: str, levels: list[int]) -> list[list[str]]:
     return rows
 
 
+async def aims(base: str, answers: int, burst: int) -> list[list[str]]:
+    """Issue 12's three tutor aims on the offline provider: StudyHall's own CPU and statements
+    per answer (answers one after another), then time to first byte of `burst` streams opened
+    at once."""
+    headers, chats = await prepare(base, burst)
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    async with httpx.AsyncClient(base_url=base, timeout=300, limits=limits) as c:
+        before = (await c.get("/bench/counters")).json()
+        cpu = cpu_seconds(SERVER_PID[0])
+        one_by_one = [await through_studyhall(c, headers, chats[i % 64]) for i in range(answers)]
+        cpu = cpu_seconds(SERVER_PID[0]) - cpu
+        after = (await c.get("/bench/counters")).json()
+    # The counters' own request is one statement-free GET each; its CPU is left in (tiny).
+    model_cpu = after["model_cpu_s"] - before["model_cpu_s"]
+    own_ms = (cpu - model_cpu) / answers * 1000
+    statements = (after["statements"] - before["statements"]) / answers
+    async with httpx.AsyncClient(base_url=base, timeout=300, limits=limits) as c:
+        res = await asyncio.gather(*(through_studyhall(c, headers, chats[i]) for i in range(burst)))
+    errors = sum(not r.ok for r in one_by_one) + sum(not r.ok for r in res)
+    for reason in sorted({r.error for r in [*one_by_one, *res] if not r.ok}):
+        print(f"  error: {reason}")
+    p99 = _ms([r.ttfb for r in res], 0.99)
+    return [
+        ["aim", "measured", "target", "met"],
+        [
+            "StudyHall's own CPU ms/answer",
+            f"{own_ms:.1f} (+{model_cpu / answers * 1000:.1f} offline model)",
+            "<= 5",
+            "yes" if own_ms <= 5 else "no",
+        ],
+        ["SQL statements/answer", f"{statements:.1f}", "<= 8", "yes" if statements <= 8 else "no"],
+        [
+            f"TTFB p99 ms, {burst} streams at once",
+            f"{p99:.0f} (p50 {_ms([r.ttfb for r in res]):.0f})",
+            "<= 2000",
+            "yes" if p99 <= 2000 else "no",
+        ],
+        ["errors", str(errors), "0", "yes" if errors == 0 else "no"],
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--requests", type=int, default=40, help="streams per overhead run")
     parser.add_argument("--max-streams", type=int, default=750)
-    parser.add_argument("--only", choices=["overhead", "capacity"], default=None)
+    parser.add_argument("--only", choices=["overhead", "capacity", "aims"], default=None)
+    parser.add_argument("--answers", type=int, default=60, help="answers one by one (aims)")
+    parser.add_argument("--burst", type=int, default=500, help="streams opened at once (aims)")
     args = parser.parse_args()
     if args.db == "postgres" and not postgres_available():
         raise SystemExit("PostgreSQL is not reachable")
     levels = [n for n in (100, 250, 500, 750, 1000) if n <= args.max_streams]
+    if args.only == "aims":
+        _aims(args)
+        return
     if args.only != "capacity":
         _overhead(args)
     if args.only != "overhead":
@@ -457,6 +532,18 @@ def _overhead(args: argparse.Namespace) -> None:
             rows = asyncio.run(overhead(base, llm_url, args.requests))
         print(f"== overhead ({args.db}, 1 api process, answers of {PIECES} pieces 2 ms apart)")
         print(table(rows))
+
+
+def _aims(args: argparse.Namespace) -> None:
+    with database(args.db) as url, studyhall(url, None) as base:
+        started = time.perf_counter()
+        rows = asyncio.run(aims(base, args.answers, args.burst))
+    print(
+        f"== issue 12's tutor aims ({args.db}, 1 api process, offline provider, "
+        f"{args.answers} answers one by one, then {args.burst} streams at once; "
+        f"{time.perf_counter() - started:.0f} s)"
+    )
+    print(table(rows))
 
 
 def _capacity(args: argparse.Namespace, levels: list[int]) -> None:
