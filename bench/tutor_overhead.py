@@ -115,12 +115,27 @@ def _count(_conn, _cursor, statement, *_):
         counters["statements"] += 1
 event.listen(app.state.db.engine.sync_engine, "before_cursor_execute", _count)
 _answer = OfflineProvider._answer
-def _timed(self, *args, **kwargs):
-    start = time.thread_time()
-    try:
-        return _answer(self, *args, **kwargs)
-    finally:
-        counters["model_cpu_s"] += time.thread_time() - start
+class _Timed:
+    # Awaits the model's coroutine, adding the CPU of each of its steps (not of other tasks).
+    def __init__(self, coro):
+        self.coro = coro
+    def __await__(self):
+        it = self.coro.__await__()
+        send, arg = it.send, None
+        while True:
+            start = time.thread_time()
+            try:
+                out = send(arg)
+            except StopIteration as stop:
+                counters["model_cpu_s"] += time.thread_time() - start
+                return stop.value
+            counters["model_cpu_s"] += time.thread_time() - start
+            try:
+                arg, send = (yield out), it.send
+            except BaseException as exc:
+                arg, send = exc, it.throw
+async def _timed(self, *args, **kwargs):
+    return await _Timed(_answer(self, *args, **kwargs))
 OfflineProvider._answer = _timed
 @app.get("/bench/counters", include_in_schema=False)
 async def _counters() -> dict:
