@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import timedelta
 
 from pydantic import BaseModel
@@ -107,28 +108,9 @@ async def platform_stats(session: AsyncSession, *, settings: Settings) -> Platfo
         chat_sessions=chats.sessions,
         chat_messages=chats.messages,
         tokens_used=TokensUsed(today=today.tokens_used, last_30_days=month.tokens_used),
-        revenue=[
-            RevenueLine(
-                currency=c.currency,
-                gross=c.gross,
-                refunded=c.refunded,
-                net=c.net,
-                expenses=c.expenses,
-                margin=c.margin,
-                payments=c.payments,
-            )
-            for c in money.currencies
-        ],
+        revenue=[RevenueLine.model_validate(c, from_attributes=True) for c in money.currencies],
         revenue_by_course=[
-            CourseRevenueLine(
-                course_id=c.course_id,
-                course_code=codes.get(c.course_id),
-                currency=c.currency,
-                gross=c.gross,
-                refunded=c.refunded,
-                net=c.net,
-                payments=c.payments,
-            )
+            CourseRevenueLine(**asdict(c), course_code=codes.get(c.course_id))
             for c in money.by_course
         ],
         revenue_by_month=[

@@ -17,7 +17,6 @@ from studyhall.billing.models import Direction, EntryType, ReservationStatus
 from studyhall.billing.schemas import (
     BulkTopupIn,
     BulkTopupOut,
-    BulkTopupRowOut,
     CheckoutIn,
     CheckoutOut,
     CourseCapIn,
@@ -393,24 +392,7 @@ async def admin_bulk_topup(
             actor_id=admin.id,
             settings=settings.billing,
         )
-        return BulkTopupOut(
-            rows=[
-                BulkTopupRowOut(
-                    row=r.row,
-                    target=r.target,
-                    user_id=r.user_id,
-                    status=r.status,
-                    amount=r.amount,
-                    transaction_id=r.transaction_id,
-                    new_balance=r.new_balance,
-                    detail=r.detail,
-                )
-                for r in report.rows
-            ],
-            credited=report.credited,
-            failed=report.failed,
-            tokens=report.tokens,
-        )
+        return BulkTopupOut.model_validate(report)
 
     return await idem.run(
         credit,

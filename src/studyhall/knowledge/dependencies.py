@@ -134,12 +134,17 @@ def _fields(model: type[CourseUploadFields] | type[LibraryUploadFields], upload:
 @dataclass(frozen=True)
 class CourseUpload:
     upload: Upload
-    fields: CourseUploadFields
+    fields: CourseUploadFields | LibraryUploadFields
+
+    def document(self) -> service.NewDocument:
+        """The new document the form describes (its file and its validated fields)."""
+        return service.NewDocument(
+            data=self.upload.data, filename=self.upload.filename, **self.fields.model_dump()
+        )
 
 
 @dataclass(frozen=True)
-class LibraryUpload:
-    upload: Upload
+class LibraryUpload(CourseUpload):
     fields: LibraryUploadFields
 
 

@@ -13,9 +13,11 @@ from studyhall.core.openapi import DocumentedRoute, errors
 from studyhall.core.pagination import PageParams, page_of
 from studyhall.core.schemas import Page
 from studyhall.identity.dependencies import AdminUser, CurrentUser, SettingsDep, TeacherOrAdmin
+from studyhall.identity.models import User
 from studyhall.jobs.schemas import JobOut
 from studyhall.knowledge import service
 from studyhall.knowledge.dependencies import (
+    CourseUpload,
     CourseUploadDep,
     LibraryUploadDep,
     ManagedCourse,
@@ -78,6 +80,31 @@ def _duplicate(exc: service.DuplicateDocument) -> JSONResponse:
     return JSONResponse(body.model_dump(mode="json"), status_code=status.HTTP_409_CONFLICT)
 
 
+async def _create(
+    request: Request,
+    session: SessionDep,
+    user: User,
+    course_id: uuid.UUID | None,
+    form: CourseUpload,
+    *,
+    replace: bool,
+) -> UploadAccepted | JSONResponse:
+    """A course's (or, without a course, the library's) new document and its ingestion job;
+    the same file twice is the 409 with the existing document unless `replace`."""
+    try:
+        document, job = await service.create_document(
+            session,
+            storage=request.app.state.storage,
+            actor_id=user.id,
+            course_id=course_id,
+            new=form.document(),
+            duplicates="replace" if replace else "refuse",
+        )
+    except service.DuplicateDocument as exc:
+        return _duplicate(exc)
+    return _accepted(document, job)
+
+
 def _accepted(document: object, job: object) -> UploadAccepted:
     return UploadAccepted(
         document=DocumentOut.model_validate(document), job=JobOut.model_validate(job)
@@ -107,23 +134,7 @@ async def upload_course_document(
     The same file twice is answered 409 `duplicate_document` with the existing document, unless
     `replace=true` asks to replace it.
     """
-    try:
-        document, job = await service.create_document(
-            session,
-            storage=request.app.state.storage,
-            actor_id=user.id,
-            course_id=course_id,
-            new=service.NewDocument(
-                data=form.upload.data,
-                filename=form.upload.filename,
-                title=form.fields.title,
-                language=form.fields.language,
-            ),
-            duplicates="replace" if replace else "refuse",
-        )
-    except service.DuplicateDocument as exc:
-        return _duplicate(exc)
-    return _accepted(document, job)
+    return await _create(request, session, user, course_id, form, replace=replace)
 
 
 @router.post(
@@ -141,25 +152,7 @@ async def upload_library_document(
     replace: _Replace = False,
 ) -> UploadAccepted | JSONResponse:
     """Upload a document to the shared curriculum library (admins); duplicates as for courses."""
-    try:
-        document, job = await service.create_document(
-            session,
-            storage=request.app.state.storage,
-            actor_id=user.id,
-            course_id=None,
-            new=service.NewDocument(
-                data=form.upload.data,
-                filename=form.upload.filename,
-                title=form.fields.title,
-                level=form.fields.level,
-                subject=form.fields.subject,
-                language=form.fields.language,
-            ),
-            duplicates="replace" if replace else "refuse",
-        )
-    except service.DuplicateDocument as exc:
-        return _duplicate(exc)
-    return _accepted(document, job)
+    return await _create(request, session, user, None, form, replace=replace)
 
 
 @router.get("/library/documents")
