@@ -452,91 +452,127 @@ async def crawl(
     Raises CrawlRefused/CrawlError when the start page itself is refused or cannot be fetched;
     problems with later pages and links are recorded in `skipped`.
     """
-    defaults = defaults or Metadata()
     check_scheme(start_url)
-    result = CrawlResult()
-    found: dict[str, DiscoveredPdf] = {}
-    deadline = time.monotonic() + limits.timeout_s
-
-    def skip(url: str, reason: str) -> None:
-        if len(result.skipped) < _MAX_SKIPPED:
-            result.skipped.append({"url": url[:500], "reason": reason[:300]})
-
     async with Fetcher(policy, timeout_s=limits.request_timeout_s, user_agent=user_agent) as fetch:
-        robots = Robots(fetch)
-        queue: deque[tuple[str, int]] = deque([(_clean(start_url), 0)])
-        queued = {queue[0][0]}
-        site: str | None = None
-        while queue:
-            page_url, depth = queue.popleft()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                result.stopped_by = "time limit"
+        run = _Crawl(fetch, policy=policy, limits=limits, defaults=defaults or Metadata())
+        return await run.walk(_clean(start_url))
+
+
+class _Crawl:
+    """One crawl's state: the pages queued breadth-first, the PDFs found, the limits' clock."""
+
+    def __init__(
+        self, fetch: Fetcher, *, policy: NetworkPolicy, limits: CrawlLimits, defaults: Metadata
+    ) -> None:
+        self.fetch = fetch
+        self.robots = Robots(fetch)
+        self.policy = policy
+        self.limits = limits
+        self.defaults = defaults
+        self.result = CrawlResult()
+        self.found: dict[str, DiscoveredPdf] = {}
+        self.deadline = time.monotonic() + limits.timeout_s
+        self.queue: deque[tuple[str, int]] = deque()
+        self.queued: set[str] = set()
+        self.site: str | None = None
+
+    def skip(self, url: str, reason: str) -> None:
+        if len(self.result.skipped) < _MAX_SKIPPED:
+            self.result.skipped.append({"url": url[:500], "reason": reason[:300]})
+
+    def _enqueue(self, url: str, depth: int) -> None:
+        self.queued.add(url)
+        self.queue.append((url, depth))
+
+    def _stopped_by(self) -> str | None:
+        """Which limit ends the crawl before the next page, if any."""
+        if self.deadline - time.monotonic() <= 0:
+            return "time limit"
+        if self.result.pages_visited >= self.limits.max_pages:
+            return "page limit"
+        if self.fetch.bytes_read >= self.limits.max_bytes:
+            return "byte limit"
+        return None
+
+    async def walk(self, start_url: str) -> CrawlResult:
+        self._enqueue(start_url, 0)
+        while self.queue:
+            page_url, depth = self.queue.popleft()
+            self.result.stopped_by = self._stopped_by()
+            if self.result.stopped_by is not None:
                 break
-            if result.pages_visited >= limits.max_pages:
-                result.stopped_by = "page limit"
-                break
-            if fetch.bytes_read >= limits.max_bytes:
-                result.stopped_by = "byte limit"
-                break
-            try:
-                # The address first: a refused host is reported as such, not as a robots failure.
-                _, host, port = check_scheme(page_url)
-                await resolve(host, port, policy)
-                # robots.txt and the page both count against the crawl's time limit.
-                page = await asyncio.wait_for(
-                    _fetch_page(fetch, robots, page_url, limits, remaining), remaining
-                )
-                if page.status != 200:
-                    raise CrawlError(f"HTTP {page.status}")
-            except (CrawlError, TimeoutError) as exc:
-                if depth == 0:
-                    if isinstance(exc, TimeoutError):
-                        raise CrawlError(f"{page_url}: time limit reached") from exc
-                    raise
-                skip(page_url, str(exc) or "time limit reached")
-                continue
-            result.pages_visited += 1
-            if site is None:
-                site = _origin(page.url)  # after redirects: the portal's real home
-            if "html" not in page.content_type and page.content.lstrip()[:1] != b"<":
-                skip(page_url, f"not an HTML page ({page.content_type or 'unknown type'})")
-                continue
-            for href, text in _links(page.content):
-                target = urljoin(page.url, href.strip())
-                scheme = urlsplit(target).scheme.lower()
-                if scheme in _IGNORED_SCHEMES:
-                    continue
-                if scheme not in ("http", "https"):
-                    skip(target, f"refused scheme {scheme!r}: only http and https")
-                    continue
-                target = _clean(target)
-                if _is_pdf_link(target):
-                    if target in found:
-                        continue
-                    reason = await _pdf_refusal(target, robots, policy)
-                    if reason:
-                        skip(target, reason)
-                        continue
-                    guessed = guess_metadata(target, text)
-                    found[target] = DiscoveredPdf(
-                        url=target,
-                        title=(text or title_from_url(target))[:300],
-                        found_on=page.url,
-                        level=defaults.level or guessed.level,
-                        subject=defaults.subject or guessed.subject,
-                        language=defaults.language or guessed.language,
-                    )
-                elif (
-                    depth < limits.max_depth
-                    and _origin(target) == site
-                    and _looks_like_page(target)
-                    and target not in queued
-                ):
-                    queued.add(target)
-                    queue.append((target, depth + 1))
-    result.found = list(found.values())
-    return result
+            page = await self._visit(page_url, depth)
+            if page is not None:
+                for href, text in _links(page.content):
+                    await self._follow(page, href, text, depth)
+        self.result.found = list(self.found.values())
+        return self.result
+
+    async def _visit(self, page_url: str, depth: int) -> FetchResult | None:
+        """The HTML page at `page_url`, or None (skipped) when it cannot be read; a start page
+        that cannot be read fails the crawl."""
+        remaining = self.deadline - time.monotonic()
+        try:
+            # The address first: a refused host is reported as such, not as a robots failure.
+            _, host, port = check_scheme(page_url)
+            await resolve(host, port, self.policy)
+            # robots.txt and the page both count against the crawl's time limit.
+            page = await asyncio.wait_for(
+                _fetch_page(self.fetch, self.robots, page_url, self.limits, remaining), remaining
+            )
+            if page.status != 200:
+                raise CrawlError(f"HTTP {page.status}")
+        except (CrawlError, TimeoutError) as exc:
+            if depth == 0:
+                if isinstance(exc, TimeoutError):
+                    raise CrawlError(f"{page_url}: time limit reached") from exc
+                raise
+            self.skip(page_url, str(exc) or "time limit reached")
+            return None
+        self.result.pages_visited += 1
+        if self.site is None:
+            self.site = _origin(page.url)  # after redirects: the portal's real home
+        if "html" not in page.content_type and page.content.lstrip()[:1] != b"<":
+            self.skip(page_url, f"not an HTML page ({page.content_type or 'unknown type'})")
+            return None
+        return page
+
+    async def _follow(self, page: FetchResult, href: str, text: str, depth: int) -> None:
+        """One link of a page: a PDF is recorded, a same-site page within the depth queued."""
+        target = urljoin(page.url, href.strip())
+        scheme = urlsplit(target).scheme.lower()
+        if scheme in _IGNORED_SCHEMES:
+            return
+        if scheme not in ("http", "https"):
+            self.skip(target, f"refused scheme {scheme!r}: only http and https")
+            return
+        target = _clean(target)
+        if _is_pdf_link(target):
+            await self._found_pdf(target, text, found_on=page.url)
+        elif (
+            depth < self.limits.max_depth
+            and _origin(target) == self.site
+            and _looks_like_page(target)
+            and target not in self.queued
+        ):
+            self._enqueue(target, depth + 1)
+
+    async def _found_pdf(self, target: str, text: str, *, found_on: str) -> None:
+        if target in self.found:
+            return
+        reason = await _pdf_refusal(target, self.robots, self.policy)
+        if reason:
+            self.skip(target, reason)
+            return
+        guessed = guess_metadata(target, text)
+        self.found[target] = DiscoveredPdf(
+            url=target,
+            title=(text or title_from_url(target))[:300],
+            found_on=found_on,
+            level=self.defaults.level or guessed.level,
+            subject=self.defaults.subject or guessed.subject,
+            language=self.defaults.language or guessed.language,
+        )
 
 
 async def _fetch_page(

@@ -22,10 +22,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.config import Settings
 from studyhall.core.clock import utcnow
@@ -42,14 +45,27 @@ from studyhall.knowledge.chunking import chunk_document
 from studyhall.knowledge.crawler import (
     CrawlError,
     CrawlLimits,
+    CrawlResult,
     Metadata,
     NetworkPolicy,
     crawl,
     download,
     title_from_url,
 )
-from studyhall.knowledge.extraction import ExtractionError, ExtractionLimits, extract
-from studyhall.knowledge.models import DocumentStatus, Reference, ReferenceStatus, RunStatus
+from studyhall.knowledge.extraction import (
+    ExtractedDocument,
+    ExtractedPage,
+    ExtractionError,
+    ExtractionLimits,
+    extract,
+)
+from studyhall.knowledge.models import (
+    Document,
+    DocumentStatus,
+    Reference,
+    ReferenceStatus,
+    RunStatus,
+)
 from studyhall.knowledge.retrieval import chunk_keys_for, embedder_for, encode_vectors
 from studyhall.knowledge.service import (
     REINDEX,
@@ -146,28 +162,80 @@ async def run_ingestion(
         document.status = DocumentStatus.processing
         document.error = None
         key, filename, course_id = document.storage_key, document.filename, document.course_id
+    try:
+        extracted = await _read_and_extract(
+            settings, storage, key, filename, document_id=document_id, progress=progress
+        )
+    except _IngestionFailed as exc:
+        await _set_status(db, document_id, DocumentStatus.failed, exc.error)
+        return {"document_status": "failed", "error": exc.error}
+    pages = extracted.pages
+    await progress(0.3, f"extracted {len(pages)} pages")
+    rows, model, dimension = await _chunk_rows(
+        settings, extracted, document_id=document_id, course_id=course_id, progress=progress
+    )
+    async with db.session() as session:
+        document = await repository.lock_document(session, document_id)
+        if document is None:
+            return {"skipped": "document deleted"}
+        # Replace, never add: whatever an earlier run stored goes in the same transaction.
+        await repository.delete_chunks(session, document_id)
+        await repository.insert_chunks(session, rows)
+        await repository.follow_document(session, document_id, status=ReferenceStatus.ingested)
+        _mark_ready(document, pages, chunk_count=len(rows), model=model, dimension=dimension)
+        await repository.bump_version(session, chunk_keys_for(course_id, document_id))
+    await progress(1.0, "ready")
+    return {
+        "document_status": "ready",
+        "pages": len(pages),
+        "chunks": len(rows),
+        "pages_without_text": [p.number for p in pages if not p.has_text],
+    }
+
+
+class _IngestionFailed(Exception):
+    """The document cannot be ingested as it is stored (missing file, unreadable text)."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+async def _read_and_extract(
+    settings: Settings,
+    storage: LocalStorage,
+    key: str,
+    filename: str | None,
+    *,
+    document_id: uuid.UUID,
+    progress: Progress,
+) -> ExtractedDocument:
+    """The stored file's text, page by page."""
     await progress(0.02, "reading the file")
     try:
         data = await storage.get(key)
     except FileNotFoundError:
-        error = "The stored file is missing; upload the document again."
-        await _set_status(db, document_id, DocumentStatus.failed, error)
-        return {"document_status": "failed", "error": error}
-
+        raise _IngestionFailed("The stored file is missing; upload the document again.") from None
     await progress(0.05, "extracting text")
     try:
         # Blocking (PDFs are parsed in a child process with memory and time limits).
-        extracted = await asyncio.to_thread(
+        return await asyncio.to_thread(
             extract, data, filename, limits=extraction_limits(settings, len(data))
         )
     except ExtractionError as exc:
-        error = f"Text extraction failed: {exc}"
-        await _set_status(db, document_id, DocumentStatus.failed, error)
         log.warning("document_extraction_failed", document_id=str(document_id), error=str(exc))
-        return {"document_status": "failed", "error": error}
-    pages = extracted.pages
-    await progress(0.3, f"extracted {len(pages)} pages")
+        raise _IngestionFailed(f"Text extraction failed: {exc}") from exc
 
+
+async def _chunk_rows(
+    settings: Settings,
+    extracted: ExtractedDocument,
+    *,
+    document_id: uuid.UUID,
+    course_id: uuid.UUID | None,
+    progress: Progress,
+) -> tuple[list[dict[str, Any]], str, int]:
+    """The document's chunks as rows with their vectors, the model and its dimension."""
     chunks = await asyncio.to_thread(chunk_document, extracted)
     await progress(0.35, f"{len(chunks)} chunks")
     vectors, model = await _embed(
@@ -191,35 +259,24 @@ async def run_ingestion(
         }
         for chunk, blob in zip(chunks, blobs, strict=True)
     ]
-    async with db.session() as session:
-        document = await repository.lock_document(session, document_id)
-        if document is None:
-            return {"skipped": "document deleted"}
-        # Replace, never add: whatever an earlier run stored goes in the same transaction.
-        await repository.delete_chunks(session, document_id)
-        await repository.insert_chunks(session, rows)
-        document.status = DocumentStatus.ready
-        document.error = None
-        await repository.follow_document(session, document_id, status=ReferenceStatus.ingested)
-        document.page_count = len(pages)
-        document.chunk_count = len(rows)
-        document.pages_without_text = [p.number for p in pages if not p.has_text]
-        document.ocr_pages = [p.number for p in pages if p.ocr]
-        document.first_page_label = (pages[0].label or str(pages[0].number))[:32] if pages else None
-        document.last_page_label = (
-            (pages[-1].label or str(pages[-1].number))[:32] if pages else None
-        )
-        document.embedding_model = model
-        document.embedding_dim = dimension or None
-        document.processed_at = utcnow()
-        await repository.bump_version(session, chunk_keys_for(course_id, document_id))
-    await progress(1.0, "ready")
-    return {
-        "document_status": "ready",
-        "pages": len(pages),
-        "chunks": len(rows),
-        "pages_without_text": [p.number for p in pages if not p.has_text],
-    }
+    return rows, model, dimension
+
+
+def _mark_ready(
+    document: Document, pages: list[ExtractedPage], *, chunk_count: int, model: str, dimension: int
+) -> None:
+    """What an ingestion learnt about the document: its pages, labels, chunks and model."""
+    document.status = DocumentStatus.ready
+    document.error = None
+    document.page_count = len(pages)
+    document.chunk_count = chunk_count
+    document.pages_without_text = [p.number for p in pages if not p.has_text]
+    document.ocr_pages = [p.number for p in pages if p.ocr]
+    document.first_page_label = (pages[0].label or str(pages[0].number))[:32] if pages else None
+    document.last_page_label = (pages[-1].label or str(pages[-1].number))[:32] if pages else None
+    document.embedding_model = model
+    document.embedding_dim = dimension or None
+    document.processed_at = utcnow()
 
 
 async def _last_attempt(ctx: JobContext) -> bool:
@@ -318,103 +375,137 @@ def network_policy(settings: Settings) -> NetworkPolicy:
     )
 
 
+@dataclass(frozen=True)
+class _CrawlPlan:
+    """What a run crawls: the source's index page, its limits and its default metadata."""
+
+    source_id: uuid.UUID
+    url: str
+    limits: CrawlLimits
+    defaults: Metadata
+
+
 async def crawl_source(ctx: JobContext) -> None:
     """Crawl a source's index page and record the PDFs it links to."""
     run_id = uuid.UUID(str(ctx.payload["run_id"]))
-    knowledge = ctx.settings.knowledge
-    async with ctx.db.session() as session:
-        run = await repository.get_run(session, run_id)
-        source = await repository.get_source(session, run.source_id) if run else None
-        if run is None or source is None:
-            return
-        run.status = RunStatus.running
-        run.started_at = run.started_at or utcnow()
-        url = source.url
-        depth = (
-            min(source.max_depth, knowledge.crawl_max_depth)
-            if source.max_depth is not None
-            else knowledge.crawl_max_depth
-        )
-        defaults = Metadata(level=source.level, subject=source.subject, language=source.language)
-        source_id = source.id
-    limits = CrawlLimits(
-        max_depth=depth,
-        max_pages=knowledge.crawl_max_pages,
-        max_bytes=knowledge.crawl_max_bytes,
-        max_page_bytes=knowledge.crawl_max_page_bytes,
-        timeout_s=knowledge.crawl_timeout_s,
-        request_timeout_s=knowledge.crawl_request_timeout_s,
-    )
+    plan = await _start_run(ctx, run_id)
+    if plan is None:
+        return
     await ctx.progress(0.1, "crawling")
     try:
         result = await crawl(
-            url,
+            plan.url,
             policy=network_policy(ctx.settings),
-            limits=limits,
-            defaults=defaults,
-            user_agent=knowledge.crawl_user_agent,
+            limits=plan.limits,
+            defaults=plan.defaults,
+            user_agent=ctx.settings.knowledge.crawl_user_agent,
         )
     except CrawlError as exc:
-        async with ctx.db.session() as session:
-            run = await repository.get_run(session, run_id)
-            if run is not None:
-                run.status = RunStatus.failed
-                run.error = str(exc)[:2000]
-                run.finished_at = utcnow()
+        await _fail_run(ctx.db, run_id, str(exc))
         ctx.result = {"run_status": "failed", "error": str(exc)[:500]}
         raise PermanentJobError(f"Crawl failed: {exc}") from exc
     except Exception as exc:
         if await _last_attempt(ctx):
-            async with ctx.db.session() as session:
-                run = await repository.get_run(session, run_id)
-                if run is not None:
-                    run.status = RunStatus.failed
-                    run.error = f"{type(exc).__name__}: {exc}"[:2000]
-                    run.finished_at = utcnow()
+            await _fail_run(ctx.db, run_id, f"{type(exc).__name__}: {exc}")
         raise
     await ctx.progress(0.9, f"{len(result.found)} PDF links found")
     now = utcnow()
     async with ctx.db.session() as session:
         run = await repository.get_run(session, run_id)
-        source = await repository.get_source(session, source_id)
+        source = await repository.get_source(session, plan.source_id)
         if run is None or source is None:
             return
-        existing = await repository.references_by_url(
-            session, source_id=source_id, urls=[f.url for f in result.found]
+        new = await _record_found(
+            session, source_id=source.id, run_id=run_id, result=result, now=now
         )
-        new = 0
-        for found in result.found:
-            reference = existing.get(found.url)
-            if reference is None:
-                new += 1
-                session.add(
-                    Reference(
-                        source_id=source_id,
-                        url=found.url,
-                        found_on=found.found_on,
-                        title=found.title or title_from_url(found.url),
-                        level=found.level,
-                        subject=found.subject,
-                        language=found.language,
-                        status=ReferenceStatus.new,
-                        first_run_id=run_id,
-                        last_seen_at=now,
-                    )
-                )
-            else:
-                reference.last_seen_at = now
-                reference.found_on = found.found_on
         run.status = RunStatus.succeeded
         run.found_count = len(result.found)
         run.new_count = new
         run.pages_visited = result.pages_visited
         skipped = list(result.skipped)
         if result.stopped_by:
-            skipped.append({"url": url, "reason": f"crawl stopped: {result.stopped_by}"})
+            skipped.append({"url": plan.url, "reason": f"crawl stopped: {result.stopped_by}"})
         run.skipped = skipped
         run.finished_at = now
         source.last_synced_at = now
     ctx.result = {"found": len(result.found), "new": new, "pages": result.pages_visited}
+
+
+async def _start_run(ctx: JobContext, run_id: uuid.UUID) -> _CrawlPlan | None:
+    """Mark the run running and read what it crawls (None: the run or its source is gone)."""
+    knowledge = ctx.settings.knowledge
+    async with ctx.db.session() as session:
+        run = await repository.get_run(session, run_id)
+        source = await repository.get_source(session, run.source_id) if run else None
+        if run is None or source is None:
+            return None
+        run.status = RunStatus.running
+        run.started_at = run.started_at or utcnow()
+        depth = (
+            min(source.max_depth, knowledge.crawl_max_depth)
+            if source.max_depth is not None
+            else knowledge.crawl_max_depth
+        )
+        return _CrawlPlan(
+            source_id=source.id,
+            url=source.url,
+            limits=CrawlLimits(
+                max_depth=depth,
+                max_pages=knowledge.crawl_max_pages,
+                max_bytes=knowledge.crawl_max_bytes,
+                max_page_bytes=knowledge.crawl_max_page_bytes,
+                timeout_s=knowledge.crawl_timeout_s,
+                request_timeout_s=knowledge.crawl_request_timeout_s,
+            ),
+            defaults=Metadata(level=source.level, subject=source.subject, language=source.language),
+        )
+
+
+async def _fail_run(db: Database, run_id: uuid.UUID, error: str) -> None:
+    async with db.session() as session:
+        run = await repository.get_run(session, run_id)
+        if run is not None:
+            run.status = RunStatus.failed
+            run.error = error[:2000]
+            run.finished_at = utcnow()
+
+
+async def _record_found(
+    session: AsyncSession,
+    *,
+    source_id: uuid.UUID,
+    run_id: uuid.UUID,
+    result: CrawlResult,
+    now: datetime,
+) -> int:
+    """Add the PDFs seen for the first time as new references, refresh the known ones; returns
+    how many are new."""
+    existing = await repository.references_by_url(
+        session, source_id=source_id, urls=[f.url for f in result.found]
+    )
+    new = 0
+    for found in result.found:
+        reference = existing.get(found.url)
+        if reference is None:
+            new += 1
+            session.add(
+                Reference(
+                    source_id=source_id,
+                    url=found.url,
+                    found_on=found.found_on,
+                    title=found.title or title_from_url(found.url),
+                    level=found.level,
+                    subject=found.subject,
+                    language=found.language,
+                    status=ReferenceStatus.new,
+                    first_run_id=run_id,
+                    last_seen_at=now,
+                )
+            )
+        else:
+            reference.last_seen_at = now
+            reference.found_on = found.found_on
+    return new
 
 
 async def ingest_reference(ctx: JobContext) -> None:
