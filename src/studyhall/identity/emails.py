@@ -19,66 +19,72 @@ def _hours(seconds: int) -> str:
     return "1 hour" if hours == 1 else f"{hours} hours"
 
 
-def _html(greeting: str, paragraphs: list[str], url: str | None, button: str | None) -> str:
+def _mail(
+    *,
+    to: str,
+    full_name: str,
+    subject: str,
+    paragraphs: tuple[str, str],
+    button: tuple[str, str] | None = None,
+) -> MailMessage:
+    """Every identity mail: a greeting, two paragraphs with the link (`(url, label)`, if any)
+    between them, the signature; as plain text and as HTML."""
+    greeting = f"Hello {full_name},"
+    before, after = paragraphs
+    text_link = f"{button[0]}\n\n" if button else ""
+    text = f"{greeting}\n\n{before}\n\n{text_link}{after}\n\nStudyHall\n"
     body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
-    if url and button:
-        body += f'<p><a href="{escape(url)}">{escape(button)}</a></p>'
-    return f"<html><body><p>{escape(greeting)}</p>{body}<p>StudyHall</p></body></html>"
+    if button:
+        url, label = button
+        body += f'<p><a href="{escape(url)}">{escape(label)}</a></p>'
+    html = f"<html><body><p>{escape(greeting)}</p>{body}<p>StudyHall</p></body></html>"
+    return MailMessage(to=to, subject=subject, text=text, html=html)
 
 
 def verification_email(settings: Settings, *, to: str, full_name: str, token: str) -> MailMessage:
     """Asks the owner of an address to confirm it."""
-    url = link(settings, "verify-email", token)
-    greeting = f"Hello {full_name},"
-    paragraphs = [
-        "Please confirm that this is your email address for StudyHall by opening this link:",
-        f"The link works once and expires in {_hours(settings.email_token_ttl_s)}. If you did not "
-        "create an account or change your address, you can ignore this mail.",
-    ]
-    text = f"{greeting}\n\n{paragraphs[0]}\n\n{url}\n\n{paragraphs[1]}\n\nStudyHall\n"
-    return MailMessage(
+    return _mail(
         to=to,
+        full_name=full_name,
         subject="Confirm your email address",
-        text=text,
-        html=_html(greeting, paragraphs, url, "Confirm my email address"),
+        paragraphs=(
+            "Please confirm that this is your email address for StudyHall by opening this link:",
+            f"The link works once and expires in {_hours(settings.email_token_ttl_s)}. If you "
+            "did not create an account or change your address, you can ignore this mail.",
+        ),
+        button=(link(settings, "verify-email", token), "Confirm my email address"),
     )
 
 
 def password_reset_email(settings: Settings, *, to: str, full_name: str, token: str) -> MailMessage:
     """Carries the link that sets a new password."""
-    url = link(settings, "reset-password", token)
-    greeting = f"Hello {full_name},"
-    paragraphs = [
-        "Someone asked to reset the password of your StudyHall account. To choose a new "
-        "password, open this link:",
-        f"The link works once and expires in {_hours(settings.password_reset_ttl_s)}. If you did "
-        "not ask for this, ignore this mail: your password stays as it is.",
-    ]
-    text = f"{greeting}\n\n{paragraphs[0]}\n\n{url}\n\n{paragraphs[1]}\n\nStudyHall\n"
-    return MailMessage(
+    return _mail(
         to=to,
+        full_name=full_name,
         subject="Reset your password",
-        text=text,
-        html=_html(greeting, paragraphs, url, "Choose a new password"),
+        paragraphs=(
+            "Someone asked to reset the password of your StudyHall account. To choose a new "
+            "password, open this link:",
+            f"The link works once and expires in {_hours(settings.password_reset_ttl_s)}. If you "
+            "did not ask for this, ignore this mail: your password stays as it is.",
+        ),
+        button=(link(settings, "reset-password", token), "Choose a new password"),
     )
 
 
 def invitation_email(settings: Settings, *, to: str, full_name: str, token: str) -> MailMessage:
     """Tells someone a teacher added them, with the link that sets their first password."""
-    url = link(settings, "reset-password", token)
-    greeting = f"Hello {full_name},"
-    paragraphs = [
-        "Your teacher has added you to a course on StudyHall and an account was made for you "
-        "with this address. To start, choose your password here:",
-        f"The link works once and expires in {_hours(settings.email_token_ttl_s)}. If you did "
-        "not expect this, ignore this mail: nobody can sign in to the account without it.",
-    ]
-    text = f"{greeting}\n\n{paragraphs[0]}\n\n{url}\n\n{paragraphs[1]}\n\nStudyHall\n"
-    return MailMessage(
+    return _mail(
         to=to,
+        full_name=full_name,
         subject="You have been invited to StudyHall",
-        text=text,
-        html=_html(greeting, paragraphs, url, "Choose my password"),
+        paragraphs=(
+            "Your teacher has added you to a course on StudyHall and an account was made for "
+            "you with this address. To start, choose your password here:",
+            f"The link works once and expires in {_hours(settings.email_token_ttl_s)}. If you "
+            "did not expect this, ignore this mail: nobody can sign in to the account without it.",
+        ),
+        button=(link(settings, "reset-password", token), "Choose my password"),
     )
 
 
@@ -86,15 +92,12 @@ def email_changed_notice(
     settings: Settings, *, to: str, full_name: str, new_email: str
 ) -> MailMessage:
     """Tells the old address that the account moved, so a hijack does not go unnoticed."""
-    greeting = f"Hello {full_name},"
-    paragraphs = [
-        f"The email address of your StudyHall account was changed to {new_email}.",
-        "If you did not make this change, reset your password and contact your administrator.",
-    ]
-    text = f"{greeting}\n\n{paragraphs[0]}\n\n{paragraphs[1]}\n\nStudyHall\n"
-    return MailMessage(
+    return _mail(
         to=to,
+        full_name=full_name,
         subject="Your email address was changed",
-        text=text,
-        html=_html(greeting, paragraphs, None, None),
+        paragraphs=(
+            f"The email address of your StudyHall account was changed to {new_email}.",
+            "If you did not make this change, reset your password and contact your administrator.",
+        ),
     )

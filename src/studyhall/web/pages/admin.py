@@ -14,16 +14,14 @@ from studyhall.identity import service as identity
 from studyhall.identity.models import Role
 from studyhall.identity.schemas import AdminPasswordReset, AdminUserUpdate
 from studyhall.web.forms import form_data, validate
-from studyhall.web.pages.common import REFUSED, Ctx, shown_again
-from studyhall.web.render import page, redirect
+from studyhall.web.pages.common import FRESH, REFUSED, Ctx, Form, form_page, shown_again
+from studyhall.web.render import redirect
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 
 
-async def _users_page(
-    ctx: Ctx, *, q: str, role: str, status_code: int = 200, errors: list[str] | None = None
-) -> Response:
+async def _users_page(ctx: Ctx, *, q: str, role: str, form: Form = FRESH) -> Response:
     wanted = Role(role) if role in Role.__members__ else None
     async with ctx.db.session(write=False) as session:
         users, total = await identity.admin_list_users(
@@ -35,16 +33,15 @@ async def _users_page(
             offset=0,
         )
     template = "admin/_user_rows.html" if ctx.is_htmx_target("users") else "admin/users.html"
-    return page(
+    return form_page(
         ctx,
         template,
-        status_code=status_code,
+        form,
         users=users,
         total=total,
         q=q[:100],
         role=role if wanted else "",
         roles=[r.value for r in Role],
-        errors=errors or [],
     )
 
 

@@ -14,8 +14,7 @@ from studyhall.identity import service as identity
 from studyhall.identity.models import Role
 from studyhall.jobs import service as jobs
 from studyhall.jobs.models import JobStatus
-from studyhall.web.forms import problems
-from studyhall.web.pages.common import Ctx
+from studyhall.web.pages.common import FRESH, Ctx, Form, form_page, refusal
 from studyhall.web.render import page, redirect
 
 router = APIRouter(include_in_schema=False)
@@ -30,24 +29,21 @@ async def stats(ctx: Ctx) -> Response:
     return page(ctx, "admin/stats.html", stats=figures)
 
 
-async def _jobs_page(
-    ctx: Ctx, *, status: str, kind: str, status_code: int = 200, errors: list[str] | None = None
-) -> Response:
+async def _jobs_page(ctx: Ctx, *, status: str, kind: str, form: Form = FRESH) -> Response:
     wanted = JobStatus(status) if status in JobStatus.__members__ else None
     async with ctx.db.session(write=False) as session:
         rows, total = await jobs.list_jobs(
             session, status=wanted, kind=kind.strip()[:100] or None, limit=SHOWN, offset=0
         )
-    return page(
+    return form_page(
         ctx,
         "admin/jobs.html",
-        status_code=status_code,
+        form,
         jobs=rows,
         total=total,
         status=wanted.value if wanted else "",
         kind=kind[:100],
         statuses=[s.value for s in JobStatus],
-        errors=errors or [],
     )
 
 
@@ -65,9 +61,7 @@ async def retry(ctx: Ctx, job_id: uuid.UUID) -> Response:
         async with ctx.db.session() as session:
             await jobs.retry_job(session, job_id=job_id)
     except AppError as exc:
-        return await _jobs_page(
-            ctx, status="", kind="", status_code=exc.status_code, errors=problems(exc, ctx.t)
-        )
+        return await _jobs_page(ctx, status="", kind="", form=refusal(ctx, exc))
     return redirect(ctx, "/admin/jobs")
 
 

@@ -17,8 +17,8 @@ from studyhall.courses import service as courses
 from studyhall.identity import service as identity
 from studyhall.identity.models import Role
 from studyhall.identity.schemas import ApiKeyCreate, ApiKeyOut, ApiScope
-from studyhall.web.forms import problems, validate
-from studyhall.web.pages.common import REFUSED, Ctx, shown_again
+from studyhall.web.forms import validate
+from studyhall.web.pages.common import FRESH, REFUSED, Ctx, Form, form_page, refusal, shown_again
 from studyhall.web.render import page, redirect
 from studyhall.web.session import WebContext
 
@@ -51,24 +51,22 @@ async def course_list(ctx: Ctx, q: str = "") -> Response:
 async def _keys_page(
     ctx: WebContext,
     *,
-    status_code: int = 200,
-    errors: list[str] | None = None,
+    form: Form = FRESH,
     created: tuple[ApiKeyOut, str] | None = None,
     values: dict[str, Any] | None = None,
 ) -> Response:
     async with ctx.db.session(write=False) as session:
         rows, total = await identity.list_api_keys(session, limit=SHOWN, offset=0)
-    return page(
+    return form_page(
         ctx,
         "admin/api_keys.html",
-        status_code=status_code,
+        form,
         keys=[ApiKeyOut.model_validate(r) for r in rows],
         total=total,
         created=created,
         scopes=SCOPES,
         roles=[r.value for r in Role],
-        values=values or {"scopes": ["read"], "acts_as_role": Role.teacher.value},
-        errors=errors or [],
+        values={"scopes": ["read"], "acts_as_role": Role.teacher.value},
     )
 
 
@@ -102,7 +100,7 @@ async def create_api_key(ctx: Ctx, request: Request) -> Response:
             shown = ApiKeyOut.model_validate(api_key)
     except REFUSED as exc:
         return await shown_again(ctx, exc, partial(_keys_page, ctx), values={**fields})
-    return await _keys_page(ctx, status_code=201, created=(shown, secret))
+    return await _keys_page(ctx, form=Form(status_code=201), created=(shown, secret))
 
 
 @router.post("/admin/api-keys/{key_id}/revoke")
@@ -112,5 +110,5 @@ async def revoke_api_key(ctx: Ctx, key_id: uuid.UUID) -> Response:
         async with ctx.db.session() as session:
             await identity.revoke_api_key(session, actor=admin, key_id=key_id)
     except AppError as exc:
-        return await _keys_page(ctx, status_code=exc.status_code, errors=problems(exc, ctx.t))
+        return await _keys_page(ctx, form=refusal(ctx, exc))
     return redirect(ctx, "/admin/api-keys")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from functools import partial
-from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -16,9 +15,9 @@ from studyhall.courses import service as courses
 from studyhall.identity.models import Role
 from studyhall.tutor import system_prompts
 from studyhall.tutor.schemas import SystemPromptCreate, SystemPromptUpdate
-from studyhall.web.forms import form_data, problems, validate
-from studyhall.web.pages.common import REFUSED, Ctx, shown_again
-from studyhall.web.render import page, redirect
+from studyhall.web.forms import form_data, validate
+from studyhall.web.pages.common import FRESH, REFUSED, Ctx, Form, form_page, refusal, shown_again
+from studyhall.web.render import redirect
 from studyhall.web.session import WebContext
 
 router = APIRouter(include_in_schema=False)
@@ -30,9 +29,7 @@ async def _prompts_page(
     ctx: WebContext,
     *,
     scope: str = "",
-    status_code: int = 200,
-    errors: list[str] | None = None,
-    values: dict[str, Any] | None = None,
+    form: Form = FRESH,
 ) -> Response:
     wanted = scope if scope in ("global", "course") else None
     async with ctx.db.session(write=False) as session:
@@ -42,16 +39,15 @@ async def _prompts_page(
         codes = await courses.codes_by_id(
             session, course_ids=[p.course_id for p in found.items if p.course_id]
         )
-    return page(
+    return form_page(
         ctx,
         "admin/system_prompts.html",
-        status_code=status_code,
+        form,
         prompts=found.items,
         total=found.total,
         codes=codes,
         scope=wanted or "",
-        values=values or {"activate": True},
-        errors=errors or [],
+        values={"activate": True},
     )
 
 
@@ -107,7 +103,7 @@ async def _change(ctx: WebContext, prompt_id: uuid.UUID, *, active: bool | None)
                     data=SystemPromptUpdate(is_active=active),
                 )
     except AppError as exc:
-        return await _prompts_page(ctx, status_code=exc.status_code, errors=problems(exc, ctx.t))
+        return await _prompts_page(ctx, form=refusal(ctx, exc))
     return redirect(ctx, PAGE)
 
 

@@ -16,8 +16,17 @@ from studyhall.identity.models import Role
 from studyhall.knowledge import service as knowledge
 from studyhall.knowledge.schemas import ReferenceOut, SourceCreate, SourceOut, SyncRunOut
 from studyhall.web.forms import form_data, validate
-from studyhall.web.pages.common import REFUSED, Ctx, refused, shown, shown_again
-from studyhall.web.render import page, redirect
+from studyhall.web.pages.common import (
+    FRESH,
+    REFUSED,
+    Ctx,
+    Form,
+    form_page,
+    refused,
+    shown,
+    shown_again,
+)
+from studyhall.web.render import redirect
 from studyhall.web.session import WebContext
 
 router = APIRouter(include_in_schema=False)
@@ -27,20 +36,17 @@ SHOWN = 50
 async def _sources_page(
     ctx: WebContext,
     *,
-    status_code: int = 200,
-    errors: list[str] | None = None,
-    values: dict[str, Any] | None = None,
+    form: Form = FRESH,
 ) -> Response:
     async with ctx.db.session(write=False) as session:
         rows, total = await knowledge.list_sources(session, limit=SHOWN, offset=0)
-    return page(
+    return form_page(
         ctx,
         "admin/sources.html",
-        status_code=status_code,
+        form,
         sources=[SourceOut.model_validate(r) for r in rows],
         total=total,
-        values=values or {},
-        errors=errors or [],
+        values={},
     )
 
 
@@ -78,8 +84,7 @@ async def _source_page(
     ctx: WebContext,
     source_id: uuid.UUID,
     *,
-    status_code: int = 200,
-    errors: list[str] | None = None,
+    form: Form = FRESH,
 ) -> Response:
     async with ctx.db.session(write=False) as session:
         source = await knowledge.get_source(session, source_id=source_id)
@@ -87,15 +92,14 @@ async def _source_page(
         found, total = await knowledge.list_references(
             session, source_id=source.id, status=None, limit=SHOWN, offset=0
         )
-    return page(
+    return form_page(
         ctx,
         "admin/source.html",
-        status_code=status_code,
+        form,
         source=SourceOut.model_validate(source),
         runs=[SyncRunOut.model_validate(r) for r in runs],
         references=[ReferenceOut.model_validate(r) for r in found],
         total=total,
-        errors=errors or [],
     )
 
 

@@ -18,8 +18,17 @@ from studyhall.core.errors import AppError, Unprocessable
 from studyhall.identity import service as identity
 from studyhall.identity.models import Role, User
 from studyhall.web.forms import form_data, validate
-from studyhall.web.pages.common import REFUSED, Ctx, as_uuid, refused, shown_again
-from studyhall.web.render import page, redirect
+from studyhall.web.pages.common import (
+    FRESH,
+    REFUSED,
+    Ctx,
+    Form,
+    as_uuid,
+    form_page,
+    refused,
+    shown_again,
+)
+from studyhall.web.render import redirect
 from studyhall.web.session import WebContext
 
 router = APIRouter(include_in_schema=False)
@@ -32,24 +41,21 @@ async def _wallet_page(
     ctx: WebContext,
     user_id: uuid.UUID,
     *,
-    status_code: int = 200,
-    errors: list[str] | None = None,
-    values: dict[str, Any] | None = None,
+    form: Form = FRESH,
 ) -> Response:
     async with ctx.db.session() as session:  # a first look creates the wallet, as in the API
         person = await identity.admin_get_user(session, user_id=user_id)
         wallet = await billing.get_wallet(session, user_id=person.id, settings=ctx.settings.billing)
         ledger = await billing.list_transactions(session, user_id=person.id, limit=SHOWN)
-    return page(
+    return form_page(
         ctx,
         "admin/wallet.html",
-        status_code=status_code,
+        form,
         person=person,
         wallet=wallet,
         entries=ledger.entries,
         idempotency_key=str(uuid.uuid4()),
-        values=values or {},
-        errors=errors or [],
+        values={},
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -16,14 +17,25 @@ from studyhall.assessments import service as assessments
 from studyhall.assessments.schemas import QuizImport
 from studyhall.core.errors import AppError, PayloadTooLarge, Unprocessable
 from studyhall.courses import service as courses
-from studyhall.courses.dependencies import course_by_id, course_for_owner, course_for_teacher
 from studyhall.courses.models import Course
 from studyhall.identity.models import Role
 from studyhall.knowledge import service as knowledge
 from studyhall.knowledge.models import DocumentStatus
-from studyhall.web.forms import problems, status_of, validate
-from studyhall.web.pages.common import REFUSED, Ctx, refused, shown_again
-from studyhall.web.render import page, redirect
+from studyhall.web.forms import validate
+from studyhall.web.pages.common import (
+    FRESH,
+    REFUSED,
+    Ctx,
+    Form,
+    form_page,
+    owned_course,
+    refusal,
+    refused,
+    shown,
+    shown_again,
+    taught_course,
+)
+from studyhall.web.render import redirect
 
 router = APIRouter(include_in_schema=False)
 SHOWN = 100
@@ -35,18 +47,14 @@ async def _managed(ctx: Ctx, course_id: uuid.UUID) -> Course:
     """A course the user changes: its owner or an admin."""
     user = ctx.require(Role.teacher, Role.admin)
     async with ctx.db.session(write=False) as session:
-        course = await course_by_id(course_id, user, session)
-        await course_for_owner(course, user)
-    return course
+        return await owned_course(session, user, course_id)
 
 
 async def _taught(ctx: Ctx, course_id: uuid.UUID) -> tuple[Course, bool]:
     """A course the user teaches (assistants read its material), and whether they change it."""
     user = ctx.require(Role.teacher, Role.admin)
     async with ctx.db.session(write=False) as session:
-        course = await course_for_teacher(
-            await course_by_id(course_id, user, session), user, session
-        )
+        course = await taught_course(session, user, course_id)
     return course, courses.manages(user, course)
 
 
@@ -63,9 +71,7 @@ async def _file(form: Any, limit: int) -> tuple[bytes, str | None] | None:
 # ---------------------------------------------------------------- documents
 
 
-async def _documents_page(
-    ctx: Ctx, course_id: uuid.UUID, *, status_code: int = 200, errors: list[str] | None = None
-) -> Response:
+async def _documents_page(ctx: Ctx, course_id: uuid.UUID, form: Form = FRESH) -> Response:
     course, can_edit = await _taught(ctx, course_id)
     async with ctx.db.session(write=False) as session:
         documents, total = await knowledge.list_documents(
@@ -77,16 +83,15 @@ async def _documents_page(
         if ctx.is_htmx_target("documents")
         else "teacher/documents.html"
     )
-    return page(
+    return form_page(
         ctx,
         template,
-        status_code=status_code,
+        form,
         course=course,
         documents=documents,
         total=total,
         busy=busy,
         can_edit=can_edit,
-        errors=errors or [],
         tab="documents",
     )
 
@@ -138,22 +143,20 @@ async def upload_document(ctx: Ctx, course_id: uuid.UUID, request: Request) -> R
 async def _quizzes_page(
     ctx: Ctx,
     course_id: uuid.UUID,
+    form: Form = FRESH,
     *,
-    status_code: int = 200,
-    errors: list[str] | None = None,
     notice: str | None = None,
 ) -> Response:
     course, can_edit = await _taught(ctx, course_id)
     async with ctx.db.session(write=False) as session:
         found = await assessments.list_quizzes(session, course_id=course.id, limit=SHOWN, offset=0)
-    return page(
+    return form_page(
         ctx,
         "teacher/quizzes.html",
-        status_code=status_code,
+        form,
         course=course,
         quizzes=found.items,
         can_edit=can_edit,
-        errors=errors or [],
         notice=notice,
         tab="quizzes",
     )
@@ -201,17 +204,15 @@ async def import_quiz(ctx: Ctx, course_id: uuid.UUID, request: Request) -> Respo
         async with ctx.db.session() as session:
             result = await assessments.import_quiz(session, course_id=course.id, data=body)
     except REFUSED as exc:
-        status = status_of(exc)
-        try:
-            return await _quizzes_page(
-                ctx, course_id, status_code=status, errors=problems(exc, ctx.t)[:10]
-            )
-        except AppError as missing:
-            return refused(ctx, missing)
+        again = refusal(ctx, exc)
+        # A file can break many questions: the first ten say enough.
+        return await shown(
+            ctx, _quizzes_page(ctx, course_id, replace(again, errors=again.errors[:10]))
+        )
     return await _quizzes_page(
         ctx,
         course_id,
-        status_code=201,
+        Form(status_code=201),
         notice=ctx.t(
             "Imported {n} questions into “{title}” ({skipped} skipped).",
             n=result.imported,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -20,8 +21,6 @@ from starlette.responses import Response
 from studyhall.core.errors import AppError
 from studyhall.courses import service as courses
 from studyhall.courses.dependencies import (
-    course_by_id,
-    course_for_owner,
     course_for_teacher,
     lesson_by_id,
     lesson_for_owner,
@@ -37,9 +36,22 @@ from studyhall.courses.schemas import (
     ModuleUpdate,
 )
 from studyhall.identity.models import Role, User
-from studyhall.web.forms import form_data, problems, status_of, validate
+from studyhall.web.forms import form_data, validate
 from studyhall.web.pages import video as video_pages
-from studyhall.web.pages.common import REFUSED, Ctx, markdown, refused, shown, shown_again
+from studyhall.web.pages.common import (
+    FRESH,
+    REFUSED,
+    Ctx,
+    Form,
+    form_page,
+    markdown,
+    owned_course,
+    refusal,
+    refused,
+    shown,
+    shown_again,
+    taught_course,
+)
 from studyhall.web.render import page, redirect
 from studyhall.web.session import WebContext
 
@@ -109,13 +121,7 @@ async def create_course(ctx: Ctx, request: Request) -> Response:
             created = await courses.create_course(session, actor=user, data=body)
     except REFUSED as exc:
         values = {**data, "is_published": data.get("is_published") == "true"}
-        return page(
-            ctx,
-            "teacher/course_new.html",
-            status_code=status_of(exc),
-            values=values,
-            errors=problems(exc, ctx.t),
-        )
+        return form_page(ctx, "teacher/course_new.html", refusal(ctx, exc, values))
     return redirect(ctx, f"/teach/courses/{created.id}/edit")
 
 
@@ -124,32 +130,29 @@ async def _editor(
     user: User,
     course_id: uuid.UUID,
     *,
-    status_code: int = 200,
-    errors: list[str] | None = None,
-    values: dict[str, Any] | None = None,
+    form: Form = FRESH,
     notice: str | None = None,
 ) -> Response:
     """The editor page (or only its outline, for htmx), as the user may see it."""
     async with ctx.db.session(write=False) as session:
-        course = await course_for_teacher(
-            await course_by_id(course_id, user, session), user, session
-        )
+        course = await taught_course(session, user, course_id)
         detail = await courses.course_detail(session, course=course)
     loose = [lesson for lesson in detail.lessons if lesson.module_id is None]
     template = (
         "teacher/_outline.html" if ctx.is_htmx_target(OUTLINE) else "teacher/course_edit.html"
     )
-    return page(
+    if ctx.is_htmx_target(OUTLINE):
+        # htmx swaps only 2xx answers: a refused outline change is shown in the outline itself.
+        form = replace(form, status_code=200)
+    return form_page(
         ctx,
         template,
-        # htmx swaps only 2xx answers: a refused outline change is shown in the outline itself.
-        status_code=200 if ctx.is_htmx_target(OUTLINE) else status_code,
+        form,
         course=course,
         detail=detail,
         loose=loose,
         can_edit=courses.manages(user, course),
-        values=values or _course_values(course),
-        errors=errors or [],
+        values=_course_values(course),
         notice=notice,
         tab="content",
     )
@@ -167,7 +170,7 @@ async def update_course(ctx: Ctx, course_id: uuid.UUID, request: Request) -> Res
     data = await form_data(request)
     try:
         async with ctx.db.session() as session:
-            course = await course_for_owner(await course_by_id(course_id, user, session), user)
+            course = await owned_course(session, user, course_id)
             body = validate(CourseUpdate, _course_fields(data))
             await courses.update_course(session, actor=user, course=course, data=body)
     except REFUSED as exc:
@@ -186,7 +189,7 @@ async def delete_course(ctx: Ctx, course_id: uuid.UUID) -> Response:
     user = ctx.require(Role.teacher, Role.admin)
     try:
         async with ctx.db.session() as session:
-            course = await course_for_owner(await course_by_id(course_id, user, session), user)
+            course = await owned_course(session, user, course_id)
             await courses.delete_course(session, actor=user, course=course)
     except AppError as exc:
         return refused(ctx, exc)
@@ -221,7 +224,7 @@ async def add_module(ctx: Ctx, course_id: uuid.UUID, request: Request) -> Respon
     data = await form_data(request)
     try:
         async with ctx.db.session() as session:
-            course = await course_for_owner(await course_by_id(course_id, user, session), user)
+            course = await owned_course(session, user, course_id)
             body = validate(ModuleCreate, {"title": data.get("title", "").strip()})
             await courses.create_module(session, course=course, data=body)
     except REFUSED as exc:
@@ -294,7 +297,7 @@ async def add_lesson(ctx: Ctx, course_id: uuid.UUID, request: Request) -> Respon
     data = await form_data(request)
     try:
         async with ctx.db.session() as session:
-            course = await course_for_owner(await course_by_id(course_id, user, session), user)
+            course = await owned_course(session, user, course_id)
             body = validate(
                 LessonCreate,
                 {
@@ -315,9 +318,7 @@ async def _lesson_editor(
     user: User,
     lesson_id: uuid.UUID,
     *,
-    status_code: int = 200,
-    errors: list[str] | None = None,
-    values: dict[str, Any] | None = None,
+    form: Form = FRESH,
 ) -> Response:
     async with ctx.db.session(write=False) as session:
         lesson = await lesson_by_id(lesson_id, user, session)
@@ -335,20 +336,19 @@ async def _lesson_editor(
         "video_url": lesson.video_url or "",
         "duration_s": "" if lesson.duration_s is None else str(lesson.duration_s),
     }
-    return page(
+    return form_page(
         ctx,
         "teacher/lesson_edit.html",
-        status_code=status_code,
+        form,
         course=course,
         lesson=lesson,
         modules=detail.modules,
         can_edit=courses.manages(user, course),
-        values=values or saved,
+        values=saved,
         preview=markdown(lesson.content),
         videos=course_videos,
         playing=playing,
         upload_endpoint=video_pages.WEB_UPLOADS,
-        errors=errors or [],
         tab="content",
     )
 

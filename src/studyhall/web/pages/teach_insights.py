@@ -10,10 +10,9 @@ from starlette.responses import Response
 
 from studyhall.analytics import service as analytics
 from studyhall.core.errors import AppError
-from studyhall.courses.dependencies import course_by_id, course_for_teacher
 from studyhall.identity.models import Role
 from studyhall.tutor import service as tutor
-from studyhall.web.pages.common import Ctx, refused
+from studyhall.web.pages.common import Ctx, refused, taught_course
 from studyhall.web.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -25,9 +24,7 @@ async def course_analytics(ctx: Ctx, course_id: uuid.UUID) -> Response:
     user = ctx.require(Role.teacher, Role.admin)
     try:
         async with ctx.db.session(write=False) as session:
-            course = await course_for_teacher(
-                await course_by_id(course_id, user, session), user, session
-            )
+            course = await taught_course(session, user, course_id)
             figures = await analytics.course_analytics(
                 session, course=course, limit=SHOWN, offset=0
             )

@@ -27,14 +27,24 @@ from studyhall.assessments.schemas import (
 )
 from studyhall.core.errors import AppError, NotFound, Unprocessable
 from studyhall.courses import service as courses
-from studyhall.courses.dependencies import course_by_id, course_for_owner, course_for_teacher
+from studyhall.courses.dependencies import course_for_teacher
 from studyhall.courses.errors import NotCourseOwner
 from studyhall.courses.models import Course
 from studyhall.courses.schemas import LessonSummary
 from studyhall.identity.models import Role, User
 from studyhall.web.forms import form_data, validate
-from studyhall.web.pages.common import REFUSED, Ctx, refused, shown, shown_again
-from studyhall.web.render import page, redirect
+from studyhall.web.pages.common import (
+    FRESH,
+    REFUSED,
+    Ctx,
+    Form,
+    form_page,
+    owned_course,
+    refused,
+    shown,
+    shown_again,
+)
+from studyhall.web.render import redirect
 from studyhall.web.session import WebContext
 
 router = APIRouter(include_in_schema=False)
@@ -175,24 +185,21 @@ async def _new_quiz_page(
     user: User,
     course_id: uuid.UUID,
     *,
-    status_code: int = 200,
-    errors: list[str] | None = None,
-    values: dict[str, Any] | None = None,
+    form: Form = FRESH,
 ) -> Response:
     async with ctx.db.session(write=False) as session:
-        course = await course_for_owner(await course_by_id(course_id, user, session), user)
-    settings = values or _quiz_values(None)
-    question = values or _question_values(None)
-    return page(
+        course = await owned_course(session, user, course_id)
+    settings = form.values or _quiz_values(None)
+    question = form.values or _question_values(None)
+    return form_page(
         ctx,
         "teacher/quiz_new.html",
-        status_code=status_code,
+        form,
         course=course,
         lessons=await _lessons(ctx, course),
         quiz_values=settings,
         values=question,
         slots=_option_slots(question),
-        errors=errors or [],
         tab="quizzes",
     )
 
@@ -210,7 +217,7 @@ async def create_quiz(ctx: Ctx, course_id: uuid.UUID, request: Request) -> Respo
     data = await form_data(request)
     try:
         async with ctx.db.session() as session:
-            course = await course_for_owner(await course_by_id(course_id, user, session), user)
+            course = await owned_course(session, user, course_id)
             body = validate(QuizCreate, {**_settings(data), "questions": [_question(data)]})
             quiz = await assessments.create_quiz(session, course_id=course.id, data=body)
     except REFUSED as exc:
@@ -238,22 +245,19 @@ async def _quiz_page(
     user: User,
     quiz_id: uuid.UUID,
     *,
-    status_code: int = 200,
-    errors: list[str] | None = None,
-    values: dict[str, Any] | None = None,
+    form: Form = FRESH,
 ) -> Response:
     course, quiz = await _load(ctx, user, quiz_id)
-    return page(
+    return form_page(
         ctx,
         "teacher/quiz_edit.html",
-        status_code=status_code,
+        form,
         course=course,
         quiz=quiz,
         questions=[(q, _question_values(q)) for q in quiz.questions],
         lessons=await _lessons(ctx, course),
         can_edit=courses.manages(user, course),
-        quiz_values=values or _quiz_values(quiz),
-        errors=errors or [],
+        quiz_values=form.values or _quiz_values(quiz),
         tab="quizzes",
     )
 
@@ -304,9 +308,7 @@ async def _question_page(
     quiz_id: uuid.UUID,
     position: int | None,
     *,
-    status_code: int = 200,
-    errors: list[str] | None = None,
-    values: dict[str, Any] | None = None,
+    form: Form = FRESH,
 ) -> Response:
     course, quiz = await _load(ctx, user, quiz_id)
     if not courses.manages(user, course):
@@ -316,17 +318,16 @@ async def _question_page(
         if not 0 <= position < len(quiz.questions):
             raise NotFound("This question does not exist", code="question_not_found")
         stored = quiz.questions[position]
-    shown = values or _question_values(stored)
-    return page(
+    shown = form.values or _question_values(stored)
+    return form_page(
         ctx,
         "teacher/question_edit.html",
-        status_code=status_code,
+        form,
         course=course,
         quiz=quiz,
         position=position,
         values=shown,
         slots=_option_slots(shown),
-        errors=errors or [],
         tab="quizzes",
     )
 

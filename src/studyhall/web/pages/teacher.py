@@ -14,11 +14,10 @@ from studyhall.assessments import gradebook
 from studyhall.assessments.schemas import Gradebook
 from studyhall.core.errors import AppError
 from studyhall.courses import service as courses
-from studyhall.courses.dependencies import course_by_id, course_for_teacher
 from studyhall.courses.models import Course
 from studyhall.courses.schemas import StudentProgressRow
 from studyhall.identity.models import Role
-from studyhall.web.pages.common import Ctx, refused
+from studyhall.web.pages.common import Ctx, csv_download, refused, taught_course
 from studyhall.web.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -38,9 +37,7 @@ async def _roster(ctx: Ctx, course_id: uuid.UUID) -> tuple[Course, list[StudentP
     user = ctx.require(Role.teacher, Role.admin)
     async with ctx.db.session(write=False) as session:
         # Assistants see the roster and grades as the API lets them (owner, assistants, admin).
-        course = await course_for_teacher(
-            await course_by_id(course_id, user, session), user, session
-        )
+        course = await taught_course(session, user, course_id)
         rows: list[StudentProgressRow] = []
         offset = 0
         while True:
@@ -94,15 +91,7 @@ async def students_csv(ctx: Ctx, course_id: uuid.UUID) -> Response:
                 row.progress_percent,
             ]
         )
-    code = course.code
-    return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "content-disposition": f'attachment; filename="{code}-students.csv"',
-            "cache-control": "no-store",
-        },
-    )
+    return csv_download(out.getvalue(), f"{course.code}-students.csv")
 
 
 def _cell(value: str) -> str:
@@ -114,9 +103,7 @@ async def _gradebook(ctx: Ctx, course_id: uuid.UUID) -> tuple[Course, Gradebook]
     user = ctx.require(Role.teacher, Role.admin)
     async with ctx.db.session(write=False) as session:
         # Assistants see the roster and grades as the API lets them (owner, assistants, admin).
-        course = await course_for_teacher(
-            await course_by_id(course_id, user, session), user, session
-        )
+        course = await taught_course(session, user, course_id)
         book = await gradebook.course_gradebook(session, viewer=user, course=course)
     return course, book
 
@@ -137,11 +124,4 @@ async def gradebook_csv(ctx: Ctx, course_id: uuid.UUID) -> Response:
         course, book = await _gradebook(ctx, course_id)
     except AppError as exc:
         return refused(ctx, exc)
-    return Response(
-        gradebook.to_csv(book),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "content-disposition": f'attachment; filename="gradebook-{course.code}.csv"',
-            "cache-control": "no-store",
-        },
-    )
+    return csv_download(gradebook.to_csv(book), f"gradebook-{course.code}.csv")
