@@ -22,7 +22,11 @@ from studyhall.assessments.models import Assignment, Quiz, QuizAttempt, Submissi
 from studyhall.core.db import SessionDep
 from studyhall.core.openapi import answers
 from studyhall.courses import service as courses
-from studyhall.courses.dependencies import course_for_enrolled_student, course_for_reader
+from studyhall.courses.dependencies import (
+    course_managed_by,
+    course_read_by,
+    course_studied_by,
+)
 from studyhall.courses.errors import NotCourseOwner
 from studyhall.courses.models import Course
 from studyhall.identity.dependencies import CurrentUser, StudentUser
@@ -34,6 +38,13 @@ async def _visible_course(session: SessionDep, user: User, course_id: uuid.UUID)
     if course is None or not await courses.sees(session, user=user, course=course):
         return None
     return course
+
+
+async def _own_or_taught(session: SessionDep, user: User, work: QuizAttempt | Submission) -> bool:
+    """A student's work is seen by that student and by the course's teachers (or an admin)."""
+    return work.student_id == user.id or await courses.teaches_course(
+        session, user=user, course_id=work.course_id
+    )
 
 
 # ---------------------------------------------------------------- quizzes
@@ -54,23 +65,21 @@ QuizById = Annotated[Quiz, Depends(quiz_by_id)]
 @answers(403)
 async def quiz_for_reader(quiz: QuizById, user: CurrentUser, session: SessionDep) -> Quiz:
     """A quiz of a course the caller may read (enrolled student, owner, admin)."""
-    await course_for_reader(await courses.get_course(session, quiz.course_id), user, session)
+    await course_read_by(session, user, quiz.course_id)
     return quiz
 
 
 @answers(403)
 async def quiz_for_owner(quiz: QuizById, user: CurrentUser, session: SessionDep) -> Quiz:
     """A quiz of a course the caller manages."""
-    if not courses.manages(user, await courses.get_course(session, quiz.course_id)):
-        raise NotCourseOwner()
+    await course_managed_by(session, user, quiz.course_id)
     return quiz
 
 
 @answers(403, 404)
 async def quiz_for_student(user: StudentUser, quiz: QuizById, session: SessionDep) -> Quiz:
     """A quiz of a published course the calling student is enrolled in."""
-    course = await courses.get_course(session, quiz.course_id)
-    await course_for_enrolled_student(user, course, session)
+    await course_studied_by(session, user, quiz.course_id)
     return quiz
 
 
@@ -85,11 +94,7 @@ async def attempt_for_viewer(
 ) -> QuizAttempt:
     """An attempt seen by its student, or by the course's teachers or an admin."""
     attempt = await service.get_attempt(session, attempt_id)
-    if attempt is None:
-        raise AttemptNotFound()
-    if attempt.student_id != user.id and not await courses.teaches_course(
-        session, user=user, course_id=attempt.course_id
-    ):
+    if attempt is None or not await _own_or_taught(session, user, attempt):
         raise AttemptNotFound()
     return attempt
 
@@ -119,7 +124,7 @@ async def assignment_for_reader(
     assignment: AssignmentById, user: CurrentUser, session: SessionDep
 ) -> Assignment:
     """An assignment of a course the caller may read."""
-    await course_for_reader(await courses.get_course(session, assignment.course_id), user, session)
+    await course_read_by(session, user, assignment.course_id)
     return assignment
 
 
@@ -128,8 +133,7 @@ async def assignment_for_owner(
     assignment: AssignmentById, user: CurrentUser, session: SessionDep
 ) -> Assignment:
     """An assignment of a course the caller manages."""
-    if not courses.manages(user, await courses.get_course(session, assignment.course_id)):
-        raise NotCourseOwner()
+    await course_managed_by(session, user, assignment.course_id)
     return assignment
 
 
@@ -138,8 +142,7 @@ async def assignment_for_student(
     user: StudentUser, assignment: AssignmentById, session: SessionDep
 ) -> Assignment:
     """An assignment of a published course the calling student is enrolled in."""
-    course = await courses.get_course(session, assignment.course_id)
-    await course_for_enrolled_student(user, course, session)
+    await course_studied_by(session, user, assignment.course_id)
     return assignment
 
 
@@ -154,11 +157,7 @@ async def submission_for_viewer(
 ) -> Submission:
     """A submission seen by its student, or by the course's teachers or an admin."""
     submission = await service.get_submission(session, submission_id)
-    if submission is None:
-        raise SubmissionNotFound()
-    if submission.student_id != user.id and not await courses.teaches_course(
-        session, user=user, course_id=submission.course_id
-    ):
+    if submission is None or not await _own_or_taught(session, user, submission):
         raise SubmissionNotFound()
     return submission
 

@@ -11,6 +11,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.core.db import SessionDep
 from studyhall.core.openapi import answers
@@ -81,6 +82,31 @@ async def course_for_enrolled_student(
     return course
 
 
+# What lives in a course (a lesson, a quiz, an assignment) is authorized through its course, by
+# these, so each relation answers the same status for every kind of object.
+
+
+async def course_read_by(session: AsyncSession, user: User, course_id: uuid.UUID) -> Course:
+    """The course of an object the caller reads (403 otherwise)."""
+    return await course_for_reader(await service.get_course(session, course_id), user, session)
+
+
+async def course_managed_by(session: AsyncSession, user: User, course_id: uuid.UUID) -> Course:
+    """The course of an object the caller changes: its teacher or an admin (403 otherwise)."""
+    return await course_for_owner(await service.get_course(session, course_id), user)
+
+
+async def course_taught_by(session: AsyncSession, user: User, course_id: uuid.UUID) -> Course:
+    """The course of an object the caller teaches: owner, assistant, admin (403 otherwise)."""
+    return await course_for_teacher(await service.get_course(session, course_id), user, session)
+
+
+async def course_studied_by(session: AsyncSession, user: User, course_id: uuid.UUID) -> Course:
+    """The published course of an object the calling student is enrolled in (404, 403)."""
+    course = await service.get_course(session, course_id)
+    return await course_for_enrolled_student(user, course, session)
+
+
 ReadableCourse = Annotated[Course, Depends(course_for_reader)]
 OwnedCourse = Annotated[Course, Depends(course_for_owner)]
 TaughtCourse = Annotated[Course, Depends(course_for_teacher)]
@@ -123,24 +149,21 @@ LessonById = Annotated[Lesson, Depends(lesson_by_id)]
 @answers(403)
 async def lesson_for_reader(lesson: LessonById, user: CurrentUser, session: SessionDep) -> Lesson:
     """A lesson whose course the caller may read."""
-    course = await service.get_course(session, lesson.course_id)
-    await course_for_reader(course, user, session)
+    await course_read_by(session, user, lesson.course_id)
     return lesson
 
 
 @answers(403)
 async def lesson_for_owner(lesson: LessonById, user: CurrentUser, session: SessionDep) -> Lesson:
     """A lesson of a course the caller manages."""
-    course = await service.get_course(session, lesson.course_id)
-    if not service.manages(user, course):
-        raise NotCourseOwner()
+    await course_managed_by(session, user, lesson.course_id)
     return lesson
 
 
 @answers(403)
 async def lesson_for_teacher(lesson: LessonById, user: CurrentUser, session: SessionDep) -> Lesson:
     """A lesson of a course the caller teaches (owner, assistant, admin)."""
-    await course_for_teacher(await service.get_course(session, lesson.course_id), user, session)
+    await course_taught_by(session, user, lesson.course_id)
     return lesson
 
 
@@ -149,8 +172,7 @@ async def lesson_for_enrolled_student(
     user: StudentUser, lesson: LessonById, session: SessionDep
 ) -> Lesson:
     """A lesson of a published course the calling student is enrolled in."""
-    course = await service.get_course(session, lesson.course_id)
-    await course_for_enrolled_student(user, course, session)
+    await course_studied_by(session, user, lesson.course_id)
     return lesson
 
 
