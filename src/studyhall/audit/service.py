@@ -63,15 +63,15 @@ async def record_separately(
 async def list_logs(
     session: AsyncSession,
     *,
-    actor_id: uuid.UUID | None,
-    action: str | None,
-    target_type: str | None,
-    since: datetime | None,
-    until: datetime | None,
+    actor_id: uuid.UUID | None = None,
+    action: str | None = None,
+    target_type: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     limit: int,
     offset: int,
 ) -> tuple[list[AuditLog], int]:
-    """Filtered, newest-first page of the audit log."""
+    """Filtered, newest-first page of the audit log (the admin's view, one's own entries)."""
     query = select(AuditLog)
     if actor_id is not None:
         query = query.where(AuditLog.actor_id == actor_id)

@@ -38,7 +38,6 @@ from studyhall.identity.schemas import (
     ClientAuditIn,
     UserUpdate,
 )
-from studyhall.identity.user_admin import list_audit_logs
 from studyhall.jobs.service import enqueue
 
 
@@ -206,16 +205,7 @@ async def own_audit_logs(
     session: AsyncSession, *, user: User, limit: int, offset: int
 ) -> tuple[list[AuditLog], int]:
     """The audit entries of the caller's own actions (theirs and StudyHall's), newest first."""
-    return await list_audit_logs(
-        session,
-        actor_id=user.id,
-        action=None,
-        target_type=None,
-        since=None,
-        until=None,
-        limit=limit,
-        offset=offset,
-    )
+    return await audit.list_logs(session, actor_id=user.id, limit=limit, offset=offset)
 
 
 async def own_audit_log(session: AsyncSession, *, user: User, log_id: uuid.UUID) -> AuditLog:

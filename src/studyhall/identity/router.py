@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
+from studyhall.audit import service as audit
 from studyhall.core.db import Database, SessionDep
 from studyhall.core.openapi import DocumentedRoute, errors
 from studyhall.core.pagination import PageParams, page_of
@@ -482,7 +483,7 @@ async def admin_audit_logs(
     until: Annotated[IsoDatetime | None, Query(description="Exclusive; UTC when no zone")] = None,
 ) -> Page[AuditLogOut]:
     """The audit log, newest first."""
-    rows, total = await service.list_audit_logs(
+    rows, total = await audit.list_logs(
         session,
         actor_id=actor_id,
         action=action,

@@ -250,27 +250,3 @@ async def admin_reset_password(
         target_type="user",
         target_id=user.id,
     )
-
-
-async def list_audit_logs(
-    session: AsyncSession,
-    *,
-    actor_id: uuid.UUID | None,
-    action: str | None,
-    target_type: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    limit: int,
-    offset: int,
-) -> tuple[list[AuditLog], int]:
-    """The audit log, newest first."""
-    return await audit.list_logs(
-        session,
-        actor_id=actor_id,
-        action=action,
-        target_type=target_type,
-        since=since,
-        until=until,
-        limit=limit,
-        offset=offset,
-    )

@@ -9,8 +9,8 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from studyhall.analytics.platform import platform_stats
+from studyhall.audit import service as audit_log
 from studyhall.core.errors import AppError
-from studyhall.identity import service as identity
 from studyhall.identity.models import Role
 from studyhall.jobs import service as jobs
 from studyhall.jobs.models import JobStatus
@@ -69,13 +69,10 @@ async def retry(ctx: Ctx, job_id: uuid.UUID) -> Response:
 async def audit(ctx: Ctx, action: str = "", target_type: str = "") -> Response:
     ctx.require(Role.admin)
     async with ctx.db.session(write=False) as session:
-        rows, total = await identity.list_audit_logs(
+        rows, total = await audit_log.list_logs(
             session,
-            actor_id=None,
             action=action.strip()[:64] or None,
             target_type=target_type.strip()[:64] or None,
-            since=None,
-            until=None,
             limit=SHOWN,
             offset=0,
         )
