@@ -32,7 +32,7 @@ from studyhall.web.pages import (
     video,
     work,
 )
-from studyhall.web.render import page, redirect
+from studyhall.web.render import message, redirect
 from studyhall.web.session import (
     CsrfRefused,
     PageForbidden,
@@ -85,26 +85,20 @@ async def _sign_in_required(request: Request, exc: Exception) -> Response:
 
 
 async def _page_forbidden(request: Request, exc: Exception) -> Response:
-    ctx = await web_context(request)
-    return page(
-        ctx,
-        "message.html",
+    return message(
+        await web_context(request),
         status_code=403,
-        title=ctx.t("Not allowed"),
-        message=ctx.t("Your account cannot open this page."),
+        title="Not allowed",
+        text="Your account cannot open this page.",
     )
 
 
 async def _csrf_refused(request: Request, exc: Exception) -> Response:
-    ctx = await web_context(request)
-    return page(
-        ctx,
-        "message.html",
+    return message(
+        await web_context(request),
         status_code=403,
-        title=ctx.t("Form expired"),
-        message=ctx.t(
-            "This form was sent without its security token. Reload the page and try again."
-        ),
+        title="Form expired",
+        text="This form was sent without its security token. Reload the page and try again.",
     )
 
 

@@ -54,6 +54,14 @@ def page(ctx: WebContext, template: str, *, status_code: int = 200, **values: An
     return apply_cookies(ctx, response)  # type: ignore[return-value]
 
 
+def message(ctx: WebContext, *, status_code: int, title: str, text: str) -> HTMLResponse:
+    """A page that only says something: why a page is refused or a form was not taken (the
+    title and text in the visitor's language)."""
+    return page(
+        ctx, "message.html", status_code=status_code, title=ctx.t(title), message=ctx.t(text)
+    )
+
+
 def redirect(ctx: WebContext, url: str) -> Response:
     """303 to a page of ours (htmx requests get HX-Redirect so the whole page moves)."""
     target = safe_next(url)

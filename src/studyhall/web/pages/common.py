@@ -20,7 +20,7 @@ from studyhall.courses.dependencies import course_by_id, course_for_owner, cours
 from studyhall.courses.models import Course
 from studyhall.identity.models import User
 from studyhall.web.forms import problems, status_of
-from studyhall.web.render import page
+from studyhall.web.render import message, page
 from studyhall.web.session import WebContext, web_context
 
 Ctx = Annotated[WebContext, Depends(web_context)]
@@ -35,13 +35,7 @@ def markdown(text: str) -> Markup:
 
 def refused(ctx: WebContext, exc: AppError) -> Response:
     """A service's refusal (404, 403, 409...) as a page with the same status."""
-    return page(
-        ctx,
-        "message.html",
-        status_code=exc.status_code,
-        title=ctx.t("Not available"),
-        message=ctx.t(exc.message),
-    )
+    return message(ctx, status_code=exc.status_code, title="Not available", text=exc.message)
 
 
 async def shown(ctx: WebContext, render: Awaitable[Response]) -> Response:
