@@ -40,7 +40,7 @@ from studyhall.core.db import Database, SessionDep
 from studyhall.core.errors import Unprocessable
 from studyhall.core.idempotency import IdempotencyDep
 from studyhall.core.openapi import DocumentedRoute, errors
-from studyhall.core.pagination import PageParams, Pagination, page_of, slice_page
+from studyhall.core.pagination import PageParams, Pagination, listed, slice_page
 from studyhall.core.schemas import IsoDatetime, Page
 from studyhall.identity import service as identity_service
 from studyhall.identity.dependencies import AdminUser, CurrentUser, SettingsDep
@@ -115,10 +115,14 @@ async def my_reservations(
     status_: Annotated[ReservationStatus | None, Query(alias="status")] = None,
 ) -> Page[ReservationOut]:
     """My reservations, newest first; filter by status."""
-    rows, total = await service.list_reservations(
-        session, user_id=user.id, status=status_, limit=page.limit, offset=page.offset
+    return await listed(
+        page,
+        ReservationOut.model_validate,
+        service.list_reservations,
+        session,
+        user_id=user.id,
+        status=status_,
     )
-    return page_of(rows, total, page, ReservationOut.model_validate)
 
 
 @router.get("/wallet/reservations/{reservation_id}")
@@ -238,10 +242,14 @@ async def admin_list_reservations(
     status_: Annotated[ReservationStatus | None, Query(alias="status")] = None,
 ) -> Page[ReservationOut]:
     """A user's reservations, newest first."""
-    rows, total = await service.list_reservations(
-        session, user_id=target.id, status=status_, limit=page.limit, offset=page.offset
+    return await listed(
+        page,
+        ReservationOut.model_validate,
+        service.list_reservations,
+        session,
+        user_id=target.id,
+        status=status_,
     )
-    return page_of(rows, total, page, ReservationOut.model_validate)
 
 
 @router.post(
@@ -473,10 +481,9 @@ async def admin_list_expenses(
     category: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[ExpenseOut]:
     """Recorded expenses, newest first."""
-    rows, total = await service.list_expenses(
-        session, category=category, limit=page.limit, offset=page.offset
+    return await listed(
+        page, ExpenseOut.model_validate, service.list_expenses, session, category=category
     )
-    return page_of(rows, total, page, ExpenseOut.model_validate)
 
 
 # Course caps

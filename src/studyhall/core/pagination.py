@@ -7,7 +7,7 @@ the bounds (1–100 items, offset up to 1,000,000) and the counting the same for
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query
@@ -95,6 +95,21 @@ def page_of(
     """The `Page` answer: the rows (converted by `item`), the total and the window asked for."""
     items: list[Any] = list(rows) if item is None else [item(row) for row in rows]
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+async def listed(
+    page: Pagination,
+    item: Callable[[R], T],
+    lister: Callable[..., Awaitable[tuple[Sequence[R], int]]],
+    session: AsyncSession,
+    /,
+    **filters: Any,
+) -> Page[T]:
+    """A list route's answer: the rows and total of `lister(session, **filters, limit=,
+    offset=)` for the window asked for, each row converted by `item` (the first four are
+    positional, so any name, `page` too, can be a filter)."""
+    rows, total = await lister(session, **filters, limit=page.limit, offset=page.offset)
+    return page_of(rows, total, page, item)
 
 
 def slice_page(items: Sequence[T], page: Pagination) -> Page[T]:

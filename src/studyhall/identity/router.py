@@ -12,7 +12,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from studyhall.audit import service as audit
 from studyhall.core.db import Database, SessionDep
 from studyhall.core.openapi import DocumentedRoute, errors
-from studyhall.core.pagination import PageParams, page_of
+from studyhall.core.pagination import PageParams, listed, page_of
 from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.schemas import (
     IsoDatetime,
@@ -299,10 +299,9 @@ async def own_audit_logs(
     session: SessionDep, user: CurrentUser, page: PageParams
 ) -> Page[AuditLogOut]:
     """The audit entries of the caller's own actions (written by StudyHall or the client)."""
-    rows, total = await service.own_audit_logs(
-        session, user=user, limit=page.limit, offset=page.offset
+    return await listed(
+        page, AuditLogOut.model_validate, service.own_audit_logs, session, user=user
     )
-    return page_of(rows, total, page, AuditLogOut.model_validate)
 
 
 @users_router.get("/me/audit-logs/{log_id}", responses=errors(401, 404, phrases=True))
@@ -316,10 +315,7 @@ async def own_audit_log(log_id: uuid.UUID, session: SessionDep, user: CurrentUse
 @users_router.get("/me/prompts", responses=errors(401, phrases=True))
 async def list_prompts(session: SessionDep, user: CurrentUser, page: PageParams) -> Page[PromptOut]:
     """The caller's saved prompts, newest first."""
-    rows, total = await service.list_prompts(
-        session, user=user, limit=page.limit, offset=page.offset
-    )
-    return page_of(rows, total, page, PromptOut.model_validate)
+    return await listed(page, PromptOut.model_validate, service.list_prompts, session, user=user)
 
 
 @users_router.post(
@@ -391,15 +387,15 @@ async def admin_list_users(
     is_active: Annotated[bool | None, Query()] = None,
 ) -> Page[AdminUserOut]:
     """Accounts (service accounts excluded), oldest first."""
-    rows, total = await service.admin_list_users(
+    return await listed(
+        page,
+        AdminUserOut.model_validate,
+        service.admin_list_users,
         session,
         role=role,
         search=search,
         is_active=is_active,
-        limit=page.limit,
-        offset=page.offset,
     )
-    return page_of(rows, total, page, AdminUserOut.model_validate)
 
 
 @admin_router.post(
@@ -504,8 +500,7 @@ async def admin_list_api_keys(
     session: SessionDep, _admin: AdminUser, page: PageParams
 ) -> Page[ApiKeyOut]:
     """Active service keys, newest first; secrets are never shown again."""
-    rows, total = await service.list_api_keys(session, limit=page.limit, offset=page.offset)
-    return page_of(rows, total, page, ApiKeyOut.model_validate)
+    return await listed(page, ApiKeyOut.model_validate, service.list_api_keys, session)
 
 
 @admin_router.post(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from studyhall.core.db import SessionDep
 from studyhall.core.openapi import DocumentedRoute, errors
-from studyhall.core.pagination import PageParams, page_of
+from studyhall.core.pagination import PageParams, listed
 from studyhall.core.schemas import Page
 from studyhall.identity.dependencies import AdminUser
 from studyhall.jobs import service
@@ -28,10 +28,9 @@ async def list_jobs(
     kind: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Page[JobOut]:
     """Jobs, newest first; filter by status and kind."""
-    rows, total = await service.list_jobs(
-        session, status=status, kind=kind, limit=page.limit, offset=page.offset
+    return await listed(
+        page, JobOut.model_validate, service.list_jobs, session, status=status, kind=kind
     )
-    return page_of(rows, total, page, JobOut.model_validate)
 
 
 @router.post("/dispatch", responses=errors(404))

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from studyhall.core.db import SessionDep
 from studyhall.core.openapi import DocumentedRoute, errors
-from studyhall.core.pagination import PageParams, page_of
+from studyhall.core.pagination import PageParams, listed, page_of
 from studyhall.core.schemas import Page
 from studyhall.identity.dependencies import AdminUser, CurrentUser, SettingsDep, TeacherOrAdmin
 from studyhall.identity.models import User
@@ -163,10 +163,14 @@ async def list_library_documents(
     status: Annotated[DocumentStatus | None, Query()] = None,
 ) -> Page[DocumentOut]:
     """Every library document whatever its status (admins; browsing shows only ready ones)."""
-    rows, total = await service.list_documents(
-        session, course_id=None, status=status, limit=page.limit, offset=page.offset
+    return await listed(
+        page,
+        DocumentOut.model_validate,
+        service.list_documents,
+        session,
+        course_id=None,
+        status=status,
     )
-    return page_of(rows, total, page, DocumentOut.model_validate)
 
 
 @router.get("/courses/{course_id}/documents")
@@ -177,10 +181,14 @@ async def list_course_documents(
     status: Annotated[DocumentStatus | None, Query()] = None,
 ) -> Page[DocumentOut]:
     """A course's documents with their ingestion status, newest first."""
-    rows, total = await service.list_documents(
-        session, course_id=course_id, status=status, limit=page.limit, offset=page.offset
+    return await listed(
+        page,
+        DocumentOut.model_validate,
+        service.list_documents,
+        session,
+        course_id=course_id,
+        status=status,
     )
-    return page_of(rows, total, page, DocumentOut.model_validate)
 
 
 @router.get("/documents/{document_id}")
@@ -260,10 +268,14 @@ async def list_chunks(
     page_number: Annotated[int | None, Query(alias="page", ge=1)] = None,
 ) -> Page[ChunkOut]:
     """A document's chunks in reading order, optionally of one physical page (course owner, admin)."""
-    rows, total = await service.list_chunks(
-        session, document=document, page=page_number, limit=page.limit, offset=page.offset
+    return await listed(
+        page,
+        ChunkOut.model_validate,
+        service.list_chunks,
+        session,
+        document=document,
+        page=page_number,
     )
-    return page_of(rows, total, page, ChunkOut.model_validate)
 
 
 # ---------------------------------------------------------------------------- search
@@ -362,8 +374,7 @@ async def get_textbook(session: SessionDep, document_id: uuid.UUID) -> TextbookD
 @router.get("/admin/sources")
 async def list_sources(session: SessionDep, _admin: AdminUser, page: PageParams) -> Page[SourceOut]:
     """Registered curriculum sources."""
-    rows, total = await service.list_sources(session, limit=page.limit, offset=page.offset)
-    return page_of(rows, total, page, SourceOut.model_validate)
+    return await listed(page, SourceOut.model_validate, service.list_sources, session)
 
 
 @router.post("/admin/sources", status_code=status.HTTP_201_CREATED)
@@ -392,10 +403,9 @@ async def list_runs(
     session: SessionDep, _admin: AdminUser, source_id: uuid.UUID, page: PageParams
 ) -> Page[SyncRunOut]:
     """A source's sync runs with found/new counts, newest first."""
-    rows, total = await service.list_runs(
-        session, source_id=source_id, limit=page.limit, offset=page.offset
+    return await listed(
+        page, SyncRunOut.model_validate, service.list_runs, session, source_id=source_id
     )
-    return page_of(rows, total, page, SyncRunOut.model_validate)
 
 
 @router.get("/admin/sync-runs")
@@ -403,10 +413,7 @@ async def list_all_runs(
     session: SessionDep, _admin: AdminUser, page: PageParams
 ) -> Page[SyncRunOut]:
     """Every source's sync runs, newest first."""
-    rows, total = await service.list_runs(
-        session, source_id=None, limit=page.limit, offset=page.offset
-    )
-    return page_of(rows, total, page, SyncRunOut.model_validate)
+    return await listed(page, SyncRunOut.model_validate, service.list_runs, session, source_id=None)
 
 
 @router.get("/admin/references")
@@ -418,10 +425,14 @@ async def list_references(
     status: Annotated[ReferenceStatus | None, Query()] = None,
 ) -> Page[ReferenceOut]:
     """PDFs discovered by crawls, newest first."""
-    rows, total = await service.list_references(
-        session, source_id=source_id, status=status, limit=page.limit, offset=page.offset
+    return await listed(
+        page,
+        ReferenceOut.model_validate,
+        service.list_references,
+        session,
+        source_id=source_id,
+        status=status,
     )
-    return page_of(rows, total, page, ReferenceOut.model_validate)
 
 
 @router.post("/admin/references/{reference_id}/ingest", status_code=status.HTTP_202_ACCEPTED)
@@ -444,8 +455,7 @@ async def ingest_reference(
 @router.get("/sources")
 async def public_sources(session: SessionDep, page: PageParams) -> Page[PublicSourceOut]:
     """The curriculum portals StudyHall follows (public)."""
-    rows, total = await service.list_sources(session, limit=page.limit, offset=page.offset)
-    return page_of(rows, total, page, PublicSourceOut.model_validate)
+    return await listed(page, PublicSourceOut.model_validate, service.list_sources, session)
 
 
 @router.get("/sources/{source_id}/runs")
@@ -453,10 +463,9 @@ async def public_runs(
     session: SessionDep, source_id: uuid.UUID, page: PageParams
 ) -> Page[PublicSyncRunOut]:
     """A portal's recent crawls in figures, newest first (public)."""
-    rows, total = await service.list_runs(
-        session, source_id=source_id, limit=page.limit, offset=page.offset
+    return await listed(
+        page, PublicSyncRunOut.model_validate, service.list_runs, session, source_id=source_id
     )
-    return page_of(rows, total, page, PublicSyncRunOut.model_validate)
 
 
 @router.get("/sources/{source_id}/references")
@@ -468,7 +477,11 @@ async def public_references(
 ) -> Page[PublicReferenceOut]:
     """The curriculum files a portal's crawls discovered, newest first (public)."""
     await service.get_source(session, source_id=source_id)
-    rows, total = await service.list_references(
-        session, source_id=source_id, status=status, limit=page.limit, offset=page.offset
+    return await listed(
+        page,
+        PublicReferenceOut.model_validate,
+        service.list_references,
+        session,
+        source_id=source_id,
+        status=status,
     )
-    return page_of(rows, total, page, PublicReferenceOut.model_validate)

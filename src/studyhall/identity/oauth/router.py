@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, Security, stat
 
 from studyhall.core.db import Database, SessionDep
 from studyhall.core.openapi import DocumentedRoute, answers, errors
-from studyhall.core.pagination import PageParams, page_of
+from studyhall.core.pagination import PageParams, listed
 from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.schemas import Page
 from studyhall.identity.dependencies import (
@@ -165,10 +165,9 @@ async def list_my_identities(
     session: SessionDep, user: CurrentUser, page: PageParams
 ) -> Page[IdentityOut]:
     """The external identities (Google, GitHub, the school's provider) linked to my account."""
-    rows, total = await service.list_identities(
-        session, user_id=user.id, limit=page.limit, offset=page.offset
+    return await listed(
+        page, IdentityOut.model_validate, service.list_identities, session, user_id=user.id
     )
-    return page_of(rows, total, page, IdentityOut.model_validate)
 
 
 @identities_router.delete(
@@ -194,10 +193,9 @@ async def admin_list_identities(
     user_id: uuid.UUID, session: SessionDep, _admin: AdminUser, page: PageParams
 ) -> Page[IdentityOut]:
     """The external identities linked to an account."""
-    rows, total = await service.admin_list_identities(
-        session, user_id=user_id, limit=page.limit, offset=page.offset
+    return await listed(
+        page, IdentityOut.model_validate, service.admin_list_identities, session, user_id=user_id
     )
-    return page_of(rows, total, page, IdentityOut.model_validate)
 
 
 @oauth_admin_router.get("/sso-domains")
@@ -205,8 +203,7 @@ async def admin_list_sso_domains(
     session: SessionDep, _admin: AdminUser, page: PageParams
 ) -> Page[SSODomainOut]:
     """Email domains whose users must sign in through a provider."""
-    rows, total = await service.list_sso_domains(session, limit=page.limit, offset=page.offset)
-    return page_of(rows, total, page, SSODomainOut.model_validate)
+    return await listed(page, SSODomainOut.model_validate, service.list_sso_domains, session)
 
 
 @oauth_admin_router.post(
