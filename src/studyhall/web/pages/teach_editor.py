@@ -121,7 +121,7 @@ async def create_course(ctx: Ctx, request: Request) -> Response:
             created = await courses.create_course(session, actor=user, data=body)
     except REFUSED as exc:
         values = {**data, "is_published": data.get("is_published") == "true"}
-        return form_page(ctx, "teacher/course_new.html", refusal(ctx, exc, values))
+        return form_page(ctx, "teacher/course_new.html", refusal(ctx, exc), values=values)
     return redirect(ctx, f"/teach/courses/{created.id}/edit")
 
 
