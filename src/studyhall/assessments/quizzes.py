@@ -89,11 +89,9 @@ async def add_quiz(session: AsyncSession, quiz: Quiz, questions: list[dict[str, 
     return quiz
 
 
-async def create_quiz(session: AsyncSession, *, course_id: uuid.UUID, data: QuizCreate) -> Quiz:
-    """Create a quiz with its questions."""
-    if data.lesson_id is not None:
-        await _check_lesson(session, course_id, data.lesson_id)
-    quiz = Quiz(
+def _new_quiz(course_id: uuid.UUID, data: QuizCreate | QuizImport) -> Quiz:
+    """A new quiz of the course with the settings a created and an imported quiz share."""
+    return Quiz(
         course_id=course_id,
         lesson_id=data.lesson_id,
         title=data.title,
@@ -102,7 +100,13 @@ async def create_quiz(session: AsyncSession, *, course_id: uuid.UUID, data: Quiz
         max_attempts=data.max_attempts,
         weight=data.weight,
     )
-    return await add_quiz(session, quiz, _question_fields(data.questions))
+
+
+async def create_quiz(session: AsyncSession, *, course_id: uuid.UUID, data: QuizCreate) -> Quiz:
+    """Create a quiz with its questions."""
+    if data.lesson_id is not None:
+        await _check_lesson(session, course_id, data.lesson_id)
+    return await add_quiz(session, _new_quiz(course_id, data), _question_fields(data.questions))
 
 
 async def update_quiz(session: AsyncSession, *, quiz: Quiz, data: QuizUpdate) -> Quiz:
@@ -183,15 +187,7 @@ async def import_quiz(
     imported, skipped = to_questions(list(data.items), seed=data.seed, shuffle=data.shuffle)
     if not imported:
         raise Unprocessable("No usable question in the import", code="empty_import")
-    quiz = Quiz(
-        course_id=course_id,
-        lesson_id=data.lesson_id,
-        title=data.title,
-        pass_percent=data.pass_percent,
-        time_limit_s=data.time_limit_s,
-        max_attempts=data.max_attempts,
-        weight=data.weight,
-    )
+    quiz = _new_quiz(course_id, data)
     await add_quiz(
         session,
         quiz,
