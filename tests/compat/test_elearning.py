@@ -880,3 +880,44 @@ async def test_course_categories_are_counted_and_filtered(
     assert r.status_code == 422
     # Teachers do not read the platform's figures.
     _error(await client.get(f"{STATS}/courses", headers=auth(teacher)), 403)
+
+
+async def test_the_catalog_reads_are_public_as_documented(
+    client: httpx.AsyncClient, make_user: MakeUser, auth: Any
+) -> None:
+    # Document 003 shows `GET /content/modules` and `/content/modules/{id}` without a token
+    # ("Public Course Access"): StudyHall's public catalog, the canonical GET /courses's.
+    teacher = await make_user(Role.teacher)
+    public = await _course(client, auth(teacher), name=f"Public {uuid.uuid4().hex[:6]}")
+    private = await _course(client, auth(teacher), name=f"Private {uuid.uuid4().hex[:6]}")
+    draft = await _course(client, auth(teacher), name=f"Draft {uuid.uuid4().hex[:6]}")
+    for course_id, change in (
+        (private, {"visibility": "private"}),
+        (draft, {"is_published": False}),
+    ):
+        r = await client.patch(f"/api/v1/courses/{course_id}", json=change, headers=auth(teacher))
+        assert r.status_code == 200, r.text
+    await _lesson(client, auth(teacher), public)
+
+    r = await client.get(f"{BASE}/content/modules")
+    assert r.status_code == 200, r.text
+    listed = {c["id"] for c in r.json()}
+    assert public in listed and not {private, draft} & listed
+    [course] = [c for c in r.json() if c["id"] == public]
+    assert course["total_lessons"] == 1 and course["lessons"][0]["title"] == "Lesson Title"
+    r = await client.get(f"{BASE}/content/modules/{public}")
+    assert r.status_code == 200 and r.json()["instructor"]["id"] == str(teacher.id)
+    for hidden in (private, draft):
+        _error(await client.get(f"{BASE}/content/modules/{hidden}"), 404)
+    # The canonical twins answer the same anonymous reads.
+    r = await client.get("/api/v1/courses", params={"limit": 100})
+    assert r.status_code == 200
+    assert public in {c["id"] for c in r.json()["items"]}
+    assert not {private, draft} & {c["id"] for c in r.json()["items"]}
+    r = await client.get(f"/api/v1/courses/{public}")
+    assert r.status_code == 200 and r.json()["join_code"] is None
+    assert (await client.get(f"/api/v1/courses/{draft}")).status_code == 404
+    # Their teacher still sees the draft; a bad token is refused, not read as anonymous.
+    r = await client.get(f"{BASE}/content/modules/{draft}", headers=auth(teacher))
+    assert r.status_code == 200
+    _error(await client.get(f"{BASE}/content/modules", headers=_bearer("not-a-token")), 401)

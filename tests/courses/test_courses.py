@@ -84,7 +84,13 @@ async def test_catalog_visibility_and_filters(
     assert await ids(world.student, search="course c") == {c}
     assert await ids(world.teacher, search="DRAFT") == {b}
     assert await ids(world.admin, is_published="false") == {b}
-    assert (await client.get(f"{API}/courses")).status_code == 401
+    # Without a token: the public catalog (published courses that are not private).
+    anonymous = await client.get(f"{API}/courses")
+    assert anonymous.status_code == 200
+    assert {item["id"] for item in anonymous.json()["items"]} <= {a, c}
+    assert (
+        await client.get(f"{API}/courses", headers={"Authorization": "Bearer x"})
+    ).status_code == 401
 
     special = await create_course(
         client, auth(world.teacher), title="100% Chemistry", level="7", language="fr"
@@ -139,7 +145,7 @@ async def test_course_detail_is_ordered_and_counts_students(
         (world.admin, 200),
     ):
         assert (await client.get(f"{API}/courses/{b}", headers=auth(user))).status_code == status
-    assert (await client.get(f"{API}/courses/{b}")).status_code == 401
+    assert (await client.get(f"{API}/courses/{b}")).status_code == 404  # a draft: not public
     unknown = "01900000-0000-7000-8000-000000000000"
     assert (
         await client.get(f"{API}/courses/{unknown}", headers=auth(world.admin))

@@ -82,10 +82,10 @@ ACCESS: dict[str, frozenset[str]] = {
     "POST /api/v1/admin/jobs/dispatch": ADMINS,
     "GET /api/v1/admin/stats": ADMINS,
     # courses
-    "GET /api/v1/courses": USER,
+    "GET /api/v1/courses": PUBLIC,
     "POST /api/v1/courses": STAFF,
     "GET /api/v1/courses/enrolled": STUDENTS,
-    "GET /api/v1/courses/{course_id}": USER,
+    "GET /api/v1/courses/{course_id}": PUBLIC,
     "PATCH /api/v1/courses/{course_id}": STAFF,
     "DELETE /api/v1/courses/{course_id}": STAFF,
     "POST /api/v1/courses/{course_id}/enroll": STUDENTS,

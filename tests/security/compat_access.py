@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from starlette.routing import Mount
 
 from studyhall.core.routes import api_routes
-from tests.security.access import ACCESS, ADMINS, PUBLIC, STAFF
+from tests.security.access import ACCESS, ADMINS, PUBLIC, STAFF, USER
 
 ST = "/compat/subject-tutor"
 CP = "/compat/chat-prompts/api/v1"
@@ -26,7 +26,8 @@ TWINS: dict[str, str | frozenset[str]] = {
     f"GET {ST}/users/me": "GET /api/v1/users/me",
     f"PUT {ST}/users/me": "PATCH /api/v1/users/me",
     f"GET {ST}/users/{{username}}": "GET /api/v1/users/{user_id}",
-    f"GET {ST}/subjects": "GET /api/v1/courses",
+    # The document lists subjects for signed-in users only (401 without a token).
+    f"GET {ST}/subjects": USER,
     # The document creates subjects by admins only (stricter than the canonical route).
     f"POST {ST}/subjects": ADMINS,
     f"PUT {ST}/subjects/{{subject_id}}": "PATCH /api/v1/courses/{course_id}",

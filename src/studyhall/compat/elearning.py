@@ -36,6 +36,8 @@ from studyhall.core.clock import utcnow
 from studyhall.core.db import SessionDep
 from studyhall.courses import service as courses
 from studyhall.courses.dependencies import (
+    CatalogCourse,
+    CatalogViewer,
     EnrolledCourse,
     OwnedCourse,
     OwnedLesson,
@@ -91,8 +93,9 @@ StudyHall's (they carry `email`, `role` and `roles`), so one account works in ev
 the canonical API. Where the document is unsafe or StudyHall's rules differ, StudyHall's apply:
 
 * **Registration** creates students only (the body has no role).
-* **Course catalog** (`GET /content/modules`) needs a signed-in user (StudyHall has no anonymous
-  catalog); drafts are shown to their teacher and admins only.
+* **Course catalog** (`GET /content/modules`, `GET /content/modules/{course_id}`) is public, as
+  documented: without a token it shows StudyHall's public catalog (published courses that are
+  not private); with one, what that user sees (drafts to their teacher and admins only).
 * **Course writes**: a teacher manages their own courses, an admin any (`DELETE` too);
   `instructor_id` is for admins only.
 * **Logout** ends the session whose refresh token is sent (`{"refresh_token"}` in the body, or
@@ -619,7 +622,7 @@ async def admin_unblock(
 # Content: courses ("modules")
 
 
-async def _catalog(session: SessionDep, user: User, *, teacher_id: uuid.UUID | None) -> Any:
+async def _catalog(session: SessionDep, user: User | None, *, teacher_id: uuid.UUID | None) -> Any:
     """The courses the caller sees (at most LIST_LIMIT), optionally one teacher's."""
     return await courses.list_courses(
         session,
@@ -634,16 +637,15 @@ async def _catalog(session: SessionDep, user: User, *, teacher_id: uuid.UUID | N
     )
 
 
-async def _course_out(session: SessionDep, user: User, course: Course) -> dict[str, Any]:
-    detail = await courses.course_detail(
-        session, course=course, for_manager=courses.manages(user, course)
-    )
+async def _course_out(session: SessionDep, user: User | None, course: Course) -> dict[str, Any]:
+    manager = user is not None and courses.manages(user, course)
+    detail = await courses.course_detail(session, course=course, for_manager=manager)
     names = await identity.full_names_by_id(session, user_ids=[detail.teacher_id])
     return _course(detail, names.get(detail.teacher_id))
 
 
 @router.get("/content/modules", responses=error_doc(ERRORS, 401), summary="The course catalog")
-async def list_modules(user: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
+async def list_modules(user: CatalogViewer, session: SessionDep) -> list[dict[str, Any]]:
     found = await _catalog(session, user, teacher_id=None)
     out = []
     for summary in found.items:
@@ -656,7 +658,7 @@ async def list_modules(user: CurrentUser, session: SessionDep) -> list[dict[str,
     "/content/modules/{course_id}", responses=error_doc(ERRORS, 401, 404), summary="A course"
 )
 async def get_module(
-    user: CurrentUser, course: ReadableCourse, session: SessionDep
+    user: CatalogViewer, course: CatalogCourse, session: SessionDep
 ) -> dict[str, Any]:
     body = await _course_out(session, user, course)
     names = await identity.full_names_by_id(session, user_ids=[course.teacher_id])

@@ -8,12 +8,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.courses import repository
 from studyhall.courses.errors import CourseNotFound, EnrollmentRequired, NotCourseOwner
-from studyhall.courses.models import Course
+from studyhall.courses.models import Course, Visibility
 from studyhall.identity.models import Role, User
 
 
-def can_view(user: User, course: Course) -> bool:
-    """Catalog visibility: published courses, a teacher's own drafts, everything for admins."""
+def can_view(user: User | None, course: Course) -> bool:
+    """Catalog visibility: published courses, a teacher's own drafts, everything for admins;
+    an anonymous visitor (`None`) sees the published courses that are not private."""
+    if user is None:
+        return course.is_published and course.visibility != Visibility.private
     return user.role == Role.admin or course.is_published or course.teacher_id == user.id
 
 
@@ -35,9 +38,11 @@ async def teaches(session: AsyncSession, *, user: User, course: Course) -> bool:
     return await repository.is_assistant(session, course_id=course.id, user_id=user.id)
 
 
-async def sees(session: AsyncSession, *, user: User, course: Course) -> bool:
+async def sees(session: AsyncSession, *, user: User | None, course: Course) -> bool:
     """Catalog visibility (`can_view`), plus the drafts of the courses the user assists in."""
-    return can_view(user, course) or await teaches(session, user=user, course=course)
+    if can_view(user, course):
+        return True
+    return user is not None and await teaches(session, user=user, course=course)
 
 
 async def teaches_course(session: AsyncSession, *, user: User, course_id: uuid.UUID) -> bool:
@@ -89,9 +94,9 @@ def require_manager(user: User, course: Course) -> None:
 
 
 async def visible_course(
-    session: AsyncSession, *, user: User, course_id: uuid.UUID
+    session: AsyncSession, *, user: User | None, course_id: uuid.UUID
 ) -> Course | None:
-    """The course if it exists and the user may see it in the catalog, else None."""
+    """The course if it exists and the user (`None`: anonymous) may see it in the catalog."""
     course = await repository.get_course(session, course_id)
     if course is None or not await sees(session, user=user, course=course):
         return None

@@ -152,7 +152,7 @@ async def delete_course(session: AsyncSession, *, actor: User, course: Course) -
 async def list_courses(
     session: AsyncSession,
     *,
-    viewer: User,
+    viewer: User | None,
     teacher_id: uuid.UUID | None,
     search: str | None,
     level: str | None,
@@ -162,11 +162,12 @@ async def list_courses(
     offset: int,
     category: str | None = None,
 ) -> Page[CourseSummary]:
-    """The catalog as the viewer may see it."""
+    """The catalog as the viewer may see it (`None`: an anonymous visitor, who sees what a
+    student not enrolled anywhere sees: published courses that are not private)."""
     rows, total = await repository.list_courses(
         session,
-        viewer_id=viewer.id,
-        role=viewer.role,
+        viewer_id=viewer.id if viewer is not None else None,
+        role=viewer.role if viewer is not None else Role.student,
         teacher_id=teacher_id,
         search=search,
         level=level,

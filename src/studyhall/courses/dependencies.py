@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request, Security
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.core.db import SessionDep
@@ -24,8 +24,49 @@ from studyhall.courses.errors import (
     NotCourseOwner,
 )
 from studyhall.courses.models import Course, Lesson, Module
-from studyhall.identity.dependencies import CurrentUser, StudentUser
+from studyhall.identity.dependencies import (
+    CurrentUser,
+    SettingsDep,
+    StudentUser,
+    admin_key_header,
+    api_key_header,
+    get_current_user,
+    oauth2_scheme,
+)
 from studyhall.identity.models import User
+
+
+@answers(401, 403)
+async def catalog_viewer(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Security(oauth2_scheme)],
+    api_key: Annotated[str | None, Security(api_key_header)],
+    admin_key: Annotated[str | None, Security(admin_key_header)],
+) -> User | None:
+    """The caller of the public catalog reads: None for an anonymous visitor; credentials,
+    when sent, are checked as everywhere (a bad token is still 401)."""
+    if not (token or api_key or admin_key):
+        return None
+    return await get_current_user(request, session, settings, token, api_key, admin_key)
+
+
+CatalogViewer = Annotated[User | None, Depends(catalog_viewer)]
+
+
+@answers(404)
+async def catalog_course(
+    course_id: uuid.UUID, viewer: CatalogViewer, session: SessionDep
+) -> Course:
+    """The course in the path if the caller (anonymous too) sees it in the catalog."""
+    course = await service.visible_course(session, user=viewer, course_id=course_id)
+    if course is None:
+        raise CourseNotFound()
+    return course
+
+
+CatalogCourse = Annotated[Course, Depends(catalog_course)]
 
 
 @answers(404)

@@ -100,9 +100,11 @@ def _taught_by(teacher_id: uuid.UUID) -> ColumnElement[bool]:
     return or_(Course.teacher_id == teacher_id, Course.id.in_(assisted))
 
 
-def _visible_filter(viewer_id: uuid.UUID, role: Role) -> ColumnElement[bool] | None:
+def _visible_filter(viewer_id: uuid.UUID | None, role: Role) -> ColumnElement[bool] | None:
     if role == Role.admin:
         return None
+    if viewer_id is None:  # an anonymous visitor: the public catalog
+        return and_(Course.is_published.is_(True), Course.visibility != Visibility.private)
     if role == Role.teacher:
         return or_(Course.is_published.is_(True), _taught_by(viewer_id))
     # A private course is in a student's catalog only once its teacher has added them.
@@ -127,7 +129,7 @@ async def count_by_category(session: AsyncSession) -> dict[str, int]:
 async def list_courses(
     session: AsyncSession,
     *,
-    viewer_id: uuid.UUID,
+    viewer_id: uuid.UUID | None,
     role: Role,
     teacher_id: uuid.UUID | None,
     search: str | None,

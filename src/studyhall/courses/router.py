@@ -18,7 +18,8 @@ from studyhall.core.pagination import PageParams
 from studyhall.core.schemas import Page
 from studyhall.courses import checkout, roster, service, teachers
 from studyhall.courses.dependencies import (
-    CourseById,
+    CatalogCourse,
+    CatalogViewer,
     EnrolledCourse,
     OwnedCourse,
     OwnedLesson,
@@ -75,7 +76,7 @@ ROSTER_MAX_BYTES = 1024 * 1024
 @router.get("/courses")
 async def list_courses(
     session: SessionDep,
-    user: CurrentUser,
+    user: CatalogViewer,
     page: PageParams,
     teacher_id: uuid.UUID | None = None,
     search: Annotated[str | None, Query(max_length=200)] = None,
@@ -86,7 +87,8 @@ async def list_courses(
     language: Annotated[str | None, Query(max_length=16)] = None,
     is_published: bool | None = None,
 ) -> Page[CourseSummary]:
-    """Published courses, plus a teacher's own drafts (admins see every course)."""
+    """Published courses, plus a teacher's own drafts (admins see every course); without a
+    token, the public catalog (published courses that are not private)."""
     return await service.list_courses(
         session,
         viewer=user,
@@ -118,12 +120,14 @@ async def enrolled_courses(
 
 
 @router.get("/courses/{course_id}")
-async def get_course(session: SessionDep, user: CurrentUser, course: CourseById) -> CourseDetail:
+async def get_course(
+    session: SessionDep, user: CatalogViewer, course: CatalogCourse
+) -> CourseDetail:
     """A course with its modules, lessons (ordered) and student_count; its teachers (owner,
-    assistants, admins) also get the guide and the join code."""
-    return await service.course_detail(
-        session, course=course, for_manager=await service.teaches(session, user=user, course=course)
-    )
+    assistants, admins) also get the guide and the join code. Without a token: a course of
+    the public catalog."""
+    manager = user is not None and await service.teaches(session, user=user, course=course)
+    return await service.course_detail(session, course=course, for_manager=manager)
 
 
 @router.patch("/courses/{course_id}", responses=errors(409))
