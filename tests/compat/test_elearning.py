@@ -910,13 +910,13 @@ async def test_the_catalog_reads_are_public_as_documented(
     for hidden in (private, draft):
         _error(await client.get(f"{BASE}/content/modules/{hidden}"), 404)
     # The canonical twins answer the same anonymous reads.
-    r = await client.get("/api/v1/courses", params={"limit": 100})
+    r = await client.get("/api/v1/catalog/courses", params={"limit": 100})
     assert r.status_code == 200
     assert public in {c["id"] for c in r.json()["items"]}
     assert not {private, draft} & {c["id"] for c in r.json()["items"]}
-    r = await client.get(f"/api/v1/courses/{public}")
+    r = await client.get(f"/api/v1/catalog/courses/{public}")
     assert r.status_code == 200 and r.json()["join_code"] is None
-    assert (await client.get(f"/api/v1/courses/{draft}")).status_code == 404
+    assert (await client.get(f"/api/v1/catalog/courses/{draft}")).status_code == 404
     # Their teacher still sees the draft; a bad token is refused, not read as anonymous.
     r = await client.get(f"{BASE}/content/modules/{draft}", headers=auth(teacher))
     assert r.status_code == 200

@@ -84,12 +84,14 @@ async def test_catalog_visibility_and_filters(
     assert await ids(world.student, search="course c") == {c}
     assert await ids(world.teacher, search="DRAFT") == {b}
     assert await ids(world.admin, is_published="false") == {b}
-    # Without a token: the public catalog (published courses that are not private).
-    anonymous = await client.get(f"{API}/courses")
+    assert (await client.get(f"{API}/courses")).status_code == 401
+    # The public catalog needs no token: published courses that are not private.
+    anonymous = await client.get(f"{API}/catalog/courses")
     assert anonymous.status_code == 200
     assert {item["id"] for item in anonymous.json()["items"]} <= {a, c}
+    assert b not in {item["id"] for item in anonymous.json()["items"]}
     assert (
-        await client.get(f"{API}/courses", headers={"Authorization": "Bearer x"})
+        await client.get(f"{API}/catalog/courses", headers={"Authorization": "Bearer x"})
     ).status_code == 401
 
     special = await create_course(
@@ -134,6 +136,11 @@ async def test_course_detail_is_ordered_and_counts_students(
     assert detail["guide"] is None  # the tutor's guide is for the teacher
     owner = (await client.get(f"{API}/courses/{cid}", headers=t)).json()
     assert owner["guide"] == ""
+    # The public catalog shows a published course to anyone, without the teacher's fields.
+    public = await client.get(f"{API}/catalog/courses/{cid}")
+    assert public.status_code == 200
+    assert public.json()["lesson_count"] == 4
+    assert public.json()["guide"] is None
 
     # Catalog visibility: drafts only for their teacher and admins.
     b = world.course_b["id"]
@@ -145,7 +152,8 @@ async def test_course_detail_is_ordered_and_counts_students(
         (world.admin, 200),
     ):
         assert (await client.get(f"{API}/courses/{b}", headers=auth(user))).status_code == status
-    assert (await client.get(f"{API}/courses/{b}")).status_code == 404  # a draft: not public
+    assert (await client.get(f"{API}/courses/{b}")).status_code == 401
+    assert (await client.get(f"{API}/catalog/courses/{b}")).status_code == 404  # a draft
     unknown = "01900000-0000-7000-8000-000000000000"
     assert (
         await client.get(f"{API}/courses/{unknown}", headers=auth(world.admin))

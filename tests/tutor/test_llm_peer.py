@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
@@ -268,3 +269,30 @@ async def test_client_disconnect_stops_the_model_and_charges_what_was_generated(
     assert messages[-1]["finish_reason"] == "interrupted"
     assert messages[-1]["content"].startswith("word0 word1 word2")
     assert messages[-1]["usage"]["charged_tokens"] == reservation["actual"]
+
+
+async def test_subject_tutor_dialect_answers_its_documents_503_and_504(
+    make_client: MakeClient, auth: Headers, course: Course, llm: LLMPeer
+) -> None:
+    """000's `POST /chat` documents 503 "Chatbot service unavailable" and 504 "Request
+    timeout" in its `{"detail": …}` body: the same failures of the model, through the dialect,
+    hold and charge nothing."""
+    me = auth(course.student)
+    for behaviour, status, peer in (
+        ("error_500", 503, {"max_retries": 0}),
+        ("hang", 504, {"timeout_s": 0.3, "max_retries": 0}),
+    ):
+        llm.default = behaviour
+        client = await make_client(llm=peer_llm(llm, **peer))
+        before = await wallet(client, me)
+        code = (await client.get(f"{API}/courses/{course.id}", headers=me)).json()["code"]
+        response = await client.post(
+            "/compat/subject-tutor/chat",
+            json={"id": str(uuid.uuid4()), "asignatura": code, "content": QUESTION["content"]},
+            headers=me,
+        )
+        assert response.status_code == status, response.text
+        assert list(response.json()) == ["detail"]
+        assert isinstance(response.json()["detail"], str) and response.json()["detail"]
+        after = await wallet(client, me)
+        assert (after["balance"], after["reserved"]) == (before["balance"], 0)

@@ -94,8 +94,9 @@ the canonical API. Where the document is unsafe or StudyHall's rules differ, Stu
 
 * **Registration** creates students only (the body has no role).
 * **Course catalog** (`GET /content/modules`, `GET /content/modules/{course_id}`) is public, as
-  documented: without a token it shows StudyHall's public catalog (published courses that are
-  not private); with one, what that user sees (drafts to their teacher and admins only).
+  documented: without a token it shows StudyHall's public catalog (`GET /api/v1/catalog/courses`:
+  published courses that are not private); with one, what that user sees (drafts to their
+  teacher and admins only).
 * **Course writes**: a teacher manages their own courses, an admin any (`DELETE` too);
   `instructor_id` is for admins only.
 * **Logout** ends the session whose refresh token is sent (`{"refresh_token"}` in the body, or

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from studyhall.billing import payments
 from studyhall.billing import service as billing
@@ -20,6 +21,7 @@ from studyhall.courses import checkout, roster, service, teachers
 from studyhall.courses.dependencies import (
     CatalogCourse,
     CatalogViewer,
+    CourseById,
     EnrolledCourse,
     OwnedCourse,
     OwnedLesson,
@@ -30,6 +32,7 @@ from studyhall.courses.dependencies import (
     TaughtCourse,
     TaughtLesson,
 )
+from studyhall.courses.models import Course
 from studyhall.courses.schemas import (
     AssistantAdd,
     CourseCheckoutOut,
@@ -66,6 +69,7 @@ from studyhall.identity.dependencies import (
     StudentUser,
     TeacherOrAdmin,
 )
+from studyhall.identity.models import User
 
 router = APIRouter(tags=["courses"], route_class=DocumentedRoute)
 
@@ -73,11 +77,19 @@ router = APIRouter(tags=["courses"], route_class=DocumentedRoute)
 ROSTER_MAX_BYTES = 1024 * 1024
 
 
-@router.get("/courses")
-async def list_courses(
-    session: SessionDep,
-    user: CatalogViewer,
-    page: PageParams,
+@dataclass(frozen=True)
+class CatalogFilters:
+    """The catalog's filters, shared by the signed-in list and the public catalog."""
+
+    teacher_id: uuid.UUID | None
+    search: str | None
+    level: str | None
+    category: str | None
+    language: str | None
+    is_published: bool | None
+
+
+def catalog_filters(
     teacher_id: uuid.UUID | None = None,
     search: Annotated[str | None, Query(max_length=200)] = None,
     level: Annotated[str | None, Query(max_length=64)] = None,
@@ -86,21 +98,45 @@ async def list_courses(
     ] = None,
     language: Annotated[str | None, Query(max_length=16)] = None,
     is_published: bool | None = None,
+) -> CatalogFilters:
+    return CatalogFilters(teacher_id, search, level, category, language, is_published)
+
+
+CatalogQuery = Annotated[CatalogFilters, Depends(catalog_filters)]
+
+
+async def _catalog(
+    session: SessionDep, viewer: User | None, page: PageParams, query: CatalogFilters
 ) -> Page[CourseSummary]:
-    """Published courses, plus a teacher's own drafts (admins see every course); without a
-    token, the public catalog (published courses that are not private)."""
     return await service.list_courses(
         session,
-        viewer=user,
-        teacher_id=teacher_id,
-        search=search,
-        level=level,
-        category=category,
-        language=language,
-        is_published=is_published,
+        viewer=viewer,
+        teacher_id=query.teacher_id,
+        search=query.search,
+        level=query.level,
+        category=query.category,
+        language=query.language,
+        is_published=query.is_published,
         limit=page.limit,
         offset=page.offset,
     )
+
+
+@router.get("/courses")
+async def list_courses(
+    session: SessionDep, user: CurrentUser, page: PageParams, query: CatalogQuery
+) -> Page[CourseSummary]:
+    """Published courses, plus a teacher's own drafts (admins see every course)."""
+    return await _catalog(session, user, page, query)
+
+
+@router.get("/catalog/courses")
+async def public_catalog(
+    session: SessionDep, viewer: CatalogViewer, page: PageParams, query: CatalogQuery
+) -> Page[CourseSummary]:
+    """The public catalog, no sign-in needed: published courses that are not private. A caller
+    who sends credentials gets what `GET /courses` shows them (a bad token is still 401)."""
+    return await _catalog(session, viewer, page, query)
 
 
 @router.post("/courses", status_code=status.HTTP_201_CREATED, responses=errors(409))
@@ -119,15 +155,25 @@ async def enrolled_courses(
     return await service.list_enrolled(session, student=user, limit=page.limit, offset=page.offset)
 
 
-@router.get("/courses/{course_id}")
-async def get_course(
-    session: SessionDep, user: CatalogViewer, course: CatalogCourse
-) -> CourseDetail:
-    """A course with its modules, lessons (ordered) and student_count; its teachers (owner,
-    assistants, admins) also get the guide and the join code. Without a token: a course of
-    the public catalog."""
-    manager = user is not None and await service.teaches(session, user=user, course=course)
+async def _course_detail(session: SessionDep, viewer: User | None, course: Course) -> CourseDetail:
+    manager = viewer is not None and await service.teaches(session, user=viewer, course=course)
     return await service.course_detail(session, course=course, for_manager=manager)
+
+
+@router.get("/courses/{course_id}")
+async def get_course(session: SessionDep, user: CurrentUser, course: CourseById) -> CourseDetail:
+    """A course with its modules, lessons (ordered) and student_count; its teachers (owner,
+    assistants, admins) also get the guide and the join code."""
+    return await _course_detail(session, user, course)
+
+
+@router.get("/catalog/courses/{course_id}")
+async def public_course(
+    session: SessionDep, viewer: CatalogViewer, course: CatalogCourse
+) -> CourseDetail:
+    """A course of the public catalog with its modules and lessons, no sign-in needed (404 for
+    a draft or a private course); with credentials, as `GET /courses/{course_id}`."""
+    return await _course_detail(session, viewer, course)
 
 
 @router.patch("/courses/{course_id}", responses=errors(409))
