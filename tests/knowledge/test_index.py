@@ -104,6 +104,56 @@ def test_bm25_matches_the_reference(query: str) -> None:
         assert got == pytest.approx(want, rel=1e-5)
 
 
+def zipf_corpus(n: int, seed: int) -> tuple[list[str], list[str]]:
+    """Texts and queries of Zipf-distributed words, of varied lengths: common words are in
+    nearly every text (the postings the pruned top-k skips), rare ones in a few, and equal
+    scores are frequent (the ties at the cut)."""
+    rng = np.random.default_rng(seed)
+    texts = [
+        " ".join(f"w{r % 5000}" for r in rng.zipf(1.3, size=int(rng.integers(5, 120))))
+        for _ in range(n)
+    ]
+    queries = [" ".join(f"w{r % 5000}" for r in rng.zipf(1.3, size=6)) for _ in range(150)]
+    queries += ["w1 w2", "w1", "w4999 w1", "w2 w3 w4 w5 w6 w7 w8"]
+    return texts, queries
+
+
+def whole_bm25_top(
+    indexes: list[HybridIndex[int]], query: str, limit: int
+) -> list[tuple[int, float]]:
+    """Every chunk of every index scored (pooled statistics), ranked by score then position."""
+    terms = sorted(set(tokenize(query)))
+    total = sum(len(ix) for ix in indexes)
+    avgdl = sum(float(ix._doc_len.sum()) for ix in indexes) / total
+    dfs = [sum(ix._term_df(t) for ix in indexes) for t in terms]
+    idf = [float(np.log(1.0 + (total - df + 0.5) / (df + 0.5))) for df in dfs]
+    scored = []
+    for number, ix in enumerate(indexes):
+        scores = ix._bm25_scores(terms, idf, avgdl)
+        if scores is not None:
+            scored += [(number, row, scores[row]) for row in np.flatnonzero(scores > 0).tolist()]
+    scored.sort(key=lambda x: (-x[2], x[0], x[1]))
+    return [(indexes[o].chunk_ids[r], float(s)) for o, r, s in scored[:limit]]
+
+
+@pytest.mark.parametrize("limit", [1, 10, 100])
+def test_pruned_bm25_top_equals_scoring_every_chunk(limit: int) -> None:
+    texts, queries = zipf_corpus(3000, seed=limit)
+    ids = list(range(len(texts)))
+    whole = HybridIndex.build(ids, texts, None)
+    parts = [HybridIndex.build(ids[a:b], texts[a:b], None) for a, b in ((0, 700), (700, 3000))]
+    pruned = 0
+    for query in queries:
+        # Same chunks, same order, the same float32 scores (not approximately).
+        assert whole.search(query, k=limit, mode="bm25") == whole_bm25_top([whole], query, limit)
+        assert search_many(parts, query, k=limit, mode="bm25") == whole_bm25_top(
+            parts, query, limit
+        )
+        matching = len(whole_bm25_top([whole], query, len(texts)))
+        pruned += matching > 2 * limit
+    assert pruned > len(queries) // 2  # most queries match far more chunks than are kept
+
+
 def test_bm25_parameters_are_used() -> None:
     params = BM25Params(k1=2.0, b=0.3)
     index = HybridIndex.build(list(range(len(DOCS))), DOCS, None, params=params)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from array import array
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
@@ -259,6 +260,18 @@ class HybridIndex(Generic[K]):
         self._languages = languages
         self._norm_cache: tuple[float, npt.NDArray[np.float32]] | None = None
         self.ann: VectorAnn | None = None
+        # Summed as BM25 always did (float32), so avgdl and every score keep their last bits.
+        self.total_length = float(doc_len.sum())
+        # The languages present, and the foreign-row masks asked for (an index never changes).
+        self._present: list[Language] | None = None
+        self._masks: dict[tuple[int, ...], npt.NDArray[np.bool_]] = {}
+        # Per term, the largest tf and the shortest chunk among its postings: with them a
+        # term's BM25 contribution has an upper bound without reading its postings (pruning).
+        self._term_max_tf = np.zeros(len(vocab), dtype=np.float64)
+        self._term_min_len = np.zeros(len(vocab), dtype=np.float64)
+        if len(vocab):
+            self._term_max_tf[:] = np.maximum.reduceat(post_tf, indptr[:-1])
+            self._term_min_len[:] = np.minimum.reduceat(doc_len[post_docs], indptr[:-1])
 
     def use_ann(self, ann: VectorAnn | None) -> None:
         """Search vectors through this ANN view (set once, right after build, before sharing)."""
@@ -287,29 +300,28 @@ class HybridIndex(Generic[K]):
             norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))[:, None]
             norms[norms == 0] = 1.0
             matrix /= norms
-        all_tokens: list[str] = []
+        vocab: dict[str, int] = {}
+        # Term ids, not the tokens: at 1M chunks the tokens' str objects alone were ~9 GB.
+        term_ids = array("i")
         lengths = np.zeros(n, dtype=np.int64)
         languages = np.zeros(n, dtype=np.int16)
         for row, text in enumerate(texts):
             tokens, words = _analyze(text)
             lengths[row] = len(tokens)
-            all_tokens.extend(tokens)
+            # Ids in first-seen order (a new term's id is the vocabulary's size before it).
+            term_ids.extend([vocab.setdefault(token, len(vocab)) for token in tokens])
             languages[row] = _LANGUAGES.id(detect(text, words[:_LANGUAGE_SAMPLE_WORDS]))
-        # dict.fromkeys dedupes at C speed, in first-seen order; map() then looks ids up without
-        # a Python-level loop body.
-        vocab = {term: i for i, term in enumerate(dict.fromkeys(all_tokens))}
-        terms = np.fromiter(
-            map(vocab.__getitem__, all_tokens), dtype=np.int64, count=len(all_tokens)
-        )
-        del all_tokens
-        docs = np.repeat(np.arange(n, dtype=np.int64), lengths)
         # One (term, doc) key per token; sorting and counting equal keys gives the postings
         # already grouped by term, without a Python loop over them.
-        keys, counts = np.unique(terms * max(n, 1) + docs, return_counts=True)
+        keys = np.frombuffer(term_ids, dtype=np.intc).astype(np.int64)
+        del term_ids
+        keys *= max(n, 1)
+        keys += np.repeat(np.arange(n, dtype=np.int64), lengths)
+        keys, counts = np.unique(keys, return_counts=True)
         post_terms = keys // max(n, 1)
         indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
         np.cumsum(np.bincount(post_terms, minlength=len(vocab)), out=indptr[1:])
-        return cls(
+        index = cls(
             chunk_ids=list(chunk_ids),
             vocab=vocab,
             indptr=indptr,
@@ -320,6 +332,7 @@ class HybridIndex(Generic[K]):
             params=params or BM25Params(),
             languages=languages,
         )
+        return index
 
     def __len__(self) -> int:
         return len(self.chunk_ids)
@@ -368,16 +381,21 @@ class HybridIndex(Generic[K]):
         """
         if self._languages is None:
             return None
-        present = [_LANGUAGES.table[int(i)] for i in np.unique(self._languages)]
-        alien = [
+        present = self._present
+        if present is None:
+            # Read once: a pass over every row per query cost ~1 ms at 100k chunks.
+            present = self._present = [_LANGUAGES.table[int(i)] for i in np.unique(self._languages)]
+        alien = tuple(
             _LANGUAGES.id(language)
             for language in present
             if foreign(query, language)
             and (other_script is None or (language.script != query.script) == other_script)
-        ]
+        )
         if not alien:
             return None
-        mask: npt.NDArray[np.bool_] = np.isin(self._languages, alien)
+        mask = self._masks.get(alien)
+        if mask is None:
+            mask = self._masks[alien] = np.isin(self._languages, alien)
         return mask
 
     def _term_df(self, term: str) -> int:
@@ -404,6 +422,101 @@ class HybridIndex(Generic[K]):
             # Within one term's postings every doc appears once, so fancy += is exact.
             scores[docs] += np.float32(weight * (k1 + 1)) * tf / (tf + norm[docs])
         return scores
+
+    def _bm25_top(
+        self, terms: Sequence[str], idf: Sequence[float], avgdl: float, limit: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]] | None:
+        """The `limit` best rows by BM25 and their scores, best first, ties broken by row.
+
+        The same rows and float32 scores as ranking `_bm25_scores` whole, without reading the
+        whole postings of the query's common words (which span most of a large collection and,
+        by their idf near zero, add almost nothing). MaxScore: terms are read from the one that
+        can add the most to a chunk's score (its idf times a bound from its postings' largest
+        tf and shortest chunk) down. Once the `limit`-th best partial score beats what the
+        unread terms together could add, no chunk outside the postings read can reach the top;
+        the unread terms are then looked up (binary search) for the chunks that still can,
+        one term at a time, dropping those that fall out of reach. The survivors' scores are
+        computed with `_bm25_scores`' formula and term order, so they are the same float32s.
+        """
+        present = []
+        for term, weight in zip(terms, idf, strict=True):
+            tid = self._vocab.get(term)
+            if tid is not None:
+                present.append((tid, weight))
+        if not present or limit <= 0:
+            return None
+        norm = self._length_norm(avgdl)
+        k1, b = self.params.k1, self.params.b
+        scale = b / max(avgdl, 1e-9)
+        bounds = []
+        for tid, weight in present:
+            top_tf = self._term_max_tf[tid]
+            shortest = k1 * (1 - b + scale * self._term_min_len[tid])
+            bounds.append(weight * (k1 + 1) * top_tf / (top_tf + shortest) * (1 + _SLACK))
+        order = sorted(range(len(present)), key=lambda i: -bounds[i])
+        # rest[j]: the most the terms after the j-th (in that order) can add to a chunk.
+        rest = [sum(bounds[i] for i in order[j + 1 :]) for j in range(len(order))]
+        partial = np.zeros(len(self), dtype=np.float32)
+        seen = np.zeros(len(self), dtype=np.bool_)
+        touched: list[npt.NDArray[np.int32]] = []
+        threshold = 0.0
+        read = len(order)
+        for j, i in enumerate(order):
+            tid, weight = present[i]
+            start, end = self._indptr[tid], self._indptr[tid + 1]
+            docs = self._post_docs[start:end]
+            tf = self._post_tf[start:end]
+            partial[docs] += np.float32(weight * (k1 + 1)) * tf / (tf + norm[docs])
+            touched.append(docs[~seen[docs]])
+            seen[docs] = True
+            count = sum(t.size for t in touched)
+            if count >= limit and j + 1 < len(order):
+                touched = [np.concatenate(touched)]
+                values = partial[touched[0]]
+                # Partial scores are lower bounds: `limit` chunks score at least this.
+                threshold = float(np.partition(values, count - limit)[count - limit])
+                if threshold * (1 - _SLACK) > rest[j]:
+                    read = j + 1
+                    break
+        rows = (np.concatenate(touched) if len(touched) != 1 else touched[0]).astype(np.int64)
+        values = partial[rows].astype(np.float64)
+        for j in range(read - 1, len(order)):
+            if j >= read:
+                tid, weight = present[order[j]]
+                start, end = self._indptr[tid], self._indptr[tid + 1]
+                docs = self._post_docs[start:end]
+                at = np.searchsorted(docs, rows)
+                at[at >= docs.size] = 0
+                tf = np.where(docs[at] == rows, self._post_tf[start:end][at], 0.0)
+                values += weight * (k1 + 1) * tf / (tf + norm[rows])
+            if values.size > limit:
+                cut = float(np.partition(values, values.size - limit)[values.size - limit])
+                threshold = max(threshold, cut * (1 - _SLACK))
+                # Out of reach: even with every term not yet added, below `limit` others.
+                keep = (values + rest[j]) * (1 + _SLACK) >= threshold * (1 - _SLACK)
+                rows, values = rows[keep], values[keep]
+        rows.sort()
+        return _best(*self._exact_scores(present, rows, norm), limit)
+
+    def _exact_scores(
+        self,
+        present: Sequence[tuple[int, float]],
+        rows: npt.NDArray[np.int64],
+        norm: npt.NDArray[np.float32],
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """BM25 of some rows (sorted), summed as `_bm25_scores` sums them (same float32 bits)."""
+        k1 = self.params.k1
+        scores = np.zeros(rows.size, dtype=np.float32)
+        row_norm = norm[rows]
+        for tid, weight in present:
+            start, end = self._indptr[tid], self._indptr[tid + 1]
+            docs = self._post_docs[start:end]
+            at = np.searchsorted(docs, rows)
+            at[at >= docs.size] = 0
+            tf = np.where(docs[at] == rows, self._post_tf[start:end][at], np.float32(0))
+            # A row without the term adds 0/(0 + norm) = +0.0: its sum is unchanged.
+            scores += np.float32(weight * (k1 + 1)) * tf / (tf + row_norm)
+        return rows, scores
 
     def _length_norm(self, avgdl: float) -> npt.NDArray[np.float32]:
         """k1 * (1 - b + b * dl / avgdl) per document, cached for the last avgdl used."""
@@ -432,6 +545,25 @@ def _top(scores: npt.NDArray[np.float32], limit: int, *, positive: bool) -> npt.
     return result
 
 
+def _best(
+    rows: npt.NDArray[np.int64], scores: npt.NDArray[np.float32], limit: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """The `limit` best positive scores, best first; ties (at the cut too) broken by row."""
+    positive = scores > 0
+    rows, scores = rows[positive], scores[positive]
+    if rows.size > limit:
+        cut = np.partition(scores, rows.size - limit)[rows.size - limit]
+        keep = scores >= cut
+        rows, scores = rows[keep], scores[keep]
+    order = np.lexsort((rows, -scores))[:limit]
+    return rows[order], scores[order]
+
+
+# Margin of the pruning's comparisons: float32 sums in another order than _bm25_scores' differ
+# in their last bits (~1e-7), so bounds are widened by far more than that.
+_SLACK = 1e-4
+
+
 def _merge(
     parts: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.float32]]], limit: int
 ) -> _Ranked:
@@ -452,7 +584,7 @@ def _bm25_ranking(indexes: Sequence[HybridIndex[K]], query_text: str, limit: int
         return _merge([], limit)
     # Statistics pooled over every index searched: scores stay comparable across collections.
     total_docs = sum(len(ix) for ix in indexes)
-    total_len = float(sum(float(ix._doc_len.sum()) for ix in indexes))
+    total_len = sum(ix.total_length for ix in indexes)
     avgdl = total_len / total_docs if total_docs else 1.0
     idf = []
     for term in terms:
@@ -460,11 +592,9 @@ def _bm25_ranking(indexes: Sequence[HybridIndex[K]], query_text: str, limit: int
         idf.append(float(np.log(1.0 + (total_docs - df + 0.5) / (df + 0.5))))
     parts = []
     for number, ix in enumerate(indexes):
-        scores = ix._bm25_scores(terms, idf, avgdl)
-        if scores is None:
-            continue
-        rows = _top(scores, limit, positive=True)
-        parts.append((number, rows, scores[rows]))
+        found = ix._bm25_top(terms, idf, avgdl, limit)
+        if found is not None:
+            parts.append((number, *found))
     return _merge(parts, limit)
 
 
