@@ -10,13 +10,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import faiss
 import httpx
 import numpy as np
 import pytest
 import uuid_utils
 
 from studyhall.jobs.worker import Worker
-from studyhall.knowledge import repository
+from studyhall.knowledge import ann, repository
 from studyhall.knowledge.ann import AnnRegistry, VectorAnn, ann_keys
 from studyhall.knowledge.index import HybridIndex, search_many
 from studyhall.knowledge.retrieval import IndexCache, course_key, embedder_for
@@ -229,3 +230,68 @@ def test_a_search_through_the_graph_starts_no_thread(tmp_path: Path) -> None:
     searcher.start()
     searcher.join()
     assert counts == [0]
+
+
+def recall_at_10(approximate: HybridIndex[uuid.UUID], exact: HybridIndex[uuid.UUID]) -> float:
+    words, qvecs = queries(40)
+    found = 0
+    for text, vector in zip(words, qvecs, strict=True):
+        truth = {c for c, _ in exact.search(text, vector, 10, "vector")}
+        found += len(truth & {c for c, _ in approximate.search(text, vector, 10, "vector")})
+    return found / 400
+
+
+def test_a_large_collection_gets_an_inverted_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ann.IVF_MIN_VECTORS (lowered here) an inverted file replaces the graph: trained
+    on the first build, then grown and pruned like the graph, saved and reopened."""
+    monkeypatch.setattr(ann, "IVF_MIN_VECTORS", 1000)
+    ids, texts, vectors = corpus(2000)
+    exact = indexed(ids, texts, vectors, None)
+    registry = AnnRegistry(tmp_path, inline_adds=5000)
+    index = indexed(ids, texts, vectors, registry)
+    assert index.ann is not None and index.ann.ready and index.ann._inverted
+    assert recall_at_10(index, exact) >= 0.99
+    words, qvecs = queries(10)
+    for text, vector in zip(words, qvecs, strict=True):
+        # The cosines are exact: whatever the candidates, a found chunk scores as exactly.
+        assert (
+            dict(index.search(text, vector, 10, "vector")).items()
+            <= dict(exact.search(text, vector, 50, "vector")).items()
+        )
+
+    # A restarted process opens the file: the same trained lists, new chunks filed into them,
+    # deleted ones skipped, no rebuild.
+    restarted = AnnRegistry(tmp_path, inline_adds=5000)
+    more_ids, more_texts, more_vectors = corpus(30, seed=99)
+    kept = list(range(100, 2000))
+    grown = indexed(
+        [ids[i] for i in kept] + more_ids,
+        [texts[i] for i in kept] + more_texts,
+        np.vstack([vectors[kept], more_vectors]),
+        restarted,
+    )
+    assert grown.ann is not None and grown.ann.ready and grown.ann._inverted
+    graph = grown.ann._graph
+    assert graph is not None and graph.ntotal == 2030  # the 100 removed stay as tombstones
+    assert grown.search(more_texts[3], more_vectors[3], 1, "vector")[0][0] == more_ids[3]
+    gone = set(ids[:100])
+    for row in range(0, 100, 7):
+        hits = grown.search(texts[row], vectors[row], 10, "vector")
+        assert len(hits) == 10 and not gone & {chunk for chunk, _ in hits}
+
+
+def test_an_outgrown_inverted_file_is_trained_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ann, "IVF_MIN_VECTORS", 1000)
+    ids, texts, vectors = corpus(5000)
+    registry = AnnRegistry(tmp_path, inline_adds=10_000)
+    small = indexed(ids[:1000], texts[:1000], vectors[:1000], registry)
+    assert small.ann is not None and small.ann._graph is not None
+    lists = faiss.downcast_index(small.ann._graph.index).nlist  # 2 x sqrt(1000)
+    large = indexed(ids, texts, vectors, registry)  # 5x the size it was trained for
+    assert large.ann is not None and large.ann._graph is not None and large.ann._inverted
+    assert faiss.downcast_index(large.ann._graph.index).nlist == int(2 * np.sqrt(5000)) > lists
+    assert recall_at_10(large, indexed(ids, texts, vectors, None)) >= 0.99

@@ -56,9 +56,22 @@ MAX_TOMBSTONES = 0.25
 # Differences up to this many vectors are applied while the search waits (a document's chunks:
 # tens of milliseconds); larger ones in the background, exact search answering meanwhile.
 INLINE_ADDS = 2_000
+# Collections of this many vectors or more get an inverted file (IVF-Flat) instead of a graph:
+# an HNSW graph took 179-397 s to build at 100k vectors on this 2-core machine (most of an hour
+# at 1M), an inverted file trains its coarse quantizer on a sample and files every vector under
+# its nearest centroid in about a minute at 1M (bench/RESULTS.md, "BM25 pruning and 1M
+# chunks"). Its lists: 2 x sqrt(n) (2,000 at 1M, ~500 vectors each), trained on
+# IVF_TRAIN_PER_LIST vectors per list; a search reads the IVF_PROBES lists nearest the query.
+IVF_MIN_VECTORS = 200_000
+IVF_TRAIN_PER_LIST = 40
+IVF_PROBES = 48
+# An inverted file grown past this many times the size it was trained for is rebuilt (its lists
+# would grow long and its centroids no longer describe the collection).
+IVF_MAX_GROWTH = 4.0
 _MASK63 = np.uint64((1 << 63) - 1)
 Graph = faiss.IndexIDMap2
 _HNSW_PARAMETERS: Any = faiss.SearchParametersHNSW  # type: ignore[attr-defined]
+_IVF_PARAMETERS: Any = faiss.SearchParametersIVF  # type: ignore[attr-defined]
 
 
 def ann_keys(ids: Sequence[uuid.UUID]) -> npt.NDArray[np.int64]:
@@ -83,8 +96,8 @@ class VectorAnn:
         self._rows_of_sorted = order.astype(np.int64)
         self.keys = keys
         self._graph: Graph | None = None
-        self._params: Any = None  # faiss.SearchParametersHNSW (missing from faiss' stubs)
         self._selector: faiss.IDSelector | None = None
+        self._inverted = False
 
     @property
     def ready(self) -> bool:
@@ -97,10 +110,16 @@ class VectorAnn:
             # Keys that are not rows here (tombstones, a newer version's chunks) are skipped
             # inside the search, so they take no place among the nearest asked for.
             self._selector = faiss.IDSelectorBatch(self.keys)
-            self._params = _HNSW_PARAMETERS(sel=self._selector, efSearch=EXPANSION_SEARCH)
-        else:
-            self._params = _HNSW_PARAMETERS(efSearch=EXPANSION_SEARCH)
+        self._inverted = _is_inverted(graph)
         self._graph = graph
+
+    def _parameters(self) -> Any:
+        # A new object per search: IndexIDMap2 swaps its selector for a translated one during
+        # a search, so one object shared by concurrent searches would not be safe.
+        selector = {} if self._selector is None else {"sel": self._selector}
+        if self._inverted:
+            return _IVF_PARAMETERS(nprobe=IVF_PROBES, **selector)
+        return _HNSW_PARAMETERS(efSearch=EXPANSION_SEARCH, **selector)
 
     def rows(self, query: npt.NDArray[np.float32], count: int) -> npt.NDArray[np.int64] | None:
         """Rows of the (about) `count` nearest vectors, or None while the graph is not ready."""
@@ -114,7 +133,7 @@ class VectorAnn:
         # thread (one thread per core) whose idle members spin against the other requests.
         # The setting is the calling thread's own (OpenMP keeps it per thread).
         faiss.omp_set_num_threads(1)
-        _, found = graph.search(query.reshape(1, -1), wanted, params=self._params)
+        _, found = graph.search(query.reshape(1, -1), wanted, params=self._parameters())
         found = found[0][found[0] >= 0]
         at = np.searchsorted(self._sorted_keys, found)
         at[at >= len(self._sorted_keys)] = 0
@@ -123,15 +142,32 @@ class VectorAnn:
         return rows
 
 
-def _new_graph(dimension: int) -> Graph:
-    hnsw = faiss.IndexHNSWFlat(dimension, CONNECTIVITY, faiss.METRIC_INNER_PRODUCT)
-    hnsw.hnsw.efConstruction = EXPANSION_ADD
-    hnsw.hnsw.efSearch = EXPANSION_SEARCH
-    return faiss.IndexIDMap2(hnsw)
+def _new_graph(vectors: npt.NDArray[np.float32], *, threads: int = 1) -> Graph:
+    """An empty index for these vectors: an HNSW graph, an inverted file for large ones."""
+    dimension = vectors.shape[1]
+    if len(vectors) < IVF_MIN_VECTORS:
+        hnsw = faiss.IndexHNSWFlat(dimension, CONNECTIVITY, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = EXPANSION_ADD
+        hnsw.hnsw.efSearch = EXPANSION_SEARCH
+        return faiss.IndexIDMap2(hnsw)
+    lists = int(2 * np.sqrt(len(vectors)))
+    inverted = faiss.index_factory(dimension, f"IVF{lists},Flat", faiss.METRIC_INNER_PRODUCT)
+    # A seeded sample: the same rows give the same centroids in every process.
+    sample = np.random.default_rng(0).choice(
+        len(vectors), min(len(vectors), IVF_TRAIN_PER_LIST * lists), replace=False
+    )
+    if threads:
+        faiss.omp_set_num_threads(threads)  # this thread's parallel regions only
+    inverted.train(vectors[np.sort(sample)])
+    return faiss.IndexIDMap2(inverted)
 
 
-def _keys_of(graph: Graph) -> npt.NDArray[np.int64]:
-    if not graph.ntotal:
+def _is_inverted(graph: Graph) -> bool:
+    return isinstance(faiss.downcast_index(graph.index), faiss.IndexIVF)
+
+
+def _keys_of(graph: Graph | None) -> npt.NDArray[np.int64]:
+    if graph is None or not graph.ntotal:
         return np.zeros(0, dtype=np.int64)
     keys: npt.NDArray[np.int64] = faiss.vector_to_array(graph.id_map).astype(np.int64)
     return keys
@@ -188,7 +224,7 @@ class AnnRegistry:
                 base = self._base(collection, vectors.shape[1])
                 adds = int(np.count_nonzero(~np.isin(keys, _keys_of(base))))
                 if _worn(base, keys, adds):
-                    adds = len(keys)  # rebuilt from the rows (see _advance)
+                    adds = len(keys)  # built anew from the rows (see _advance)
                 if adds <= self.inline_adds:
                     self._advance(collection, base)
                     return view
@@ -226,8 +262,8 @@ class AnnRegistry:
                 found = self._collections[name] = _Collection(directory / f"{digest}.faiss")
             return found
 
-    def _base(self, collection: _Collection, dimension: int) -> Graph:
-        """The graph to start from: this process' latest, else the saved file, else a new one."""
+    def _base(self, collection: _Collection, dimension: int) -> Graph | None:
+        """The graph to start from: this process' latest, else the saved file, else None."""
         if collection.graph is not None and collection.graph.d == dimension:
             return collection.graph
         if self.directory is not None and collection.path.is_file():
@@ -239,7 +275,7 @@ class AnnRegistry:
                 if isinstance(restored, Graph) and restored.d == dimension:
                     collection.graph = restored
                     return restored
-        return _new_graph(dimension)
+        return None
 
     def _background(self, collection: _Collection) -> None:
         self.background_builds += 1
@@ -261,15 +297,16 @@ class AnnRegistry:
                 collection.wanted = None
                 collection.worker = None
 
-    def _advance(self, collection: _Collection, base: Graph, *, threads: int = 1) -> None:
+    def _advance(self, collection: _Collection, base: Graph | None, *, threads: int = 1) -> None:
         """Bring a copy of `base` to the wanted view's keys, attach it, save it."""
         wanted = collection.wanted
         if wanted is None:
             return
         view, vectors = wanted
         new_rows = np.flatnonzero(~np.isin(view.keys, _keys_of(base)))
-        if _worn(base, view.keys, new_rows.size):
-            base = _new_graph(vectors.shape[1])  # too many tombstones: rebuild from the rows
+        if base is None or _worn(base, view.keys, new_rows.size):
+            # None yet, too many tombstones or an outgrown inverted file: built from the rows.
+            base = _new_graph(vectors, threads=threads)
             new_rows = np.arange(len(view.keys))
         if not new_rows.size and base is collection.graph:
             graph = base  # nothing to add: the graph is shared, never written to again
@@ -303,7 +340,16 @@ class AnnRegistry:
             log.warning("ann_save_failed", path=str(collection.path), error=str(exc))
 
 
-def _worn(graph: Graph, keys: npt.NDArray[np.int64], adds: int) -> bool:
-    """True when the graph, brought to these keys, would be more than MAX_TOMBSTONES dead."""
+def _worn(graph: Graph | None, keys: npt.NDArray[np.int64], adds: int) -> bool:
+    """True when the graph, brought to these keys, should be built anew: none yet, more than
+    MAX_TOMBSTONES dead, or an inverted file grown past IVF_MAX_GROWTH its trained size."""
+    if graph is None:
+        return True
     total = graph.ntotal + adds
-    return total > 0 and (total - len(keys)) > MAX_TOMBSTONES * total
+    if total > 0 and (total - len(keys)) > MAX_TOMBSTONES * total:
+        return True
+    if _is_inverted(graph):
+        inverted: Any = faiss.downcast_index(graph.index)
+        trained_for = (inverted.nlist / 2) ** 2
+        return total > IVF_MAX_GROWTH * trained_for
+    return False
