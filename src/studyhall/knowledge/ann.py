@@ -1,4 +1,5 @@
-"""Approximate nearest-neighbour search over a collection's vectors (faiss HNSW).
+"""Approximate nearest-neighbour search over a collection's vectors (faiss HNSW, or an inverted
+file from IVF_MIN_VECTORS vectors, whose build takes about a minute where a graph takes an hour).
 
 Why faiss: measured on this 2-core machine beside usearch and hnswlib (unit vectors, 384-d,
 clustered like embeddings, one thread per query, the same data and queries interleaved): asked
@@ -7,7 +8,8 @@ answered in 1.0 ms p50, usearch in 19.7 ms (slower than the exact pass, 18.4 ms,
 machine); at 100k and lower expansions faiss was 2-4x faster and built its graph faster too.
 hnswlib ships no wheel for CPython 3.11 (it compiles from source). faiss' HNSW cannot remove a
 vector: a removed chunk stays in the graph as a tombstone that searches skip (an id selector of
-the index's own rows), and the graph is rebuilt once tombstones pass a quarter of it.
+the index's own rows), and the graph is rebuilt once tombstones pass a quarter of it. The
+inverted file is handled the same way ("graph" below means either).
 
 How it is used (see `AnnRegistry.prepare`): every built `HybridIndex` of a large enough
 collection gets a `VectorAnn`, which maps ANN keys back to that index's rows. The faiss graph
