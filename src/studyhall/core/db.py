@@ -167,21 +167,6 @@ class Database:
                 await session.rollback()
                 raise
 
-    @asynccontextmanager
-    async def single_statement(self) -> AsyncIterator[AsyncSession]:
-        """A unit of work for exactly one statement that is atomic by itself (a data-modifying
-        CTE that locks, checks and writes), sent without BEGIN and COMMIT: one round trip where
-        a transaction costs three, and the row lock it takes is released when the statement
-        ends instead of a round trip later. Only for PostgreSQL callers that send one
-        statement: a second statement would commit separately. SQLite callers get the usual
-        write unit of work (it has no such statements)."""
-        if self.is_sqlite:
-            async with self.session() as session:
-                yield session
-            return
-        async with self._read_sessionmaker() as session:
-            yield session
-
     async def first_row_alone(
         self, statement: Any, params: dict[str, Any]
     ) -> dict[str, Any] | None:
