@@ -34,6 +34,7 @@ from studyhall.compat.base import (
 )
 from studyhall.core.clock import utcnow
 from studyhall.core.db import SessionDep
+from studyhall.core.openapi import OPTIONAL_CREDENTIALS
 from studyhall.courses import service as courses
 from studyhall.courses.dependencies import (
     CatalogCourse,
@@ -645,7 +646,12 @@ async def _course_out(session: SessionDep, user: User | None, course: Course) ->
     return _course(detail, names.get(detail.teacher_id))
 
 
-@router.get("/content/modules", responses=error_doc(ERRORS, 401), summary="The course catalog")
+@router.get(
+    "/content/modules",
+    responses=error_doc(ERRORS, 401),
+    summary="The course catalog",
+    openapi_extra=OPTIONAL_CREDENTIALS,
+)
 async def list_modules(user: CatalogViewer, session: SessionDep) -> list[dict[str, Any]]:
     found = await _catalog(session, user, teacher_id=None)
     out = []
@@ -656,7 +662,10 @@ async def list_modules(user: CatalogViewer, session: SessionDep) -> list[dict[st
 
 
 @router.get(
-    "/content/modules/{course_id}", responses=error_doc(ERRORS, 401, 404), summary="A course"
+    "/content/modules/{course_id}",
+    responses=error_doc(ERRORS, 401, 404),
+    summary="A course",
+    openapi_extra=OPTIONAL_CREDENTIALS,
 )
 async def get_module(
     user: CatalogViewer, course: CatalogCourse, session: SessionDep

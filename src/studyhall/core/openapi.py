@@ -146,6 +146,11 @@ class DocumentedRoute(APIRoute):
         super().__init__(path, endpoint, responses=merged, dependencies=dependencies, **kwargs)
 
 
+# An operation anyone may call, whose answer depends on who calls when credentials are sent
+# (the public catalog): `{}` beside the declared schemes makes them optional in OpenAPI, so
+# clients and schema-driven tools neither demand a token nor flag its absence.
+OPTIONAL_CREDENTIALS: dict[str, Any] = {"security": [{}]}
+
 NUL_REFUSAL = "Text holds no NUL character: one in a text field or in the query string is a 422"
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 

@@ -14,7 +14,7 @@ from studyhall.billing.schemas import CourseBudgetIn, CourseBudgetOut
 from studyhall.core.db import SessionDep
 from studyhall.core.errors import PayloadTooLarge, UnsupportedMediaType
 from studyhall.core.idempotency import IdempotencyDep
-from studyhall.core.openapi import DocumentedRoute, error_response, errors
+from studyhall.core.openapi import OPTIONAL_CREDENTIALS, DocumentedRoute, error_response, errors
 from studyhall.core.pagination import PageParams
 from studyhall.core.schemas import Page
 from studyhall.courses import checkout, roster, service, teachers
@@ -130,7 +130,7 @@ async def list_courses(
     return await _catalog(session, user, page, query)
 
 
-@router.get("/catalog/courses")
+@router.get("/catalog/courses", openapi_extra=OPTIONAL_CREDENTIALS)
 async def public_catalog(
     session: SessionDep, viewer: CatalogViewer, page: PageParams, query: CatalogQuery
 ) -> Page[CourseSummary]:
@@ -167,7 +167,7 @@ async def get_course(session: SessionDep, user: CurrentUser, course: CourseById)
     return await _course_detail(session, user, course)
 
 
-@router.get("/catalog/courses/{course_id}")
+@router.get("/catalog/courses/{course_id}", openapi_extra=OPTIONAL_CREDENTIALS)
 async def public_course(
     session: SessionDep, viewer: CatalogViewer, course: CatalogCourse
 ) -> CourseDetail:
