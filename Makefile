@@ -38,7 +38,8 @@ migrations-check: $(STAMP)
 	status=$$?; rm -rf $$tmp; exit $$status
 
 test: lint typecheck migrations-check
-	@STUDYHALL_TEST_DATABASE_URL= $(MAKE) --no-print-directory pytest-sqlite
+	@# With PostgreSQL next, the SQLite run leaves the tests marked `once` to it.
+	@STUDYHALL_TEST_POSTGRES_FOLLOWS=$${STUDYHALL_TEST_DATABASE_URL:+1} STUDYHALL_TEST_DATABASE_URL= $(MAKE) --no-print-directory pytest-sqlite
 	@# The PostgreSQL run skips the tests that touch no database: the SQLite run just ran them.
 	@if [ -n "$$STUDYHALL_TEST_DATABASE_URL" ]; then STUDYHALL_TEST_SKIP_DATABASE_FREE=1 $(MAKE) --no-print-directory pytest-postgres; fi
 

@@ -212,22 +212,39 @@ _DATABASE_FIXTURES = frozenset({"database_url", "schemathesis_database", "redis_
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`make test` runs the suite on SQLite and then on PostgreSQL; the second run skips the
-    tests that never touch a database (extraction, chunking, tokens, the CLI on its own SQLite),
-    which the first run already ran: they would only repeat the same work.
+    """`make test` runs the suite on SQLite and then on PostgreSQL; each run leaves out what the
+    other one covers, so that nothing runs twice only to repeat the same work:
 
-    Conservative: a module that mentions the database anywhere (a fixture taken dynamically, an
-    environment check) keeps all of its tests."""
-    if os.environ.get("STUDYHALL_TEST_SKIP_DATABASE_FREE") != "1":
-        return
-    skip = pytest.mark.skip(reason="does not touch the database: ran in the SQLite run")
+    - the SQLite run, told that a PostgreSQL run follows (STUDYHALL_TEST_POSTGRES_FOLLOWS=1),
+      leaves out the tests marked `once`: many cases of HTTP translation whose answers do not
+      depend on the database engine (the dialects' documented errors), slow enough to matter;
+    - the PostgreSQL run leaves out the tests that never touch a database (extraction,
+      chunking, tokens, the CLI on its own SQLite), which the SQLite run already ran.
+      Conservative: a module that mentions the database anywhere (a fixture taken dynamically,
+      an environment check) keeps all of its tests.
+
+    A run on its own (no variable set) runs everything."""
     mentions: dict[str, bool] = {}
-    for item in items:
+
+    def touches_database(item: pytest.Item) -> bool:
         if _DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())):
-            continue
+            return True
         path = str(item.path)
         if path not in mentions:
             source = item.path.read_text(encoding="utf-8") if item.path.suffix == ".py" else ""
             mentions[path] = "database_url" in source or "STUDYHALL_TEST_" in source
-        if not mentions[path]:
-            item.add_marker(skip)
+        return mentions[path]
+
+    if os.environ.get("STUDYHALL_TEST_POSTGRES_FOLLOWS") == "1" and not os.environ.get(
+        "STUDYHALL_TEST_DATABASE_URL"
+    ):
+        once = pytest.mark.skip(reason="engine-independent: runs once, in the PostgreSQL run")
+        for item in items:
+            # A `once` test the PostgreSQL run would leave out (no database) stays here.
+            if item.get_closest_marker("once") and touches_database(item):
+                item.add_marker(once)
+    if os.environ.get("STUDYHALL_TEST_SKIP_DATABASE_FREE") == "1":
+        skip = pytest.mark.skip(reason="does not touch the database: ran in the SQLite run")
+        for item in items:
+            if not touches_database(item):
+                item.add_marker(skip)
