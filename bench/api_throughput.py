@@ -8,6 +8,12 @@ last column checks issue 12's aim: ratio ≥ 0.4, zero errors and p99 under 100 
 
     .venv/bin/python bench/api_throughput.py [--seconds 8] [--connections 64] [--workers 1,2]
         [--db sqlite,postgres] [--only me,wallet,courses,lesson]
+        [--template http://127.0.0.1:8765 --template-pid PID]
+
+`--template` also loads the FastAPI template's `/users/me` (full-stack-fastapi-template's backend,
+started by you on this machine's PostgreSQL; its first superuser's credentials in
+TEMPLATE_EMAIL/TEMPLATE_PASSWORD) and its health check beside StudyHall's, and prints
+StudyHall's `/users/me` over the template's (issue 12: ≥ 5 at 16 connections).
 """
 
 from __future__ import annotations
@@ -151,6 +157,24 @@ def _row(
     ]
 
 
+def _template(
+    args: argparse.Namespace,
+) -> tuple[tuple[LoadResult, float], tuple[LoadResult, float]]:
+    """The template's health check and `/users/me`, signed in as its first superuser."""
+    with httpx.Client(base_url=args.template, timeout=30) as http:
+        response = http.post(
+            "/api/v1/login/access-token",
+            data={
+                "username": os.environ["TEMPLATE_EMAIL"],
+                "password": os.environ["TEMPLATE_PASSWORD"],
+            },
+        )
+        response.raise_for_status()
+        auth = {"Authorization": f"Bearer {response.json()['access_token']}"}
+    health = _loaded(args.template + "/api/v1/utils/health-check/", args.template_pid, args, {})
+    return health, _loaded(args.template + "/api/v1/users/me", args.template_pid, args, auth)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=8)
@@ -158,7 +182,13 @@ def main() -> None:
     parser.add_argument("--workers", default="1", help="comma-separated, e.g. 1,2")
     parser.add_argument("--db", default="sqlite,postgres")
     parser.add_argument("--only", default="me,wallet,courses,lesson")
+    parser.add_argument("--template", default="", help="base URL of a running template backend")
+    parser.add_argument("--template-pid", type=int, default=0, help="its process, for CPU/req")
     args = parser.parse_args()
+    if args.template and not args.template_pid:
+        parser.error(
+            "--template needs --template-pid (the uvicorn process, for its CPU per request)"
+        )
     kinds = [k for k in args.db.split(",") if k != "postgres" or postgres_available()]
     wanted = args.only.split(",")
     header = ["db", "workers", "endpoint", "req/s", "p50 ms", "p99 ms", "errors", "CPU ms/req"]
@@ -182,9 +212,24 @@ def main() -> None:
                         _row(kind, workers, "/health", health, health[0]),
                         _row(kind, workers, label, result, health[0]),
                     ]
+    template_me = 0.0
+    if args.template:
+        health, me = _template(args)
+        template_me = me[0].rps
+        rows += [
+            _row("template", 1, "/utils/health-check/", health, health[0]),
+            _row("template", 1, "/api/v1/users/me", me, health[0]),
+        ]
     print(f"load tool: {tool}, {args.connections} connections, {args.seconds:.0f} s per run")
     print(f"load average before printing: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(table(rows))
+    if template_me:
+        for row in rows[1:]:
+            if row[0] != "template" and row[2] == "/api/v1/users/me":
+                ratio = float(row[3].replace(",", "")) / template_me
+                print(
+                    f"{row[0]} /users/me ÷ the template's: {ratio:.2f} (aim ≥ 5 at 16 connections)"
+                )
 
 
 if __name__ == "__main__":
