@@ -784,37 +784,33 @@ class HoldPlaced:
 
 async def place_hold_in_one_statement(
     session: AsyncSession | Database,
+    hold: Reservation,
     *,
-    reservation_id: uuid.UUID,
-    user_id: uuid.UUID,
-    amount: int,
-    purpose: str,
     reason: str,
-    course_id: uuid.UUID | None,
     actor_id: uuid.UUID | None,
-    now: datetime,
-    expires_at: datetime,
     window_start: datetime,
     tier_limits: dict[str, int],
     default_limit: int,
 ) -> HoldPlaced | None:
-    """Hold `amount` of the user's tokens: the wallet's update, the hold and its ledger entry.
+    """Write `hold` (a new reservation, made at its `created_at`): the wallet's update, the
+    hold and its ledger entry.
 
-    None (nothing written) unless the wallet exists, has `amount` available, stays within its
-    daily limit, holds nothing overdue and `course_id` (if any) has no cap or budget.
+    None (nothing written) unless the wallet exists, has the hold's amount available, stays
+    within its daily limit, holds nothing overdue and the hold's course (if any) has no cap or
+    budget.
     """
     tiers = tuple(sorted(tier_limits.items()))
-    statement = _hold_statement(tiers, default_limit, course_id is not None)
+    statement = _hold_statement(tiers, default_limit, hold.course_id is not None)
     params = {
         **_tier_params(tiers),
-        "p_user_id": user_id,
-        "p_amount": amount,
-        "p_now": now,
+        "p_user_id": hold.user_id,
+        "p_amount": hold.amount,
+        "p_now": hold.created_at,
         "p_window_start": window_start,
-        "p_course_id": course_id,
-        "p_reservation_id": reservation_id,
-        "p_purpose": purpose,
-        "p_expires_at": expires_at,
+        "p_course_id": hold.course_id,
+        "p_reservation_id": hold.id,
+        "p_purpose": hold.purpose,
+        "p_expires_at": hold.expires_at,
         "p_entry_id": new_id(),
         "p_reason": reason,
         "p_actor_id": actor_id,
@@ -969,16 +965,8 @@ async def settle_hold_in_one_statement(
     if owner_id is not None:
         params["p_owner_id"] = owner_id
     row = await _first_row(session, _settle_statement(owner_id is not None), params)
-    if row is None:
-        return None
-    return HoldSettled(
-        user_id=row["user_id"],
-        course_id=row["course_id"],
-        amount=row["amount"],
-        purpose=row["purpose"],
-        created_at=row["created_at"],
-        expires_at=row["expires_at"],
-    )
+    # The statement returns exactly the settled hold's columns, by name.
+    return None if row is None else HoldSettled(**row)
 
 
 _ENTRY_COLUMNS = [

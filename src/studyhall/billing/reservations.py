@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,6 +49,33 @@ from studyhall.core.ids import new_id
 _RESERVE_ROUTE = "billing.reserve"
 
 
+@dataclass(frozen=True)
+class _Ask:
+    """What a reserve asks for, checked: every way of reserving passes this one value along."""
+
+    user_id: uuid.UUID
+    amount: int
+    purpose: str
+    course_id: uuid.UUID | None
+    ttl_s: int | None
+
+    def replay_request(self) -> dict[str, Any]:
+        """What a retry with the same idempotency key must repeat (the key is the user's)."""
+        return {
+            "amount": self.amount,
+            "purpose": self.purpose,
+            "course_id": self.course_id,
+            "ttl_s": self.ttl_s,
+        }
+
+
+def _asked(
+    user_id: uuid.UUID, amount: int, purpose: str, course_id: uuid.UUID | None, ttl_s: int | None
+) -> _Ask:
+    check_amount(amount)
+    return _Ask(user_id, amount, purpose, course_id, ttl_s)
+
+
 async def reserve(
     session: AsyncSession,
     *,
@@ -62,36 +90,12 @@ async def reserve(
 ) -> Reservation:
     """Hold `amount` tokens or fail: 429 daily limit / course cap, 402 not enough tokens."""
     cfg = settings_or_default(settings)
-    check_amount(amount)
+    ask = _asked(user_id, amount, purpose, course_id, ttl_s)
     if idempotency_key is not None:
-        request = {"amount": amount, "purpose": purpose, "course_id": course_id, "ttl_s": ttl_s}
-        replayed = await _replayed(session, idempotency_key, user_id=user_id, request=request)
+        replayed = await _replayed(session, idempotency_key, ask)
         if replayed is not None:
             return replayed
-    now = utcnow()
-    reservation = await _reserve_in_one_statement(
-        session,
-        user_id=user_id,
-        amount=amount,
-        purpose=purpose,
-        course_id=course_id,
-        ttl_s=ttl_s,
-        actor_id=actor_id,
-        cfg=cfg,
-        now=now,
-    )
-    if reservation is None:
-        reservation = await _reserve_in_steps(
-            session,
-            user_id=user_id,
-            amount=amount,
-            purpose=purpose,
-            course_id=course_id,
-            ttl_s=ttl_s,
-            actor_id=actor_id,
-            cfg=cfg,
-            now=now,
-        )
+    reservation = await _hold_in_session(session, ask, actor_id=actor_id, cfg=cfg)
     if actor_id is not None:
         await record(
             session,
@@ -130,38 +134,13 @@ async def reserve_alone(
     together or not at all). When it writes nothing (a limit, a missing wallet, overdue holds,
     a capped course), `reserve` runs in a transaction as usual and decides."""
     cfg = settings_or_default(settings)
-    check_amount(amount)
+    ask = _asked(user_id, amount, purpose, course_id, ttl_s)
     if not db.is_sqlite:
-        now = utcnow()
-        reservation = _new_hold(user_id, amount, purpose, course_id, ttl_s, cfg, now)
-        placed = await repository.place_hold_in_one_statement(
-            db,
-            reservation_id=reservation.id,
-            user_id=user_id,
-            amount=amount,
-            purpose=reservation.purpose,
-            reason=purpose[:500],
-            course_id=course_id,
-            actor_id=None,
-            now=now,
-            expires_at=reservation.expires_at,
-            window_start=day_window(now, cfg)[0],
-            tier_limits=cfg.tiers,
-            default_limit=cfg.tiers.get(cfg.default_tier, 0),
-        )
+        placed = await _hold_in_one_statement(db, ask, actor_id=None, cfg=cfg, now=utcnow())
         if placed is not None:
-            make_transient_to_detached(reservation)  # as loaded: the row is written
-            return reservation
+            return placed
     async with db.session() as session:
-        return await reserve(
-            session,
-            user_id=user_id,
-            amount=amount,
-            purpose=purpose,
-            course_id=course_id,
-            ttl_s=ttl_s,
-            settings=cfg,
-        )
+        return await _hold_in_session(session, ask, actor_id=None, cfg=cfg)
 
 
 async def finalize_alone(
@@ -177,43 +156,26 @@ async def finalize_alone(
     not found, more than the hold) goes through `finalize` in a transaction."""
     cfg = settings_or_default(settings)
     if actual >= 0 and not db.is_sqlite:
-        now = utcnow()
-        settled = await repository.settle_hold_in_one_statement(
-            db,
-            reservation_id=reservation_id,
-            owner_id=user_id,
-            actual=actual,
-            actor_id=None,
-            now=now,
-            window_start=day_window(now, cfg)[0],
+        settled = await _settle_in_one_statement(
+            db, reservation_id, actual=actual, user_id=user_id, actor_id=None, cfg=cfg
         )
         if settled is not None:
-            reservation = _settled_row(reservation_id, settled, actual, now)
-            make_transient_to_detached(reservation)
-            return reservation
+            return settled
     async with db.session() as session:
         return await finalize(
             session, reservation_id=reservation_id, actual=actual, user_id=user_id, settings=cfg
         )
 
 
-def _new_hold(
-    user_id: uuid.UUID,
-    amount: int,
-    purpose: str,
-    course_id: uuid.UUID | None,
-    ttl_s: int | None,
-    cfg: BillingSettings,
-    now: datetime,
-) -> Reservation:
-    ttl = cfg.reservation_ttl_s if ttl_s is None else ttl_s
+def _new_hold(ask: _Ask, cfg: BillingSettings, now: datetime) -> Reservation:
+    ttl = cfg.reservation_ttl_s if ask.ttl_s is None else ask.ttl_s
     return Reservation(
         id=new_id(),
-        user_id=user_id,
-        course_id=course_id,
-        amount=amount,
+        user_id=ask.user_id,
+        course_id=ask.course_id,
+        amount=ask.amount,
         actual=None,
-        purpose=purpose[:200],
+        purpose=ask.purpose[:200],
         status=ReservationStatus.reserved,
         created_at=now,
         expires_at=now + timedelta(seconds=max(1, ttl)),
@@ -227,98 +189,97 @@ def _one_statement_path(session: AsyncSession) -> bool:
     return bool(session.get_bind().dialect.name == "postgresql")
 
 
-async def _reserve_in_one_statement(
-    session: AsyncSession,
+async def _hold_in_session(
+    session: AsyncSession, ask: _Ask, *, actor_id: uuid.UUID | None, cfg: BillingSettings
+) -> Reservation:
+    """The hold in the caller's unit of work: one statement where it can, else the steps (which
+    also find out why a hold does not fit)."""
+    now = utcnow()
+    if _one_statement_path(session):
+        reservation = await _hold_in_one_statement(
+            session, ask, actor_id=actor_id, cfg=cfg, now=now
+        )
+        if reservation is not None:
+            session.add(reservation)
+            return reservation
+    return await _reserve_in_steps(session, ask, actor_id=actor_id, cfg=cfg, now=now)
+
+
+async def _hold_in_one_statement(
+    target: AsyncSession | Database,
+    ask: _Ask,
     *,
-    user_id: uuid.UUID,
-    amount: int,
-    purpose: str,
-    course_id: uuid.UUID | None,
-    ttl_s: int | None,
     actor_id: uuid.UUID | None,
     cfg: BillingSettings,
     now: datetime,
 ) -> Reservation | None:
-    """The common case of a reserve in one statement; None when it does not apply or fits
-    no limit (nothing written: the steps below then decide)."""
-    if not _one_statement_path(session):
-        return None
-    start, _ = day_window(now, cfg)
-    reservation = _new_hold(user_id, amount, purpose, course_id, ttl_s, cfg, now)
+    """The common case of a reserve in one statement; None when it fits no limit (nothing
+    written: the steps then decide)."""
+    reservation = _new_hold(ask, cfg, now)
     placed = await repository.place_hold_in_one_statement(
-        session,
-        reservation_id=reservation.id,
-        user_id=user_id,
-        amount=amount,
-        purpose=reservation.purpose,
-        reason=purpose[:500],
-        course_id=course_id,
+        target,
+        reservation,
+        reason=ask.purpose[:500],
         actor_id=actor_id,
-        now=now,
-        expires_at=reservation.expires_at,
-        window_start=start,
+        window_start=day_window(now, cfg)[0],
         tier_limits=cfg.tiers,
         default_limit=cfg.tiers.get(cfg.default_tier, 0),
     )
     if placed is None:
         return None
-    # The row was written by the statement: the object joins the session as a loaded one.
+    # The row was written by the statement: the object stands for it as a loaded one.
     make_transient_to_detached(reservation)
-    session.add(reservation)
     return reservation
 
 
 async def _reserve_in_steps(
     session: AsyncSession,
+    ask: _Ask,
     *,
-    user_id: uuid.UUID,
-    amount: int,
-    purpose: str,
-    course_id: uuid.UUID | None,
-    ttl_s: int | None,
     actor_id: uuid.UUID | None,
     cfg: BillingSettings,
     now: datetime,
 ) -> Reservation:
     """A reserve in steps: creates a missing wallet, expires overdue holds, checks a course's
     cap and budget, and raises the limit's error when the hold does not fit."""
-    wallet = await lock_wallet_row(session, user_id, cfg, now)
+    wallet = await lock_wallet_row(session, ask.user_id, cfg, now)
     if wallet.reserved > 0:
         # Nothing held means no open reservation (reserved = Σ open holds), so none overdue:
         # the query is skipped on the common path.
-        for overdue in await repository.overdue_reservations_of(session, user_id, now):
-            _resolve_expired(session, wallet, overdue, now)
+        for overdue in await repository.overdue_reservations_of(session, ask.user_id, now):
+            _give_back(session, wallet, overdue, ReservationStatus.expired, now=now)
 
     start, resets_at = day_window(now, cfg)
-    _check_daily_limit(wallet, cfg, amount=amount, resets_at=resets_at, now=now)
-    if course_id is not None:
+    _check_daily_limit(wallet, cfg, amount=ask.amount, resets_at=resets_at, now=now)
+    if ask.course_id is not None:
         await _check_course_limits(
-            session, course_id, amount=amount, start=start, resets_at=resets_at, now=now
+            session, ask.course_id, amount=ask.amount, start=start, resets_at=resets_at, now=now
         )
     available = wallet.balance - wallet.reserved
-    if amount > available:
-        raise InsufficientTokens(requested=amount, available=available)
+    if ask.amount > available:
+        raise InsufficientTokens(requested=ask.amount, available=available)
 
-    reservation = _hold(
+    # The reservation and its hold entry on the locked wallet.
+    reservation = _new_hold(ask, cfg, now)
+    session.add(reservation)
+    post_entry(
         session,
         wallet,
-        course_id=course_id,
-        amount=amount,
-        purpose=purpose,
-        ttl_s=cfg.reservation_ttl_s if ttl_s is None else ttl_s,
-        actor_id=actor_id,
+        entry_type=EntryType.reservation_hold,
+        reserved_delta=ask.amount,
         now=now,
+        reservation=reservation,
+        actor_id=actor_id,
+        reason=ask.purpose[:500],
     )
     await session.flush()
     return reservation
 
 
-async def _replayed(
-    session: AsyncSession, key: str, *, user_id: uuid.UUID, request: dict[str, Any]
-) -> Reservation | None:
+async def _replayed(session: AsyncSession, key: str, ask: _Ask) -> Reservation | None:
     """The reservation a first call with this idempotency key made, or None for a first call."""
     stored = await idempotency.claim(
-        session, key=key, user_id=user_id, route=_RESERVE_ROUTE, request=request
+        session, key=key, user_id=ask.user_id, route=_RESERVE_ROUTE, request=ask.replay_request()
     )
     if stored is None:
         return None
@@ -378,56 +339,35 @@ async def _check_course_limits(
         )
 
 
-def _hold(
+# How a hold ends without a charge (all of it goes back): its ledger entry's type and reason.
+_GIVEN_BACK = {
+    ReservationStatus.expired: (EntryType.expiry, "Reservation expired"),
+    ReservationStatus.released: (EntryType.release, "Reservation released"),
+}
+
+
+def _give_back(
     session: AsyncSession,
     wallet: Wallet,
+    reservation: Reservation,
+    status: ReservationStatus,
     *,
-    course_id: uuid.UUID | None,
-    amount: int,
-    purpose: str,
-    ttl_s: int,
-    actor_id: uuid.UUID | None,
     now: datetime,
-) -> Reservation:
-    """The reservation and its hold entry on the locked wallet (flushed by the caller)."""
-    reservation = Reservation(
-        id=new_id(),
-        user_id=wallet.user_id,
-        course_id=course_id,
-        amount=amount,
-        actual=None,
-        purpose=purpose[:200],
-        status=ReservationStatus.reserved,
-        created_at=now,
-        expires_at=now + timedelta(seconds=max(1, ttl_s)),
-    )
-    session.add(reservation)
-    post_entry(
-        session,
-        wallet,
-        entry_type=EntryType.reservation_hold,
-        reserved_delta=amount,
-        now=now,
-        reservation=reservation,
-        actor_id=actor_id,
-        reason=purpose[:500],
-    )
-    return reservation
-
-
-def _resolve_expired(
-    session: AsyncSession, wallet: Wallet, reservation: Reservation, now: datetime
+    actor_id: uuid.UUID | None = None,
 ) -> None:
-    reservation.status = ReservationStatus.expired
+    """Resolve an open hold on its locked wallet without charging anything."""
+    entry_type, reason = _GIVEN_BACK[status]
+    reservation.status = status
     reservation.resolved_at = now
     post_entry(
         session,
         wallet,
-        entry_type=EntryType.expiry,
+        entry_type=entry_type,
         reserved_delta=-reservation.amount,
         now=now,
         reservation=reservation,
-        reason="Reservation expired",
+        actor_id=actor_id,
+        reason=reason,
     )
 
 
@@ -481,18 +421,11 @@ async def finalize(
     if actual < 0:
         raise Unprocessable("actual must not be negative", code="invalid_amount")
     if _one_statement_path(session):
-        now = utcnow()
-        settled = await repository.settle_hold_in_one_statement(
-            session,
-            reservation_id=reservation_id,
-            owner_id=user_id,
-            actual=actual,
-            actor_id=actor_id,
-            now=now,
-            window_start=day_window(now, cfg)[0],
+        settled = await _settle_in_one_statement(
+            session, reservation_id, actual=actual, user_id=user_id, actor_id=actor_id, cfg=cfg
         )
         if settled is not None:
-            reservation = _settled_reservation(session, reservation_id, settled, actual, now)
+            reservation = _in_session(session, settled)
             await _record_finalized(session, reservation, actor_id)
             return reservation
     # The general path: a hold that is resolved already, not found, exceeded, or SQLite.
@@ -550,48 +483,57 @@ async def _record_finalized(
         )
 
 
-def _settled_reservation(
-    session: AsyncSession,
+async def _settle_in_one_statement(
+    target: AsyncSession | Database,
     reservation_id: uuid.UUID,
-    settled: repository.HoldSettled,
+    *,
     actual: int,
-    now: datetime,
-) -> Reservation:
-    """The finalized hold as an object of the session, without reading it back: the one the
-    session already holds is brought up to date, else one is made from the statement's row."""
-    values: dict[str, Any] = {
-        "status": ReservationStatus.finalized,
-        "actual": actual,
-        "resolved_at": now,
-    }
-    known = session.sync_session.identity_map.get(
-        session.sync_session.identity_key(Reservation, reservation_id)
+    user_id: uuid.UUID | None,
+    actor_id: uuid.UUID | None,
+    cfg: BillingSettings,
+) -> Reservation | None:
+    """The common case of a finalize in one statement, as the finalized row (not attached to a
+    session); None when the hold is not open, not found or exceeded (nothing written)."""
+    now = utcnow()
+    settled = await repository.settle_hold_in_one_statement(
+        target,
+        reservation_id=reservation_id,
+        owner_id=user_id,
+        actual=actual,
+        actor_id=actor_id,
+        now=now,
+        window_start=day_window(now, cfg)[0],
     )
-    if isinstance(known, Reservation):
-        for name, value in values.items():
-            set_committed_value(known, name, value)
-        return known
-    reservation = _settled_row(reservation_id, settled, actual, now)
-    make_transient_to_detached(reservation)
-    session.add(reservation)
-    return reservation
-
-
-def _settled_row(
-    reservation_id: uuid.UUID, settled: repository.HoldSettled, actual: int, now: datetime
-) -> Reservation:
-    return Reservation(
+    if settled is None:
+        return None
+    reservation = Reservation(
         id=reservation_id,
-        user_id=settled.user_id,
-        course_id=settled.course_id,
-        amount=settled.amount,
-        purpose=settled.purpose,
-        created_at=settled.created_at,
-        expires_at=settled.expires_at,
+        **asdict(settled),
         status=ReservationStatus.finalized,
         actual=actual,
         resolved_at=now,
     )
+    # The row was written by the statement: the object stands for it as a loaded one.
+    make_transient_to_detached(reservation)
+    return reservation
+
+
+# What a finalize changes on a hold (what a session's copy of it is brought up to date with).
+_SETTLED = ("status", "actual", "resolved_at")
+
+
+def _in_session(session: AsyncSession, settled: Reservation) -> Reservation:
+    """The finalized hold as an object of the session, without reading it back: the one the
+    session already holds is brought up to date, else the settled row joins the session."""
+    known = session.sync_session.identity_map.get(
+        session.sync_session.identity_key(Reservation, settled.id)
+    )
+    if isinstance(known, Reservation):
+        for name in _SETTLED:
+            set_committed_value(known, name, getattr(settled, name))
+        return known
+    session.add(settled)
+    return settled
 
 
 async def release(
@@ -608,19 +550,8 @@ async def release(
     if wallet is None:
         return reservation
     now = utcnow()
-    post_entry(
-        session,
-        wallet,
-        entry_type=EntryType.release,
-        reserved_delta=-reservation.amount,
-        now=now,
-        reservation=reservation,
-        actor_id=actor_id,
-        reason="Reservation released",
-    )
-    reservation.status = ReservationStatus.released
+    _give_back(session, wallet, reservation, ReservationStatus.released, now=now, actor_id=actor_id)
     reservation.actual = 0
-    reservation.resolved_at = now
     await session.flush()
     if actor_id is not None:
         await record(
@@ -645,7 +576,7 @@ async def expire_due(
     for user_id in user_ids:  # already sorted: one lock order everywhere
         wallet = await lock_wallet_row(session, user_id, cfg, now)
         for reservation in await repository.overdue_reservations_of(session, user_id, now):
-            _resolve_expired(session, wallet, reservation, now)
+            _give_back(session, wallet, reservation, ReservationStatus.expired, now=now)
             count += 1
     await session.flush()
     return count
@@ -661,15 +592,5 @@ async def get_reservation(
     return reservation
 
 
-async def list_reservations(
-    session: AsyncSession,
-    *,
-    user_id: uuid.UUID,
-    status: ReservationStatus | None,
-    limit: int,
-    offset: int,
-) -> tuple[list[Reservation], int]:
-    """A user's reservations, newest first."""
-    return await repository.list_reservations(
-        session, user_id=user_id, status=status, limit=limit, offset=offset
-    )
+# A user's reservations, newest first: the repository's page as it is.
+list_reservations = repository.list_reservations
