@@ -20,6 +20,8 @@ from studyhall.knowledge import service as knowledge
 from studyhall.tutor import service as tutor
 
 ACTIVE_WINDOW = timedelta(days=7)
+# The learning figures (analytics' own) that /admin/stats shows, under their own names.
+_LEARNING_FIGURES = ("courses", "published_courses", "enrollments", "quiz_attempts", "submissions")
 
 
 class TokensUsed(BaseModel):
@@ -97,11 +99,7 @@ async def platform_stats(session: AsyncSession, *, settings: Settings) -> Platfo
     return PlatformStats(
         users_by_role=await identity.count_users_by_role(session),
         active_users_7d=await identity.count_active_users(session, since=now - ACTIVE_WINDOW),
-        courses=learning.courses,
-        published_courses=learning.published_courses,
-        enrollments=learning.enrollments,
-        quiz_attempts=learning.quiz_attempts,
-        submissions=learning.submissions,
+        **{name: getattr(learning, name) for name in _LEARNING_FIGURES},
         documents=docs.documents,
         chunks=docs.chunks,
         jobs_by_status=await jobs.count_by_status(session),

@@ -1,4 +1,4 @@
-"""Response shapes of course analytics and platform statistics."""
+"""Response shapes of course analytics."""
 
 from __future__ import annotations
 
@@ -48,16 +48,3 @@ class CourseAnalytics(Schema):
     top_questions: list[TopQuestion] = Field(
         description="What students ask the course's tutor most (empty when nobody asked yet)"
     )
-
-
-class CourseStatsOut(Schema):
-    """Learning figures of GET /admin/stats."""
-
-    courses: int
-    published_courses: int
-    enrollments: int
-    lessons: int
-    quizzes: int
-    quiz_attempts: int
-    assignments: int
-    submissions: int

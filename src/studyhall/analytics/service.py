@@ -9,17 +9,13 @@ where there are none, never estimated.
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.analytics import repository
-from studyhall.analytics.schemas import (
-    CourseAnalytics,
-    CourseStatsOut,
-    StudentAnalyticsRow,
-    TopQuestion,
-)
+from studyhall.analytics.schemas import CourseAnalytics, StudentAnalyticsRow, TopQuestion
 from studyhall.core.clock import utcnow
 from studyhall.core.pagination import page_of, window
 from studyhall.courses.models import Course
@@ -100,11 +96,7 @@ async def _student_rows(
         average = figures.average_percent
         rows.append(
             StudentAnalyticsRow(
-                student_id=student.student_id,
-                full_name=student.full_name,
-                email=student.email,
-                enrolled_at=student.enrolled_at,
-                last_activity_at=student.last_activity_at,
+                **asdict(student),
                 lessons_completed=n_done,
                 progress_percent=round(100.0 * n_done / lessons, 1) if lessons else 0.0,
                 quiz_attempts=figures.attempts,
@@ -115,16 +107,6 @@ async def _student_rows(
     return rows
 
 
-async def course_stats(session: AsyncSession) -> CourseStatsOut:
+async def course_stats(session: AsyncSession) -> repository.PlatformCounts:
     """Platform-wide learning figures for GET /admin/stats (one query)."""
-    counts = await repository.platform_counts(session)
-    return CourseStatsOut(
-        courses=counts.courses,
-        published_courses=counts.published_courses,
-        enrollments=counts.enrollments,
-        lessons=counts.lessons,
-        quizzes=counts.quizzes,
-        quiz_attempts=counts.quiz_attempts,
-        assignments=counts.assignments,
-        submissions=counts.submissions,
-    )
+    return await repository.platform_counts(session)
