@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +20,7 @@ from studyhall.billing.ledger import (
     settings_or_default,
     wallet_view,
 )
-from studyhall.billing.models import EntryType, LedgerEntry
+from studyhall.billing.models import EntryType, LedgerEntry, Wallet
 from studyhall.config import BillingSettings
 from studyhall.core.clock import utcnow
 from studyhall.core.errors import Unprocessable
@@ -76,6 +77,25 @@ async def topup(
     return entry, wallet_view(wallet, cfg, now)
 
 
+async def _locked_once(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    tokens: int,
+    dedupe_key: str,
+    settings: BillingSettings | None,
+) -> tuple[Wallet, datetime] | None:
+    """The wallet, locked, for a movement of `tokens` that happens once per `dedupe_key` (and
+    the time it happens); None when it happened already. The key is looked up under the lock,
+    so two deliveries of one provider event never both move tokens."""
+    cfg = settings_or_default(settings)
+    check_amount(tokens, "tokens")
+    now = utcnow()
+    wallet = await lock_wallet_row(session, user_id, cfg, now)
+    if await repository.entry_exists(session, dedupe_key):
+        return None
+    return wallet, now
+
+
 async def credit_purchase(
     session: AsyncSession,
     *,
@@ -87,12 +107,10 @@ async def credit_purchase(
     settings: BillingSettings | None = None,
 ) -> LedgerEntry | None:
     """Credit bought tokens exactly once per `dedupe_key`; None when it was already credited."""
-    cfg = settings_or_default(settings)
-    check_amount(tokens, "tokens")
-    now = utcnow()
-    wallet = await lock_wallet_row(session, user_id, cfg, now)
-    if await repository.entry_exists(session, dedupe_key):
+    locked = await _locked_once(session, user_id, tokens, dedupe_key, settings)
+    if locked is None:
         return None
+    wallet, now = locked
     entry = post_entry(
         session,
         wallet,
@@ -140,12 +158,10 @@ async def debit_refund(
     Takes min(tokens, available); the rest is the shortfall (tokens already spent), reported in
     the result and the audit log. None when this refund was already processed.
     """
-    cfg = settings_or_default(settings)
-    check_amount(tokens, "tokens")
-    now = utcnow()
-    wallet = await lock_wallet_row(session, user_id, cfg, now)
-    if await repository.entry_exists(session, dedupe_key):
+    locked = await _locked_once(session, user_id, tokens, dedupe_key, settings)
+    if locked is None:
         return None
+    wallet, now = locked
     debit = min(tokens, wallet.balance - wallet.reserved)
     entry = None
     if debit > 0:

@@ -103,24 +103,6 @@ async def _set_course_limit(
     left."""
     if value is not None and not 0 <= value <= MAX_AMOUNT:
         raise Unprocessable(f"{limit} must be between 0 and 10^12", code="invalid_amount")
-    await _store_course_limit(session, course_id, actor_id, limit, value)
-    await record(
-        session,
-        action=action,
-        actor_id=actor_id,
-        target_type="course",
-        target_id=course_id,
-        details={limit: value},
-    )
-
-
-async def _store_course_limit(
-    session: AsyncSession,
-    course_id: uuid.UUID,
-    actor_id: uuid.UUID | None,
-    limit: Literal["daily_cap", "token_budget"],
-    value: int | None,
-) -> None:
     cap = await repository.lock_course_cap(session, course_id)
     current = (cap.daily_cap, cap.token_budget) if cap is not None else (None, None)
     wanted = (value, current[1]) if limit == "daily_cap" else (current[0], value)
@@ -128,8 +110,7 @@ async def _store_course_limit(
         if cap is not None:
             await repository.delete_course_cap(session, course_id)
             session.expunge(cap)
-        return
-    if cap is None:
+    elif cap is None:
         session.add(
             CourseCap(
                 course_id=course_id,
@@ -142,6 +123,14 @@ async def _store_course_limit(
         cap.daily_cap, cap.token_budget = wanted
         cap.updated_by = actor_id
     await session.flush()
+    await record(
+        session,
+        action=action,
+        actor_id=actor_id,
+        target_type="course",
+        target_id=course_id,
+        details={limit: value},
+    )
 
 
 async def get_course_cap(

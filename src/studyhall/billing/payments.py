@@ -154,6 +154,12 @@ def require_configured(settings: BillingSettings) -> None:
         raise PaymentsNotConfigured("STUDYHALL_BILLING__STRIPE_PUBLISHABLE_KEY")
 
 
+def _publishable_key(settings: BillingSettings) -> str:
+    """The key a client needs to pay (set: checkout starts with `require_configured`)."""
+    assert settings.stripe_publishable_key is not None
+    return settings.stripe_publishable_key
+
+
 # One client per (key, base URL, event loop): its connection pool belongs to one loop.
 _clients: dict[tuple[str, str | None, int], stripe.StripeClient] = {}
 
@@ -299,11 +305,10 @@ async def start_checkout(
             currency=package.currency,
         ),
     )
-    assert settings.stripe_publishable_key is not None
     return Checkout(
         payment_id=intent_id,
         client_secret=client_secret,
-        publishable_key=settings.stripe_publishable_key,
+        publishable_key=_publishable_key(settings),
         package=package,
     )
 
@@ -330,44 +335,36 @@ async def start_course_checkout(
     )
     open_secret = await _open_intent_secret(settings, pending) if pending else None
     if pending and open_secret:
-        assert settings.stripe_publishable_key is not None
-        return CourseCheckout(
-            payment_id=pending,
-            client_secret=open_secret,
-            publishable_key=settings.stripe_publishable_key,
-            course_id=course_id,
+        intent_id, client_secret = pending, open_secret
+    else:
+        intent_id, client_secret = await _create_intent(
+            settings,
             amount=amount,
             currency=currency,
+            description=f"StudyHall course {course_code}",
+            metadata={"user_id": str(user_id), "course_id": str(course_id)},
+            idempotency_key=(
+                f"studyhall-course-checkout-{user_id}-{course_id}-{idempotency_key}"
+                if idempotency_key
+                else None
+            ),
         )
-    intent_id, client_secret = await _create_intent(
-        settings,
-        amount=amount,
-        currency=currency,
-        description=f"StudyHall course {course_code}",
-        metadata={"user_id": str(user_id), "course_id": str(course_id)},
-        idempotency_key=(
-            f"studyhall-course-checkout-{user_id}-{course_id}-{idempotency_key}"
-            if idempotency_key
-            else None
-        ),
-    )
-    await repository.insert_payment_if_missing(
-        session,
-        _payment_row(
-            user_id=user_id,
-            intent_id=intent_id,
-            package_id=COURSE_PACKAGE,
-            tokens=0,
-            amount=amount,
-            currency=currency,
-            course_id=course_id,
-        ),
-    )
-    assert settings.stripe_publishable_key is not None
+        await repository.insert_payment_if_missing(
+            session,
+            _payment_row(
+                user_id=user_id,
+                intent_id=intent_id,
+                package_id=COURSE_PACKAGE,
+                tokens=0,
+                amount=amount,
+                currency=currency,
+                course_id=course_id,
+            ),
+        )
     return CourseCheckout(
         payment_id=intent_id,
         client_secret=client_secret,
-        publishable_key=settings.stripe_publishable_key,
+        publishable_key=_publishable_key(settings),
         course_id=course_id,
         amount=amount,
         currency=currency,
