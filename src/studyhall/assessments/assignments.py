@@ -19,10 +19,10 @@ from studyhall.assessments.schemas import (
     AssignmentOut,
     AssignmentUpdate,
 )
+from studyhall.assessments.viewers import whose_work
 from studyhall.core.errors import Unprocessable
 from studyhall.core.pagination import page_of, window
 from studyhall.core.schemas import Page
-from studyhall.courses import service as courses
 from studyhall.courses.models import Course
 from studyhall.identity.models import User
 from studyhall.jobs.files import delete_files_later
@@ -82,10 +82,8 @@ async def assignment_for_viewer(
     session: AsyncSession, *, assignment: Assignment, viewer: User
 ) -> AssignmentOut:
     """An assignment with everyone's counts for its teachers, a student's own otherwise."""
-    teacher = await courses.teaches_course(session, user=viewer, course_id=assignment.course_id)
-    return await assignment_view(
-        session, assignment=assignment, student_id=None if teacher else viewer.id
-    )
+    _, whose = await whose_work(session, viewer=viewer, course_id=assignment.course_id)
+    return await assignment_view(session, assignment=assignment, student_id=whose)
 
 
 async def list_assignments(
@@ -107,13 +105,9 @@ async def assignments_for_viewer(
     session: AsyncSession, *, course: Course, viewer: User, limit: int, offset: int
 ) -> Page[AssignmentOut]:
     """A course's assignments with everyone's counts for its teachers, a student's own else."""
-    teacher = await courses.teaches(session, user=viewer, course=course)
+    _, whose = await whose_work(session, viewer=viewer, course_id=course.id)
     return await list_assignments(
-        session,
-        course_id=course.id,
-        student_id=None if teacher else viewer.id,
-        limit=limit,
-        offset=offset,
+        session, course_id=course.id, student_id=whose, limit=limit, offset=offset
     )
 
 

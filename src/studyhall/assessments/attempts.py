@@ -37,6 +37,7 @@ from studyhall.assessments.schemas import (
 )
 from studyhall.assessments.scoring import check_answers, grade, reveal
 from studyhall.assessments.timing import ATTEMPT_GRACE_S, attempts_left, past_deadline
+from studyhall.assessments.viewers import whose_work
 from studyhall.core.clock import utcnow
 from studyhall.core.locks import serialize
 from studyhall.core.pagination import page_of, window
@@ -304,14 +305,10 @@ async def attempts_for_viewer(
     offset: int,
 ) -> Page[AttemptOut]:
     """The quiz's teachers see every attempt (or `student_id`'s), a student only their own."""
-    teacher = await courses.teaches_course(session, user=viewer, course_id=quiz.course_id)
-    return await list_attempts(
-        session,
-        quiz=quiz,
-        student_id=student_id if teacher else viewer.id,
-        limit=limit,
-        offset=offset,
+    _, whose = await whose_work(
+        session, viewer=viewer, course_id=quiz.course_id, student_id=student_id
     )
+    return await list_attempts(session, quiz=quiz, student_id=whose, limit=limit, offset=offset)
 
 
 async def attempt_detail(

@@ -14,6 +14,14 @@ from studyhall.core.clock import utcnow
 from studyhall.core.models import Base, IdMixin, TimestampMixin
 
 
+def _unique_where(name: str, *columns: str, where: str) -> Index:
+    """A partial unique index: `columns` are unique among the rows where `where` holds (the
+    same predicate on both databases)."""
+    return Index(
+        name, *columns, unique=True, sqlite_where=text(where), postgresql_where=text(where)
+    )
+
+
 class QuestionKind(enum.StrEnum):
     single = "single"
     multiple = "multiple"
@@ -71,14 +79,7 @@ class QuizAttempt(IdMixin, Base):
         # Covers the analytics aggregates (attempt counts and mean percent per student).
         Index("ix_quiz_attempts_course_student", "course_id", "student_id", "status", "percent"),
         # At most one open attempt per student and quiz, even under concurrent starts.
-        Index(
-            "uq_quiz_attempts_open",
-            "quiz_id",
-            "student_id",
-            unique=True,
-            sqlite_where=text("status = 'started'"),
-            postgresql_where=text("status = 'started'"),
-        ),
+        _unique_where("uq_quiz_attempts_open", "quiz_id", "student_id", where="status = 'started'"),
     )
 
     quiz_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("quizzes.id", ondelete="CASCADE"))
@@ -121,14 +122,7 @@ class Submission(IdMixin, Base):
     __table_args__ = (
         UniqueConstraint("assignment_id", "student_id", "version"),
         Index("ix_submissions_assignment_current", "assignment_id", "is_current"),
-        Index(
-            "uq_submissions_current",
-            "assignment_id",
-            "student_id",
-            unique=True,
-            sqlite_where=text("is_current"),
-            postgresql_where=text("is_current"),
-        ),
+        _unique_where("uq_submissions_current", "assignment_id", "student_id", where="is_current"),
     )
 
     assignment_id: Mapped[uuid.UUID] = mapped_column(

@@ -72,14 +72,18 @@ async def delete_quiz(session: AsyncSession, quiz_id: uuid.UUID) -> None:
     await session.execute(delete(Quiz).where(Quiz.id == quiz_id))
 
 
+async def _file_keys(session: AsyncSession, which: ColumnElement[bool]) -> list[str]:
+    """The storage keys of the files of the submissions `which` selects (read before the rows
+    go, so the files can follow them)."""
+    keys = await session.scalars(
+        select(Submission.file_key).where(which, Submission.file_key.is_not(None))
+    )
+    return [k for k in keys if k]
+
+
 async def delete_course_content(session: AsyncSession, course_id: uuid.UUID) -> list[str]:
     """Delete a course's quizzes and assignments; returns the storage keys of its files."""
-    keys = await session.scalars(
-        select(Submission.file_key).where(
-            Submission.course_id == course_id, Submission.file_key.is_not(None)
-        )
-    )
-    file_keys = [k for k in keys if k]
+    file_keys = await _file_keys(session, Submission.course_id == course_id)
     await session.execute(delete(Quiz).where(Quiz.course_id == course_id))
     await session.execute(delete(Assignment).where(Assignment.course_id == course_id))
     return file_keys
@@ -93,12 +97,7 @@ async def detach_lesson(session: AsyncSession, lesson_id: uuid.UUID) -> None:
 async def delete_user_rows(session: AsyncSession, user_id: uuid.UUID) -> list[str]:
     """Delete a user's attempts, practice tests and submissions; returns the storage keys of
     their files."""
-    keys = await session.scalars(
-        select(Submission.file_key).where(
-            Submission.student_id == user_id, Submission.file_key.is_not(None)
-        )
-    )
-    file_keys = [k for k in keys if k]
+    file_keys = await _file_keys(session, Submission.student_id == user_id)
     await session.execute(delete(QuizAttempt).where(QuizAttempt.student_id == user_id))
     await session.execute(delete(Quiz).where(Quiz.practice_for == user_id))
     await session.execute(delete(Submission).where(Submission.student_id == user_id))
@@ -265,12 +264,7 @@ async def submission_counts(
 
 async def delete_assignment(session: AsyncSession, assignment_id: uuid.UUID) -> list[str]:
     """Delete an assignment and its submissions; returns the storage keys of their files."""
-    keys = await session.scalars(
-        select(Submission.file_key).where(
-            Submission.assignment_id == assignment_id, Submission.file_key.is_not(None)
-        )
-    )
-    file_keys = [k for k in keys if k]
+    file_keys = await _file_keys(session, Submission.assignment_id == assignment_id)
     await session.execute(delete(Assignment).where(Assignment.id == assignment_id))
     return file_keys
 

@@ -30,6 +30,7 @@ from studyhall.assessments.schemas import (
     SubmissionsPage,
 )
 from studyhall.assessments.uploads import UploadedFile
+from studyhall.assessments.viewers import whose_work
 from studyhall.audit.service import record
 from studyhall.core.clock import utcnow
 from studyhall.core.storage import LocalStorage
@@ -178,11 +179,13 @@ async def submissions_for_viewer(
 ) -> SubmissionsPage:
     """Teachers see each student's current submission (all versions with `history`, one
     student's with `student_id`); a student sees their own versions."""
-    teacher = await courses.teaches_course(session, user=viewer, course_id=assignment.course_id)
+    teacher, whose = await whose_work(
+        session, viewer=viewer, course_id=assignment.course_id, student_id=student_id
+    )
     return await list_submissions(
         session,
         assignment=assignment,
-        student_id=student_id if teacher else viewer.id,
+        student_id=whose,
         owner_view=teacher,
         history=history,
         limit=limit,
