@@ -23,6 +23,7 @@ from studyhall.courses.errors import (
     ModuleNotFound,
     NotCourseOwner,
 )
+from studyhall.courses.loaders import for_student, in_visible_course, through_course
 from studyhall.courses.models import Course, Lesson, Module
 from studyhall.identity.dependencies import (
     CurrentUser,
@@ -155,19 +156,12 @@ StudentCourse = Annotated[Course, Depends(course_for_student)]
 EnrolledCourse = Annotated[Course, Depends(course_for_enrolled_student)]
 
 
-async def _visible_course(session: SessionDep, user: User, course_id: uuid.UUID) -> Course | None:
-    return await service.visible_course(session, user=user, course_id=course_id)
-
-
 @answers(403, 404)
 async def module_for_owner(module_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Module:
     """A module of a course the caller manages."""
-    module = await repository.get_module(session, module_id)
-    course = await _visible_course(session, user, module.course_id) if module else None
-    if module is None or course is None:
-        raise ModuleNotFound()
-    if not service.manages(user, course):
-        raise NotCourseOwner()
+    found = await repository.get_module(session, module_id)
+    module = await in_visible_course(session, user, found, ModuleNotFound)
+    await course_managed_by(session, user, module.course_id)
     return module
 
 
@@ -178,44 +172,19 @@ OwnedModule = Annotated[Module, Depends(module_for_owner)]
 async def lesson_by_id(lesson_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Lesson:
     """The lesson in the path, if its course is visible to the caller."""
     lesson = await repository.get_lesson(session, lesson_id)
-    course = await _visible_course(session, user, lesson.course_id) if lesson else None
-    if lesson is None or course is None:
-        raise LessonNotFound()
-    return lesson
+    return await in_visible_course(session, user, lesson, LessonNotFound)
 
 
 LessonById = Annotated[Lesson, Depends(lesson_by_id)]
 
-
-@answers(403)
-async def lesson_for_reader(lesson: LessonById, user: CurrentUser, session: SessionDep) -> Lesson:
-    """A lesson whose course the caller may read."""
-    await course_read_by(session, user, lesson.course_id)
-    return lesson
-
-
-@answers(403)
-async def lesson_for_owner(lesson: LessonById, user: CurrentUser, session: SessionDep) -> Lesson:
-    """A lesson of a course the caller manages."""
-    await course_managed_by(session, user, lesson.course_id)
-    return lesson
-
-
-@answers(403)
-async def lesson_for_teacher(lesson: LessonById, user: CurrentUser, session: SessionDep) -> Lesson:
-    """A lesson of a course the caller teaches (owner, assistant, admin)."""
-    await course_taught_by(session, user, lesson.course_id)
-    return lesson
-
-
-@answers(403, 404)
-async def lesson_for_enrolled_student(
-    user: StudentUser, lesson: LessonById, session: SessionDep
-) -> Lesson:
-    """A lesson of a published course the calling student is enrolled in."""
-    await course_studied_by(session, user, lesson.course_id)
-    return lesson
-
+lesson_for_reader = through_course(lesson_by_id, course_read_by)
+"""A lesson whose course the caller may read."""
+lesson_for_owner = through_course(lesson_by_id, course_managed_by)
+"""A lesson of a course the caller manages."""
+lesson_for_teacher = through_course(lesson_by_id, course_taught_by)
+"""A lesson of a course the caller teaches (owner, assistant, admin)."""
+lesson_for_enrolled_student = for_student(lesson_by_id, course_studied_by)
+"""A lesson of a published course the calling student is enrolled in."""
 
 ReadableLesson = Annotated[Lesson, Depends(lesson_for_reader)]
 OwnedLesson = Annotated[Lesson, Depends(lesson_for_owner)]
