@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from studyhall.audit.service import record
 from studyhall.core.errors import Forbidden, Unprocessable
 from studyhall.core.pagination import page_of, window
 from studyhall.core.schemas import Page
 from studyhall.courses import repository
+from studyhall.courses.audit_log import audit_course
 from studyhall.courses.errors import CourseCodeTaken, InvalidTeacher
 from studyhall.courses.hooks import course_deletion_hooks
 from studyhall.courses.models import Course, Visibility
@@ -69,13 +69,12 @@ async def create_course(session: AsyncSession, *, actor: User, data: CourseCreat
         await session.flush()
     except IntegrityError:
         raise CourseCodeTaken() from None  # a concurrent create won the race for the code
-    await record(
+    await audit_course(
         session,
-        action="course.created",
-        actor_id=actor.id,
-        target_type="course",
-        target_id=course.id,
-        details={"code": course.code, "teacher_id": str(teacher_id)},
+        actor,
+        course,
+        "course.created",
+        {"code": course.code, "teacher_id": str(teacher_id)},
     )
     return await course_detail(session, course=course)
 
@@ -98,13 +97,12 @@ async def update_course(
         if actor.role != Role.admin:
             raise Forbidden("Only admins may change a course's teacher")
         await _check_teacher(session, new_teacher)
-        await record(
+        await audit_course(
             session,
-            action="course.owner_changed",
-            actor_id=actor.id,
-            target_type="course",
-            target_id=course.id,
-            details={"from": str(course.teacher_id), "to": str(new_teacher)},
+            actor,
+            course,
+            "course.owner_changed",
+            {"from": str(course.teacher_id), "to": str(new_teacher)},
         )
         course.teacher_id = new_teacher
     for field in ("visibility", "quiz_grading"):
@@ -124,13 +122,7 @@ async def update_course(
 async def rotate_join_code(session: AsyncSession, *, actor: User, course: Course) -> str:
     """A new join code; the old one stops working at once (students already in stay)."""
     course.join_code = new_join_code()
-    await record(
-        session,
-        action="course.join_code_rotated",
-        actor_id=actor.id,
-        target_type="course",
-        target_id=course.id,
-    )
+    await audit_course(session, actor, course, "course.join_code_rotated")
     return course.join_code
 
 
@@ -139,14 +131,7 @@ async def delete_course(session: AsyncSession, *, actor: User, course: Course) -
     for hook in course_deletion_hooks():
         await hook(session, course_id=course.id)
     await repository.delete_course(session, course.id)
-    await record(
-        session,
-        action="course.deleted",
-        actor_id=actor.id,
-        target_type="course",
-        target_id=course.id,
-        details={"code": course.code},
-    )
+    await audit_course(session, actor, course, "course.deleted", {"code": course.code})
 
 
 async def list_courses(

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.core.ids import new_id
+from studyhall.core.models import Base
 from studyhall.core.pagination import paginate_rows
 from studyhall.courses.models import (
     Course,
@@ -45,6 +46,26 @@ _SelectT = TypeVar("_SelectT", bound=Select[*tuple[Any, ...]])
 
 def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
+
+
+async def _insert_new(
+    session: AsyncSession, model: type[Base], *, unique: list[str], **values: Any
+) -> bool:
+    """Insert a row unless one with the same `unique` columns exists (a concurrent insert
+    included: no error, no lock wait); whether it was inserted."""
+    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    result = await session.execute(
+        insert(model).values(**values).on_conflict_do_nothing(index_elements=unique)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def _delete_found(
+    session: AsyncSession, model: type[Base], *where: ColumnElement[bool]
+) -> bool:
+    """Delete the rows `where` selects; whether there were any."""
+    result = await session.execute(delete(model).where(*where))
+    return bool(getattr(result, "rowcount", 0))
 
 
 def _like(term: str) -> str:
@@ -208,32 +229,28 @@ async def insert_assistant(
     now: datetime,
 ) -> bool:
     """Add an assistant; False when they already were one (a concurrent add included)."""
-    values = {
-        "id": new_id(),
-        "course_id": course_id,
-        "user_id": user_id,
-        "added_by": added_by,
-        "added_at": now,
-    }
-    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
-    result = await session.execute(
-        insert(CourseAssistant)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["course_id", "user_id"])
+    return await _insert_new(
+        session,
+        CourseAssistant,
+        unique=["course_id", "user_id"],
+        id=new_id(),
+        course_id=course_id,
+        user_id=user_id,
+        added_by=added_by,
+        added_at=now,
     )
-    return bool(getattr(result, "rowcount", 0))
 
 
 async def delete_assistant(
     session: AsyncSession, *, course_id: uuid.UUID, user_id: uuid.UUID
 ) -> bool:
     """Remove an assistant; False when they were not one."""
-    result = await session.execute(
-        delete(CourseAssistant).where(
-            CourseAssistant.course_id == course_id, CourseAssistant.user_id == user_id
-        )
+    return await _delete_found(
+        session,
+        CourseAssistant,
+        CourseAssistant.course_id == course_id,
+        CourseAssistant.user_id == user_id,
     )
-    return bool(getattr(result, "rowcount", 0))
 
 
 async def delete_assistant_rows(session: AsyncSession, user_id: uuid.UUID) -> None:
@@ -453,31 +470,25 @@ async def insert_enrollment(
     session: AsyncSession, *, course_id: uuid.UUID, student_id: uuid.UUID, now: datetime
 ) -> bool:
     """Enroll unless already enrolled; False when the row existed (race-safe)."""
-    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
-    result = await session.execute(
-        insert(Enrollment)
-        .values(
-            id=new_id(),
-            course_id=course_id,
-            student_id=student_id,
-            enrolled_at=now,
-            last_activity_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["course_id", "student_id"])
+    return await _insert_new(
+        session,
+        Enrollment,
+        unique=["course_id", "student_id"],
+        id=new_id(),
+        course_id=course_id,
+        student_id=student_id,
+        enrolled_at=now,
+        last_activity_at=now,
     )
-    return bool(getattr(result, "rowcount", 0))
 
 
 async def delete_enrollment(
     session: AsyncSession, *, course_id: uuid.UUID, student_id: uuid.UUID
 ) -> bool:
     """Remove an enrollment; False when there was none."""
-    result = await session.execute(
-        delete(Enrollment).where(
-            Enrollment.course_id == course_id, Enrollment.student_id == student_id
-        )
+    return await _delete_found(
+        session, Enrollment, Enrollment.course_id == course_id, Enrollment.student_id == student_id
     )
-    return bool(getattr(result, "rowcount", 0))
 
 
 async def course_and_enrollment(
@@ -716,21 +727,19 @@ async def ensure_progress(
     now: datetime,
 ) -> LessonProgress:
     """The (student, lesson) progress row, created if missing (race-safe), locked for update."""
-    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
-    await session.execute(
-        insert(LessonProgress)
-        .values(
-            id=new_id(),
-            lesson_id=lesson_id,
-            course_id=course_id,
-            student_id=student_id,
-            completed=False,
-            video_position_s=0.0,
-            video_watched_s=0.0,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["lesson_id", "student_id"])
+    await _insert_new(
+        session,
+        LessonProgress,
+        unique=["lesson_id", "student_id"],
+        id=new_id(),
+        lesson_id=lesson_id,
+        course_id=course_id,
+        student_id=student_id,
+        completed=False,
+        video_position_s=0.0,
+        video_watched_s=0.0,
+        created_at=now,
+        updated_at=now,
     )
     row = await session.scalar(
         select(LessonProgress)

@@ -13,10 +13,10 @@ import uuid
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from studyhall.audit.service import record
 from studyhall.config import Settings
 from studyhall.core.errors import Unprocessable
 from studyhall.courses import repository
+from studyhall.courses.audit_log import audit_course
 from studyhall.courses.errors import NotEnrolled
 from studyhall.courses.models import Course
 from studyhall.courses.schemas import RosterImportOut, RosterRowOut
@@ -64,13 +64,12 @@ async def add_student(
             line=line, email=address, status="already_enrolled", user_id=user.id, detail=None
         )
     await add_enrollment(session, student=user, course=course)
-    await record(
+    await audit_course(
         session,
-        action="course.student_added",
-        actor_id=actor.id,
-        target_type="course",
-        target_id=course.id,
-        details={"student_id": str(user.id), "invited": created},
+        actor,
+        course,
+        "course.student_added",
+        {"student_id": str(user.id), "invited": created},
     )
     return RosterRowOut(
         line=line,
@@ -87,13 +86,8 @@ async def remove_student(
     """Take a student out of the course (their progress is kept should they come back)."""
     if not await repository.delete_enrollment(session, course_id=course.id, student_id=student_id):
         raise NotEnrolled()
-    await record(
-        session,
-        action="course.student_removed",
-        actor_id=actor.id,
-        target_type="course",
-        target_id=course.id,
-        details={"student_id": str(student_id)},
+    await audit_course(
+        session, actor, course, "course.student_removed", {"student_id": str(student_id)}
     )
 
 

@@ -11,9 +11,9 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from studyhall.audit.service import record
 from studyhall.core.clock import utcnow
 from studyhall.courses import repository
+from studyhall.courses.audit_log import audit_course
 from studyhall.courses.errors import AlreadyTeaching, AssistantNotFound, NotATeacher
 from studyhall.courses.models import Course
 from studyhall.courses.schemas import CourseTeacherOut
@@ -49,14 +49,7 @@ async def add_assistant(
     )
     if not inserted:
         raise AlreadyTeaching()
-    await record(
-        session,
-        action="course.assistant_added",
-        actor_id=actor.id,
-        target_type="course",
-        target_id=course.id,
-        details={"user_id": str(user_id)},
-    )
+    await audit_course(session, actor, course, "course.assistant_added", {"user_id": str(user_id)})
     rows = await repository.course_teachers(session, course)
     return next(_out(row) for row in rows if row.user_id == user_id and not row.is_owner)
 
@@ -67,11 +60,6 @@ async def remove_assistant(
     """Take an assistant off the course (404 when they are not one)."""
     if not await repository.delete_assistant(session, course_id=course.id, user_id=user_id):
         raise AssistantNotFound()
-    await record(
-        session,
-        action="course.assistant_removed",
-        actor_id=actor.id,
-        target_type="course",
-        target_id=course.id,
-        details={"user_id": str(user_id)},
+    await audit_course(
+        session, actor, course, "course.assistant_removed", {"user_id": str(user_id)}
     )
