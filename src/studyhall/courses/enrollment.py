@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.core.clock import utcnow
@@ -106,20 +108,9 @@ async def list_enrolled(
     return page_of(items, total, window(limit, offset))
 
 
-def _student_row(r: repository.StudentRow) -> StudentProgressRow:
+def _student_row(r: Row[Any]) -> StudentProgressRow:
     return StudentProgressRow(
-        student_id=r.student_id,
-        email=r.email,
-        username=r.username,
-        full_name=r.full_name,
-        course_id=r.course_id,
-        course_code=r.course_code,
-        course_title=r.course_title,
-        enrolled_at=r.enrolled_at,
-        last_activity_at=r.last_activity_at,
-        lessons_total=r.lessons_total,
-        lessons_completed=r.lessons_completed,
-        progress_percent=percent_of(r.lessons_completed, r.lessons_total),
+        **r._asdict(), progress_percent=percent_of(r.lessons_completed, r.lessons_total)
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
+    Row,
     Select,
     and_,
     case,
@@ -152,17 +153,20 @@ async def list_courses(
     *,
     viewer_id: uuid.UUID | None,
     role: Role,
-    teacher_id: uuid.UUID | None,
-    search: str | None,
-    level: str | None,
-    language: str | None,
-    is_published: bool | None,
     limit: int,
     offset: int,
+    teacher_id: uuid.UUID | None = None,
     taught_by: uuid.UUID | None = None,
+    search: str | None = None,
+    level: str | None = None,
     category: str | None = None,
+    language: str | None = None,
+    is_published: bool | None = None,
 ) -> tuple[list[tuple[Course, int]], int]:
-    """Courses the viewer may see, filtered, with their student counts, and the total."""
+    """Courses the viewer may see, filtered, with their student counts, and the total.
+
+    Every filter is optional (None: not filtered): `teacher_id` the owner, `taught_by` a
+    teacher who owns or assists in the course."""
     conditions: list[ColumnElement[bool]] = []
     visible = _visible_filter(viewer_id, role)
     if visible is not None:
@@ -370,19 +374,10 @@ def _reading_order(query: _SelectT) -> _SelectT:
     )
 
 
-@dataclass(frozen=True)
-class LessonOutline:
-    id: uuid.UUID
-    module_id: uuid.UUID | None
-    title: str
-    position: int
-    video_url: str | None
-    video_provider: str | None
-    duration_s: int | None
-
-
-async def lesson_outline(session: AsyncSession, course_id: uuid.UUID) -> list[LessonOutline]:
-    """A course's lessons in reading order without their content (plain rows: the hot path)."""
+async def lesson_outline(session: AsyncSession, course_id: uuid.UUID) -> list[Row[Any]]:
+    """A course's lessons in reading order without their content: plain rows (the hot path)
+    with the fields of a lesson summary (id, module_id, title, position, video_url,
+    video_provider, duration_s)."""
     query = _reading_order(
         select(
             Lesson.id,
@@ -394,7 +389,7 @@ async def lesson_outline(session: AsyncSession, course_id: uuid.UUID) -> list[Le
             Lesson.duration_s,
         ).where(Lesson.course_id == course_id)
     )
-    return [LessonOutline(*row) for row in (await session.execute(query)).all()]
+    return list((await session.execute(query)).all())
 
 
 async def list_lessons(session: AsyncSession, course_id: uuid.UUID) -> list[Lesson]:
@@ -633,21 +628,6 @@ async def list_enrolled_courses(
     return [EnrolledRow(r[0], int(r[1]), r[2], r[3], int(r[4]), int(r[5])) for r in rows], total
 
 
-@dataclass(frozen=True)
-class StudentRow:
-    student_id: uuid.UUID
-    email: str
-    username: str | None
-    full_name: str
-    course_id: uuid.UUID
-    course_code: str
-    course_title: str
-    enrolled_at: datetime
-    last_activity_at: datetime
-    lessons_total: int
-    lessons_completed: int
-
-
 async def list_students(
     session: AsyncSession,
     *,
@@ -655,8 +635,10 @@ async def list_students(
     course_id: uuid.UUID | None,
     limit: int | None,
     offset: int,
-) -> tuple[list[StudentRow], int]:
-    """Enrollments (student × course) with names and progress, for one course or a teacher's."""
+) -> tuple[list[Row[Any]], int]:
+    """Enrollments (student × course) with names and progress, for one course or a teacher's:
+    rows of student_id, email, username, full_name, course_id, course_code, course_title,
+    enrolled_at, last_activity_at, lessons_total and lessons_completed."""
     conditions: list[ColumnElement[bool]] = []
     if course_id is not None:
         conditions.append(Enrollment.course_id == course_id)
@@ -671,13 +653,13 @@ async def list_students(
             User.email,
             User.username,
             User.full_name,
-            Course.id,
-            Course.code,
-            Course.title,
+            Course.id.label("course_id"),
+            Course.code.label("course_code"),
+            Course.title.label("course_title"),
             Enrollment.enrolled_at,
             Enrollment.last_activity_at,
-            func.coalesce(totals.c.n, 0),
-            func.coalesce(done.c.n, 0),
+            func.coalesce(totals.c.n, 0).label("lessons_total"),
+            func.coalesce(done.c.n, 0).label("lessons_completed"),
         )
         .select_from(Enrollment)
         .join(Course, Course.id == Enrollment.course_id)
@@ -697,22 +679,7 @@ async def list_students(
         offset=offset,
         count_query=_enrollments(*conditions),
     )
-    return [
-        StudentRow(
-            student_id=r[0],
-            email=r[1],
-            username=r[2],
-            full_name=r[3],
-            course_id=r[4],
-            course_code=r[5],
-            course_title=r[6],
-            enrolled_at=r[7],
-            last_activity_at=r[8],
-            lessons_total=int(r[9]),
-            lessons_completed=int(r[10]),
-        )
-        for r in rows
-    ], int(total or 0)
+    return rows, total
 
 
 # ---------------------------------------------------------------- progress
