@@ -21,7 +21,7 @@ from studyhall.assessments.schemas import (
 )
 from studyhall.assessments.viewers import whose_work
 from studyhall.core.errors import Unprocessable
-from studyhall.core.pagination import page_of, window
+from studyhall.core.pagination import Pagination, page_of, window
 from studyhall.core.schemas import Page
 from studyhall.courses.models import Course
 from studyhall.identity.models import User
@@ -102,12 +102,12 @@ async def list_assignments(
 
 
 async def assignments_for_viewer(
-    session: AsyncSession, *, course: Course, viewer: User, limit: int, offset: int
+    session: AsyncSession, *, course: Course, viewer: User, page: Pagination
 ) -> Page[AssignmentOut]:
     """A course's assignments with everyone's counts for its teachers, a student's own else."""
     _, whose = await whose_work(session, viewer=viewer, course_id=course.id)
     return await list_assignments(
-        session, course_id=course.id, student_id=whose, limit=limit, offset=offset
+        session, course_id=course.id, student_id=whose, limit=page.limit, offset=page.offset
     )
 
 

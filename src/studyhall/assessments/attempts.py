@@ -40,7 +40,7 @@ from studyhall.assessments.timing import ATTEMPT_GRACE_S, attempts_left, past_de
 from studyhall.assessments.viewers import whose_work
 from studyhall.core.clock import utcnow
 from studyhall.core.locks import serialize
-from studyhall.core.pagination import page_of, window
+from studyhall.core.pagination import Pagination, page_of, window
 from studyhall.core.schemas import Page
 from studyhall.courses import service as courses
 from studyhall.courses.errors import NotEnrolled
@@ -301,14 +301,15 @@ async def attempts_for_viewer(
     quiz: Quiz,
     viewer: User,
     student_id: uuid.UUID | None,
-    limit: int,
-    offset: int,
+    page: Pagination,
 ) -> Page[AttemptOut]:
     """The quiz's teachers see every attempt (or `student_id`'s), a student only their own."""
     _, whose = await whose_work(
         session, viewer=viewer, course_id=quiz.course_id, student_id=student_id
     )
-    return await list_attempts(session, quiz=quiz, student_id=whose, limit=limit, offset=offset)
+    return await list_attempts(
+        session, quiz=quiz, student_id=whose, limit=page.limit, offset=page.offset
+    )
 
 
 async def attempt_detail(

@@ -189,12 +189,7 @@ async def list_attempts(
     """Attempts at a quiz: a student sees their own; the owner and admins see all
     (filter `student_id`)."""
     return await service.attempts_for_viewer(
-        session,
-        quiz=quiz,
-        viewer=user,
-        student_id=student_id,
-        limit=page.limit,
-        offset=page.offset,
+        session, quiz=quiz, viewer=user, student_id=student_id, page=page
     )
 
 
@@ -222,9 +217,7 @@ async def list_assignments(
     session: SessionDep, user: CurrentUser, course: ReadableCourse, page: PageParams
 ) -> Page[AssignmentOut]:
     """The course's assignments, soonest due first; students see their own counts."""
-    return await service.assignments_for_viewer(
-        session, course=course, viewer=user, limit=page.limit, offset=page.offset
-    )
+    return await service.assignments_for_viewer(session, course=course, viewer=user, page=page)
 
 
 @router.get(
@@ -352,8 +345,7 @@ async def list_submissions(
         viewer=user,
         student_id=student_id,
         history=history,
-        limit=page.limit,
-        offset=page.offset,
+        page=page,
     )
 
 

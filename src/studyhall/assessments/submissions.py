@@ -33,6 +33,7 @@ from studyhall.assessments.uploads import UploadedFile
 from studyhall.assessments.viewers import whose_work
 from studyhall.audit.service import record
 from studyhall.core.clock import utcnow
+from studyhall.core.pagination import Pagination, page_of, window
 from studyhall.core.storage import LocalStorage
 from studyhall.courses import service as courses
 from studyhall.identity.models import User
@@ -158,13 +159,8 @@ async def list_submissions(
     view = await assignment_view(
         session, assignment=assignment, student_id=None if owner_view else student_id
     )
-    return SubmissionsPage(
-        items=[SubmissionOut.model_validate(s) for s in rows],
-        total=total,
-        limit=limit,
-        offset=offset,
-        assignment=view,
-    )
+    page = page_of(rows, total, window(limit, offset), SubmissionOut.model_validate)
+    return SubmissionsPage(**dict(page), assignment=view)
 
 
 async def submissions_for_viewer(
@@ -174,8 +170,7 @@ async def submissions_for_viewer(
     viewer: User,
     student_id: uuid.UUID | None,
     history: bool,
-    limit: int,
-    offset: int,
+    page: Pagination,
 ) -> SubmissionsPage:
     """Teachers see each student's current submission (all versions with `history`, one
     student's with `student_id`); a student sees their own versions."""
@@ -188,8 +183,8 @@ async def submissions_for_viewer(
         student_id=whose,
         owner_view=teacher,
         history=history,
-        limit=limit,
-        offset=offset,
+        limit=page.limit,
+        offset=page.offset,
     )
 
 
