@@ -22,7 +22,6 @@ from studyhall.assessments.errors import (
 )
 from studyhall.assessments.models import (
     AttemptStatus,
-    QuestionKind,
     Quiz,
     QuizAttempt,
 )
@@ -35,7 +34,7 @@ from studyhall.assessments.schemas import (
     AttemptSubmit,
     QuestionStudentOut,
 )
-from studyhall.assessments.scoring import check_answers, grade, reveal
+from studyhall.assessments.scoring import check_answers, grade, question_fields, reveal
 from studyhall.assessments.timing import ATTEMPT_GRACE_S, attempts_left, past_deadline
 from studyhall.assessments.viewers import whose_work
 from studyhall.core.clock import utcnow
@@ -248,21 +247,7 @@ async def record_practice_attempt(
         max_attempts=1,
         practice_for=student_id,
     )
-    await add_quiz(
-        session,
-        quiz,
-        [
-            {
-                "prompt": q["prompt"],
-                "kind": QuestionKind(q["kind"]),
-                "options": q.get("options"),
-                "answer": q["answer"],
-                "explanation": q.get("explanation"),
-                "points": float(q.get("points", 1.0)),
-            }
-            for q in questions
-        ],
-    )
+    await add_quiz(session, quiz, [question_fields(q) for q in questions])
     attempt = await _new_submitted_attempt(
         session, quiz=quiz, student_id=student_id, source="tutor"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -188,21 +189,8 @@ async def import_quiz(
     if not imported:
         raise Unprocessable("No usable question in the import", code="empty_import")
     quiz = _new_quiz(course_id, data)
-    await add_quiz(
-        session,
-        quiz,
-        [
-            {
-                "prompt": q.prompt,
-                "kind": QuestionKind.single,
-                "options": q.options,
-                "answer": q.answer,
-                "explanation": q.explanation,
-                "points": q.points,
-            }
-            for q in imported
-        ],
-    )
+    # Imported records are single-choice questions.
+    await add_quiz(session, quiz, [{**asdict(q), "kind": QuestionKind.single} for q in imported])
     return ImportResult(
         quiz=QuizSummary.model_validate(quiz), imported=len(imported), skipped=skipped
     )

@@ -47,18 +47,22 @@ def _given_index(options: list[str], value: Any) -> int | None:
     return None
 
 
+def question_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A question's stored fields (its id aside) from its JSON form (`question_row`)."""
+    return {
+        "prompt": row["prompt"],
+        "kind": QuestionKind(row["kind"]),
+        "options": row.get("options"),
+        "answer": row["answer"],
+        "explanation": row.get("explanation"),
+        "points": float(row.get("points", 1.0)),
+    }
+
+
 def question_from_row(row: Mapping[str, Any]) -> Question:
     """A transient question (never saved) from its stored JSON form, so another domain that
     keeps questions of its own (the tutor's in-chat tests) grades them by these rules."""
-    return Question(
-        id=uuid.UUID(row["id"]) if row.get("id") else new_id(),
-        prompt=row["prompt"],
-        kind=QuestionKind(row["kind"]),
-        options=row.get("options"),
-        answer=row["answer"],
-        explanation=row.get("explanation"),
-        points=float(row.get("points", 1.0)),
-    )
+    return Question(id=uuid.UUID(row["id"]) if row.get("id") else new_id(), **question_fields(row))
 
 
 def question_row(question: Question) -> dict[str, Any]:

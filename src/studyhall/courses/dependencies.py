@@ -37,6 +37,13 @@ from studyhall.identity.dependencies import (
 from studyhall.identity.models import User
 
 
+async def _seen_course(session: AsyncSession, user: User | None, course_id: uuid.UUID) -> Course:
+    course = await service.visible_course(session, user=user, course_id=course_id)
+    if course is None:
+        raise CourseNotFound()
+    return course
+
+
 @answers(401, 403)
 async def catalog_viewer(
     request: Request,
@@ -61,10 +68,7 @@ async def catalog_course(
     course_id: uuid.UUID, viewer: CatalogViewer, session: SessionDep
 ) -> Course:
     """The course in the path if the caller (anonymous too) sees it in the catalog."""
-    course = await service.visible_course(session, user=viewer, course_id=course_id)
-    if course is None:
-        raise CourseNotFound()
-    return course
+    return await _seen_course(session, viewer, course_id)
 
 
 CatalogCourse = Annotated[Course, Depends(catalog_course)]
@@ -73,10 +77,7 @@ CatalogCourse = Annotated[Course, Depends(catalog_course)]
 @answers(404)
 async def course_by_id(course_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Course:
     """The course in the path, if the caller may see it in the catalog (404 otherwise)."""
-    course = await service.visible_course(session, user=user, course_id=course_id)
-    if course is None:
-        raise CourseNotFound()
-    return course
+    return await _seen_course(session, user, course_id)
 
 
 CourseById = Annotated[Course, Depends(course_by_id)]
