@@ -7,6 +7,7 @@ course A gets 404 for course B's unpublished quizzes, attempts and submissions.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 from fastapi import Depends
@@ -23,13 +24,9 @@ from studyhall.core.db import SessionDep
 from studyhall.core.errors import AppError
 from studyhall.core.openapi import answers
 from studyhall.courses import service as courses
-from studyhall.courses.dependencies import (
-    course_managed_by,
-    course_read_by,
-    course_studied_by,
-)
+from studyhall.courses.dependencies import loaders_of
 from studyhall.courses.errors import NotCourseOwner
-from studyhall.courses.loaders import for_student, in_visible_course, through_course
+from studyhall.courses.loaders import in_visible_course
 from studyhall.identity.dependencies import CurrentUser
 from studyhall.identity.models import User
 
@@ -37,7 +34,7 @@ Work = TypeVar("Work", QuizAttempt, Submission)
 
 
 async def _own_or_taught(
-    session: SessionDep, user: User, work: Work | None, not_found: type[AppError]
+    session: SessionDep, user: User, work: Work | None, not_found: Callable[[], AppError]
 ) -> Work:
     """A student's work is seen by that student and by the course's teachers (or an admin);
     anyone else gets `not_found` (404), as for work that does not exist."""
@@ -60,14 +57,7 @@ async def quiz_by_id(quiz_id: uuid.UUID, user: CurrentUser, session: SessionDep)
     )
 
 
-QuizById = Annotated[Quiz, Depends(quiz_by_id)]
-
-quiz_for_reader = through_course(quiz_by_id, course_read_by)
-"""A quiz of a course the caller may read (enrolled student, owner, admin)."""
-quiz_for_owner = through_course(quiz_by_id, course_managed_by)
-"""A quiz of a course the caller manages."""
-quiz_for_student = for_student(quiz_by_id, course_studied_by)
-"""A quiz of a published course the calling student is enrolled in."""
+quiz_for_reader, quiz_for_owner, quiz_for_student = loaders_of(quiz_by_id)
 
 ReadableQuiz = Annotated[Quiz, Depends(quiz_for_reader)]
 OwnedQuiz = Annotated[Quiz, Depends(quiz_for_owner)]
@@ -100,14 +90,7 @@ async def assignment_by_id(
     )
 
 
-AssignmentById = Annotated[Assignment, Depends(assignment_by_id)]
-
-assignment_for_reader = through_course(assignment_by_id, course_read_by)
-"""An assignment of a course the caller may read."""
-assignment_for_owner = through_course(assignment_by_id, course_managed_by)
-"""An assignment of a course the caller manages."""
-assignment_for_student = for_student(assignment_by_id, course_studied_by)
-"""An assignment of a published course the calling student is enrolled in."""
+assignment_for_reader, assignment_for_owner, assignment_for_student = loaders_of(assignment_by_id)
 
 ReadableAssignment = Annotated[Assignment, Depends(assignment_for_reader)]
 OwnedAssignment = Annotated[Assignment, Depends(assignment_for_owner)]

@@ -8,7 +8,8 @@ but not use answer 403.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request, Security
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +24,14 @@ from studyhall.courses.errors import (
     ModuleNotFound,
     NotCourseOwner,
 )
-from studyhall.courses.loaders import for_student, in_visible_course, through_course
+from studyhall.courses.loaders import (
+    InCourse,
+    Loader,
+    StudentLoader,
+    for_student,
+    in_visible_course,
+    through_course,
+)
 from studyhall.courses.models import Course, Lesson, Module
 from studyhall.identity.dependencies import (
     CurrentUser,
@@ -35,6 +43,8 @@ from studyhall.identity.dependencies import (
     oauth2_scheme,
 )
 from studyhall.identity.models import User
+
+T = TypeVar("T", bound=InCourse)
 
 
 async def _seen_course(session: AsyncSession, user: User | None, course_id: uuid.UUID) -> Course:
@@ -150,6 +160,18 @@ async def course_studied_by(session: AsyncSession, user: User, course_id: uuid.U
     return await course_for_enrolled_student(user, course, session)
 
 
+def loaders_of(
+    by_id: Callable[..., Awaitable[T]],
+) -> tuple[Loader[T], Loader[T], StudentLoader[T]]:
+    """The loaders every object of a course has, for what the caller does with the object
+    `by_id` loads: (read, manage, study as an enrolled student)."""
+    return (
+        through_course(by_id, course_read_by),
+        through_course(by_id, course_managed_by),
+        for_student(by_id, course_studied_by),
+    )
+
+
 ReadableCourse = Annotated[Course, Depends(course_for_reader)]
 OwnedCourse = Annotated[Course, Depends(course_for_owner)]
 TaughtCourse = Annotated[Course, Depends(course_for_teacher)]
@@ -176,16 +198,8 @@ async def lesson_by_id(lesson_id: uuid.UUID, user: CurrentUser, session: Session
     return await in_visible_course(session, user, lesson, LessonNotFound)
 
 
-LessonById = Annotated[Lesson, Depends(lesson_by_id)]
-
-lesson_for_reader = through_course(lesson_by_id, course_read_by)
-"""A lesson whose course the caller may read."""
-lesson_for_owner = through_course(lesson_by_id, course_managed_by)
-"""A lesson of a course the caller manages."""
+lesson_for_reader, lesson_for_owner, lesson_for_enrolled_student = loaders_of(lesson_by_id)
 lesson_for_teacher = through_course(lesson_by_id, course_taught_by)
-"""A lesson of a course the caller teaches (owner, assistant, admin)."""
-lesson_for_enrolled_student = for_student(lesson_by_id, course_studied_by)
-"""A lesson of a published course the calling student is enrolled in."""
 
 ReadableLesson = Annotated[Lesson, Depends(lesson_for_reader)]
 OwnedLesson = Annotated[Lesson, Depends(lesson_for_owner)]

@@ -4,7 +4,8 @@ Such an object is authorized through its course, so every kind answers the same 
 same case: 404 when its course is not visible to the caller (its existence is not shown), then
 the course's own rule for what the caller does (read, manage, teach, study: 403 otherwise).
 `in_visible_course` is the first half; `through_course` and `for_student` make the second half's
-loaders from an object's loader and one of the course checks (`course_read_by`, ...).
+loaders from an object's loader and one of the course checks (`course_read_by`, ...), and
+`courses.dependencies.loaders_of` makes the three every object has (read, manage, study).
 
 No `from __future__ import annotations` here: the loaders made below name the object's loader
 (a local of the factory) in their annotations, and FastAPI must read those as objects; as
@@ -36,10 +37,14 @@ T = TypeVar("T", bound=InCourse)
 
 # Passes when the caller may act on the course of this id, raises (403, 404) otherwise.
 CourseCheck = Callable[[AsyncSession, User, uuid.UUID], Awaitable[Course]]
+# A loader of an object for a caller (the object, the caller, the session) ...
+Loader = Callable[[T, User, AsyncSession], Awaitable[T]]
+# ... and one for a student, whose role is checked first (the student, the object, the session).
+StudentLoader = Callable[[User, T, AsyncSession], Awaitable[T]]
 
 
 async def in_visible_course(
-    session: AsyncSession, user: User, found: T | None, not_found: type[AppError]
+    session: AsyncSession, user: User, found: T | None, not_found: Callable[[], AppError]
 ) -> T:
     """`found` if it exists and the caller sees its course in the catalog; `not_found` else."""
     if found is None or (
@@ -49,9 +54,7 @@ async def in_visible_course(
     return found
 
 
-def through_course(
-    by_id: Callable[..., Awaitable[T]], check: CourseCheck
-) -> Callable[[T, User, AsyncSession], Awaitable[T]]:
+def through_course(by_id: Callable[..., Awaitable[T]], check: CourseCheck) -> Loader[T]:
     """The loader of the object `by_id` loads, for a caller `check` accepts on its course."""
 
     @answers(403)
@@ -64,9 +67,7 @@ def through_course(
     return loader
 
 
-def for_student(
-    by_id: Callable[..., Awaitable[T]], check: CourseCheck
-) -> Callable[[User, T, AsyncSession], Awaitable[T]]:
+def for_student(by_id: Callable[..., Awaitable[T]], check: CourseCheck) -> StudentLoader[T]:
     """`through_course` for a student's own actions: the caller's role is checked first (a
     non-student gets 403 before any lookup), then `check` (published course, enrolled)."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -374,7 +375,9 @@ def _reading_order(query: _SelectT) -> _SelectT:
     )
 
 
-async def lesson_outline(session: AsyncSession, course_id: uuid.UUID) -> list[Row[Any]]:
+async def lesson_outline(
+    session: AsyncSession, course_id: uuid.UUID
+) -> Sequence[Row[*tuple[Any, ...]]]:
     """A course's lessons in reading order without their content: plain rows (the hot path)
     with the fields of a lesson summary (id, module_id, title, position, video_url,
     video_provider, duration_s)."""
@@ -389,7 +392,7 @@ async def lesson_outline(session: AsyncSession, course_id: uuid.UUID) -> list[Ro
             Lesson.duration_s,
         ).where(Lesson.course_id == course_id)
     )
-    return list((await session.execute(query)).all())
+    return (await session.execute(query)).all()
 
 
 async def list_lessons(session: AsyncSession, course_id: uuid.UUID) -> list[Lesson]:
