@@ -70,6 +70,12 @@ async def _delete_found(
     return bool(getattr(result, "rowcount", 0))
 
 
+async def _count(session: AsyncSession, model: type[Base], *where: ColumnElement[bool]) -> int:
+    """How many rows of `model` match `where`."""
+    n = await session.scalar(select(func.count()).select_from(model).where(*where))
+    return int(n or 0)
+
+
 def _like(term: str) -> str:
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -206,10 +212,7 @@ async def list_courses(
 
 async def count_students(session: AsyncSession, course_id: uuid.UUID) -> int:
     """Number of students enrolled in a course."""
-    n = await session.scalar(
-        select(func.count()).select_from(Enrollment).where(Enrollment.course_id == course_id)
-    )
-    return int(n or 0)
+    return await _count(session, Enrollment, Enrollment.course_id == course_id)
 
 
 async def delete_course(session: AsyncSession, course_id: uuid.UUID) -> None:
@@ -329,10 +332,7 @@ async def list_modules(session: AsyncSession, course_id: uuid.UUID) -> list[Modu
 
 async def count_modules(session: AsyncSession, course_id: uuid.UUID) -> int:
     """How many modules a course has (= the next free position, positions being dense)."""
-    n = await session.scalar(
-        select(func.count()).select_from(Module).where(Module.course_id == course_id)
-    )
-    return int(n or 0)
+    return await _count(session, Module, Module.course_id == course_id)
 
 
 async def shift_modules(
@@ -410,18 +410,12 @@ async def count_lessons_in_scope(
     session: AsyncSession, course_id: uuid.UUID, module_id: uuid.UUID | None
 ) -> int:
     """Lessons in one ordering scope (a module, or the course's module-less lessons)."""
-    n = await session.scalar(
-        select(func.count()).select_from(Lesson).where(*_lesson_scope(course_id, module_id))
-    )
-    return int(n or 0)
+    return await _count(session, Lesson, *_lesson_scope(course_id, module_id))
 
 
 async def count_lessons(session: AsyncSession, course_id: uuid.UUID) -> int:
     """All lessons of a course."""
-    n = await session.scalar(
-        select(func.count()).select_from(Lesson).where(Lesson.course_id == course_id)
-    )
-    return int(n or 0)
+    return await _count(session, Lesson, Lesson.course_id == course_id)
 
 
 async def shift_lessons(
@@ -730,16 +724,13 @@ async def completed_lessons(
     session: AsyncSession, *, course_id: uuid.UUID, student_id: uuid.UUID
 ) -> int:
     """How many lessons of a course the student has completed."""
-    n = await session.scalar(
-        select(func.count())
-        .select_from(LessonProgress)
-        .where(
-            LessonProgress.course_id == course_id,
-            LessonProgress.student_id == student_id,
-            LessonProgress.completed.is_(True),
-        )
+    return await _count(
+        session,
+        LessonProgress,
+        LessonProgress.course_id == course_id,
+        LessonProgress.student_id == student_id,
+        LessonProgress.completed.is_(True),
     )
-    return int(n or 0)
 
 
 async def course_progress_rows(
