@@ -17,13 +17,13 @@ from studyhall.courses.audit_log import audit_course
 from studyhall.courses.errors import CourseCodeTaken, InvalidTeacher
 from studyhall.courses.hooks import course_deletion_hooks
 from studyhall.courses.models import Course, Visibility
+from studyhall.courses.outline import module_out
 from studyhall.courses.schemas import (
     CourseCreate,
     CourseDetail,
     CourseSummary,
     CourseUpdate,
     LessonSummary,
-    ModuleOut,
     category_key,
 )
 from studyhall.identity.models import Role, User
@@ -197,16 +197,6 @@ async def course_detail(
     for summary in summaries:
         if summary.module_id is not None and summary.module_id in by_module:
             by_module[summary.module_id].append(summary)
-    module_out = [
-        ModuleOut(
-            id=m.id,
-            course_id=m.course_id,
-            title=m.title,
-            position=m.position,
-            lessons=by_module[m.id],
-        )
-        for m in modules
-    ]
     base = CourseSummary.model_validate(course).model_dump()
     base["student_count"] = student_count
     return CourseDetail(
@@ -214,6 +204,6 @@ async def course_detail(
         guide=course.guide if for_manager else None,
         join_code=course.join_code if for_manager else None,
         lesson_count=len(summaries),
-        modules=module_out,
+        modules=[module_out(m, by_module[m.id]) for m in modules],
         lessons=summaries,
     )

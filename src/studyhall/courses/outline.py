@@ -24,6 +24,21 @@ def _clamp(value: int, low: int, high: int) -> int:
     return max(low, min(value, high))
 
 
+def _shift_for_move(old: int, new: int) -> tuple[int, int, int] | None:
+    """(start, end, delta): the positions the others in a dense ordering step through when one
+    moves from `old` to `new` (up to make room, down to fill the gap); None when it stays."""
+    if new < old:
+        return new, old - 1, 1
+    if new > old:
+        return old + 1, new, -1
+    return None
+
+
+def module_out(module: Module, lessons: list[LessonSummary]) -> ModuleOut:
+    """A module with its lessons (in order)."""
+    return ModuleOut.model_validate(module).model_copy(update={"lessons": lessons})
+
+
 async def create_module(session: AsyncSession, *, course: Course, data: ModuleCreate) -> ModuleOut:
     """Insert a module; a position shifts the modules at and after it."""
     await repository.lock_course(session, course.id)
@@ -43,14 +58,12 @@ async def update_module(session: AsyncSession, *, module: Module, data: ModuleUp
     if data.position is not None and data.position != module.position:
         await repository.lock_course(session, module.course_id)
         count = await repository.count_modules(session, module.course_id)
-        old, new = module.position, _clamp(data.position, 0, count - 1)
-        if new < old:
+        new = _clamp(data.position, 0, count - 1)
+        shift = _shift_for_move(module.position, new)
+        if shift is not None:
+            start, end, delta = shift
             await repository.shift_modules(
-                session, module.course_id, start=new, end=old - 1, delta=1
-            )
-        elif new > old:
-            await repository.shift_modules(
-                session, module.course_id, start=old + 1, end=new, delta=-1
+                session, module.course_id, start=start, end=end, delta=delta
             )
         module.position = new
     await session.flush()
@@ -59,13 +72,7 @@ async def update_module(session: AsyncSession, *, module: Module, data: ModuleUp
         for lesson in await repository.lesson_outline(session, module.course_id)
         if lesson.module_id == module.id
     ]
-    return ModuleOut(
-        id=module.id,
-        course_id=module.course_id,
-        title=module.title,
-        position=module.position,
-        lessons=lessons,
-    )
+    return module_out(module, lessons)
 
 
 async def delete_module(session: AsyncSession, *, module: Module) -> None:
@@ -145,25 +152,17 @@ async def update_lesson(session: AsyncSession, *, lesson: Lesson, data: LessonUp
         lesson.position = position
     elif new_position is not None and new_position != lesson.position:
         count = await repository.count_lessons_in_scope(session, lesson.course_id, lesson.module_id)
-        old, new = lesson.position, _clamp(new_position, 0, count - 1)
-        if new < old:
+        new = _clamp(new_position, 0, count - 1)
+        shift = _shift_for_move(lesson.position, new)
+        if shift is not None:
+            start, end, delta = shift
             await repository.shift_lessons(
                 session,
                 lesson.course_id,
                 lesson.module_id,
-                start=new,
-                end=old - 1,
-                delta=1,
-                exclude=lesson.id,
-            )
-        elif new > old:
-            await repository.shift_lessons(
-                session,
-                lesson.course_id,
-                lesson.module_id,
-                start=old + 1,
-                end=new,
-                delta=-1,
+                start=start,
+                end=end,
+                delta=delta,
                 exclude=lesson.id,
             )
         lesson.position = new
