@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,6 +50,11 @@ from studyhall.identity.models import User
 ATTEMPTS_LOCK = "quiz-attempts"
 
 
+def _attempt_fields(attempt: QuizAttempt, schema: type[BaseModel]) -> dict[str, Any]:
+    """The attempt's own fields that `schema` shows (what the answer adds is the caller's)."""
+    return AttemptOut.model_validate(attempt).model_dump(include=set(schema.model_fields))
+
+
 async def start_attempt(
     session: AsyncSession, *, quiz: Quiz, student: User
 ) -> tuple[AttemptStartOut, bool]:
@@ -88,11 +94,7 @@ async def start_attempt(
     questions = await repository.list_questions(session, quiz.id)
     return (
         AttemptStartOut(
-            id=attempt.id,
-            quiz_id=quiz.id,
-            status=attempt.status,
-            started_at=attempt.started_at,
-            deadline_at=attempt.deadline_at,
+            **_attempt_fields(attempt, AttemptStartOut),
             attempts_used=used,
             attempts_remaining=attempts_left(quiz, used),
             questions=[QuestionStudentOut.model_validate(q) for q in questions],
@@ -130,17 +132,7 @@ async def _finish(
     used = await repository.count_attempts(session, quiz_id=quiz.id, student_id=attempt.student_id)
     remaining = attempts_left(quiz, used)
     return AttemptResult(
-        id=attempt.id,
-        quiz_id=quiz.id,
-        status=attempt.status,
-        score=graded.score,
-        max_score=graded.max_score,
-        percent=graded.percent,
-        passed=graded.passed,
-        started_at=attempt.started_at,
-        submitted_at=now,
-        time_spent_s=time_spent_s,
-        elapsed_s=attempt.elapsed_s,
+        **_attempt_fields(attempt, AttemptResult),
         attempts_used=used,
         attempts_remaining=remaining,
         results=reveal(graded.results, questions, everything=graded.passed or remaining == 0),

@@ -15,6 +15,7 @@ from studyhall.courses.models import Course, Lesson, VideoWatchEvent
 from studyhall.courses.schemas import (
     CourseProgressOut,
     DropOffBucket,
+    LessonProgressOut,
     LessonProgressRow,
     ProgressUpdate,
     ProgressUpdateOut,
@@ -77,13 +78,7 @@ async def update_progress(
     )
     total = await repository.count_lessons(session, lesson.course_id)
     return ProgressUpdateOut(
-        lesson_id=row.lesson_id,
-        course_id=row.course_id,
-        completed=row.completed,
-        completed_at=row.completed_at,
-        video_position_s=row.video_position_s,
-        video_watched_s=row.video_watched_s,
-        updated_at=row.updated_at,
+        **LessonProgressOut.model_validate(row).model_dump(),
         course_progress_percent=percent_of(done, total),
     )
 
