@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from studyhall.audit.service import record
 from studyhall.billing import repository
 from studyhall.billing.ledger import check_amount
+from studyhall.billing.ledger_filter import LedgerFilter
 from studyhall.billing.models import Direction, EntryType, Expense, LedgerEntry
 from studyhall.core.clock import utcnow
 
@@ -110,16 +111,15 @@ async def list_transactions(
     offset: int = 0,
 ) -> TransactionsPage:
     """Ledger entries, newest first, with the totals of all that match the filters."""
-    entries, totals = await repository.list_entries(
-        session,
-        user_id=user_id,
-        direction=direction,
-        entry_type=entry_type,
-        since=since,
-        until=until,
-        limit=limit,
-        offset=offset,
-    )
+    where = LedgerFilter(user_id, direction, entry_type, since, until)
+    return await transactions(session, where, limit=limit, offset=offset)
+
+
+async def transactions(
+    session: AsyncSession, where: LedgerFilter, *, limit: int, offset: int
+) -> TransactionsPage:
+    """The ledger entries `where` selects, newest first, with the totals of all of them."""
+    entries, totals = await repository.list_entries(session, where, limit=limit, offset=offset)
     return TransactionsPage(
         entries=entries,
         totals=TransactionTotals(

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from studyhall.billing.ledger_filter import LedgerFilter
 from studyhall.billing.models import (
     CourseCap,
     Direction,
@@ -173,25 +174,18 @@ async def entry_exists(session: AsyncSession, dedupe_key: str) -> bool:
     return found is not None
 
 
-def _entry_conditions(
-    *,
-    user_id: uuid.UUID | None,
-    direction: Direction | None,
-    entry_type: EntryType | None,
-    since: datetime | None,
-    until: datetime | None,
-) -> list[ColumnElement[bool]]:
+def _entry_conditions(where: LedgerFilter) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
-    if user_id is not None:
-        conditions.append(LedgerEntry.user_id == user_id)
-    if direction is not None:
-        conditions.append(LedgerEntry.direction == direction)
-    if entry_type is not None:
-        conditions.append(LedgerEntry.type == entry_type)
-    if since is not None:
-        conditions.append(LedgerEntry.created_at >= since)
-    if until is not None:
-        conditions.append(LedgerEntry.created_at < until)
+    if where.user_id is not None:
+        conditions.append(LedgerEntry.user_id == where.user_id)
+    if where.direction is not None:
+        conditions.append(LedgerEntry.direction == where.direction)
+    if where.entry_type is not None:
+        conditions.append(LedgerEntry.type == where.entry_type)
+    if where.since is not None:
+        conditions.append(LedgerEntry.created_at >= where.since)
+    if where.until is not None:
+        conditions.append(LedgerEntry.created_at < where.until)
     return conditions
 
 
@@ -203,20 +197,10 @@ class EntryTotals:
 
 
 async def list_entries(
-    session: AsyncSession,
-    *,
-    user_id: uuid.UUID | None,
-    direction: Direction | None,
-    entry_type: EntryType | None,
-    since: datetime | None,
-    until: datetime | None,
-    limit: int,
-    offset: int,
+    session: AsyncSession, where: LedgerFilter, *, limit: int, offset: int
 ) -> tuple[list[LedgerEntry], EntryTotals]:
     """Newest-first page of ledger entries with the totals of everything that matches."""
-    conditions = _entry_conditions(
-        user_id=user_id, direction=direction, entry_type=entry_type, since=since, until=until
-    )
+    conditions = _entry_conditions(where)
     credit = case((LedgerEntry.balance_delta > 0, LedgerEntry.balance_delta), else_=0)
     debit = case((LedgerEntry.balance_delta < 0, -LedgerEntry.balance_delta), else_=0)
     totals_row = (

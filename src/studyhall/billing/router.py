@@ -7,12 +7,14 @@ Every /wallet route is about the caller's own wallet (no id of another user is a
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, status
 from fastapi.responses import Response
 
 from studyhall.billing import bulk, payments, service, wallets
+from studyhall.billing.ledger_filter import LedgerFilter
 from studyhall.billing.models import Direction, EntryType, ReservationStatus
 from studyhall.billing.schemas import (
     BulkTopupIn,
@@ -83,6 +85,36 @@ async def _target_user(session: SessionDep, user_id: uuid.UUID, _admin: AdminUse
 TargetUser = Annotated[User, Depends(_target_user)]
 
 
+async def _ledger_filter(
+    direction: Direction | None = None,
+    type_: Annotated[EntryType | None, Query(alias="type")] = None,
+    since: IsoDatetime | None = None,
+    until: IsoDatetime | None = None,
+) -> LedgerFilter:
+    """The ledger listings' query filters (the user is the route's to choose)."""
+    return LedgerFilter(direction=direction, entry_type=type_, since=since, until=until)
+
+
+LedgerFilterParams = Annotated[LedgerFilter, Depends(_ledger_filter)]
+
+
+StatusFilter = Annotated[ReservationStatus | None, Query(alias="status")]
+
+
+async def _reservations_page(
+    session: SessionDep, page: Pagination, user_id: uuid.UUID, status_: ReservationStatus | None
+) -> Page[ReservationOut]:
+    """A page of one user's reservations (of one status when given), newest first."""
+    return await listed(
+        page,
+        ReservationOut.model_validate,
+        service.list_reservations,
+        session,
+        user_id=user_id,
+        status=status_,
+    )
+
+
 def _transactions_page(page: service.TransactionsPage, p: Pagination) -> TransactionPage:
     return TransactionPage(
         items=[TransactionOut.model_validate(e) for e in page.entries],
@@ -109,20 +141,10 @@ async def get_wallet(
 
 @router.get("/wallet/reservations")
 async def my_reservations(
-    session: SessionDep,
-    user: CurrentUser,
-    page: PageParams,
-    status_: Annotated[ReservationStatus | None, Query(alias="status")] = None,
+    session: SessionDep, user: CurrentUser, page: PageParams, status_: StatusFilter = None
 ) -> Page[ReservationOut]:
     """My reservations, newest first; filter by status."""
-    return await listed(
-        page,
-        ReservationOut.model_validate,
-        service.list_reservations,
-        session,
-        user_id=user.id,
-        status=status_,
-    )
+    return await _reservations_page(session, page, user.id, status_)
 
 
 @router.get("/wallet/reservations/{reservation_id}")
@@ -142,10 +164,7 @@ async def my_transactions(
     user: CurrentUser,
     settings: SettingsDep,
     page: PageParams,
-    direction: Direction | None = None,
-    type_: Annotated[EntryType | None, Query(alias="type")] = None,
-    since: IsoDatetime | None = None,
-    until: IsoDatetime | None = None,
+    where: LedgerFilterParams,
 ) -> TransactionPage:
     """My ledger entries, newest first, with totals."""
     entries = await wallets.own_transactions(
@@ -153,10 +172,7 @@ async def my_transactions(
         session,
         user_id=user.id,
         settings=settings.billing,
-        direction=direction,
-        entry_type=type_,
-        since=since,
-        until=until,
+        where=where,
         limit=page.limit,
         offset=page.offset,
     )
@@ -236,20 +252,10 @@ async def admin_set_limits(
 
 @router.get("/admin/wallets/{user_id}/reservations")
 async def admin_list_reservations(
-    target: TargetUser,
-    session: SessionDep,
-    page: PageParams,
-    status_: Annotated[ReservationStatus | None, Query(alias="status")] = None,
+    target: TargetUser, session: SessionDep, page: PageParams, status_: StatusFilter = None
 ) -> Page[ReservationOut]:
     """A user's reservations, newest first."""
-    return await listed(
-        page,
-        ReservationOut.model_validate,
-        service.list_reservations,
-        session,
-        user_id=target.id,
-        status=status_,
-    )
+    return await _reservations_page(session, page, target.id, status_)
 
 
 @router.post(
@@ -419,22 +425,12 @@ async def admin_transactions(
     session: SessionDep,
     _admin: AdminUser,
     page: PageParams,
-    direction: Direction | None = None,
-    type_: Annotated[EntryType | None, Query(alias="type")] = None,
+    where: LedgerFilterParams,
     user_id: uuid.UUID | None = None,
-    since: IsoDatetime | None = None,
-    until: IsoDatetime | None = None,
 ) -> TransactionPage:
     """The ledger across users, newest first, filtered, with credit/debit totals."""
-    result = await service.list_transactions(
-        session,
-        user_id=user_id,
-        direction=direction,
-        entry_type=type_,
-        since=since,
-        until=until,
-        limit=page.limit,
-        offset=page.offset,
+    result = await service.transactions(
+        session, replace(where, user_id=user_id), limit=page.limit, offset=page.offset
     )
     return _transactions_page(result, page)
 

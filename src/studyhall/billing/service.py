@@ -40,6 +40,7 @@ from studyhall.billing.reports import list_expenses as list_expenses
 from studyhall.billing.reports import list_transactions as list_transactions
 from studyhall.billing.reports import record_expense as record_expense
 from studyhall.billing.reports import revenue as revenue
+from studyhall.billing.reports import transactions as transactions
 from studyhall.billing.reports import usage_stats as usage_stats
 from studyhall.billing.reservations import expire_due as expire_due
 from studyhall.billing.reservations import finalize as finalize

@@ -9,12 +9,12 @@ shows at once (a SQLite read would see an older snapshot).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.billing import service
-from studyhall.billing.models import Direction, EntryType
+from studyhall.billing.ledger_filter import LedgerFilter
 from studyhall.config import BillingSettings
 from studyhall.core.db import Database
 
@@ -36,29 +36,14 @@ async def own_transactions(
     *,
     user_id: uuid.UUID,
     settings: BillingSettings,
-    direction: Direction | None,
-    entry_type: EntryType | None,
-    since: datetime | None,
-    until: datetime | None,
+    where: LedgerFilter,
     limit: int,
     offset: int,
 ) -> service.TransactionsPage:
-    """The user's ledger entries, newest first, with totals."""
-
-    async def read(s: AsyncSession) -> service.TransactionsPage:
-        return await service.list_transactions(
-            s,
-            user_id=user_id,
-            direction=direction,
-            entry_type=entry_type,
-            since=since,
-            until=until,
-            limit=limit,
-            offset=offset,
-        )
-
+    """The user's ledger entries that `where` also selects, newest first, with totals."""
+    own = replace(where, user_id=user_id)
     if await service.find_wallet(session, user_id=user_id, settings=settings) is not None:
-        return await read(session)
+        return await service.transactions(session, own, limit=limit, offset=offset)
     async with db.session() as write_session:
         await service.get_wallet(write_session, user_id=user_id, settings=settings)
-        return await read(write_session)
+        return await service.transactions(write_session, own, limit=limit, offset=offset)
