@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, status
-from fastapi.responses import Response
+from pydantic import BaseModel
 
 from studyhall.billing import bulk, payments, service, wallets
 from studyhall.billing.ledger_filter import LedgerFilter
@@ -41,6 +41,7 @@ from studyhall.billing.schemas import (
 from studyhall.core.db import Database, SessionDep
 from studyhall.core.errors import Unprocessable
 from studyhall.core.idempotency import IdempotencyDep
+from studyhall.core.idempotent_routes import idempotent
 from studyhall.core.openapi import DocumentedRoute, errors
 from studyhall.core.pagination import PageParams, Pagination, listed, slice_page
 from studyhall.core.schemas import IsoDatetime, Page
@@ -83,6 +84,38 @@ async def _target_user(session: SessionDep, user_id: uuid.UUID, _admin: AdminUse
 
 
 TargetUser = Annotated[User, Depends(_target_user)]
+
+
+# Bodies refused before their Idempotency-Key is claimed (a parameter after the caller's, so
+# a stranger is answered 401/403 first, as with any other body).
+
+
+async def _named_targets(body: BulkTopupIn) -> BulkTopupIn:
+    """422 `no_targets` when a bulk top-up names no wallet."""
+    if body.course_id is None and not body.user_ids and not body.emails and not body.csv:
+        raise Unprocessable(
+            "Name the wallets: course_id, user_ids, emails or csv", code="no_targets"
+        )
+    return body
+
+
+async def _payable(body: CheckoutIn, settings: SettingsDep) -> CheckoutIn:
+    """503 when payments are not configured (a body that is not valid is a 422 first)."""
+    payments.require_configured(settings.billing)
+    return body
+
+
+NamedTargets = Annotated[BulkTopupIn, Depends(_named_targets)]
+PayableCheckout = Annotated[CheckoutIn, Depends(_payable)]
+
+
+# What a retried write must repeat (`idempotent`'s `request`): the body, with the user acted on.
+def _body(body: BaseModel) -> BaseModel:
+    return body
+
+
+def _target_and_body(target: User, body: BaseModel) -> dict[str, object]:
+    return {"user_id": target.id, "body": body}
 
 
 async def _ledger_filter(
@@ -198,35 +231,26 @@ async def admin_get_wallet(
     response_model=TopupOut,
     responses=errors(described=_NOT_FOUND | _KEY_REUSED),
 )
+@idempotent(
+    "POST /admin/wallets/{user_id}/topup",
+    status_code=status.HTTP_201_CREATED,
+    caller="admin",
+    request=_target_and_body,
+)
 async def admin_topup(
-    target: TargetUser,
-    body: TopupIn,
-    session: SessionDep,
-    admin: AdminUser,
-    settings: SettingsDep,
-    idem: IdempotencyDep,
-) -> TopupOut | Response:
+    target: TargetUser, body: TopupIn, session: SessionDep, admin: AdminUser, settings: SettingsDep
+) -> TopupOut:
     """Credit tokens (or debit with a negative amount: an adjustment); audited."""
-
-    async def topup() -> TopupOut:
-        entry, wallet = await service.topup(
-            session,
-            user_id=target.id,
-            amount=body.amount,
-            reason=body.reason,
-            reference=body.reference,
-            actor_id=admin.id,
-            settings=settings.billing,
-        )
-        return TopupOut(transaction_id=entry.id, new_balance=wallet.balance)
-
-    return await idem.run(
-        topup,
-        user_id=admin.id,
-        route="POST /admin/wallets/{user_id}/topup",
-        request={"user_id": target.id, "body": body},
-        status_code=status.HTTP_201_CREATED,
+    entry, wallet = await service.topup(
+        session,
+        user_id=target.id,
+        amount=body.amount,
+        reason=body.reason,
+        reference=body.reference,
+        actor_id=admin.id,
+        settings=settings.billing,
     )
+    return TopupOut(transaction_id=entry.id, new_balance=wallet.balance)
 
 
 @router.patch("/admin/wallets/{user_id}")
@@ -264,36 +288,31 @@ async def admin_list_reservations(
     response_model=ReservationOut,
     responses=_RESERVE_ERRORS,
 )
+@idempotent(
+    "POST /admin/wallets/{user_id}/reservations",
+    status_code=status.HTTP_201_CREATED,
+    caller="admin",
+    request=_target_and_body,
+)
 async def admin_reserve(
     target: TargetUser,
     body: ReserveIn,
     session: SessionDep,
     admin: AdminUser,
     settings: SettingsDep,
-    idem: IdempotencyDep,
-) -> ReservationOut | Response:
+) -> ReservationOut:
     """Hold tokens for a user (402 not enough, 429 daily limit or course cap)."""
-
-    async def reserve() -> ReservationOut:
-        reservation = await service.reserve(
-            session,
-            user_id=target.id,
-            amount=body.amount,
-            purpose=body.purpose,
-            course_id=body.course_id,
-            ttl_s=body.ttl_s,
-            actor_id=admin.id,
-            settings=settings.billing,
-        )
-        return ReservationOut.model_validate(reservation)
-
-    return await idem.run(
-        reserve,
-        user_id=admin.id,
-        route="POST /admin/wallets/{user_id}/reservations",
-        request={"user_id": target.id, "body": body},
-        status_code=status.HTTP_201_CREATED,
+    reservation = await service.reserve(
+        session,
+        user_id=target.id,
+        amount=body.amount,
+        purpose=body.purpose,
+        course_id=body.course_id,
+        ttl_s=body.ttl_s,
+        actor_id=admin.id,
+        settings=settings.billing,
     )
+    return ReservationOut.model_validate(reservation)
 
 
 @router.post(
@@ -307,33 +326,28 @@ async def admin_reserve(
         }
     ),
 )
+@idempotent(
+    "POST /admin/reservations/{id}/finalize",
+    status_code=status.HTTP_200_OK,
+    caller="admin",
+    request=lambda reservation_id, body: {"reservation_id": reservation_id, "body": body},
+)
 async def admin_finalize(
     reservation_id: uuid.UUID,
     body: FinalizeIn,
     session: SessionDep,
     admin: AdminUser,
     settings: SettingsDep,
-    idem: IdempotencyDep,
-) -> ReservationOut | Response:
+) -> ReservationOut:
     """Charge `actual` and release the rest; above the hold is refused; a resolved one is kept."""
-
-    async def finalize() -> ReservationOut:
-        reservation = await service.finalize(
-            session,
-            reservation_id=reservation_id,
-            actual=body.actual,
-            actor_id=admin.id,
-            settings=settings.billing,
-        )
-        return ReservationOut.model_validate(reservation)
-
-    return await idem.run(
-        finalize,
-        user_id=admin.id,
-        route="POST /admin/reservations/{id}/finalize",
-        request={"reservation_id": reservation_id, "body": body},
-        status_code=status.HTTP_200_OK,
+    reservation = await service.finalize(
+        session,
+        reservation_id=reservation_id,
+        actual=body.actual,
+        actor_id=admin.id,
+        settings=settings.billing,
     )
+    return ReservationOut.model_validate(reservation)
 
 
 @router.post(
@@ -341,28 +355,20 @@ async def admin_finalize(
     response_model=ReservationOut,
     responses=errors(described=_NOT_FOUND | _KEY_REUSED),
 )
+@idempotent(
+    "POST /admin/reservations/{id}/release",
+    status_code=status.HTTP_200_OK,
+    caller="admin",
+    request=lambda reservation_id: {"reservation_id": reservation_id},
+)
 async def admin_release(
-    reservation_id: uuid.UUID,
-    session: SessionDep,
-    admin: AdminUser,
-    settings: SettingsDep,
-    idem: IdempotencyDep,
-) -> ReservationOut | Response:
+    reservation_id: uuid.UUID, session: SessionDep, admin: AdminUser, settings: SettingsDep
+) -> ReservationOut:
     """Give all held tokens back; a resolved reservation is returned as is."""
-
-    async def release() -> ReservationOut:
-        reservation = await service.release(
-            session, reservation_id=reservation_id, actor_id=admin.id, settings=settings.billing
-        )
-        return ReservationOut.model_validate(reservation)
-
-    return await idem.run(
-        release,
-        user_id=admin.id,
-        route="POST /admin/reservations/{id}/release",
-        request={"reservation_id": reservation_id},
-        status_code=status.HTTP_200_OK,
+    reservation = await service.release(
+        session, reservation_id=reservation_id, actor_id=admin.id, settings=settings.billing
     )
+    return ReservationOut.model_validate(reservation)
 
 
 @router.post(
@@ -370,13 +376,12 @@ async def admin_release(
     response_model=BulkTopupOut,
     responses=errors(described={404: "Unknown course (`course_not_found`)", **_KEY_REUSED}),
 )
+@idempotent(
+    "POST /admin/bulk-topups", status_code=status.HTTP_200_OK, caller="admin", request=_body
+)
 async def admin_bulk_topup(
-    body: BulkTopupIn,
-    session: SessionDep,
-    admin: AdminUser,
-    settings: SettingsDep,
-    idem: IdempotencyDep,
-) -> BulkTopupOut | Response:
+    session: SessionDep, admin: AdminUser, settings: SettingsDep, body: NamedTargets
+) -> BulkTopupOut:
     """Credit many wallets: all students of a course, user ids, emails and/or a CSV text.
 
     One ledger entry (and one audit row) per wallet, a report row per target: `credited`,
@@ -384,37 +389,23 @@ async def admin_bulk_topup(
     credited in one unit of work. With an `Idempotency-Key`, a retry replays the first report and
     credits nothing more. 422 `no_targets` when the body names nobody.
     """
-    if body.course_id is None and not body.user_ids and not body.emails and not body.csv:
-        raise Unprocessable(
-            "Name the wallets: course_id, user_ids, emails or csv", code="no_targets"
-        )
-
-    async def credit() -> BulkTopupOut:
-        rows = await bulk.resolve(
-            session,
-            amount=body.amount,
-            course_id=body.course_id,
-            user_ids=body.user_ids,
-            emails=body.emails,
-            csv_text=body.csv,
-        )
-        report = await bulk.bulk_topup(
-            session,
-            rows=rows,
-            reason=body.reason,
-            reference=body.reference,
-            actor_id=admin.id,
-            settings=settings.billing,
-        )
-        return BulkTopupOut.model_validate(report)
-
-    return await idem.run(
-        credit,
-        user_id=admin.id,
-        route="POST /admin/bulk-topups",
-        request=body,
-        status_code=status.HTTP_200_OK,
+    rows = await bulk.resolve(
+        session,
+        amount=body.amount,
+        course_id=body.course_id,
+        user_ids=body.user_ids,
+        emails=body.emails,
+        csv_text=body.csv,
     )
+    report = await bulk.bulk_topup(
+        session,
+        rows=rows,
+        reason=body.reason,
+        reference=body.reference,
+        actor_id=admin.id,
+        settings=settings.billing,
+    )
+    return BulkTopupOut.model_validate(report)
 
 
 # Admin: reports and expenses
@@ -441,32 +432,22 @@ async def admin_transactions(
     response_model=ExpenseOut,
     responses=errors(described=_KEY_REUSED),
 )
+@idempotent(
+    "POST /admin/expenses", status_code=status.HTTP_201_CREATED, caller="admin", request=_body
+)
 async def admin_record_expense(
-    body: ExpenseIn,
-    session: SessionDep,
-    admin: AdminUser,
-    idem: IdempotencyDep,
-) -> ExpenseOut | Response:
+    body: ExpenseIn, session: SessionDep, admin: AdminUser
+) -> ExpenseOut:
     """Record a platform cost (API or servers), in the currency's minor unit; audited."""
-
-    async def record() -> ExpenseOut:
-        expense = await service.record_expense(
-            session,
-            category=body.category,
-            amount=body.amount,
-            currency=body.currency,
-            description=body.description,
-            actor_id=admin.id,
-        )
-        return ExpenseOut.model_validate(expense)
-
-    return await idem.run(
-        record,
-        user_id=admin.id,
-        route="POST /admin/expenses",
-        request=body,
-        status_code=status.HTTP_201_CREATED,
+    expense = await service.record_expense(
+        session,
+        category=body.category,
+        amount=body.amount,
+        currency=body.currency,
+        description=body.description,
+        actor_id=admin.id,
     )
+    return ExpenseOut.model_validate(expense)
 
 
 @router.get("/admin/expenses")
@@ -533,37 +514,30 @@ async def list_packages(
     response_model=CheckoutOut,
     responses=_PAYMENT_ERRORS,
 )
+@idempotent(
+    "POST /payments/checkout", status_code=status.HTTP_201_CREATED, caller="user", request=_body
+)
 async def checkout(
-    body: CheckoutIn,
     session: SessionDep,
     user: CurrentUser,
     settings: SettingsDep,
+    body: PayableCheckout,
     idem: IdempotencyDep,
-) -> CheckoutOut | Response:
+) -> CheckoutOut:
     """Start buying a package: a Stripe PaymentIntent → {client_secret, publishable_key}."""
-    payments.require_configured(settings.billing)
-
-    async def start() -> CheckoutOut:
-        result = await payments.start_checkout(
-            session,
-            user_id=user.id,
-            package_id=body.package_id,
-            settings=settings.billing,
-            idempotency_key=idem.key,
-        )
-        return CheckoutOut(
-            client_secret=result.client_secret,
-            publishable_key=result.publishable_key,
-            payment_id=result.payment_id,
-            package=PackageOut.model_validate(result.package),
-        )
-
-    return await idem.run(
-        start,
+    result = await payments.start_checkout(
+        session,
         user_id=user.id,
-        route="POST /payments/checkout",
-        request=body,
-        status_code=status.HTTP_201_CREATED,
+        package_id=body.package_id,
+        settings=settings.billing,
+        # The provider is asked once per key too (its own idempotency, across our retries).
+        idempotency_key=idem.key,
+    )
+    return CheckoutOut(
+        client_secret=result.client_secret,
+        publishable_key=result.publishable_key,
+        payment_id=result.payment_id,
+        package=PackageOut.model_validate(result.package),
     )
 
 

@@ -16,6 +16,8 @@ HTTP use (the `Idempotency-Key` header), through the `IdempotencyDep` dependency
     return await idem.run(topup, user_id=admin.id, route="POST /admin/wallets/{user_id}/topup",
                           request={"user_id": target.id, "body": body}, status_code=201)
 
+or declared on the route, its body then being the work: `core.idempotent_routes.idempotent`.
+
 The key row is written in the caller's unit of work: when the operation fails, the key goes away
 with the rollback, so only successful outcomes are remembered and a failed request may be retried
 with the same key. Same key + different request → 409 `idempotency_key_reused`. Keys are scoped by
