@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from studyhall.core.errors import AppError
+from studyhall.core.errors import AppError, Unprocessable
 from studyhall.web.session import CSRF_FIELD
 
 
@@ -38,6 +38,18 @@ def problems(exc: Exception, t: Callable[..., str]) -> list[str]:
 def status_of(exc: Exception) -> int:
     """The HTTP status a refused form comes back with: the service's own, 422 for bad input."""
     return exc.status_code if isinstance(exc, AppError) else 422
+
+
+def number(data: dict[str, str], name: str, kind: type[int] | type[float] = int) -> Any:
+    """A number typed in a form, as the JSON number the API's schemas expect (blank: None;
+    a decimal comma as typed in much of the world); anything else is refused."""
+    value = data.get(name, "").strip().replace(",", ".")
+    if not value:
+        return None
+    try:
+        return int(value) if kind is int else float(value)
+    except ValueError:
+        raise Unprocessable("Enter a number", code="not_a_number") from None
 
 
 def validate(schema: Any, data: dict[str, Any]) -> Any:

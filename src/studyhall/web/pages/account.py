@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import replace
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from fastapi import APIRouter
 from starlette.responses import Response
 
-from studyhall.core.errors import AppError
 from studyhall.identity import service
 from studyhall.identity.schemas import UserUpdate
-from studyhall.web.forms import form_data, problems, validate
+from studyhall.web.forms import validate
 from studyhall.web.i18n import pick_language
+from studyhall.web.pages.answers import FRESH, REFUSED, form_page, refusal
+from studyhall.web.pages.common import Ctx, Posted, SignedIn
 from studyhall.web.render import page
-from studyhall.web.session import WebContext, web_context
 
 router = APIRouter(include_in_schema=False)
-Ctx = Annotated[WebContext, Depends(web_context)]
-REFUSED = (AppError, ValidationError, RequestValidationError)
 
 
 @router.get("/home")
@@ -35,9 +31,7 @@ async def profile(ctx: Ctx) -> Response:
 
 
 @router.post("/profile")
-async def profile_submit(ctx: Ctx, request: Request) -> Response:
-    user = ctx.require()
-    data = await form_data(request)
+async def profile_submit(ctx: Ctx, user: SignedIn, data: Posted) -> Response:
     try:
         body = validate(
             UserUpdate,
@@ -54,9 +48,10 @@ async def profile_submit(ctx: Ctx, request: Request) -> Response:
             updated = await service.update_me(session, settings=ctx.settings, user=fresh, data=body)
             session.expunge(updated)
     except REFUSED as exc:
-        return page(ctx, "account/profile.html", status_code=422, errors=problems(exc, ctx.t))
+        # 422 whatever refused it: the profile form itself is what was not taken.
+        return form_page(ctx, "account/profile.html", replace(refusal(ctx, exc), status_code=422))
     ctx.user = updated
     ctx.language = pick_language(
         [(updated.preferences or {}).get("language")], None, ctx.locales_dir
     )
-    return page(ctx, "account/profile.html", errors=[], notice=ctx.t("Saved"))
+    return form_page(ctx, "account/profile.html", FRESH, notice=ctx.t("Saved"))

@@ -4,26 +4,26 @@ one) and the audit log. Each reads the same service as its API route."""
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
 from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from studyhall.analytics.platform import platform_stats
 from studyhall.audit import service as audit_log
-from studyhall.core.errors import AppError
-from studyhall.identity.models import Role
 from studyhall.jobs import service as jobs
 from studyhall.jobs.models import JobStatus
-from studyhall.web.pages.common import FRESH, Ctx, Form, form_page, refusal
-from studyhall.web.render import page, redirect
+from studyhall.web.pages.answers import FRESH, Form, form_page, submitted
+from studyhall.web.pages.common import ADMINS_ONLY, Ctx
+from studyhall.web.render import page
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[ADMINS_ONLY])
 SHOWN = 50
 
 
 @router.get("/admin/stats")
 async def stats(ctx: Ctx) -> Response:
-    ctx.require(Role.admin)
     async with ctx.db.session(write=False) as session:
         figures = await platform_stats(session, settings=ctx.settings)
     return page(ctx, "admin/stats.html", stats=figures)
@@ -49,25 +49,22 @@ async def _jobs_page(ctx: Ctx, *, status: str, kind: str, form: Form = FRESH) ->
 
 @router.get("/admin/jobs")
 async def job_list(ctx: Ctx, status: str = "", kind: str = "") -> Response:
-    ctx.require(Role.admin)
     return await _jobs_page(ctx, status=status, kind=kind)
 
 
 @router.post("/admin/jobs/{job_id}/retry")
 async def retry(ctx: Ctx, job_id: uuid.UUID) -> Response:
     """Queue a failed job again (the service refuses any other status with 409)."""
-    ctx.require(Role.admin)
-    try:
-        async with ctx.db.session() as session:
-            await jobs.retry_job(session, job_id=job_id)
-    except AppError as exc:
-        return await _jobs_page(ctx, status="", kind="", form=refusal(ctx, exc))
-    return redirect(ctx, "/admin/jobs")
+
+    async def retry_job(session: AsyncSession) -> str:
+        await jobs.retry_job(session, job_id=job_id)
+        return "/admin/jobs"
+
+    return await submitted(ctx, retry_job, again=partial(_jobs_page, ctx, status="", kind=""))
 
 
 @router.get("/admin/audit")
 async def audit(ctx: Ctx, action: str = "", target_type: str = "") -> Response:
-    ctx.require(Role.admin)
     async with ctx.db.session(write=False) as session:
         rows, total = await audit_log.list_logs(
             session,

@@ -8,28 +8,18 @@ import uuid
 from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from studyhall.core.errors import AppError
-from studyhall.identity.models import Role
 from studyhall.knowledge import service as knowledge
 from studyhall.knowledge.schemas import ReferenceOut, SourceCreate, SourceOut, SyncRunOut
-from studyhall.web.forms import form_data, validate
-from studyhall.web.pages.common import (
-    FRESH,
-    REFUSED,
-    Ctx,
-    Form,
-    form_page,
-    refused,
-    shown,
-    shown_again,
-)
-from studyhall.web.render import redirect
+from studyhall.web.forms import validate
+from studyhall.web.pages.answers import FRESH, Form, form_page, shown, submitted
+from studyhall.web.pages.common import ADMINS_ONLY, Admin, Ctx, Posted, first_rows
 from studyhall.web.session import WebContext
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[ADMINS_ONLY])
 SHOWN = 50
 
 
@@ -38,28 +28,17 @@ async def _sources_page(
     *,
     form: Form = FRESH,
 ) -> Response:
-    async with ctx.db.session(write=False) as session:
-        rows, total = await knowledge.list_sources(session, limit=SHOWN, offset=0)
-    return form_page(
-        ctx,
-        "admin/sources.html",
-        form,
-        sources=[SourceOut.model_validate(r) for r in rows],
-        total=total,
-        values={},
-    )
+    found, total = await first_rows(ctx, knowledge.list_sources, SourceOut, SHOWN)
+    return form_page(ctx, "admin/sources.html", form, sources=found, total=total, values={})
 
 
 @router.get("/admin/sources")
 async def sources(ctx: Ctx) -> Response:
-    ctx.require(Role.admin)
     return await _sources_page(ctx)
 
 
 @router.post("/admin/sources")
-async def create_source(ctx: Ctx, request: Request) -> Response:
-    admin = ctx.require(Role.admin)
-    data = await form_data(request)
+async def create_source(ctx: Ctx, admin: Admin, data: Posted) -> Response:
     fields: dict[str, Any] = {
         "name": data.get("name", "").strip(),
         "url": data.get("url", "").strip(),
@@ -71,13 +50,13 @@ async def create_source(ctx: Ctx, request: Request) -> Response:
     if depth:
         # Not a whole number: -1, which the schema's own minimum refuses with its message.
         fields["max_depth"] = int(depth) if depth.isdigit() else -1
-    try:
+
+    async def create(session: AsyncSession) -> str:
         body = validate(SourceCreate, fields)
-        async with ctx.db.session() as session:
-            source = await knowledge.create_source(session, actor=admin, data=body)
-    except REFUSED as exc:
-        return await shown_again(ctx, exc, partial(_sources_page, ctx), values=data)
-    return redirect(ctx, f"/admin/sources/{source.id}")
+        source = await knowledge.create_source(session, actor=admin, data=body)
+        return f"/admin/sources/{source.id}"
+
+    return await submitted(ctx, create, again=partial(_sources_page, ctx), values=data)
 
 
 async def _source_page(
@@ -105,33 +84,29 @@ async def _source_page(
 
 @router.get("/admin/sources/{source_id}")
 async def source(ctx: Ctx, source_id: uuid.UUID) -> Response:
-    ctx.require(Role.admin)
     return await shown(ctx, _source_page(ctx, source_id))
 
 
 @router.post("/admin/sources/{source_id}/sync")
-async def sync(ctx: Ctx, source_id: uuid.UUID) -> Response:
+async def sync(ctx: Ctx, source_id: uuid.UUID, admin: Admin) -> Response:
     """Queue a crawl now (the service refuses a second while one is pending)."""
-    admin = ctx.require(Role.admin)
-    try:
-        async with ctx.db.session() as session:
-            found = await knowledge.get_source(session, source_id=source_id)
-            await knowledge.start_sync(session, actor=admin, source=found)
-    except AppError as exc:
-        return await shown_again(ctx, exc, partial(_source_page, ctx, source_id))
-    return redirect(ctx, f"/admin/sources/{source_id}")
+
+    async def start(session: AsyncSession) -> str:
+        found = await knowledge.get_source(session, source_id=source_id)
+        await knowledge.start_sync(session, actor=admin, source=found)
+        return f"/admin/sources/{source_id}"
+
+    return await submitted(ctx, start, again=partial(_source_page, ctx, source_id))
 
 
 @router.post("/admin/references/{reference_id}/ingest")
-async def ingest(ctx: Ctx, reference_id: uuid.UUID) -> Response:
+async def ingest(ctx: Ctx, reference_id: uuid.UUID, admin: Admin) -> Response:
     """Queue a discovered PDF's download into the library, then its ingestion."""
-    admin = ctx.require(Role.admin)
-    try:
-        async with ctx.db.session() as session:
-            reference, _ = await knowledge.queue_reference(
-                session, actor=admin, reference_id=reference_id
-            )
-            source_id = reference.source_id
-    except AppError as exc:
-        return refused(ctx, exc)
-    return redirect(ctx, f"/admin/sources/{source_id}#references")
+
+    async def queue(session: AsyncSession) -> str:
+        reference, _ = await knowledge.queue_reference(
+            session, actor=admin, reference_id=reference_id
+        )
+        return f"/admin/sources/{reference.source_id}#references"
+
+    return await submitted(ctx, queue)

@@ -8,30 +8,22 @@ import uuid
 from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from studyhall.billing import service as billing
 from studyhall.billing.schemas import TopupIn, WalletLimitsIn
 from studyhall.core import idempotency
-from studyhall.core.errors import AppError, Unprocessable
+from studyhall.core.errors import Unprocessable
 from studyhall.identity import service as identity
-from studyhall.identity.models import Role, User
-from studyhall.web.forms import form_data, validate
-from studyhall.web.pages.common import (
-    FRESH,
-    REFUSED,
-    Ctx,
-    Form,
-    as_uuid,
-    form_page,
-    refused,
-    shown_again,
-)
-from studyhall.web.render import redirect
+from studyhall.identity.models import User
+from studyhall.web.forms import number, validate
+from studyhall.web.pages.answers import FRESH, Form, form_page, shown, submitted
+from studyhall.web.pages.common import ADMINS_ONLY, Admin, Ctx, Posted, as_uuid
 from studyhall.web.session import WebContext
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[ADMINS_ONLY])
 SHOWN = 30
 # Its own route name in the idempotency table: a key the page made never replays an API call.
 TOPUP_ROUTE = "web POST /admin/users/{user_id}/wallet/topup"
@@ -61,100 +53,75 @@ async def _wallet_page(
 
 @router.get("/admin/users/{user_id}/wallet")
 async def wallet(ctx: Ctx, user_id: uuid.UUID) -> Response:
-    ctx.require(Role.admin)
-    try:
-        return await _wallet_page(ctx, user_id)
-    except AppError as exc:
-        return refused(ctx, exc)
-
-
-def _whole(data: dict[str, str], name: str) -> int | None:
-    value = data.get(name, "").strip()
-    if not value:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise Unprocessable("Enter a number", code="not_a_number") from None
-
-
-async def _after(
-    ctx: WebContext, user_id: uuid.UUID, exc: Exception, values: dict[str, Any]
-) -> Response:
-    return await shown_again(ctx, exc, partial(_wallet_page, ctx, user_id), values=values)
+    return await shown(ctx, _wallet_page(ctx, user_id))
 
 
 @router.post("/admin/users/{user_id}/wallet/topup")
-async def topup(ctx: Ctx, user_id: uuid.UUID, request: Request) -> Response:
+async def topup(ctx: Ctx, user_id: uuid.UUID, admin: Admin, data: Posted) -> Response:
     """Credit tokens (a negative amount corrects); audited by the service."""
-    admin = ctx.require(Role.admin)
-    data = await form_data(request)
-    try:
+
+    async def credit(session: AsyncSession) -> str:
         key = as_uuid(data.get("idempotency_key", ""))
         if key is None:
             raise Unprocessable("This form is incomplete: reload the page", code="missing_key")
         fields: dict[str, Any] = {
-            "amount": _whole(data, "amount"),
+            "amount": number(data, "amount"),
             "reason": data.get("reason", ""),
             "reference": data.get("reference", "").strip() or None,
         }
         body = validate(TopupIn, fields)
-        async with ctx.db.session() as session:
-            person: User = await identity.admin_get_user(session, user_id=user_id)
-            request_shape = {"user_id": person.id, "body": body}
-            first = await idempotency.claim(
-                session, key=str(key), user_id=admin.id, route=TOPUP_ROUTE, request=request_shape
+        person: User = await identity.admin_get_user(session, user_id=user_id)
+
+        async def topup() -> dict[str, Any]:
+            entry, view = await billing.topup(
+                session,
+                user_id=person.id,
+                amount=body.amount,
+                reason=body.reason,
+                reference=body.reference,
+                actor_id=admin.id,
+                settings=ctx.settings.billing,
             )
-            if first is None:  # not sent before: credit now, remember it in the same unit
-                entry, view = await billing.topup(
-                    session,
-                    user_id=person.id,
-                    amount=body.amount,
-                    reason=body.reason,
-                    reference=body.reference,
-                    actor_id=admin.id,
-                    settings=ctx.settings.billing,
-                )
-                await idempotency.complete(
-                    session,
-                    key=str(key),
-                    user_id=admin.id,
-                    route=TOPUP_ROUTE,
-                    status_code=201,
-                    body={"transaction_id": entry.id, "new_balance": view.balance},
-                )
-    except REFUSED as exc:
-        return await _after(ctx, user_id, exc, data)
-    return redirect(ctx, f"/admin/users/{user_id}/wallet")
+            return {"transaction_id": entry.id, "new_balance": view.balance}
+
+        # A key sent before: credited then, not again (the page goes to the wallet all the same).
+        await idempotency.Idempotent(session, str(key)).run(
+            topup,
+            user_id=admin.id,
+            route=TOPUP_ROUTE,
+            request={"user_id": person.id, "body": body},
+            status_code=201,
+        )
+        return f"/admin/users/{user_id}/wallet"
+
+    return await submitted(ctx, credit, again=partial(_wallet_page, ctx, user_id), values=data)
 
 
 @router.post("/admin/users/{user_id}/wallet/limits")
-async def limits(ctx: Ctx, user_id: uuid.UUID, request: Request) -> Response:
+async def limits(ctx: Ctx, user_id: uuid.UUID, admin: Admin, data: Posted) -> Response:
     """The tier, and the daily limit when it was changed in the form (or given back to the
     tier): the form shows the limit in force, and sending it back untouched changes nothing."""
-    admin = ctx.require(Role.admin)
-    data = await form_data(request)
-    try:
+
+    async def set_limits(session: AsyncSession) -> str:
         to_tier = data.get("use_tier_limit") == "true"
-        typed = _whole(data, "daily_limit")
-        change = to_tier or typed != _whole(data, "shown_daily_limit")
+        typed = number(data, "daily_limit")
+        change = to_tier or typed != number(data, "shown_daily_limit")
         fields: dict[str, Any] = {}
         if change:
             fields["daily_limit"] = None if to_tier else typed
         if data.get("tier", "").strip():
             fields["tier"] = data["tier"].strip()
         body = validate(WalletLimitsIn, fields)
-        async with ctx.db.session() as session:
-            person = await identity.admin_get_user(session, user_id=user_id)
-            await billing.set_limits(
-                session,
-                user_id=person.id,
-                actor_id=admin.id,
-                tier=body.tier,
-                daily_limit=body.daily_limit,
-                change_daily_limit=change,
-                settings=ctx.settings.billing,
-            )
-    except REFUSED as exc:
-        return await _after(ctx, user_id, exc, {})
-    return redirect(ctx, f"/admin/users/{user_id}/wallet")
+        person = await identity.admin_get_user(session, user_id=user_id)
+        await billing.set_limits(
+            session,
+            user_id=person.id,
+            actor_id=admin.id,
+            tier=body.tier,
+            daily_limit=body.daily_limit,
+            change_daily_limit=change,
+            settings=ctx.settings.billing,
+        )
+        return f"/admin/users/{user_id}/wallet"
+
+    return await submitted(ctx, set_limits, again=partial(_wallet_page, ctx, user_id), values={})

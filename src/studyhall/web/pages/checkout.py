@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from starlette.responses import Response
 
 from studyhall.billing import payments
@@ -21,19 +21,16 @@ from studyhall.core.errors import AppError
 from studyhall.courses import checkout
 from studyhall.courses.dependencies import course_by_id, course_for_student
 from studyhall.courses.errors import AlreadyEnrolled
-from studyhall.identity.models import Role
-from studyhall.web.forms import form_data
-from studyhall.web.pages.common import Ctx, as_uuid, refused
+from studyhall.web.pages.answers import refused
+from studyhall.web.pages.common import Ctx, Posted, Student, as_uuid
 from studyhall.web.render import page, redirect
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.post("/courses/{course_id}/checkout")
-async def start_checkout(ctx: Ctx, course_id: uuid.UUID, request: Request) -> Response:
+async def start_checkout(ctx: Ctx, course_id: uuid.UUID, user: Student, data: Posted) -> Response:
     """The provider's payment page for this student's seat (one per rendered form)."""
-    user = ctx.require(Role.student)
-    data = await form_data(request)
     form_key = as_uuid(data.get("idempotency_key", ""))
     try:
         async with ctx.db.session(write=False) as session:

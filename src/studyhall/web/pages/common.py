@@ -1,94 +1,102 @@
-"""What the page modules share: the context dependency, refusals shown as pages, markdown."""
+"""What the page modules share about who asks and what they reach: the context, the user of a
+role and the posted form as route parameters, the courses as the API's loaders give them, the
+first rows of a list, markdown and CSV files. How a page answers is in `answers`."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends
-from fastapi.exceptions import RequestValidationError
 from markdown_it import MarkdownIt
 from markupsafe import Markup
-from pydantic import ValidationError
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from studyhall.core.errors import AppError
+from studyhall.core.schemas import Page
+from studyhall.courses import service as courses
 from studyhall.courses.dependencies import course_by_id, course_for_owner, course_for_teacher
 from studyhall.courses.models import Course
-from studyhall.identity.models import User
-from studyhall.web.forms import problems, status_of
-from studyhall.web.render import message, page
+from studyhall.courses.schemas import CourseSummary
+from studyhall.identity.models import Role, User
+from studyhall.web.forms import form_data
 from studyhall.web.session import WebContext, web_context
 
 Ctx = Annotated[WebContext, Depends(web_context)]
-REFUSED = (AppError, ValidationError, RequestValidationError)
+M = TypeVar("M", bound=BaseModel)
 # CommonMark without raw HTML: a lesson's text can never inject markup or script.
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+
+
+async def _teacher(ctx: Ctx) -> User:
+    return ctx.require(Role.teacher, Role.admin)
+
+
+async def _admin(ctx: Ctx) -> User:
+    return ctx.require(Role.admin)
+
+
+async def _student(ctx: Ctx) -> User:
+    return ctx.require(Role.student)
+
+
+async def _signed_in(ctx: Ctx) -> User:
+    return ctx.require()
+
+
+# The signed-in user of a page for these roles (else the sign-in page, or 403), and a posted
+# form's text fields: what a route's parameters ask for before its own work starts.
+Teacher = Annotated[User, Depends(_teacher)]  # a course's owner or assistant, or an admin
+Admin = Annotated[User, Depends(_admin)]
+Student = Annotated[User, Depends(_student)]
+SignedIn = Annotated[User, Depends(_signed_in)]  # any role
+Posted = Annotated[dict[str, str], Depends(form_data)]
+# A router's pages are for these roles only (its routes that need the user take it as above).
+TEACHERS_ONLY = Depends(_teacher)
+ADMINS_ONLY = Depends(_admin)
 
 
 def markdown(text: str) -> Markup:
     return Markup(_markdown.render(text or ""))  # noqa: S704  (escaped by markdown-it, html off)
 
 
-def refused(ctx: WebContext, exc: AppError) -> Response:
-    """A service's refusal (404, 403, 409...) as a page with the same status."""
-    return message(ctx, status_code=exc.status_code, title="Not available", text=exc.message)
-
-
-async def shown(ctx: WebContext, render: Awaitable[Response]) -> Response:
-    """A page whose loader may refuse (the thing is gone, or not the user's): the refusal as a
-    page with its status."""
-    try:
-        return await render
-    except AppError as exc:
-        return refused(ctx, exc)
-
-
-@dataclass(frozen=True)
-class Form:
-    """How a page with a form is shown: the first time (200, nothing wrong, the stored values),
-    or again after a refusal (its status, what went wrong, what was typed)."""
-
-    status_code: int = 200
-    errors: tuple[str, ...] = ()
-    values: dict[str, Any] | None = None
-
-
-FRESH = Form()
-
-
-def form_page(
-    ctx: WebContext,
-    template: str,
-    form: Form,
+async def visible_courses(
+    session: AsyncSession,
+    viewer: User,
     *,
-    values: dict[str, Any] | None = None,
-    **context: Any,
-) -> Response:
-    """`page` for a page with a form: the form's status and errors, and what was typed (else
-    `values`, what the form shows the first time; none for a page without fields to refill)."""
-    if values is not None:
-        context["values"] = form.values or values
-    return page(ctx, template, status_code=form.status_code, errors=list(form.errors), **context)
+    limit: int,
+    search: str | None = None,
+    teacher_id: uuid.UUID | None = None,
+    is_published: bool | None = None,
+) -> Page[CourseSummary]:
+    """The first page of the courses `viewer` may see, as the lists of the pages filter them
+    (by words, teacher or publication; never by level or language)."""
+    return await courses.list_courses(
+        session,
+        viewer=viewer,
+        teacher_id=teacher_id,
+        search=search,
+        level=None,
+        language=None,
+        is_published=is_published,
+        limit=limit,
+        offset=0,
+    )
 
 
-def refusal(ctx: WebContext, exc: Exception, values: dict[str, Any] | None = None) -> Form:
-    """The form again after `exc`: its status and what went wrong, `values` as typed."""
-    return Form(status_code=status_of(exc), errors=tuple(problems(exc, ctx.t)), values=values)
-
-
-async def shown_again(
+async def first_rows(
     ctx: WebContext,
-    exc: Exception,
-    render: Callable[..., Awaitable[Response]],
-    values: dict[str, Any] | None = None,
-) -> Response:
-    """A refused form: `render` (its page, taking `form=`) again with what went wrong and the
-    refusal's status, `values` as typed; the refusal alone when the page itself is gone."""
-    return await shown(ctx, render(form=refusal(ctx, exc, values)))
+    list_rows: Callable[..., Awaitable[tuple[Sequence[Any], int]]],
+    out: type[M],
+    limit: int,
+) -> tuple[list[M], int]:
+    """The first `limit` rows a service lists (`list_rows(session, limit=, offset=)`), as the
+    API's output schema `out` shows them, and how many there are."""
+    async with ctx.db.session(write=False) as session:
+        rows, total = await list_rows(session, limit=limit, offset=0)
+    return [out.model_validate(row) for row in rows], total
 
 
 def as_uuid(value: str) -> uuid.UUID | None:

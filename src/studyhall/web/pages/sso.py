@@ -17,9 +17,10 @@ from studyhall.core.errors import AppError
 from studyhall.identity.oauth import service as oauth
 from studyhall.identity.oauth.errors import InvalidState
 from studyhall.identity.router import get_limiter
-from studyhall.web.forms import problems
+from studyhall.web.pages.answers import refusal
+from studyhall.web.pages.auth import sign_in_form
 from studyhall.web.pages.common import Ctx
-from studyhall.web.render import page, redirect
+from studyhall.web.render import redirect
 from studyhall.web.session import apply_cookies, sign_in
 
 router = APIRouter(include_in_schema=False)
@@ -31,15 +32,7 @@ def callback_uri(request: Request, provider: str) -> str:
 
 
 def _refused(ctx: Ctx, exc: AppError) -> Response:
-    return page(
-        ctx,
-        "auth/sign_in.html",
-        status_code=exc.status_code,
-        next="/home",
-        login="",
-        errors=problems(exc, ctx.t),
-        providers=oauth.list_providers(ctx.settings),
-    )
+    return sign_in_form(ctx, "/home", form=refusal(ctx, exc))
 
 
 @router.get("/sign-in/sso/{provider}")

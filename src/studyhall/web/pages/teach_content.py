@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
@@ -22,22 +24,11 @@ from studyhall.identity.models import Role
 from studyhall.knowledge import service as knowledge
 from studyhall.knowledge.models import DocumentStatus
 from studyhall.web.forms import validate
-from studyhall.web.pages.common import (
-    FRESH,
-    REFUSED,
-    Ctx,
-    Form,
-    form_page,
-    owned_course,
-    refusal,
-    refused,
-    shown,
-    shown_again,
-    taught_course,
-)
+from studyhall.web.pages.answers import FRESH, REFUSED, Form, form_page, refusal, shown, shown_again
+from studyhall.web.pages.common import TEACHERS_ONLY, Ctx, Teacher, owned_course, taught_course
 from studyhall.web.render import redirect
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[TEACHERS_ONLY])
 SHOWN = 100
 IMPORT_LIMIT = 20 * 1024 * 1024  # a SciQ split is a few MiB
 BUSY = frozenset({DocumentStatus.queued, DocumentStatus.processing})
@@ -50,12 +41,22 @@ async def _managed(ctx: Ctx, course_id: uuid.UUID) -> Course:
         return await owned_course(session, user, course_id)
 
 
-async def _taught(ctx: Ctx, course_id: uuid.UUID) -> tuple[Course, bool]:
-    """A course the user teaches (assistants read its material), and whether they change it."""
+async def _material_page(
+    ctx: Ctx,
+    course_id: uuid.UUID,
+    template: str,
+    form: Form,
+    read: Callable[[AsyncSession, Course], Awaitable[dict[str, Any]]],
+    **context: Any,
+) -> Response:
+    """A page of a course's material for its teachers (assistants read it): what `read` finds
+    in the course, and whether the user changes it."""
     user = ctx.require(Role.teacher, Role.admin)
     async with ctx.db.session(write=False) as session:
         course = await taught_course(session, user, course_id)
-    return course, courses.manages(user, course)
+        found = await read(session, course)
+    can_edit = courses.manages(user, course)
+    return form_page(ctx, template, form, course=course, can_edit=can_edit, **found, **context)
 
 
 async def _file(form: Any, limit: int) -> tuple[bytes, str | None] | None:
@@ -71,43 +72,36 @@ async def _file(form: Any, limit: int) -> tuple[bytes, str | None] | None:
 # ---------------------------------------------------------------- documents
 
 
+async def _documents(session: AsyncSession, course: Course) -> dict[str, Any]:
+    documents, total = await knowledge.list_documents(
+        session, course_id=course.id, status=None, limit=SHOWN, offset=0
+    )
+    return {
+        "documents": documents,
+        "total": total,
+        "busy": any(d.status in BUSY for d in documents),
+    }
+
+
 async def _documents_page(ctx: Ctx, course_id: uuid.UUID, form: Form = FRESH) -> Response:
-    course, can_edit = await _taught(ctx, course_id)
-    async with ctx.db.session(write=False) as session:
-        documents, total = await knowledge.list_documents(
-            session, course_id=course.id, status=None, limit=SHOWN, offset=0
-        )
-    busy = any(d.status in BUSY for d in documents)
     template = (
         "teacher/_document_rows.html"
         if ctx.is_htmx_target("documents")
         else "teacher/documents.html"
     )
-    return form_page(
-        ctx,
-        template,
-        form,
-        course=course,
-        documents=documents,
-        total=total,
-        busy=busy,
-        can_edit=can_edit,
-        tab="documents",
-    )
+    return await _material_page(ctx, course_id, template, form, _documents, tab="documents")
 
 
 @router.get("/teach/courses/{course_id}/documents")
 async def documents(ctx: Ctx, course_id: uuid.UUID) -> Response:
-    try:
-        return await _documents_page(ctx, course_id)
-    except AppError as exc:
-        return refused(ctx, exc)
+    return await shown(ctx, _documents_page(ctx, course_id))
 
 
 @router.post("/teach/courses/{course_id}/documents")
-async def upload_document(ctx: Ctx, course_id: uuid.UUID, request: Request) -> Response:
+async def upload_document(
+    ctx: Ctx, course_id: uuid.UUID, request: Request, user: Teacher
+) -> Response:
     """Upload a file; its ingestion runs as a job and the list follows it."""
-    user = ctx.require(Role.teacher, Role.admin)
     limit = ctx.settings.knowledge.max_upload_bytes
     try:
         course = await _managed(ctx, course_id)
@@ -147,27 +141,19 @@ async def _quizzes_page(
     *,
     notice: str | None = None,
 ) -> Response:
-    course, can_edit = await _taught(ctx, course_id)
-    async with ctx.db.session(write=False) as session:
-        found = await assessments.list_quizzes(session, course_id=course.id, limit=SHOWN, offset=0)
-    return form_page(
-        ctx,
-        "teacher/quizzes.html",
-        form,
-        course=course,
-        quizzes=found.items,
-        can_edit=can_edit,
-        notice=notice,
-        tab="quizzes",
+    return await _material_page(
+        ctx, course_id, "teacher/quizzes.html", form, _quizzes, notice=notice, tab="quizzes"
     )
+
+
+async def _quizzes(session: AsyncSession, course: Course) -> dict[str, Any]:
+    found = await assessments.list_quizzes(session, course_id=course.id, limit=SHOWN, offset=0)
+    return {"quizzes": found.items}
 
 
 @router.get("/teach/courses/{course_id}/quizzes")
 async def quizzes(ctx: Ctx, course_id: uuid.UUID) -> Response:
-    try:
-        return await _quizzes_page(ctx, course_id)
-    except AppError as exc:
-        return refused(ctx, exc)
+    return await shown(ctx, _quizzes_page(ctx, course_id))
 
 
 def import_body(raw: bytes, title: str) -> dict[str, Any]:
@@ -186,7 +172,6 @@ def import_body(raw: bytes, title: str) -> dict[str, Any]:
 @router.post("/teach/courses/{course_id}/quizzes/import")
 async def import_quiz(ctx: Ctx, course_id: uuid.UUID, request: Request) -> Response:
     """A quiz from a JSON file or pasted JSON, checked by the API's import schema."""
-    ctx.require(Role.teacher, Role.admin)
     try:
         course = await _managed(ctx, course_id)
         form = await request.form()

@@ -12,13 +12,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from studyhall.core.errors import AppError
+from studyhall.core.errors import AppError, Unprocessable
 from studyhall.courses import service as courses
 from studyhall.courses.dependencies import (
     course_for_teacher,
@@ -35,27 +35,32 @@ from studyhall.courses.schemas import (
     ModuleCreate,
     ModuleUpdate,
 )
-from studyhall.identity.models import Role, User
-from studyhall.web.forms import form_data, validate
+from studyhall.identity.models import User
+from studyhall.web.forms import number, validate
 from studyhall.web.pages import video as video_pages
-from studyhall.web.pages.common import (
+from studyhall.web.pages.answers import (
     FRESH,
     REFUSED,
-    Ctx,
     Form,
     form_page,
-    markdown,
-    owned_course,
-    refusal,
     refused,
     shown,
     shown_again,
+    submitted,
+)
+from studyhall.web.pages.common import (
+    TEACHERS_ONLY,
+    Ctx,
+    Posted,
+    Teacher,
+    markdown,
+    owned_course,
     taught_course,
 )
-from studyhall.web.render import page, redirect
+from studyhall.web.render import redirect
 from studyhall.web.session import WebContext
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[TEACHERS_ONLY])
 OUTLINE = "outline"
 COURSE_FIELDS = ("title", "code", "description", "guide", "language", "level", "image_url")
 
@@ -83,12 +88,9 @@ def _course_fields(data: dict[str, str]) -> dict[str, Any]:
 
 def _int_field(data: dict[str, str], name: str) -> int | None:
     """A whole number typed in a form (the API's schemas take JSON integers only)."""
-    value = data.get(name, "").strip()
-    if not value:
-        return None
     try:
-        return int(value)
-    except ValueError:
+        return number(data, name, int)
+    except Unprocessable:
         return -1  # refused by the schema's own minimum, with its own message
 
 
@@ -105,24 +107,30 @@ def _course_values(course: Course) -> dict[str, Any]:
     }
 
 
+async def _new_course_page(ctx: WebContext, *, form: Form = FRESH) -> Response:
+    return form_page(ctx, "teacher/course_new.html", form, values={"language": ctx.language})
+
+
 @router.get("/teach/courses/new")
 async def new_course(ctx: Ctx) -> Response:
-    ctx.require(Role.teacher, Role.admin)
-    return page(ctx, "teacher/course_new.html", values={"language": ctx.language}, errors=[])
+    return await _new_course_page(ctx)
+
+
+def _as_typed(data: dict[str, str]) -> dict[str, Any]:
+    """The course form as typed, to show again (the checkbox as the template reads it)."""
+    return {**data, "is_published": data.get("is_published") == "true"}
 
 
 @router.post("/teach/courses/new")
-async def create_course(ctx: Ctx, request: Request) -> Response:
-    user = ctx.require(Role.teacher, Role.admin)
-    data = await form_data(request)
-    try:
+async def create_course(ctx: Ctx, user: Teacher, data: Posted) -> Response:
+    async def create(session: AsyncSession) -> str:
         body = validate(CourseCreate, _course_fields(data))
-        async with ctx.db.session() as session:
-            created = await courses.create_course(session, actor=user, data=body)
-    except REFUSED as exc:
-        values = {**data, "is_published": data.get("is_published") == "true"}
-        return form_page(ctx, "teacher/course_new.html", refusal(ctx, exc), values=values)
-    return redirect(ctx, f"/teach/courses/{created.id}/edit")
+        created = await courses.create_course(session, actor=user, data=body)
+        return f"/teach/courses/{created.id}/edit"
+
+    return await submitted(
+        ctx, create, again=partial(_new_course_page, ctx), values=_as_typed(data)
+    )
 
 
 async def _editor(
@@ -159,53 +167,31 @@ async def _editor(
 
 
 @router.get("/teach/courses/{course_id}/edit")
-async def edit_course(ctx: Ctx, course_id: uuid.UUID) -> Response:
-    user = ctx.require(Role.teacher, Role.admin)
+async def edit_course(ctx: Ctx, course_id: uuid.UUID, user: Teacher) -> Response:
     return await shown(ctx, _editor(ctx, user, course_id))
 
 
 @router.post("/teach/courses/{course_id}/edit")
-async def update_course(ctx: Ctx, course_id: uuid.UUID, request: Request) -> Response:
-    user = ctx.require(Role.teacher, Role.admin)
-    data = await form_data(request)
-    try:
-        async with ctx.db.session() as session:
-            course = await owned_course(session, user, course_id)
-            body = validate(CourseUpdate, _course_fields(data))
-            await courses.update_course(session, actor=user, course=course, data=body)
-    except REFUSED as exc:
-        return await _after_refusal(
-            ctx,
-            user,
-            course_id,
-            exc,
-            values={**data, "is_published": data.get("is_published") == "true"},
-        )
-    return redirect(ctx, f"/teach/courses/{course_id}/edit")
+async def update_course(ctx: Ctx, course_id: uuid.UUID, user: Teacher, data: Posted) -> Response:
+    async def update(session: AsyncSession) -> str:
+        course = await owned_course(session, user, course_id)
+        body = validate(CourseUpdate, _course_fields(data))
+        await courses.update_course(session, actor=user, course=course, data=body)
+        return f"/teach/courses/{course_id}/edit"
+
+    return await submitted(
+        ctx, update, again=partial(_editor, ctx, user, course_id), values=_as_typed(data)
+    )
 
 
 @router.post("/teach/courses/{course_id}/delete")
-async def delete_course(ctx: Ctx, course_id: uuid.UUID) -> Response:
-    user = ctx.require(Role.teacher, Role.admin)
-    try:
-        async with ctx.db.session() as session:
-            course = await owned_course(session, user, course_id)
-            await courses.delete_course(session, actor=user, course=course)
-    except AppError as exc:
-        return refused(ctx, exc)
-    return redirect(ctx, "/teach/courses")
+async def delete_course(ctx: Ctx, course_id: uuid.UUID, user: Teacher) -> Response:
+    async def delete(session: AsyncSession) -> str:
+        course = await owned_course(session, user, course_id)
+        await courses.delete_course(session, actor=user, course=course)
+        return "/teach/courses"
 
-
-async def _after_refusal(
-    ctx: WebContext,
-    user: User,
-    course_id: uuid.UUID,
-    exc: Exception,
-    *,
-    values: dict[str, Any] | None = None,
-) -> Response:
-    """The editor again with what went wrong (a page with the refusal when it is gone)."""
-    return await shown_again(ctx, exc, partial(_editor, ctx, user, course_id), values=values)
+    return await submitted(ctx, delete)
 
 
 async def _done(ctx: WebContext, user: User, course_id: uuid.UUID, anchor: str = "") -> Response:
@@ -219,32 +205,58 @@ async def _done(ctx: WebContext, user: User, course_id: uuid.UUID, anchor: str =
 
 
 @router.post("/teach/courses/{course_id}/modules")
-async def add_module(ctx: Ctx, course_id: uuid.UUID, request: Request) -> Response:
-    user = ctx.require(Role.teacher, Role.admin)
-    data = await form_data(request)
-    try:
-        async with ctx.db.session() as session:
-            course = await owned_course(session, user, course_id)
-            body = validate(ModuleCreate, {"title": data.get("title", "").strip()})
-            await courses.create_module(session, course=course, data=body)
-    except REFUSED as exc:
-        return await _after_refusal(ctx, user, course_id, exc)
-    return await _done(ctx, user, course_id, "#outline")
+async def add_module(ctx: Ctx, course_id: uuid.UUID, user: Teacher, data: Posted) -> Response:
+    async def add(session: AsyncSession) -> None:
+        course = await owned_course(session, user, course_id)
+        body = validate(ModuleCreate, {"title": data.get("title", "").strip()})
+        await courses.create_module(session, course=course, data=body)
+
+    return await submitted(
+        ctx,
+        add,
+        again=partial(_editor, ctx, user, course_id),
+        done=lambda _: _done(ctx, user, course_id, "#outline"),
+    )
 
 
+@router.post("/teach/courses/{course_id}/lessons")
+async def add_lesson(ctx: Ctx, course_id: uuid.UUID, user: Teacher, data: Posted) -> Response:
+    """A new lesson at the end of a module (or of the lessons without one), then its editor."""
+
+    async def add(session: AsyncSession) -> Lesson:
+        course = await owned_course(session, user, course_id)
+        fields = {
+            "title": data.get("title", "").strip(),
+            "module_id": data.get("module_id") or None,
+        }
+        return await courses.create_lesson(
+            session, course=course, data=validate(LessonCreate, fields)
+        )
+
+    async def done(lesson: Lesson) -> Response:
+        if ctx.is_htmx_target(OUTLINE):
+            return await _done(ctx, user, course_id)
+        return redirect(ctx, f"/teach/lessons/{lesson.id}/edit")
+
+    return await submitted(ctx, add, again=partial(_editor, ctx, user, course_id), done=done)
+
+
+# ---------------------------------------------------------------- outline changes
+
+# Loads a module or a lesson (by its id) of a course the user owns.
+Loader = Callable[[uuid.UUID, AsyncSession, User], Awaitable[Module | Lesson]]
 # What an outline change does to the module or lesson it loaded, with the posted form.
 Change = Callable[[AsyncSession, Any, dict[str, str]], Awaitable[object]]
 
 
 async def _outline_change(
     ctx: WebContext,
-    request: Request,
+    user: User,
+    data: dict[str, str],
     load: Callable[[AsyncSession, User], Awaitable[Module | Lesson]],
     change: Change,
 ) -> Response:
     """Change a module or a lesson of a course the user owns, then show the outline again."""
-    user = ctx.require(Role.teacher, Role.admin)
-    data = await form_data(request)
     course_id: uuid.UUID | None = None
     try:
         async with ctx.db.session() as session:
@@ -255,15 +267,20 @@ async def _outline_change(
         if course_id is None:
             assert isinstance(exc, AppError)  # only the loader runs before the course is known
             return refused(ctx, exc)
-        return await _after_refusal(ctx, user, course_id, exc)
+        return await shown_again(ctx, exc, partial(_editor, ctx, user, course_id))
     return await _done(ctx, user, course_id, "#outline")
 
 
-def _owned_module(module_id: uuid.UUID) -> Callable[[AsyncSession, User], Awaitable[Module]]:
-    return lambda session, user: module_for_owner(module_id, user, session)
+async def _owned_module(module_id: uuid.UUID, session: AsyncSession, user: User) -> Module:
+    return await module_for_owner(module_id, user, session)
+
+
+async def _owned_lesson(lesson_id: uuid.UUID, session: AsyncSession, user: User) -> Lesson:
+    return await lesson_for_owner(await lesson_by_id(lesson_id, user, session), user, session)
 
 
 async def _save_module(session: AsyncSession, module: Module, data: dict[str, str]) -> None:
+    """Rename a module or move it (the up/down buttons post its new position)."""
     fields: dict[str, Any] = {}
     if "title" in data:
         fields["title"] = data["title"].strip()
@@ -272,45 +289,43 @@ async def _save_module(session: AsyncSession, module: Module, data: dict[str, st
     await courses.update_module(session, module=module, data=validate(ModuleUpdate, fields))
 
 
-async def _delete_module(session: AsyncSession, module: Module, _data: dict[str, str]) -> None:
-    await courses.delete_module(session, module=module)
+async def _move_lesson(session: AsyncSession, lesson: Lesson, data: dict[str, str]) -> None:
+    """Move a lesson within its module (the up/down buttons post its new position)."""
+    body = validate(LessonUpdate, {"position": _int_field(data, "position")})
+    await courses.update_lesson(session, lesson=lesson, data=body)
 
 
-@router.post("/teach/modules/{module_id}")
-async def update_module(ctx: Ctx, module_id: uuid.UUID, request: Request) -> Response:
-    """Rename a module or move it (the up/down buttons post its new position)."""
-    return await _outline_change(ctx, request, _owned_module(module_id), _save_module)
+async def _delete(session: AsyncSession, item: Module | Lesson, _data: dict[str, str]) -> None:
+    if isinstance(item, Module):
+        await courses.delete_module(session, module=item)
+    else:
+        await courses.delete_lesson(session, lesson=item)
 
 
-@router.post("/teach/modules/{module_id}/delete")
-async def delete_module(ctx: Ctx, module_id: uuid.UUID, request: Request) -> Response:
-    return await _outline_change(ctx, request, _owned_module(module_id), _delete_module)
+def _outline_route(id_name: str, load: Loader, change: Change) -> Callable[..., Any]:
+    """The route of one outline change, its module's or lesson's id read from the path."""
+
+    async def route(ctx: Ctx, item_id: uuid.UUID, user: Teacher, data: Posted) -> Response:
+        return await _outline_change(ctx, user, data, partial(load, item_id), change)
+
+    # The path names the id module_id or lesson_id (a refusal of a bad one names it likewise).
+    route.__annotations__["item_id"] = Annotated[uuid.UUID, Path(alias=id_name)]
+    route.__doc__ = change.__doc__
+    return route
+
+
+# (path, the id's name in it, its loader, the change, the route's name)
+OUTLINE_CHANGES: tuple[tuple[str, str, Loader, Change, str], ...] = (
+    ("/teach/modules/{module_id}", "module_id", _owned_module, _save_module, "update_module"),
+    ("/teach/modules/{module_id}/delete", "module_id", _owned_module, _delete, "delete_module"),
+    ("/teach/lessons/{lesson_id}/move", "lesson_id", _owned_lesson, _move_lesson, "move_lesson"),
+    ("/teach/lessons/{lesson_id}/delete", "lesson_id", _owned_lesson, _delete, "delete_lesson"),
+)
+for _path, _id_name, _load, _change, _name in OUTLINE_CHANGES:
+    router.post(_path, name=_name)(_outline_route(_id_name, _load, _change))
 
 
 # ---------------------------------------------------------------- lessons
-
-
-@router.post("/teach/courses/{course_id}/lessons")
-async def add_lesson(ctx: Ctx, course_id: uuid.UUID, request: Request) -> Response:
-    """A new lesson at the end of a module (or of the lessons without one), then its editor."""
-    user = ctx.require(Role.teacher, Role.admin)
-    data = await form_data(request)
-    try:
-        async with ctx.db.session() as session:
-            course = await owned_course(session, user, course_id)
-            body = validate(
-                LessonCreate,
-                {
-                    "title": data.get("title", "").strip(),
-                    "module_id": data.get("module_id") or None,
-                },
-            )
-            lesson = await courses.create_lesson(session, course=course, data=body)
-    except REFUSED as exc:
-        return await _after_refusal(ctx, user, course_id, exc)
-    if ctx.is_htmx_target(OUTLINE):
-        return await _done(ctx, user, course_id)
-    return redirect(ctx, f"/teach/lessons/{lesson.id}/edit")
 
 
 async def _lesson_editor(
@@ -354,8 +369,7 @@ async def _lesson_editor(
 
 
 @router.get("/teach/lessons/{lesson_id}/edit")
-async def edit_lesson(ctx: Ctx, lesson_id: uuid.UUID) -> Response:
-    user = ctx.require(Role.teacher, Role.admin)
+async def edit_lesson(ctx: Ctx, lesson_id: uuid.UUID, user: Teacher) -> Response:
     return await shown(ctx, _lesson_editor(ctx, user, lesson_id))
 
 
@@ -372,43 +386,13 @@ def _lesson_fields(data: dict[str, str]) -> dict[str, Any]:
 
 
 @router.post("/teach/lessons/{lesson_id}/edit")
-async def update_lesson(ctx: Ctx, lesson_id: uuid.UUID, request: Request) -> Response:
-    user = ctx.require(Role.teacher, Role.admin)
-    data = await form_data(request)
-    try:
-        async with ctx.db.session() as session:
-            lesson = await _owned_lesson(lesson_id)(session, user)
-            body = validate(LessonUpdate, _lesson_fields(data))
-            await courses.update_lesson(session, lesson=lesson, data=body)
-    except REFUSED as exc:
-        return await shown_again(
-            ctx, exc, partial(_lesson_editor, ctx, user, lesson_id), values=data
-        )
-    return redirect(ctx, f"/teach/lessons/{lesson_id}/edit")
+async def update_lesson(ctx: Ctx, lesson_id: uuid.UUID, user: Teacher, data: Posted) -> Response:
+    async def update(session: AsyncSession) -> str:
+        lesson = await _owned_lesson(lesson_id, session, user)
+        body = validate(LessonUpdate, _lesson_fields(data))
+        await courses.update_lesson(session, lesson=lesson, data=body)
+        return f"/teach/lessons/{lesson_id}/edit"
 
-
-def _owned_lesson(lesson_id: uuid.UUID) -> Callable[[AsyncSession, User], Awaitable[Lesson]]:
-    async def load(session: AsyncSession, user: User) -> Lesson:
-        return await lesson_for_owner(await lesson_by_id(lesson_id, user, session), user, session)
-
-    return load
-
-
-async def _move_lesson(session: AsyncSession, lesson: Lesson, data: dict[str, str]) -> None:
-    body = validate(LessonUpdate, {"position": _int_field(data, "position")})
-    await courses.update_lesson(session, lesson=lesson, data=body)
-
-
-async def _delete_lesson(session: AsyncSession, lesson: Lesson, _data: dict[str, str]) -> None:
-    await courses.delete_lesson(session, lesson=lesson)
-
-
-@router.post("/teach/lessons/{lesson_id}/move")
-async def move_lesson(ctx: Ctx, lesson_id: uuid.UUID, request: Request) -> Response:
-    """Move a lesson within its module (the up/down buttons post its new position)."""
-    return await _outline_change(ctx, request, _owned_lesson(lesson_id), _move_lesson)
-
-
-@router.post("/teach/lessons/{lesson_id}/delete")
-async def delete_lesson(ctx: Ctx, lesson_id: uuid.UUID, request: Request) -> Response:
-    return await _outline_change(ctx, request, _owned_lesson(lesson_id), _delete_lesson)
+    return await submitted(
+        ctx, update, again=partial(_lesson_editor, ctx, user, lesson_id), values=data
+    )

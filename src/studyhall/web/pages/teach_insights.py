@@ -4,43 +4,37 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from studyhall.analytics import service as analytics
-from studyhall.core.errors import AppError
-from studyhall.identity.models import Role
 from studyhall.tutor import service as tutor
-from studyhall.web.pages.common import Ctx, refused, taught_course
-from studyhall.web.render import page
+from studyhall.web.pages.answers import viewed
+from studyhall.web.pages.common import TEACHERS_ONLY, Ctx, Teacher, taught_course
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[TEACHERS_ONLY])
 SHOWN = 100
 
 
 @router.get("/teach/courses/{course_id}/analytics")
-async def course_analytics(ctx: Ctx, course_id: uuid.UUID) -> Response:
-    user = ctx.require(Role.teacher, Role.admin)
-    try:
-        async with ctx.db.session(write=False) as session:
-            course = await taught_course(session, user, course_id)
-            figures = await analytics.course_analytics(
-                session, course=course, limit=SHOWN, offset=0
-            )
-    except AppError as exc:
-        return refused(ctx, exc)
-    rows = figures.students.items
-    return page(
-        ctx,
-        "teacher/analytics.html",
-        course=course,
-        a=figures,
-        tab="analytics",
-        progress_items=[(r.full_name, round(r.progress_percent)) for r in rows],
-        score_items=[(r.full_name, round(r.average_score)) for r in rows if r.average_score],
-        topic_items=[(_short(q.question), q.count) for q in figures.top_questions],
-    )
+async def course_analytics(ctx: Ctx, course_id: uuid.UUID, user: Teacher) -> Response:
+    async def load(session: AsyncSession) -> dict[str, Any]:
+        course = await taught_course(session, user, course_id)
+        figures = await analytics.course_analytics(session, course=course, limit=SHOWN, offset=0)
+        rows = figures.students.items
+        return {
+            "course": course,
+            "a": figures,
+            "tab": "analytics",
+            "progress_items": [(r.full_name, round(r.progress_percent)) for r in rows],
+            "score_items": [(r.full_name, round(r.average_score)) for r in rows if r.average_score],
+            "topic_items": [(_short(q.question), q.count) for q in figures.top_questions],
+        }
+
+    return await viewed(ctx, "teacher/analytics.html", load)
 
 
 def _short(text: str, size: int = 40) -> str:
@@ -48,28 +42,22 @@ def _short(text: str, size: int = 40) -> str:
 
 
 @router.get("/teach/courses/{course_id}/transcripts")
-async def transcripts(ctx: Ctx, course_id: uuid.UUID) -> Response:
-    user = ctx.require(Role.teacher, Role.admin)
-    try:
-        async with ctx.db.session(write=False) as session:
-            course = await tutor.course_for_staff(session, user=user, course_id=course_id)
-            found = await tutor.course_transcripts(
-                session, course=course, user_id=None, limit=SHOWN, offset=0
-            )
-    except AppError as exc:
-        return refused(ctx, exc)
-    return page(
-        ctx, "teacher/transcripts.html", course=course, chats=found.items, tab="transcripts"
-    )
+async def transcripts(ctx: Ctx, course_id: uuid.UUID, user: Teacher) -> Response:
+    async def load(session: AsyncSession) -> dict[str, Any]:
+        course = await tutor.course_for_staff(session, user=user, course_id=course_id)
+        found = await tutor.course_transcripts(
+            session, course=course, user_id=None, limit=SHOWN, offset=0
+        )
+        return {"course": course, "chats": found.items, "tab": "transcripts"}
+
+    return await viewed(ctx, "teacher/transcripts.html", load)
 
 
 @router.get("/teach/courses/{course_id}/transcripts/{chat_id}")
-async def transcript(ctx: Ctx, course_id: uuid.UUID, chat_id: uuid.UUID) -> Response:
-    user = ctx.require(Role.teacher, Role.admin)
-    try:
-        async with ctx.db.session(write=False) as session:
-            course = await tutor.course_for_staff(session, user=user, course_id=course_id)
-            chat = await tutor.course_transcript(session, course=course, chat_id=chat_id)
-    except AppError as exc:
-        return refused(ctx, exc)
-    return page(ctx, "teacher/transcript.html", course=course, chat=chat, tab="transcripts")
+async def transcript(ctx: Ctx, course_id: uuid.UUID, chat_id: uuid.UUID, user: Teacher) -> Response:
+    async def load(session: AsyncSession) -> dict[str, Any]:
+        course = await tutor.course_for_staff(session, user=user, course_id=course_id)
+        chat = await tutor.course_transcript(session, course=course, chat_id=chat_id)
+        return {"course": course, "chat": chat, "tab": "transcripts"}
+
+    return await viewed(ctx, "teacher/transcript.html", load)

@@ -12,7 +12,8 @@ import uuid
 from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from studyhall.assessments import service as assessments
@@ -25,43 +26,22 @@ from studyhall.assessments.schemas import (
     QuizOwnerOut,
     QuizUpdate,
 )
-from studyhall.core.errors import AppError, NotFound, Unprocessable
+from studyhall.core.errors import NotFound, Unprocessable
 from studyhall.courses import service as courses
 from studyhall.courses.dependencies import course_for_teacher
 from studyhall.courses.errors import NotCourseOwner
 from studyhall.courses.models import Course
 from studyhall.courses.schemas import LessonSummary
-from studyhall.identity.models import Role, User
-from studyhall.web.forms import form_data, validate
-from studyhall.web.pages.common import (
-    FRESH,
-    REFUSED,
-    Ctx,
-    Form,
-    form_page,
-    owned_course,
-    refused,
-    shown,
-    shown_again,
-)
-from studyhall.web.render import redirect
+from studyhall.identity.models import User
+from studyhall.web.forms import number, validate
+from studyhall.web.pages.answers import FRESH, Form, form_page, shown, submitted
+from studyhall.web.pages.common import TEACHERS_ONLY, Ctx, Posted, Teacher, owned_course
 from studyhall.web.session import WebContext
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[TEACHERS_ONLY])
 SPARE_OPTIONS = 2  # empty option fields under the filled ones
 MIN_OPTION_FIELDS = 4
 MAX_OPTIONS = 26  # the API's own limit
-
-
-def _number(data: dict[str, str], name: str, kind: type[int] | type[float]) -> Any:
-    """A number typed in a form, as the JSON number the API's schema expects (blank: unset)."""
-    value = data.get(name, "").strip().replace(",", ".")
-    if not value:
-        return None
-    try:
-        return int(value) if kind is int else float(value)
-    except ValueError:
-        raise Unprocessable("Enter a number", code="not_a_number") from None
 
 
 def _settings(data: dict[str, str]) -> dict[str, Any]:
@@ -70,13 +50,13 @@ def _settings(data: dict[str, str]) -> dict[str, Any]:
         "title": data.get("title", "").strip(),
         "lesson_id": data.get("lesson_id") or None,
         "time_limit_s": None,
-        "max_attempts": _number(data, "max_attempts", int),
+        "max_attempts": number(data, "max_attempts", int),
     }
-    minutes = _number(data, "time_limit_min", float)
+    minutes = number(data, "time_limit_min", float)
     if minutes is not None:
         fields["time_limit_s"] = round(minutes * 60)
     for name in ("pass_percent", "weight"):
-        value = _number(data, name, float)
+        value = number(data, name, float)
         if value is not None:
             fields[name] = value
     return fields
@@ -91,7 +71,7 @@ def _question(data: dict[str, str]) -> dict[str, Any]:
         "kind": kind,
         "explanation": data.get("explanation", "").replace("\r\n", "\n").strip() or None,
     }
-    points = _number(data, "points", float)
+    points = number(data, "points", float)
     if points is not None:
         fields["points"] = points
     if kind in (QuestionKind.single, QuestionKind.multiple):
@@ -205,26 +185,26 @@ async def _new_quiz_page(
 
 
 @router.get("/teach/courses/{course_id}/quizzes/new")
-async def new_quiz(ctx: Ctx, course_id: uuid.UUID) -> Response:
-    user = ctx.require(Role.teacher, Role.admin)
+async def new_quiz(ctx: Ctx, course_id: uuid.UUID, user: Teacher) -> Response:
     return await shown(ctx, _new_quiz_page(ctx, user, course_id))
 
 
 @router.post("/teach/courses/{course_id}/quizzes/new")
-async def create_quiz(ctx: Ctx, course_id: uuid.UUID, request: Request) -> Response:
+async def create_quiz(ctx: Ctx, course_id: uuid.UUID, user: Teacher, data: Posted) -> Response:
     """A quiz with its first question (the API wants at least one)."""
-    user = ctx.require(Role.teacher, Role.admin)
-    data = await form_data(request)
-    try:
-        async with ctx.db.session() as session:
-            course = await owned_course(session, user, course_id)
-            body = validate(QuizCreate, {**_settings(data), "questions": [_question(data)]})
-            quiz = await assessments.create_quiz(session, course_id=course.id, data=body)
-    except REFUSED as exc:
-        return await shown_again(
-            ctx, exc, partial(_new_quiz_page, ctx, user, course_id), values=_posted_values(data)
-        )
-    return redirect(ctx, f"/teach/quizzes/{quiz.id}/edit")
+
+    async def create(session: AsyncSession) -> str:
+        course = await owned_course(session, user, course_id)
+        body = validate(QuizCreate, {**_settings(data), "questions": [_question(data)]})
+        quiz = await assessments.create_quiz(session, course_id=course.id, data=body)
+        return f"/teach/quizzes/{quiz.id}/edit"
+
+    return await submitted(
+        ctx,
+        create,
+        again=partial(_new_quiz_page, ctx, user, course_id),
+        values=_posted_values(data),
+    )
 
 
 # ---------------------------------------------------------------- one quiz
@@ -263,40 +243,34 @@ async def _quiz_page(
 
 
 @router.get("/teach/quizzes/{quiz_id}/edit")
-async def edit_quiz(ctx: Ctx, quiz_id: uuid.UUID) -> Response:
-    user = ctx.require(Role.teacher, Role.admin)
+async def edit_quiz(ctx: Ctx, quiz_id: uuid.UUID, user: Teacher) -> Response:
     return await shown(ctx, _quiz_page(ctx, user, quiz_id))
 
 
-async def _owned(session: Any, user: User, quiz_id: uuid.UUID) -> Quiz:
+async def _owned(session: AsyncSession, user: User, quiz_id: uuid.UUID) -> Quiz:
     return await quiz_for_owner(await quiz_by_id(quiz_id, user, session), user, session)
 
 
 @router.post("/teach/quizzes/{quiz_id}/edit")
-async def update_quiz(ctx: Ctx, quiz_id: uuid.UUID, request: Request) -> Response:
-    user = ctx.require(Role.teacher, Role.admin)
-    data = await form_data(request)
-    try:
-        async with ctx.db.session() as session:
-            quiz = await _owned(session, user, quiz_id)
-            body = validate(QuizUpdate, _settings(data))
-            await assessments.update_quiz(session, quiz=quiz, data=body)
-    except REFUSED as exc:
-        return await shown_again(ctx, exc, partial(_quiz_page, ctx, user, quiz_id), values=data)
-    return redirect(ctx, f"/teach/quizzes/{quiz_id}/edit")
+async def update_quiz(ctx: Ctx, quiz_id: uuid.UUID, user: Teacher, data: Posted) -> Response:
+    async def update(session: AsyncSession) -> str:
+        quiz = await _owned(session, user, quiz_id)
+        await assessments.update_quiz(
+            session, quiz=quiz, data=validate(QuizUpdate, _settings(data))
+        )
+        return f"/teach/quizzes/{quiz_id}/edit"
+
+    return await submitted(ctx, update, again=partial(_quiz_page, ctx, user, quiz_id), values=data)
 
 
 @router.post("/teach/quizzes/{quiz_id}/delete")
-async def delete_quiz(ctx: Ctx, quiz_id: uuid.UUID) -> Response:
-    user = ctx.require(Role.teacher, Role.admin)
-    try:
-        async with ctx.db.session() as session:
-            quiz = await _owned(session, user, quiz_id)
-            course_id = quiz.course_id
-            await assessments.delete_quiz(session, quiz=quiz)
-    except AppError as exc:
-        return refused(ctx, exc)
-    return redirect(ctx, f"/teach/courses/{course_id}/quizzes")
+async def delete_quiz(ctx: Ctx, quiz_id: uuid.UUID, user: Teacher) -> Response:
+    async def delete(session: AsyncSession) -> str:
+        quiz = await _owned(session, user, quiz_id)
+        await assessments.delete_quiz(session, quiz=quiz)
+        return f"/teach/courses/{quiz.course_id}/quizzes"
+
+    return await submitted(ctx, delete)
 
 
 # ---------------------------------------------------------------- questions
@@ -346,7 +320,7 @@ def _edited(
     assert position is not None
     moved = questions.pop(position)
     if change == "move":
-        target = _number(data, "position", int)
+        target = number(data, "position", int)
         if target is None or not 0 <= target <= len(questions):
             raise Unprocessable("This position is outside the quiz", code="invalid_position")
         questions.insert(target, moved)
@@ -355,69 +329,68 @@ def _edited(
 
 async def _change_questions(
     ctx: WebContext,
+    user: User,
     quiz_id: uuid.UUID,
-    request: Request,
+    data: dict[str, str],
     *,
     position: int | None,
     change: str = "save",
 ) -> Response:
     """Add (position None), replace, delete or move one question, keeping the others as they
     are."""
-    user = ctx.require(Role.teacher, Role.admin)
-    data = await form_data(request)
-    try:
-        async with ctx.db.session() as session:
-            quiz = await _owned(session, user, quiz_id)
-            current = (await assessments.quiz_for_owner(session, quiz=quiz)).questions
-            if position is not None and not 0 <= position < len(current):
-                raise NotFound("This question does not exist", code="question_not_found")
-            questions = _edited([_as_input(q) for q in current], position, change, data)
-            body = validate(QuizUpdate, {"questions": questions})
-            await assessments.update_quiz(session, quiz=quiz, data=body)
-    except REFUSED as exc:
-        if change != "save":
-            return await shown_again(ctx, exc, partial(_quiz_page, ctx, user, quiz_id))
-        return await shown_again(
-            ctx,
-            exc,
-            partial(_question_page, ctx, user, quiz_id, position),
-            values=_posted_values(data),
-        )
-    return redirect(ctx, f"/teach/quizzes/{quiz_id}/edit#questions")
+
+    async def edit(session: AsyncSession) -> str:
+        quiz = await _owned(session, user, quiz_id)
+        current = (await assessments.quiz_for_owner(session, quiz=quiz)).questions
+        if position is not None and not 0 <= position < len(current):
+            raise NotFound("This question does not exist", code="question_not_found")
+        questions = _edited([_as_input(q) for q in current], position, change, data)
+        body = validate(QuizUpdate, {"questions": questions})
+        await assessments.update_quiz(session, quiz=quiz, data=body)
+        return f"/teach/quizzes/{quiz_id}/edit#questions"
+
+    if change != "save":  # a delete or a move refused: the quiz again, with what went wrong
+        return await submitted(ctx, edit, again=partial(_quiz_page, ctx, user, quiz_id))
+    return await submitted(
+        ctx,
+        edit,
+        again=partial(_question_page, ctx, user, quiz_id, position),
+        values=_posted_values(data),
+    )
 
 
 @router.get("/teach/quizzes/{quiz_id}/questions/new")
-async def new_question(ctx: Ctx, quiz_id: uuid.UUID) -> Response:
-    user = ctx.require(Role.teacher, Role.admin)
+async def new_question(ctx: Ctx, quiz_id: uuid.UUID, user: Teacher) -> Response:
     return await shown(ctx, _question_page(ctx, user, quiz_id, None))
 
 
 @router.post("/teach/quizzes/{quiz_id}/questions/new")
-async def add_question(ctx: Ctx, quiz_id: uuid.UUID, request: Request) -> Response:
-    return await _change_questions(ctx, quiz_id, request, position=None)
+async def add_question(ctx: Ctx, quiz_id: uuid.UUID, user: Teacher, data: Posted) -> Response:
+    return await _change_questions(ctx, user, quiz_id, data, position=None)
 
 
 @router.get("/teach/quizzes/{quiz_id}/questions/{position}")
-async def edit_question(ctx: Ctx, quiz_id: uuid.UUID, position: int) -> Response:
-    user = ctx.require(Role.teacher, Role.admin)
+async def edit_question(ctx: Ctx, quiz_id: uuid.UUID, position: int, user: Teacher) -> Response:
     return await shown(ctx, _question_page(ctx, user, quiz_id, position))
 
 
 @router.post("/teach/quizzes/{quiz_id}/questions/{position}")
 async def update_question(
-    ctx: Ctx, quiz_id: uuid.UUID, position: int, request: Request
+    ctx: Ctx, quiz_id: uuid.UUID, position: int, user: Teacher, data: Posted
 ) -> Response:
-    return await _change_questions(ctx, quiz_id, request, position=position)
+    return await _change_questions(ctx, user, quiz_id, data, position=position)
 
 
 @router.post("/teach/quizzes/{quiz_id}/questions/{position}/delete")
 async def delete_question(
-    ctx: Ctx, quiz_id: uuid.UUID, position: int, request: Request
+    ctx: Ctx, quiz_id: uuid.UUID, position: int, user: Teacher, data: Posted
 ) -> Response:
-    return await _change_questions(ctx, quiz_id, request, position=position, change="delete")
+    return await _change_questions(ctx, user, quiz_id, data, position=position, change="delete")
 
 
 @router.post("/teach/quizzes/{quiz_id}/questions/{position}/move")
-async def move_question(ctx: Ctx, quiz_id: uuid.UUID, position: int, request: Request) -> Response:
+async def move_question(
+    ctx: Ctx, quiz_id: uuid.UUID, position: int, user: Teacher, data: Posted
+) -> Response:
     """Put a question at another place (the up/down buttons post its new position)."""
-    return await _change_questions(ctx, quiz_id, request, position=position, change="move")
+    return await _change_questions(ctx, user, quiz_id, data, position=position, change="move")

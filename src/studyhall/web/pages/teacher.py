@@ -6,66 +6,51 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
 
 from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from studyhall.assessments import gradebook
-from studyhall.assessments.schemas import Gradebook
-from studyhall.core.errors import AppError
 from studyhall.courses import service as courses
-from studyhall.courses.models import Course
 from studyhall.courses.schemas import StudentProgressRow
-from studyhall.identity.models import Role
-from studyhall.web.pages.common import Ctx, csv_download, refused, taught_course
+from studyhall.identity.models import User
+from studyhall.web.pages.answers import answered, viewed
+from studyhall.web.pages.common import TEACHERS_ONLY, Ctx, Teacher, csv_download, taught_course
 from studyhall.web.render import page
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[TEACHERS_ONLY])
 PAGE_SIZE = 100
 ROSTER_LIMIT = 100  # the API's page ceiling; a course's CSV walks every page
 
 
 @router.get("/teach/courses")
-async def my_courses(ctx: Ctx) -> Response:
-    user = ctx.require(Role.teacher, Role.admin)
+async def my_courses(ctx: Ctx, user: Teacher) -> Response:
     async with ctx.db.session(write=False) as session:
         found = await courses.taught_courses(session, teacher=user, limit=PAGE_SIZE, offset=0)
     return page(ctx, "teacher/courses.html", courses=found.items, total=found.total)
 
 
-async def _roster(ctx: Ctx, course_id: uuid.UUID) -> tuple[Course, list[StudentProgressRow]]:
-    user = ctx.require(Role.teacher, Role.admin)
-    async with ctx.db.session(write=False) as session:
-        # Assistants see the roster and grades as the API lets them (owner, assistants, admin).
-        course = await taught_course(session, user, course_id)
-        rows: list[StudentProgressRow] = []
-        offset = 0
-        while True:
-            chunk = await courses.course_students(
-                session, course=course, limit=ROSTER_LIMIT, offset=offset
-            )
-            rows.extend(chunk.items)
-            offset += ROSTER_LIMIT
-            if offset >= chunk.total:
-                break
-    return course, rows
+async def _roster(user: User, course_id: uuid.UUID, session: AsyncSession) -> dict[str, Any]:
+    # Assistants see the roster and grades as the API lets them (owner, assistants, admin).
+    course = await taught_course(session, user, course_id)
+    rows: list[StudentProgressRow] = []
+    offset = 0
+    while True:
+        chunk = await courses.course_students(
+            session, course=course, limit=ROSTER_LIMIT, offset=offset
+        )
+        rows.extend(chunk.items)
+        offset += ROSTER_LIMIT
+        if offset >= chunk.total:
+            break
+    return {"course": course, "students": rows}
 
 
-@router.get("/teach/courses/{course_id}/students")
-async def students(ctx: Ctx, course_id: uuid.UUID) -> Response:
-    try:
-        course, rows = await _roster(ctx, course_id)
-    except AppError as exc:
-        return refused(ctx, exc)
-    return page(ctx, "teacher/students.html", course=course, students=rows)
-
-
-@router.get("/teach/courses/{course_id}/students.csv")
-async def students_csv(ctx: Ctx, course_id: uuid.UUID) -> Response:
-    try:
-        course, rows = await _roster(ctx, course_id)
-    except AppError as exc:
-        return refused(ctx, exc)
+def _students_file(roster: dict[str, Any]) -> Response:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
@@ -79,7 +64,7 @@ async def students_csv(ctx: Ctx, course_id: uuid.UUID) -> Response:
             "progress_percent",
         ]
     )
-    for row in rows:
+    for row in roster["students"]:
         writer.writerow(
             [
                 _cell(row.full_name),
@@ -91,7 +76,7 @@ async def students_csv(ctx: Ctx, course_id: uuid.UUID) -> Response:
                 row.progress_percent,
             ]
         )
-    return csv_download(out.getvalue(), f"{course.code}-students.csv")
+    return csv_download(out.getvalue(), f"{roster['course'].code}-students.csv")
 
 
 def _cell(value: str) -> str:
@@ -99,29 +84,39 @@ def _cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-async def _gradebook(ctx: Ctx, course_id: uuid.UUID) -> tuple[Course, Gradebook]:
-    user = ctx.require(Role.teacher, Role.admin)
-    async with ctx.db.session(write=False) as session:
-        # Assistants see the roster and grades as the API lets them (owner, assistants, admin).
-        course = await taught_course(session, user, course_id)
-        book = await gradebook.course_gradebook(session, viewer=user, course=course)
-    return course, book
+async def _gradebook(user: User, course_id: uuid.UUID, session: AsyncSession) -> dict[str, Any]:
+    course = await taught_course(session, user, course_id)
+    book = await gradebook.course_gradebook(session, viewer=user, course=course)
+    return {"course": course, "book": book}
 
 
-@router.get("/teach/courses/{course_id}/gradebook")
-async def gradebook_page(ctx: Ctx, course_id: uuid.UUID) -> Response:
-    try:
-        course, book = await _gradebook(ctx, course_id)
-    except AppError as exc:
-        return refused(ctx, exc)
-    return page(ctx, "teacher/gradebook.html", course=course, book=book)
+def _gradebook_file(found: dict[str, Any]) -> Response:
+    return csv_download(gradebook.to_csv(found["book"]), f"gradebook-{found['course'].code}.csv")
 
 
-@router.get("/teach/courses/{course_id}/gradebook.csv")
-async def gradebook_csv(ctx: Ctx, course_id: uuid.UUID) -> Response:
-    """The same file as the API's `Accept: text/csv` answer."""
-    try:
-        course, book = await _gradebook(ctx, course_id)
-    except AppError as exc:
-        return refused(ctx, exc)
-    return csv_download(gradebook.to_csv(book), f"gradebook-{course.code}.csv")
+# A course's reports for its teachers (the gradebook's CSV: the same file as the API's
+# `Accept: text/csv` answer). Each is a page and, beside it, the same rows as a CSV download:
+# (name, loader, page template, CSV file).
+Loader = Callable[[User, uuid.UUID, AsyncSession], Awaitable[dict[str, Any]]]
+REPORTS: tuple[tuple[str, Loader, str, Callable[[dict[str, Any]], Response]], ...] = (
+    ("students", _roster, "teacher/students.html", _students_file),
+    ("gradebook", _gradebook, "teacher/gradebook.html", _gradebook_file),
+)
+
+
+def _report_routes(
+    name: str, load: Loader, template: str, to_file: Callable[[dict[str, Any]], Response]
+) -> None:
+    async def report_page(ctx: Ctx, course_id: uuid.UUID, user: Teacher) -> Response:
+        return await viewed(ctx, template, partial(load, user, course_id))
+
+    async def report_file(ctx: Ctx, course_id: uuid.UUID, user: Teacher) -> Response:
+        return await answered(ctx, partial(load, user, course_id), to_file)
+
+    path = f"/teach/courses/{{course_id}}/{name}"
+    router.get(path, name=name)(report_page)
+    router.get(path + ".csv", name=f"{name}_csv")(report_file)
+
+
+for _report in REPORTS:
+    _report_routes(*_report)

@@ -17,19 +17,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from studyhall.config import Settings
+from studyhall.core.db import Database
 from studyhall.core.errors import AppError
 from studyhall.core.storage import LocalStorage
 from studyhall.courses.dependencies import lesson_by_id, lesson_for_owner
 from studyhall.courses.models import Course, Lesson
-from studyhall.identity.models import Role, User
+from studyhall.identity.models import User
 from studyhall.video import service as videos
 from studyhall.video import tus_router
 from studyhall.video.errors import VideoNotFound
 from studyhall.video.hosts import UPLOADS_PATH
 from studyhall.video.router import VideoFileResponse
 from studyhall.video.schemas import HeartbeatIn, VideoOut
-from studyhall.web.forms import form_data
-from studyhall.web.pages.common import REFUSED, Ctx, as_uuid, refused
+from studyhall.web.pages.answers import REFUSED, refused
+from studyhall.web.pages.common import Ctx, Posted, SignedIn, Student, Teacher, as_uuid
 from studyhall.web.render import redirect
 
 router = APIRouter(include_in_schema=False)
@@ -67,9 +68,8 @@ async def playable(
 
 
 @router.get("/videos/{video_id}/stream")
-async def stream(ctx: Ctx, video_id: uuid.UUID, request: Request) -> Response:
+async def stream(ctx: Ctx, video_id: uuid.UUID, request: Request, user: SignedIn) -> Response:
     """The video's file with Range support (seeking), for whoever may watch it."""
-    user = ctx.require()
     try:
         async with ctx.db.session(write=False) as session:
             video = await videos.readable_video(session, user=user, video_id=video_id)
@@ -82,10 +82,8 @@ async def stream(ctx: Ctx, video_id: uuid.UUID, request: Request) -> Response:
 
 
 @router.post("/videos/{video_id}/heartbeats")
-async def heartbeat(ctx: Ctx, video_id: uuid.UUID, request: Request) -> Response:
+async def heartbeat(ctx: Ctx, video_id: uuid.UUID, user: Student, data: Posted) -> Response:
     """The player's position every few seconds; the lesson's progress follows it."""
-    user = ctx.require(Role.student)
-    data = await form_data(request)
     try:
         position = float(data.get("position_s", ""))
     except ValueError:
@@ -106,10 +104,8 @@ async def heartbeat(ctx: Ctx, video_id: uuid.UUID, request: Request) -> Response
 
 
 @router.post("/teach/lessons/{lesson_id}/video")
-async def attach(ctx: Ctx, lesson_id: uuid.UUID, request: Request) -> Response:
+async def attach(ctx: Ctx, lesson_id: uuid.UUID, user: Teacher, data: Posted) -> Response:
     """Make one of the course's videos the lesson's video (after an upload, or to switch)."""
-    user = ctx.require(Role.teacher, Role.admin)
-    data = await form_data(request)
     video_id = as_uuid(data.get("video_id", ""))
     try:
         async with ctx.db.session() as session:
@@ -132,22 +128,24 @@ def _web_location(response: Response) -> Response:
     return response
 
 
+def _as_uploader(ctx: Ctx, user: User) -> tuple[User, Database, Settings, LocalStorage]:
+    """What the tus handlers take from the API's dependencies, given by this page's session."""
+    return user, ctx.db, ctx.settings, ctx.request.app.state.storage
+
+
 @router.post(WEB_UPLOADS)
 async def create_upload(
     ctx: Ctx,
     request: Request,
+    user: Teacher,
     tus_resumable: Annotated[str | None, Header()] = None,
     upload_length: Annotated[str | None, Header()] = None,
     upload_metadata: Annotated[str | None, Header()] = None,
 ) -> Response:
     """tus creation (course_id, lesson_id and title in Upload-Metadata)."""
-    user = ctx.require(Role.teacher, Role.admin)
     response = await tus_router.create_upload(
         request,
-        user,
-        ctx.db,
-        ctx.settings,
-        request.app.state.storage,
+        *_as_uploader(ctx, user),
         tus_resumable=tus_resumable,
         upload_length=upload_length,
         upload_metadata=upload_metadata,
@@ -159,10 +157,10 @@ async def create_upload(
 async def upload_offset(
     ctx: Ctx,
     upload_id: uuid.UUID,
+    user: Teacher,
     tus_resumable: Annotated[str | None, Header()] = None,
 ) -> Response:
     """tus HEAD: where to resume."""
-    user = ctx.require(Role.teacher, Role.admin)
     return await tus_router.upload_offset(upload_id, user, ctx.db, tus_resumable=tus_resumable)
 
 
@@ -171,20 +169,17 @@ async def upload_bytes(
     ctx: Ctx,
     request: Request,
     upload_id: uuid.UUID,
+    user: Teacher,
     tus_resumable: Annotated[str | None, Header()] = None,
     content_type: Annotated[str | None, Header()] = None,
     upload_offset: Annotated[str | None, Header()] = None,
     content_length: Annotated[str | None, Header()] = None,
 ) -> Response:
     """tus PATCH: the bytes from Upload-Offset on."""
-    user = ctx.require(Role.teacher, Role.admin)
     return await tus_router.upload_bytes(
         request,
         upload_id,
-        user,
-        ctx.db,
-        ctx.settings,
-        request.app.state.storage,
+        *_as_uploader(ctx, user),
         tus_resumable=tus_resumable,
         content_type=content_type,
         upload_offset=upload_offset,
@@ -195,17 +190,11 @@ async def upload_bytes(
 @router.delete(WEB_UPLOADS + "/{upload_id}")
 async def terminate_upload(
     ctx: Ctx,
-    request: Request,
     upload_id: uuid.UUID,
+    user: Teacher,
     tus_resumable: Annotated[str | None, Header()] = None,
 ) -> Response:
     """tus termination: the unfinished upload and its video are deleted."""
-    user = ctx.require(Role.teacher, Role.admin)
     return await tus_router.terminate_upload(
-        upload_id,
-        user,
-        ctx.db,
-        ctx.settings,
-        request.app.state.storage,
-        tus_resumable=tus_resumable,
+        upload_id, *_as_uploader(ctx, user), tus_resumable=tus_resumable
     )

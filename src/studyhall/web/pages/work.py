@@ -5,9 +5,11 @@ only turn forms into the API's input schemas and results into HTML."""
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
@@ -29,9 +31,18 @@ from studyhall.core.errors import AppError
 from studyhall.core.storage import LocalStorage
 from studyhall.courses import service as courses
 from studyhall.identity.models import Role
-from studyhall.web.forms import problems, status_of, validate
-from studyhall.web.pages.common import REFUSED, Ctx, markdown, refused
-from studyhall.web.render import page, redirect
+from studyhall.web.forms import validate
+from studyhall.web.pages.answers import (
+    FRESH,
+    Form,
+    form_page,
+    refused,
+    shown,
+    shown_again,
+    submitted,
+    viewed,
+)
+from studyhall.web.pages.common import Ctx, SignedIn, Student, markdown
 
 router = APIRouter(include_in_schema=False)
 ATTEMPTS_SHOWN = 20
@@ -89,74 +100,61 @@ async def _quiz_view(ctx: Ctx, quiz_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
+async def _quiz_page(ctx: Ctx, quiz_id: uuid.UUID, *, form: Form = FRESH) -> Response:
+    return form_page(ctx, "student/quiz.html", form, **await _quiz_view(ctx, quiz_id))
+
+
 @router.get("/quizzes/{quiz_id}")
 async def quiz_page(ctx: Ctx, quiz_id: uuid.UUID) -> Response:
-    try:
-        values = await _quiz_view(ctx, quiz_id)
-    except AppError as exc:
-        return refused(ctx, exc)
-    return page(ctx, "student/quiz.html", errors=[], **values)
+    return await shown(ctx, _quiz_page(ctx, quiz_id))
 
 
 @router.post("/quizzes/{quiz_id}/start")
-async def start_quiz(ctx: Ctx, quiz_id: uuid.UUID) -> Response:
-    """Start (or resume) an attempt: the server's clock starts and the questions show."""
-    user = ctx.require(Role.student)
-    try:
-        async with ctx.db.session() as session:
-            quiz = await quiz_for_student(user, await quiz_by_id(quiz_id, user, session), session)
-            await assessments.start_attempt(session, quiz=quiz, student=user)
-    except AppError as exc:
-        return await _quiz_refused(ctx, quiz_id, exc)
-    return redirect(ctx, f"/quizzes/{quiz_id}")
+async def start_quiz(ctx: Ctx, quiz_id: uuid.UUID, user: Student) -> Response:
+    """Start (or resume) an attempt: the server's clock starts and the questions show (the quiz
+    again with what went wrong when it cannot: time is up, no attempt left...)."""
+
+    async def start(session: AsyncSession) -> str:
+        quiz = await quiz_for_student(user, await quiz_by_id(quiz_id, user, session), session)
+        await assessments.start_attempt(session, quiz=quiz, student=user)
+        return f"/quizzes/{quiz_id}"
+
+    return await submitted(ctx, start, again=partial(_quiz_page, ctx, quiz_id))
 
 
 @router.post("/quizzes/{quiz_id}/submit")
-async def submit_quiz(ctx: Ctx, quiz_id: uuid.UUID, request: Request) -> Response:
-    user = ctx.require(Role.student)
+async def submit_quiz(ctx: Ctx, quiz_id: uuid.UUID, request: Request, user: Student) -> Response:
     form = await request.form()
-    try:
-        async with ctx.db.session() as session:
-            quiz = await quiz_for_student(user, await quiz_by_id(quiz_id, user, session), session)
-            view = await assessments.quiz_for_student(session, quiz=quiz, student=user)
-            fields: dict[str, Any] = {"answers": answers_from_form(view.questions, form)}
-            spent = form.get("time_spent_s")
-            if isinstance(spent, str) and spent.replace(".", "", 1).isdigit():
-                fields["time_spent_s"] = float(spent)
-            body = validate(AttemptSubmit, fields)
-            result = await assessments.submit_attempt(session, quiz=quiz, student=user, data=body)
-    except REFUSED as exc:
-        return await _quiz_refused(ctx, quiz_id, exc)
-    return redirect(ctx, f"/attempts/{result.id}")
 
+    async def submit(session: AsyncSession) -> str:
+        quiz = await quiz_for_student(user, await quiz_by_id(quiz_id, user, session), session)
+        view = await assessments.quiz_for_student(session, quiz=quiz, student=user)
+        fields: dict[str, Any] = {"answers": answers_from_form(view.questions, form)}
+        spent = form.get("time_spent_s")
+        if isinstance(spent, str) and spent.replace(".", "", 1).isdigit():
+            fields["time_spent_s"] = float(spent)
+        body = validate(AttemptSubmit, fields)
+        result = await assessments.submit_attempt(session, quiz=quiz, student=user, data=body)
+        return f"/attempts/{result.id}"
 
-async def _quiz_refused(ctx: Ctx, quiz_id: uuid.UUID, exc: Exception) -> Response:
-    """The quiz page again with what went wrong (time is up, no attempt left...)."""
-    status = status_of(exc)
-    try:
-        values = await _quiz_view(ctx, quiz_id)
-    except AppError as missing:
-        return refused(ctx, missing)
-    return page(ctx, "student/quiz.html", status_code=status, errors=problems(exc, ctx.t), **values)
+    return await submitted(ctx, submit, again=partial(_quiz_page, ctx, quiz_id))
 
 
 @router.get("/attempts/{attempt_id}")
-async def attempt_page(ctx: Ctx, attempt_id: uuid.UUID) -> Response:
+async def attempt_page(ctx: Ctx, attempt_id: uuid.UUID, user: Student) -> Response:
     """A submitted attempt: score, pass or fail, and each question's result as the rules
     reveal it (expected answers once passed or out of attempts)."""
-    user = ctx.require(Role.student)
-    try:
-        async with ctx.db.session(write=False) as session:
-            attempt = await attempt_for_viewer(attempt_id, user, session)
-            detail = await assessments.attempt_detail(session, attempt=attempt, owner_view=False)
-            quiz = await quiz_for_student(
-                user, await quiz_by_id(attempt.quiz_id, user, session), session
-            )
-            view = await assessments.quiz_for_student(session, quiz=quiz, student=user)
-    except AppError as exc:
-        return refused(ctx, exc)
-    prompts = {q.id: q for q in view.questions}
-    return page(ctx, "student/attempt.html", attempt=detail, quiz=view, prompts=prompts)
+
+    async def load(session: AsyncSession) -> dict[str, Any]:
+        attempt = await attempt_for_viewer(attempt_id, user, session)
+        detail = await assessments.attempt_detail(session, attempt=attempt, owner_view=False)
+        quiz = await quiz_for_student(
+            user, await quiz_by_id(attempt.quiz_id, user, session), session
+        )
+        view = await assessments.quiz_for_student(session, quiz=quiz, student=user)
+        return {"attempt": detail, "quiz": view, "prompts": {q.id: q for q in view.questions}}
+
+    return await viewed(ctx, "student/attempt.html", load)
 
 
 # ---------------------------------------------------------------- assignments
@@ -192,50 +190,46 @@ async def _assignment_view(ctx: Ctx, assignment_id: uuid.UUID) -> dict[str, Any]
     }
 
 
+async def _assignment_page(ctx: Ctx, assignment_id: uuid.UUID, *, form: Form = FRESH) -> Response:
+    values = await _assignment_view(ctx, assignment_id)
+    return form_page(ctx, "student/assignment.html", form, **values)
+
+
 @router.get("/assignments/{assignment_id}")
 async def assignment_page(ctx: Ctx, assignment_id: uuid.UUID) -> Response:
-    try:
-        values = await _assignment_view(ctx, assignment_id)
-    except AppError as exc:
-        return refused(ctx, exc)
-    return page(ctx, "student/assignment.html", errors=[], **values)
+    return await shown(ctx, _assignment_page(ctx, assignment_id))
 
 
 @router.post("/assignments/{assignment_id}/submit")
-async def submit_assignment(ctx: Ctx, assignment_id: uuid.UUID, request: Request) -> Response:
+async def submit_assignment(
+    ctx: Ctx, assignment_id: uuid.UUID, request: Request, user: Student
+) -> Response:
     """Text, a file or both (multipart), with the API's limits: 10 MiB, known file types."""
-    user = ctx.require(Role.student)
-    try:
+    again = partial(_assignment_page, ctx, assignment_id)
+    try:  # the upload is read before the unit of work starts
         uploads.check_request_length(request.headers.get("content-length"))
         async with request.form(max_files=1, max_fields=4) as form:
             content = form.get("content")
             text = content if isinstance(content, str) else ""
             upload = await _upload(form.get("file"))
-        async with ctx.db.session() as session:
-            assignment = await assignment_for_student(
-                user, await assignment_by_id(assignment_id, user, session), session
-            )
-            await assessments.submit(
-                session,
-                assignment=assignment,
-                student=user,
-                content=text[: uploads.MAX_CONTENT_CHARS],
-                file=upload,
-                storage=_storage(ctx),
-            )
     except AppError as exc:
-        try:
-            values = await _assignment_view(ctx, assignment_id)
-        except AppError as missing:
-            return refused(ctx, missing)
-        return page(
-            ctx,
-            "student/assignment.html",
-            status_code=exc.status_code,
-            errors=problems(exc, ctx.t),
-            **values,
+        return await shown_again(ctx, exc, again)
+
+    async def submit(session: AsyncSession) -> str:
+        assignment = await assignment_for_student(
+            user, await assignment_by_id(assignment_id, user, session), session
         )
-    return redirect(ctx, f"/assignments/{assignment_id}")
+        await assessments.submit(
+            session,
+            assignment=assignment,
+            student=user,
+            content=text[: uploads.MAX_CONTENT_CHARS],
+            file=upload,
+            storage=_storage(ctx),
+        )
+        return f"/assignments/{assignment_id}"
+
+    return await submitted(ctx, submit, again=again)
 
 
 async def _upload(file: object) -> assessments.UploadedFile | None:
@@ -245,10 +239,9 @@ async def _upload(file: object) -> assessments.UploadedFile | None:
 
 
 @router.get("/submissions/{submission_id}/file")
-async def submission_file(ctx: Ctx, submission_id: uuid.UUID) -> Response:
+async def submission_file(ctx: Ctx, submission_id: uuid.UUID, user: SignedIn) -> Response:
     """The file of a submission, for its student and the course's teachers (the API's answer:
     a download, never run on our origin)."""
-    user = ctx.require()
     try:
         async with ctx.db.session(write=False) as session:
             submission = await submission_for_viewer(submission_id, user, session)
