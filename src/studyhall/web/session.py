@@ -201,27 +201,17 @@ def apply_cookies(ctx: WebContext, response: Response) -> Response:
             CSRF_COOKIE, ctx.csrf_token, httponly=True, samesite="lax", secure=secure, path="/"
         )
     if ctx.new_pair is not None:
-        response.set_cookie(
-            ACCESS_COOKIE,
-            ctx.new_pair.access_token,
-            max_age=ctx.settings.access_token_ttl_s,
-            httponly=True,
-            samesite="lax",
-            secure=secure,
-            path="/",
-        )
-        response.set_cookie(
-            REFRESH_COOKIE,
-            ctx.new_pair.refresh_token,
-            max_age=ctx.settings.refresh_token_ttl_s,
-            httponly=True,
-            samesite="lax",
-            secure=secure,
-            path="/",
-        )
+        # Each token in its cookie for as long as the token itself lives.
+        for name, token, max_age in (
+            (ACCESS_COOKIE, ctx.new_pair.access_token, ctx.settings.access_token_ttl_s),
+            (REFRESH_COOKIE, ctx.new_pair.refresh_token, ctx.settings.refresh_token_ttl_s),
+        ):
+            response.set_cookie(
+                name, token, max_age=max_age, httponly=True, samesite="lax", secure=secure, path="/"
+            )
     elif ctx.clear_session:
-        response.delete_cookie(ACCESS_COOKIE, path="/", secure=secure, httponly=True)
-        response.delete_cookie(REFRESH_COOKIE, path="/", secure=secure, httponly=True)
+        for name in (ACCESS_COOKIE, REFRESH_COOKIE):
+            response.delete_cookie(name, path="/", secure=secure, httponly=True)
     for name, value in ctx.extra_cookies.items():
         response.set_cookie(
             name, value, max_age=365 * 24 * 3600, httponly=True, samesite="lax", secure=secure
