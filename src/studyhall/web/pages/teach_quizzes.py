@@ -93,15 +93,9 @@ def _question(data: dict[str, str]) -> dict[str, Any]:
 
 
 def _as_input(question: QuestionOwnerOut) -> QuestionIn:
-    """A stored question as the API takes it back (its answer key is already normalised)."""
-    return QuestionIn(
-        prompt=question.prompt,
-        kind=question.kind,
-        options=question.options,
-        answer=question.answer,
-        explanation=question.explanation,
-        points=question.points,
-    )
+    """A stored question as the API takes it back: its input fields (its answer key is already
+    normalised)."""
+    return QuestionIn.model_validate(question.model_dump(include=set(QuestionIn.model_fields)))
 
 
 def _question_values(question: QuestionOwnerOut | None) -> dict[str, Any]:
