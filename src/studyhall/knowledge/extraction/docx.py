@@ -15,9 +15,9 @@ from lxml.etree import XMLSyntaxError
 from studyhall.knowledge.extraction.base import (
     DocumentKind,
     ExtractedDocument,
-    ExtractedPage,
     ExtractionError,
     ExtractionLimits,
+    single_page,
 )
 from studyhall.knowledge.extraction.isolation import run_isolated_worker
 from studyhall.knowledge.extraction.normalize import normalize_text
@@ -52,12 +52,13 @@ def extract_docx(data: bytes, *, limits: ExtractionLimits | None = None) -> Extr
     if not result.get("ok"):
         raise ExtractionError(str(result.get("error")))
     text = normalize_text(str(result["text"]))
-    if len(text) > limits.max_chars:
-        raise ExtractionError(f"the document holds more than {limits.max_chars} characters")
-    page = ExtractedPage(number=1, label=None, text=text, has_text=bool(text), ocr=False)
     title = result.get("title")
-    return ExtractedDocument(
-        kind=DocumentKind.DOCX, pages=[page], title=str(title) if title else None
+    return single_page(
+        DocumentKind.DOCX,
+        text,
+        title=str(title) if title else None,
+        limits=limits,
+        what="the document",
     )
 
 

@@ -9,12 +9,12 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from studyhall.knowledge.extraction.base import (
     DocumentKind,
     ExtractedDocument,
-    ExtractedPage,
     ExtractionError,
     ExtractionLimits,
+    single_page,
 )
 from studyhall.knowledge.extraction.normalize import normalize_text
-from studyhall.knowledge.extraction.sniff import decode_text
+from studyhall.knowledge.extraction.sniff import decoded_within
 
 __all__ = ["estimated_depth", "extract_html", "html_to_text"]
 
@@ -74,16 +74,9 @@ _MAX_PARSE_DEPTH = 5000
 def extract_html(data: bytes, *, limits: ExtractionLimits | None = None) -> ExtractedDocument:
     """Extract an HTML page as one page of text."""
     limits = limits or ExtractionLimits()
-    if len(data) > limits.max_bytes:
-        raise ExtractionError(f"the page is larger than {limits.max_bytes} bytes")
-    markup = decode_text(data)
-    if markup is None:
-        raise ExtractionError("the HTML is not decodable text")
+    markup = decoded_within(data, limits, what="the page", undecodable="the HTML")
     text, title = html_to_text(markup, max_depth=limits.max_depth)
-    if len(text) > limits.max_chars:
-        raise ExtractionError(f"the page holds more than {limits.max_chars} characters")
-    page = ExtractedPage(number=1, label=None, text=text, has_text=bool(text), ocr=False)
-    return ExtractedDocument(kind=DocumentKind.HTML, pages=[page], title=title)
+    return single_page(DocumentKind.HTML, text, title=title, limits=limits, what="the page")
 
 
 def html_to_text(markup: str, *, max_depth: int = 512) -> tuple[str, str | None]:

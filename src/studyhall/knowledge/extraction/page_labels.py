@@ -109,15 +109,10 @@ def _candidates(text: str) -> list[_Label]:
     edges = lines[:_EDGE_LINES] + lines[-_EDGE_LINES:] if len(lines) > _EDGE_LINES else lines
     found: list[_Label] = []
     for line in dict.fromkeys(edges):
-        alone = _ALONE.match(line)
-        if alone:
-            label = _parse(alone.group(1), strong=True)
-            if label is not None:
-                found.append(label)
-            continue
-        footer = _PAGE_FOOTER.search(line)
-        if footer:
-            label = _parse(footer.group(1), strong=True)
+        # A label alone on its line, or a footer ending in "page 3": either is a strong label.
+        strong = _ALONE.match(line) or _PAGE_FOOTER.search(line)
+        if strong:
+            label = _parse(strong.group(1), strong=True)
             if label is not None:
                 found.append(label)
             continue

@@ -6,7 +6,12 @@ import io
 import re
 import zipfile
 
-from studyhall.knowledge.extraction.base import DocumentKind, UnsupportedType
+from studyhall.knowledge.extraction.base import (
+    DocumentKind,
+    ExtractionError,
+    ExtractionLimits,
+    UnsupportedType,
+)
 
 __all__ = ["decode_text", "sniff"]
 
@@ -117,4 +122,15 @@ def decode_text(data: bytes, *, partial: bool = False) -> str | None:
     controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r\f")
     if text and controls / len(text) > 0.01:
         return None
+    return text
+
+
+def decoded_within(data: bytes, limits: ExtractionLimits, *, what: str, undecodable: str) -> str:
+    """A text format's bytes (HTML, Markdown, text) decoded, within `limits.max_bytes`; the
+    errors name the file as `what` ("the page") and, undecodable, as `undecodable`."""
+    if len(data) > limits.max_bytes:
+        raise ExtractionError(f"{what} is larger than {limits.max_bytes} bytes")
+    text = decode_text(data)
+    if text is None:
+        raise ExtractionError(f"{undecodable} is not decodable text")
     return text

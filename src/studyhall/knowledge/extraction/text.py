@@ -7,12 +7,11 @@ import re
 from studyhall.knowledge.extraction.base import (
     DocumentKind,
     ExtractedDocument,
-    ExtractedPage,
-    ExtractionError,
     ExtractionLimits,
+    single_page,
 )
 from studyhall.knowledge.extraction.normalize import normalize_text
-from studyhall.knowledge.extraction.sniff import decode_text
+from studyhall.knowledge.extraction.sniff import decoded_within
 
 __all__ = ["extract_text", "markdown_to_text"]
 
@@ -32,20 +31,12 @@ def extract_text(
 ) -> ExtractedDocument:
     """Extract a markdown or plain-text file as one page."""
     limits = limits or ExtractionLimits()
-    if len(data) > limits.max_bytes:
-        raise ExtractionError(f"the file is larger than {limits.max_bytes} bytes")
-    raw = decode_text(data)
-    if raw is None:
-        raise ExtractionError("the file is not decodable text")
+    raw = decoded_within(data, limits, what="the file", undecodable="the file")
     title: str | None = None
     if markdown:
         raw, title = markdown_to_text(raw)
-    text = normalize_text(raw)
-    if len(text) > limits.max_chars:
-        raise ExtractionError(f"the file holds more than {limits.max_chars} characters")
-    page = ExtractedPage(number=1, label=None, text=text, has_text=bool(text), ocr=False)
     kind = DocumentKind.MARKDOWN if markdown else DocumentKind.TEXT
-    return ExtractedDocument(kind=kind, pages=[page], title=title)
+    return single_page(kind, normalize_text(raw), title=title, limits=limits, what="the file")
 
 
 def markdown_to_text(source: str) -> tuple[str, str | None]:
