@@ -131,6 +131,28 @@ async def knowledge_stats(session: AsyncSession) -> KnowledgeStats:
     return KnowledgeStats(documents=documents, chunks=chunks)
 
 
+# ---------------------------------------------------------------------------- audit
+
+
+async def _audit(
+    session: AsyncSession,
+    event: str,
+    actor_id: uuid.UUID | None,
+    target: tuple[str, uuid.UUID],
+    **details: Any,
+) -> None:
+    """Record the knowledge event `knowledge.<event>` about a (type, id) target in the audit log."""
+    target_type, target_id = target
+    await record(
+        session,
+        action=f"knowledge.{event}",
+        actor_id=actor_id,
+        target_type=target_type,
+        target_id=target_id,
+        details=details,
+    )
+
+
 # ---------------------------------------------------------------------------- access
 
 
@@ -266,13 +288,13 @@ async def create_document(
     if queue:
         job = await enqueue(session, kind=INGEST, payload={"document_id": str(document.id)})
         document.job_id = job.id
-    await record(
+    await _audit(
         session,
-        action="knowledge.document_uploaded",
-        actor_id=actor_id,
-        target_type="document",
-        target_id=document.id,
-        details={"course_id": str(course_id) if course_id else None, "kind": kind.value},
+        "document_uploaded",
+        actor_id,
+        ("document", document.id),
+        course_id=str(course_id) if course_id else None,
+        kind=kind.value,
     )
     return document, job
 
@@ -309,13 +331,8 @@ async def update_document(
     for field, value in changes.items():
         setattr(document, field, value.strip() if isinstance(value, str) else value)
     await session.flush()
-    await record(
-        session,
-        action="knowledge.document_updated",
-        actor_id=actor.id,
-        target_type="document",
-        target_id=document.id,
-        details={"fields": sorted(changes)},
+    await _audit(
+        session, "document_updated", actor.id, ("document", document.id), fields=sorted(changes)
     )
     return document
 
@@ -339,14 +356,7 @@ async def _remove_document(
     details: dict[str, Any] = {"course_id": str(document.course_id) if document.course_id else None}
     if replaced:
         details["replaced_by_upload"] = True
-    await record(
-        session,
-        action="knowledge.document_deleted",
-        actor_id=actor_id,
-        target_type="document",
-        target_id=document.id,
-        details=details,
-    )
+    await _audit(session, "document_deleted", actor_id, ("document", document.id), **details)
 
 
 async def list_chunks(
@@ -387,13 +397,12 @@ async def set_course_library(
     await repository.replace_links(session, course_id, document_ids)
     # Links are read on every search; the bump is for caches that key on the course alone.
     await repository.bump_version(session, course_key(course_id))
-    await record(
+    await _audit(
         session,
-        action="knowledge.course_library_set",
-        actor_id=actor.id,
-        target_type="course",
-        target_id=course_id,
-        details={"document_ids": [str(d) for d in document_ids]},
+        "course_library_set",
+        actor.id,
+        ("course", course_id),
+        document_ids=[str(d) for d in document_ids],
     )
     return list(document_ids)
 
@@ -496,14 +505,7 @@ async def create_source(session: AsyncSession, *, actor: User, data: SourceCreat
     )
     session.add(source)
     await session.flush()
-    await record(
-        session,
-        action="knowledge.source_created",
-        actor_id=actor.id,
-        target_type="source",
-        target_id=source.id,
-        details={"url": source.url},
-    )
+    await _audit(session, "source_created", actor.id, ("source", source.id), url=source.url)
     return source
 
 
@@ -532,14 +534,7 @@ async def start_sync(session: AsyncSession, *, actor: User, source: Source) -> S
     )
     session.add(run)
     await session.flush()
-    await record(
-        session,
-        action="knowledge.source_synced",
-        actor_id=actor.id,
-        target_type="source",
-        target_id=source.id,
-        details={"run_id": str(run.id)},
-    )
+    await _audit(session, "source_synced", actor.id, ("source", source.id), run_id=str(run.id))
     return run
 
 
@@ -559,13 +554,8 @@ async def queue_reference(
     reference.status = ReferenceStatus.queued
     reference.error = None
     await session.flush()
-    await record(
-        session,
-        action="knowledge.reference_ingest",
-        actor_id=actor.id,
-        target_type="reference",
-        target_id=reference.id,
-        details={"url": reference.url},
+    await _audit(
+        session, "reference_ingest", actor.id, ("reference", reference.id), url=reference.url
     )
     return reference, job
 
