@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.core.db import SessionDep
 from studyhall.core.openapi import DocumentedRoute, errors
-from studyhall.core.pagination import PageParams, Pagination, listed, page_of
+from studyhall.core.pagination import PageParams, Pagination, listed
 from studyhall.core.schemas import Page
 from studyhall.identity.dependencies import AdminUser, CurrentUser, SettingsDep, TeacherOrAdmin
 from studyhall.identity.models import User
@@ -353,16 +353,17 @@ async def list_textbooks(
     search: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[TextbookOut]:
     """Ready library textbooks filtered by level, subject, language and title (public)."""
-    items, total = await service.list_textbooks(
+    # The service already answers TextbookOut items: validating one again returns it as is.
+    return await listed(
+        page,
+        TextbookOut.model_validate,
+        service.list_textbooks,
         session,
         level=level,
         subject=subject,
         language=language,
         search=search,
-        limit=page.limit,
-        offset=page.offset,
     )
-    return page_of(items, total, page)
 
 
 @router.get("/library/textbooks/{document_id}")
