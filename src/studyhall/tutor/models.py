@@ -39,7 +39,18 @@ class ChatSession(IdMixin, Base):
     last_active_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Message(IdMixin, Base):
+class _OfChatSession:
+    """A row of a chat session: it goes with the session, and carries the session's user and
+    course (copied, so per-course and per-user figures need no join)."""
+
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("chat_sessions.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[uuid.UUID]
+    course_id: Mapped[uuid.UUID | None]
+
+
+class Message(IdMixin, _OfChatSession, Base):
     """One message; an assistant message carries its sources, usage and how it was produced."""
 
     __tablename__ = "chat_messages"
@@ -48,12 +59,6 @@ class Message(IdMixin, Base):
         Index("ix_chat_messages_course_created", "course_id", "created_at"),
     )
 
-    session_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("chat_sessions.id", ondelete="CASCADE")
-    )
-    # Copied from the session so course figures need no join.
-    user_id: Mapped[uuid.UUID]
-    course_id: Mapped[uuid.UUID | None]
     role: Mapped[MessageRole] = mapped_column(Enum(MessageRole, native_enum=False, length=16))
     # Always plain text: never rendered or executed by the server.
     content: Mapped[str] = mapped_column(Text)
@@ -104,7 +109,7 @@ class ChatQuizStatus(enum.StrEnum):
     abandoned = "abandoned"
 
 
-class ChatQuiz(IdMixin, Base):
+class ChatQuiz(IdMixin, _OfChatSession, Base):
     """A test taken inside a chat, one question at a time (an existing quiz or a generated one)."""
 
     __tablename__ = "chat_quizzes"
@@ -113,11 +118,6 @@ class ChatQuiz(IdMixin, Base):
         Index("ix_chat_quizzes_course_finished", "course_id", "finished_at"),
     )
 
-    session_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("chat_sessions.id", ondelete="CASCADE")
-    )
-    user_id: Mapped[uuid.UUID]
-    course_id: Mapped[uuid.UUID | None]
     # The assessments quiz (soft link) or None for a test generated from the material.
     quiz_id: Mapped[uuid.UUID | None]
     title: Mapped[str] = mapped_column(String(200))
