@@ -74,8 +74,8 @@ async def course_for_tutor(session: AsyncSession, *, user: User, course_id: uuid
 
 async def owned_session(session: AsyncSession, *, user: User, chat_id: uuid.UUID) -> ChatSession:
     """The user's own session; 404 for anyone else's (whoever they are)."""
-    chat = await repository.get_session(session, chat_id)
-    if chat is None or chat.user_id != user.id:
+    chat = await own_session_or_none(session, user=user, chat_id=chat_id)
+    if chat is None:
         raise ChatSessionNotFound()
     return chat
 
@@ -85,9 +85,7 @@ async def own_session_or_none(
 ) -> ChatSession | None:
     """The user's own session, None when no session has this id; 404 for anyone else's."""
     chat = await repository.get_session(session, chat_id)
-    if chat is None:
-        return None
-    if chat.user_id != user.id:
+    if chat is not None and chat.user_id != user.id:
         raise ChatSessionNotFound()
     return chat
 

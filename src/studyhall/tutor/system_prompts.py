@@ -102,16 +102,36 @@ async def prompt_by_id(session: AsyncSession, prompt_id: uuid.UUID | None) -> Ac
     return found
 
 
-async def _activate(session: AsyncSession, prompt: SystemPrompt) -> None:
-    await repository.deactivate_scope(session, prompt.scope_key, except_id=prompt.id)
-    prompt.is_active = True
+async def _flush_unless_raced(session: AsyncSession, *, done: str) -> None:
+    """Flush; the scope's unique rules (one number per version, one active version) turn a
+    concurrent change of the same scope into a 409 to retry."""
     try:
         await session.flush()
     except IntegrityError:
         raise Conflict(
-            "Another version of this scope was activated at the same time; try again",
+            f"Another version of this scope was {done} at the same time; try again",
             code="system_prompt_conflict",
         ) from None
+
+
+async def _audit(
+    session: AsyncSession, action: str, *, actor: User, prompt: SystemPrompt, **details: object
+) -> None:
+    """The audit row of a change to a version: its scope and number, and what changed."""
+    await record(
+        session,
+        action=action,
+        actor_id=actor.id,
+        target_type="system_prompt",
+        target_id=prompt.id,
+        details={"scope": prompt.scope_key, "version": prompt.version, **details},
+    )
+
+
+async def _activate(session: AsyncSession, prompt: SystemPrompt) -> None:
+    await repository.deactivate_scope(session, prompt.scope_key, except_id=prompt.id)
+    prompt.is_active = True
+    await _flush_unless_raced(session, done="activated")
 
 
 async def create(session: AsyncSession, *, actor: User, data: SystemPromptCreate) -> SystemPrompt:
@@ -132,22 +152,15 @@ async def create(session: AsyncSession, *, actor: User, data: SystemPromptCreate
         updated_at=now,
     )
     session.add(prompt)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict(
-            "Another version of this scope was created at the same time; try again",
-            code="system_prompt_conflict",
-        ) from None
+    await _flush_unless_raced(session, done="created")
     if data.activate:
         await _activate(session, prompt)
-    await record(
+    await _audit(
         session,
-        action="tutor.system_prompt_created",
-        actor_id=actor.id,
-        target_type="system_prompt",
-        target_id=prompt.id,
-        details={"scope": key, "version": prompt.version, "active": prompt.is_active},
+        "tutor.system_prompt_created",
+        actor=actor,
+        prompt=prompt,
+        active=prompt.is_active,
     )
     return prompt
 
@@ -201,25 +214,11 @@ async def update(
     if changes:
         prompt.updated_at = utcnow()
         await session.flush()
-        await record(
-            session,
-            action="tutor.system_prompt_updated",
-            actor_id=actor.id,
-            target_type="system_prompt",
-            target_id=prompt.id,
-            details={"scope": prompt.scope_key, "version": prompt.version, **changes},
-        )
+        await _audit(session, "tutor.system_prompt_updated", actor=actor, prompt=prompt, **changes)
     return prompt
 
 
 async def delete(session: AsyncSession, *, actor: User, prompt: SystemPrompt) -> None:
     """Remove a version (its scope falls back to the global prompt, then to the default)."""
     await repository.delete_system_prompt(session, prompt.id)
-    await record(
-        session,
-        action="tutor.system_prompt_deleted",
-        actor_id=actor.id,
-        target_type="system_prompt",
-        target_id=prompt.id,
-        details={"scope": prompt.scope_key, "version": prompt.version},
-    )
+    await _audit(session, "tutor.system_prompt_deleted", actor=actor, prompt=prompt)
