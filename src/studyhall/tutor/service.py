@@ -7,6 +7,7 @@ Answering a message (retrieve → prompt → reserve → model → finalize → 
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -250,14 +251,7 @@ async def tutor_stats_for_course(
         repeated[key] = (shown, n + 1)
     top_questions = sorted(repeated.values(), key=lambda item: (-item[1], item[0]))[:10]
     return TutorCourseStats(
-        messages=counts.messages,
-        questions=counts.questions,
-        answers=counts.answers,
-        active_users=counts.active_users,
-        ungrounded_answers=counts.ungrounded_answers,
-        refused_answers=counts.refused_answers,
-        leak_regenerations=counts.leak_regenerations,
-        tokens_charged=counts.tokens_charged,
+        **asdict(counts),  # the message figures, one field each
         chat_tests_finished=finished,
         chat_tests_passed=passed,
         top_topics=[TopicCount(topic=t, count=c) for t, c in top_terms(questions, 10)],
