@@ -33,14 +33,18 @@ async def video_for_reader(video_id: uuid.UUID, user: CurrentUser, session: Sess
 ReadableVideo = Annotated[Video, Depends(video_for_reader)]
 
 
+def _staff_only(video: Video, allowed: bool, refusal: str) -> Video:
+    """The video when the caller may have it; its course's other readers get 403."""
+    if not allowed:
+        raise Forbidden(refusal, code="not_course_owner")
+    return video
+
+
 @answers(403)
 async def video_for_owner(video: ReadableVideo, user: CurrentUser, session: SessionDep) -> Video:
     """A video of a course the caller manages (its students get 403)."""
-    if not await service.managed(session, user=user, video=video):
-        raise Forbidden(
-            "Only the course's teacher or an admin may do this", code="not_course_owner"
-        )
-    return video
+    managed = await service.managed(session, user=user, video=video)
+    return _staff_only(video, managed, "Only the course's teacher or an admin may do this")
 
 
 OwnedVideo = Annotated[Video, Depends(video_for_owner)]
@@ -49,11 +53,8 @@ OwnedVideo = Annotated[Video, Depends(video_for_owner)]
 @answers(403)
 async def video_for_teacher(video: ReadableVideo, user: CurrentUser, session: SessionDep) -> Video:
     """A video of a course the caller teaches (owner, assistant, admin): its figures."""
-    if not await service.taught(session, user=user, video=video):
-        raise Forbidden(
-            "Only the course's teachers or an admin may see this", code="not_course_owner"
-        )
-    return video
+    taught = await service.taught(session, user=user, video=video)
+    return _staff_only(video, taught, "Only the course's teachers or an admin may see this")
 
 
 TaughtVideo = Annotated[Video, Depends(video_for_teacher)]

@@ -168,15 +168,20 @@ async def new_video(
     await repository.add(session, video)
     await host_for(video.host, settings, storage).create(video)
     await session.flush()
+    await _audit(session, "video.created", actor=actor, video=video)
+    return video
+
+
+async def _audit(session: AsyncSession, action: str, *, actor: User, video: Video) -> None:
+    """The audit row of a video's creation or deletion: its course and host with it."""
     await record(
         session,
-        action="video.created",
+        action=action,
         actor_id=actor.id,
         target_type="video",
         target_id=video.id,
-        details={"course_id": str(course.id), "host": video.host.value},
+        details={"course_id": str(video.course_id), "host": video.host.value},
     )
-    return video
 
 
 async def finish_local_upload(
@@ -303,14 +308,7 @@ async def remove(
     key = video.storage_key
     await repository.delete(session, video)
     await delete_files_later(session, kind=DELETE_BYTES_KIND, keys=[key] if key else [])
-    await record(
-        session,
-        action="video.deleted",
-        actor_id=actor.id,
-        target_type="video",
-        target_id=video.id,
-        details={"course_id": str(video.course_id), "host": video.host.value},
-    )
+    await _audit(session, "video.deleted", actor=actor, video=video)
 
 
 async def _detach_lesson(session: AsyncSession, video: Video) -> None:
@@ -423,14 +421,7 @@ async def heartbeat(
         watch.completed = True
     await session.flush()
     await _follow_lesson(session, student=student, video=video, watch=watch)
-    return WatchOut(
-        video_id=video.id,
-        position_s=watch.position_s,
-        furthest_s=watch.furthest_s,
-        watched_s=watch.watched_s,
-        views=watch.views,
-        completed=watch.completed,
-    )
+    return WatchOut.model_validate(watch)
 
 
 async def _follow_lesson(

@@ -13,6 +13,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy.exc import IntegrityError
@@ -170,6 +171,25 @@ def _spec(workspace: Workspace, settings: Settings) -> WorkspaceSpec:
     )
 
 
+async def _audit(
+    session: AsyncSession,
+    action: str,
+    workspace: Workspace,
+    *,
+    actor_id: uuid.UUID | None,
+    details: dict[str, Any],
+) -> None:
+    """An audit row about a workspace (its start, failure or stop)."""
+    await audit.record(
+        session,
+        action=action,
+        actor_id=actor_id,
+        target_type="workspace",
+        target_id=workspace.id,
+        details=details,
+    )
+
+
 async def _finish_start(
     db: Database, backend: WorkspaceBackend, settings: Settings, *, workspace: Workspace
 ) -> Workspace:
@@ -182,12 +202,11 @@ async def _finish_start(
                 row.status = WorkspaceStatus.failed
                 row.error = exc.message
                 row.start_deadline_at = None
-            await audit.record(
+            await _audit(
                 session,
-                action="workspace.start_failed",
+                "workspace.start_failed",
+                workspace,
                 actor_id=workspace.user_id,
-                target_type="workspace",
-                target_id=workspace.id,
                 details={"backend": backend.name, "error": exc.message},
             )
         raise
@@ -204,12 +223,11 @@ async def _finish_start(
         row.stopped_at = None
         row.start_deadline_at = None
         row.last_activity_at = now
-        await audit.record(
+        await _audit(
             session,
-            action="workspace.start",
+            "workspace.start",
+            row,
             actor_id=row.user_id,
-            target_type="workspace",
-            target_id=row.id,
             details={"backend": backend.name, "scope": row.scope, "profile": row.profile},
         )
         return row
@@ -290,14 +308,8 @@ async def _stop(
         if row.status == WorkspaceStatus.running:
             row.status = WorkspaceStatus.stopped
             row.stopped_at = utcnow()
-            await audit.record(
-                session,
-                action=action,
-                actor_id=actor_id,
-                target_type="workspace",
-                target_id=row.id,
-                details={"backend": row.backend, "owner_id": str(row.user_id)},
-            )
+            details = {"backend": row.backend, "owner_id": str(row.user_id)}
+            await _audit(session, action, row, actor_id=actor_id, details=details)
         return row
 
 
