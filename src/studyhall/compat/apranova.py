@@ -16,11 +16,10 @@ from pydantic import BaseModel, Field, ValidationError
 
 from studyhall.billing import payments
 from studyhall.compat.base import (
-    DatabaseDep,
     DialectError,
     DialectIn,
-    LimiterDep,
-    error_doc,
+    SignInDep,
+    error_docs,
     field_path,
     iso,
     new_dialect_app,
@@ -32,6 +31,8 @@ from studyhall.identity.dependencies import (
     AdminUser,
     CallerInOwnSession,
     CurrentUser,
+    DatabaseDep,
+    LimiterDep,
     SettingsDep,
 )
 from studyhall.identity.errors import EmailTaken, WeakPassword
@@ -104,7 +105,7 @@ class _Style:
         return 400, fields
 
 
-ERRORS = ApraError
+errors = error_docs(ApraError)
 _ROLE_IN = {"student": Role.student, "trainer": Role.teacher, "admin": Role.admin}
 _ROLE_OUT = {Role.student: "student", Role.teacher: "trainer", Role.admin: "admin"}
 
@@ -194,15 +195,13 @@ def _tokens(pair: Any) -> dict[str, str]:
 @router.post(
     "/auth/registration/",
     status_code=status.HTTP_201_CREATED,
-    responses=error_doc(ERRORS, 400, 403, 429),
+    responses=errors(400, 403, 429),
     summary="Register (students only)",
 )
 async def register(
     body: RegistrationIn,
     request: Request,
-    db: DatabaseDep,
-    settings: SettingsDep,
-    limiter: LimiterDep,
+    sign_in: SignInDep,
 ) -> dict[str, Any]:
     if body.password1 != body.password2:
         raise _field_error("non_field_errors", "The two password fields didn't match.")
@@ -229,28 +228,25 @@ async def register(
         field = {"password": "password1", "full_name": "name"}.get(sent, sent)
         raise _field_error(field, str(first["msg"])) from None
     try:
-        async with db.session() as session:
-            await identity.register(session, settings=settings, limiter=limiter, data=data)
+        # Its own unit of work: the login below must see the account.
+        async with sign_in.db.session() as session:
+            await identity.register(
+                session, settings=sign_in.settings, limiter=sign_in.limiter, data=data
+            )
     except EmailTaken:
         raise _field_error(
             "email", "A user is already registered with this e-mail address."
         ) from None
     except WeakPassword as exc:
         raise _field_error("password1", exc.message) from None
-    pair = await identity.login(
-        db, settings=settings, limiter=limiter, login=data.email, password=body.password1
-    )
+    pair = await sign_in(data.email, body.password1)
     return {**_tokens(pair), "user": {**_user_out(pair.user), "track": pair.user.track}}
 
 
-@router.post("/users/login/", responses=error_doc(ERRORS, 400, 401, 403, 429), summary="Log in")
-async def login(
-    body: LoginBody, db: DatabaseDep, settings: SettingsDep, limiter: LimiterDep
-) -> dict[str, Any]:
+@router.post("/users/login/", responses=errors(400, 401, 403, 429), summary="Log in")
+async def login(body: LoginBody, sign_in: SignInDep) -> dict[str, Any]:
     try:
-        pair = await identity.login(
-            db, settings=settings, limiter=limiter, login=body.email, password=body.password
-        )
+        pair = await sign_in(body.email, body.password)
     except AppError as exc:
         if exc.status_code == 401:
             raise DialectError(
@@ -261,7 +257,7 @@ async def login(
     wanted = (body.role or "").strip().lower()
     if wanted and wanted != actual:
         # The login never chooses a role: the session just opened is closed again.
-        async with db.session() as session:
+        async with sign_in.db.session() as session:
             user = await identity.admin_get_user(session, user_id=pair.user.id)
             await identity.logout(session, user=user, refresh_token=pair.refresh_token)
         raise DialectError(
@@ -275,23 +271,19 @@ async def login(
     return {**_tokens(pair), "user": _user_out(pair.user), "redirect_url": f"/{actual}/dashboard"}
 
 
-@router.post(
-    "/auth/token/refresh/", responses=error_doc(ERRORS, 400, 401), summary="Refresh tokens"
-)
+@router.post("/auth/token/refresh/", responses=errors(400, 401), summary="Refresh tokens")
 async def refresh(body: RefreshBody, db: DatabaseDep, settings: SettingsDep) -> dict[str, str]:
     pair = await identity.refresh(db, settings=settings, refresh_token=body.refresh)
     return _tokens(pair)
 
 
-@router.post("/users/logout/", responses=error_doc(ERRORS, 400, 401), summary="Log out")
+@router.post("/users/logout/", responses=errors(400, 401), summary="Log out")
 async def logout(body: RefreshBody, user: CurrentUser, session: SessionDep) -> dict[str, str]:
     await identity.logout(session, user=user, refresh_token=body.refresh)
     return {"message": "Logout successful"}
 
 
-@router.post(
-    "/users/check-email/", responses=error_doc(ERRORS, 400, 429), summary="Is an email taken"
-)
+@router.post("/users/check-email/", responses=errors(400, 429), summary="Is an email taken")
 async def check_email(
     body: EmailBody, session: SessionDep, settings: SettingsDep, limiter: LimiterDep
 ) -> dict[str, bool]:
@@ -301,7 +293,7 @@ async def check_email(
     return {"exists": found.exists}
 
 
-@router.get("/users/profile/", responses=error_doc(ERRORS, 401), summary="Own profile")
+@router.get("/users/profile/", responses=errors(401), summary="Own profile")
 async def profile(user: CurrentUser) -> dict[str, Any]:
     return {
         **_user(user, track=True),
@@ -312,7 +304,7 @@ async def profile(user: CurrentUser) -> dict[str, Any]:
 
 @router.post(
     "/users/update-role/",
-    responses=error_doc(ERRORS, 400, 401, 403, 404),
+    responses=errors(400, 401, 403, 404),
     summary="Change an account's role (admins only)",
 )
 async def update_role(body: RoleBody, admin: AdminUser, session: SessionDep) -> dict[str, Any]:
@@ -349,7 +341,7 @@ WORKSPACE_UNAVAILABLE = {
 @router.post(
     "/users/workspace/create/",
     status_code=status.HTTP_201_CREATED,
-    responses=error_doc(ERRORS, 401, 403, 409, 429, 502, 503),
+    responses=errors(401, 403, 409, 429, 502, 503),
     summary="Create or get one's workspace",
 )
 async def create_workspace(
@@ -378,7 +370,7 @@ async def create_workspace(
 
 @router.post(
     "/payments/create-payment/",
-    responses=error_doc(ERRORS, 400, 401, 502, 503),
+    responses=errors(400, 401, 502, 503),
     summary="Start a card payment for a token package",
 )
 async def create_payment(
@@ -406,12 +398,12 @@ def _oauth_unavailable(provider: str) -> DialectError:
     )
 
 
-@router.post("/auth/google/", responses=error_doc(ERRORS, 400, 503), summary="Google login")
+@router.post("/auth/google/", responses=errors(400, 503), summary="Google login")
 async def google_login(body: OAuthBody) -> dict[str, Any]:
     raise _oauth_unavailable("Google")
 
 
-@router.post("/auth/github/", responses=error_doc(ERRORS, 400, 503), summary="GitHub login")
+@router.post("/auth/github/", responses=errors(400, 503), summary="GitHub login")
 async def github_login(body: OAuthBody) -> dict[str, Any]:
     raise _oauth_unavailable("GitHub")
 

@@ -18,12 +18,11 @@ from studyhall.billing import service as billing
 from studyhall.billing.models import ReservationStatus
 from studyhall.billing.schemas import ReservationOut
 from studyhall.compat.base import (
-    DatabaseDep,
     DialectIn,
-    LimiterDep,
-    error_doc,
+    SignInDep,
+    SignUpDep,
+    error_docs,
     new_dialect_app,
-    register_account,
     tutor_events,
     tutor_reply,
     update_me,
@@ -31,7 +30,12 @@ from studyhall.compat.base import (
 )
 from studyhall.core.db import SessionDep
 from studyhall.identity import service as identity
-from studyhall.identity.dependencies import CallerInOwnSession, CurrentUser, SettingsDep
+from studyhall.identity.dependencies import (
+    CallerInOwnSession,
+    CurrentUser,
+    LimiterDep,
+    SettingsDep,
+)
 
 DESCRIPTION = """
 The BacMR API (document 001) served by StudyHall: give its front-end the base URL
@@ -93,7 +97,7 @@ class _Style:
         return 422, {"success": False, "detail": errors}
 
 
-ERRORS = Failure
+errors = error_docs(Failure)
 
 
 def ok(data: Any) -> dict[str, Any]:
@@ -163,28 +167,15 @@ async def health() -> dict[str, str]:
     return {"status": "BacMR Online"}
 
 
-@router.post("/auth/signup", responses=error_doc(ERRORS, 403, 409, 422, 429), summary="Sign up")
-async def signup(
-    body: SignupBody, session: SessionDep, settings: SettingsDep, limiter: LimiterDep
-) -> dict[str, Any]:
-    user = await register_account(
-        session,
-        settings=settings,
-        limiter=limiter,
-        email=body.email,
-        password=body.password,
-        full_name=body.full_name,
-    )
+@router.post("/auth/signup", responses=errors(403, 409, 422, 429), summary="Sign up")
+async def signup(body: SignupBody, sign_up: SignUpDep) -> dict[str, Any]:
+    user = await sign_up(email=body.email, password=body.password, full_name=body.full_name)
     return ok({"user_id": str(user.id), "email": user.email})
 
 
-@router.post("/auth/signin", responses=error_doc(ERRORS, 401, 403, 429), summary="Sign in")
-async def signin(
-    body: SigninBody, db: DatabaseDep, settings: SettingsDep, limiter: LimiterDep
-) -> dict[str, Any]:
-    pair = await identity.login(
-        db, settings=settings, limiter=limiter, login=body.email, password=body.password
-    )
+@router.post("/auth/signin", responses=errors(401, 403, 429), summary="Sign in")
+async def signin(body: SigninBody, sign_in: SignInDep) -> dict[str, Any]:
+    pair = await sign_in(body.email, body.password)
     return ok(
         {
             "access_token": pair.access_token,
@@ -201,9 +192,7 @@ async def logout() -> dict[str, Any]:
     return ok(None)
 
 
-@router.post(
-    "/auth/reset-password", responses=error_doc(ERRORS, 422, 429), summary="Mail a reset link"
-)
+@router.post("/auth/reset-password", responses=errors(422, 429), summary="Mail a reset link")
 async def reset_password(
     body: EmailBody, session: SessionDep, settings: SettingsDep, limiter: LimiterDep
 ) -> dict[str, Any]:
@@ -213,19 +202,19 @@ async def reset_password(
     return ok({"message": "If the account exists, a reset link has been sent"})
 
 
-@router.get("/me", responses=error_doc(ERRORS, 401), summary="Own profile")
+@router.get("/me", responses=errors(401), summary="Own profile")
 async def get_me(user: CurrentUser) -> dict[str, Any]:
     return profile(user)
 
 
-@router.patch("/me", responses=error_doc(ERRORS, 401, 403, 422), summary="Update own profile")
+@router.patch("/me", responses=errors(401, 403, 422), summary="Update own profile")
 async def patch_me(
     body: MeUpdate, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
     return profile(await update_me(session, settings=settings, user=user, **body.model_dump()))
 
 
-@router.get("/wallet/balance", responses=error_doc(ERRORS, 401), summary="Token balance")
+@router.get("/wallet/balance", responses=errors(401), summary="Token balance")
 async def balance(
     request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -240,9 +229,7 @@ async def balance(
     }
 
 
-@router.get(
-    "/wallet/reservations", responses=error_doc(ERRORS, 401, 422), summary="Own reservations"
-)
+@router.get("/wallet/reservations", responses=errors(401, 422), summary="Own reservations")
 async def reservations(
     user: CurrentUser,
     session: SessionDep,
@@ -278,7 +265,7 @@ _CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "`delta`, `sources`, `usage`, `done` or `error`",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     },
-    **error_doc(ERRORS, 401, 402, 403, 404, 409, 422, 429, 502, 503, 504),
+    **errors(401, 402, 403, 404, 409, 422, 429, 502, 503, 504),
 }
 
 

@@ -26,8 +26,8 @@ from studyhall.billing.schemas import (
     TopupIn,
     TransactionOut,
 )
-from studyhall.compat.bacmr import ERRORS, WindowDep, dump, ok, profile
-from studyhall.compat.base import DialectIn, error_doc, iso, parse
+from studyhall.compat.bacmr import WindowDep, dump, errors, ok, profile
+from studyhall.compat.base import DialectIn, iso, parse
 from studyhall.core.db import SessionDep
 from studyhall.identity import service as identity
 from studyhall.identity.dependencies import AdminUser, SettingsDep
@@ -70,9 +70,7 @@ class FinalizeBody(DialectIn):
     actual: int
 
 
-@router.post(
-    "/wallet/topup", responses=error_doc(ERRORS, 401, 403, 404, 422), summary="Top up a wallet"
-)
+@router.post("/wallet/topup", responses=errors(401, 403, 404, 422), summary="Top up a wallet")
 async def topup(
     body: TopupBody, admin: AdminUser, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -96,7 +94,7 @@ async def topup(
 
 @router.post(
     "/wallet/transactions/expense",
-    responses=error_doc(ERRORS, 401, 403, 422),
+    responses=errors(401, 403, 422),
     summary="Record a platform expense",
 )
 async def record_expense(
@@ -109,7 +107,7 @@ async def record_expense(
 
 @router.get(
     "/wallet/transactions",
-    responses=error_doc(ERRORS, 401, 403, 422),
+    responses=errors(401, 403, 422),
     summary="The ledger across users (filters)",
 )
 async def transactions(
@@ -139,7 +137,7 @@ async def transactions(
 
 @router.post(
     "/wallet/internal/reserve",
-    responses=error_doc(ERRORS, 401, 402, 403, 404, 422, 429),
+    responses=errors(401, 402, 403, 404, 422, 429),
     summary="Hold tokens for a user (testing)",
 )
 async def reserve(
@@ -159,7 +157,7 @@ async def reserve(
 
 @router.post(
     "/wallet/internal/finalize",
-    responses=error_doc(ERRORS, 401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422),
     summary="Charge a reservation (testing)",
 )
 async def finalize(
@@ -188,15 +186,13 @@ def _admin_user(user: User) -> dict[str, Any]:
     }
 
 
-@router.get(
-    "/admin/test-role", responses=error_doc(ERRORS, 401, 403), summary="Am I an administrator"
-)
+@router.get("/admin/test-role", responses=errors(401, 403), summary="Am I an administrator")
 async def test_role(admin: AdminUser) -> dict[str, Any]:
     # Reaching here is the check: the dependency let only administrators (and the admin key) in.
     return {"ok": True, "role": str(admin.role), "user_id": str(admin.id)}
 
 
-@router.get("/admin/users", responses=error_doc(ERRORS, 401, 403, 422), summary="Accounts")
+@router.get("/admin/users", responses=errors(401, 403, 422), summary="Accounts")
 async def list_users(admin: AdminUser, session: SessionDep, window: WindowDep) -> dict[str, Any]:
     users, total = await identity.admin_list_users(
         session, role=None, search=None, is_active=None, limit=window.limit, offset=window.offset
@@ -210,7 +206,7 @@ class RoleBody(DialectIn):
 
 @router.patch(
     "/admin/users/{user_id}/role",
-    responses=error_doc(ERRORS, 401, 403, 404, 409, 422),
+    responses=errors(401, 403, 404, 409, 422),
     summary="Change an account's role",
 )
 async def set_role(
@@ -224,7 +220,7 @@ async def set_role(
 
 @router.patch(
     "/admin/users/{user_id}/hint-level",
-    responses=error_doc(ERRORS, 401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422),
     summary="Change an account's hint level (1-5)",
 )
 async def set_hint_level(
@@ -248,7 +244,7 @@ class NewUserBody(DialectIn):
 
 @router.post(
     "/admin/users",
-    responses=error_doc(ERRORS, 401, 403, 409, 422),
+    responses=errors(401, 403, 409, 422),
     summary="Create an account of any role",
 )
 async def create_user(
@@ -259,9 +255,7 @@ async def create_user(
     return ok(_admin_user(user))
 
 
-@router.delete(
-    "/admin/users/{user_id}", responses=error_doc(ERRORS, 401, 403, 404, 409), summary="Delete"
-)
+@router.delete("/admin/users/{user_id}", responses=errors(401, 403, 404, 409), summary="Delete")
 async def delete_user(user_id: uuid.UUID, admin: AdminUser, session: SessionDep) -> dict[str, Any]:
     await identity.admin_delete_user(session, actor=admin, user_id=user_id)
     return ok({"user_id": str(user_id)})
@@ -273,7 +267,7 @@ class PasswordBody(DialectIn):
 
 @router.post(
     "/admin/users/{user_id}/reset-password",
-    responses=error_doc(ERRORS, 401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422),
     summary="Set an account's password (its sessions end)",
 )
 async def reset_password(
@@ -289,7 +283,7 @@ async def reset_password(
     return ok({"user_id": str(user_id)})
 
 
-@router.get("/admin/stats", responses=error_doc(ERRORS, 401, 403), summary="Dashboard figures")
+@router.get("/admin/stats", responses=errors(401, 403), summary="Dashboard figures")
 async def stats(admin: AdminUser, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     figures = await platform_stats(session, settings=settings)
     return figures.model_dump(mode="json")
@@ -298,7 +292,7 @@ async def stats(admin: AdminUser, session: SessionDep, settings: SettingsDep) ->
 # Admin: jobs
 
 
-@router.get("/admin/jobs", responses=error_doc(ERRORS, 401, 403, 422), summary="Jobs")
+@router.get("/admin/jobs", responses=errors(401, 403, 422), summary="Jobs")
 async def list_jobs(
     admin: AdminUser,
     session: SessionDep,
@@ -314,14 +308,14 @@ async def list_jobs(
     return window.listing("jobs", [dump(JobOut, j) for j in rows], total)
 
 
-@router.get("/admin/jobs/{job_id}", responses=error_doc(ERRORS, 401, 403, 404), summary="A job")
+@router.get("/admin/jobs/{job_id}", responses=errors(401, 403, 404), summary="A job")
 async def get_job(job_id: uuid.UUID, admin: AdminUser, session: SessionDep) -> dict[str, Any]:
     return dump(JobOut, await jobs.get_job(session, job_id=job_id))
 
 
 @router.post(
     "/admin/jobs/{job_id}/requeue",
-    responses=error_doc(ERRORS, 401, 403, 404, 409),
+    responses=errors(401, 403, 404, 409),
     summary="Requeue a failed job",
 )
 async def requeue_job(job_id: uuid.UUID, admin: AdminUser, session: SessionDep) -> dict[str, Any]:

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import Field
 
-from studyhall.compat.bacmr import ERRORS, WindowDep, ok
+from studyhall.compat.bacmr import WindowDep, errors, ok
 from studyhall.compat.bacmr_sources import ReferenceStatusName, queued, reference_list
-from studyhall.compat.base import DialectIn, error_doc, parse
+from studyhall.compat.base import DialectIn, parse
 from studyhall.core.db import SessionDep
 from studyhall.identity.dependencies import AdminUser
 from studyhall.knowledge import service as knowledge
@@ -37,7 +37,7 @@ async def subjects(session: SessionDep) -> dict[str, Any]:
 
 @router.get(
     "/curriculum/textbooks",
-    responses=error_doc(ERRORS, 422),
+    responses=errors(422),
     summary="Ready textbooks grouped by education level (public)",
 )
 async def textbooks(
@@ -65,7 +65,7 @@ async def textbooks(
 
 @router.get(
     "/curriculum/textbooks/{textbook_id}",
-    responses=error_doc(ERRORS, 404),
+    responses=errors(404),
     summary="A textbook with its sections and page range (public)",
 )
 async def textbook(textbook_id: uuid.UUID, session: SessionDep) -> dict[str, Any]:
@@ -82,7 +82,7 @@ class DocumentChanges(DialectIn):
 
 @router.patch(
     "/admin/documents/{document_id}",
-    responses=error_doc(ERRORS, 401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422),
     summary="Change a document's title, subject, level or language",
 )
 async def update_document(
@@ -95,7 +95,7 @@ async def update_document(
 
 @router.delete(
     "/admin/documents/{document_id}",
-    responses=error_doc(ERRORS, 401, 403, 404),
+    responses=errors(401, 403, 404),
     summary="Delete a document with its chunks and vectors",
 )
 async def delete_document(
@@ -108,7 +108,7 @@ async def delete_document(
 
 @router.get(
     "/admin/references",
-    responses=error_doc(ERRORS, 401, 403, 422),
+    responses=errors(401, 403, 422),
     summary="PDFs discovered by the sources' crawls",
 )
 async def references(
@@ -122,7 +122,7 @@ async def references(
 
 @router.post(
     "/admin/ingest/{reference_id}",
-    responses=error_doc(ERRORS, 401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422),
     summary="Queue a discovered PDF's download and ingestion",
 )
 async def ingest(

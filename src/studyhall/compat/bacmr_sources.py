@@ -16,8 +16,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
-from studyhall.compat.bacmr import ERRORS, Window, WindowDep, dump
-from studyhall.compat.base import DialectIn, error_doc, parse
+from studyhall.compat.bacmr import Window, WindowDep, dump, errors
+from studyhall.compat.base import DialectIn, parse
 from studyhall.core.db import SessionDep
 from studyhall.core.schemas import declare_nul_free
 from studyhall.identity.dependencies import AdminUser
@@ -116,7 +116,7 @@ async def sources(session: SessionDep) -> dict[str, list[str]]:
 
 @router.post(
     "/scraping/{source}/sync",
-    responses=error_doc(ERRORS, 401, 403, 404, 409),
+    responses=errors(401, 403, 404, 409),
     summary="Start a scrape of a portal (queued; 409 while one is pending)",
 )
 async def sync(source: str, admin: AdminUser, session: SessionDep) -> dict[str, Any]:
@@ -133,7 +133,7 @@ async def sync(source: str, admin: AdminUser, session: SessionDep) -> dict[str, 
 
 @router.get(
     "/scraping/{source}/runs",
-    responses=error_doc(ERRORS, 404, 422),
+    responses=errors(404, 422),
     summary="A source's recent scrape runs (public)",
 )
 async def runs(source: str, session: SessionDep, window: WindowDep) -> dict[str, Any]:
@@ -143,7 +143,7 @@ async def runs(source: str, session: SessionDep, window: WindowDep) -> dict[str,
 
 @router.get(
     "/scraping/{source}/references",
-    responses=error_doc(ERRORS, 404, 422),
+    responses=errors(404, 422),
     summary="Curriculum files a source's scrapes discovered (public)",
 )
 async def source_references(
@@ -163,7 +163,7 @@ async def source_references(
 
 @router.get(
     "/admin/scrape-runs",
-    responses=error_doc(ERRORS, 401, 403, 422),
+    responses=errors(401, 403, 422),
     summary="Scrape runs across all sources",
 )
 async def scrape_runs(admin: AdminUser, session: SessionDep, window: WindowDep) -> dict[str, Any]:
@@ -196,7 +196,7 @@ def _upload_form() -> dict[str, Any]:
 @router.post(
     "/admin/upload-curriculum",
     openapi_extra=_upload_form(),
-    responses=error_doc(ERRORS, 401, 403, 409, 413, 415, 422),
+    responses=errors(401, 403, 409, 413, 415, 422),
     summary="Upload a curriculum PDF to the library for ingestion",
 )
 async def upload_curriculum(
@@ -240,7 +240,7 @@ INGESTION_KINDS = (knowledge.INGEST, knowledge.INGEST_REFERENCE)
 
 @router.post(
     "/admin/jobs/dispatch",
-    responses=error_doc(ERRORS, 401, 403, 404),
+    responses=errors(401, 403, 404),
     summary="Start the oldest queued ingestion job now",
 )
 async def dispatch(admin: AdminUser, session: SessionDep) -> dict[str, Any]:
@@ -259,7 +259,7 @@ class EmbeddingBody(DialectIn):
 
 @router.post(
     "/admin/vector-embedding",
-    responses=error_doc(ERRORS, 401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422),
     summary="Queue a reference's ingestion (legacy)",
 )
 async def vector_embedding(

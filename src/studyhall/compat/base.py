@@ -26,15 +26,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from studyhall import __version__
 from studyhall.billing import service as billing
 from studyhall.core import errors as core_errors
-from studyhall.core.db import Database
+from studyhall.core.db import SessionDep
 from studyhall.core.errors import Unauthorized
 from studyhall.core.openapi import NUL_REFUSAL
-from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.routes import allowed_methods
 from studyhall.core.schemas import StorableText, declare_nul_free
 from studyhall.identity import service as identity
+from studyhall.identity.dependencies import DatabaseDep, LimiterDep, SettingsDep
 from studyhall.identity.models import User
-from studyhall.identity.schemas import RegisterIn, UserUpdate
+from studyhall.identity.schemas import RegisterIn, TokenPair, UserUpdate
 from studyhall.tutor import orchestration
 from studyhall.tutor.providers.factory import provider_for
 from studyhall.tutor.schemas import MessageOut
@@ -285,25 +285,14 @@ def parse(model: type[M], data: dict[str, Any]) -> M:
         ) from None
 
 
-def error_doc(model: Any, *statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` entries documenting the dialect's error body for these statuses."""
-    return {status: {"model": model, "description": "Error"} for status in statuses}
+def error_docs(model: Any) -> Callable[..., dict[int | str, dict[str, Any]]]:
+    """A dialect's `responses=` helper: `errors(401, 404)` documents its error body (`model`)
+    for those statuses."""
 
+    def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+        return {status: {"model": model, "description": "Error"} for status in statuses}
 
-async def get_database(request: Request) -> Database:
-    """The app's database, for services that run their own units of work (login, refresh)."""
-    db: Database = request.app.state.db
-    return db
-
-
-async def get_limiter(request: Request) -> RateLimiter:
-    """The app's rate limiter."""
-    limiter: RateLimiter = request.app.state.limiter
-    return limiter
-
-
-DatabaseDep = Annotated[Database, Depends(get_database)]
-LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
+    return errors
 
 
 class TokenForm:
@@ -320,33 +309,58 @@ class TokenForm:
         self.password = password
 
 
-async def register_account(session: Any, *, settings: Any, limiter: Any, **fields: Any) -> User:
-    """An account made as the canonical POST /auth/register makes it, from the `RegisterIn`
-    fields the dialect translated (its refusals are the request's 422; a role above student is
-    the domain's 403)."""
-    data = parse(RegisterIn, fields)
-    return await identity.register(session, settings=settings, limiter=limiter, data=data)
+class SignUp:
+    """The canonical sign-up (POST /auth/register) a dialect's registration translates to,
+    bound to the request's unit of work, the settings and the rate limiter."""
+
+    def __init__(self, session: SessionDep, settings: SettingsDep, limiter: LimiterDep) -> None:
+        self.session = session
+        self.settings = settings
+        self.limiter = limiter
+
+    async def __call__(self, **fields: Any) -> User:
+        """An account made from the `RegisterIn` fields the dialect translated (its refusals
+        are the request's 422; a role above student is the domain's 403)."""
+        data = parse(RegisterIn, fields)
+        return await identity.register(
+            self.session, settings=self.settings, limiter=self.limiter, data=data
+        )
+
+
+class SignIn:
+    """The canonical password login a dialect's login translates to: it runs its own units of
+    work on the app's database (kept here for the route's own reads), with the settings and
+    the rate limiter."""
+
+    def __init__(self, db: DatabaseDep, settings: SettingsDep, limiter: LimiterDep) -> None:
+        self.db = db
+        self.settings = settings
+        self.limiter = limiter
+
+    async def __call__(self, login: str, password: str) -> TokenPair:
+        return await identity.login(
+            self.db, settings=self.settings, limiter=self.limiter, login=login, password=password
+        )
+
+    async def form(self, form: TokenForm, *, refused: str) -> TokenPair:
+        """The password form's login (the canonical token route's); wrong credentials answer
+        FastAPI's 401 with `refused` as the detail."""
+        try:
+            return await self(form.username, form.password)
+        except Unauthorized:
+            raise DialectError(
+                401, {"detail": refused}, headers={"WWW-Authenticate": "Bearer"}
+            ) from None
+
+
+SignUpDep = Annotated[SignUp, Depends()]
+SignInDep = Annotated[SignIn, Depends()]
 
 
 async def update_me(session: Any, *, settings: Any, user: User, **changes: Any) -> User:
     """The caller's own profile changed as PATCH /users/me changes it (`UserUpdate` fields)."""
     data = parse(UserUpdate, changes)
     return await identity.update_me(session, settings=settings, user=user, data=data)
-
-
-async def form_login(
-    db: Database, *, settings: Any, limiter: Any, form: TokenForm, refused: str
-) -> Any:
-    """The password form's login (the canonical token route's); wrong credentials answer
-    FastAPI's 401 with `refused` as the detail."""
-    try:
-        return await identity.login(
-            db, settings=settings, limiter=limiter, login=form.username, password=form.password
-        )
-    except Unauthorized:
-        raise DialectError(
-            401, {"detail": refused}, headers={"WWW-Authenticate": "Bearer"}
-        ) from None
 
 
 async def wallet_view(request: Request, session: Any, *, user_id: Any, settings: Any) -> Any:

@@ -17,26 +17,29 @@ from pydantic import Field
 
 from studyhall.billing import service as billing
 from studyhall.compat.base import (
-    DatabaseDep,
     Detail,
     DialectError,
     DialectIn,
     FastAPIStyle,
-    LimiterDep,
+    SignInDep,
+    SignUpDep,
     TokenForm,
-    error_doc,
-    form_login,
+    error_docs,
     iso,
     new_dialect_app,
     parse,
-    register_account,
     update_me,
     wallet_view,
 )
 from studyhall.core.clock import utcnow
 from studyhall.core.db import SessionDep
 from studyhall.identity import service as identity
-from studyhall.identity.dependencies import AdminUser, CurrentUser, SettingsDep
+from studyhall.identity.dependencies import (
+    AdminUser,
+    CurrentUser,
+    LimiterDep,
+    SettingsDep,
+)
 from studyhall.identity.models import Role, User
 from studyhall.identity.schemas import (
     CLIENT_AUDIT_PREFIX,
@@ -82,7 +85,7 @@ the canonical API. Where the document is unsafe or StudyHall's rules differ, Stu
 * Lists return at most 100 items.
 """
 
-ERRORS = Detail
+errors = error_docs(Detail)
 _ROLE_OUT = {Role.student: "user", Role.teacher: "teacher", Role.admin: "admin"}
 _ROLE_IN = {
     "user": Role.student,
@@ -197,11 +200,12 @@ def _user(user: Any) -> dict[str, Any]:
     }
 
 
-def _session(chat: Any) -> dict[str, Any]:
+def _session(chat: Any, user_id: uuid.UUID | None = None) -> dict[str, Any]:
+    """A chat session (`user_id`: its owner's, where the listed summary does not name it)."""
     return {
         "title": chat.title,
         "session_id": str(chat.id),
-        "user_id": str(chat.user_id),
+        "user_id": str(chat.user_id if user_id is None else user_id),
         "created_at": iso(chat.created_at),
     }
 
@@ -246,17 +250,10 @@ router = APIRouter(prefix="/api/v1")
 # Authentication
 
 
-@router.post(
-    "/auth/register", responses=error_doc(ERRORS, 400, 403, 409, 429), summary="Register (users)"
-)
-async def register(
-    body: UserCreate, session: SessionDep, settings: SettingsDep, limiter: LimiterDep
-) -> dict[str, Any]:
+@router.post("/auth/register", responses=errors(400, 403, 409, 429), summary="Register (users)")
+async def register(body: UserCreate, sign_up: SignUpDep) -> dict[str, Any]:
     role = (body.role or "user").strip().lower()
-    user = await register_account(
-        session,
-        settings=settings,
-        limiter=limiter,
+    user = await sign_up(
         email=body.email,
         password=body.password,
         full_name=body.name,
@@ -266,16 +263,9 @@ async def register(
     return _user(user)
 
 
-@router.post("/auth/login", responses=error_doc(ERRORS, 401, 429), summary="Log in (form)")
-async def login(
-    form: Annotated[TokenForm, Depends()],
-    db: DatabaseDep,
-    settings: SettingsDep,
-    limiter: LimiterDep,
-) -> dict[str, str]:
-    pair = await form_login(
-        db, settings=settings, limiter=limiter, form=form, refused="Incorrect email or password"
-    )
+@router.post("/auth/login", responses=errors(401, 429), summary="Log in (form)")
+async def login(form: Annotated[TokenForm, Depends()], sign_in: SignInDep) -> dict[str, str]:
+    pair = await sign_in.form(form, refused="Incorrect email or password")
     return {"access_token": pair.access_token, "token_type": "bearer"}
 
 
@@ -291,9 +281,37 @@ async def _visible_user(session: SessionDep, viewer: User, user_id: uuid.UUID) -
     return await identity.admin_get_user(session, user_id=user_id)
 
 
+# The loaders of the routes without a body: the path's object, or its 404. (Routes with a body
+# load in their own code, so that a body that does not validate stays a 422 for any path.)
+
+
+async def _user_in_path(user_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> User:
+    return await _visible_user(session, user, user_id)
+
+
+async def _chat_in_path(session_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Any:
+    return await tutor.owned_session(session, user=user, chat_id=session_id)
+
+
+async def _prompt_in_path(prompt_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Any:
+    return await prompt_records.owned(session, user=user, record_id=prompt_id)
+
+
+async def _system_prompt_in_path(
+    prompt_id: uuid.UUID, _admin: AdminUser, session: SessionDep
+) -> Any:
+    return await system_prompts.get(session, prompt_id)
+
+
+VisibleUser = Annotated[User, Depends(_user_in_path)]
+OwnedChat = Annotated[Any, Depends(_chat_in_path)]
+OwnedPrompt = Annotated[Any, Depends(_prompt_in_path)]
+SystemPrompt = Annotated[Any, Depends(_system_prompt_in_path)]
+
+
 @router.post(
     "/users/",
-    responses=error_doc(ERRORS, 400, 401, 403, 409, 422),
+    responses=errors(400, 401, 403, 409, 422),
     summary="Create a user (admins)",
 )
 async def create_user(
@@ -312,14 +330,14 @@ async def create_user(
     return _user(user)
 
 
-@router.get("/users/{user_id}", responses=error_doc(ERRORS, 401, 404), summary="A user")
-async def get_user(user_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
-    return _user(await _visible_user(session, user, user_id))
+@router.get("/users/{user_id}", responses=errors(401, 404), summary="A user")
+async def get_user(target: VisibleUser) -> dict[str, Any]:
+    return _user(target)
 
 
 @router.put(
     "/users/{user_id}",
-    responses=error_doc(ERRORS, 400, 401, 403, 404, 409),
+    responses=errors(400, 401, 403, 404, 409),
     summary="Update a user (oneself; an admin anyone)",
 )
 async def update_user(
@@ -347,11 +365,12 @@ async def update_user(
 
 @router.delete(
     "/users/{user_id}",
-    responses=error_doc(ERRORS, 401, 403, 404),
+    responses=errors(401, 403, 404),
     summary="Delete a user (oneself; an admin anyone)",
 )
-async def delete_user(user_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> dict[str, str]:
-    target = await _visible_user(session, user, user_id)
+async def delete_user(
+    target: VisibleUser, user: CurrentUser, session: SessionDep
+) -> dict[str, str]:
     if target.id == user.id:
         await identity.delete_me(session, user=user)
     else:
@@ -369,24 +388,17 @@ def _quota(view: Any, settings: Any) -> dict[str, Any]:
     }
 
 
-@router.get(
-    "/users/{user_id}/quota", responses=error_doc(ERRORS, 401, 404), summary="A user's quota"
-)
+@router.get("/users/{user_id}/quota", responses=errors(401, 404), summary="A user's quota")
 async def get_quota(
-    user_id: uuid.UUID,
-    request: Request,
-    user: CurrentUser,
-    session: SessionDep,
-    settings: SettingsDep,
+    target: VisibleUser, request: Request, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
-    target = await _visible_user(session, user, user_id)
     view = await wallet_view(request, session, user_id=target.id, settings=settings)
     return _quota(view, settings)
 
 
 @router.put(
     "/users/{user_id}/quota",
-    responses=error_doc(ERRORS, 401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422),
     summary="Set a user's daily limit (admins)",
 )
 async def set_quota(
@@ -411,9 +423,7 @@ async def set_quota(
 # Chat sessions
 
 
-@router.post(
-    "/chat_sessions/", responses=error_doc(ERRORS, 401, 403, 422), summary="Start a chat session"
-)
+@router.post("/chat_sessions/", responses=errors(401, 403, 422), summary="Start a chat session")
 async def create_session(
     body: ChatSessionCreateBody, user: CurrentUser, session: SessionDep
 ) -> dict[str, Any]:
@@ -426,7 +436,7 @@ async def create_session(
 
 @router.get(
     "/chat_sessions/user/{user_id}",
-    responses=error_doc(ERRORS, 401, 404),
+    responses=errors(401, 404),
     summary="A user's chat sessions (one's own)",
 )
 async def list_sessions(
@@ -442,29 +452,18 @@ async def list_sessions(
         limit=_LIST_CAP,
         offset=0,
     )
-    return [
-        {
-            "title": c.title,
-            "session_id": str(c.id),
-            "user_id": str(user.id),
-            "created_at": iso(c.created_at),
-        }
-        for c in found.items
-    ]
+    # The listed summaries name no user: they are all the caller's.
+    return [_session(c, user_id=user.id) for c in found.items]
 
 
-@router.get(
-    "/chat_sessions/{session_id}", responses=error_doc(ERRORS, 401, 404), summary="A chat session"
-)
-async def get_session(
-    session_id: uuid.UUID, user: CurrentUser, session: SessionDep
-) -> dict[str, Any]:
-    return _session(await tutor.owned_session(session, user=user, chat_id=session_id))
+@router.get("/chat_sessions/{session_id}", responses=errors(401, 404), summary="A chat session")
+async def get_session(chat: OwnedChat) -> dict[str, Any]:
+    return _session(chat)
 
 
 @router.put(
     "/chat_sessions/{session_id}",
-    responses=error_doc(ERRORS, 401, 404, 422),
+    responses=errors(401, 404, 422),
     summary="Rename a chat session",
 )
 async def rename_session(
@@ -476,13 +475,10 @@ async def rename_session(
 
 @router.delete(
     "/chat_sessions/{session_id}",
-    responses=error_doc(ERRORS, 401, 404),
+    responses=errors(401, 404),
     summary="Delete a chat session",
 )
-async def delete_session(
-    session_id: uuid.UUID, user: CurrentUser, session: SessionDep
-) -> dict[str, str]:
-    chat = await tutor.owned_session(session, user=user, chat_id=session_id)
+async def delete_session(chat: OwnedChat, session: SessionDep) -> dict[str, str]:
     await tutor.delete_session(session, chat=chat)
     return _message("Chat session deleted successfully")
 
@@ -494,7 +490,7 @@ def _record_fields(body: PromptBase) -> dict[str, Any]:
     return {"prompt_text": body.prompt_text, "llm_responses": body.llm_responses or []}
 
 
-@router.post("/prompts/", responses=error_doc(ERRORS, 401, 403, 404, 422), summary="Store a prompt")
+@router.post("/prompts/", responses=errors(401, 403, 404, 422), summary="Store a prompt")
 async def create_prompt(
     body: PromptCreate, user: CurrentUser, session: SessionDep
 ) -> dict[str, Any]:
@@ -504,29 +500,22 @@ async def create_prompt(
     return _prompt(await prompt_records.create(session, chat=chat, data=data))
 
 
-@router.get("/prompts/{prompt_id}", responses=error_doc(ERRORS, 401, 404), summary="A prompt")
-async def get_prompt(
-    prompt_id: uuid.UUID, user: CurrentUser, session: SessionDep
-) -> dict[str, Any]:
-    return _prompt(await prompt_records.owned(session, user=user, record_id=prompt_id))
+@router.get("/prompts/{prompt_id}", responses=errors(401, 404), summary="A prompt")
+async def get_prompt(record: OwnedPrompt) -> dict[str, Any]:
+    return _prompt(record)
 
 
 @router.get(
     "/prompts/session/{session_id}",
-    responses=error_doc(ERRORS, 401, 404),
+    responses=errors(401, 404),
     summary="A session's prompts",
 )
-async def list_prompts(
-    session_id: uuid.UUID, user: CurrentUser, session: SessionDep
-) -> list[dict[str, Any]]:
-    chat = await tutor.owned_session(session, user=user, chat_id=session_id)
+async def list_prompts(chat: OwnedChat, session: SessionDep) -> list[dict[str, Any]]:
     found = await prompt_records.list_for_session(session, chat=chat, limit=_LIST_CAP, offset=0)
     return [_prompt(r) for r in found.items]
 
 
-@router.put(
-    "/prompts/{prompt_id}", responses=error_doc(ERRORS, 401, 404, 422), summary="Update a prompt"
-)
+@router.put("/prompts/{prompt_id}", responses=errors(401, 404, 422), summary="Update a prompt")
 async def update_prompt(
     prompt_id: uuid.UUID, body: PromptBase, user: CurrentUser, session: SessionDep
 ) -> dict[str, Any]:
@@ -535,13 +524,8 @@ async def update_prompt(
     return _prompt(await prompt_records.update(session, record=record, data=data))
 
 
-@router.delete(
-    "/prompts/{prompt_id}", responses=error_doc(ERRORS, 401, 404), summary="Delete a prompt"
-)
-async def delete_prompt(
-    prompt_id: uuid.UUID, user: CurrentUser, session: SessionDep
-) -> dict[str, str]:
-    record = await prompt_records.owned(session, user=user, record_id=prompt_id)
+@router.delete("/prompts/{prompt_id}", responses=errors(401, 404), summary="Delete a prompt")
+async def delete_prompt(record: OwnedPrompt, session: SessionDep) -> dict[str, str]:
     await prompt_records.delete(session, record=record)
     return _message("Prompt deleted successfully")
 
@@ -555,7 +539,7 @@ def _prompt_name(text: str) -> str:
 
 @router.post(
     "/system_prompts/",
-    responses=error_doc(ERRORS, 401, 403, 422),
+    responses=errors(401, 403, 422),
     summary="Add a system prompt (admins)",
 )
 async def create_system_prompt(
@@ -567,9 +551,7 @@ async def create_system_prompt(
     return _system_prompt(await system_prompts.create(session, actor=admin, data=data))
 
 
-@router.get(
-    "/system_prompts/", responses=error_doc(ERRORS, 401, 403), summary="System prompts (admins)"
-)
+@router.get("/system_prompts/", responses=errors(401, 403), summary="System prompts (admins)")
 async def list_system_prompts(admin: AdminUser, session: SessionDep) -> list[dict[str, Any]]:
     found = await system_prompts.list_prompts(
         session, scope=None, course_id=None, active=None, limit=_LIST_CAP, offset=0
@@ -579,7 +561,7 @@ async def list_system_prompts(admin: AdminUser, session: SessionDep) -> list[dic
 
 @router.put(
     "/system_prompts/{prompt_id}",
-    responses=error_doc(ERRORS, 401, 403, 404, 409, 422),
+    responses=errors(401, 403, 404, 409, 422),
     summary="Change a system prompt's text: its next version (admins)",
 )
 async def update_system_prompt(
@@ -599,13 +581,12 @@ async def update_system_prompt(
 
 @router.delete(
     "/system_prompts/{prompt_id}",
-    responses=error_doc(ERRORS, 401, 403, 404),
+    responses=errors(401, 403, 404),
     summary="Delete a system prompt (admins)",
 )
 async def delete_system_prompt(
-    prompt_id: uuid.UUID, admin: AdminUser, session: SessionDep
+    prompt: SystemPrompt, admin: AdminUser, session: SessionDep
 ) -> dict[str, str]:
-    prompt = await system_prompts.get(session, prompt_id)
     await system_prompts.delete(session, actor=admin, prompt=prompt)
     return _message("Prompt deleted successfully")
 
@@ -613,7 +594,7 @@ async def delete_system_prompt(
 # User prompts (saved prompts)
 
 
-@router.post("/user_prompts/", responses=error_doc(ERRORS, 401, 403, 422), summary="Save a prompt")
+@router.post("/user_prompts/", responses=errors(401, 403, 422), summary="Save a prompt")
 async def create_user_prompt(
     body: UserPromptCreate, user: CurrentUser, session: SessionDep
 ) -> dict[str, Any]:
@@ -626,7 +607,7 @@ async def create_user_prompt(
 
 @router.get(
     "/user_prompts/user/{user_id}",
-    responses=error_doc(ERRORS, 401, 404),
+    responses=errors(401, 404),
     summary="A user's saved prompts (one's own)",
 )
 async def list_user_prompts(
@@ -639,7 +620,7 @@ async def list_user_prompts(
 
 @router.put(
     "/user_prompts/{prompt_id}",
-    responses=error_doc(ERRORS, 401, 404, 422),
+    responses=errors(401, 404, 422),
     summary="Change a saved prompt",
 )
 async def update_user_prompt(
@@ -652,7 +633,7 @@ async def update_user_prompt(
 
 @router.delete(
     "/user_prompts/{prompt_id}",
-    responses=error_doc(ERRORS, 401, 404),
+    responses=errors(401, 404),
     summary="Delete a saved prompt",
 )
 async def delete_user_prompt(
@@ -667,7 +648,7 @@ async def delete_user_prompt(
 
 @router.post(
     "/audit_logs/",
-    responses=error_doc(ERRORS, 401, 403, 422, 429),
+    responses=errors(401, 403, 422, 429),
     summary="Record an action of the caller",
 )
 async def create_audit_log(
@@ -685,9 +666,7 @@ async def create_audit_log(
     return _audit(row)
 
 
-@router.get(
-    "/audit_logs/{log_id}", responses=error_doc(ERRORS, 401, 404), summary="An audit log entry"
-)
+@router.get("/audit_logs/{log_id}", responses=errors(401, 404), summary="An audit log entry")
 async def get_audit_log(
     log_id: uuid.UUID, user: CurrentUser, session: SessionDep
 ) -> dict[str, Any]:
@@ -698,13 +677,12 @@ async def get_audit_log(
 
 @router.get(
     "/audit_logs/user/{user_id}",
-    responses=error_doc(ERRORS, 401, 404),
+    responses=errors(401, 404),
     summary="The entries of a user's actions (one's own; an admin anyone's)",
 )
 async def list_audit_logs(
-    user_id: uuid.UUID, user: CurrentUser, session: SessionDep
+    target: VisibleUser, user: CurrentUser, session: SessionDep
 ) -> list[dict[str, Any]]:
-    target = await _visible_user(session, user, user_id)
     if target.id == user.id:
         rows, _ = await identity.own_audit_logs(session, user=user, limit=_LIST_CAP, offset=0)
     else:

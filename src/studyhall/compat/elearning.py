@@ -20,16 +20,15 @@ from studyhall.assessments import service as assessments
 from studyhall.assessments.models import Quiz
 from studyhall.assessments.schemas import AssignmentCreate, AttemptSubmit
 from studyhall.compat.base import (
-    DatabaseDep,
     DialectError,
     DialectIn,
-    LimiterDep,
-    error_doc,
+    SignInDep,
+    SignUpDep,
+    error_docs,
     field_path,
     iso,
     new_dialect_app,
     parse,
-    register_account,
     update_me,
 )
 from studyhall.core.clock import utcnow
@@ -65,6 +64,8 @@ from studyhall.identity import service as identity
 from studyhall.identity.dependencies import (
     AdminUser,
     CurrentUser,
+    DatabaseDep,
+    LimiterDep,
     SettingsDep,
     StudentUser,
     TeacherOrAdmin,
@@ -72,7 +73,7 @@ from studyhall.identity.dependencies import (
 from studyhall.identity.models import Role, User
 from studyhall.identity.oauth import service as external_sign_in
 from studyhall.identity.oauth.providers import configured_providers
-from studyhall.identity.schemas import AdminUserUpdate
+from studyhall.identity.schemas import AdminUserUpdate, PasswordChangeIn
 from studyhall.video import service as videos
 from studyhall.video.dependencies import (
     OwnedVideo,
@@ -177,7 +178,7 @@ class _Style:
         return 422, {"detail": fields, "error_code": "VALIDATION_ERROR", "status_code": 422}
 
 
-ERRORS = ElearningError
+errors = error_docs(ElearningError)
 
 
 def _fail(status_code: int, message: str, code: str = "") -> DialectError:
@@ -381,6 +382,18 @@ class VimeoMetadata(DialectIn):
 # Routes
 
 router = APIRouter(prefix="/api/v1")
+
+
+def _created(kind: str, out: dict[str, Any]) -> dict[str, Any]:
+    """The document's answer to a creation: the new object's id, a message and the object."""
+    return {"id": out["id"], "message": f"{kind.capitalize()} created successfully", kind: out}
+
+
+async def _managed_course(session: SessionDep, user: User, course_id: uuid.UUID) -> Course:
+    """The course a body names, for a teacher of it or an admin (the course loaders' 404/403)."""
+    return await course_for_owner(await course_by_id(course_id, user, session), user)
+
+
 # Lists answer at most this many items (the document's lists have no paging).
 LIST_LIMIT = 100
 
@@ -403,29 +416,20 @@ async def _tokens(db: DatabaseDep, settings: SettingsDep, pair: Any) -> dict[str
     }
 
 
-@router.post("/login", responses=error_doc(ERRORS, 401, 422, 429), summary="Log in")
-async def login(
-    body: LoginBody, db: DatabaseDep, settings: SettingsDep, limiter: LimiterDep
-) -> dict[str, Any]:
-    pair = await identity.login(
-        db, settings=settings, limiter=limiter, login=body.email, password=body.mot_de_passe
-    )
-    return await _tokens(db, settings, pair)
+@router.post("/login", responses=errors(401, 422, 429), summary="Log in")
+async def login(body: LoginBody, sign_in: SignInDep) -> dict[str, Any]:
+    pair = await sign_in(body.email, body.mot_de_passe)
+    return await _tokens(sign_in.db, sign_in.settings, pair)
 
 
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
-    responses=error_doc(ERRORS, 409, 422, 429),
+    responses=errors(409, 422, 429),
     summary="Register (students)",
 )
-async def register(
-    body: RegisterBody, session: SessionDep, settings: SettingsDep, limiter: LimiterDep
-) -> dict[str, Any]:
-    user = await register_account(
-        session,
-        settings=settings,
-        limiter=limiter,
+async def register(body: RegisterBody, sign_up: SignUpDep) -> dict[str, Any]:
+    user = await sign_up(
         email=body.email,
         password=body.mot_de_passe,
         full_name=identity.join_names(body.first_name, body.last_name),
@@ -441,7 +445,7 @@ async def register(
 
 @router.post(
     "/oauth-login",
-    responses=error_doc(ERRORS, 401, 422, 429, 503),
+    responses=errors(401, 422, 429, 503),
     summary="Log in with a Google ID token",
 )
 async def oauth_login(
@@ -469,7 +473,7 @@ def _bearer(request: Request) -> str:
 
 @router.post(
     "/refresh",
-    responses=error_doc(ERRORS, 401),
+    responses=errors(401),
     summary="New access token (the refresh token is the bearer token)",
 )
 async def refresh(request: Request, db: DatabaseDep, settings: SettingsDep) -> dict[str, Any]:
@@ -482,7 +486,7 @@ async def refresh(request: Request, db: DatabaseDep, settings: SettingsDep) -> d
     }
 
 
-@router.post("/verify-email", responses=error_doc(ERRORS, 400, 422), summary="Verify an email")
+@router.post("/verify-email", responses=errors(400, 422), summary="Verify an email")
 async def verify_email(body: VerifyBody, session: SessionDep) -> dict[str, str]:
     verified = await identity.verify_email(session, token=body.token)
     if body.email is not None and body.email.strip().lower() != verified.email:
@@ -490,7 +494,7 @@ async def verify_email(body: VerifyBody, session: SessionDep) -> dict[str, str]:
     return {"message": "Email verified successfully"}
 
 
-@router.post("/logout", responses=error_doc(ERRORS, 401), summary="Log out")
+@router.post("/logout", responses=errors(401), summary="Log out")
 async def logout(
     user: CurrentUser, session: SessionDep, body: LogoutBody | None = None
 ) -> dict[str, str]:
@@ -499,12 +503,12 @@ async def logout(
     return {"message": "Logged out successfully"}
 
 
-@router.get("/users/me", responses=error_doc(ERRORS, 401), summary="Own profile")
+@router.get("/users/me", responses=errors(401), summary="Own profile")
 async def get_me(user: CurrentUser) -> dict[str, Any]:
     return _profile(user)
 
 
-@router.put("/users/me", responses=error_doc(ERRORS, 401, 403, 422), summary="Update own names")
+@router.put("/users/me", responses=errors(401, 403, 422), summary="Update own names")
 async def put_me(
     body: ProfileBody, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -515,9 +519,7 @@ async def put_me(
     return {"message": "Profile updated successfully", "user": _profile(updated)}
 
 
-@router.put(
-    "/change-password", responses=error_doc(ERRORS, 400, 401, 422, 429), summary="Change password"
-)
+@router.put("/change-password", responses=errors(400, 401, 422, 429), summary="Change password")
 async def change_password(
     body: PasswordBody,
     user: CurrentUser,
@@ -525,14 +527,10 @@ async def change_password(
     settings: SettingsDep,
     limiter: LimiterDep,
 ) -> dict[str, str]:
+    # The document's change ends every session (no refresh token to keep).
+    data = parse(PasswordChangeIn, body.model_dump())
     await identity.change_password(
-        session,
-        settings=settings,
-        limiter=limiter,
-        user=user,
-        current_password=body.current_password,
-        new_password=body.new_password,
-        keep_refresh_token=None,
+        session, settings=settings, limiter=limiter, user=user, data=data
     )
     return {"message": "Password changed successfully"}
 
@@ -542,7 +540,7 @@ async def change_password(
 _ROLES = {"student": Role.student, "teacher": Role.teacher, "admin": Role.admin}
 
 
-@router.get("/admin/users", responses=error_doc(ERRORS, 401, 403, 422), summary="List users")
+@router.get("/admin/users", responses=errors(401, 403, 422), summary="List users")
 async def admin_users(
     admin: AdminUser,
     session: SessionDep,
@@ -562,7 +560,7 @@ async def admin_users(
     }
 
 
-@router.get("/admin/users/{user_id}", responses=error_doc(ERRORS, 401, 403, 404), summary="A user")
+@router.get("/admin/users/{user_id}", responses=errors(401, 403, 404), summary="A user")
 async def admin_user(user_id: uuid.UUID, admin: AdminUser, session: SessionDep) -> dict[str, Any]:
     user = await identity.admin_get_user(session, user_id=user_id)
     return {**_admin_user(user), "last_login": iso(user.last_login_at)}
@@ -578,7 +576,7 @@ async def _admin_change(
 
 @router.put(
     "/admin/users/{user_id}/role",
-    responses=error_doc(ERRORS, 400, 401, 403, 404, 422),
+    responses=errors(400, 401, 403, 404, 422),
     summary="Change a user's role",
 )
 async def admin_role(
@@ -591,9 +589,7 @@ async def admin_role(
     return {"message": "User role updated successfully", "user": _admin_user(user)}
 
 
-@router.delete(
-    "/admin/users/{user_id}", responses=error_doc(ERRORS, 401, 403, 404), summary="Delete a user"
-)
+@router.delete("/admin/users/{user_id}", responses=errors(401, 403, 404), summary="Delete a user")
 async def admin_delete(user_id: uuid.UUID, admin: AdminUser, session: SessionDep) -> dict[str, str]:
     await identity.admin_delete_user(session, actor=admin, user_id=user_id)
     return {"message": "User deleted successfully"}
@@ -601,7 +597,7 @@ async def admin_delete(user_id: uuid.UUID, admin: AdminUser, session: SessionDep
 
 @router.post(
     "/admin/users/{user_id}/block",
-    responses=error_doc(ERRORS, 401, 403, 404),
+    responses=errors(401, 403, 404),
     summary="Block a user",
 )
 async def admin_block(user_id: uuid.UUID, admin: AdminUser, session: SessionDep) -> dict[str, str]:
@@ -611,7 +607,7 @@ async def admin_block(user_id: uuid.UUID, admin: AdminUser, session: SessionDep)
 
 @router.post(
     "/admin/users/{user_id}/unblock",
-    responses=error_doc(ERRORS, 401, 403, 404),
+    responses=errors(401, 403, 404),
     summary="Unblock a user",
 )
 async def admin_unblock(
@@ -648,7 +644,7 @@ async def _course_out(session: SessionDep, user: User | None, course: Course) ->
 
 @router.get(
     "/content/modules",
-    responses=error_doc(ERRORS, 401),
+    responses=errors(401),
     summary="The course catalog",
     openapi_extra=OPTIONAL_CREDENTIALS,
 )
@@ -663,7 +659,7 @@ async def list_modules(user: CatalogViewer, session: SessionDep) -> list[dict[st
 
 @router.get(
     "/content/modules/{course_id}",
-    responses=error_doc(ERRORS, 401, 404),
+    responses=errors(401, 404),
     summary="A course",
     openapi_extra=OPTIONAL_CREDENTIALS,
 )
@@ -681,7 +677,7 @@ async def get_module(
 @router.post(
     "/content/admin/courses",
     status_code=status.HTTP_201_CREATED,
-    responses=error_doc(ERRORS, 401, 403, 422),
+    responses=errors(401, 403, 422),
     summary="Create a course (teachers and admins)",
 )
 async def create_course(
@@ -703,12 +699,12 @@ async def create_course(
     detail = await courses.create_course(session, actor=user, data=data)
     course = await courses.get_course(session, detail.id)
     out = await _course_out(session, user, course)
-    return {"id": out["id"], "message": "Course created successfully", "course": out}
+    return _created("course", out)
 
 
 @router.put(
     "/content/admin/courses/{course_id}",
-    responses=error_doc(ERRORS, 401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422),
     summary="Update a course (its teacher or an admin)",
 )
 async def update_course(
@@ -735,7 +731,7 @@ async def update_course(
 
 @router.delete(
     "/content/admin/courses/{course_id}",
-    responses=error_doc(ERRORS, 401, 403, 404),
+    responses=errors(401, 403, 404),
     summary="Delete a course (its teacher or an admin)",
 )
 async def delete_course(
@@ -771,7 +767,7 @@ def _lesson_fields(body: LessonBody | LessonChanges) -> dict[str, Any]:
 
 @router.get(
     "/content/lessons",
-    responses=error_doc(ERRORS, 401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422),
     summary="Lessons of the courses one takes or teaches (`?course_id=` for one course)",
 )
 async def list_lessons(
@@ -800,23 +796,23 @@ async def list_lessons(
 @router.post(
     "/content/lessons",
     status_code=status.HTTP_201_CREATED,
-    responses=error_doc(ERRORS, 401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422),
     summary="Add a lesson (the course's teacher or an admin)",
 )
 async def create_lesson(
     body: LessonBody, user: TeacherOrAdmin, session: SessionDep
 ) -> dict[str, Any]:
-    course = await course_for_owner(await course_by_id(body.course_id, user, session), user)
+    course = await _managed_course(session, user, body.course_id)
     lesson = await courses.create_lesson(
         session, course=course, data=parse(LessonCreate, _lesson_fields(body))
     )
     out = _lesson(lesson)
-    return {"id": out["id"], "message": "Lesson created successfully", "lesson": out}
+    return _created("lesson", out)
 
 
 @router.put(
     "/content/lessons/{lesson_id}",
-    responses=error_doc(ERRORS, 401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422),
     summary="Update a lesson",
 )
 async def update_lesson(
@@ -830,7 +826,7 @@ async def update_lesson(
 
 @router.delete(
     "/content/lessons/{lesson_id}",
-    responses=error_doc(ERRORS, 401, 403, 404),
+    responses=errors(401, 403, 404),
     summary="Delete a lesson",
 )
 async def delete_lesson(
@@ -846,7 +842,7 @@ async def delete_lesson(
 @router.post(
     "/content/courses/{course_id}/enroll",
     status_code=status.HTTP_201_CREATED,
-    responses=error_doc(ERRORS, 401, 402, 403, 404, 409),
+    responses=errors(401, 402, 403, 404, 409),
     summary="Enroll the calling student",
 )
 async def enroll(user: StudentUser, course: StudentCourse, session: SessionDep) -> dict[str, Any]:
@@ -865,7 +861,7 @@ async def enroll(user: StudentUser, course: StudentCourse, session: SessionDep) 
 
 @router.get(
     "/content/courses/my-courses",
-    responses=error_doc(ERRORS, 401, 403),
+    responses=errors(401, 403),
     summary="The calling student's courses",
 )
 async def my_courses(user: StudentUser, session: SessionDep) -> dict[str, Any]:
@@ -886,7 +882,7 @@ async def my_courses(user: StudentUser, session: SessionDep) -> dict[str, Any]:
 
 @router.delete(
     "/content/courses/{course_id}/unenroll",
-    responses=error_doc(ERRORS, 401, 403, 404),
+    responses=errors(401, 403, 404),
     summary="Leave a course",
 )
 async def unenroll(user: StudentUser, course: StudentCourse, session: SessionDep) -> dict[str, str]:
@@ -899,7 +895,7 @@ async def unenroll(user: StudentUser, course: StudentCourse, session: SessionDep
 
 @router.get(
     "/content/users_progress",
-    responses=error_doc(ERRORS, 401, 403),
+    responses=errors(401, 403),
     summary="The calling student's lesson progress records",
 )
 async def my_progress(user: StudentUser, session: SessionDep) -> list[dict[str, Any]]:
@@ -926,7 +922,7 @@ async def my_progress(user: StudentUser, session: SessionDep) -> list[dict[str, 
 
 @router.get(
     "/content/users_progress/course/{course_id}",
-    responses=error_doc(ERRORS, 401, 403, 404),
+    responses=errors(401, 403, 404),
     summary="The calling student's progress in a course",
 )
 async def course_progress(
@@ -946,7 +942,7 @@ async def course_progress(
 
 @router.put(
     "/content/users_progress/",
-    responses=error_doc(ERRORS, 401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422),
     summary="Record the calling student's progress in a lesson (`?lesson_id=`)",
 )
 async def put_progress(
@@ -990,7 +986,7 @@ async def _lesson_quiz(session: SessionDep, lesson: Any) -> Quiz:
 
 @router.get(
     "/content/quiz/{lesson_id}",
-    responses=error_doc(ERRORS, 401, 403, 404),
+    responses=errors(401, 403, 404),
     summary="A lesson's quiz (answers for its teachers only)",
 )
 async def lesson_quiz(
@@ -1027,7 +1023,7 @@ class QuizAnswers(DialectIn):
 
 @router.post(
     "/content/quiz/{lesson_id}/submit",
-    responses=error_doc(ERRORS, 401, 403, 404, 409, 422),
+    responses=errors(401, 403, 404, 409, 422),
     summary="Submit answers to a lesson's quiz",
 )
 async def submit_quiz(
@@ -1085,7 +1081,7 @@ def _video(video: VideoOut) -> dict[str, Any]:
 @router.post(
     "/content/vimeo/upload",
     status_code=status.HTTP_201_CREATED,
-    responses=error_doc(ERRORS, 401, 403, 404, 413, 422, 502, 503),
+    responses=errors(401, 403, 404, 413, 422, 502, 503),
     summary="Create a video of a course and its tus upload",
 )
 async def vimeo_upload(
@@ -1095,7 +1091,7 @@ async def vimeo_upload(
     settings: SettingsDep,
     storage: StorageDep,
 ) -> dict[str, Any]:
-    course = await course_for_owner(await course_by_id(body.course_id, user, session), user)
+    course = await _managed_course(session, user, body.course_id)
     data = parse(
         VideoCreate, {"title": body.name, "description": body.description, "size_bytes": body.size}
     )
@@ -1113,7 +1109,7 @@ async def vimeo_upload(
 
 @router.put(
     "/content/vimeo/update-metadata/{video_id}",
-    responses=error_doc(ERRORS, 401, 403, 404, 422, 502, 503),
+    responses=errors(401, 403, 404, 422, 502, 503),
     summary="Change a video's title, description or privacy",
 )
 async def vimeo_metadata(
@@ -1134,7 +1130,7 @@ async def vimeo_metadata(
 
 @router.delete(
     "/content/vimeo/delete/{video_id}",
-    responses=error_doc(ERRORS, 401, 403, 404, 502, 503),
+    responses=errors(401, 403, 404, 502, 503),
     summary="Delete a video",
 )
 async def vimeo_delete(
@@ -1150,7 +1146,7 @@ async def vimeo_delete(
 
 @router.get(
     "/content/videos/course/{course_id}",
-    responses=error_doc(ERRORS, 401, 403, 404),
+    responses=errors(401, 403, 404),
     summary="A course's videos (figures for its teachers and admins)",
 )
 async def course_videos(
@@ -1184,7 +1180,7 @@ async def _video_or_none(session: SessionDep, user: User, video_id: uuid.UUID) -
 
 @router.get(
     "/content/videos/{video_id}/analytics",
-    responses=error_doc(ERRORS, 401, 403, 404),
+    responses=errors(401, 403, 404),
     summary="A video's analytics (its course's teachers and admins)",
 )
 async def video_analytics(
@@ -1219,7 +1215,7 @@ async def video_analytics(
 
 @router.post(
     "/content/videos/{video_id}/watch-progress",
-    responses=error_doc(ERRORS, 401, 403, 404, 409, 422),
+    responses=errors(401, 403, 404, 409, 422),
     summary="Record how far the calling student watched a video",
 )
 async def watch_progress(
@@ -1266,13 +1262,13 @@ def _assignment(assignment: Any) -> dict[str, Any]:
 @router.post(
     "/content/teacher/assignments",
     status_code=status.HTTP_201_CREATED,
-    responses=error_doc(ERRORS, 401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422),
     summary="Create an assignment in one's course",
 )
 async def create_assignment(
     body: AssignmentBody, user: TeacherOrAdmin, session: SessionDep
 ) -> dict[str, Any]:
-    course = await course_for_owner(await course_by_id(body.course_id, user, session), user)
+    course = await _managed_course(session, user, body.course_id)
     data = parse(
         AssignmentCreate,
         {
@@ -1284,12 +1280,12 @@ async def create_assignment(
     )
     created = await assessments.create_assignment(session, course_id=course.id, data=data)
     out = _assignment(created)
-    return {"id": out["id"], "message": "Assignment created successfully", "assignment": out}
+    return _created("assignment", out)
 
 
 @router.get(
     "/content/teacher/assignments",
-    responses=error_doc(ERRORS, 401, 403),
+    responses=errors(401, 403),
     summary="Assignments of one's courses (an admin: every course's)",
 )
 async def teacher_assignments(user: TeacherOrAdmin, session: SessionDep) -> dict[str, Any]:
@@ -1305,7 +1301,7 @@ async def teacher_assignments(user: TeacherOrAdmin, session: SessionDep) -> dict
 
 @router.get(
     "/content/teacher/students",
-    responses=error_doc(ERRORS, 401, 403),
+    responses=errors(401, 403),
     summary="Students across one's courses",
 )
 async def teacher_students(user: TeacherOrAdmin, session: SessionDep) -> dict[str, Any]:

@@ -16,8 +16,7 @@ from fastapi import APIRouter
 
 from studyhall.analytics.service import course_stats
 from studyhall.billing import service as billing
-from studyhall.compat.base import error_doc
-from studyhall.compat.elearning import ERRORS
+from studyhall.compat.elearning import errors
 from studyhall.core.clock import utcnow
 from studyhall.core.db import SessionDep
 from studyhall.courses import service as courses
@@ -28,7 +27,7 @@ from studyhall.video import service as videos
 
 router = APIRouter(prefix="/api/v1/content/admin/stats")
 
-_ERRORS = error_doc(ERRORS, 401, 403)
+_ADMIN_ONLY = errors(401, 403)
 WEEK = timedelta(days=7)
 # "Active students" without a window in the document: course activity in the last 30 days.
 ACTIVE_WINDOW = timedelta(days=30)
@@ -79,7 +78,7 @@ async def _revenue_by_course(session: SessionDep) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("", responses=_ERRORS, summary="Platform figures (admins)")
+@router.get("", responses=_ADMIN_ONLY, summary="Platform figures (admins)")
 async def overview(admin: AdminUser, session: SessionDep) -> dict[str, Any]:
     now = utcnow()
     learning = await course_stats(session)
@@ -98,7 +97,7 @@ async def overview(admin: AdminUser, session: SessionDep) -> dict[str, Any]:
     }
 
 
-@router.get("/courses", responses=_ERRORS, summary="Course figures (admins)")
+@router.get("/courses", responses=_ADMIN_ONLY, summary="Course figures (admins)")
 async def course_figures(admin: AdminUser, session: SessionDep) -> dict[str, Any]:
     learning = await course_stats(session)
     return {
@@ -110,7 +109,7 @@ async def course_figures(admin: AdminUser, session: SessionDep) -> dict[str, Any
     }
 
 
-@router.get("/students", responses=_ERRORS, summary="Student figures (admins)")
+@router.get("/students", responses=_ADMIN_ONLY, summary="Student figures (admins)")
 async def student_figures(admin: AdminUser, session: SessionDep) -> dict[str, Any]:
     now = utcnow()
     activity = await courses.enrollment_figures(
@@ -127,7 +126,7 @@ async def student_figures(admin: AdminUser, session: SessionDep) -> dict[str, An
     }
 
 
-@router.get("/videos", responses=_ERRORS, summary="Video figures (admins)")
+@router.get("/videos", responses=_ADMIN_ONLY, summary="Video figures (admins)")
 async def video_figures(admin: AdminUser, session: SessionDep) -> dict[str, Any]:
     totals = await videos.totals(session)
     most = totals.most_watched
@@ -140,7 +139,7 @@ async def video_figures(admin: AdminUser, session: SessionDep) -> dict[str, Any]
     }
 
 
-@router.get("/revenue", responses=_ERRORS, summary="Revenue (admins)")
+@router.get("/revenue", responses=_ADMIN_ONLY, summary="Revenue (admins)")
 async def revenue_figures(admin: AdminUser, session: SessionDep) -> dict[str, Any]:
     total, currency = await _net_revenue(session, None)
     monthly, _ = await _net_revenue(session, _month_start(utcnow()))

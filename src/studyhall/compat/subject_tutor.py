@@ -15,19 +15,17 @@ from pydantic import ConfigDict, Field
 from studyhall import __version__, system
 from studyhall.analytics import service as analytics
 from studyhall.compat.base import (
-    DatabaseDep,
     Detail,
     DialectError,
     DialectIn,
     FastAPIStyle,
-    LimiterDep,
+    SignInDep,
+    SignUpDep,
     TokenForm,
-    error_doc,
-    form_login,
+    error_docs,
     iso,
     new_dialect_app,
     parse,
-    register_account,
     tutor_reply,
     update_me,
 )
@@ -41,6 +39,7 @@ from studyhall.identity.dependencies import (
     AdminUser,
     CallerInOwnSession,
     CurrentUser,
+    DatabaseDep,
     SettingsDep,
     StudentUser,
     TeacherOrAdmin,
@@ -73,7 +72,7 @@ Where the document is unsafe or StudyHall's rules differ, StudyHall's apply:
 """
 
 
-ERRORS = Detail
+errors = error_docs(Detail)
 _ROLE_OUT = {Role.student: "STUDENT", Role.teacher: "PROFESSOR", Role.admin: "ADMIN"}
 _ROLE_IN = {name: role for role, name in _ROLE_OUT.items()}
 
@@ -173,17 +172,12 @@ router = APIRouter()
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
-    responses=error_doc(ERRORS, 400, 403, 429),
+    responses=errors(400, 403, 429),
     summary="Register (students only)",
 )
-async def register(
-    body: RegisterBody, session: SessionDep, settings: SettingsDep, limiter: LimiterDep
-) -> dict[str, Any]:
+async def register(body: RegisterBody, sign_up: SignUpDep) -> dict[str, Any]:
     try:
-        user = await register_account(
-            session,
-            settings=settings,
-            limiter=limiter,
+        user = await sign_up(
             username=body.username,
             email=body.email,
             password=body.password,
@@ -196,21 +190,14 @@ async def register(
     return _user_out(user, [])
 
 
-@router.post("/token", responses=error_doc(ERRORS, 401, 429), summary="Log in (form)")
-async def token(
-    form: Annotated[TokenForm, Depends()],
-    db: DatabaseDep,
-    settings: SettingsDep,
-    limiter: LimiterDep,
-) -> dict[str, str]:
-    pair = await form_login(
-        db, settings=settings, limiter=limiter, form=form, refused="Incorrect username or password"
-    )
-    async with db.session(write=False) as session:
+@router.post("/token", responses=errors(401, 429), summary="Log in (form)")
+async def token(form: Annotated[TokenForm, Depends()], sign_in: SignInDep) -> dict[str, str]:
+    pair = await sign_in.form(form, refused="Incorrect username or password")
+    async with sign_in.db.session(write=False) as session:
         codes = await courses.course_codes_by_user(session, user_ids=[pair.user.id])
         access = await identity.access_token_with_claims(
             session,
-            settings=settings,
+            settings=sign_in.settings,
             user_id=pair.user.id,
             claims={
                 "username": pair.user.username or pair.user.email,
@@ -221,13 +208,13 @@ async def token(
     return {"access_token": access, "token_type": "bearer"}
 
 
-@router.get("/users/me", responses=error_doc(ERRORS, 401), summary="Own profile")
+@router.get("/users/me", responses=errors(401), summary="Own profile")
 async def get_me(user: CurrentUser, session: SessionDep) -> dict[str, Any]:
     subjects = await _subjects(session, [user])
     return _me(user, subjects[user.id])
 
 
-@router.put("/users/me", responses=error_doc(ERRORS, 400, 401, 403), summary="Update profile")
+@router.put("/users/me", responses=errors(400, 401, 403), summary="Update profile")
 async def put_me(
     body: MeUpdate, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -242,7 +229,7 @@ async def put_me(
 
 @router.get(
     "/users/{username}",
-    responses=error_doc(ERRORS, 401, 403, 404),
+    responses=errors(401, 403, 404),
     summary="Another user's profile (professors and admins)",
 )
 async def get_user(username: str, viewer: TeacherOrAdmin, session: SessionDep) -> dict[str, Any]:
@@ -262,7 +249,7 @@ def _subject(course: Any, professors: dict[uuid.UUID, str]) -> dict[str, Any]:
     }
 
 
-@router.get("/subjects", responses=error_doc(ERRORS, 401), summary="List subjects")
+@router.get("/subjects", responses=errors(401), summary="List subjects")
 async def list_subjects(
     user: CurrentUser,
     session: SessionDep,
@@ -294,7 +281,7 @@ async def list_subjects(
 @router.post(
     "/subjects",
     status_code=status.HTTP_201_CREATED,
-    responses=error_doc(ERRORS, 400, 401, 403),
+    responses=errors(400, 401, 403),
     summary="Create a subject (admins)",
 )
 async def create_subject(
@@ -322,7 +309,7 @@ async def create_subject(
 
 @router.put(
     "/subjects/{subject_id}",
-    responses=error_doc(ERRORS, 401, 403, 404),
+    responses=errors(401, 403, 404),
     summary="Update a subject (its professor or an admin)",
 )
 async def update_subject(
@@ -346,7 +333,7 @@ async def update_subject(
 @router.delete(
     "/subjects/{subject_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_doc(ERRORS, 401, 403, 404),
+    responses=errors(401, 403, 404),
     summary="Delete a subject (its professor or an admin)",
 )
 async def delete_subject(subject_id: str, user: TeacherOrAdmin, session: SessionDep) -> Response:
@@ -357,7 +344,7 @@ async def delete_subject(subject_id: str, user: TeacherOrAdmin, session: Session
 
 @router.get(
     "/subjects/enrolled",
-    responses=error_doc(ERRORS, 401, 403),
+    responses=errors(401, 403),
     summary="The calling student's subjects",
 )
 async def enrolled_subjects(user: StudentUser, session: SessionDep) -> list[dict[str, Any]]:
@@ -369,7 +356,7 @@ async def enrolled_subjects(user: StudentUser, session: SessionDep) -> list[dict
 
 @router.post(
     "/subjects/{subject_id}/enroll",
-    responses=error_doc(ERRORS, 401, 403, 404),
+    responses=errors(401, 403, 404),
     summary="Enroll the calling student",
 )
 async def enroll(subject_id: str, user: StudentUser, session: SessionDep) -> dict[str, Any]:
@@ -393,7 +380,7 @@ async def enroll(subject_id: str, user: StudentUser, session: SessionDep) -> dic
 
 @router.get(
     "/professor/students",
-    responses=error_doc(ERRORS, 401, 403, 404),
+    responses=errors(401, 403, 404),
     summary="Students of the professor's subjects",
 )
 async def professor_students(
@@ -427,7 +414,7 @@ async def professor_students(
 
 @router.get(
     "/professor/subjects/{subject_id}/analytics",
-    responses=error_doc(ERRORS, 401, 403, 404),
+    responses=errors(401, 403, 404),
     summary="A subject's analytics",
 )
 async def subject_analytics(
@@ -456,7 +443,7 @@ async def subject_analytics(
     }
 
 
-@router.get("/admin/users", responses=error_doc(ERRORS, 401, 403), summary="List users")
+@router.get("/admin/users", responses=errors(401, 403), summary="List users")
 async def admin_users(
     admin: AdminUser,
     session: SessionDep,
@@ -478,7 +465,7 @@ async def admin_users(
 
 @router.post(
     "/admin/users/{username}/role",
-    responses=error_doc(ERRORS, 400, 401, 403, 404),
+    responses=errors(400, 401, 403, 404),
     summary="Change a user's role",
 )
 async def change_role(
@@ -523,7 +510,7 @@ class ResumeBody(_In):
 
 @router.post(
     "/chat",
-    responses=error_doc(ERRORS, 401, 402, 403, 404, 429, 503, 504),
+    responses=errors(401, 402, 403, 404, 429, 503, 504),
     summary="Ask the tutor in a session (created on its first message)",
 )
 async def chat(
@@ -555,7 +542,7 @@ def _session_row(chat: Any, codes: dict[uuid.UUID, str]) -> dict[str, Any]:
     }
 
 
-@router.get("/sessions", responses=error_doc(ERRORS, 401), summary="The caller's chat sessions")
+@router.get("/sessions", responses=errors(401), summary="The caller's chat sessions")
 async def list_sessions(
     user: CurrentUser,
     session: SessionDep,
@@ -594,7 +581,7 @@ async def _own_session(session: SessionDep, user: User, session_id: str) -> Any:
 
 @router.get(
     "/sessions/{session_id}",
-    responses=error_doc(ERRORS, 401, 404),
+    responses=errors(401, 404),
     summary="A session with its history",
 )
 async def get_session(session_id: str, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
@@ -613,7 +600,7 @@ async def get_session(session_id: str, user: CurrentUser, session: SessionDep) -
 @router.delete(
     "/sessions/{session_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_doc(ERRORS, 401, 404),
+    responses=errors(401, 404),
     summary="Delete a session",
 )
 async def delete_session(session_id: str, user: CurrentUser, session: SessionDep) -> Response:
@@ -624,7 +611,7 @@ async def delete_session(session_id: str, user: CurrentUser, session: SessionDep
 
 @router.post(
     "/sessions/{session_id}/resume_chat",
-    responses=error_doc(ERRORS, 400, 401, 404),
+    responses=errors(400, 401, 404),
     summary="Answer the current question of the session's test",
 )
 async def resume_chat(
@@ -659,7 +646,7 @@ async def system_info(settings: SettingsDep) -> dict[str, str]:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}}, **error_doc(ERRORS, 403)},
+    responses={200: {"content": {"text/plain": {}}}, **errors(403)},
     summary="Prometheus metrics",
 )
 async def metrics(request: Request) -> Response:

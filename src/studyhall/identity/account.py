@@ -13,6 +13,7 @@ from studyhall.core.clock import utcnow
 from studyhall.core.errors import Forbidden, NotFound
 from studyhall.core.ratelimit import RateLimiter
 from studyhall.identity import repository
+from studyhall.identity.account_audit import record_account_event
 from studyhall.identity.credentials import (
     ensure_strong_password,
     flush_unique,
@@ -27,15 +28,15 @@ from studyhall.identity.errors import (
     UsernameTaken,
     WeakPassword,
 )
-from studyhall.identity.mail_tokens import SEND_EMAIL_JOB, send_token_mail
+from studyhall.identity.mail_tokens import SEND_EMAIL_JOB, send_verification_mail
 from studyhall.identity.models import (
-    EmailTokenPurpose,
     User,
     default_preferences,
 )
 from studyhall.identity.schemas import (
     CLIENT_AUDIT_PREFIX,
     ClientAuditIn,
+    PasswordChangeIn,
     UserUpdate,
 )
 from studyhall.jobs.service import enqueue
@@ -47,11 +48,11 @@ async def change_password(
     settings: Settings,
     limiter: RateLimiter,
     user: User,
-    current_password: str,
-    new_password: str,
-    keep_refresh_token: str | None,
+    data: PasswordChangeIn,
 ) -> None:
-    """Replace the password; other sessions end and every access token must be refreshed."""
+    """Replace the password; other sessions end (but the one of `data.refresh_token`) and every
+    access token must be refreshed."""
+    current_password, new_password = data.current_password, data.new_password
     if user.is_service:
         raise Forbidden("Service accounts have no password")
     account = f"user:{user.id}"
@@ -70,20 +71,15 @@ async def change_password(
         settings, new_password, field="new_password", user_inputs=[user.email, user.username]
     )
     keep: uuid.UUID | None = None
-    if keep_refresh_token:
-        row = await repository.get_refresh_token(session, keep_refresh_token)
+    if data.refresh_token:
+        row = await repository.get_refresh_token(session, data.refresh_token)
         if row is not None and row.user_id == user.id and row.revoked_at is None:
             keep = row.family_id
     user.password_hash = await hash_secret(new_password)
     revoke_access(user)
     await repository.revoke_user_tokens(session, user.id, now=utcnow(), except_family=keep)
-    await audit.record(
-        session,
-        action="auth.password_changed",
-        actor_id=user.id,
-        target_type="user",
-        target_id=user.id,
-        details={"kept_session": keep is not None},
+    await record_account_event(
+        session, "auth.password_changed", user.id, details={"kept_session": keep is not None}
     )
 
 
@@ -124,9 +120,7 @@ async def update_me(
         user.is_verified = False
     await flush_unique(session)
     if email_changed:
-        await send_token_mail(
-            session, settings, user=user, purpose=EmailTokenPurpose.verify_email, email=user.email
-        )
+        await send_verification_mail(session, settings, user)
         await enqueue(
             session,
             kind=SEND_EMAIL_JOB,
@@ -137,27 +131,14 @@ async def update_me(
                 "new_email": user.email,
             },
         )
-        await audit.record(
-            session,
-            action="user.email_changed",
-            actor_id=user.id,
-            target_type="user",
-            target_id=user.id,
-        )
+        await record_account_event(session, "user.email_changed", user.id)
     return user
 
 
 async def delete_me(session: AsyncSession, *, user: User) -> None:
     """Delete one's own account and personal data (audit rows stay, they hold only ids)."""
     refuse_service(user)
-    await audit.record(
-        session,
-        action="user.deleted",
-        actor_id=user.id,
-        target_type="user",
-        target_id=user.id,
-        details={"self": True},
-    )
+    await record_account_event(session, "user.deleted", user.id, details={"self": True})
     await delete_account(session, user)
 
 

@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from studyhall.config import Settings
 from studyhall.core.clock import utcnow
 from studyhall.core.context import current_context
-from studyhall.core.db import SessionDep
+from studyhall.core.db import Database, SessionDep
 from studyhall.core.errors import Forbidden, Unauthorized
 from studyhall.core.openapi import answers
+from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.security import decode_jwt
 from studyhall.identity import repository
 from studyhall.identity.models import Role, User
@@ -36,6 +37,23 @@ async def get_settings_dep(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+async def get_database(request: Request) -> Database:
+    """The app's database, for routes whose services run their own units of work (login,
+    refresh, external sign-in)."""
+    db: Database = request.app.state.db
+    return db
+
+
+async def get_limiter(request: Request) -> RateLimiter:
+    """The app's rate limiter (memory, or Redis when configured)."""
+    limiter: RateLimiter = request.app.state.limiter
+    return limiter
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 
 
 @answers(401, 403)

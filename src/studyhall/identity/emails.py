@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
 from urllib.parse import quote
 
@@ -41,50 +42,61 @@ def _mail(
     return MailMessage(to=to, subject=subject, text=text, html=html)
 
 
-def verification_email(settings: Settings, *, to: str, full_name: str, token: str) -> MailMessage:
-    """Asks the owner of an address to confirm it."""
+@dataclass(frozen=True)
+class LinkMail:
+    """A mail carrying a token link: its wording, the front-end page the link opens and the
+    setting that says how long the link works."""
+
+    subject: str
+    before: str
+    after: str  # `{ttl}` stands for how long the link works
+    ttl_setting: str
+    page: str
+    label: str
+
+
+VERIFICATION = LinkMail(
+    subject="Confirm your email address",
+    before="Please confirm that this is your email address for StudyHall by opening this link:",
+    after="The link works once and expires in {ttl}. If you did not create an account or "
+    "change your address, you can ignore this mail.",
+    ttl_setting="email_token_ttl_s",
+    page="verify-email",
+    label="Confirm my email address",
+)
+PASSWORD_RESET = LinkMail(
+    subject="Reset your password",
+    before="Someone asked to reset the password of your StudyHall account. To choose a new "
+    "password, open this link:",
+    after="The link works once and expires in {ttl}. If you did not ask for this, ignore this "
+    "mail: your password stays as it is.",
+    ttl_setting="password_reset_ttl_s",
+    page="reset-password",
+    label="Choose a new password",
+)
+INVITATION = LinkMail(
+    subject="You have been invited to StudyHall",
+    before="Your teacher has added you to a course on StudyHall and an account was made for "
+    "you with this address. To start, choose your password here:",
+    after="The link works once and expires in {ttl}. If you did not expect this, ignore this "
+    "mail: nobody can sign in to the account without it.",
+    ttl_setting="email_token_ttl_s",
+    page="reset-password",
+    label="Choose my password",
+)
+
+
+def link_email(
+    settings: Settings, kind: LinkMail, *, to: str, full_name: str, token: str
+) -> MailMessage:
+    """The mail of one kind (VERIFICATION, PASSWORD_RESET, INVITATION) with its token link."""
+    ttl = _hours(getattr(settings, kind.ttl_setting))
     return _mail(
         to=to,
         full_name=full_name,
-        subject="Confirm your email address",
-        paragraphs=(
-            "Please confirm that this is your email address for StudyHall by opening this link:",
-            f"The link works once and expires in {_hours(settings.email_token_ttl_s)}. If you "
-            "did not create an account or change your address, you can ignore this mail.",
-        ),
-        button=(link(settings, "verify-email", token), "Confirm my email address"),
-    )
-
-
-def password_reset_email(settings: Settings, *, to: str, full_name: str, token: str) -> MailMessage:
-    """Carries the link that sets a new password."""
-    return _mail(
-        to=to,
-        full_name=full_name,
-        subject="Reset your password",
-        paragraphs=(
-            "Someone asked to reset the password of your StudyHall account. To choose a new "
-            "password, open this link:",
-            f"The link works once and expires in {_hours(settings.password_reset_ttl_s)}. If you "
-            "did not ask for this, ignore this mail: your password stays as it is.",
-        ),
-        button=(link(settings, "reset-password", token), "Choose a new password"),
-    )
-
-
-def invitation_email(settings: Settings, *, to: str, full_name: str, token: str) -> MailMessage:
-    """Tells someone a teacher added them, with the link that sets their first password."""
-    return _mail(
-        to=to,
-        full_name=full_name,
-        subject="You have been invited to StudyHall",
-        paragraphs=(
-            "Your teacher has added you to a course on StudyHall and an account was made for "
-            "you with this address. To start, choose your password here:",
-            f"The link works once and expires in {_hours(settings.email_token_ttl_s)}. If you "
-            "did not expect this, ignore this mail: nobody can sign in to the account without it.",
-        ),
-        button=(link(settings, "reset-password", token), "Choose my password"),
+        subject=kind.subject,
+        paragraphs=(kind.before, kind.after.format(ttl=ttl)),
+        button=(link(settings, kind.page, token), kind.label),
     )
 
 

@@ -10,9 +10,9 @@ import secrets
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from studyhall.audit import service as audit
 from studyhall.config import Settings
 from studyhall.identity import repository
+from studyhall.identity.account_audit import record_account_event
 from studyhall.identity.credentials import flush_unique, hash_secret
 from studyhall.identity.mail_tokens import send_token_mail
 from studyhall.identity.models import EmailTokenPurpose, Role, User, new_user
@@ -42,11 +42,5 @@ async def find_or_invite(
         email=user.email,
         template="invitation",
     )
-    await audit.record(
-        session,
-        action="user.invited",
-        actor_id=actor.id,
-        target_type="user",
-        target_id=user.id,
-    )
+    await record_account_event(session, "user.invited", user.id, by=actor.id)
     return user, True

@@ -14,7 +14,6 @@ import structlog
 from limits import parse_many
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from studyhall.audit import service as audit
 from studyhall.config import Settings
 from studyhall.core.clock import utcnow
 from studyhall.core.errors import Forbidden
@@ -25,6 +24,7 @@ from studyhall.core.security import (
     hash_token,
 )
 from studyhall.identity import emails, repository
+from studyhall.identity.account_audit import record_account_event
 from studyhall.identity.credentials import (
     client_key,
     ensure_strong_password,
@@ -107,6 +107,13 @@ async def send_token_mail(
     )
 
 
+async def send_verification_mail(session: AsyncSession, settings: Settings, user: User) -> None:
+    """Mail a link that verifies the account's current address (earlier links stop working)."""
+    await send_token_mail(
+        session, settings, user=user, purpose=EmailTokenPurpose.verify_email, email=user.email
+    )
+
+
 async def render_email(
     session: AsyncSession, *, settings: Settings, payload: dict[str, Any]
 ) -> MailMessage | None:
@@ -129,18 +136,14 @@ async def render_email(
         return None
     secret = _mail_token(settings, token.id)
     if template == "invitation" and token.purpose == EmailTokenPurpose.reset_password:
-        return emails.invitation_email(
-            settings, to=user.email, full_name=user.full_name, token=secret
-        )
-    if token.purpose == EmailTokenPurpose.reset_password:
-        return emails.password_reset_email(
-            settings, to=user.email, full_name=user.full_name, token=secret
-        )
-    if user.email != token.email:
+        kind = emails.INVITATION
+    elif token.purpose == EmailTokenPurpose.reset_password:
+        kind = emails.PASSWORD_RESET
+    elif user.email == token.email:
+        kind = emails.VERIFICATION
+    else:
         return None  # the address changed again; a newer token went to the newer address
-    return emails.verification_email(
-        settings, to=token.email, full_name=user.full_name, token=secret
-    )
+    return emails.link_email(settings, kind, to=user.email, full_name=user.full_name, token=secret)
 
 
 async def _use_email_token(
@@ -161,13 +164,7 @@ async def verify_email(session: AsyncSession, *, token: str) -> VerifiedOut:
     if not await repository.consume_email_token(session, row.id, now=utcnow()):
         raise InvalidEmailToken()
     user.is_verified = True
-    await audit.record(
-        session,
-        action="auth.email_verified",
-        actor_id=user.id,
-        target_type="user",
-        target_id=user.id,
-    )
+    await record_account_event(session, "auth.email_verified", user.id)
     return VerifiedOut(email=user.email)
 
 
@@ -185,9 +182,7 @@ async def resend_verification(
         str(user.id),
         message="Too many verification mails; try again later",
     )
-    await send_token_mail(
-        session, settings, user=user, purpose=EmailTokenPurpose.verify_email, email=user.email
-    )
+    await send_verification_mail(session, settings, user)
 
 
 async def forgot_password(
@@ -252,10 +247,4 @@ async def reset_password(
         user.is_verified = True  # the link reached this mailbox: the address is proven
     revoke_access(user)
     await repository.revoke_user_tokens(session, user.id, now=now)
-    await audit.record(
-        session,
-        action="auth.password_reset",
-        actor_id=user.id,
-        target_type="user",
-        target_id=user.id,
-    )
+    await record_account_event(session, "auth.password_reset", user.id)

@@ -6,14 +6,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Form, Query, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from studyhall.audit import service as audit
-from studyhall.core.db import Database, SessionDep
+from studyhall.core.db import SessionDep
 from studyhall.core.openapi import DocumentedRoute, errors
 from studyhall.core.pagination import PageParams, listed, page_of
-from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.schemas import (
     IsoDatetime,
     Page,
@@ -21,7 +20,17 @@ from studyhall.core.schemas import (
 )
 from studyhall.courses import service as courses_service
 from studyhall.identity import service
-from studyhall.identity.dependencies import AdminUser, CurrentUser, SettingsDep, TeacherOrAdmin
+from studyhall.identity.dependencies import (
+    AdminUser,
+    CurrentUser,
+    DatabaseDep,
+    LimiterDep,
+    SettingsDep,
+    TeacherOrAdmin,
+)
+
+# The web pages take the limiter from here.
+from studyhall.identity.dependencies import get_limiter as get_limiter
 from studyhall.identity.models import Role
 from studyhall.identity.schemas import (
     Accepted,
@@ -57,18 +66,6 @@ users_router = APIRouter(prefix="/users", tags=["users"], route_class=Documented
 admin_router = APIRouter(prefix="/admin", tags=["admin"], route_class=DocumentedRoute)
 
 
-async def get_limiter(request: Request) -> RateLimiter:
-    """The app's rate limiter (memory, or Redis when configured)."""
-    limiter: RateLimiter = request.app.state.limiter
-    return limiter
-
-
-async def get_database(request: Request) -> Database:
-    """The app's database, for routes that run their own units of work."""
-    db: Database = request.app.state.db
-    return db
-
-
 class PasswordForm(OAuth2PasswordRequestForm):
     """The OAuth2 password form (what Swagger's Authorize sends); its fields must be text a
     database can hold, like every JSON body's (422 otherwise)."""
@@ -95,10 +92,6 @@ class PasswordForm(OAuth2PasswordRequestForm):
             client_id=client_id,
             client_secret=client_secret,
         )
-
-
-LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
-DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -225,15 +218,7 @@ async def change_password(
     """Change the password. Every other session ends; the session whose `refresh_token` is sent
     is kept. Access tokens issued before the change stop working: get a new one via /auth/refresh
     (or log in again when no refresh token was sent)."""
-    await service.change_password(
-        session,
-        settings=settings,
-        limiter=limiter,
-        user=user,
-        current_password=body.current_password,
-        new_password=body.new_password,
-        keep_refresh_token=body.refresh_token,
-    )
+    await service.change_password(session, settings=settings, limiter=limiter, user=user, data=body)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -21,6 +21,7 @@ from studyhall.core.security import (
     hash_token,
 )
 from studyhall.identity import repository
+from studyhall.identity.account_audit import record_account_event
 from studyhall.identity.credentials import (
     client_key,
     ensure_strong_password,
@@ -37,9 +38,8 @@ from studyhall.identity.errors import (
     InvalidRefreshToken,
     UsernameTaken,
 )
-from studyhall.identity.mail_tokens import send_token_mail
+from studyhall.identity.mail_tokens import send_verification_mail
 from studyhall.identity.models import (
-    EmailTokenPurpose,
     RefreshToken,
     Role,
     User,
@@ -48,6 +48,7 @@ from studyhall.identity.models import (
 from studyhall.identity.oauth import service as external_sign_in
 from studyhall.identity.refresh_tokens import add_refresh_token, token_pair
 from studyhall.identity.schemas import (
+    AdminUserCreate,
     EmailExists,
     RegisterIn,
     TokenPair,
@@ -88,46 +89,46 @@ def _rotated_pair(
     )
 
 
+# What an account signing in with a password is made of, as its creator typed it.
+_PROFILE_FIELDS = frozenset(
+    {"email", "username", "full_name", "given_name", "family_name", "track"}
+)
+
+
 async def new_password_account(
     session: AsyncSession,
     settings: Settings,
     *,
-    email: str,
-    username: str | None,
-    password: str,
-    full_name: str,
+    data: RegisterIn | AdminUserCreate,
     role: Role,
     is_verified: bool,
     refuse_sso_domains: bool,
     hint_level: int = 3,
-    given_name: str | None = None,
-    family_name: str | None = None,
-    track: str | None = None,
 ) -> User:
     """A new account signing in with a password (sign-up, an admin's): 409 when the email or
-    username is taken, 422 for a weak password; the row is flushed."""
-    if await repository.email_taken(session, email):
+    username is taken, 422 for a weak password; the row is flushed, and an unverified one is
+    mailed its verification link."""
+    if await repository.email_taken(session, data.email):
         raise EmailTaken()
     if refuse_sso_domains:
         # An SSO-only domain's people sign up through their provider, never with a password.
-        await external_sign_in.ensure_password_allowed(session, email=email)
-    if username and await repository.username_taken(session, username):
+        await external_sign_in.ensure_password_allowed(session, email=data.email)
+    if data.username and await repository.username_taken(session, data.username):
         raise UsernameTaken()
-    ensure_strong_password(settings, password, field="password", user_inputs=[email, username])
+    ensure_strong_password(
+        settings, data.password, field="password", user_inputs=[data.email, data.username]
+    )
     user = new_user(
-        email=email,
-        username=username,
-        full_name=full_name,
-        given_name=given_name,
-        family_name=family_name,
-        track=track,
-        password_hash=await hash_secret(password),
+        **data.model_dump(include=_PROFILE_FIELDS),
+        password_hash=await hash_secret(data.password),
         role=role,
         is_verified=is_verified,
         hint_level=hint_level,
     )
     session.add(user)
     await flush_unique(session)
+    if not user.is_verified:
+        await send_verification_mail(session, settings, user)
     return user
 
 
@@ -144,23 +145,12 @@ async def register(
     user = await new_password_account(
         session,
         settings,
-        email=data.email,
-        username=data.username,
-        password=data.password,
-        full_name=data.full_name,
-        given_name=data.given_name,
-        family_name=data.family_name,
-        track=data.track,
+        data=data,
         role=Role.student,
         is_verified=False,
         refuse_sso_domains=True,
     )
-    await send_token_mail(
-        session, settings, user=user, purpose=EmailTokenPurpose.verify_email, email=user.email
-    )
-    await audit.record(
-        session, action="auth.register", actor_id=user.id, target_type="user", target_id=user.id
-    )
+    await record_account_event(session, "auth.register", user.id)
     return user
 
 
@@ -231,9 +221,7 @@ async def login(
         fresh.last_login_at = now
         fresh.last_active_at = now
         pair = token_pair(session, settings, fresh, family_id=new_id())
-        await audit.record(
-            session, action="auth.login", actor_id=fresh.id, target_type="user", target_id=fresh.id
-        )
+        await record_account_event(session, "auth.login", fresh.id)
     return pair
 
 
@@ -277,12 +265,10 @@ async def refresh(db: Database, *, settings: Settings, refresh_token: str) -> To
         victim = await repository.get_user(session, reused.user_id)
         if victim is not None:
             revoke_access(victim)
-        await audit.record(
+        await record_account_event(
             session,
-            action="auth.refresh_reused",
-            actor_id=reused.user_id,
-            target_type="user",
-            target_id=reused.user_id,
+            "auth.refresh_reused",
+            reused.user_id,
             details={"family_id": str(reused.family_id)},
         )
     log.warning("refresh_token_reused", user_id=str(reused.user_id))

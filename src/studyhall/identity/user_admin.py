@@ -14,6 +14,7 @@ from studyhall.config import Settings
 from studyhall.core.clock import utcnow
 from studyhall.core.errors import NotFound
 from studyhall.identity import repository
+from studyhall.identity.account_audit import record_account_event
 from studyhall.identity.credentials import (
     ensure_strong_password,
     hash_secret,
@@ -24,9 +25,7 @@ from studyhall.identity.errors import (
     InvalidCredentials,
     SelfModification,
 )
-from studyhall.identity.mail_tokens import send_token_mail
 from studyhall.identity.models import (
-    EmailTokenPurpose,
     Role,
     User,
 )
@@ -133,27 +132,15 @@ async def admin_create_user(
     user = await new_password_account(
         session,
         settings,
-        email=data.email,
-        username=data.username,
-        password=data.password,
-        full_name=data.full_name,
+        data=data,
         role=data.role,
         is_verified=data.is_verified,
         hint_level=data.hint_level,
         # Admins create accounts in SSO-only domains too; only self sign-up is refused there.
         refuse_sso_domains=False,
     )
-    if not user.is_verified:
-        await send_token_mail(
-            session, settings, user=user, purpose=EmailTokenPurpose.verify_email, email=user.email
-        )
-    await audit.record(
-        session,
-        action="user.created",
-        actor_id=actor.id,
-        target_type="user",
-        target_id=user.id,
-        details={"role": str(user.role)},
+    await record_account_event(
+        session, "user.created", user.id, by=actor.id, details={"role": str(user.role)}
     )
     return user
 
@@ -173,12 +160,11 @@ async def admin_update_user(
         old = user.role
         user.role = changes["role"]
         revoke_access(user)  # access tokens carry the role claim
-        await audit.record(
+        await record_account_event(
             session,
-            action="user.role_changed",
-            actor_id=actor.id,
-            target_type="user",
-            target_id=user.id,
+            "user.role_changed",
+            user.id,
+            by=actor.id,
             details={"from": str(old), "to": str(user.role)},
         )
     if "is_active" in changes and changes["is_active"] != user.is_active:
@@ -186,12 +172,11 @@ async def admin_update_user(
         if not user.is_active:
             revoke_access(user)
             await repository.revoke_user_tokens(session, user.id, now=now)
-        await audit.record(
+        await record_account_event(
             session,
-            action="user.blocked" if not user.is_active else "user.unblocked",
-            actor_id=actor.id,
-            target_type="user",
-            target_id=user.id,
+            "user.blocked" if not user.is_active else "user.unblocked",
+            user.id,
+            by=actor.id,
         )
     updated = {}
     if "hint_level" in changes and changes["hint_level"] != user.hint_level:
@@ -204,13 +189,8 @@ async def admin_update_user(
         updated["track"] = {"from": user.track, "to": changes["track"]}
         user.track = changes["track"]
     if updated:
-        await audit.record(
-            session,
-            action="user.updated",
-            actor_id=actor.id,
-            target_type="user",
-            target_id=user.id,
-            details={"fields": updated},
+        await record_account_event(
+            session, "user.updated", user.id, by=actor.id, details={"fields": updated}
         )
     await session.flush()
     return user
@@ -221,13 +201,8 @@ async def admin_delete_user(session: AsyncSession, *, actor: User, user_id: uuid
     user = await admin_get_user(session, user_id=user_id)
     if user.id == actor.id:
         raise SelfModification("Delete your own account through DELETE /users/me")
-    await audit.record(
-        session,
-        action="user.deleted",
-        actor_id=actor.id,
-        target_type="user",
-        target_id=user.id,
-        details={"role": str(user.role)},
+    await record_account_event(
+        session, "user.deleted", user.id, by=actor.id, details={"role": str(user.role)}
     )
     await delete_account(session, user)
 
@@ -243,10 +218,4 @@ async def admin_reset_password(
     user.password_hash = await hash_secret(new_password)
     revoke_access(user)
     await repository.revoke_user_tokens(session, user.id, now=utcnow())
-    await audit.record(
-        session,
-        action="user.password_reset",
-        actor_id=actor.id,
-        target_type="user",
-        target_id=user.id,
-    )
+    await record_account_event(session, "user.password_reset", user.id, by=actor.id)

@@ -7,14 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, Security, status
 
-from studyhall.core.db import Database, SessionDep
+from studyhall.core.db import SessionDep
 from studyhall.core.openapi import DocumentedRoute, answers, errors
 from studyhall.core.pagination import PageParams, listed
-from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.schemas import Page
 from studyhall.identity.dependencies import (
     AdminUser,
     CurrentUser,
+    DatabaseDep,
+    LimiterDep,
     SettingsDep,
     get_current_user,
     oauth2_scheme,
@@ -36,20 +37,6 @@ from studyhall.identity.schemas import TokenPair
 oauth_router = APIRouter(prefix="/auth/oauth", tags=["auth"], route_class=DocumentedRoute)
 identities_router = APIRouter(prefix="/users", tags=["users"], route_class=DocumentedRoute)
 oauth_admin_router = APIRouter(prefix="/admin", tags=["admin"], route_class=DocumentedRoute)
-
-
-async def _database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
-async def _limiter(request: Request) -> RateLimiter:
-    limiter: RateLimiter = request.app.state.limiter
-    return limiter
-
-
-DatabaseDep = Annotated[Database, Depends(_database)]
-LimiterDep = Annotated[RateLimiter, Depends(_limiter)]
 
 
 @answers(401)

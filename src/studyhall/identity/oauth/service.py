@@ -35,6 +35,7 @@ from studyhall.core.ids import new_id
 from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.security import hash_token, new_token, verify_password
 from studyhall.identity import repository as users
+from studyhall.identity.account_audit import record_account_event
 from studyhall.identity.errors import AccountDisabled
 from studyhall.identity.models import Role, User, new_user
 from studyhall.identity.oauth import providers, repository
@@ -309,12 +310,10 @@ async def _link(
     except IntegrityError:
         # Linked by a concurrent sign-in a moment ago.
         raise IdentityInUse() from None
-    await audit.record(
+    await record_account_event(
         session,
-        action="auth.oauth_linked",
-        actor_id=user.id,
-        target_type="user",
-        target_id=user.id,
+        "auth.oauth_linked",
+        user.id,
         details={"provider": identity.provider, "issuer": identity.issuer, "proof": how},
     )
     return account
@@ -386,12 +385,10 @@ async def _open_session(
         if not user.is_verified and user.email == identity.email:
             user.is_verified = True  # the provider vouched for this very address
         pair = token_pair(session, settings, user, family_id=new_id())
-        await audit.record(
+        await record_account_event(
             session,
-            action="auth.oauth_login",
-            actor_id=user.id,
-            target_type="user",
-            target_id=user.id,
+            "auth.oauth_login",
+            user.id,
             details={"provider": identity.provider, "new_account": created},
         )
         await session.flush()
@@ -412,13 +409,8 @@ async def _create_student(session: AsyncSession, identity: ExternalIdentity) -> 
         await session.flush()
     except IntegrityError:
         raise Conflict("An account with this email was created meanwhile; try again") from None
-    await audit.record(
-        session,
-        action="auth.register",
-        actor_id=user.id,
-        target_type="user",
-        target_id=user.id,
-        details={"provider": identity.provider},
+    await record_account_event(
+        session, "auth.register", user.id, details={"provider": identity.provider}
     )
     return user
 
@@ -460,12 +452,10 @@ async def unlink_identity(session: AsyncSession, *, user: User, identity_id: uui
         raise LastSignInMethod()
     await session.delete(account)
     await session.flush()
-    await audit.record(
+    await record_account_event(
         session,
-        action="auth.oauth_unlinked",
-        actor_id=user.id,
-        target_type="user",
-        target_id=user.id,
+        "auth.oauth_unlinked",
+        user.id,
         details={"provider": account.provider, "issuer": account.issuer},
     )
 
