@@ -23,6 +23,15 @@ def _settings() -> Settings:
     return get_settings()
 
 
+def _wired() -> Settings:
+    """The settings, once every domain's job kinds and deletion reactions are registered: what
+    a command that runs services needs, as the api and the worker have it."""
+    from studyhall.wiring import wire
+
+    wire()
+    return _settings()
+
+
 @app.command()
 def migrate() -> None:
     """Apply database migrations (alembic upgrade heads)."""
@@ -49,7 +58,7 @@ def serve(
     settings = _settings()
     migrate()
     if demo:
-        _run_demo(settings)
+        _run_demo()
     if workers > 1:
         # Every process writes its metrics here; /metrics sums them.
         metrics_dir = settings.data_dir / "prometheus"
@@ -92,10 +101,8 @@ def worker(
     from studyhall.core.logging import configure_logging
     from studyhall.core.storage import LocalStorage
     from studyhall.jobs.worker import Worker
-    from studyhall.wiring import wire
 
-    settings = _settings()
-    wire()
+    settings = _wired()
     configure_logging(settings.log_level, json=settings.log_json)
     assert settings.database_url is not None
     log = structlog.get_logger("studyhall.worker")
@@ -152,10 +159,8 @@ def create_admin(
 ) -> None:
     """Create an admin account, or promote and reset an existing one."""
     from studyhall.demo import ensure_user
-    from studyhall.wiring import wire
 
-    settings = _settings()
-    wire()  # services enqueue jobs and run deletion reactions here as in the api
+    settings = _wired()  # services enqueue jobs and run deletion reactions here as in the api
     if len(password) < settings.password_min_length:
         raise typer.BadParameter(
             f"password must have at least {settings.password_min_length} characters"
@@ -185,12 +190,10 @@ def create_admin(
     typer.echo(f"admin {email} {outcome}")
 
 
-def _run_demo(settings: Settings) -> None:
+def _run_demo() -> None:
     from studyhall.demo import seed_demo
-    from studyhall.wiring import wire
 
-    wire()
-    lines = asyncio.run(seed_demo(settings))
+    lines = asyncio.run(seed_demo(_wired()))
     for line in lines:
         typer.echo(line)
 
@@ -199,7 +202,7 @@ def _run_demo(settings: Settings) -> None:
 def demo() -> None:
     """Load demo users (admin, teacher, students) and a demo course; safe to run twice."""
     migrate()
-    _run_demo(_settings())
+    _run_demo()
 
 
 def _existing_paths(paths: list[Path]) -> list[Path]:
@@ -220,10 +223,9 @@ def ingest(
 ) -> None:
     """Add documents to a course or to the shared library, with a progress bar per file."""
     from studyhall.knowledge.ingest_cli import IngestUsageError, ingest_paths
-    from studyhall.wiring import wire
 
     migrate()
-    wire()
+    settings = _wired()
     bars: dict[Path, Any] = {}
 
     def progress(path: Path, fraction: float, _message: str | None) -> None:
@@ -237,7 +239,7 @@ def ingest(
     try:
         outcomes = asyncio.run(
             ingest_paths(
-                _settings(),
+                settings,
                 _existing_paths(paths),
                 course_code=course,
                 library=library,

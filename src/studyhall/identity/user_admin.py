@@ -45,19 +45,9 @@ async def admin_get_audit_log(session: AsyncSession, *, log_id: uuid.UUID) -> Au
     return row
 
 
-async def admin_list_users(
-    session: AsyncSession,
-    *,
-    role: Role | None,
-    search: str | None,
-    is_active: bool | None,
-    limit: int,
-    offset: int,
-) -> tuple[list[User], int]:
-    """Human accounts, filtered; service accounts stay hidden."""
-    return await repository.list_users(
-        session, role=role, search=search, is_active=is_active, limit=limit, offset=offset
-    )
+# Human accounts filtered by role, text and state, a page of them and their total (service
+# accounts stay hidden): the repository's query, with nothing to add.
+admin_list_users = repository.list_users
 
 
 async def count_users_by_role(session: AsyncSession) -> dict[str, int]:

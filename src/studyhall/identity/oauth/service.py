@@ -17,6 +17,9 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -172,6 +175,30 @@ async def _audit_failure(
     )
 
 
+@dataclass
+class _Attempt:
+    """A sign-in under way: its provider, and the account it links to once that is known."""
+
+    provider: Provider
+    link_user_id: uuid.UUID | None
+
+
+@asynccontextmanager
+async def _sign_in_attempt(
+    db: Database, *, settings: Settings, limiter: RateLimiter, provider: str, user: User | None
+) -> AsyncIterator[_Attempt]:
+    """Every external sign-in: a configured provider (404 otherwise), the per-address limit,
+    and its failures audited (in their own transaction: the request fails)."""
+    chosen = providers.get_provider(settings.auth, provider)
+    await _limit(settings, limiter, "oauth-signin-ip")
+    attempt = _Attempt(provider=chosen, link_user_id=user.id if user is not None else None)
+    try:
+        yield attempt
+    except AppError as exc:
+        await _audit_failure(db, provider=chosen.name, error=exc, user_id=attempt.link_user_id)
+        raise
+
+
 async def sign_in_with_code(
     db: Database,
     *,
@@ -190,19 +217,18 @@ async def sign_in_with_code(
     the account to link. Without it (a client that ran the authorization itself, as the seeds'
     `/auth/google` and `/auth/github` do), the code is exchanged as it is.
     """
-    chosen = providers.get_provider(settings.auth, provider)
-    await _limit(settings, limiter, "oauth-signin-ip")
-    link_user_id = user.id if user is not None else None
-    try:
+    async with _sign_in_attempt(
+        db, settings=settings, limiter=limiter, provider=provider, user=user
+    ) as attempt:
         verifier: str | None = None
         nonce: str | None = None
         if state is not None:
             verifier, nonce, state_user = await _spend_state(
-                db, provider=chosen, state=state, redirect_uri=redirect_uri
+                db, provider=attempt.provider, state=state, redirect_uri=redirect_uri
             )
-            link_user_id = link_user_id or state_user
+            attempt.link_user_id = attempt.link_user_id or state_user
         identity = await providers.exchange_code(
-            chosen,
+            attempt.provider,
             settings.auth,
             code=code,
             redirect_uri=redirect_uri,
@@ -210,17 +236,15 @@ async def sign_in_with_code(
             nonce=nonce,
             now=int(utcnow().timestamp()),
         )
-        return await _open_session(
+        pair = await _open_session(
             db,
             settings=settings,
             limiter=limiter,
             identity=identity,
-            link_user_id=link_user_id,
+            link_user_id=attempt.link_user_id,
             password=password,
         )
-    except AppError as exc:
-        await _audit_failure(db, provider=chosen.name, error=exc, user_id=link_user_id)
-        raise
+    return pair
 
 
 async def sign_in_with_id_token(
@@ -236,27 +260,24 @@ async def sign_in_with_id_token(
 ) -> TokenPair:
     """Sign in with an ID token the client already holds (Google's sign-in button, a mobile
     SDK). Verified completely, and usable once: a replayed token is refused."""
-    chosen = providers.get_provider(settings.auth, provider)
-    await _limit(settings, limiter, "oauth-signin-ip")
-    link_user_id = user.id if user is not None else None
-    try:
+    async with _sign_in_attempt(
+        db, settings=settings, limiter=limiter, provider=provider, user=user
+    ) as attempt:
         now = utcnow()
         identity = await providers.verify_id_token(
-            chosen, settings.auth, id_token, nonce=nonce, now=int(now.timestamp())
+            attempt.provider, settings.auth, id_token, nonce=nonce, now=int(now.timestamp())
         )
         expires_at = _token_expiry(id_token, settings, now)
-        return await _open_session(
+        pair = await _open_session(
             db,
             settings=settings,
             limiter=limiter,
             identity=identity,
-            link_user_id=link_user_id,
+            link_user_id=attempt.link_user_id,
             password=password,
             spend_id_token=(id_token, expires_at),
         )
-    except AppError as exc:
-        await _audit_failure(db, provider=chosen.name, error=exc, user_id=link_user_id)
-        raise
+    return pair
 
 
 def _token_expiry(id_token: str, settings: Settings, now: datetime) -> datetime:
