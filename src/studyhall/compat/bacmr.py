@@ -19,13 +19,13 @@ from studyhall.billing.models import ReservationStatus
 from studyhall.billing.schemas import ReservationOut
 from studyhall.compat.base import (
     DialectIn,
+    OwnProfileDep,
     SignInDep,
     SignUpDep,
     error_docs,
     new_dialect_app,
     tutor_events,
     tutor_reply,
-    update_me,
     wallet_view,
 )
 from studyhall.core.db import SessionDep
@@ -208,10 +208,8 @@ async def get_me(user: CurrentUser) -> dict[str, Any]:
 
 
 @router.patch("/me", responses=errors(401, 403, 422), summary="Update own profile")
-async def patch_me(
-    body: MeUpdate, user: CurrentUser, session: SessionDep, settings: SettingsDep
-) -> dict[str, Any]:
-    return profile(await update_me(session, settings=settings, user=user, **body.model_dump()))
+async def patch_me(body: MeUpdate, me: OwnProfileDep) -> dict[str, Any]:
+    return profile(await me.change(**body.model_dump()))
 
 
 @router.get("/wallet/balance", responses=errors(401), summary="Token balance")

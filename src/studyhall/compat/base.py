@@ -16,9 +16,7 @@ from typing import Annotated, Any, Protocol, TypeVar
 from fastapi import Depends, FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, GetJsonSchemaHandler, ValidationError, field_validator
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -30,9 +28,9 @@ from studyhall.core.db import SessionDep
 from studyhall.core.errors import Unauthorized
 from studyhall.core.openapi import NUL_REFUSAL
 from studyhall.core.routes import allowed_methods
-from studyhall.core.schemas import StorableText, declare_nul_free
+from studyhall.core.schemas import InputSchema, StorableText, declare_nul_free
 from studyhall.identity import service as identity
-from studyhall.identity.dependencies import DatabaseDep, LimiterDep, SettingsDep
+from studyhall.identity.dependencies import CurrentUser, DatabaseDep, LimiterDep, SettingsDep
 from studyhall.identity.models import User
 from studyhall.identity.schemas import RegisterIn, TokenPair, UserUpdate
 from studyhall.tutor import orchestration
@@ -75,13 +73,8 @@ class DialectIn(BaseModel):
     def _no_nul(cls, value: Any) -> Any:
         return _refuse_nul(value)
 
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        json_schema = handler(schema)
-        declare_nul_free(handler.resolve_ref_schema(json_schema))
-        return json_schema
+    # The canonical bodies' own declaration (`declare_nul_free` on the model's schema).
+    __get_pydantic_json_schema__ = InputSchema.__dict__["__get_pydantic_json_schema__"]
 
 
 def field_path(error: dict[str, Any]) -> list[str]:
@@ -357,10 +350,25 @@ SignUpDep = Annotated[SignUp, Depends()]
 SignInDep = Annotated[SignIn, Depends()]
 
 
-async def update_me(session: Any, *, settings: Any, user: User, **changes: Any) -> User:
-    """The caller's own profile changed as PATCH /users/me changes it (`UserUpdate` fields)."""
-    data = parse(UserUpdate, changes)
-    return await identity.update_me(session, settings=settings, user=user, data=data)
+class OwnProfile:
+    """The caller's own account, changed as the canonical PATCH /users/me changes it, in the
+    request's unit of work."""
+
+    def __init__(self, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> None:
+        self.user = user
+        self.session = session
+        self.settings = settings
+
+    async def change(self, **changes: Any) -> User:
+        """The account after the `UserUpdate` fields the dialect translated (their refusals are
+        the request's 422)."""
+        data = parse(UserUpdate, changes)
+        return await identity.update_me(
+            self.session, settings=self.settings, user=self.user, data=data
+        )
+
+
+OwnProfileDep = Annotated[OwnProfile, Depends()]
 
 
 async def wallet_view(request: Request, session: Any, *, user_id: Any, settings: Any) -> Any:

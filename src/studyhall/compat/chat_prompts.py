@@ -21,6 +21,7 @@ from studyhall.compat.base import (
     DialectError,
     DialectIn,
     FastAPIStyle,
+    OwnProfileDep,
     SignInDep,
     SignUpDep,
     TokenForm,
@@ -28,7 +29,6 @@ from studyhall.compat.base import (
     iso,
     new_dialect_app,
     parse,
-    update_me,
     wallet_view,
 )
 from studyhall.core.clock import utcnow
@@ -345,17 +345,14 @@ async def update_user(
     body: UserBase,
     user: CurrentUser,
     session: SessionDep,
-    settings: SettingsDep,
+    me: OwnProfileDep,
 ) -> dict[str, Any]:
     target = await _visible_user(session, user, user_id)
     role = _role_in(body.role or "user")
     if target.id == user.id:
         if role != user.role:
             raise DialectError(403, {"detail": "You cannot change your own role"})
-        updated = await update_me(
-            session, settings=settings, user=user, full_name=body.name, email=body.email
-        )
-        return _user(updated)
+        return _user(await me.change(full_name=body.name, email=body.email))
     if body.email.strip().lower() != target.email:
         raise DialectError(400, {"detail": "An administrator cannot change another user's email"})
     changes = parse(AdminUserUpdate, {"full_name": body.name, "role": role})

@@ -22,6 +22,7 @@ from studyhall.assessments.schemas import AssignmentCreate, AttemptSubmit
 from studyhall.compat.base import (
     DialectError,
     DialectIn,
+    OwnProfileDep,
     SignInDep,
     SignUpDep,
     error_docs,
@@ -29,7 +30,6 @@ from studyhall.compat.base import (
     iso,
     new_dialect_app,
     parse,
-    update_me,
 )
 from studyhall.core.clock import utcnow
 from studyhall.core.db import SessionDep
@@ -509,13 +509,9 @@ async def get_me(user: CurrentUser) -> dict[str, Any]:
 
 
 @router.put("/users/me", responses=errors(401, 403, 422), summary="Update own names")
-async def put_me(
-    body: ProfileBody, user: CurrentUser, session: SessionDep, settings: SettingsDep
-) -> dict[str, Any]:
+async def put_me(body: ProfileBody, me: OwnProfileDep) -> dict[str, Any]:
     changes = {"given_name": body.first_name, "family_name": body.last_name}
-    updated = await update_me(
-        session, settings=settings, user=user, **{k: v for k, v in changes.items() if v is not None}
-    )
+    updated = await me.change(**{k: v for k, v in changes.items() if v is not None})
     return {"message": "Profile updated successfully", "user": _profile(updated)}
 
 

@@ -19,6 +19,7 @@ from studyhall.compat.base import (
     DialectError,
     DialectIn,
     FastAPIStyle,
+    OwnProfileDep,
     SignInDep,
     SignUpDep,
     TokenForm,
@@ -27,7 +28,6 @@ from studyhall.compat.base import (
     new_dialect_app,
     parse,
     tutor_reply,
-    update_me,
 )
 from studyhall.core.db import SessionDep
 from studyhall.core.errors import Conflict, NotFound
@@ -215,15 +215,12 @@ async def get_me(user: CurrentUser, session: SessionDep) -> dict[str, Any]:
 
 
 @router.put("/users/me", responses=errors(400, 401, 403), summary="Update profile")
-async def put_me(
-    body: MeUpdate, user: CurrentUser, session: SessionDep, settings: SettingsDep
-) -> dict[str, Any]:
-    changes = body.model_dump(exclude_none=True)
+async def put_me(body: MeUpdate, me: OwnProfileDep) -> dict[str, Any]:
     try:
-        updated = await update_me(session, settings=settings, user=user, **changes)
+        updated = await me.change(**body.model_dump(exclude_none=True))
     except Conflict:
         raise _bad_request("Email already in use") from None
-    subjects = await _subjects(session, [updated])
+    subjects = await _subjects(me.session, [updated])
     return _me(updated, subjects[updated.id])
 
 
