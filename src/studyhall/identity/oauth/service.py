@@ -177,21 +177,52 @@ async def _audit_failure(
 
 @dataclass
 class _Attempt:
-    """A sign-in under way: its provider, and the account it links to once that is known."""
+    """A sign-in under way: its provider, the account it links to once that is known, and the
+    password that proves an existing account (see `_open_session`)."""
 
+    db: Database
+    settings: Settings
+    limiter: RateLimiter
     provider: Provider
     link_user_id: uuid.UUID | None
+    password: str | None
+
+    async def open_session(
+        self, identity: ExternalIdentity, spend_id_token: tuple[str, datetime] | None = None
+    ) -> TokenPair:
+        return await _open_session(
+            self.db,
+            settings=self.settings,
+            limiter=self.limiter,
+            identity=identity,
+            link_user_id=self.link_user_id,
+            password=self.password,
+            spend_id_token=spend_id_token,
+        )
 
 
 @asynccontextmanager
 async def _sign_in_attempt(
-    db: Database, *, settings: Settings, limiter: RateLimiter, provider: str, user: User | None
+    db: Database,
+    *,
+    settings: Settings,
+    limiter: RateLimiter,
+    provider: str,
+    user: User | None,
+    password: str | None,
 ) -> AsyncIterator[_Attempt]:
     """Every external sign-in: a configured provider (404 otherwise), the per-address limit,
     and its failures audited (in their own transaction: the request fails)."""
     chosen = providers.get_provider(settings.auth, provider)
     await _limit(settings, limiter, "oauth-signin-ip")
-    attempt = _Attempt(provider=chosen, link_user_id=user.id if user is not None else None)
+    attempt = _Attempt(
+        db,
+        settings,
+        limiter,
+        provider=chosen,
+        link_user_id=user.id if user is not None else None,
+        password=password,
+    )
     try:
         yield attempt
     except AppError as exc:
@@ -218,7 +249,7 @@ async def sign_in_with_code(
     `/auth/google` and `/auth/github` do), the code is exchanged as it is.
     """
     async with _sign_in_attempt(
-        db, settings=settings, limiter=limiter, provider=provider, user=user
+        db, settings=settings, limiter=limiter, provider=provider, user=user, password=password
     ) as attempt:
         verifier: str | None = None
         nonce: str | None = None
@@ -236,14 +267,7 @@ async def sign_in_with_code(
             nonce=nonce,
             now=int(utcnow().timestamp()),
         )
-        pair = await _open_session(
-            db,
-            settings=settings,
-            limiter=limiter,
-            identity=identity,
-            link_user_id=attempt.link_user_id,
-            password=password,
-        )
+        pair = await attempt.open_session(identity)
     return pair
 
 
@@ -261,22 +285,14 @@ async def sign_in_with_id_token(
     """Sign in with an ID token the client already holds (Google's sign-in button, a mobile
     SDK). Verified completely, and usable once: a replayed token is refused."""
     async with _sign_in_attempt(
-        db, settings=settings, limiter=limiter, provider=provider, user=user
+        db, settings=settings, limiter=limiter, provider=provider, user=user, password=password
     ) as attempt:
         now = utcnow()
         identity = await providers.verify_id_token(
             attempt.provider, settings.auth, id_token, nonce=nonce, now=int(now.timestamp())
         )
         expires_at = _token_expiry(id_token, settings, now)
-        pair = await _open_session(
-            db,
-            settings=settings,
-            limiter=limiter,
-            identity=identity,
-            link_user_id=attempt.link_user_id,
-            password=password,
-            spend_id_token=(id_token, expires_at),
-        )
+        pair = await attempt.open_session(identity, spend_id_token=(id_token, expires_at))
     return pair
 
 
