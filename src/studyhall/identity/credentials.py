@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from studyhall.config import Settings
 from studyhall.core.context import current_context
 from studyhall.core.errors import Conflict
+from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.security import (
     hash_password,
     verify_password,
@@ -30,6 +31,12 @@ ACTIVITY_RESOLUTION = timedelta(minutes=1)
 
 def client_key() -> str:
     return current_context().ip or "unknown"
+
+
+async def limit_per_address(limiter: RateLimiter, limit: str, name: str, message: str) -> None:
+    """Count one more request from the caller's address against `limit` (429 with `message`
+    beyond it): the limit of what anyone may try without an account."""
+    await limiter.hit(limit, name, client_key(), message=message)
 
 
 async def hash_secret(password: str) -> str:

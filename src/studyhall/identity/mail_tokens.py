@@ -26,9 +26,9 @@ from studyhall.core.security import (
 from studyhall.identity import emails, repository
 from studyhall.identity.account_audit import record_account_event
 from studyhall.identity.credentials import (
-    client_key,
     ensure_strong_password,
     hash_secret,
+    limit_per_address,
     revoke_access,
 )
 from studyhall.identity.errors import (
@@ -194,11 +194,11 @@ async def forgot_password(
     address runs the very same statements as for an unknown one (the attack measured 41 vs
     21 ms when the lookup and the token were made here).
     """
-    await limiter.hit(
+    await limit_per_address(
+        limiter,
         settings.rate_limits.password_reset_per_ip,
         "reset-ip",
-        client_key(),
-        message="Too many password reset requests; try again later",
+        "Too many password reset requests; try again later",
     )
     await enqueue(session, kind=PASSWORD_RESET_JOB, payload={"email": email})
 

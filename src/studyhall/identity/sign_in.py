@@ -23,10 +23,10 @@ from studyhall.core.security import (
 from studyhall.identity import repository
 from studyhall.identity.account_audit import record_account_event
 from studyhall.identity.credentials import (
-    client_key,
     ensure_strong_password,
     flush_unique,
     hash_secret,
+    limit_per_address,
     revoke_access,
     touch_activity,
     verify_secret,
@@ -136,11 +136,11 @@ async def register(
     session: AsyncSession, *, settings: Settings, limiter: RateLimiter, data: RegisterIn
 ) -> User:
     """Create a student account and mail a verification link."""
-    await limiter.hit(
+    await limit_per_address(
+        limiter,
         settings.rate_limits.register_per_ip,
         "register-ip",
-        client_key(),
-        message="Too many sign-ups from this address; try again later",
+        "Too many sign-ups from this address; try again later",
     )
     user = await new_password_account(
         session,
@@ -163,11 +163,8 @@ async def login(
     password is checked outside any write transaction (SQLite serializes writers).
     """
     limits = settings.rate_limits
-    await limiter.hit(
-        limits.login_per_ip,
-        "login-ip",
-        client_key(),
-        message="Too many login attempts; try again later",
+    await limit_per_address(
+        limiter, limits.login_per_ip, "login-ip", "Too many login attempts; try again later"
     )
     async with db.session(write=False) as session:
         user = await repository.get_user_by_login(session, login)
@@ -318,10 +315,10 @@ async def check_email(
     session: AsyncSession, *, settings: Settings, limiter: RateLimiter, email: str
 ) -> EmailExists:
     """Whether an account uses this address (rate-limited: it answers what login hides)."""
-    await limiter.hit(
+    await limit_per_address(
+        limiter,
         settings.rate_limits.check_email_per_ip,
         "check-email-ip",
-        client_key(),
-        message="Too many requests; try again later",
+        "Too many requests; try again later",
     )
     return EmailExists(exists=await repository.email_taken(session, email))

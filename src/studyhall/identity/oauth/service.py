@@ -31,7 +31,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from studyhall.audit import service as audit
 from studyhall.config import Settings
 from studyhall.core.clock import utcnow
-from studyhall.core.context import current_context
 from studyhall.core.db import Database
 from studyhall.core.errors import AppError, Conflict, NotFound
 from studyhall.core.ids import new_id
@@ -39,6 +38,7 @@ from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.security import hash_token, new_token, verify_password
 from studyhall.identity import repository as users
 from studyhall.identity.account_audit import record_account_event
+from studyhall.identity.credentials import limit_per_address
 from studyhall.identity.errors import AccountDisabled
 from studyhall.identity.models import Role, User, new_user
 from studyhall.identity.oauth import providers, repository
@@ -70,16 +70,12 @@ def has_password(user: User) -> bool:
     return not user.password_hash.startswith("!")
 
 
-def _client_key() -> str:
-    return current_context().ip or "unknown"
-
-
 async def _limit(settings: Settings, limiter: RateLimiter, name: str) -> None:
-    await limiter.hit(
+    await limit_per_address(
+        limiter,
         settings.rate_limits.login_per_ip,
         name,
-        _client_key(),
-        message="Too many sign-in attempts; try again later",
+        "Too many sign-in attempts; try again later",
     )
 
 
