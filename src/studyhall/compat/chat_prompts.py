@@ -553,7 +553,7 @@ async def list_system_prompts(admin: AdminUser, session: SessionDep) -> list[dic
     found = await system_prompts.list_prompts(
         session, scope=None, course_id=None, active=None, limit=_LIST_CAP, offset=0
     )
-    return [{"prompt_text": p.content, "prompt_id": str(p.id)} for p in found.items]
+    return [_system_prompt(p) for p in found.items]
 
 
 @router.put(
