@@ -29,11 +29,13 @@ from studyhall.core.errors import Unauthorized
 from studyhall.core.openapi import NUL_REFUSAL
 from studyhall.core.routes import allowed_methods
 from studyhall.core.schemas import InputSchema, StorableText, declare_nul_free
+from studyhall.courses import service as courses
 from studyhall.identity import service as identity
 from studyhall.identity.dependencies import CurrentUser, DatabaseDep, LimiterDep, SettingsDep
 from studyhall.identity.models import User
 from studyhall.identity.schemas import RegisterIn, TokenPair, UserUpdate
 from studyhall.tutor import orchestration
+from studyhall.tutor import service as tutor
 from studyhall.tutor.providers.factory import provider_for
 from studyhall.tutor.schemas import MessageOut
 from studyhall.tutor.streaming import answer_json, event_response
@@ -369,6 +371,40 @@ class OwnProfile:
 
 
 OwnProfileDep = Annotated[OwnProfile, Depends()]
+
+
+async def course_catalog(
+    session: Any, *, viewer: User | None, teacher_id: Any, limit: int, offset: int
+) -> Any:
+    """A page of the courses the viewer sees, as the canonical catalog lists them with no search
+    or filter (documents have neither), optionally one teacher's."""
+    return await courses.list_courses(
+        session,
+        viewer=viewer,
+        teacher_id=teacher_id,
+        search=None,
+        level=None,
+        language=None,
+        is_published=None,
+        limit=limit,
+        offset=offset,
+    )
+
+
+async def chat_sessions(
+    session: Any, *, user: User, course_id: Any, limit: int, offset: int
+) -> Any:
+    """A page of the caller's chat sessions, most recently active first (no search: documents
+    have none), optionally one course's."""
+    return await tutor.list_sessions(
+        session,
+        user=user,
+        course_id=course_id,
+        library_only=False,
+        search=None,
+        limit=limit,
+        offset=offset,
+    )
 
 
 async def wallet_view(request: Request, session: Any, *, user_id: Any, settings: Any) -> Any:

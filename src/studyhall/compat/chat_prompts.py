@@ -25,6 +25,7 @@ from studyhall.compat.base import (
     SignInDep,
     SignUpDep,
     TokenForm,
+    chat_sessions,
     error_docs,
     iso,
     new_dialect_app,
@@ -440,15 +441,7 @@ async def list_sessions(
     user_id: uuid.UUID, user: CurrentUser, session: SessionDep
 ) -> list[dict[str, Any]]:
     _own_list(user, user_id, "User")
-    found = await tutor.list_sessions(
-        session,
-        user=user,
-        course_id=None,
-        library_only=False,
-        search=None,
-        limit=_LIST_CAP,
-        offset=0,
-    )
+    found = await chat_sessions(session, user=user, course_id=None, limit=_LIST_CAP, offset=0)
     # The listed summaries name no user: they are all the caller's.
     return [_session(c, user_id=user.id) for c in found.items]
 
@@ -684,14 +677,7 @@ async def list_audit_logs(
         rows, _ = await identity.own_audit_logs(session, user=user, limit=_LIST_CAP, offset=0)
     else:
         rows, _ = await identity.list_audit_logs(
-            session,
-            actor_id=target.id,
-            action=None,
-            target_type=None,
-            since=None,
-            until=None,
-            limit=_LIST_CAP,
-            offset=0,
+            session, actor_id=target.id, limit=_LIST_CAP, offset=0
         )
     return [_audit(r) for r in rows]
 

@@ -25,6 +25,7 @@ from studyhall.compat.base import (
     OwnProfileDep,
     SignInDep,
     SignUpDep,
+    course_catalog,
     error_docs,
     field_path,
     iso,
@@ -618,16 +619,8 @@ async def admin_unblock(
 
 async def _catalog(session: SessionDep, user: User | None, *, teacher_id: uuid.UUID | None) -> Any:
     """The courses the caller sees (at most LIST_LIMIT), optionally one teacher's."""
-    return await courses.list_courses(
-        session,
-        viewer=user,
-        teacher_id=teacher_id,
-        search=None,
-        level=None,
-        language=None,
-        is_published=None,
-        limit=LIST_LIMIT,
-        offset=0,
+    return await course_catalog(
+        session, viewer=user, teacher_id=teacher_id, limit=LIST_LIMIT, offset=0
     )
 
 
