@@ -19,6 +19,7 @@ from studyhall.compat.base import (
     DialectError,
     DialectIn,
     SignInDep,
+    admin_change,
     error_docs,
     field_path,
     iso,
@@ -37,7 +38,7 @@ from studyhall.identity.dependencies import (
 )
 from studyhall.identity.errors import EmailTaken, WeakPassword
 from studyhall.identity.models import Role, User
-from studyhall.identity.schemas import AdminUserUpdate, RegisterIn, UserOut
+from studyhall.identity.schemas import RegisterIn, UserOut
 from studyhall.workspaces import service as workspaces
 from studyhall.workspaces.dependencies import BackendDep, limit_creation
 from studyhall.workspaces.errors import BackendUnavailable
@@ -322,9 +323,7 @@ async def update_role(body: RoleBody, admin: AdminUser, session: SessionDep) -> 
             403,
             {"error": "Permission denied", "message": "You cannot change your own role"},
         )
-    user = await identity.admin_update_user(
-        session, actor=admin, user_id=target_id, data=AdminUserUpdate(role=role)
-    )
+    user = await admin_change(session, admin=admin, user_id=target_id, role=role)
     return {
         "message": "Role updated successfully",
         "user": {"id": str(user.id), "role": _role_name(user.role)},

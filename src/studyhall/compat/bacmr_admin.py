@@ -27,12 +27,12 @@ from studyhall.billing.schemas import (
     TransactionOut,
 )
 from studyhall.compat.bacmr import WindowDep, dump, errors, ok, profile
-from studyhall.compat.base import DialectIn, iso, parse
+from studyhall.compat.base import DialectIn, admin_change, iso, parse
 from studyhall.core.db import SessionDep
 from studyhall.identity import service as identity
 from studyhall.identity.dependencies import AdminUser, SettingsDep
 from studyhall.identity.models import Role, User
-from studyhall.identity.schemas import AdminUserCreate, AdminUserUpdate
+from studyhall.identity.schemas import AdminUserCreate
 from studyhall.jobs import service as jobs
 from studyhall.jobs.models import JobStatus
 from studyhall.jobs.schemas import JobOut
@@ -212,9 +212,7 @@ class RoleBody(DialectIn):
 async def set_role(
     user_id: uuid.UUID, body: RoleBody, admin: AdminUser, session: SessionDep
 ) -> dict[str, Any]:
-    user = await identity.admin_update_user(
-        session, actor=admin, user_id=user_id, data=AdminUserUpdate(role=body.role)
-    )
+    user = await admin_change(session, admin=admin, user_id=user_id, role=body.role)
     return ok(_admin_user(user))
 
 
@@ -229,9 +227,7 @@ async def set_hint_level(
     session: SessionDep,
     hint_level: Annotated[int, Query(ge=1, le=5)],
 ) -> dict[str, Any]:
-    user = await identity.admin_update_user(
-        session, actor=admin, user_id=user_id, data=AdminUserUpdate(hint_level=hint_level)
-    )
+    user = await admin_change(session, admin=admin, user_id=user_id, hint_level=hint_level)
     return ok(_admin_user(user))
 
 

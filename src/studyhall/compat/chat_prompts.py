@@ -25,6 +25,7 @@ from studyhall.compat.base import (
     SignInDep,
     SignUpDep,
     TokenForm,
+    admin_change,
     chat_sessions,
     error_docs,
     iso,
@@ -45,7 +46,6 @@ from studyhall.identity.models import Role, User
 from studyhall.identity.schemas import (
     CLIENT_AUDIT_PREFIX,
     AdminUserCreate,
-    AdminUserUpdate,
     ClientAuditIn,
     PromptIn,
     PromptUpdate,
@@ -356,8 +356,9 @@ async def update_user(
         return _user(await me.change(full_name=body.name, email=body.email))
     if body.email.strip().lower() != target.email:
         raise DialectError(400, {"detail": "An administrator cannot change another user's email"})
-    changes = parse(AdminUserUpdate, {"full_name": body.name, "role": role})
-    updated = await identity.admin_update_user(session, actor=user, user_id=target.id, data=changes)
+    updated = await admin_change(
+        session, admin=user, user_id=target.id, full_name=body.name, role=role
+    )
     return _user(updated)
 
 

@@ -25,6 +25,7 @@ from studyhall.compat.base import (
     OwnProfileDep,
     SignInDep,
     SignUpDep,
+    admin_change,
     course_catalog,
     error_docs,
     field_path,
@@ -74,7 +75,7 @@ from studyhall.identity.dependencies import (
 from studyhall.identity.models import Role, User
 from studyhall.identity.oauth import service as external_sign_in
 from studyhall.identity.oauth.providers import configured_providers
-from studyhall.identity.schemas import AdminUserUpdate, PasswordChangeIn
+from studyhall.identity.schemas import PasswordChangeIn
 from studyhall.video import service as videos
 from studyhall.video.dependencies import (
     OwnedVideo,
@@ -563,14 +564,6 @@ async def admin_user(user_id: uuid.UUID, admin: AdminUser, session: SessionDep) 
     return {**_admin_user(user), "last_login": iso(user.last_login_at)}
 
 
-async def _admin_change(
-    session: SessionDep, admin: User, user_id: uuid.UUID, changes: dict[str, Any]
-) -> User:
-    return await identity.admin_update_user(
-        session, actor=admin, user_id=user_id, data=parse(AdminUserUpdate, changes)
-    )
-
-
 @router.put(
     "/admin/users/{user_id}/role",
     responses=errors(400, 401, 403, 404, 422),
@@ -582,7 +575,7 @@ async def admin_role(
     role = _ROLES.get(body.role.strip().lower())
     if role is None:
         raise _fail(400, f"Invalid role: {body.role}", "invalid_role")
-    user = await _admin_change(session, admin, user_id, {"role": role})
+    user = await admin_change(session, admin=admin, user_id=user_id, role=role)
     return {"message": "User role updated successfully", "user": _admin_user(user)}
 
 
@@ -598,7 +591,7 @@ async def admin_delete(user_id: uuid.UUID, admin: AdminUser, session: SessionDep
     summary="Block a user",
 )
 async def admin_block(user_id: uuid.UUID, admin: AdminUser, session: SessionDep) -> dict[str, str]:
-    await _admin_change(session, admin, user_id, {"is_active": False})
+    await admin_change(session, admin=admin, user_id=user_id, is_active=False)
     return {"message": "User blocked successfully"}
 
 
@@ -610,7 +603,7 @@ async def admin_block(user_id: uuid.UUID, admin: AdminUser, session: SessionDep)
 async def admin_unblock(
     user_id: uuid.UUID, admin: AdminUser, session: SessionDep
 ) -> dict[str, str]:
-    await _admin_change(session, admin, user_id, {"is_active": True})
+    await admin_change(session, admin=admin, user_id=user_id, is_active=True)
     return {"message": "User unblocked successfully"}
 
 

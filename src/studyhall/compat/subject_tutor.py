@@ -23,6 +23,7 @@ from studyhall.compat.base import (
     SignInDep,
     SignUpDep,
     TokenForm,
+    admin_change,
     chat_sessions,
     course_catalog,
     error_docs,
@@ -47,7 +48,6 @@ from studyhall.identity.dependencies import (
     TeacherOrAdmin,
 )
 from studyhall.identity.models import Role, User
-from studyhall.identity.schemas import AdminUserUpdate
 from studyhall.tutor import quiz_chat
 from studyhall.tutor import service as tutor
 from studyhall.tutor.schemas import ChatAnswerIn
@@ -466,9 +466,7 @@ async def change_role(
     if role is None:
         raise _bad_request("Invalid role")
     user = await identity.admin_get_user_by_login(session, login=username)
-    updated = await identity.admin_update_user(
-        session, actor=admin, user_id=user.id, data=AdminUserUpdate(role=role)
-    )
+    updated = await admin_change(session, admin=admin, user_id=user.id, role=role)
     return {
         "username": updated.username or updated.email,
         "role": _ROLE_OUT[updated.role],
