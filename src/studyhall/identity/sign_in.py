@@ -90,9 +90,7 @@ def _rotated_pair(
 
 
 # What an account signing in with a password is made of, as its creator typed it.
-_PROFILE_FIELDS = frozenset(
-    {"email", "username", "full_name", "given_name", "family_name", "track"}
-)
+_PROFILE_FIELDS = {"email", "username", "full_name", "given_name", "family_name", "track"}
 
 
 async def new_password_account(
