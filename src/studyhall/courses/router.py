@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, status
 
 from studyhall.billing import payments
 from studyhall.billing import service as billing
@@ -14,6 +14,7 @@ from studyhall.billing.schemas import CourseBudgetIn, CourseBudgetOut
 from studyhall.core.db import SessionDep
 from studyhall.core.errors import PayloadTooLarge, UnsupportedMediaType
 from studyhall.core.idempotency import IdempotencyDep
+from studyhall.core.idempotent_routes import idempotent
 from studyhall.core.openapi import OPTIONAL_CREDENTIALS, DocumentedRoute, error_response, errors
 from studyhall.core.pagination import PageParams
 from studyhall.core.schemas import Page
@@ -227,6 +228,12 @@ async def enroll(
         503: error_response(503, "Payments are not configured (`payments_not_configured`)"),
     },
 )
+@idempotent(
+    "POST /courses/{course_id}/checkout",
+    status_code=status.HTTP_201_CREATED,
+    caller="user",
+    request=lambda course, body: {"course_id": course.id, "body": body},
+)
 async def start_checkout(
     session: SessionDep,
     user: StudentUser,
@@ -234,7 +241,7 @@ async def start_checkout(
     settings: SettingsDep,
     idem: IdempotencyDep,
     body: EnrollIn | None = None,
-) -> CourseCheckoutOut | Response:
+) -> CourseCheckoutOut:
     """Start paying for a seat in a course with a price → `{client_secret, publishable_key}`.
 
     The same rules as enrolling apply (403 `enrollment_closed` for a private course, the join code
@@ -243,35 +250,26 @@ async def start_checkout(
     last payment for the seat is unpaid and not canceled, a new checkout returns that payment
     again (a second click or tab never charges twice).
     """
-
-    async def start() -> CourseCheckoutOut:
-        amount = await checkout.seat_price(
-            session, student=user, course=course, join_code=body.join_code if body else None
-        )
-        result = await payments.start_course_checkout(
-            session,
-            user_id=user.id,
-            course_id=course.id,
-            course_code=course.code,
-            amount=amount,
-            settings=settings.billing,
-            idempotency_key=idem.key,
-        )
-        return CourseCheckoutOut(
-            payment_id=result.payment_id,
-            client_secret=result.client_secret,
-            publishable_key=result.publishable_key,
-            course_id=result.course_id,
-            amount=result.amount,
-            currency=result.currency,
-        )
-
-    return await idem.run(
-        start,
+    amount = await checkout.seat_price(
+        session, student=user, course=course, join_code=body.join_code if body else None
+    )
+    # The provider gets the same key, so a retry never opens a second payment there either.
+    result = await payments.start_course_checkout(
+        session,
         user_id=user.id,
-        route="POST /courses/{course_id}/checkout",
-        request={"course_id": course.id, "body": body},
-        status_code=status.HTTP_201_CREATED,
+        course_id=course.id,
+        course_code=course.code,
+        amount=amount,
+        settings=settings.billing,
+        idempotency_key=idem.key,
+    )
+    return CourseCheckoutOut(
+        payment_id=result.payment_id,
+        client_secret=result.client_secret,
+        publishable_key=result.publishable_key,
+        course_id=result.course_id,
+        amount=result.amount,
+        currency=result.currency,
     )
 
 

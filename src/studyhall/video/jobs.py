@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from studyhall.core.sweeps import sweep
 from studyhall.jobs.registry import JobContext
 from studyhall.video import service
 
@@ -11,11 +14,8 @@ _PER_BATCH = 100
 
 async def expire_uploads(ctx: JobContext) -> None:
     """Fail every local upload past its expiry and queue its bytes for deletion."""
-    total = 0
-    while True:
-        async with ctx.db.session() as session:
-            expired = await service.expire_uploads(session, limit=_PER_BATCH)
-        total += expired
-        if expired < _PER_BATCH:
-            break
-    ctx.result = {"expired": total}
+
+    async def batch(session: AsyncSession) -> int:
+        return await service.expire_uploads(session, limit=_PER_BATCH)
+
+    ctx.result = {"expired": await sweep(ctx.db, batch, full=_PER_BATCH)}
