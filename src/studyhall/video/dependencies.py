@@ -7,12 +7,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 
-from studyhall.core.db import Database, SessionDep
+from studyhall.core.db import SessionDep
 from studyhall.core.errors import Forbidden
 from studyhall.core.openapi import answers
 from studyhall.core.storage import LocalStorage
 from studyhall.identity.dependencies import (
     CurrentUser,
+    DatabaseDep,
     SettingsDep,
     admin_key_header,
     api_key_header,
@@ -71,19 +72,12 @@ async def video_for_student(video: ReadableVideo, user: CurrentUser) -> Video:
 StudentVideo = Annotated[Video, Depends(video_for_student)]
 
 
-async def get_db(request: Request) -> Database:
-    """The app's database (tus routes open short units of work themselves)."""
-    db: Database = request.app.state.db
-    return db
-
-
 async def get_storage(request: Request) -> LocalStorage:
     """The app's file storage."""
     storage: LocalStorage = request.app.state.storage
     return storage
 
 
-DatabaseDep = Annotated[Database, Depends(get_db)]
 StorageDep = Annotated[LocalStorage, Depends(get_storage)]
 
 

@@ -19,9 +19,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response, status
 from starlette.requests import ClientDisconnect
 
-from studyhall.identity.dependencies import SettingsDep
+from studyhall.identity.dependencies import DatabaseDep, SettingsDep
 from studyhall.video import uploads
-from studyhall.video.dependencies import DatabaseDep, StorageDep, Uploader
+from studyhall.video.dependencies import StorageDep, Uploader
 from studyhall.video.errors import (
     TUS_VERSION,
     BadTusRequest,
