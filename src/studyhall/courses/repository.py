@@ -22,9 +22,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from studyhall.core.db import dialect_insert
 from studyhall.core.ids import new_id
 from studyhall.core.models import Base
 from studyhall.core.pagination import paginate_rows
@@ -55,9 +55,10 @@ async def _insert_new(
 ) -> bool:
     """Insert a row unless one with the same `unique` columns exists (a concurrent insert
     included: no error, no lock wait); whether it was inserted."""
-    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
     result = await session.execute(
-        insert(model).values(**values).on_conflict_do_nothing(index_elements=unique)
+        dialect_insert(session, model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=unique)
     )
     return bool(getattr(result, "rowcount", 0))
 
