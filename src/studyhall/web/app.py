@@ -3,6 +3,9 @@ answers to "sign in first", "not for your role" and "form without its CSRF token
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -10,28 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
-from studyhall.web import docs
-from studyhall.web.pages import (
-    account,
-    admin,
-    admin_ops,
-    admin_platform,
-    admin_prompts,
-    admin_sources,
-    admin_wallets,
-    auth,
-    checkout,
-    sso,
-    student,
-    teach_content,
-    teach_editor,
-    teach_insights,
-    teach_quizzes,
-    teacher,
-    tutor,
-    video,
-    work,
-)
+from studyhall.web import docs, pages
 from studyhall.web.render import message, redirect
 from studyhall.web.session import (
     CsrfRefused,
@@ -51,29 +33,13 @@ async def csrf_guard(ctx: WebContext = Depends(web_context)) -> None:
 
 
 def pages_router() -> APIRouter:
+    """Every page module's router (a module of `pages` without one is a helper of the others;
+    no two modules' routes overlap, so their order does not matter)."""
     router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_guard)])
-    for module in (
-        auth,
-        sso,
-        account,
-        student,
-        checkout,
-        work,
-        tutor,
-        teacher,
-        teach_content,
-        teach_editor,
-        teach_insights,
-        teach_quizzes,
-        video,
-        admin,
-        admin_ops,
-        admin_platform,
-        admin_prompts,
-        admin_sources,
-        admin_wallets,
-    ):
-        router.include_router(module.router)
+    for found in sorted(pkgutil.iter_modules(pages.__path__), key=lambda module: module.name):
+        module = importlib.import_module(f"{pages.__name__}.{found.name}")
+        if isinstance(getattr(module, "router", None), APIRouter):
+            router.include_router(module.router)
     return router
 
 
@@ -84,22 +50,22 @@ async def _sign_in_required(request: Request, exc: Exception) -> Response:
     return redirect(ctx, f"/sign-in?next={quote(exc.next_path, safe='/')}")
 
 
-async def _page_forbidden(request: Request, exc: Exception) -> Response:
-    return message(
-        await web_context(request),
-        status_code=403,
-        title="Not allowed",
-        text="Your account cannot open this page.",
-    )
+# Refusals answered by a page that says why: the exception, the page's title and its text.
+REFUSALS: tuple[tuple[type[Exception], str, str], ...] = (
+    (PageForbidden, "Not allowed", "Your account cannot open this page."),
+    (
+        CsrfRefused,
+        "Form expired",
+        "This form was sent without its security token. Reload the page and try again.",
+    ),
+)
 
 
-async def _csrf_refused(request: Request, exc: Exception) -> Response:
-    return message(
-        await web_context(request),
-        status_code=403,
-        title="Form expired",
-        text="This form was sent without its security token. Reload the page and try again.",
-    )
+def _refusal(title: str, text: str) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def answer(request: Request, exc: Exception) -> Response:
+        return message(await web_context(request), status_code=403, title=title, text=text)
+
+    return answer
 
 
 def install_web(app: FastAPI) -> None:
@@ -107,5 +73,5 @@ def install_web(app: FastAPI) -> None:
     app.include_router(docs.router)
     app.include_router(pages_router())
     app.add_exception_handler(SignInRequired, _sign_in_required)
-    app.add_exception_handler(PageForbidden, _page_forbidden)
-    app.add_exception_handler(CsrfRefused, _csrf_refused)
+    for refusal, title, text in REFUSALS:
+        app.add_exception_handler(refusal, _refusal(title, text))

@@ -31,17 +31,17 @@ env = Environment(
 )
 env.globals["version"] = __version__
 env.globals["csrf_field"] = CSRF_FIELD
+# The labelled input of the forms, called by every template without an import.
+env.globals["field"] = env.get_template("_panels.html").module.field  # type: ignore[attr-defined]
 
 
 def page(ctx: WebContext, template: str, *, status_code: int = 200, **values: Any) -> HTMLResponse:
-    """Render a template for this request, with the session's cookie changes applied."""
+    """Render a template for this request, with the session's cookie changes applied (the
+    templates read the language, direction and theme from `ctx`)."""
     html = env.get_template(template).render(
         ctx=ctx,
         user=ctx.user,
         t=ctx.t,
-        lang=ctx.language,
-        dir=ctx.dir,
-        theme=ctx.theme,
         csrf_token=ctx.csrf_token,
         languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in languages()],
         is_htmx=ctx.request.headers.get("hx-request") == "true",
