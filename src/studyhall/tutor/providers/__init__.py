@@ -2,6 +2,7 @@
 
 from studyhall.tutor.providers.base import (
     ChatMessage,
+    ChatRequest,
     Completion,
     Delta,
     Grounding,
@@ -21,6 +22,7 @@ from studyhall.tutor.providers.openai_compat import OpenAICompatProvider
 
 __all__ = [
     "ChatMessage",
+    "ChatRequest",
     "Completion",
     "Delta",
     "FallbackProvider",

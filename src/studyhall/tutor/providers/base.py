@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 import re
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal
 
 from studyhall.core.errors import AppError, GatewayTimeout, ServiceUnavailable
 
@@ -126,8 +127,21 @@ class ProviderBadResponse(AppError):
 ProviderFailure = (ProviderUnavailable, ProviderTimeout, ProviderBadResponse)
 
 
-class Provider(Protocol):
-    """A chat model."""
+@dataclass(frozen=True)
+class ChatRequest:
+    """One call to a model: the messages, the answer's token budget and what it rests on."""
+
+    messages: Sequence[ChatMessage]
+    max_tokens: int
+    grounding: Grounding | None = None
+
+
+class Provider(ABC):
+    """A chat model.
+
+    `complete` and `stream` are its callers' interface; each model implements `answer` and
+    `answer_stream`, which receive the call as one `ChatRequest`.
+    """
 
     name: str
     model: str
@@ -140,7 +154,7 @@ class Provider(Protocol):
         grounding: Grounding | None = None,
     ) -> Completion:
         """The whole answer at once."""
-        ...
+        return await self.answer(ChatRequest(messages, max_tokens, grounding))
 
     def stream(
         self,
@@ -150,11 +164,19 @@ class Provider(Protocol):
         grounding: Grounding | None = None,
     ) -> AsyncGenerator[StreamItem, None]:
         """`Delta` pieces in order, then one `Completion` (closing the iterator stops the call)."""
-        ...
+        return self.answer_stream(ChatRequest(messages, max_tokens, grounding))
 
+    @abstractmethod
+    async def answer(self, request: ChatRequest) -> Completion:
+        """The whole answer at once."""
+
+    @abstractmethod
+    def answer_stream(self, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:
+        """`Delta` pieces in order, then one `Completion` (closing the iterator stops the call)."""
+
+    @abstractmethod
     async def aclose(self) -> None:
         """Release connections."""
-        ...
 
 
 # Token estimates, used where a server reports no usage and to size reservations before a call.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import structlog
@@ -10,10 +10,9 @@ import structlog
 from studyhall.config import LLMSettings
 from studyhall.knowledge.embeddings import Embedder
 from studyhall.tutor.providers.base import (
-    ChatMessage,
+    ChatRequest,
     Completion,
     Delta,
-    Grounding,
     Provider,
     ProviderFailure,
     StreamItem,
@@ -24,7 +23,7 @@ from studyhall.tutor.providers.openai_compat import OpenAICompatProvider
 log = structlog.get_logger(__name__)
 
 
-class FallbackProvider:
+class FallbackProvider(Provider):
     """The primary provider; when it fails (503/504/502) before any text, the fallback answers.
 
     A stream that already sent text cannot be spliced with another model's answer, so a failure
@@ -42,32 +41,18 @@ class FallbackProvider:
         await self.primary.aclose()
         await self.fallback.aclose()
 
-    async def complete(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        max_tokens: int,
-        grounding: Grounding | None = None,
-    ) -> Completion:
+    async def answer(self, request: ChatRequest) -> Completion:
         """Primary first, fallback on failure."""
         try:
-            return await self.primary.complete(messages, max_tokens=max_tokens, grounding=grounding)
+            return await self.primary.answer(request)
         except ProviderFailure as exc:
             log.warning("llm_fallback", primary=self.primary.name, error=exc.code)
-            return await self.fallback.complete(
-                messages, max_tokens=max_tokens, grounding=grounding
-            )
+            return await self.fallback.answer(request)
 
-    async def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        max_tokens: int,
-        grounding: Grounding | None = None,
-    ) -> AsyncGenerator[StreamItem, None]:
+    async def answer_stream(self, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:
         """Primary's stream; the fallback's when the primary fails before its first delta."""
         sent = False
-        primary = self.primary.stream(messages, max_tokens=max_tokens, grounding=grounding)
+        primary = self.primary.answer_stream(request)
         try:
             async for item in primary:
                 if isinstance(item, Delta):
@@ -80,7 +65,7 @@ class FallbackProvider:
             log.warning("llm_fallback", primary=self.primary.name, error=exc.code)
         finally:
             await primary.aclose()
-        fallback = self.fallback.stream(messages, max_tokens=max_tokens, grounding=grounding)
+        fallback = self.fallback.answer_stream(request)
         try:
             async for item in fallback:
                 yield item

@@ -36,10 +36,11 @@ from studyhall.knowledge.embeddings import Embedder, EmbeddingError
 from studyhall.knowledge.index import language_of
 from studyhall.knowledge.language import Language, foreign
 from studyhall.tutor.providers.base import (
-    ChatMessage,
+    ChatRequest,
     Completion,
     Delta,
     Grounding,
+    Provider,
     SourcePassage,
     StreamItem,
     estimate_prompt_tokens,
@@ -304,7 +305,7 @@ def _connector(pick: Pick, previous: Pick) -> str:
     return f"{_where(pick.passage)} adds:"
 
 
-class OfflineProvider:
+class OfflineProvider(Provider):
     """Grounded, cited answers composed from the passages; works with no network and no key."""
 
     def __init__(
@@ -322,20 +323,19 @@ class OfflineProvider:
     async def aclose(self) -> None:
         """Nothing to release."""
 
-    async def _answer(
-        self, messages: Sequence[ChatMessage], max_tokens: int, grounding: Grounding | None
-    ) -> Completion:
+    async def _answer(self, request: ChatRequest) -> Completion:
+        grounding = request.grounding
         if grounding is None:
-            question = next((m.content for m in reversed(messages) if m.role == "user"), "")
+            question = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
             grounding = Grounding(question=question)
         across: list[Pick] = []
         if self.embedder is not None:
             across = await across_languages(grounding, self.embedder)
         text, grounded = compose(grounding, across)
-        text = truncate_to_tokens(text, max_tokens)
+        text = truncate_to_tokens(text, request.max_tokens)
         return Completion(
             text=text,
-            prompt_tokens=estimate_prompt_tokens(messages),
+            prompt_tokens=estimate_prompt_tokens(request.messages),
             completion_tokens=estimate_tokens(text),
             finish_reason="stop",
             provider=self.name,
@@ -344,25 +344,13 @@ class OfflineProvider:
             extra={"grounded": "true" if grounded else "false"},
         )
 
-    async def complete(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        max_tokens: int,
-        grounding: Grounding | None = None,
-    ) -> Completion:
+    async def answer(self, request: ChatRequest) -> Completion:
         """The whole answer."""
-        return await self._answer(messages, max_tokens, grounding)
+        return await self._answer(request)
 
-    async def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        max_tokens: int,
-        grounding: Grounding | None = None,
-    ) -> AsyncGenerator[StreamItem, None]:
+    async def answer_stream(self, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:
         """The answer in pieces of a few words, then the completion."""
-        completion = await self._answer(messages, max_tokens, grounding)
+        completion = await self._answer(request)
         text = completion.text
         start = 0
         while start < len(text):

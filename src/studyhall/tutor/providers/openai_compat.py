@@ -22,9 +22,10 @@ from pydantic import ValidationError
 
 from studyhall.tutor.providers.base import (
     ChatMessage,
+    ChatRequest,
     Completion,
     Delta,
-    Grounding,
+    Provider,
     ProviderBadResponse,
     ProviderTimeout,
     ProviderUnavailable,
@@ -39,7 +40,7 @@ log = structlog.get_logger(__name__)
 _PLACEHOLDER_KEY = "no-key"
 
 
-class OpenAICompatProvider:
+class OpenAICompatProvider(Provider):
     """A chat model behind an OpenAI-compatible HTTP API."""
 
     def __init__(
@@ -70,19 +71,13 @@ class OpenAICompatProvider:
     def _payload(messages: Sequence[ChatMessage]) -> list[Any]:
         return [{"role": m.role, "content": m.content} for m in messages]
 
-    async def complete(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        max_tokens: int,
-        grounding: Grounding | None = None,
-    ) -> Completion:
+    async def answer(self, request: ChatRequest) -> Completion:
         """One non-streaming chat completion."""
         try:
             response = await self._client.chat.completions.create(
                 model=self.model,
-                messages=self._payload(messages),
-                max_tokens=max_tokens,
+                messages=self._payload(request.messages),
+                max_tokens=request.max_tokens,
                 stream=False,
             )
         except Exception as exc:
@@ -93,7 +88,7 @@ class OpenAICompatProvider:
         text = choice.message.content or ""
         usage = response.usage
         estimated = usage is None
-        prompt_tokens = usage.prompt_tokens if usage else estimate_prompt_tokens(messages)
+        prompt_tokens = usage.prompt_tokens if usage else estimate_prompt_tokens(request.messages)
         completion_tokens = usage.completion_tokens if usage else estimate_tokens(text)
         return Completion(
             text=text,
@@ -105,13 +100,7 @@ class OpenAICompatProvider:
             usage_estimated=estimated,
         )
 
-    async def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        max_tokens: int,
-        grounding: Grounding | None = None,
-    ) -> AsyncGenerator[StreamItem, None]:
+    async def answer_stream(self, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:
         """Deltas as the server sends them, then the completion with the server's usage.
 
         The library sends the request (retries, backoff, status errors); the SSE lines are read
@@ -120,8 +109,8 @@ class OpenAICompatProvider:
         """
         manager = self._client.chat.completions.with_streaming_response.create(
             model=self.model,
-            messages=self._payload(messages),
-            max_tokens=max_tokens,
+            messages=self._payload(request.messages),
+            max_tokens=request.max_tokens,
             stream=True,
             stream_options={"include_usage": True},
         )
@@ -139,7 +128,7 @@ class OpenAICompatProvider:
             # Closing the HTTP response tells the server to stop generating (client gone,
             # failure, or the caller closed this iterator).
             await manager.__aexit__(None, None, None)
-        yield self._completion(state, messages)
+        yield self._completion(state, request.messages)
 
     async def _relay(self, response: Any, state: _StreamState) -> AsyncGenerator[str, None]:
         """The answer's text pieces from the SSE lines, the stream's errors made ours."""
