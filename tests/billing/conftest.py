@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from studyhall.billing import service
+from studyhall.billing.schemas import WalletOut
 from studyhall.config import BillingSettings, Settings
 from studyhall.core.db import Database
 from studyhall.identity.models import User
@@ -95,7 +96,7 @@ async def invariants(db: Database, settings: BillingSettings, user_id: uuid.UUID
         return await service.check_invariants(session, user_id=user_id, settings=settings)
 
 
-async def wallet(db: Database, settings: BillingSettings, user_id: uuid.UUID) -> service.WalletView:
+async def wallet(db: Database, settings: BillingSettings, user_id: uuid.UUID) -> WalletOut:
     """The user's wallet view."""
     async with db.session() as session:
         return await service.get_wallet(session, user_id=user_id, settings=settings)

@@ -28,6 +28,7 @@ from hypothesis.stateful import (
 
 from studyhall.billing import service
 from studyhall.billing.errors import DailyLimitReached, ExceedsReservation, InsufficientTokens
+from studyhall.billing.schemas import WalletOut
 from studyhall.config import BillingSettings
 from studyhall.core.clock import clock
 from studyhall.core.db import Database
@@ -212,7 +213,7 @@ class WalletMachine(RuleBasedStateMachine):
 
     @invariant()
     def wallets_match_model_and_ledger(self) -> None:
-        async def go() -> list[tuple[service.WalletView | None, list[str]]]:
+        async def go() -> list[tuple[WalletOut | None, list[str]]]:
             out = []
             async with self.db.session(write=False) as s:
                 for user_id in self.users:

@@ -20,8 +20,8 @@ from typing import Protocol
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from studyhall.audit.service import record
 from studyhall.billing import service
+from studyhall.billing.ledger import audit_wallet
 from studyhall.config import BillingSettings
 from studyhall.core.errors import NotFound, Unprocessable
 from studyhall.identity import service as identity_service
@@ -197,12 +197,11 @@ async def bulk_topup(
         failed=sum(r.status in ("not_found", "invalid") for r in rows),
         tokens=sum(r.amount or 0 for r in credited),
     )
-    await record(
+    await audit_wallet(
         session,
-        action="billing.bulk_topup",
+        "billing.bulk_topup",
+        None,
         actor_id=actor_id,
-        target_type="wallet",
-        target_id=None,
         details={
             "reason": reason,
             "reference": reference,

@@ -8,12 +8,11 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from studyhall.audit.service import record
 from studyhall.billing import repository
 from studyhall.billing.errors import AdjustmentTooLarge
 from studyhall.billing.ledger import (
     MAX_AMOUNT,
-    WalletView,
+    audit_wallet,
     check_amount,
     lock_wallet_row,
     post_entry,
@@ -21,6 +20,7 @@ from studyhall.billing.ledger import (
     wallet_view,
 )
 from studyhall.billing.models import EntryType, LedgerEntry, Wallet
+from studyhall.billing.schemas import WalletOut
 from studyhall.config import BillingSettings
 from studyhall.core.clock import utcnow
 from studyhall.core.errors import Unprocessable
@@ -35,7 +35,7 @@ async def topup(
     actor_id: uuid.UUID | None,
     reference: str | None = None,
     settings: BillingSettings | None = None,
-) -> tuple[LedgerEntry, WalletView]:
+) -> tuple[LedgerEntry, WalletOut]:
     """Credit tokens (amount > 0: `topup`) or correct them (amount < 0: `adjustment`); audited.
 
     A negative adjustment may take only available tokens (never held ones): 422 otherwise.
@@ -60,12 +60,11 @@ async def topup(
         reference=reference,
     )
     await session.flush()
-    await record(
+    await audit_wallet(
         session,
-        action="billing.topup" if amount > 0 else "billing.adjustment",
+        "billing.topup" if amount > 0 else "billing.adjustment",
+        user_id,
         actor_id=actor_id,
-        target_type="wallet",
-        target_id=user_id,
         details={
             "amount": amount,
             "reason": reason,
@@ -122,12 +121,10 @@ async def credit_purchase(
         dedupe_key=dedupe_key,
     )
     await session.flush()
-    await record(
+    await audit_wallet(
         session,
-        action="billing.purchase",
-        actor_id=None,
-        target_type="wallet",
-        target_id=user_id,
+        "billing.purchase",
+        user_id,
         details={"tokens": tokens, "reference": reference, "transaction_id": str(entry.id)},
     )
     return entry
@@ -176,12 +173,10 @@ async def debit_refund(
             dedupe_key=dedupe_key,
         )
         await session.flush()
-    await record(
+    await audit_wallet(
         session,
-        action="billing.refund",
-        actor_id=None,
-        target_type="wallet",
-        target_id=user_id,
+        "billing.refund",
+        user_id,
         details={
             "reference": reference,
             "tokens": tokens,

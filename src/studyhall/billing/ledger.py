@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from studyhall.audit.service import record
 from studyhall.billing import repository
 from studyhall.billing.models import Direction, EntryType, LedgerEntry, Reservation, Wallet
+from studyhall.billing.schemas import WalletOut
 from studyhall.config import BillingSettings
 from studyhall.core.clock import utcnow
 from studyhall.core.errors import Unprocessable
@@ -37,20 +39,6 @@ def settings_or_default(settings: BillingSettings | None) -> BillingSettings:
     from studyhall.config import get_settings
 
     return get_settings().billing
-
-
-@dataclass(frozen=True)
-class WalletView:
-    """A user's wallet as clients see it."""
-
-    user_id: uuid.UUID
-    balance: int
-    reserved: int
-    available: int
-    tier: str
-    daily_limit: int
-    used_today: int
-    resets_at: datetime
 
 
 # Time windows
@@ -81,10 +69,11 @@ def effective_daily_limit(wallet: Wallet, settings: BillingSettings) -> int:
     return settings.tiers.get(settings.default_tier, 0)
 
 
-def wallet_view(wallet: Wallet, settings: BillingSettings, now: datetime) -> WalletView:
+def wallet_view(wallet: Wallet, settings: BillingSettings, now: datetime) -> WalletOut:
+    """A user's wallet as clients see it (the figures of the window containing `now`)."""
     start, resets_at = day_window(now, settings)
     used = wallet.used_today if wallet.usage_window_start >= start else 0
-    return WalletView(
+    return WalletOut(
         user_id=wallet.user_id,
         balance=wallet.balance,
         reserved=wallet.reserved,
@@ -197,7 +186,7 @@ def post_entry(
 
 async def get_wallet(
     session: AsyncSession, *, user_id: uuid.UUID, settings: BillingSettings | None = None
-) -> WalletView:
+) -> WalletOut:
     """The user's wallet, created on first use (needs a write unit of work)."""
     cfg = settings_or_default(settings)
     now = utcnow()
@@ -210,7 +199,7 @@ async def get_wallet(
 
 async def lock_wallet(
     session: AsyncSession, *, user_id: uuid.UUID, settings: BillingSettings | None = None
-) -> WalletView:
+) -> WalletOut:
     """Lock the user's wallet until the transaction ends (created when missing).
 
     For multi-step operations on one user's money (payments): everything after this call is
@@ -223,10 +212,30 @@ async def lock_wallet(
 
 async def find_wallet(
     session: AsyncSession, *, user_id: uuid.UUID, settings: BillingSettings | None = None
-) -> WalletView | None:
+) -> WalletOut | None:
     """The user's wallet if it exists yet; never writes (safe in read-only units of work)."""
     wallet = await repository.get_wallet(session, user_id)
     return None if wallet is None else wallet_view(wallet, settings_or_default(settings), utcnow())
+
+
+async def audit_wallet(
+    session: AsyncSession,
+    action: str,
+    user_id: uuid.UUID | None,
+    *,
+    actor_id: uuid.UUID | None = None,
+    details: dict[str, Any],
+) -> None:
+    """An audit row (`billing.…`) about a user's wallet, or about many (`user_id` None), in the
+    caller's unit of work; no actor: the payment provider or the system did it."""
+    await record(
+        session,
+        action=action,
+        actor_id=actor_id,
+        target_type="wallet",
+        target_id=user_id,
+        details=details,
+    )
 
 
 def check_amount(amount: int, what: str = "amount") -> None:

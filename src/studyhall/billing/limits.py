@@ -14,13 +14,14 @@ from studyhall.billing import repository
 from studyhall.billing.errors import UnknownTier
 from studyhall.billing.ledger import (
     MAX_AMOUNT,
-    WalletView,
+    audit_wallet,
     day_window,
     lock_wallet_row,
     settings_or_default,
     wallet_view,
 )
 from studyhall.billing.models import CourseCap
+from studyhall.billing.schemas import WalletOut
 from studyhall.config import BillingSettings
 from studyhall.core.clock import utcnow
 from studyhall.core.errors import Unprocessable
@@ -46,7 +47,7 @@ async def set_limits(
     daily_limit: int | None = None,
     change_daily_limit: bool = False,
     settings: BillingSettings | None = None,
-) -> WalletView:
+) -> WalletOut:
     """Change a wallet's tier and/or its own daily limit (None: the tier's); audited."""
     cfg = settings_or_default(settings)
     if tier is not None and tier not in cfg.tiers:
@@ -61,12 +62,11 @@ async def set_limits(
     if change_daily_limit:
         wallet.daily_limit = daily_limit
     await session.flush()
-    await record(
+    await audit_wallet(
         session,
-        action="billing.limits_changed",
+        "billing.limits_changed",
+        user_id,
         actor_id=actor_id,
-        target_type="wallet",
-        target_id=user_id,
         details={
             "before": before,
             "after": {"tier": wallet.tier, "daily_limit": wallet.daily_limit},

@@ -166,10 +166,9 @@ async def get_wallet(
     request: Request, session: SessionDep, user: CurrentUser, settings: SettingsDep
 ) -> WalletOut:
     """My wallet: balance, reserved, available, tier, daily limit, used today, next reset."""
-    view = await wallets.own_wallet(
+    return await wallets.own_wallet(
         _db(request), session, user_id=user.id, settings=settings.billing
     )
-    return WalletOut.model_validate(view)
 
 
 @router.get("/wallet/reservations")
@@ -220,9 +219,7 @@ async def admin_get_wallet(
     target: TargetUser, session: SessionDep, settings: SettingsDep
 ) -> WalletOut:
     """Any user's wallet (created on first use)."""
-    return WalletOut.model_validate(
-        await service.get_wallet(session, user_id=target.id, settings=settings.billing)
-    )
+    return await service.get_wallet(session, user_id=target.id, settings=settings.billing)
 
 
 @router.post(
@@ -262,7 +259,7 @@ async def admin_set_limits(
     settings: SettingsDep,
 ) -> WalletOut:
     """Change a wallet's tier and/or daily limit (null: the tier's); audited."""
-    view = await service.set_limits(
+    return await service.set_limits(
         session,
         user_id=target.id,
         actor_id=admin.id,
@@ -271,7 +268,6 @@ async def admin_set_limits(
         change_daily_limit="daily_limit" in body.model_fields_set,
         settings=settings.billing,
     )
-    return WalletOut.model_validate(view)
 
 
 @router.get("/admin/wallets/{user_id}/reservations")

@@ -14,7 +14,6 @@ from studyhall.billing.credits import debit_refund as debit_refund
 from studyhall.billing.credits import topup as topup
 from studyhall.billing.ledger import MAX_AMOUNT as MAX_AMOUNT
 from studyhall.billing.ledger import SIGNUP_BONUS_REASON as SIGNUP_BONUS_REASON
-from studyhall.billing.ledger import WalletView as WalletView
 from studyhall.billing.ledger import check_invariants as check_invariants
 from studyhall.billing.ledger import day_window as day_window
 from studyhall.billing.ledger import effective_daily_limit as effective_daily_limit

@@ -15,13 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.billing import service
 from studyhall.billing.ledger_filter import LedgerFilter
+from studyhall.billing.schemas import WalletOut
 from studyhall.config import BillingSettings
 from studyhall.core.db import Database
 
 
 async def own_wallet(
     db: Database, session: AsyncSession, *, user_id: uuid.UUID, settings: BillingSettings
-) -> service.WalletView:
+) -> WalletOut:
     """The user's wallet: balance, reserved, available, tier, limits."""
     view = await service.find_wallet(session, user_id=user_id, settings=settings)
     if view is not None:
