@@ -29,14 +29,9 @@ class TokensUsed(BaseModel):
     last_30_days: int
 
 
-class RevenueLine(BaseModel):
-    currency: str
-    gross: int
-    refunded: int
-    net: int
-    expenses: int
-    margin: int
-    payments: int
+# Billing's figures of a currency, under the API's name.
+class RevenueLine(billing.CurrencyMoney):
+    pass
 
 
 class CourseRevenueLine(BaseModel):
@@ -51,19 +46,8 @@ class CourseRevenueLine(BaseModel):
     payments: int
 
 
-class MonthRevenueLine(BaseModel):
+class MonthRevenueLine(billing.MonthRevenue):
     """One UTC month (`YYYY-MM`, by the payment's success): course seats and token packages."""
-
-    month: str
-    currency: str
-    gross: int
-    refunded: int
-    net: int
-    courses_gross: int
-    packages_gross: int
-    expenses: int
-    margin: int
-    payments: int
 
 
 class PlatformStats(BaseModel):
@@ -108,7 +92,7 @@ async def platform_stats(session: AsyncSession, *, settings: Settings) -> Platfo
         tokens_used=TokensUsed(today=today.tokens_used, last_30_days=month.tokens_used),
         revenue=[RevenueLine.model_validate(c, from_attributes=True) for c in money.currencies],
         revenue_by_course=[
-            CourseRevenueLine(**asdict(c), course_code=codes.get(c.course_id))
+            CourseRevenueLine(**asdict(c), net=c.net, course_code=codes.get(c.course_id))
             for c in money.by_course
         ],
         revenue_by_month=[

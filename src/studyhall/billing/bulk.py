@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.billing import service
 from studyhall.billing.ledger import audit_wallet
+from studyhall.billing.schemas import BulkTopupIn
 from studyhall.config import BillingSettings
 from studyhall.core.errors import NotFound, Unprocessable
 from studyhall.identity import service as identity_service
@@ -100,16 +101,9 @@ def parse_csv(text: str, default: int | None) -> list[Row]:
     return rows
 
 
-async def resolve(
-    session: AsyncSession,
-    *,
-    amount: int | None,
-    course_id: uuid.UUID | None,
-    user_ids: list[uuid.UUID],
-    emails: list[str],
-    csv_text: str | None,
-) -> list[Row]:
+async def resolve(session: AsyncSession, request: BulkTopupIn) -> list[Row]:
     """Every target of the request as a row, with its user id when one is found."""
+    amount, course_id = request.amount, request.course_id
     rows: list[Row] = []
     if course_id is not None:
         students = (
@@ -120,10 +114,10 @@ async def resolve(
         rows += [
             Row(row=0, target=f"course:{course_id}", amount=amount, user_id=s) for s in students
         ]
-    rows += [Row(row=0, target=str(u), amount=amount, user_id=u) for u in user_ids]
-    email_rows = [Row(row=0, target=e[:320], amount=amount) for e in emails]
-    if csv_text:
-        email_rows += parse_csv(csv_text, amount)
+    rows += [Row(row=0, target=str(u), amount=amount, user_id=u) for u in request.user_ids]
+    email_rows = [Row(row=0, target=e[:320], amount=amount) for e in request.emails]
+    if request.csv:
+        email_rows += parse_csv(request.csv, amount)
     rows += email_rows
     if len(rows) > MAX_ROWS:
         raise Unprocessable(f"At most {MAX_ROWS} rows per request", code="too_many_rows")
@@ -160,8 +154,7 @@ async def bulk_topup(
     session: AsyncSession,
     *,
     rows: list[Row],
-    reason: str,
-    reference: str | None,
+    request: BulkTopupIn,
     actor_id: uuid.UUID,
     settings: BillingSettings,
 ) -> Report:
@@ -184,8 +177,8 @@ async def bulk_topup(
             session,
             user_id=user_id,
             amount=row.amount,
-            reason=reason,
-            reference=reference,
+            reason=request.reason,
+            reference=request.reference,
             actor_id=actor_id,
             settings=settings,
         )
@@ -203,8 +196,8 @@ async def bulk_topup(
         None,
         actor_id=actor_id,
         details={
-            "reason": reason,
-            "reference": reference,
+            "reason": request.reason,
+            "reference": request.reference,
             "rows": len(rows),
             "credited": report.credited,
             "failed": report.failed,

@@ -49,17 +49,14 @@ async def topup(
     wallet = await lock_wallet_row(session, user_id, cfg, now)
     if amount < 0 and -amount > wallet.balance - wallet.reserved:
         raise AdjustmentTooLarge(requested=-amount, available=wallet.balance - wallet.reserved)
-    entry = post_entry(
+    entry = await _Locked(wallet, now).post(
         session,
-        wallet,
-        entry_type=EntryType.topup if amount > 0 else EntryType.adjustment,
-        balance_delta=amount,
-        now=now,
+        EntryType.topup if amount > 0 else EntryType.adjustment,
+        amount,
         actor_id=actor_id,
         reason=reason,
         reference=reference,
     )
-    await session.flush()
     await audit_wallet(
         session,
         "billing.topup" if amount > 0 else "billing.adjustment",
@@ -76,56 +73,91 @@ async def topup(
     return entry, wallet_view(wallet, cfg, now)
 
 
+@dataclass(frozen=True)
+class ProviderMovement:
+    """Tokens a payment provider's event moves on a user's wallet, at most once per
+    `dedupe_key`; `reference` is the provider's payment id, `reason` the entries' text."""
+
+    user_id: uuid.UUID
+    tokens: int
+    reference: str
+    dedupe_key: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Locked:
+    """A wallet locked for a credit or a debit, and the time it happens."""
+
+    wallet: Wallet
+    now: datetime
+
+    async def post(
+        self,
+        session: AsyncSession,
+        entry_type: EntryType,
+        delta: int,
+        *,
+        actor_id: uuid.UUID | None = None,
+        reason: str,
+        reference: str | None,
+        dedupe_key: str | None = None,
+    ) -> LedgerEntry:
+        """The ledger entry moving `delta` tokens of the balance, flushed (it has its id)."""
+        entry = post_entry(
+            session,
+            self.wallet,
+            entry_type=entry_type,
+            balance_delta=delta,
+            now=self.now,
+            actor_id=actor_id,
+            reason=reason,
+            reference=reference,
+            dedupe_key=dedupe_key,
+        )
+        await session.flush()
+        return entry
+
+
 async def _locked_once(
-    session: AsyncSession,
-    user_id: uuid.UUID,
-    tokens: int,
-    dedupe_key: str,
-    settings: BillingSettings | None,
-) -> tuple[Wallet, datetime] | None:
-    """The wallet, locked, for a movement of `tokens` that happens once per `dedupe_key` (and
-    the time it happens); None when it happened already. The key is looked up under the lock,
-    so two deliveries of one provider event never both move tokens."""
+    session: AsyncSession, move: ProviderMovement, settings: BillingSettings | None
+) -> _Locked | None:
+    """The wallet, locked, for the movement; None when it happened already (its `dedupe_key`
+    is looked up under the lock, so two deliveries of one provider event never both move
+    tokens)."""
     cfg = settings_or_default(settings)
-    check_amount(tokens, "tokens")
+    check_amount(move.tokens, "tokens")
     now = utcnow()
-    wallet = await lock_wallet_row(session, user_id, cfg, now)
-    if await repository.entry_exists(session, dedupe_key):
+    wallet = await lock_wallet_row(session, move.user_id, cfg, now)
+    if await repository.entry_exists(session, move.dedupe_key):
         return None
-    return wallet, now
+    return _Locked(wallet, now)
 
 
 async def credit_purchase(
-    session: AsyncSession,
-    *,
-    user_id: uuid.UUID,
-    tokens: int,
-    reference: str,
-    dedupe_key: str,
-    reason: str = "Token package purchase",
-    settings: BillingSettings | None = None,
+    session: AsyncSession, move: ProviderMovement, *, settings: BillingSettings | None = None
 ) -> LedgerEntry | None:
     """Credit bought tokens exactly once per `dedupe_key`; None when it was already credited."""
-    locked = await _locked_once(session, user_id, tokens, dedupe_key, settings)
+    locked = await _locked_once(session, move, settings)
     if locked is None:
         return None
-    wallet, now = locked
-    entry = post_entry(
+    entry = await locked.post(
         session,
-        wallet,
-        entry_type=EntryType.purchase,
-        balance_delta=tokens,
-        now=now,
-        reason=reason,
-        reference=reference,
-        dedupe_key=dedupe_key,
+        EntryType.purchase,
+        move.tokens,
+        reason=move.reason,
+        reference=move.reference,
+        dedupe_key=move.dedupe_key,
     )
-    await session.flush()
     await audit_wallet(
         session,
         "billing.purchase",
-        user_id,
-        details={"tokens": tokens, "reference": reference, "transaction_id": str(entry.id)},
+        move.user_id,
+        details={
+            "tokens": move.tokens,
+            "reference": move.reference,
+            "transaction_id": str(entry.id),
+        },
     )
     return entry
 
@@ -141,44 +173,37 @@ class RefundDebit:
 
 
 async def debit_refund(
-    session: AsyncSession,
-    *,
-    user_id: uuid.UUID,
-    tokens: int,
-    reference: str,
-    dedupe_key: str,
-    reason: str = "Payment refunded",
-    settings: BillingSettings | None = None,
+    session: AsyncSession, move: ProviderMovement, *, settings: BillingSettings | None = None
 ) -> RefundDebit | None:
     """Take back refunded tokens, never below zero nor from held tokens; once per `dedupe_key`.
 
     Takes min(tokens, available); the rest is the shortfall (tokens already spent), reported in
     the result and the audit log. None when this refund was already processed.
     """
-    locked = await _locked_once(session, user_id, tokens, dedupe_key, settings)
+    locked = await _locked_once(session, move, settings)
     if locked is None:
         return None
-    wallet, now = locked
-    debit = min(tokens, wallet.balance - wallet.reserved)
+    tokens = move.tokens
+    debit = min(tokens, locked.wallet.balance - locked.wallet.reserved)
     entry = None
     if debit > 0:
-        entry = post_entry(
-            session,
-            wallet,
-            entry_type=EntryType.refund,
-            balance_delta=-debit,
-            now=now,
-            reason=reason if debit == tokens else f"{reason} (shortfall {tokens - debit} tokens)",
-            reference=reference,
-            dedupe_key=dedupe_key,
+        reason = (
+            move.reason if debit == tokens else f"{move.reason} (shortfall {tokens - debit} tokens)"
         )
-        await session.flush()
+        entry = await locked.post(
+            session,
+            EntryType.refund,
+            -debit,
+            reason=reason,
+            reference=move.reference,
+            dedupe_key=move.dedupe_key,
+        )
     await audit_wallet(
         session,
         "billing.refund",
-        user_id,
+        move.user_id,
         details={
-            "reference": reference,
+            "reference": move.reference,
             "tokens": tokens,
             "debited": debit,
             "shortfall": tokens - debit,

@@ -58,7 +58,8 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class Package:
-    """A token package from settings: `amount` in the currency's minor unit."""
+    """What a payment buys, `amount` in the currency's minor unit: a token package from settings,
+    or a course seat (id `COURSE_PACKAGE`, no tokens)."""
 
     id: str
     tokens: int
@@ -241,26 +242,20 @@ async def _open_intent_secret(settings: BillingSettings, intent_id: str) -> str 
 
 
 def _payment_row(
-    *,
-    user_id: uuid.UUID,
-    intent_id: str,
-    package_id: str,
-    tokens: int,
-    amount: int,
-    currency: str,
-    course_id: uuid.UUID | None = None,
+    *, user_id: uuid.UUID, intent_id: str, package: Package, course_id: uuid.UUID | None = None
 ) -> dict[str, Any]:
+    """The pending payment of `package` (a seat of `course_id`) through the intent."""
     now = utcnow()
     return {
         "id": new_id(),
         "user_id": user_id,
         "provider": "stripe",
         "provider_payment_id": intent_id,
-        "package_id": package_id,
+        "package_id": package.id,
         "course_id": course_id,
-        "tokens": tokens,
-        "amount": amount,
-        "currency": currency,
+        "tokens": package.tokens,
+        "amount": package.amount,
+        "currency": package.currency,
         "status": PaymentStatus.pending,
         "amount_refunded": 0,
         "refunded_tokens": 0,
@@ -295,15 +290,7 @@ async def start_checkout(
         ),
     )
     await repository.insert_payment_if_missing(
-        session,
-        _payment_row(
-            user_id=user_id,
-            intent_id=intent_id,
-            package_id=package.id,
-            tokens=package.tokens,
-            amount=package.amount,
-            currency=package.currency,
-        ),
+        session, _payment_row(user_id=user_id, intent_id=intent_id, package=package)
     )
     return Checkout(
         payment_id=intent_id,
@@ -349,17 +336,10 @@ async def start_course_checkout(
                 else None
             ),
         )
+        seat = Package(id=COURSE_PACKAGE, tokens=0, amount=amount, currency=currency)
         await repository.insert_payment_if_missing(
             session,
-            _payment_row(
-                user_id=user_id,
-                intent_id=intent_id,
-                package_id=COURSE_PACKAGE,
-                tokens=0,
-                amount=amount,
-                currency=currency,
-                course_id=course_id,
-            ),
+            _payment_row(user_id=user_id, intent_id=intent_id, package=seat, course_id=course_id),
         )
     return CourseCheckout(
         payment_id=intent_id,
@@ -544,15 +524,14 @@ async def _payment_succeeded(
     tokens = payment.tokens - payment.refunded_tokens  # a refund may have arrived first
     entry = None
     if tokens > 0:
-        entry = await service.credit_purchase(
-            session,
+        bought = service.ProviderMovement(
             user_id=payment.user_id,
             tokens=tokens,
             reference=intent_id,
             dedupe_key=f"stripe:purchase:{intent_id}",
             reason=f"Token package {payment.package_id}",
-            settings=settings,
         )
+        entry = await service.credit_purchase(session, bought, settings=settings)
     payment.status = (
         PaymentStatus.succeeded
         if payment.amount_refunded == 0
@@ -580,17 +559,13 @@ async def _row_from_metadata(
     if not await identity_service.usernames_by_id(session, user_ids=[user_id]):
         # No wallet (or seat) for nobody: the payment is the provider's to refund by hand.
         raise _NeverAccepted("unknown_user", f"no user {user_id}")
-    return _payment_row(
-        user_id=user_id,
-        intent_id=intent_id,
-        package_id=(
-            COURSE_PACKAGE if course_id else str(metadata.get("package_id", "unknown"))[:64]
-        ),
+    bought = Package(
+        id=COURSE_PACKAGE if course_id else str(metadata.get("package_id", "unknown"))[:64],
         tokens=tokens,
         amount=int(intent.get("amount") or 0),
         currency=str(intent.get("currency") or "usd"),
-        course_id=course_id,
     )
+    return _payment_row(user_id=user_id, intent_id=intent_id, package=bought, course_id=course_id)
 
 
 async def _course_paid(session: AsyncSession, payment: Payment) -> str:
@@ -694,14 +669,14 @@ async def _charge_refunded(
         # Not credited yet (events out of order): the success event will credit less instead.
         await session.flush()
         return "refunded"
-    result = await service.debit_refund(
-        session,
+    refunded = service.ProviderMovement(
         user_id=payment.user_id,
         tokens=delta,
         reference=payment.provider_payment_id,
         dedupe_key=f"stripe:refund:{payment.provider_payment_id}:{target}",
-        settings=settings,
+        reason="Payment refunded",
     )
+    result = await service.debit_refund(session, refunded, settings=settings)
     if result is not None:
         payment.refund_shortfall += result.shortfall
     payment.status = (

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.audit.service import record
@@ -46,8 +47,10 @@ class UsageStats:
     tokens_expired_unused: int
 
 
-@dataclass(frozen=True)
-class CurrencyRevenue:
+# The revenue figures are pydantic models: analytics answers GET /admin/stats with them.
+
+
+class CurrencyMoney(BaseModel, frozen=True):
     """Money per currency, in the currency's minor unit (cents)."""
 
     currency: str
@@ -57,23 +60,19 @@ class CurrencyRevenue:
     expenses: int
     margin: int
     payments: int
+
+
+class CurrencyRevenue(CurrencyMoney):
+    """A currency's money and the tokens its payments sold."""
+
     tokens_sold: int
 
 
-@dataclass(frozen=True)
-class CourseRevenue:
-    """Seats sold in one paid course, per currency (minor units)."""
-
-    course_id: uuid.UUID
-    currency: str
-    gross: int
-    refunded: int
-    net: int
-    payments: int
+# Seats sold in one paid course, per currency (minor units): the repository's sums as they are.
+CourseRevenue = repository.CourseMoney
 
 
-@dataclass(frozen=True)
-class MonthRevenue:
+class MonthRevenue(BaseModel, frozen=True):
     """One UTC month of payments (token packages and course seats) and expenses, per currency."""
 
     month: str
@@ -223,17 +222,7 @@ async def revenue(
         currencies=rows,
         payments=sum(r.payments for r in rows),
         tokens_sold=sum(r.tokens_sold for r in rows),
-        by_course=[
-            CourseRevenue(
-                course_id=c.course_id,
-                currency=c.currency,
-                gross=c.gross,
-                refunded=c.refunded,
-                net=c.gross - c.refunded,
-                payments=c.payments,
-            )
-            for c in await repository.revenue_by_course(session, since=since, until=until)
-        ],
+        by_course=await repository.revenue_by_course(session, since=since, until=until),
         by_month=await _revenue_by_month(session, since=since, until=until),
     )
 

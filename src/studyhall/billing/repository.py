@@ -97,7 +97,8 @@ async def insert_wallet_if_missing(
     window_start: datetime,
     now: datetime,
 ) -> bool:
-    """Create the wallet unless it exists; True when this call created it.
+    """Create the wallet unless it exists (the columns not given take their defaults: the
+    tier's limit, nothing held or used); True when this call created it.
 
     Concurrent creators on PostgreSQL wait for the first one to commit, then do nothing.
     """
@@ -106,10 +107,7 @@ async def insert_wallet_if_missing(
         .values(
             user_id=user_id,
             tier=tier,
-            daily_limit=None,
             balance=balance,
-            reserved=0,
-            used_today=0,
             usage_window_start=window_start,
             created_at=now,
             updated_at=now,
@@ -431,11 +429,17 @@ _PAID = [PaymentStatus.succeeded, PaymentStatus.refunded, PaymentStatus.partiall
 
 @dataclass(frozen=True)
 class CourseMoney:
+    """Seats sold in one paid course, per currency (minor units)."""
+
     course_id: uuid.UUID
     currency: str
     gross: int
     refunded: int
     payments: int
+
+    @property
+    def net(self) -> int:
+        return self.gross - self.refunded
 
 
 async def revenue_by_course(

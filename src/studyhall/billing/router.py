@@ -385,21 +385,9 @@ async def admin_bulk_topup(
     credited in one unit of work. With an `Idempotency-Key`, a retry replays the first report and
     credits nothing more. 422 `no_targets` when the body names nobody.
     """
-    rows = await bulk.resolve(
-        session,
-        amount=body.amount,
-        course_id=body.course_id,
-        user_ids=body.user_ids,
-        emails=body.emails,
-        csv_text=body.csv,
-    )
+    rows = await bulk.resolve(session, body)
     report = await bulk.bulk_topup(
-        session,
-        rows=rows,
-        reason=body.reason,
-        reference=body.reference,
-        actor_id=admin.id,
-        settings=settings.billing,
+        session, rows=rows, request=body, actor_id=admin.id, settings=settings.billing
     )
     return BulkTopupOut.model_validate(report)
 

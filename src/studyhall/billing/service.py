@@ -8,6 +8,7 @@ compat, the tutor, the wiring) are unchanged.
 
 from __future__ import annotations
 
+from studyhall.billing.credits import ProviderMovement as ProviderMovement
 from studyhall.billing.credits import RefundDebit as RefundDebit
 from studyhall.billing.credits import credit_purchase as credit_purchase
 from studyhall.billing.credits import debit_refund as debit_refund
@@ -29,6 +30,7 @@ from studyhall.billing.limits import set_course_cap as set_course_cap
 from studyhall.billing.limits import set_limits as set_limits
 from studyhall.billing.reactions import forget_user as forget_user
 from studyhall.billing.reports import CourseRevenue as CourseRevenue
+from studyhall.billing.reports import CurrencyMoney as CurrencyMoney
 from studyhall.billing.reports import CurrencyRevenue as CurrencyRevenue
 from studyhall.billing.reports import MonthRevenue as MonthRevenue
 from studyhall.billing.reports import Revenue as Revenue
