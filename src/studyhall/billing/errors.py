@@ -78,7 +78,8 @@ class PaymentProviderError(AppError):
 
 
 class InvalidWebhook(AppError):
-    status_code = 400
+    """400 (AppError's own status): a webhook body that is not the provider's, signed."""
+
     code = "invalid_webhook_signature"
 
 

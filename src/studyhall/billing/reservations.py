@@ -51,13 +51,15 @@ _RESERVE_ROUTE = "billing.reserve"
 
 @dataclass(frozen=True)
 class _Ask:
-    """What a reserve asks for, checked: every way of reserving passes this one value along."""
+    """What a reserve asks for, checked, and who asks (`actor_id`, None: the user's own answer):
+    every way of reserving passes this one value along."""
 
     user_id: uuid.UUID
     amount: int
     purpose: str
     course_id: uuid.UUID | None
     ttl_s: int | None
+    actor_id: uuid.UUID | None
 
     def replay_request(self) -> dict[str, Any]:
         """What a retry with the same idempotency key must repeat (the key is the user's)."""
@@ -70,10 +72,15 @@ class _Ask:
 
 
 def _asked(
-    user_id: uuid.UUID, amount: int, purpose: str, course_id: uuid.UUID | None, ttl_s: int | None
+    user_id: uuid.UUID,
+    amount: int,
+    purpose: str,
+    course_id: uuid.UUID | None,
+    ttl_s: int | None,
+    actor_id: uuid.UUID | None = None,
 ) -> _Ask:
     check_amount(amount)
-    return _Ask(user_id, amount, purpose, course_id, ttl_s)
+    return _Ask(user_id, amount, purpose, course_id, ttl_s, actor_id)
 
 
 async def reserve(
@@ -90,12 +97,12 @@ async def reserve(
 ) -> Reservation:
     """Hold `amount` tokens or fail: 429 daily limit / course cap, 402 not enough tokens."""
     cfg = settings_or_default(settings)
-    ask = _asked(user_id, amount, purpose, course_id, ttl_s)
+    ask = _asked(user_id, amount, purpose, course_id, ttl_s, actor_id)
     if idempotency_key is not None:
         replayed = await _replayed(session, idempotency_key, ask)
         if replayed is not None:
             return replayed
-    reservation = await _hold_in_session(session, ask, actor_id=actor_id, cfg=cfg)
+    reservation = await _hold_in_session(session, ask, cfg=cfg)
     if actor_id is not None:
         await record(
             session,
@@ -136,11 +143,11 @@ async def reserve_alone(
     cfg = settings_or_default(settings)
     ask = _asked(user_id, amount, purpose, course_id, ttl_s)
     if not db.is_sqlite:
-        placed = await _hold_in_one_statement(db, ask, actor_id=None, cfg=cfg, now=utcnow())
+        placed = await _hold_in_one_statement(db, ask, cfg=cfg, now=utcnow())
         if placed is not None:
             return placed
     async with db.session() as session:
-        return await _hold_in_session(session, ask, actor_id=None, cfg=cfg)
+        return await _hold_in_session(session, ask, cfg=cfg)
 
 
 async def finalize_alone(
@@ -190,28 +197,21 @@ def _one_statement_path(session: AsyncSession) -> bool:
 
 
 async def _hold_in_session(
-    session: AsyncSession, ask: _Ask, *, actor_id: uuid.UUID | None, cfg: BillingSettings
+    session: AsyncSession, ask: _Ask, *, cfg: BillingSettings
 ) -> Reservation:
     """The hold in the caller's unit of work: one statement where it can, else the steps (which
     also find out why a hold does not fit)."""
     now = utcnow()
     if _one_statement_path(session):
-        reservation = await _hold_in_one_statement(
-            session, ask, actor_id=actor_id, cfg=cfg, now=now
-        )
+        reservation = await _hold_in_one_statement(session, ask, cfg=cfg, now=now)
         if reservation is not None:
             session.add(reservation)
             return reservation
-    return await _reserve_in_steps(session, ask, actor_id=actor_id, cfg=cfg, now=now)
+    return await _reserve_in_steps(session, ask, cfg=cfg, now=now)
 
 
 async def _hold_in_one_statement(
-    target: AsyncSession | Database,
-    ask: _Ask,
-    *,
-    actor_id: uuid.UUID | None,
-    cfg: BillingSettings,
-    now: datetime,
+    target: AsyncSession | Database, ask: _Ask, *, cfg: BillingSettings, now: datetime
 ) -> Reservation | None:
     """The common case of a reserve in one statement; None when it fits no limit (nothing
     written: the steps then decide)."""
@@ -220,7 +220,7 @@ async def _hold_in_one_statement(
         target,
         reservation,
         reason=ask.purpose[:500],
-        actor_id=actor_id,
+        actor_id=ask.actor_id,
         window_start=day_window(now, cfg)[0],
         tier_limits=cfg.tiers,
         default_limit=cfg.tiers.get(cfg.default_tier, 0),
@@ -233,12 +233,7 @@ async def _hold_in_one_statement(
 
 
 async def _reserve_in_steps(
-    session: AsyncSession,
-    ask: _Ask,
-    *,
-    actor_id: uuid.UUID | None,
-    cfg: BillingSettings,
-    now: datetime,
+    session: AsyncSession, ask: _Ask, *, cfg: BillingSettings, now: datetime
 ) -> Reservation:
     """A reserve in steps: creates a missing wallet, expires overdue holds, checks a course's
     cap and budget, and raises the limit's error when the hold does not fit."""
@@ -269,7 +264,7 @@ async def _reserve_in_steps(
         reserved_delta=ask.amount,
         now=now,
         reservation=reservation,
-        actor_id=actor_id,
+        actor_id=ask.actor_id,
         reason=ask.purpose[:500],
     )
     await session.flush()
