@@ -45,11 +45,11 @@ test: lint typecheck migrations-check
 
 pytest-sqlite: $(STAMP)
 	@echo "== test suite on SQLite"
-	STUDYHALL_TEST_DATABASE_URL= $(BIN)/pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
+	STUDYHALL_TEST_DATABASE_URL= $(BIN)/pytest -n 2 --dist loadgroup -q --durations=25 $(PYTEST_ARGS)
 
 pytest-postgres: $(STAMP)
 	@echo "== test suite on PostgreSQL ($$STUDYHALL_TEST_DATABASE_URL)"
-	$(BIN)/pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadgroup -q --durations=25 $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
