@@ -158,7 +158,7 @@ def create_admin(
     full_name: Annotated[str, typer.Option(help="Display name")] = "Administrator",
 ) -> None:
     """Create an admin account, or promote and reset an existing one."""
-    from studyhall.demo import ensure_user
+    from studyhall.demo import KnownAccount, ensure_user
 
     settings = _wired()  # services enqueue jobs and run deletion reactions here as in the api
     if len(password) < settings.password_min_length:
@@ -173,14 +173,8 @@ def create_admin(
         db = Database(settings.database_url or "")
         try:
             async with db.session() as session:
-                _, created = await ensure_user(
-                    session,
-                    email=email,
-                    password=password,
-                    full_name=full_name,
-                    role=Role.admin,
-                    reset=True,
-                )
+                admin = KnownAccount(email, None, full_name, Role.admin)
+                _, created = await ensure_user(session, admin, password=password, reset=True)
                 return "created" if created else "updated"
         finally:
             await db.dispose()

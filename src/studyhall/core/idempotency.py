@@ -156,8 +156,6 @@ async def _insert_claim(
             user_id=user_id,
             route=route,
             body_hash=body_hash,
-            status_code=None,
-            response_json=None,
             created_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["user_id", "route", "key"])

@@ -108,6 +108,13 @@ def declare_nul_free(schema: Any) -> None:
         declare_nul_free(value)
 
 
+def _nul_free_json_schema(schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+    """The JSON schema pydantic makes of `schema`, its text declared free of NUL characters."""
+    json_schema = handler(schema)
+    declare_nul_free(handler.resolve_ref_schema(json_schema))
+    return json_schema
+
+
 class _StorableText:
     """Annotation of a text parameter outside an InputSchema (a form field): refused with 422
     when it holds a NUL, and so declared in its JSON schema."""
@@ -118,9 +125,7 @@ class _StorableText:
     def __get_pydantic_json_schema__(
         self, schema: CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
-        json_schema = handler(schema)
-        declare_nul_free(handler.resolve_ref_schema(json_schema))
-        return json_schema
+        return _nul_free_json_schema(schema, handler)
 
 
 StorableText = _StorableText()
@@ -216,9 +221,7 @@ class InputSchema(BaseModel):
         cls, schema: CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         # What `_tighten` refuses, the schema says: the model's text holds no NUL character.
-        json_schema = handler(schema)
-        declare_nul_free(handler.resolve_ref_schema(json_schema))
-        return json_schema
+        return _nul_free_json_schema(schema, handler)
 
 
 class ErrorOut(BaseModel):

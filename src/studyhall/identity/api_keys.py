@@ -7,7 +7,6 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from studyhall.audit import service as audit
 from studyhall.core.clock import utcnow
 from studyhall.core.context import current_context
 from studyhall.core.errors import Forbidden, NotFound
@@ -16,6 +15,7 @@ from studyhall.core.security import (
     new_token,
 )
 from studyhall.identity import repository
+from studyhall.identity.account_audit import record_admin_change
 from studyhall.identity.credentials import revoke_access
 from studyhall.identity.errors import (
     FieldInvalid,
@@ -72,12 +72,11 @@ async def create_api_key(
     )
     session.add(api_key)
     await session.flush()
-    await audit.record(
+    await record_admin_change(
         session,
-        action="api_key.created",
-        actor_id=actor.id,
-        target_type="api_key",
-        target_id=api_key.id,
+        "api_key.created",
+        actor,
+        api_key,
         details={
             "name": data.name,
             "scopes": list(data.scopes),
@@ -106,11 +105,6 @@ async def revoke_api_key(session: AsyncSession, *, actor: User, key_id: uuid.UUI
     if service_user is not None:
         service_user.is_active = False
         revoke_access(service_user)
-    await audit.record(
-        session,
-        action="api_key.revoked",
-        actor_id=actor.id,
-        target_type="api_key",
-        target_id=api_key.id,
-        details={"name": api_key.name},
+    await record_admin_change(
+        session, "api_key.revoked", actor, api_key, details={"name": api_key.name}
     )

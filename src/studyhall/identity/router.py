@@ -347,14 +347,9 @@ async def get_user(
     """A user's public profile and enrolled course ids: for admins, and for a teacher of a course
     the user is enrolled in (404 otherwise)."""
     profile = await courses_service.public_profile(session, viewer=viewer, user_id=user_id)
-    user = profile.user
-    return PublicUserOut(
-        id=user.id,
-        username=user.username,
-        full_name=user.full_name,
-        role=user.role,
-        enrolled_course_ids=profile.enrolled_course_ids,
-    )
+    out = PublicUserOut.model_validate(profile.user)
+    out.enrolled_course_ids = profile.enrolled_course_ids
+    return out
 
 
 # /admin/users

@@ -37,7 +37,7 @@ from studyhall.core.ids import new_id
 from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.security import hash_token, new_token, verify_password
 from studyhall.identity import repository as users
-from studyhall.identity.account_audit import record_account_event
+from studyhall.identity.account_audit import record_account_event, record_admin_change
 from studyhall.identity.credentials import limit_per_address
 from studyhall.identity.errors import AccountDisabled
 from studyhall.identity.models import Role, User, new_user
@@ -328,13 +328,14 @@ async def _password_owner(
 async def _link(
     session: AsyncSession, *, user: User, identity: ExternalIdentity, how: str
 ) -> OAuthAccount:
+    """Link the identity to the account; `_open_session` sets the address it gave, at this
+    sign-in and every later one."""
     now = utcnow()
     account = OAuthAccount(
         provider=identity.provider,
         issuer=identity.issuer,
         subject=identity.subject,
         user_id=user.id,
-        email=identity.email,
         created_at=now,
     )
     session.add(account)
@@ -528,12 +529,11 @@ async def add_sso_domain(
         await session.flush()
     except IntegrityError:
         raise SSODomainTaken() from None
-    await audit.record(
+    await record_admin_change(
         session,
-        action="admin.sso_domain_added",
-        actor_id=actor.id,
-        target_type="sso_domain",
-        target_id=row.id,
+        "admin.sso_domain_added",
+        actor,
+        row,
         details={"domain": row.domain, "provider": row.provider},
     )
     return row
@@ -546,11 +546,6 @@ async def remove_sso_domain(session: AsyncSession, *, actor: User, domain_id: uu
         raise NotFound("SSO domain not found")
     await session.delete(row)
     await session.flush()
-    await audit.record(
-        session,
-        action="admin.sso_domain_removed",
-        actor_id=actor.id,
-        target_type="sso_domain",
-        target_id=domain_id,
-        details={"domain": row.domain},
+    await record_admin_change(
+        session, "admin.sso_domain_removed", actor, row, details={"domain": row.domain}
     )
