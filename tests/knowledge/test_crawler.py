@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from studyhall.config import KnowledgeSettings
 from studyhall.identity.models import User
 from studyhall.jobs.worker import Worker
 from studyhall.knowledge.crawler import (
@@ -31,7 +32,11 @@ OPEN = NetworkPolicy(allow_private=True)
 # The local portal by explicit exception: everything else private stays refused.
 LOCAL = NetworkPolicy(allowed_networks=(ipaddress.ip_network("127.0.0.1/32"),))
 CLOSED = NetworkPolicy()
-LIMITS = CrawlLimits(max_depth=2, max_pages=20, timeout_s=20, request_timeout_s=5)
+LIMITS = CrawlLimits.from_settings(
+    KnowledgeSettings(
+        crawl_max_depth=2, crawl_max_pages=20, crawl_timeout_s=20, crawl_request_timeout_s=5
+    )
+)
 
 INDEX = """<!doctype html><html><head><title>Portal curricular</title></head><body>
 <h1>Recursos</h1>
@@ -129,7 +134,9 @@ async def test_crawl_depth_and_source_metadata_override(site: HTTPSite) -> None:
     shallow = await crawl(
         site.url("/index.html"),
         policy=OPEN,
-        limits=CrawlLimits(max_depth=0, max_pages=20, timeout_s=20),
+        limits=CrawlLimits.from_settings(
+            KnowledgeSettings(crawl_max_pages=20, crawl_timeout_s=20), depth=0
+        ),
         defaults=Metadata(level="secondary", subject="science", language="es"),
     )
     assert shallow.pages_visited == 1
@@ -162,7 +169,11 @@ async def test_robots_txt_rules_per_rfc(site: HTTPSite) -> None:
 async def test_size_and_time_limits(site: HTTPSite) -> None:
     site.add("/huge.html", endless=True)
     site.add("/slow.html", body=b"<a href='/x.pdf'>x</a>", delay_s=3)
-    small = CrawlLimits(max_page_bytes=256 * 1024, timeout_s=10, request_timeout_s=5)
+    small = CrawlLimits.from_settings(
+        KnowledgeSettings(
+            crawl_max_page_bytes=256 * 1024, crawl_timeout_s=10, crawl_request_timeout_s=5
+        )
+    )
     with pytest.raises(CrawlError, match="larger than"):
         await crawl(site.url("/huge.html"), policy=OPEN, limits=small)
     with pytest.raises(CrawlError, match=r"time limit|ReadTimeout"):
@@ -171,7 +182,9 @@ async def test_size_and_time_limits(site: HTTPSite) -> None:
             policy=OPEN,
             # The crawl's own limit (1 s) ends it, whether robots.txt or the 3-second page is
             # still on its way when it runs out on a busy machine.
-            limits=CrawlLimits(timeout_s=1.0, request_timeout_s=10),
+            limits=CrawlLimits.from_settings(
+                KnowledgeSettings(crawl_timeout_s=1.0, crawl_request_timeout_s=10)
+            ),
         )
     with pytest.raises(CrawlError, match="larger than"):
         await download(site.url("/huge.html"), policy=OPEN, max_bytes=100_000, timeout_s=10)

@@ -189,8 +189,15 @@ def test_hybrid_is_reciprocal_rank_fusion_of_both_rankings() -> None:
     query = random_vectors(1, seed=4)[0]
     lexical = [i for i, _ in index.search("light energy", k=50, mode="bm25")]
     semantic = [i for i, _ in index.search("", query, k=50, mode="vector")]
-    fused = index.search(
-        "light energy", query, k=5, mode="hybrid", fusion="rrf", weights=(1.0, 2.0), rrf_k=60
+    fused = search_many(
+        [index],
+        "light energy",
+        query,
+        k=5,
+        mode="hybrid",
+        fusion="rrf",
+        weights=(1.0, 2.0),
+        rrf_k=60,
     )
     expected: dict[int, float] = {}
     for rank, item in enumerate(lexical, 1):
@@ -217,7 +224,7 @@ def test_default_hybrid_adds_standard_scores_of_both_lists() -> None:
         ((c, 0.3 * z_bm25[c] + 0.7 * z_cosine[c]) for c in range(len(DOCS))),
         key=lambda kv: (-kv[1], kv[0]),
     )[:5]
-    fused = index.search("light energy", query, k=5, lexical_share=0.3)
+    fused = search_many([index], "light energy", query, k=5, lexical_share=0.3)
     assert [i for i, _ in fused] == [i for i, _ in expected]
     assert [s for _, s in fused] == pytest.approx([s for _, s in expected], abs=1e-5)
 
@@ -252,16 +259,16 @@ def test_linear_fusion_is_a_convex_combination_of_scaled_scores() -> None:
     scale = lambda x: (x - x.min()) / (x.max() - x.min())  # noqa: E731
     combined = 0.3 * scale(lexical) + 0.7 * scale(semantic)
     expected = sorted(zip(candidates, combined, strict=True), key=lambda kv: (-kv[1], kv[0]))[:5]
-    fused = index.search("light energy", query, k=5, fusion="linear", alpha=0.3)
+    fused = search_many([index], "light energy", query, k=5, fusion="linear", alpha=0.3)
     assert [i for i, _ in fused] == [i for i, _ in expected]
     assert [s for _, s in fused] == pytest.approx([s for _, s in expected], abs=1e-6)
     # alpha=1 is BM25's order, alpha=0 the vectors' order.
-    assert [i for i, _ in index.search("light energy", query, k=3, fusion="linear", alpha=1.0)] == [
-        i for i, _ in index.search("light energy", k=3, mode="bm25")
-    ]
-    assert [i for i, _ in index.search("light", query, k=3, fusion="linear", alpha=0.0)] == [
-        i for i, _ in index.search("", query, k=3, mode="vector")
-    ]
+    assert [
+        i for i, _ in search_many([index], "light energy", query, k=3, fusion="linear", alpha=1.0)
+    ] == [i for i, _ in index.search("light energy", k=3, mode="bm25")]
+    assert [
+        i for i, _ in search_many([index], "light", query, k=3, fusion="linear", alpha=0.0)
+    ] == [i for i, _ in index.search("", query, k=3, mode="vector")]
     with pytest.raises(ValueError, match="fusion"):
         index.search("light", query, k=3, fusion="max")  # type: ignore[arg-type]
 

@@ -24,12 +24,15 @@ import unicodedata
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urljoin, urlsplit, urlunsplit
 from urllib.robotparser import RobotFileParser
 
 import httpx
 from selectolax.lexbor import LexborHTMLParser
+
+if TYPE_CHECKING:
+    from studyhall.config import KnowledgeSettings
 
 USER_AGENT = "StudyHallBot/1.0"
 ROBOTS_AGENT = "StudyHallBot"
@@ -386,12 +389,29 @@ def title_from_url(url: str) -> str:
 
 @dataclass(frozen=True)
 class CrawlLimits:
-    max_depth: int = 2
-    max_pages: int = 200
-    max_bytes: int = 50 * 1024 * 1024
-    max_page_bytes: int = 5 * 1024 * 1024
-    timeout_s: float = 60.0
-    request_timeout_s: float = 20.0
+    """How far a crawl may go; the values (and their defaults) are the crawl_* settings."""
+
+    max_depth: int
+    max_pages: int
+    max_bytes: int
+    max_page_bytes: int
+    timeout_s: float
+    request_timeout_s: float
+
+    @classmethod
+    def from_settings(
+        cls, knowledge: KnowledgeSettings, *, depth: int | None = None
+    ) -> CrawlLimits:
+        """The configured limits; a source's own `depth` may lower the configured one."""
+        max_depth = knowledge.crawl_max_depth
+        return cls(
+            max_depth=max_depth if depth is None else min(depth, max_depth),
+            max_pages=knowledge.crawl_max_pages,
+            max_bytes=knowledge.crawl_max_bytes,
+            max_page_bytes=knowledge.crawl_max_page_bytes,
+            timeout_s=knowledge.crawl_timeout_s,
+            request_timeout_s=knowledge.crawl_request_timeout_s,
+        )
 
 
 @dataclass(frozen=True)

@@ -350,26 +350,10 @@ class HybridIndex(Generic[K]):
         mode: Mode = "hybrid",
         *,
         fusion: Fusion = DEFAULT_FUSION,
-        lexical_share: float = DEFAULT_LEXICAL_SHARE,
-        weights: tuple[float, float] = DEFAULT_RRF_WEIGHTS,
-        rrf_k: int = DEFAULT_RRF_K,
-        alpha: float = DEFAULT_ALPHA,
-        depth: int = 100,
     ) -> list[tuple[K, float]]:
-        """Top-k (chunk_id, score): BM25 score, cosine, or fused score by mode (see search_many)."""
-        return search_many(
-            [self],
-            query_text,
-            query_vector,
-            k,
-            mode,
-            fusion=fusion,
-            lexical_share=lexical_share,
-            weights=weights,
-            rrf_k=rrf_k,
-            alpha=alpha,
-            depth=depth,
-        )
+        """Top-k (chunk_id, score): BM25 score, cosine, or fused score by mode (see search_many,
+        which also takes the fusions' weights)."""
+        return search_many([self], query_text, query_vector, k, mode, fusion=fusion)
 
     # --- internals used by search_many ---------------------------------------------------
     def _foreign_rows(

@@ -38,7 +38,6 @@ from studyhall.core.ids import new_id
 from studyhall.core.storage import LocalStorage
 from studyhall.jobs import service as jobs_service
 from studyhall.jobs.registry import JobContext, PermanentJobError
-from studyhall.jobs.service import enqueue
 from studyhall.knowledge import repository
 from studyhall.knowledge.chunking import Chunk as TextChunk
 from studyhall.knowledge.chunking import chunk_document
@@ -71,6 +70,7 @@ from studyhall.knowledge.service import (
     REINDEX,
     NewDocument,
     create_document,
+    enqueue_once,
 )
 
 log = structlog.get_logger(__name__)
@@ -316,12 +316,7 @@ async def reindex(ctx: JobContext) -> None:
         async with ctx.db.session() as session:
             stale = await repository.stale_document_ids(session, model=model, limit=_REINDEX_SWEEP)
             for document_id in stale:
-                await enqueue(
-                    session,
-                    kind=REINDEX,
-                    payload={"document_id": str(document_id)},
-                    dedupe_key=f"{REINDEX}:{document_id}",
-                )
+                await enqueue_once(session, REINDEX, "document_id", document_id)
         ctx.result = {"queued": len(stale), "model": model}
         return
     ctx.result = await reembed_document(
@@ -433,7 +428,6 @@ async def crawl_source(ctx: JobContext) -> None:
 
 async def _start_run(ctx: JobContext, run_id: uuid.UUID) -> _CrawlPlan | None:
     """Mark the run running and read what it crawls (None: the run or its source is gone)."""
-    knowledge = ctx.settings.knowledge
     async with ctx.db.session() as session:
         run = await repository.get_run(session, run_id)
         source = await repository.get_source(session, run.source_id) if run else None
@@ -441,22 +435,10 @@ async def _start_run(ctx: JobContext, run_id: uuid.UUID) -> _CrawlPlan | None:
             return None
         run.status = RunStatus.running
         run.started_at = run.started_at or utcnow()
-        depth = (
-            min(source.max_depth, knowledge.crawl_max_depth)
-            if source.max_depth is not None
-            else knowledge.crawl_max_depth
-        )
         return _CrawlPlan(
             source_id=source.id,
             url=source.url,
-            limits=CrawlLimits(
-                max_depth=depth,
-                max_pages=knowledge.crawl_max_pages,
-                max_bytes=knowledge.crawl_max_bytes,
-                max_page_bytes=knowledge.crawl_max_page_bytes,
-                timeout_s=knowledge.crawl_timeout_s,
-                request_timeout_s=knowledge.crawl_request_timeout_s,
-            ),
+            limits=CrawlLimits.from_settings(ctx.settings.knowledge, depth=source.max_depth),
             defaults=Metadata(level=source.level, subject=source.subject, language=source.language),
         )
 
@@ -538,21 +520,12 @@ async def ingest_reference(ctx: JobContext) -> None:
             reference = await repository.get_reference(session, reference_id)
             if reference is None:
                 return
-            filename = url.rsplit("/", 1)[-1].split("?", 1)[0] or "document.pdf"
             document, job = await create_document(
                 session,
                 storage=ctx.storage,
                 actor_id=None,
                 course_id=None,
-                new=NewDocument(
-                    data=fetched.content,
-                    filename=filename,
-                    title=reference.title,
-                    level=reference.level,
-                    subject=reference.subject,
-                    language=reference.language,
-                    reference_id=reference.id,
-                ),
+                new=NewDocument.of_reference(reference, fetched.content),
             )
             # Ingested once its document is ready; failed if the document fails.
             reference.document_id = document.id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -13,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.core.clock import utcnow
+from studyhall.core.listing import newest_first, where_given
 from studyhall.core.pagination import paginate
 from studyhall.knowledge.models import (
     Chunk,
@@ -25,33 +26,6 @@ from studyhall.knowledge.models import (
     Source,
     SyncRun,
 )
-
-R = TypeVar("R")
-
-# The admin and public lists (documents, sources, runs, references) all page newest first,
-# narrowed by the filters their callers were given.
-
-
-def _where_given(query: Select[R], *conditions: tuple[Any, object]) -> Select[R]:
-    """`query` narrowed to `column == value` for each (column, value) whose value is not None."""
-    for column, value in conditions:
-        if value is not None:
-            query = query.where(column == value)
-    return query
-
-
-async def _newest_first(
-    session: AsyncSession, query: Select[R], model: Any, *, limit: int, offset: int
-) -> tuple[list[R], int]:
-    """One page of `query`, the `model` rows created last first (the id breaks ties)."""
-    return await paginate(
-        session,
-        query,
-        order_by=[model.created_at.desc(), model.id.desc()],
-        limit=limit,
-        offset=offset,
-    )
-
 
 # ---------------------------------------------------------------------------- documents
 
@@ -82,8 +56,10 @@ async def list_documents(
 ) -> tuple[list[Document], int]:
     """A course's documents (or the library's when course_id is None), newest first."""
     scope = Document.course_id == course_id if course_id else Document.course_id.is_(None)
-    query = _where_given(select(Document).where(scope), (Document.status, status))
-    return await _newest_first(session, query, Document, limit=limit, offset=offset)
+    query = where_given(select(Document).where(scope), (Document.status, status))
+    return await paginate(
+        session, query, order_by=newest_first(Document), limit=limit, offset=offset
+    )
 
 
 async def same_content(
@@ -320,24 +296,34 @@ async def replace_links(
 # ---------------------------------------------------------------------------- library browsing
 
 
-def _library(level: str | None, subject: str | None, language: str | None) -> Select[Any]:
+@dataclass(frozen=True)
+class LibraryFilter:
+    """Which ready library documents to browse: each given field must match (in any case)."""
+
+    level: str | None = None
+    subject: str | None = None
+    language: str | None = None
+
+
+def _library(shelf: LibraryFilter) -> Select[Any]:
     query = select(Document).where(
         Document.course_id.is_(None), Document.status == DocumentStatus.ready
     )
-    if level is not None:
-        query = query.where(func.lower(Document.level) == level.lower())
-    if subject is not None:
-        query = query.where(func.lower(Document.subject) == subject.lower())
-    if language is not None:
-        query = query.where(func.lower(Document.language) == language.lower())
+    for column, value in (
+        (Document.level, shelf.level),
+        (Document.subject, shelf.subject),
+        (Document.language, shelf.language),
+    ):
+        if value is not None:
+            query = query.where(func.lower(column) == value.lower())
     return query
 
 
 async def library_facets(
-    session: AsyncSession, *, level: str | None, language: str | None
+    session: AsyncSession, shelf: LibraryFilter
 ) -> list[tuple[str | None, str | None, str | None, int]]:
     """(subject, level, language, count) of ready library documents."""
-    base = _library(level, None, language).subquery()
+    base = _library(shelf).subquery()
     rows = await session.execute(
         select(base.c.subject, base.c.level, base.c.language, func.count()).group_by(
             base.c.subject, base.c.level, base.c.language
@@ -347,17 +333,10 @@ async def library_facets(
 
 
 async def list_textbooks(
-    session: AsyncSession,
-    *,
-    level: str | None,
-    subject: str | None,
-    language: str | None,
-    search: str | None,
-    limit: int,
-    offset: int,
+    session: AsyncSession, shelf: LibraryFilter, *, search: str | None, limit: int, offset: int
 ) -> tuple[list[Document], int]:
-    """Ready library documents matching the filters, by title."""
-    query = _library(level, subject, language)
+    """Ready library documents matching the filter and whose title holds `search`, by title."""
+    query = _library(shelf)
     if search:
         escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(Document.title.ilike(f"%{escaped}%", escape="\\"))
@@ -390,7 +369,9 @@ async def list_sources(
     session: AsyncSession, *, limit: int, offset: int
 ) -> tuple[list[Source], int]:
     """Sources, newest first."""
-    return await _newest_first(session, select(Source), Source, limit=limit, offset=offset)
+    return await paginate(
+        session, select(Source), order_by=newest_first(Source), limit=limit, offset=offset
+    )
 
 
 async def sources_named(session: AsyncSession, name: str) -> list[Source]:
@@ -408,8 +389,10 @@ async def list_runs(
     session: AsyncSession, *, source_id: uuid.UUID | None, limit: int, offset: int
 ) -> tuple[list[SyncRun], int]:
     """A source's runs (every source's when None), newest first."""
-    query = _where_given(select(SyncRun), (SyncRun.source_id, source_id))
-    return await _newest_first(session, query, SyncRun, limit=limit, offset=offset)
+    query = where_given(select(SyncRun), (SyncRun.source_id, source_id))
+    return await paginate(
+        session, query, order_by=newest_first(SyncRun), limit=limit, offset=offset
+    )
 
 
 async def references_by_url(
@@ -465,7 +448,9 @@ async def list_references(
     offset: int,
 ) -> tuple[list[Reference], int]:
     """Discovered references, newest first."""
-    query = _where_given(
+    query = where_given(
         select(Reference), (Reference.source_id, source_id), (Reference.status, status)
     )
-    return await _newest_first(session, query, Reference, limit=limit, offset=offset)
+    return await paginate(
+        session, query, order_by=newest_first(Reference), limit=limit, offset=offset
+    )

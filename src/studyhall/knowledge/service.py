@@ -42,6 +42,7 @@ from studyhall.knowledge.models import (
     Source,
     SyncRun,
 )
+from studyhall.knowledge.repository import LibraryFilter
 from studyhall.knowledge.retrieval import Passage, chunk_keys_for, course_key, search
 from studyhall.knowledge.schemas import (
     DocumentUpdate,
@@ -230,6 +231,20 @@ class NewDocument:
     language: str | None = None
     reference_id: uuid.UUID | None = None
 
+    @classmethod
+    def of_reference(cls, reference: Reference, data: bytes) -> NewDocument:
+        """A discovered reference's download, named after the file its URL names, and described
+        by what the crawl found about it."""
+        return cls(
+            data=data,
+            filename=reference.url.rsplit("/", 1)[-1].split("?", 1)[0] or "document.pdf",
+            title=reference.title,
+            level=reference.level,
+            subject=reference.subject,
+            language=reference.language,
+            reference_id=reference.id,
+        )
+
 
 async def create_document(
     session: AsyncSession,
@@ -299,14 +314,17 @@ async def create_document(
     return document, job
 
 
+async def enqueue_once(session: AsyncSession, kind: str, key: str, target: uuid.UUID) -> Job:
+    """Queue the job `kind` for one object (`{key: target}`), unless one for it is pending:
+    then that job is answered."""
+    return await enqueue(
+        session, kind=kind, payload={key: str(target)}, dedupe_key=f"{kind}:{target}"
+    )
+
+
 async def reingest(session: AsyncSession, *, document: Document) -> Job:
     """Queue a fresh ingestion of a stored document (chunks are replaced when it finishes)."""
-    job = await enqueue(
-        session,
-        kind=INGEST,
-        payload={"document_id": str(document.id)},
-        dedupe_key=f"{INGEST}:{document.id}",
-    )
+    job = await enqueue_once(session, INGEST, "document_id", document.id)
     document.job_id = job.id
     if jobs_service.is_waiting(job):  # a run already in progress keeps its status
         document.status = DocumentStatus.queued
@@ -411,10 +429,10 @@ async def set_course_library(
 
 
 async def library_subjects(
-    session: AsyncSession, *, level: str | None, language: str | None
+    session: AsyncSession, *, level: str | None = None, language: str | None = None
 ) -> list[SubjectOut]:
     """Subjects of the ready library documents, with their levels and languages."""
-    facets = await repository.library_facets(session, level=level, language=language)
+    facets = await repository.library_facets(session, LibraryFilter(level=level, language=language))
     subjects: dict[str, dict[str, Any]] = {}
     for subject, lvl, lang, count in facets:
         name = subject or "other"
@@ -438,19 +456,17 @@ async def library_subjects(
 async def list_textbooks(
     session: AsyncSession,
     *,
-    level: str | None,
-    subject: str | None,
-    language: str | None,
-    search: str | None,
+    level: str | None = None,
+    subject: str | None = None,
+    language: str | None = None,
+    search: str | None = None,
     limit: int,
     offset: int,
 ) -> tuple[list[TextbookOut], int]:
     """Ready library documents by title."""
     rows, total = await repository.list_textbooks(
         session,
-        level=level,
-        subject=subject,
-        language=language,
+        LibraryFilter(level=level, subject=subject, language=language),
         search=search,
         limit=limit,
         offset=offset,
@@ -545,12 +561,7 @@ async def queue_reference(
     reference = await repository.get_reference(session, reference_id)
     if reference is None:
         raise NotFound("Reference not found", code="reference_not_found")
-    job = await enqueue(
-        session,
-        kind=INGEST_REFERENCE,
-        payload={"reference_id": str(reference.id)},
-        dedupe_key=f"{INGEST_REFERENCE}:{reference.id}",
-    )
+    job = await enqueue_once(session, INGEST_REFERENCE, "reference_id", reference.id)
     reference.status = ReferenceStatus.queued
     reference.error = None
     await session.flush()

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from studyhall.core.listing import newest_first, where_given
 from studyhall.core.pagination import paginate
 from studyhall.workspaces.models import CourseWorkspaceProfile, Workspace, WorkspaceStatus
 
@@ -86,17 +87,9 @@ async def page(
     limit: int,
     offset: int,
 ) -> tuple[list[Workspace], int]:
-    query = select(Workspace)
-    if status is not None:
-        query = query.where(Workspace.status == status)
-    if user_id is not None:
-        query = query.where(Workspace.user_id == user_id)
+    query = where_given(select(Workspace), (Workspace.status, status), (Workspace.user_id, user_id))
     return await paginate(
-        session,
-        query,
-        order_by=[Workspace.created_at.desc(), Workspace.id.desc()],
-        limit=limit,
-        offset=offset,
+        session, query, order_by=newest_first(Workspace), limit=limit, offset=offset
     )
 
 

