@@ -153,21 +153,13 @@ async def _claim(
 
 
 def _spec(workspace: Workspace, settings: Settings) -> WorkspaceSpec:
-    config = settings.workspaces
-    profile = config.profile(workspace.profile)
     return WorkspaceSpec(
         workspace_id=workspace.id,
         user_id=workspace.user_id,
         scope=workspace.scope,
         token=workspace.token,
         base_url=proxy_path(workspace.id),
-        image=profile.image,
-        command=profile.command,
-        port=profile.port,
-        memory_mb=config.memory_mb,
-        cpus=config.cpus,
-        pids_limit=config.pids_limit,
-        start_timeout_s=config.start_timeout_s,
+        profile=settings.workspaces.profile(workspace.profile),
     )
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from studyhall.config import WorkspaceProfile
 
 # The environment variables a workspace reads its secret from (JupyterLab reads the second).
 TOKEN_ENV = ("STUDYHALL_WORKSPACE_TOKEN", "JUPYTER_TOKEN")
@@ -13,7 +16,9 @@ TOKEN_ENV = ("STUDYHALL_WORKSPACE_TOKEN", "JUPYTER_TOKEN")
 
 @dataclass(frozen=True)
 class WorkspaceSpec:
-    """What to start: whose workspace, with which image or command, behind which base URL."""
+    """What to start: whose workspace, with which image or command (its profile), behind which
+    base URL. The limits every workspace shares (memory, CPUs, processes, start timeout) are the
+    backend's settings."""
 
     workspace_id: uuid.UUID
     user_id: uuid.UUID
@@ -22,13 +27,7 @@ class WorkspaceSpec:
     token: str
     # The proxy's path prefix (/workspaces/<id>/); the workspace serves under it.
     base_url: str
-    image: str | None
-    command: list[str] | None
-    port: int | None
-    memory_mb: int
-    cpus: float
-    pids_limit: int
-    start_timeout_s: float
+    profile: WorkspaceProfile
 
     def environment(self, port: int, home: str) -> dict[str, str]:
         """Variables every workspace gets."""
@@ -44,10 +43,10 @@ class WorkspaceSpec:
 
     def argv(self, port: int, home: str) -> list[str] | None:
         """The command with {port}, {base_url} and {home} filled in."""
-        if not self.command:
+        if not self.profile.command:
             return None
         values = {"port": str(port), "base_url": self.base_url, "home": home}
-        return [part.format_map(values) for part in self.command]
+        return [part.format_map(values) for part in self.profile.command]
 
 
 @dataclass(frozen=True)

@@ -88,14 +88,14 @@ class DockerBackend:
 
     def _container_body(self, spec: WorkspaceSpec, volume: str) -> dict[str, Any]:
         config = self.settings
-        port = spec.port or config.container_port
+        port = spec.profile.port or config.container_port
         home = config.container_home
-        memory = spec.memory_mb * 1024 * 1024
+        memory = config.memory_mb * 1024 * 1024
         host: dict[str, Any] = {
             "Memory": memory,
             "MemorySwap": memory,
-            "NanoCpus": int(spec.cpus * 1e9),
-            "PidsLimit": spec.pids_limit,
+            "NanoCpus": int(config.cpus * 1e9),
+            "PidsLimit": config.pids_limit,
             "CapDrop": ["ALL"],
             "SecurityOpt": ["no-new-privileges"],
             "ReadonlyRootfs": True,
@@ -110,7 +110,7 @@ class DockerBackend:
         else:
             host["PortBindings"] = {f"{port}/tcp": [{"HostIp": _LOOPBACK, "HostPort": ""}]}
         body: dict[str, Any] = {
-            "Image": spec.image,
+            "Image": spec.profile.image,
             "Env": [f"{k}={v}" for k, v in spec.environment(port, home).items()],
             "User": config.container_user,
             "WorkingDir": home,
@@ -141,9 +141,11 @@ class DockerBackend:
         name = f"studyhall-ws-{spec.workspace_id}"
         # A leftover of an earlier start of this workspace (the home volume stays).
         await self._checked("DELETE", f"/containers/{name}?force=true", 204, 404)
-        image = await self._call("GET", f"/images/{spec.image}/json")
+        image = await self._call("GET", f"/images/{spec.profile.image}/json")
         if image.status_code == 404:
-            raise WorkspaceStartFailed(f"The image {spec.image!r} is not on the container engine")
+            raise WorkspaceStartFailed(
+                f"The image {spec.profile.image!r} is not on the container engine"
+            )
         volume = _volume_name(spec)
         await self._ensure_volume(volume, spec)
         created = await self._checked(
@@ -156,16 +158,16 @@ class DockerBackend:
         try:
             await self._checked("POST", f"/containers/{container_id}/start", 204, 304)
             info = (await self._checked("GET", f"/containers/{container_id}/json", 200)).json()
-            url = self._address(info, spec.port or self.settings.container_port)
+            url = self._address(info, spec.profile.port or self.settings.container_port)
 
             async def alive() -> bool:
                 return await self.status(container_id) == BackendState.running
 
             if not await wait_until_serving(
-                url + spec.base_url, timeout_s=spec.start_timeout_s, still_alive=alive
+                url + spec.base_url, timeout_s=self.settings.start_timeout_s, still_alive=alive
             ):
                 raise WorkspaceStartFailed(
-                    f"The workspace did not answer within {spec.start_timeout_s:.0f} s"
+                    f"The workspace did not answer within {self.settings.start_timeout_s:.0f} s"
                 )
         except BaseException:
             await self.stop(container_id)

@@ -82,9 +82,9 @@ class ProcessBackend:
         if not argv:
             raise WorkspaceStartFailed("No command is configured for the process backend")
         limits = {
-            "memory_mb": spec.memory_mb,
+            "memory_mb": self.settings.memory_mb,
             # Per user: only a dedicated user's processes can be counted this way.
-            "max_processes": spec.pids_limit if account is not None else None,
+            "max_processes": self.settings.pids_limit if account is not None else None,
             "uid": account.pw_uid if account is not None else None,
             "gid": account.pw_gid if account is not None else None,
         }
@@ -123,13 +123,13 @@ class ProcessBackend:
             return proc.returncode is None
 
         if not await wait_until_serving(
-            url + spec.base_url, timeout_s=spec.start_timeout_s, still_alive=alive
+            url + spec.base_url, timeout_s=self.settings.start_timeout_s, still_alive=alive
         ):
             # Read before stopping it, which gives every workspace an exit status.
             exited = proc.returncode
             await self.stop(str(proc.pid))
             raise WorkspaceStartFailed(
-                f"The workspace did not answer within {spec.start_timeout_s:.0f} s"
+                f"The workspace did not answer within {self.settings.start_timeout_s:.0f} s"
                 if exited is None
                 else f"The workspace exited with status {exited} while starting"
             )
