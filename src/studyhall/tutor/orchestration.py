@@ -46,7 +46,7 @@ from studyhall.tutor import repository, service
 from studyhall.tutor.citations import Renumbering, renumber, renumbered_passages
 from studyhall.tutor.leakcheck import OPEN, Guard, Leak, guard_for, refusal
 from studyhall.tutor.models import Message, MessageRole
-from studyhall.tutor.prompts import BuiltPrompt, HistoryItem, build_prompt
+from studyhall.tutor.prompts import BuiltPrompt, build_prompt
 from studyhall.tutor.providers.base import (
     ChatMessage,
     Completion,
@@ -81,7 +81,7 @@ class Turn:
     course_id: uuid.UUID | None
     question: str
     hint_level: int
-    history: list[HistoryItem]
+    history: list[ChatMessage]
     passages: list[SourcePassage]
     guide: str | None
     system_prompt: ActivePrompt | None
@@ -277,12 +277,23 @@ class _Material:
     """What the read phase of an answer found."""
 
     course_id: uuid.UUID | None
-    history: list[HistoryItem]
+    history: list[ChatMessage]
     first_message: bool
     guide: str | None
     system_prompt: ActivePrompt | None
     guard: Guard
     passages: list[SourcePassage]
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as it arrives: who asks, in which session (None: a new one, in `course_id`)
+    and what. Built once where the request comes in and passed down to the read phase."""
+
+    user: User
+    chat_id: uuid.UUID | None
+    course_id: uuid.UUID | None
+    content: str
 
 
 async def prepare(
@@ -296,6 +307,24 @@ async def prepare(
     idempotency_key: str | None = None,
     new_chat_id: uuid.UUID | None = None,
 ) -> Turn:
+    """`prepare_question` for the question given by its parts (the pages, the dialects)."""
+    return await prepare_question(
+        db,
+        settings,
+        Question(user, chat_id, course_id, content),
+        idempotency_key=idempotency_key,
+        new_chat_id=new_chat_id,
+    )
+
+
+async def prepare_question(
+    db: Database,
+    settings: Settings,
+    question: Question,
+    *,
+    idempotency_key: str | None = None,
+    new_chat_id: uuid.UUID | None = None,
+) -> Turn:
     """Gather the material and hold the tokens; raises 404/403/402/429 before any model call.
 
     `chat_id` None starts a new session in `course_id` (the one-call form); it is created in
@@ -303,12 +332,11 @@ async def prepare(
     `new_chat_id` when a client names its sessions itself.
     """
     async with db.session(write=False) as session:
-        material = await _read_material(
-            session, settings, user=user, chat_id=chat_id, course_id=course_id, content=content
-        )
+        material = await _read_material(session, settings, question)
+    user, content = question.user, question.content
     turn = Turn(
         user=user,
-        chat_id=chat_id or new_chat_id or new_id(),
+        chat_id=question.chat_id or new_chat_id or new_id(),
         course_id=material.course_id,
         question=content,
         hint_level=max(1, min(5, user.hint_level)),
@@ -320,7 +348,7 @@ async def prepare(
         prompt=None,  # type: ignore[arg-type]  # built just below
         max_tokens=settings.llm.max_tokens,
         settings=settings,
-        create_chat=chat_id is None,
+        create_chat=question.chat_id is None,
         chat_title=service.title_from(content) if material.first_message else None,
         idempotency_key=idempotency_key,
     )
@@ -331,16 +359,11 @@ async def prepare(
 
 
 async def _read_material(
-    session: AsyncSession,
-    settings: Settings,
-    *,
-    user: User,
-    chat_id: uuid.UUID | None,
-    course_id: uuid.UUID | None,
-    content: str,
+    session: AsyncSession, settings: Settings, question: Question
 ) -> _Material:
     """The read phase: the session (its history and system prompt with it), the course and
     its guide, the quiz guard and the retrieved passages; 404/403 on the way."""
+    user, chat_id, course_id = question.user, question.chat_id, question.course_id
     prompt_id: uuid.UUID | None = None
     if chat_id is not None:
         context = await repository.answer_context(
@@ -352,7 +375,7 @@ async def _read_material(
             raise service.ChatSessionNotFound()
         course_id, prompt_id = context.course_id, context.prompt_id
         history = [
-            HistoryItem(m.role.value, m.content)
+            ChatMessage("user" if m.role == MessageRole.user else "assistant", m.content)
             for m in context.history
             if m.finish_reason not in ("interrupted",)
         ]
@@ -370,7 +393,11 @@ async def _read_material(
         system_prompt = await active_for(session, course_id=course_id)
     guard = await guard_for(session, user=user, course_id=course_id)
     found = await knowledge.retrieve(
-        session, course_id=course_id, query=content, k=settings.llm.retrieval_k, settings=settings
+        session,
+        course_id=course_id,
+        query=question.content,
+        k=settings.llm.retrieval_k,
+        settings=settings,
     )
     return _Material(
         course_id=course_id,
@@ -417,31 +444,24 @@ async def begin(
     db: Database,
     settings: Settings,
     limiter: RateLimiter,
+    question: Question,
     *,
-    user: User,
-    chat_id: uuid.UUID | None,
-    course_id: uuid.UUID | None,
-    content: str,
     idempotency_key: str | None,
 ) -> Turn | Replay:
     """A question's first steps: the first answer again for a retried key (neither counted nor
-    held again), else the per-user limit, then `prepare`."""
-    if idempotency_key is not None and chat_id is not None:
+    held again), else the per-user limit, then `prepare_question`."""
+    if idempotency_key is not None and question.chat_id is not None:
         replay = await earlier_answer(
-            db, user=user, chat_id=chat_id, content=content, idempotency_key=idempotency_key
+            db,
+            user=question.user,
+            chat_id=question.chat_id,
+            content=question.content,
+            idempotency_key=idempotency_key,
         )
         if replay is not None:
             return replay
-    await rate_limit(limiter, settings, user)
-    return await prepare(
-        db,
-        settings,
-        user=user,
-        chat_id=chat_id,
-        course_id=course_id,
-        content=content,
-        idempotency_key=idempotency_key,
-    )
+    await rate_limit(limiter, settings, question.user)
+    return await prepare_question(db, settings, question, idempotency_key=idempotency_key)
 
 
 def _lower_level(level: int, attempt: int) -> int:

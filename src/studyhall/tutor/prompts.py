@@ -99,12 +99,6 @@ def hint_instructions(level: int) -> str:
 
 
 @dataclass(frozen=True)
-class HistoryItem:
-    role: str
-    content: str
-
-
-@dataclass(frozen=True)
 class BuiltPrompt:
     messages: list[ChatMessage]
     passages: list[SourcePassage]
@@ -164,9 +158,9 @@ def material_block(passages: Sequence[SourcePassage], nonce: str) -> str:
     return "\n\n".join(blocks)
 
 
-def trim_history(history: Sequence[HistoryItem], budget: int) -> list[HistoryItem]:
+def trim_history(history: Sequence[ChatMessage], budget: int) -> list[ChatMessage]:
     """The most recent turns that fit the budget, oldest first."""
-    kept: list[HistoryItem] = []
+    kept: list[ChatMessage] = []
     used = 0
     for item in reversed(history):
         cost = estimate_tokens(item.content) + 4
@@ -185,7 +179,7 @@ def build_prompt(
     *,
     question: str,
     passages: Sequence[SourcePassage],
-    history: Sequence[HistoryItem],
+    history: Sequence[ChatMessage],
     system_prompt: str | None,
     guide: str | None,
     hint_level: int,
@@ -205,8 +199,7 @@ def build_prompt(
         )
     ]
     turns = trim_history(history, history_budget)
-    for item in turns:
-        messages.append(ChatMessage("user" if item.role == "user" else "assistant", item.content))
+    messages.extend(turns)
     messages.append(
         ChatMessage(
             "user", f"{material_block(kept, nonce)}\n\nThe student's question:\n{question.strip()}"

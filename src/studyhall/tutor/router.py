@@ -26,7 +26,6 @@ from studyhall.identity.dependencies import (
     CurrentUser,
     SettingsDep,
 )
-from studyhall.identity.models import User
 from studyhall.tutor import (
     orchestration,
     prompt_records,
@@ -100,12 +99,9 @@ def _wants_stream(request: Request) -> bool:
 
 async def _answer(
     request: Request,
-    user: User,
     provider: Provider,
+    question: orchestration.Question,
     *,
-    chat_id: uuid.UUID | None,
-    course_id: uuid.UUID | None,
-    content: str,
     idempotency_key: str | None,
 ) -> Response | MessageOut:
     result = await streaming.answer(
@@ -113,11 +109,8 @@ async def _answer(
         request.app.state.settings,
         request.app.state.limiter,
         provider,
+        question,
         stream=_wants_stream(request),
-        user=user,
-        chat_id=chat_id,
-        course_id=course_id,
-        content=content,
         idempotency_key=idempotency_key,
     )
     if isinstance(result, orchestration.Replay):
@@ -271,11 +264,8 @@ async def post_message(
     """
     return await _answer(
         request,
-        user,
         provider,
-        chat_id=session_id,
-        course_id=None,
-        content=body.content,
+        orchestration.Question(user=user, chat_id=session_id, course_id=None, content=body.content),
         idempotency_key=idempotency_key,
     )
 
@@ -291,11 +281,10 @@ async def chat(
     """One call: ask in an existing session, or (no `session_id`) in a new one in `course_id`."""
     return await _answer(
         request,
-        user,
         provider,
-        chat_id=body.session_id,
-        course_id=body.course_id,
-        content=body.content,
+        orchestration.Question(
+            user=user, chat_id=body.session_id, course_id=body.course_id, content=body.content
+        ),
         idempotency_key=idempotency_key if body.session_id is not None else None,
     )
 

@@ -17,7 +17,6 @@ generated so far are charged.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
@@ -29,10 +28,10 @@ from pydantic import BaseModel
 from studyhall.config import Settings
 from studyhall.core.db import Database
 from studyhall.core.ratelimit import RateLimiter
-from studyhall.identity.models import User
 from studyhall.tutor.orchestration import (
     Outcome,
     Progress,
+    Question,
     Replay,
     Turn,
     begin,
@@ -174,12 +173,9 @@ async def answer(
     settings: Settings,
     limiter: RateLimiter,
     provider: Provider,
+    question: Question,
     *,
     stream: bool,
-    user: User,
-    chat_id: uuid.UUID | None,
-    course_id: uuid.UUID | None,
-    content: str,
     idempotency_key: str | None,
 ) -> MessageOut | Replay | EventSourceResponse:
     """Answer a question as JSON or as a stream; a replayed JSON answer comes back as `Replay`.
@@ -187,14 +183,7 @@ async def answer(
     A stream cannot be replayed, so an Idempotency-Key applies to JSON answers only.
     """
     turn = await begin(
-        db,
-        settings,
-        limiter,
-        user=user,
-        chat_id=chat_id,
-        course_id=course_id,
-        content=content,
-        idempotency_key=None if stream else idempotency_key,
+        db, settings, limiter, question, idempotency_key=None if stream else idempotency_key
     )
     if isinstance(turn, Replay):
         return turn
