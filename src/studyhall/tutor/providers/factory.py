@@ -74,24 +74,25 @@ class FallbackProvider(Provider):
 
 
 def _single(
+    llm: LLMSettings,
     kind: str,
     *,
     base_url: str | None,
     model: str | None,
     api_key: str | None,
-    timeout_s: float,
-    max_retries: int,
     name: str,
     embedder: Embedder | None = None,
 ) -> Provider:
+    """One model of kind `kind` at its endpoint; the call limits (`timeout_s`, `max_retries`)
+    are the settings' own, the same for the primary and the fallback."""
     if kind == "offline":
         return OfflineProvider(model=model or "studyhall-offline", name=name, embedder=embedder)
     return OpenAICompatProvider(
         base_url=base_url,
         model=model or "gpt-4o-mini",
         api_key=api_key,
-        timeout_s=timeout_s,
-        max_retries=max_retries,
+        timeout_s=llm.timeout_s,
+        max_retries=llm.max_retries,
         name=name,
     )
 
@@ -102,24 +103,22 @@ def build_provider(llm: LLMSettings, *, embedder: Embedder | None = None) -> Pro
     `embedder` (search's model) lets the offline provider read passages in another language.
     """
     primary = _single(
+        llm,
         llm.provider,
         base_url=llm.base_url,
         model=llm.model,
         api_key=llm.api_key,
-        timeout_s=llm.timeout_s,
-        max_retries=llm.max_retries,
         name=llm.provider,
         embedder=embedder,
     )
     if llm.fallback_provider is None:
         return primary
     fallback = _single(
+        llm,
         llm.fallback_provider,
         base_url=llm.fallback_base_url or llm.base_url,
         model=llm.fallback_model,
         api_key=llm.fallback_api_key,
-        timeout_s=llm.timeout_s,
-        max_retries=llm.max_retries,
         name=f"{llm.fallback_provider}-fallback",
         embedder=embedder,
     )
