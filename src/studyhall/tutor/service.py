@@ -132,8 +132,8 @@ async def list_sessions(
     *,
     user: User,
     course_id: uuid.UUID | None,
-    library_only: bool,
-    search: str | None,
+    library_only: bool = False,
+    search: str | None = None,
     limit: int,
     offset: int,
 ) -> Page[ChatSessionOut]:
