@@ -5,22 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Request
 
 from studyhall.core.db import SessionDep
 from studyhall.core.errors import Forbidden
 from studyhall.core.openapi import answers
 from studyhall.core.storage import LocalStorage
-from studyhall.identity.dependencies import (
-    CurrentUser,
-    DatabaseDep,
-    SettingsDep,
-    admin_key_header,
-    api_key_header,
-    get_current_user,
-    oauth2_scheme,
-)
-from studyhall.identity.models import Role, User
+from studyhall.identity.dependencies import CallerInOwnSession, CurrentUser
+from studyhall.identity.models import Role
 from studyhall.video import service
 from studyhall.video.models import Video
 
@@ -81,19 +73,7 @@ async def get_storage(request: Request) -> LocalStorage:
 StorageDep = Annotated[LocalStorage, Depends(get_storage)]
 
 
-@answers(401, 403)
-async def uploader(
-    request: Request,
-    db: DatabaseDep,
-    settings: SettingsDep,
-    token: Annotated[str | None, Security(oauth2_scheme)],
-    api_key: Annotated[str | None, Security(api_key_header)],
-    admin_key: Annotated[str | None, Security(admin_key_header)],
-) -> User:
-    """The caller of a tus request, read in a short read-only unit of work: a PATCH streams its
-    body for a long time and must not hold a database transaction (SQLite's write lock) open."""
-    async with db.session(write=False) as session:
-        return await get_current_user(request, session, settings, token, api_key, admin_key)
-
-
-Uploader = Annotated[User, Depends(uploader)]
+# The caller of a tus request, read in a short read-only unit of work of its own: a PATCH
+# streams its body for a long time and must not hold a database transaction (SQLite's write
+# lock) open.
+Uploader = CallerInOwnSession
