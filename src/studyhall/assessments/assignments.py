@@ -91,14 +91,18 @@ async def list_assignments(
     *,
     course_id: uuid.UUID,
     student_id: uuid.UUID | None,
-    limit: int,
-    offset: int,
+    limit: int = 20,
+    offset: int = 0,
+    page: Pagination | None = None,
 ) -> Page[AssignmentOut]:
-    """A course's assignments with their counts."""
+    """A course's assignments with their counts (the window is `page`, or `limit` and
+    `offset` where the caller has them apart)."""
+    if page is None:
+        page = window(limit, offset)
     rows, total = await repository.list_assignments(
-        session, course_id=course_id, student_id=student_id, limit=limit, offset=offset
+        session, course_id=course_id, student_id=student_id, page=page
     )
-    return page_of(rows, total, window(limit, offset), lambda row: _assignment_out(*row))
+    return page_of(rows, total, page, lambda row: _assignment_out(*row))
 
 
 async def assignments_for_viewer(
@@ -106,9 +110,7 @@ async def assignments_for_viewer(
 ) -> Page[AssignmentOut]:
     """A course's assignments with everyone's counts for its teachers, a student's own else."""
     _, whose = await whose_work(session, viewer=viewer, course_id=course.id)
-    return await list_assignments(
-        session, course_id=course.id, student_id=whose, limit=page.limit, offset=page.offset
-    )
+    return await list_assignments(session, course_id=course.id, student_id=whose, page=page)
 
 
 async def get_assignment(session: AsyncSession, assignment_id: uuid.UUID) -> Assignment | None:

@@ -262,14 +262,18 @@ async def list_attempts(
     *,
     quiz: Quiz,
     student_id: uuid.UUID | None,
-    limit: int,
-    offset: int,
+    limit: int = 20,
+    offset: int = 0,
+    page: Pagination | None = None,
 ) -> Page[AttemptOut]:
-    """Attempts at a quiz: a student's own, or everyone's for the owner."""
+    """Attempts at a quiz: a student's own, or everyone's for the owner (the window is `page`,
+    or `limit` and `offset` where the caller has them apart)."""
+    if page is None:
+        page = window(limit, offset)
     rows, total = await repository.list_attempts(
-        session, quiz_id=quiz.id, student_id=student_id, limit=limit, offset=offset
+        session, quiz_id=quiz.id, student_id=student_id, page=page
     )
-    return page_of(rows, total, window(limit, offset), _attempt_out)
+    return page_of(rows, total, page, _attempt_out)
 
 
 async def attempts_for_viewer(
@@ -284,9 +288,7 @@ async def attempts_for_viewer(
     _, whose = await whose_work(
         session, viewer=viewer, course_id=quiz.course_id, student_id=student_id
     )
-    return await list_attempts(
-        session, quiz=quiz, student_id=whose, limit=page.limit, offset=page.offset
-    )
+    return await list_attempts(session, quiz=quiz, student_id=whose, page=page)
 
 
 async def attempt_detail(

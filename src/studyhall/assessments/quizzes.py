@@ -32,7 +32,7 @@ from studyhall.assessments.timing import open_unexpired
 from studyhall.core.clock import utcnow
 from studyhall.core.errors import Unprocessable
 from studyhall.core.ids import new_id
-from studyhall.core.pagination import page_of, window
+from studyhall.core.pagination import Pagination, page_of, window
 from studyhall.core.schemas import Page
 from studyhall.courses import service as courses
 from studyhall.identity.models import User
@@ -138,14 +138,18 @@ async def list_quizzes(
     *,
     course_id: uuid.UUID,
     lesson_id: uuid.UUID | None = None,
-    limit: int,
-    offset: int,
+    limit: int = 20,
+    offset: int = 0,
+    page: Pagination | None = None,
 ) -> Page[QuizSummary]:
-    """A course's quizzes, or those of one of its lessons (no questions)."""
+    """A course's quizzes, or those of one of its lessons (no questions); the window is
+    `page`, or `limit` and `offset` where the caller has them apart."""
+    if page is None:
+        page = window(limit, offset)
     rows, total = await repository.list_quizzes(
-        session, course_id=course_id, lesson_id=lesson_id, limit=limit, offset=offset
+        session, course_id=course_id, lesson_id=lesson_id, page=page
     )
-    return page_of(rows, total, window(limit, offset), QuizSummary.model_validate)
+    return page_of(rows, total, page, QuizSummary.model_validate)
 
 
 async def quiz_for_owner(session: AsyncSession, *, quiz: Quiz) -> QuizOwnerOut:

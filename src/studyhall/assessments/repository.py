@@ -17,7 +17,7 @@ from studyhall.assessments.models import (
     QuizAttempt,
     Submission,
 )
-from studyhall.core.pagination import paginate, paginate_rows
+from studyhall.core.pagination import Pagination, paginate, paginate_rows
 
 # ---------------------------------------------------------------- quizzes
 
@@ -32,8 +32,7 @@ async def list_quizzes(
     *,
     course_id: uuid.UUID,
     lesson_id: uuid.UUID | None = None,
-    limit: int,
-    offset: int,
+    page: Pagination,
 ) -> tuple[list[Quiz], int]:
     """A course's quizzes (or one lesson's), oldest first; practice tests are the tutor's."""
     course_quizzes = [Quiz.course_id == course_id, Quiz.practice_for.is_(None)]
@@ -43,8 +42,8 @@ async def list_quizzes(
         session,
         select(Quiz).where(*course_quizzes),
         order_by=[Quiz.created_at, Quiz.id],
-        limit=limit,
-        offset=offset,
+        limit=page.limit,
+        offset=page.offset,
     )
 
 
@@ -174,8 +173,7 @@ async def list_attempts(
     *,
     quiz_id: uuid.UUID,
     student_id: uuid.UUID | None,
-    limit: int,
-    offset: int,
+    page: Pagination,
 ) -> tuple[list[QuizAttempt], int]:
     """Attempts at a quiz, newest first; one student's when student_id is given."""
     conditions = [QuizAttempt.quiz_id == quiz_id]
@@ -185,8 +183,8 @@ async def list_attempts(
         session,
         select(QuizAttempt).where(*conditions),
         order_by=[QuizAttempt.started_at.desc(), QuizAttempt.id.desc()],
-        limit=limit,
-        offset=offset,
+        limit=page.limit,
+        offset=page.offset,
     )
 
 
@@ -221,8 +219,7 @@ async def list_assignments(
     *,
     course_id: uuid.UUID,
     student_id: uuid.UUID | None,
-    limit: int,
-    offset: int,
+    page: Pagination,
 ) -> tuple[list[tuple[Assignment, int, int]], int]:
     """A course's assignments by due date with (submitted, graded) counts, all or one student's."""
     counts = _counts_query(student_id)
@@ -237,8 +234,8 @@ async def list_assignments(
             Assignment.created_at,
             Assignment.id,
         ],
-        limit=limit,
-        offset=offset,
+        limit=page.limit,
+        offset=page.offset,
         count_query=select(Assignment.id).where(Assignment.course_id == course_id),
     )
     return [(r[0], int(r[1]), int(r[2])) for r in rows], total
@@ -318,8 +315,7 @@ async def list_submissions(
     assignment_id: uuid.UUID,
     student_id: uuid.UUID | None,
     current_only: bool,
-    limit: int,
-    offset: int,
+    page: Pagination,
 ) -> tuple[list[Submission], int]:
     """Submissions of an assignment, newest first."""
     conditions: list[ColumnElement[bool]] = [Submission.assignment_id == assignment_id]
@@ -331,8 +327,8 @@ async def list_submissions(
         session,
         select(Submission).where(and_(*conditions)),
         order_by=[Submission.submitted_at.desc(), Submission.version.desc(), Submission.id],
-        limit=limit,
-        offset=offset,
+        limit=page.limit,
+        offset=page.offset,
     )
 
 

@@ -83,9 +83,7 @@ async def list_quizzes(
     ] = None,
 ) -> Page[QuizSummary]:
     """The course's quizzes (enrolled students, owner, admin), or one lesson's."""
-    return await service.list_quizzes(
-        session, course_id=course.id, lesson_id=lesson_id, limit=page.limit, offset=page.offset
-    )
+    return await service.list_quizzes(session, course_id=course.id, lesson_id=lesson_id, page=page)
 
 
 @router.get("/lessons/{lesson_id}/quizzes")
@@ -94,11 +92,7 @@ async def lesson_quizzes(
 ) -> Page[QuizSummary]:
     """The quizzes of a lesson (enrolled students, the course's teachers, admin)."""
     return await service.list_quizzes(
-        session,
-        course_id=lesson.course_id,
-        lesson_id=lesson.id,
-        limit=page.limit,
-        offset=page.offset,
+        session, course_id=lesson.course_id, lesson_id=lesson.id, page=page
     )
 
 

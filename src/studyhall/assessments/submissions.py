@@ -144,23 +144,26 @@ async def list_submissions(
     student_id: uuid.UUID | None,
     owner_view: bool,
     history: bool,
-    limit: int,
-    offset: int,
+    limit: int = 20,
+    offset: int = 0,
+    page: Pagination | None = None,
 ) -> SubmissionsPage:
-    """Submissions with the assignment's counts: a student's own history, or the owner's view."""
+    """Submissions with the assignment's counts: a student's own history, or the owner's view
+    (the window is `page`, or `limit` and `offset` where the caller has them apart)."""
+    if page is None:
+        page = window(limit, offset)
     rows, total = await repository.list_submissions(
         session,
         assignment_id=assignment.id,
         student_id=student_id,
         current_only=owner_view and not history,
-        limit=limit,
-        offset=offset,
+        page=page,
     )
     view = await assignment_view(
         session, assignment=assignment, student_id=None if owner_view else student_id
     )
-    page = page_of(rows, total, window(limit, offset), SubmissionOut.model_validate)
-    return SubmissionsPage(**dict(page), assignment=view)
+    found = page_of(rows, total, page, SubmissionOut.model_validate)
+    return SubmissionsPage(**dict(found), assignment=view)
 
 
 async def submissions_for_viewer(
@@ -183,8 +186,7 @@ async def submissions_for_viewer(
         student_id=whose,
         owner_view=teacher,
         history=history,
-        limit=page.limit,
-        offset=page.offset,
+        page=page,
     )
 
 
