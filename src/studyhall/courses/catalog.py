@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.core.errors import Forbidden, Unprocessable
-from studyhall.core.pagination import page_of, window
+from studyhall.core.pagination import Pagination, page_of, window
 from studyhall.core.schemas import Page
 from studyhall.courses import repository
 from studyhall.courses.audit_log import audit_course
@@ -18,6 +19,7 @@ from studyhall.courses.errors import CourseCodeTaken, InvalidTeacher
 from studyhall.courses.hooks import course_deletion_hooks
 from studyhall.courses.models import Course, Visibility
 from studyhall.courses.outline import module_out
+from studyhall.courses.repository import CourseFilter
 from studyhall.courses.schemas import (
     CourseCreate,
     CourseDetail,
@@ -134,35 +136,44 @@ async def delete_course(session: AsyncSession, *, actor: User, course: Course) -
     await audit_course(session, actor, course, "course.deleted", {"code": course.code})
 
 
-async def list_courses(
-    session: AsyncSession,
-    *,
-    viewer: User | None,
-    teacher_id: uuid.UUID | None,
-    search: str | None,
-    level: str | None,
-    language: str | None,
-    is_published: bool | None,
-    limit: int,
-    offset: int,
-    category: str | None = None,
+async def catalog_page(
+    session: AsyncSession, *, viewer: User | None, filters: CourseFilter, page: Pagination
 ) -> Page[CourseSummary]:
     """The catalog as the viewer may see it (`None`: an anonymous visitor, who sees what a
     student not enrolled anywhere sees: published courses that are not private)."""
+    if filters.category:
+        filters = replace(filters, category=category_key(filters.category))
     rows, total = await repository.list_courses(
         session,
         viewer_id=viewer.id if viewer is not None else None,
         role=viewer.role if viewer is not None else Role.student,
-        teacher_id=teacher_id,
-        search=search,
-        level=level,
-        category=category_key(category) if category else None,
-        language=language,
-        is_published=is_published,
-        limit=limit,
-        offset=offset,
+        limit=page.limit,
+        offset=page.offset,
+        filters=filters,
     )
-    return page_of(rows, total, window(limit, offset), lambda row: _summary(*row))
+    return page_of(rows, total, page, lambda row: _summary(*row))
+
+
+async def list_courses(
+    session: AsyncSession,
+    *,
+    viewer: User | None,
+    teacher_id: uuid.UUID | None = None,
+    search: str | None = None,
+    level: str | None = None,
+    language: str | None = None,
+    is_published: bool | None = None,
+    limit: int = 20,
+    offset: int = 0,
+    category: str | None = None,
+) -> Page[CourseSummary]:
+    """`catalog_page` for a caller that holds the filters and the window apart."""
+    return await catalog_page(
+        session,
+        viewer=viewer,
+        filters=CourseFilter(teacher_id, search, level, category, language, is_published),
+        page=window(limit, offset),
+    )
 
 
 async def courses_by_category(session: AsyncSession) -> dict[str, int]:

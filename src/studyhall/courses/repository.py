@@ -156,6 +156,19 @@ async def count_by_category(session: AsyncSession) -> dict[str, int]:
     return {str(category): int(n) for category, n in rows.all()}
 
 
+@dataclass(frozen=True)
+class CourseFilter:
+    """The catalog's filters, every one optional (None: not filtered): `teacher_id` the owner,
+    `category` as stored (its key)."""
+
+    teacher_id: uuid.UUID | None = None
+    search: str | None = None
+    level: str | None = None
+    category: str | None = None
+    language: str | None = None
+    is_published: bool | None = None
+
+
 async def list_courses(
     session: AsyncSession,
     *,
@@ -163,36 +176,28 @@ async def list_courses(
     role: Role,
     limit: int,
     offset: int,
-    teacher_id: uuid.UUID | None = None,
     taught_by: uuid.UUID | None = None,
-    search: str | None = None,
-    level: str | None = None,
-    category: str | None = None,
-    language: str | None = None,
-    is_published: bool | None = None,
+    filters: CourseFilter = CourseFilter(),
 ) -> tuple[list[tuple[Course, int]], int]:
-    """Courses the viewer may see, filtered, with their student counts, and the total.
-
-    Every filter is optional (None: not filtered): `teacher_id` the owner, `taught_by` a
-    teacher who owns or assists in the course."""
+    """Courses the viewer may see, filtered, with their student counts, and the total
+    (`taught_by`: a teacher who owns or assists in the course)."""
     conditions: list[ColumnElement[bool]] = []
     visible = _visible_filter(viewer_id, role)
     if visible is not None:
         conditions.append(visible)
-    if teacher_id is not None:
-        conditions.append(Course.teacher_id == teacher_id)
     if taught_by is not None:
         conditions.append(_taught_by(taught_by))
-    if level is not None:
-        conditions.append(Course.level == level)
-    if category is not None:
-        conditions.append(Course.category == category)
-    if language is not None:
-        conditions.append(Course.language == language)
-    if is_published is not None:
-        conditions.append(Course.is_published.is_(is_published))
-    if search:
-        pattern = _like(search.strip())
+    equal_to: list[tuple[Any, Any]] = [
+        (Course.teacher_id, filters.teacher_id),
+        (Course.level, filters.level),
+        (Course.category, filters.category),
+        (Course.language, filters.language),
+    ]
+    conditions += [column == value for column, value in equal_to if value is not None]
+    if filters.is_published is not None:
+        conditions.append(Course.is_published.is_(filters.is_published))
+    if filters.search:
+        pattern = _like(filters.search.strip())
         conditions.append(
             or_(
                 Course.title.ilike(pattern, escape="\\"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
@@ -78,18 +77,6 @@ router = APIRouter(tags=["courses"], route_class=DocumentedRoute)
 ROSTER_MAX_BYTES = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class CatalogFilters:
-    """The catalog's filters, shared by the signed-in list and the public catalog."""
-
-    teacher_id: uuid.UUID | None
-    search: str | None
-    level: str | None
-    category: str | None
-    language: str | None
-    is_published: bool | None
-
-
 def catalog_filters(
     teacher_id: uuid.UUID | None = None,
     search: Annotated[str | None, Query(max_length=200)] = None,
@@ -99,28 +86,12 @@ def catalog_filters(
     ] = None,
     language: Annotated[str | None, Query(max_length=16)] = None,
     is_published: bool | None = None,
-) -> CatalogFilters:
-    return CatalogFilters(teacher_id, search, level, category, language, is_published)
+) -> service.CourseFilter:
+    """The catalog's filters, shared by the signed-in list and the public catalog."""
+    return service.CourseFilter(teacher_id, search, level, category, language, is_published)
 
 
-CatalogQuery = Annotated[CatalogFilters, Depends(catalog_filters)]
-
-
-async def _catalog(
-    session: SessionDep, viewer: User | None, page: PageParams, query: CatalogFilters
-) -> Page[CourseSummary]:
-    return await service.list_courses(
-        session,
-        viewer=viewer,
-        teacher_id=query.teacher_id,
-        search=query.search,
-        level=query.level,
-        category=query.category,
-        language=query.language,
-        is_published=query.is_published,
-        limit=page.limit,
-        offset=page.offset,
-    )
+CatalogQuery = Annotated[service.CourseFilter, Depends(catalog_filters)]
 
 
 @router.get("/courses")
@@ -128,7 +99,7 @@ async def list_courses(
     session: SessionDep, user: CurrentUser, page: PageParams, query: CatalogQuery
 ) -> Page[CourseSummary]:
     """Published courses, plus a teacher's own drafts (admins see every course)."""
-    return await _catalog(session, user, page, query)
+    return await service.catalog_page(session, viewer=user, filters=query, page=page)
 
 
 @router.get("/catalog/courses", openapi_extra=OPTIONAL_CREDENTIALS)
@@ -137,7 +108,7 @@ async def public_catalog(
 ) -> Page[CourseSummary]:
     """The public catalog, no sign-in needed: published courses that are not private. A caller
     who sends credentials gets what `GET /courses` shows them (a bad token is still 401)."""
-    return await _catalog(session, viewer, page, query)
+    return await service.catalog_page(session, viewer=viewer, filters=query, page=page)
 
 
 @router.post("/courses", status_code=status.HTTP_201_CREATED, responses=errors(409))

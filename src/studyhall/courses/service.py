@@ -23,6 +23,8 @@ from studyhall.courses.access import teaches as teaches
 from studyhall.courses.access import teaches_course as teaches_course
 from studyhall.courses.access import visible_course as visible_course
 from studyhall.courses.access import visible_course_by_code as visible_course_by_code
+from studyhall.courses.catalog import CourseFilter as CourseFilter
+from studyhall.courses.catalog import catalog_page as catalog_page
 from studyhall.courses.catalog import course_detail as course_detail
 from studyhall.courses.catalog import courses_by_category as courses_by_category
 from studyhall.courses.catalog import create_course as create_course
