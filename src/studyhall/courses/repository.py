@@ -25,7 +25,6 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.core.db import dialect_insert
-from studyhall.core.ids import new_id
 from studyhall.core.models import Base
 from studyhall.core.pagination import paginate_rows
 from studyhall.courses.models import (
@@ -54,7 +53,8 @@ async def _insert_new(
     session: AsyncSession, model: type[Base], *, unique: list[str], **values: Any
 ) -> bool:
     """Insert a row unless one with the same `unique` columns exists (a concurrent insert
-    included: no error, no lock wait); whether it was inserted."""
+    included: no error, no lock wait); whether it was inserted. Columns not in `values` take
+    the model's defaults (the id among them)."""
     result = await session.execute(
         dialect_insert(session, model)
         .values(**values)
@@ -247,7 +247,6 @@ async def insert_assistant(
         session,
         CourseAssistant,
         unique=["course_id", "user_id"],
-        id=new_id(),
         course_id=course_id,
         user_id=user_id,
         added_by=added_by,
@@ -472,7 +471,6 @@ async def insert_enrollment(
         session,
         Enrollment,
         unique=["course_id", "student_id"],
-        id=new_id(),
         course_id=course_id,
         student_id=student_id,
         enrolled_at=now,
@@ -701,13 +699,9 @@ async def ensure_progress(
         session,
         LessonProgress,
         unique=["lesson_id", "student_id"],
-        id=new_id(),
         lesson_id=lesson_id,
         course_id=course_id,
         student_id=student_id,
-        completed=False,
-        video_position_s=0.0,
-        video_watched_s=0.0,
         created_at=now,
         updated_at=now,
     )
