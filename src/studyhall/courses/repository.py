@@ -452,15 +452,16 @@ async def delete_lesson(session: AsyncSession, lesson_id: uuid.UUID) -> None:
 # ---------------------------------------------------------------- enrollment
 
 
+def _enrollment_of(course_id: uuid.UUID, student_id: uuid.UUID) -> ColumnElement[bool]:
+    """The student's enrollment in the course (one row at most)."""
+    return and_(Enrollment.course_id == course_id, Enrollment.student_id == student_id)
+
+
 async def get_enrollment(
     session: AsyncSession, *, course_id: uuid.UUID, student_id: uuid.UUID
 ) -> Enrollment | None:
     """A student's enrollment in a course."""
-    return await session.scalar(
-        select(Enrollment).where(
-            Enrollment.course_id == course_id, Enrollment.student_id == student_id
-        )
-    )
+    return await session.scalar(select(Enrollment).where(_enrollment_of(course_id, student_id)))
 
 
 async def insert_enrollment(
@@ -482,9 +483,7 @@ async def delete_enrollment(
     session: AsyncSession, *, course_id: uuid.UUID, student_id: uuid.UUID
 ) -> bool:
     """Remove an enrollment; False when there was none."""
-    return await _delete_found(
-        session, Enrollment, Enrollment.course_id == course_id, Enrollment.student_id == student_id
-    )
+    return await _delete_found(session, Enrollment, _enrollment_of(course_id, student_id))
 
 
 async def course_and_enrollment(
@@ -504,11 +503,7 @@ async def is_enrolled(
     session: AsyncSession, *, course_id: uuid.UUID, student_id: uuid.UUID
 ) -> bool:
     """Whether the student is enrolled."""
-    found = await session.scalar(
-        select(Enrollment.id).where(
-            Enrollment.course_id == course_id, Enrollment.student_id == student_id
-        )
-    )
+    found = await session.scalar(select(Enrollment.id).where(_enrollment_of(course_id, student_id)))
     return found is not None
 
 
@@ -552,11 +547,7 @@ async def touch_activity(
     """Move an enrollment's last activity forward."""
     await session.execute(
         update(Enrollment)
-        .where(
-            Enrollment.course_id == course_id,
-            Enrollment.student_id == student_id,
-            Enrollment.last_activity_at < at,
-        )
+        .where(_enrollment_of(course_id, student_id), Enrollment.last_activity_at < at)
         .values(last_activity_at=at)
     )
 
