@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from dataclasses import dataclass
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +20,7 @@ from studyhall.courses import repository
 from studyhall.courses.audit_log import audit_course
 from studyhall.courses.errors import NotEnrolled
 from studyhall.courses.models import Course
-from studyhall.courses.schemas import RosterImportOut, RosterRowOut
+from studyhall.courses.schemas import RosterAdd, RosterImportOut, RosterRowOut
 from studyhall.courses.service import add_enrollment
 from studyhall.identity.invitations import find_or_invite
 from studyhall.identity.models import Role, User
@@ -31,17 +32,26 @@ _EMAIL_HEADERS = ("email", "e-mail", "mail", "courriel", "correo")
 _NAME_HEADERS = ("full_name", "full name", "name", "nom", "nombre")
 
 
+@dataclass(frozen=True)
+class RosterLine:
+    """A row of a roster file: its line number, the address and the name it gives."""
+
+    line: int
+    email: str
+    full_name: str | None
+
+
 async def add_student(
     session: AsyncSession,
     *,
     settings: Settings,
     actor: User,
     course: Course,
-    email: str,
-    full_name: str | None,
-    line: int | None = None,
+    entry: RosterAdd | RosterLine,
 ) -> RosterRowOut:
-    """Enroll the student with this email, inviting them first when they have no account."""
+    """Enroll the student with the entry's email, inviting them first (with the entry's name)
+    when they have no account; a roster file's row reports its line."""
+    email, line = entry.email, entry.line if isinstance(entry, RosterLine) else None
     try:
         address = _EMAIL.validate_python(email.strip())
     except ValidationError:
@@ -49,7 +59,7 @@ async def add_student(
             line=line, email=email, status="invalid", user_id=None, detail="Not an email address"
         )
     user, created = await find_or_invite(
-        session, settings=settings, actor=actor, email=address, full_name=full_name
+        session, settings=settings, actor=actor, email=address, full_name=entry.full_name
     )
     if user.role != Role.student or user.is_service:
         return RosterRowOut(
@@ -91,8 +101,8 @@ async def remove_student(
     )
 
 
-def parse_roster(text: str) -> list[tuple[int, str, str | None]]:
-    """(line, email, full name) of each row of a roster CSV; a header row is optional.
+def parse_roster(text: str) -> list[RosterLine]:
+    """The rows of a roster CSV (line, email, full name); a header row is optional.
 
     Columns are found by their header (email, full_name/name; a few languages) or, without a
     header, taken as email then full name. Commas or semicolons (a spreadsheet's export in many
@@ -111,13 +121,13 @@ def parse_roster(text: str) -> list[tuple[int, str, str | None]]:
             email_col = next(i for i, h in enumerate(header) if h in _EMAIL_HEADERS)
             name_col = next((i for i, h in enumerate(header) if h in _NAME_HEADERS), -1)
             start = 1
-    parsed: list[tuple[int, str, str | None]] = []
+    parsed: list[RosterLine] = []
     for number, row in enumerate(rows[start:], start=start + 1):
         if not any(cell.strip() for cell in row):
             continue
         email = row[email_col].strip() if email_col < len(row) else ""
         name = row[name_col].strip() if 0 <= name_col < len(row) else ""
-        parsed.append((number, email, name or None))
+        parsed.append(RosterLine(number, email, name or None))
     return parsed
 
 
@@ -127,13 +137,13 @@ async def import_roster(
     """Add every student of a roster file; one report row per line, whatever happened to it."""
     report: list[RosterRowOut] = []
     seen: set[str] = set()
-    for line, email, name in parse_roster(text):
-        key = email.strip().lower()
+    for row in parse_roster(text):
+        key = row.email.strip().lower()
         if key in seen:
             report.append(
                 RosterRowOut(
-                    line=line,
-                    email=email,
+                    line=row.line,
+                    email=row.email,
                     status="invalid",
                     user_id=None,
                     detail="Listed twice in this file",
@@ -142,15 +152,7 @@ async def import_roster(
             continue
         seen.add(key)
         report.append(
-            await add_student(
-                session,
-                settings=settings,
-                actor=actor,
-                course=course,
-                email=email,
-                full_name=name,
-                line=line,
-            )
+            await add_student(session, settings=settings, actor=actor, course=course, entry=row)
         )
     counts = {status: sum(r.status == status for r in report) for status in _STATUSES}
     return RosterImportOut(rows=report, **counts)

@@ -304,12 +304,7 @@ async def add_student(
     address) change nothing.
     """
     return await roster.add_student(
-        session,
-        settings=settings,
-        actor=user,
-        course=course,
-        email=body.email,
-        full_name=body.full_name,
+        session, settings=settings, actor=user, course=course, entry=body
     )
 
 
