@@ -321,25 +321,25 @@ async def submit(
     )
 
 
+def submissions_query(
+    student_id: uuid.UUID | None = None, history: bool = False
+) -> service.SubmissionsQuery:
+    return service.SubmissionsQuery(student_id, history)
+
+
 @router.get("/assignments/{assignment_id}/submissions")
 async def list_submissions(
     session: SessionDep,
     user: CurrentUser,
     assignment: ReadableAssignment,
+    query: Annotated[service.SubmissionsQuery, Depends(submissions_query)],
     page: PageParams,
-    student_id: uuid.UUID | None = None,
-    history: bool = False,
 ) -> SubmissionsPage:
     """Submissions with the assignment's submissions_count and graded_count. A student sees
     their own versions; the owner sees each student's current one (`history=true`: all
     versions; `student_id` filters)."""
     return await service.submissions_for_viewer(
-        session,
-        assignment=assignment,
-        viewer=user,
-        student_id=student_id,
-        history=history,
-        page=page,
+        session, assignment=assignment, viewer=user, query=query, page=page
     )
 
 

@@ -156,6 +156,9 @@ from studyhall.assessments.submissions import (
     StoredFile as StoredFile,
 )
 from studyhall.assessments.submissions import (
+    SubmissionsQuery as SubmissionsQuery,
+)
+from studyhall.assessments.submissions import (
     detect_file_type as detect_file_type,
 )
 from studyhall.assessments.submissions import (

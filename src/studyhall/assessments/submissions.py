@@ -166,26 +166,34 @@ async def list_submissions(
     return SubmissionsPage(**dict(found), assignment=view)
 
 
+@dataclass(frozen=True)
+class SubmissionsQuery:
+    """What a teacher's list of submissions shows: one student's (`student_id`), all versions
+    (`history`) instead of each student's current one."""
+
+    student_id: uuid.UUID | None = None
+    history: bool = False
+
+
 async def submissions_for_viewer(
     session: AsyncSession,
     *,
     assignment: Assignment,
     viewer: User,
-    student_id: uuid.UUID | None,
-    history: bool,
+    query: SubmissionsQuery,
     page: Pagination,
 ) -> SubmissionsPage:
-    """Teachers see each student's current submission (all versions with `history`, one
-    student's with `student_id`); a student sees their own versions."""
+    """Teachers see each student's current submission (all versions with `query.history`, one
+    student's with `query.student_id`); a student sees their own versions."""
     teacher, whose = await whose_work(
-        session, viewer=viewer, course_id=assignment.course_id, student_id=student_id
+        session, viewer=viewer, course_id=assignment.course_id, student_id=query.student_id
     )
     return await list_submissions(
         session,
         assignment=assignment,
         student_id=whose,
         owner_view=teacher,
-        history=history,
+        history=query.history,
         page=page,
     )
 
