@@ -115,7 +115,7 @@ def _role_name(role: Role) -> str:
     return _ROLE_OUT[role]
 
 
-def _user(user: User, *, track: bool = False) -> dict[str, Any]:
+def _user(user: User | UserOut, *, track: bool = False) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": str(user.id),
         "email": user.email,
@@ -125,15 +125,6 @@ def _user(user: User, *, track: bool = False) -> dict[str, Any]:
     if track:
         body["track"] = user.track
     return body
-
-
-def _user_out(user: UserOut) -> dict[str, Any]:
-    return {
-        "id": str(user.id),
-        "email": user.email,
-        "name": user.full_name,
-        "role": _role_name(user.role),
-    }
 
 
 def _field_error(field: str, message: str) -> DialectError:
@@ -199,11 +190,7 @@ def _tokens(pair: Any) -> dict[str, str]:
     responses=errors(400, 403, 429),
     summary="Register (students only)",
 )
-async def register(
-    body: RegistrationIn,
-    request: Request,
-    sign_in: SignInDep,
-) -> dict[str, Any]:
+async def register(body: RegistrationIn, sign_in: SignInDep) -> dict[str, Any]:
     if body.password1 != body.password2:
         raise _field_error("non_field_errors", "The two password fields didn't match.")
     if body.role is not None and body.role.strip().lower() != "student":
@@ -241,7 +228,7 @@ async def register(
     except WeakPassword as exc:
         raise _field_error("password1", exc.message) from None
     pair = await sign_in(data.email, body.password1)
-    return {**_tokens(pair), "user": {**_user_out(pair.user), "track": pair.user.track}}
+    return {**_tokens(pair), "user": _user(pair.user, track=True)}
 
 
 @router.post("/users/login/", responses=errors(400, 401, 403, 429), summary="Log in")
@@ -269,7 +256,7 @@ async def login(body: LoginBody, sign_in: SignInDep) -> dict[str, Any]:
                 "actual_role": actual,
             },
         )
-    return {**_tokens(pair), "user": _user_out(pair.user), "redirect_url": f"/{actual}/dashboard"}
+    return {**_tokens(pair), "user": _user(pair.user), "redirect_url": f"/{actual}/dashboard"}
 
 
 @router.post("/auth/token/refresh/", responses=errors(400, 401), summary="Refresh tokens")

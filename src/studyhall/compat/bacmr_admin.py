@@ -16,6 +16,7 @@ from pydantic import Field
 
 from studyhall.analytics.platform import platform_stats
 from studyhall.billing import service as billing
+from studyhall.billing.ledger_filter import LedgerFilter
 from studyhall.billing.models import Direction, EntryType
 from studyhall.billing.schemas import (
     ExpenseIn,
@@ -118,14 +119,8 @@ async def transactions(
     type: Annotated[EntryType | None, Query()] = None,
     user_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> dict[str, Any]:
-    page = await billing.list_transactions(
-        session,
-        user_id=user_id,
-        direction=direction,
-        entry_type=type,
-        limit=window.limit,
-        offset=window.offset,
-    )
+    where = LedgerFilter(user_id=user_id, direction=direction, entry_type=type)
+    page = await billing.transactions(session, where, limit=window.limit, offset=window.offset)
     return window.listing(
         "transactions",
         [dump(TransactionOut, e) for e in page.entries],

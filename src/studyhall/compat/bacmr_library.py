@@ -13,8 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import Field
 
-from studyhall.compat.bacmr import WindowDep, errors, ok
-from studyhall.compat.bacmr_sources import ReferenceStatusName, queued, reference_list
+from studyhall.compat.bacmr import errors, ok
+from studyhall.compat.bacmr_sources import ReferenceQueryDep, queued, reference_list
 from studyhall.compat.base import DialectIn, parse
 from studyhall.core.db import SessionDep
 from studyhall.identity.dependencies import AdminUser
@@ -112,12 +112,9 @@ async def delete_document(
     summary="PDFs discovered by the sources' crawls",
 )
 async def references(
-    admin: AdminUser,
-    session: SessionDep,
-    window: WindowDep,
-    status: ReferenceStatusName = None,
+    admin: AdminUser, session: SessionDep, query: ReferenceQueryDep
 ) -> dict[str, Any]:
-    return await reference_list(session, window, source=None, status=status, schema=ReferenceOut)
+    return await reference_list(session, query, source=None, schema=ReferenceOut)
 
 
 @router.post(

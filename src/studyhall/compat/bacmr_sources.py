@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
 from studyhall.compat.bacmr import Window, WindowDep, dump, errors
@@ -53,14 +53,27 @@ ReferenceStatusName = Annotated[
 _RUN_STATUS = {RunStatus.succeeded: "success"}
 
 
+class ReferenceQuery:
+    """A list of discovered references: its window and the status it shows (the document's
+    name, read as StudyHall's; None: any)."""
+
+    def __init__(self, window: WindowDep, status: ReferenceStatusName = None) -> None:
+        self.window = window
+        self.status = STATUS_IN[status] if status else None
+
+
+ReferenceQueryDep = Annotated[ReferenceQuery, Depends()]
+
+
 async def reference_list(
-    session: Any, window: Window, *, source: Source | None, status: str | None, schema: Any
+    session: Any, query: ReferenceQuery, *, source: Source | None, schema: Any
 ) -> dict[str, Any]:
     """Discovered references (of a source) in `schema`, with the document's status names."""
+    window = query.window
     rows, total = await knowledge.list_references(
         session,
         source_id=source.id if source is not None else None,
-        status=STATUS_IN[status] if status else None,
+        status=query.status,
         limit=window.limit,
         offset=window.offset,
     )
@@ -147,15 +160,10 @@ async def runs(source: str, session: SessionDep, window: WindowDep) -> dict[str,
     summary="Curriculum files a source's scrapes discovered (public)",
 )
 async def source_references(
-    source: str,
-    session: SessionDep,
-    window: WindowDep,
-    status: ReferenceStatusName = None,
+    source: str, session: SessionDep, query: ReferenceQueryDep
 ) -> dict[str, Any]:
     found = await _source(session, source)
-    return await reference_list(
-        session, window, source=found, status=status, schema=PublicReferenceOut
-    )
+    return await reference_list(session, query, source=found, schema=PublicReferenceOut)
 
 
 # ------------------------------------------------------------------ administrators

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import Depends, FastAPI, Form, Request
@@ -380,38 +381,13 @@ async def admin_change(session: Any, *, admin: User, user_id: Any, **changes: An
     return await identity.admin_update_user(session, actor=admin, user_id=user_id, data=data)
 
 
-async def course_catalog(
-    session: Any, *, viewer: User | None, teacher_id: Any, limit: int, offset: int
-) -> Any:
-    """A page of the courses the viewer sees, as the canonical catalog lists them with no search
-    or filter (documents have neither), optionally one teacher's."""
-    return await courses.list_courses(
-        session,
-        viewer=viewer,
-        teacher_id=teacher_id,
-        search=None,
-        level=None,
-        language=None,
-        is_published=None,
-        limit=limit,
-        offset=offset,
-    )
-
-
-async def chat_sessions(
-    session: Any, *, user: User, course_id: Any, limit: int, offset: int
-) -> Any:
-    """A page of the caller's chat sessions, most recently active first (no search: documents
-    have none), optionally one course's."""
-    return await tutor.list_sessions(
-        session,
-        user=user,
-        course_id=course_id,
-        library_only=False,
-        search=None,
-        limit=limit,
-        offset=offset,
-    )
+# The canonical lists as the documents have them: without search or filters (documents have
+# neither). A page of the courses the viewer sees, optionally one teacher's (`teacher_id`):
+course_catalog = partial(
+    courses.list_courses, search=None, level=None, language=None, is_published=None
+)
+# A page of the caller's chat sessions, most recently active first, optionally one course's:
+chat_sessions = partial(tutor.list_sessions, library_only=False, search=None)
 
 
 async def wallet_view(request: Request, session: Any, *, user_id: Any, settings: Any) -> Any:
