@@ -517,12 +517,7 @@ async def checkout(
         # The provider is asked once per key too (its own idempotency, across our retries).
         idempotency_key=idem.key,
     )
-    return CheckoutOut(
-        client_secret=result.client_secret,
-        publishable_key=result.publishable_key,
-        payment_id=result.payment_id,
-        package=PackageOut.model_validate(result.package),
-    )
+    return CheckoutOut.model_validate(result)
 
 
 @router.post(
