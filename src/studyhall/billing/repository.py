@@ -45,6 +45,20 @@ from studyhall.core.db import Database, dialect_insert
 from studyhall.core.ids import new_id
 from studyhall.core.pagination import paginate
 
+
+def _in_period(
+    column: Any, since: datetime | None, until: datetime | None
+) -> list[ColumnElement[bool]]:
+    """Conditions keeping the rows whose timestamp `column` is in [since, until) (None: that
+    side is open)."""
+    conditions: list[ColumnElement[bool]] = []
+    if since is not None:
+        conditions.append(column >= since)
+    if until is not None:
+        conditions.append(column < until)
+    return conditions
+
+
 # Wallets
 
 
@@ -180,11 +194,7 @@ def _entry_conditions(where: LedgerFilter) -> list[ColumnElement[bool]]:
         conditions.append(LedgerEntry.direction == where.direction)
     if where.entry_type is not None:
         conditions.append(LedgerEntry.type == where.entry_type)
-    if where.since is not None:
-        conditions.append(LedgerEntry.created_at >= where.since)
-    if where.until is not None:
-        conditions.append(LedgerEntry.created_at < where.until)
-    return conditions
+    return conditions + _in_period(LedgerEntry.created_at, where.since, where.until)
 
 
 @dataclass(frozen=True)
@@ -234,10 +244,7 @@ async def sums_by_type(
 ) -> list[TypeSum]:
     """Count and Σ amount of entries per type in a period."""
     query = select(LedgerEntry.type, func.count(), func.coalesce(func.sum(LedgerEntry.amount), 0))
-    if since is not None:
-        query = query.where(LedgerEntry.created_at >= since)
-    if until is not None:
-        query = query.where(LedgerEntry.created_at < until)
+    query = query.where(*_in_period(LedgerEntry.created_at, since, until))
     rows = await session.execute(query.group_by(LedgerEntry.type))
     return [TypeSum(EntryType(t), int(c), int(a)) for t, c, a in rows]
 
@@ -245,10 +252,8 @@ async def sums_by_type(
 async def active_spenders(session: AsyncSession, *, since: datetime, until: datetime | None) -> int:
     """Distinct users charged in a period."""
     query = select(func.count(func.distinct(LedgerEntry.user_id))).where(
-        LedgerEntry.type == EntryType.usage, LedgerEntry.created_at >= since
+        LedgerEntry.type == EntryType.usage, *_in_period(LedgerEntry.created_at, since, until)
     )
-    if until is not None:
-        query = query.where(LedgerEntry.created_at < until)
     return int(await session.scalar(query) or 0)
 
 
@@ -454,10 +459,7 @@ async def revenue_by_course(
         func.coalesce(func.sum(Payment.amount_refunded), 0),
         func.count(),
     ).where(Payment.status.in_(_PAID), Payment.course_id.is_not(None))
-    if since is not None:
-        query = query.where(Payment.succeeded_at >= since)
-    if until is not None:
-        query = query.where(Payment.succeeded_at < until)
+    query = query.where(*_in_period(Payment.succeeded_at, since, until))
     rows = await session.execute(
         query.group_by(Payment.course_id, Payment.currency).order_by(
             gross.desc(), Payment.course_id
@@ -499,10 +501,7 @@ async def revenue_by_month(
         func.count(),
         func.coalesce(func.sum(course_amount), 0),
     ).where(Payment.status.in_(_PAID), Payment.succeeded_at.is_not(None))
-    if since is not None:
-        query = query.where(Payment.succeeded_at >= since)
-    if until is not None:
-        query = query.where(Payment.succeeded_at < until)
+    query = query.where(*_in_period(Payment.succeeded_at, since, until))
     rows = await session.execute(
         query.group_by(month, Payment.currency).order_by(month, Payment.currency)
     )
@@ -515,10 +514,7 @@ async def expenses_by_month(
     """Σ expenses per (UTC month, currency)."""
     month = _month(session, Expense.created_at).label("month")
     query = select(month, Expense.currency, func.coalesce(func.sum(Expense.amount), 0))
-    if since is not None:
-        query = query.where(Expense.created_at >= since)
-    if until is not None:
-        query = query.where(Expense.created_at < until)
+    query = query.where(*_in_period(Expense.created_at, since, until))
     rows = await session.execute(query.group_by(month, Expense.currency))
     return {(str(m), str(c)): int(a) for m, c, a in rows}
 
@@ -547,10 +543,7 @@ async def revenue_by_currency(
             [PaymentStatus.succeeded, PaymentStatus.refunded, PaymentStatus.partially_refunded]
         )
     )
-    if since is not None:
-        query = query.where(Payment.succeeded_at >= since)
-    if until is not None:
-        query = query.where(Payment.succeeded_at < until)
+    query = query.where(*_in_period(Payment.succeeded_at, since, until))
     rows = await session.execute(query.group_by(Payment.currency))
     return [CurrencyMoney(str(c), int(g), int(r), int(n), int(t)) for c, g, r, n, t in rows]
 
@@ -563,10 +556,7 @@ async def expenses_by_currency(
 ) -> dict[str, int]:
     """Σ expenses per currency (minor units)."""
     query = select(Expense.currency, func.coalesce(func.sum(Expense.amount), 0))
-    if since is not None:
-        query = query.where(Expense.created_at >= since)
-    if until is not None:
-        query = query.where(Expense.created_at < until)
+    query = query.where(*_in_period(Expense.created_at, since, until))
     rows = await session.execute(query.group_by(Expense.currency))
     return {str(c): int(a) for c, a in rows}
 
