@@ -12,13 +12,17 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 from sqlalchemy import func, select, update
 
+from studyhall.config import Settings
 from studyhall.core.clock import clock
 from studyhall.core.db import Database
 from studyhall.identity.models import User
+from studyhall.identity.oauth import service as external_sign_in
+from studyhall.identity.oauth.errors import IdTokenReplayed
 from studyhall.identity.oauth.models import OAuthAccount, OAuthLoginState
 from tests.conftest import TEST_PASSWORD, MakeUser
 from tests.identity.conftest import audit_rows, bearer
@@ -479,3 +483,20 @@ async def test_rotated_provider_keys_are_fetched_again_on_an_unknown_key_id(
         assert second.json()["user"]["id"] == first.json()["user"]["id"]
     finally:
         oidc_peer.restart_with_new_key("key-1")
+
+
+async def test_the_dialects_keyword_form_of_id_token_sign_in_is_the_same_sign_in(
+    app: Any, db: Database, settings: Settings, browser: ProviderBrowser, oidc_peer: OIDCPeer
+) -> None:
+    """`sign_in_with_id_token(db, settings=, limiter=, provider=, id_token=)`, what the dialects
+    call with tokens from bodies of their own: the route's sign-in, replays refused too."""
+    token = await issued_id_token(oidc_peer, browser, "kim@example.org")
+    limiter = app.state.limiter
+    pair = await external_sign_in.sign_in_with_id_token(
+        db, settings=settings, limiter=limiter, provider="open", id_token=token
+    )
+    assert pair.user.email == "kim@example.org"
+    with pytest.raises(IdTokenReplayed):
+        await external_sign_in.sign_in_with_id_token(
+            db, settings=settings, limiter=limiter, provider="open", id_token=token
+        )

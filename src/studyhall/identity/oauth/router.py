@@ -57,6 +57,16 @@ async def optional_user(
 OptionalUser = Annotated[User | None, Depends(optional_user)]
 
 
+async def sign_in_context(
+    db: DatabaseDep, settings: SettingsDep, limiter: LimiterDep, user: OptionalUser
+) -> service.SignInContext:
+    """What a sign-in runs with, and the signed-in caller who asks for a link."""
+    return service.SignInContext(db, settings, limiter, user)
+
+
+SignInContextDep = Annotated[service.SignInContext, Depends(sign_in_context)]
+
+
 # /auth/oauth
 
 
@@ -70,33 +80,16 @@ async def list_providers(settings: SettingsDep) -> ProvidersOut:
 async def authorize(
     provider: str,
     redirect_uri: Annotated[RedirectUri, Query()],
-    db: DatabaseDep,
-    settings: SettingsDep,
-    limiter: LimiterDep,
-    user: OptionalUser,
+    context: SignInContextDep,
 ) -> AuthorizeOut:
     """Start a sign-in: the provider URL to send the person to, with `state`, a `nonce` and a
     PKCE S256 challenge whose verifier stays on the server (single use, `AUTH__STATE_TTL_S`).
     Called with a bearer token, the identity is linked to the caller's account instead."""
-    return await service.start_authorization(
-        db,
-        settings=settings,
-        limiter=limiter,
-        provider=provider,
-        redirect_uri=redirect_uri,
-        user=user,
-    )
+    return await service.start_authorization(context, provider=provider, redirect_uri=redirect_uri)
 
 
 @oauth_router.post("/{provider}/callback", responses=errors(400, 401, 403, 409, 429, 503))
-async def callback(
-    provider: str,
-    body: CallbackIn,
-    db: DatabaseDep,
-    settings: SettingsDep,
-    limiter: LimiterDep,
-    user: OptionalUser,
-) -> TokenPair:
+async def callback(provider: str, body: CallbackIn, context: SignInContextDep) -> TokenPair:
     """Finish a sign-in with the `code` and `state` the provider sent back → a token pair.
 
     A returning identity signs in to its account. A new one creates a verified student without
@@ -105,43 +98,17 @@ async def callback(
     here once). Errors: 400 `invalid_state` (unknown, expired, used, other redirect_uri),
     400 `oauth_code_rejected` (wrong PKCE verifier, replayed code), 401 `invalid_id_token`,
     401 `email_not_verified`, 403 `email_domain_not_allowed`, 503 `oauth_provider_unavailable`."""
-    return await service.sign_in_with_code(
-        db,
-        settings=settings,
-        limiter=limiter,
-        provider=provider,
-        code=body.code,
-        state=body.state,
-        redirect_uri=body.redirect_uri,
-        password=body.password,
-        user=user,
-    )
+    return await service.sign_in_with_code(context, provider=provider, data=body)
 
 
 @oauth_router.post("/{provider}/id-token", responses=errors(401, 403, 409, 429, 503))
-async def id_token_sign_in(
-    provider: str,
-    body: IdTokenIn,
-    db: DatabaseDep,
-    settings: SettingsDep,
-    limiter: LimiterDep,
-    user: OptionalUser,
-) -> TokenPair:
+async def id_token_sign_in(provider: str, body: IdTokenIn, context: SignInContextDep) -> TokenPair:
     """Sign in with an ID token the client already holds (e.g. from Google's sign-in button).
 
     Checked completely: signature against the provider's keys, `iss`, `aud`, `exp`, `iat`,
     `nonce` when sent, `email_verified` and the domain allow-list. Each token works once
     (401 `id_token_replayed` after). Accounts are found and linked as on the callback."""
-    return await service.sign_in_with_id_token(
-        db,
-        settings=settings,
-        limiter=limiter,
-        provider=provider,
-        id_token=body.id_token,
-        nonce=body.nonce,
-        password=body.password,
-        user=user,
-    )
+    return await service.id_token_sign_in(context, provider=provider, data=body)
 
 
 # /users/me/identities

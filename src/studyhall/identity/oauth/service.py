@@ -7,9 +7,9 @@ provider is called outside any transaction (SQLite serializes writers); the acco
 linked or created in a last one, which either completes or leaves nothing behind. Failures are
 audited in a transaction of their own.
 
-Services take `db` and keyword arguments, so the seeds' dialects call them as
-`sign_in_with_code(db, settings=, limiter=, provider=, code=, redirect_uri=)` and
-`sign_in_with_id_token(db, settings=, limiter=, provider=, id_token=)`.
+The sign-ins take a `SignInContext` (the app's database, settings and rate limiter, and the
+signed-in user who asks for a link) and the request's body; the seeds' dialects, which have
+bodies of their own, call `sign_in_with_id_token(db, settings=, limiter=, provider=, id_token=)`.
 """
 
 from __future__ import annotations
@@ -55,7 +55,13 @@ from studyhall.identity.oauth.errors import (
 )
 from studyhall.identity.oauth.models import OAuthAccount, OAuthLoginState, SSODomain
 from studyhall.identity.oauth.providers import ExternalIdentity, Provider
-from studyhall.identity.oauth.schemas import AuthorizeOut, ProviderOut, SSODomainIn
+from studyhall.identity.oauth.schemas import (
+    AuthorizeOut,
+    CallbackIn,
+    IdTokenIn,
+    ProviderOut,
+    SSODomainIn,
+)
 from studyhall.identity.refresh_tokens import token_pair
 from studyhall.identity.schemas import TokenPair
 
@@ -70,13 +76,25 @@ def has_password(user: User) -> bool:
     return not user.password_hash.startswith("!")
 
 
-async def _limit(settings: Settings, limiter: RateLimiter, name: str) -> None:
-    await limit_per_address(
-        limiter,
-        settings.rate_limits.login_per_ip,
-        name,
-        "Too many sign-in attempts; try again later",
-    )
+@dataclass(frozen=True)
+class SignInContext:
+    """What an external sign-in runs with: the app's database (a sign-in opens its own units of
+    work), settings and rate limiter, and the signed-in user who asks to link an identity to
+    their account (None: a sign-in)."""
+
+    db: Database
+    settings: Settings
+    limiter: RateLimiter
+    user: User | None = None
+
+    async def limit(self, name: str) -> None:
+        """The per-address limit of sign-in attempts."""
+        await limit_per_address(
+            self.limiter,
+            self.settings.rate_limits.login_per_ip,
+            name,
+            "Too many sign-in attempts; try again later",
+        )
 
 
 def list_providers(settings: Settings) -> list[ProviderOut]:
@@ -91,21 +109,16 @@ def list_providers(settings: Settings) -> list[ProviderOut]:
 
 
 async def start_authorization(
-    db: Database,
-    *,
-    settings: Settings,
-    limiter: RateLimiter,
-    provider: str,
-    redirect_uri: str,
-    user: User | None = None,
+    context: SignInContext, *, provider: str, redirect_uri: str
 ) -> AuthorizeOut:
     """The provider URL with state, nonce and a PKCE S256 challenge, kept server-side for
     `AUTH__STATE_TTL_S`. Started by a signed-in user, it links the identity to that account."""
+    settings, user = context.settings, context.user
     chosen = providers.get_provider(settings.auth, provider)
     allowed = chosen.config.redirect_uris
     if allowed and redirect_uri not in allowed:
         raise InvalidRedirectUri()
-    await _limit(settings, limiter, "oauth-authorize-ip")
+    await context.limit("oauth-authorize-ip")
     state = new_token(32)
     nonce = new_token(24)
     # RFC 7636: 43-128 characters of the unreserved set.
@@ -115,7 +128,7 @@ async def start_authorization(
     )
     now = utcnow()
     expires_at = now + timedelta(seconds=settings.auth.state_ttl_s)
-    async with db.session() as session:
+    async with context.db.session() as session:
         await repository.delete_expired_states(session, now=now)
         session.add(
             OAuthLoginState(
@@ -176,9 +189,7 @@ class _Attempt:
     """A sign-in under way: its provider, the account it links to once that is known, and the
     password that proves an existing account (see `_open_session`)."""
 
-    db: Database
-    settings: Settings
-    limiter: RateLimiter
+    context: SignInContext
     provider: Provider
     link_user_id: uuid.UUID | None
     password: str | None
@@ -187,9 +198,7 @@ class _Attempt:
         self, identity: ExternalIdentity, spend_id_token: tuple[str, datetime] | None = None
     ) -> TokenPair:
         return await _open_session(
-            self.db,
-            settings=self.settings,
-            limiter=self.limiter,
+            self.context,
             identity=identity,
             link_user_id=self.link_user_id,
             password=self.password,
@@ -199,22 +208,15 @@ class _Attempt:
 
 @asynccontextmanager
 async def _sign_in_attempt(
-    db: Database,
-    *,
-    settings: Settings,
-    limiter: RateLimiter,
-    provider: str,
-    user: User | None,
-    password: str | None,
+    context: SignInContext, *, provider: str, password: str | None
 ) -> AsyncIterator[_Attempt]:
     """Every external sign-in: a configured provider (404 otherwise), the per-address limit,
     and its failures audited (in their own transaction: the request fails)."""
-    chosen = providers.get_provider(settings.auth, provider)
-    await _limit(settings, limiter, "oauth-signin-ip")
+    chosen = providers.get_provider(context.settings.auth, provider)
+    await context.limit("oauth-signin-ip")
+    user = context.user
     attempt = _Attempt(
-        db,
-        settings,
-        limiter,
+        context,
         provider=chosen,
         link_user_id=user.id if user is not None else None,
         password=password,
@@ -222,43 +224,27 @@ async def _sign_in_attempt(
     try:
         yield attempt
     except AppError as exc:
-        await _audit_failure(db, provider=chosen.name, error=exc, user_id=attempt.link_user_id)
+        await _audit_failure(
+            context.db, provider=chosen.name, error=exc, user_id=attempt.link_user_id
+        )
         raise
 
 
 async def sign_in_with_code(
-    db: Database,
-    *,
-    settings: Settings,
-    limiter: RateLimiter,
-    provider: str,
-    code: str,
-    redirect_uri: str,
-    state: str | None = None,
-    password: str | None = None,
-    user: User | None = None,
+    context: SignInContext, *, provider: str, data: CallbackIn
 ) -> TokenPair:
-    """Finish an authorization-code sign-in and open a StudyHall session.
-
-    With `state` (the canonical callback), the state row gives the PKCE verifier, the nonce and
-    the account to link. Without it (a client that ran the authorization itself, as the seeds'
-    `/auth/google` and `/auth/github` do), the code is exchanged as it is.
-    """
-    async with _sign_in_attempt(
-        db, settings=settings, limiter=limiter, provider=provider, user=user, password=password
-    ) as attempt:
-        verifier: str | None = None
-        nonce: str | None = None
-        if state is not None:
-            verifier, nonce, state_user = await _spend_state(
-                db, provider=attempt.provider, state=state, redirect_uri=redirect_uri
-            )
-            attempt.link_user_id = attempt.link_user_id or state_user
+    """Finish an authorization-code sign-in and open a StudyHall session: the state row gives
+    the PKCE verifier, the nonce and the account to link."""
+    async with _sign_in_attempt(context, provider=provider, password=data.password) as attempt:
+        verifier, nonce, state_user = await _spend_state(
+            context.db, provider=attempt.provider, state=data.state, redirect_uri=data.redirect_uri
+        )
+        attempt.link_user_id = attempt.link_user_id or state_user
         identity = await providers.exchange_code(
             attempt.provider,
-            settings.auth,
-            code=code,
-            redirect_uri=redirect_uri,
+            context.settings.auth,
+            code=data.code,
+            redirect_uri=data.redirect_uri,
             code_verifier=verifier,
             nonce=nonce,
             now=int(utcnow().timestamp()),
@@ -267,29 +253,29 @@ async def sign_in_with_code(
     return pair
 
 
-async def sign_in_with_id_token(
-    db: Database,
-    *,
-    settings: Settings,
-    limiter: RateLimiter,
-    provider: str,
-    id_token: str,
-    nonce: str | None = None,
-    password: str | None = None,
-    user: User | None = None,
-) -> TokenPair:
+async def id_token_sign_in(context: SignInContext, *, provider: str, data: IdTokenIn) -> TokenPair:
     """Sign in with an ID token the client already holds (Google's sign-in button, a mobile
     SDK). Verified completely, and usable once: a replayed token is refused."""
-    async with _sign_in_attempt(
-        db, settings=settings, limiter=limiter, provider=provider, user=user, password=password
-    ) as attempt:
+    settings, id_token = context.settings, data.id_token
+    async with _sign_in_attempt(context, provider=provider, password=data.password) as attempt:
         now = utcnow()
         identity = await providers.verify_id_token(
-            attempt.provider, settings.auth, id_token, nonce=nonce, now=int(now.timestamp())
+            attempt.provider, settings.auth, id_token, nonce=data.nonce, now=int(now.timestamp())
         )
         expires_at = _token_expiry(id_token, settings, now)
         pair = await attempt.open_session(identity, spend_id_token=(id_token, expires_at))
     return pair
+
+
+async def sign_in_with_id_token(
+    db: Database, *, settings: Settings, limiter: RateLimiter, provider: str, id_token: str
+) -> TokenPair:
+    """`id_token_sign_in` for the dialects, which check an ID token in bodies of their own."""
+    return await id_token_sign_in(
+        SignInContext(db, settings, limiter),
+        provider=provider,
+        data=IdTokenIn(id_token=id_token),
+    )
 
 
 def _token_expiry(id_token: str, settings: Settings, now: datetime) -> datetime:
@@ -303,18 +289,19 @@ def _token_expiry(id_token: str, settings: Settings, now: datetime) -> datetime:
 
 
 async def _password_owner(
-    db: Database, *, settings: Settings, limiter: RateLimiter, email: str, password: str | None
+    context: SignInContext, *, email: str, password: str | None
 ) -> tuple[uuid.UUID, str] | None:
     """(user id, hash) of the account using `email` when `password` is its password.
 
     Checked before the write transaction (argon2 is slow) and limited like failed logins."""
     if password is None:
         return None
-    async with db.session(write=False) as session:
+    async with context.db.session(write=False) as session:
         owner = await users.get_user_by_email(session, email)
     if owner is None or owner.is_service or not has_password(owner):
         return None
-    failures = settings.rate_limits.login_failures_per_account
+    limiter = context.limiter
+    failures = context.settings.rate_limits.login_failures_per_account
     account = f"user:{owner.id}"
     await limiter.check(
         failures, "login-fail", account, message="Too many failed attempts; try again later"
@@ -354,20 +341,16 @@ async def _link(
 
 
 async def _open_session(
-    db: Database,
+    context: SignInContext,
     *,
-    settings: Settings,
-    limiter: RateLimiter,
     identity: ExternalIdentity,
     link_user_id: uuid.UUID | None,
     password: str | None,
     spend_id_token: tuple[str, datetime] | None = None,
 ) -> TokenPair:
     """Find the account by (issuer, subject), link or create it, and issue a token pair."""
-    proven = await _password_owner(
-        db, settings=settings, limiter=limiter, email=identity.email, password=password
-    )
-    async with db.session() as session:
+    proven = await _password_owner(context, email=identity.email, password=password)
+    async with context.db.session() as session:
         now = utcnow()
         if spend_id_token is not None:
             token, expires_at = spend_id_token
@@ -418,7 +401,7 @@ async def _open_session(
         user.last_active_at = now
         if not user.is_verified and user.email == identity.email:
             user.is_verified = True  # the provider vouched for this very address
-        pair = token_pair(session, settings, user, family_id=new_id())
+        pair = token_pair(session, context.settings, user, family_id=new_id())
         await record_account_event(
             session,
             "auth.oauth_login",

@@ -16,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from studyhall.core.errors import AppError
 from studyhall.identity.oauth import service as oauth
 from studyhall.identity.oauth.errors import InvalidState
+from studyhall.identity.oauth.schemas import CallbackIn
 from studyhall.identity.router import get_limiter
 from studyhall.web.pages.answers import refusal
 from studyhall.web.pages.auth import sign_in_form
@@ -31,6 +32,11 @@ def callback_uri(request: Request, provider: str) -> str:
     return str(request.base_url).rstrip("/") + f"/sign-in/sso/{provider}/callback"
 
 
+async def _context(ctx: Ctx, request: Request) -> oauth.SignInContext:
+    """A sign-in from the pages: nobody is signed in on them yet (no link)."""
+    return oauth.SignInContext(ctx.db, ctx.settings, await get_limiter(request))
+
+
 def _refused(ctx: Ctx, exc: AppError) -> Response:
     return sign_in_form(ctx, "/home", form=refusal(ctx, exc))
 
@@ -39,9 +45,7 @@ def _refused(ctx: Ctx, exc: AppError) -> Response:
 async def start(ctx: Ctx, provider: str, request: Request) -> Response:
     try:
         out = await oauth.start_authorization(
-            ctx.db,
-            settings=ctx.settings,
-            limiter=await get_limiter(request),
+            await _context(ctx, request),
             provider=provider[:64],
             redirect_uri=callback_uri(request, provider[:64]),
         )
@@ -69,14 +73,13 @@ async def callback(
     try:
         if not code or not state or not hmac.compare_digest(held.encode(), state.encode()):
             raise InvalidState()
+        # The provider's values as they came, cut to the API's lengths but not checked as a
+        # JSON body would be: what the service cannot use it refuses, with its own errors.
+        callback = CallbackIn.model_construct(
+            code=code[:2048], state=state[:512], redirect_uri=callback_uri(request, provider[:64])
+        )
         pair = await oauth.sign_in_with_code(
-            ctx.db,
-            settings=ctx.settings,
-            limiter=await get_limiter(request),
-            provider=provider[:64],
-            code=code[:2048],
-            redirect_uri=callback_uri(request, provider[:64]),
-            state=state[:512],
+            await _context(ctx, request), provider=provider[:64], data=callback
         )
     except AppError as exc:
         response = _refused(ctx, exc)
