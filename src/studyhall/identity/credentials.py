@@ -4,12 +4,14 @@ activity stamps, revoking access tokens, flushes that turn a unique violation in
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from studyhall.config import Settings
+from studyhall.config import RateLimitSettings, Settings
 from studyhall.core.context import current_context
 from studyhall.core.errors import Conflict
 from studyhall.core.ratelimit import RateLimiter
@@ -33,10 +35,39 @@ def client_key() -> str:
     return current_context().ip or "unknown"
 
 
-async def limit_per_address(limiter: RateLimiter, limit: str, name: str, message: str) -> None:
-    """Count one more request from the caller's address against `limit` (429 with `message`
-    beyond it): the limit of what anyone may try without an account."""
-    await limiter.hit(limit, name, client_key(), message=message)
+@dataclass(frozen=True)
+class AddressLimit:
+    """A limit of what anyone may try without an account, counted per caller address: the
+    setting that holds its rate, the counter's name and the 429's message."""
+
+    rate: Callable[[RateLimitSettings], str]
+    name: str
+    message: str
+
+
+REGISTER_LIMIT = AddressLimit(
+    lambda limits: limits.register_per_ip,
+    "register-ip",
+    "Too many sign-ups from this address; try again later",
+)
+LOGIN_LIMIT = AddressLimit(
+    lambda limits: limits.login_per_ip, "login-ip", "Too many login attempts; try again later"
+)
+CHECK_EMAIL_LIMIT = AddressLimit(
+    lambda limits: limits.check_email_per_ip, "check-email-ip", "Too many requests; try again later"
+)
+PASSWORD_RESET_LIMIT = AddressLimit(
+    lambda limits: limits.password_reset_per_ip,
+    "reset-ip",
+    "Too many password reset requests; try again later",
+)
+
+
+async def limit_per_address(limiter: RateLimiter, settings: Settings, limit: AddressLimit) -> None:
+    """Count one more request from the caller's address against `limit` (429 beyond it)."""
+    await limiter.hit(
+        limit.rate(settings.rate_limits), limit.name, client_key(), message=limit.message
+    )
 
 
 async def hash_secret(password: str) -> str:

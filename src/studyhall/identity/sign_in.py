@@ -23,6 +23,9 @@ from studyhall.core.security import (
 from studyhall.identity import repository
 from studyhall.identity.account_audit import record_account_event
 from studyhall.identity.credentials import (
+    CHECK_EMAIL_LIMIT,
+    LOGIN_LIMIT,
+    REGISTER_LIMIT,
     ensure_strong_password,
     flush_unique,
     hash_secret,
@@ -134,12 +137,7 @@ async def register(
     session: AsyncSession, *, settings: Settings, limiter: RateLimiter, data: RegisterIn
 ) -> User:
     """Create a student account and mail a verification link."""
-    await limit_per_address(
-        limiter,
-        settings.rate_limits.register_per_ip,
-        "register-ip",
-        "Too many sign-ups from this address; try again later",
-    )
+    await limit_per_address(limiter, settings, REGISTER_LIMIT)
     user = await new_password_account(
         session,
         settings,
@@ -160,10 +158,8 @@ async def login(
     Runs its own units of work: a failed login is audited although the request fails, and the
     password is checked outside any write transaction (SQLite serializes writers).
     """
+    await limit_per_address(limiter, settings, LOGIN_LIMIT)
     limits = settings.rate_limits
-    await limit_per_address(
-        limiter, limits.login_per_ip, "login-ip", "Too many login attempts; try again later"
-    )
     async with db.session(write=False) as session:
         user = await repository.get_user_by_login(session, login)
     if user is not None and user.is_service:
@@ -313,10 +309,5 @@ async def check_email(
     session: AsyncSession, *, settings: Settings, limiter: RateLimiter, email: str
 ) -> EmailExists:
     """Whether an account uses this address (rate-limited: it answers what login hides)."""
-    await limit_per_address(
-        limiter,
-        settings.rate_limits.check_email_per_ip,
-        "check-email-ip",
-        "Too many requests; try again later",
-    )
+    await limit_per_address(limiter, settings, CHECK_EMAIL_LIMIT)
     return EmailExists(exists=await repository.email_taken(session, email))

@@ -19,7 +19,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -38,7 +38,7 @@ from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.security import hash_token, new_token, verify_password
 from studyhall.identity import repository as users
 from studyhall.identity.account_audit import record_account_event, record_admin_change
-from studyhall.identity.credentials import limit_per_address
+from studyhall.identity.credentials import AddressLimit, limit_per_address
 from studyhall.identity.errors import AccountDisabled
 from studyhall.identity.models import Role, User, new_user
 from studyhall.identity.oauth import providers, repository
@@ -87,14 +87,14 @@ class SignInContext:
     limiter: RateLimiter
     user: User | None = None
 
-    async def limit(self, name: str) -> None:
-        """The per-address limit of sign-in attempts."""
-        await limit_per_address(
-            self.limiter,
-            self.settings.rate_limits.login_per_ip,
-            name,
-            "Too many sign-in attempts; try again later",
-        )
+
+# External sign-ins count against the login rate of the caller's address, each step apart.
+_AUTHORIZE_LIMIT = AddressLimit(
+    lambda limits: limits.login_per_ip,
+    "oauth-authorize-ip",
+    "Too many sign-in attempts; try again later",
+)
+_SIGN_IN_LIMIT = replace(_AUTHORIZE_LIMIT, name="oauth-signin-ip")
 
 
 def list_providers(settings: Settings) -> list[ProviderOut]:
@@ -118,7 +118,7 @@ async def start_authorization(
     allowed = chosen.config.redirect_uris
     if allowed and redirect_uri not in allowed:
         raise InvalidRedirectUri()
-    await context.limit("oauth-authorize-ip")
+    await limit_per_address(context.limiter, settings, _AUTHORIZE_LIMIT)
     state = new_token(32)
     nonce = new_token(24)
     # RFC 7636: 43-128 characters of the unreserved set.
@@ -213,7 +213,7 @@ async def _sign_in_attempt(
     """Every external sign-in: a configured provider (404 otherwise), the per-address limit,
     and its failures audited (in their own transaction: the request fails)."""
     chosen = providers.get_provider(context.settings.auth, provider)
-    await context.limit("oauth-signin-ip")
+    await limit_per_address(context.limiter, context.settings, _SIGN_IN_LIMIT)
     user = context.user
     attempt = _Attempt(
         context,
