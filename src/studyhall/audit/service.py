@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +24,17 @@ async def record(
     details: dict[str, Any] | None = None,
 ) -> AuditLog:
     """Append one audit row in the caller's unit of work; IP and API key come from the request."""
+    return _add(session, action, actor_id, target_type, target_id, details)
+
+
+def _add(
+    session: AsyncSession,
+    action: str,
+    actor_id: uuid.UUID | None,
+    target_type: str | None,
+    target_id: uuid.UUID | str | None,
+    details: dict[str, Any] | None,
+) -> AuditLog:
     ctx = current_context()
     row = AuditLog(
         actor_id=actor_id,
@@ -38,6 +49,26 @@ async def record(
     return row
 
 
+class Identified(Protocol):
+    """Anything audited by its id: the acting user, the object acted on."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+
+async def record_on(
+    session: AsyncSession,
+    actor: Identified,
+    target_type: str,
+    target: Identified,
+    action: str,
+    details: dict[str, Any] | None = None,
+) -> AuditLog:
+    """Record that `actor` did `action` to `target` (a `target_type`), in the caller's unit of
+    work: who did what to which object, read off the two objects once here."""
+    return _add(session, action, actor.id, target_type, target.id, details)
+
+
 async def record_separately(
     sessionmaker: Any,
     *,
@@ -49,14 +80,7 @@ async def record_separately(
 ) -> None:
     """Append an audit row in its own transaction, for failures whose request rolls back."""
     async with sessionmaker() as session:
-        await record(
-            session,
-            action=action,
-            actor_id=actor_id,
-            target_type=target_type,
-            target_id=target_id,
-            details=details,
-        )
+        _add(session, action, actor_id, target_type, target_id, details)
         await session.commit()
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from studyhall.audit.service import record
+from studyhall.audit.service import record_on
 from studyhall.courses.models import Course
 from studyhall.identity.models import User
 
@@ -22,11 +22,4 @@ async def audit_course(
 
     Positional: every call reads as one sentence (who, on what, did what, with which details).
     """
-    await record(
-        session,
-        action=action,
-        actor_id=actor.id,
-        target_type="course",
-        target_id=course.id,
-        details=details,
-    )
+    await record_on(session, actor, "course", course, action, details)
