@@ -176,9 +176,7 @@ async def bulk_topup(
         entry, wallet = await service.topup(
             session,
             user_id=user_id,
-            amount=row.amount,
-            reason=request.reason,
-            reference=request.reference,
+            request=request.topup_of(row.amount),
             actor_id=actor_id,
             settings=settings,
         )

@@ -20,7 +20,7 @@ from studyhall.billing.ledger import (
     wallet_view,
 )
 from studyhall.billing.models import EntryType, LedgerEntry, Wallet
-from studyhall.billing.schemas import WalletOut
+from studyhall.billing.schemas import TopupIn, WalletOut
 from studyhall.config import BillingSettings
 from studyhall.core.clock import utcnow
 from studyhall.core.errors import Unprocessable
@@ -30,16 +30,22 @@ async def topup(
     session: AsyncSession,
     *,
     user_id: uuid.UUID,
-    amount: int,
-    reason: str,
+    amount: int | None = None,
+    reason: str | None = None,
     actor_id: uuid.UUID | None,
     reference: str | None = None,
     settings: BillingSettings | None = None,
+    request: TopupIn | None = None,
 ) -> tuple[LedgerEntry, WalletOut]:
     """Credit tokens (amount > 0: `topup`) or correct them (amount < 0: `adjustment`); audited.
 
+    The amount, reason and reference come together in `request` (the API's `TopupIn`), or apart.
     A negative adjustment may take only available tokens (never held ones): 422 otherwise.
     """
+    if request is not None:
+        amount, reason, reference = request.amount, request.reason, request.reference
+    if amount is None or reason is None:
+        raise TypeError("topup takes a request, or an amount and a reason")
     cfg = settings_or_default(settings)
     if amount == 0 or abs(amount) > MAX_AMOUNT:
         raise Unprocessable(

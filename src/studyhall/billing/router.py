@@ -239,13 +239,7 @@ async def admin_topup(
 ) -> TopupOut:
     """Credit tokens (or debit with a negative amount: an adjustment); audited."""
     entry, wallet = await service.topup(
-        session,
-        user_id=target.id,
-        amount=body.amount,
-        reason=body.reason,
-        reference=body.reference,
-        actor_id=admin.id,
-        settings=settings.billing,
+        session, user_id=target.id, request=body, actor_id=admin.id, settings=settings.billing
     )
     return TopupOut(transaction_id=entry.id, new_balance=wallet.balance)
 

@@ -199,6 +199,10 @@ class BulkTopupIn(InputSchema):
         description="CSV text: `email[,amount]` per line (comma or semicolon), header optional",
     )
 
+    def topup_of(self, amount: int) -> TopupIn:
+        """One wallet's top-up of `amount` (a row's own, or the request's), with this reason."""
+        return TopupIn(amount=amount, reason=self.reason, reference=self.reference)
+
 
 class BulkTopupRowOut(Schema):
     row: int = Field(description="Position among the request's targets (course, ids, emails, csv)")
