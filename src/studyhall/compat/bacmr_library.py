@@ -48,7 +48,6 @@ async def textbooks(
         level=grade,
         subject=subject,
         language=language,
-        search=None,
         limit=TEXTBOOK_LIMIT,
         offset=0,
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from functools import partial
 from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import Depends, FastAPI, Form, Request
@@ -30,13 +29,11 @@ from studyhall.core.errors import Unauthorized
 from studyhall.core.openapi import NUL_REFUSAL
 from studyhall.core.routes import allowed_methods
 from studyhall.core.schemas import InputSchema, StorableText, declare_nul_free
-from studyhall.courses import service as courses
 from studyhall.identity import service as identity
 from studyhall.identity.dependencies import CurrentUser, DatabaseDep, LimiterDep, SettingsDep
 from studyhall.identity.models import User
 from studyhall.identity.schemas import AdminUserUpdate, RegisterIn, TokenPair, UserUpdate
 from studyhall.tutor import orchestration
-from studyhall.tutor import service as tutor
 from studyhall.tutor.providers.factory import provider_for
 from studyhall.tutor.schemas import MessageOut
 from studyhall.tutor.streaming import answer_json, event_response
@@ -379,15 +376,6 @@ async def admin_change(session: Any, *, admin: User, user_id: Any, **changes: An
     `AdminUserUpdate` fields the dialect translated (their refusals are the request's 422)."""
     data = parse(AdminUserUpdate, changes)
     return await identity.admin_update_user(session, actor=admin, user_id=user_id, data=data)
-
-
-# The canonical lists as the documents have them: without search or filters (documents have
-# neither). A page of the courses the viewer sees, optionally one teacher's (`teacher_id`):
-course_catalog = partial(
-    courses.list_courses, search=None, level=None, language=None, is_published=None
-)
-# A page of the caller's chat sessions, most recently active first, optionally one course's:
-chat_sessions = partial(tutor.list_sessions, library_only=False, search=None)
 
 
 async def wallet_view(request: Request, session: Any, *, user_id: Any, settings: Any) -> Any:

@@ -26,7 +26,6 @@ from studyhall.compat.base import (
     SignUpDep,
     TokenForm,
     admin_change,
-    chat_sessions,
     error_docs,
     iso,
     new_dialect_app,
@@ -442,7 +441,7 @@ async def list_sessions(
     user_id: uuid.UUID, user: CurrentUser, session: SessionDep
 ) -> list[dict[str, Any]]:
     _own_list(user, user_id, "User")
-    found = await chat_sessions(session, user=user, course_id=None, limit=_LIST_CAP, offset=0)
+    found = await tutor.list_sessions(session, user=user, course_id=None, limit=_LIST_CAP, offset=0)
     # The listed summaries name no user: they are all the caller's.
     return [_session(c, user_id=user.id) for c in found.items]
 

@@ -26,7 +26,6 @@ from studyhall.compat.base import (
     SignInDep,
     SignUpDep,
     admin_change,
-    course_catalog,
     error_docs,
     field_path,
     iso,
@@ -612,7 +611,7 @@ async def admin_unblock(
 
 async def _catalog(session: SessionDep, user: User | None, *, teacher_id: uuid.UUID | None) -> Any:
     """The courses the caller sees (at most LIST_LIMIT), optionally one teacher's."""
-    return await course_catalog(
+    return await courses.list_courses(
         session, viewer=user, teacher_id=teacher_id, limit=LIST_LIMIT, offset=0
     )
 

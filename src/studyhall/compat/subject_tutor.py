@@ -24,8 +24,6 @@ from studyhall.compat.base import (
     SignUpDep,
     TokenForm,
     admin_change,
-    chat_sessions,
-    course_catalog,
     error_docs,
     iso,
     new_dialect_app,
@@ -262,7 +260,7 @@ async def list_subjects(
             teacher_id = (await identity.admin_get_user_by_login(session, login=professor_id)).id
         except NotFound:
             return []
-    found = await course_catalog(
+    found = await courses.list_courses(
         session, viewer=user, teacher_id=teacher_id, limit=limit, offset=(page - 1) * limit
     )
     professors = await _professor_names(session, [c.teacher_id for c in found.items])
@@ -545,7 +543,9 @@ async def list_sessions(
             course_id = (await courses.visible_course_by_code(session, user=user, code=subject)).id
         except NotFound:
             return []
-    found = await chat_sessions(session, user=user, course_id=course_id, limit=limit, offset=skip)
+    found = await tutor.list_sessions(
+        session, user=user, course_id=course_id, limit=limit, offset=skip
+    )
     codes = await courses.codes_by_id(
         session, course_ids=[c.course_id for c in found.items if c.course_id]
     )
