@@ -13,12 +13,13 @@ from fastapi import APIRouter, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
+from studyhall.courses import service as courses
 from studyhall.identity import service as identity
 from studyhall.identity.models import Role
 from studyhall.identity.schemas import ApiKeyCreate, ApiKeyOut, ApiScope
 from studyhall.web.forms import validate
 from studyhall.web.pages.answers import FRESH, Form, form_page, submitted
-from studyhall.web.pages.common import ADMINS_ONLY, Admin, Ctx, first_rows, visible_courses
+from studyhall.web.pages.common import ADMINS_ONLY, Admin, Ctx, first_rows
 from studyhall.web.render import page
 from studyhall.web.session import WebContext
 
@@ -30,7 +31,9 @@ SCOPES: tuple[str, ...] = typing.get_args(ApiScope)
 @router.get("/admin/courses")
 async def course_list(ctx: Ctx, admin: Admin, q: str = "") -> Response:
     async with ctx.db.session(write=False) as session:
-        found = await visible_courses(session, admin, limit=SHOWN, search=q.strip()[:200] or None)
+        found = await courses.list_courses(
+            session, viewer=admin, limit=SHOWN, search=q.strip()[:200] or None
+        )
     return page(ctx, "admin/courses.html", courses=found.items, total=found.total, q=q[:200])
 
 

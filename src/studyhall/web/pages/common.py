@@ -15,11 +15,8 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from studyhall.core.schemas import Page
-from studyhall.courses import service as courses
 from studyhall.courses.dependencies import course_by_id, course_for_owner, course_for_teacher
 from studyhall.courses.models import Course
-from studyhall.courses.schemas import CourseSummary
 from studyhall.identity.models import Role, User
 from studyhall.web.forms import form_data
 from studyhall.web.session import WebContext, web_context
@@ -60,30 +57,6 @@ ADMINS_ONLY = Depends(_admin)
 
 def markdown(text: str) -> Markup:
     return Markup(_markdown.render(text or ""))  # noqa: S704  (escaped by markdown-it, html off)
-
-
-async def visible_courses(
-    session: AsyncSession,
-    viewer: User,
-    *,
-    limit: int,
-    search: str | None = None,
-    teacher_id: uuid.UUID | None = None,
-    is_published: bool | None = None,
-) -> Page[CourseSummary]:
-    """The first page of the courses `viewer` may see, as the lists of the pages filter them
-    (by words, teacher or publication; never by level or language)."""
-    return await courses.list_courses(
-        session,
-        viewer=viewer,
-        teacher_id=teacher_id,
-        search=search,
-        level=None,
-        language=None,
-        is_published=is_published,
-        limit=limit,
-        offset=0,
-    )
 
 
 async def first_rows(

@@ -27,7 +27,7 @@ from studyhall.courses.schemas import ProgressUpdate
 from studyhall.web.forms import validate
 from studyhall.web.pages import video as video_pages
 from studyhall.web.pages.answers import REFUSED, Form, form_page, refused, submitted, viewed
-from studyhall.web.pages.common import Ctx, Posted, Student, markdown, visible_courses
+from studyhall.web.pages.common import Ctx, Posted, Student, markdown
 from studyhall.web.render import page, redirect
 
 router = APIRouter(include_in_schema=False)
@@ -45,8 +45,8 @@ async def my_courses(ctx: Ctx, user: Student) -> Response:
 async def catalogue(ctx: Ctx, user: Student, q: str = "") -> Response:
     search = q.strip()[:100] or None
     async with ctx.db.session(write=False) as session:
-        found = await visible_courses(
-            session, user, limit=PAGE_SIZE, search=search, is_published=True
+        found = await courses.list_courses(
+            session, viewer=user, limit=PAGE_SIZE, search=search, is_published=True
         )
         mine = set(await courses.enrolled_course_ids(session, user_id=user.id))
     template = "student/_catalogue_rows.html" if ctx.is_htmx_target("results") else None

@@ -31,7 +31,7 @@ from studyhall.tutor.schemas import ChatSessionCreate, MessageCreate, MessageOut
 from studyhall.tutor.streaming import answer_json, event_response
 from studyhall.web.forms import problems, status_of, validate
 from studyhall.web.pages.answers import FRESH, REFUSED, Form, form_page, refused, submitted, viewed
-from studyhall.web.pages.common import Ctx, Posted, SignedIn, as_uuid, markdown, visible_courses
+from studyhall.web.pages.common import Ctx, Posted, SignedIn, as_uuid, markdown
 from studyhall.web.render import env, page, redirect
 
 router = APIRouter(include_in_schema=False)
@@ -72,7 +72,8 @@ async def _course_choices(ctx: Ctx, user: User) -> list[Any]:
                 (await courses.list_enrolled(session, student=user, limit=100, offset=0)).items
             )
         teacher_id = user.id if user.role == Role.teacher else None
-        return list((await visible_courses(session, user, limit=100, teacher_id=teacher_id)).items)
+        found = await courses.list_courses(session, viewer=user, limit=100, teacher_id=teacher_id)
+        return list(found.items)
 
 
 async def _chats_page(
@@ -101,13 +102,7 @@ async def chats(ctx: Ctx, user: SignedIn, course_id: str = "") -> Response:
     wanted = as_uuid(course_id) if course_id else None
     async with ctx.db.session(write=False) as session:
         found = await tutor.list_sessions(
-            session,
-            user=user,
-            course_id=wanted,
-            library_only=False,
-            search=None,
-            limit=SESSIONS_SHOWN,
-            offset=0,
+            session, user=user, course_id=wanted, limit=SESSIONS_SHOWN, offset=0
         )
     return await _chats_page(
         ctx, user, chats=list(found.items), total=found.total, course_id=wanted

@@ -179,7 +179,6 @@ async def _assignment_view(ctx: Ctx, assignment_id: uuid.UUID) -> dict[str, Any]
             owner_view=False,
             history=True,
             limit=SUBMISSIONS_SHOWN,
-            offset=0,
         )
     return {
         "assignment": found.assignment,
