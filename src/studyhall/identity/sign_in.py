@@ -101,19 +101,20 @@ async def new_password_account(
     settings: Settings,
     *,
     data: RegisterIn | AdminUserCreate,
-    role: Role,
-    is_verified: bool,
-    refuse_sso_domains: bool,
-    hint_level: int = 3,
 ) -> User:
-    """A new account signing in with a password (sign-up, an admin's): 409 when the email or
-    username is taken, 422 for a weak password; the row is flushed, and an unverified one is
-    mailed its verification link."""
+    """A new account signing in with a password: 409 when the email or username is taken, 422
+    for a weak password; the row is flushed, and an unverified one is mailed its verification
+    link. A sign-up (`RegisterIn`) is an unverified student; an admin's (`AdminUserCreate`) has
+    the role, verification and hint level the admin chose."""
     if await repository.email_taken(session, data.email):
         raise EmailTaken()
-    if refuse_sso_domains:
-        # An SSO-only domain's people sign up through their provider, never with a password.
+    if isinstance(data, AdminUserCreate):
+        role, is_verified, hint_level = data.role, data.is_verified, data.hint_level
+    else:
+        # An SSO-only domain's people sign up through their provider, never with a password
+        # (admins create accounts there too).
         await external_sign_in.ensure_password_allowed(session, email=data.email)
+        role, is_verified, hint_level = Role.student, False, 3
     if data.username and await repository.username_taken(session, data.username):
         raise UsernameTaken()
     ensure_strong_password(
@@ -138,14 +139,7 @@ async def register(
 ) -> User:
     """Create a student account and mail a verification link."""
     await limit_per_address(limiter, settings, REGISTER_LIMIT)
-    user = await new_password_account(
-        session,
-        settings,
-        data=data,
-        role=Role.student,
-        is_verified=False,
-        refuse_sso_domains=True,
-    )
+    user = await new_password_account(session, settings, data=data)
     await record_account_event(session, "auth.register", user.id)
     return user
 

@@ -119,16 +119,7 @@ async def admin_create_user(
     session: AsyncSession, *, settings: Settings, actor: User, data: AdminUserCreate
 ) -> User:
     """Create an account of any role."""
-    user = await new_password_account(
-        session,
-        settings,
-        data=data,
-        role=data.role,
-        is_verified=data.is_verified,
-        hint_level=data.hint_level,
-        # Admins create accounts in SSO-only domains too; only self sign-up is refused there.
-        refuse_sso_domains=False,
-    )
+    user = await new_password_account(session, settings, data=data)
     await record_account_event(
         session, "user.created", user.id, by=actor.id, details={"role": str(user.role)}
     )
