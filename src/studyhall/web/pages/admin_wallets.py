@@ -76,9 +76,7 @@ async def topup(ctx: Ctx, user_id: uuid.UUID, admin: Admin, data: Posted) -> Res
             entry, view = await billing.topup(
                 session,
                 user_id=person.id,
-                amount=body.amount,
-                reason=body.reason,
-                reference=body.reference,
+                request=body,
                 actor_id=admin.id,
                 settings=ctx.settings.billing,
             )
