@@ -41,7 +41,7 @@ async def test_the_same_passage_found_twice_is_one_source_cited_once() -> None:
         Passage(uuid.uuid4(), other, "Water", 1, None, None, "Water is a polar molecule.", 1.0),
     ]
     passages = distinct_passages(found)
-    assert [p.document_id for p in passages] == [course_copy, other]
+    assert [p.passage.document_id for p in passages] == [course_copy, other]
     assert [p.index for p in passages] == [1, 2]
     grounding = Grounding(question="What is osmosis?", passages=passages, hint_level=5)
     result = await OfflineProvider().complete(
@@ -49,6 +49,6 @@ async def test_the_same_passage_found_twice_is_one_source_cited_once() -> None:
     )
     renumbered, mapping = renumber(result.text, valid=[p.index for p in passages])
     sources = renumbered_passages(passages, mapping)
-    assert len({s.chunk_id for s in sources}) == len(sources) == 1
+    assert len({s.passage.chunk_id for s in sources}) == len(sources) == 1
     assert renumbered.count("“Osmosis is the movement") == 1
     assert sorted(set(re.findall(r"\[(\d+)\]", renumbered))) == ["1"]

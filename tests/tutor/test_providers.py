@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from studyhall.config import LLMSettings
+from studyhall.knowledge.retrieval import Passage
 from studyhall.tutor.prompts import material_block
 from studyhall.tutor.providers import (
     ChatMessage,
@@ -247,14 +248,16 @@ def _passage(
 ) -> SourcePassage:
     return SourcePassage(
         index=index,
-        chunk_id=uuid.uuid4(),
-        document_id=uuid.uuid4(),
-        document_title=title,
-        page=page,
-        page_label=None,
-        heading="Plants",
-        text=text,
-        score=1.0,
+        passage=Passage(
+            chunk_id=uuid.uuid4(),
+            document_id=uuid.uuid4(),
+            document_title=title,
+            page=page,
+            page_label=None,
+            heading="Plants",
+            text=text,
+            score=1.0,
+        ),
     )
 
 
@@ -289,7 +292,7 @@ async def test_offline_quotes_sentences_that_are_in_the_cited_passage(level: int
     assert quotes, result.text
     for quote, index in quotes:
         passage = PASSAGES[int(index) - 1]
-        assert quote in collapse_spaces(passage.text)
+        assert quote in collapse_spaces(passage.passage.text)
     assert "light energy to make glucose" in result.text
     assert result.extra["grounded"] == "true"
     assert result.completion_tokens == estimate_tokens(result.text)
@@ -377,17 +380,21 @@ def test_token_estimate_follows_its_rule_in_every_script() -> None:
 async def test_citations_name_the_printed_page_and_the_page_of_the_file() -> None:
     handbook = SourcePassage(
         index=1,
-        chunk_id=uuid.uuid4(),
-        document_id=uuid.uuid4(),
-        document_title="Handbook of Numerical Methods",
-        page=1,
-        page_label="7-45",
-        heading=None,
-        text="Newton's method converges quadratically near a simple root of the function.",
-        score=1.0,
+        passage=Passage(
+            chunk_id=uuid.uuid4(),
+            document_id=uuid.uuid4(),
+            document_title="Handbook of Numerical Methods",
+            page=1,
+            page_label="7-45",
+            heading=None,
+            text="Newton's method converges quadratically near a simple root of the function.",
+            score=1.0,
+        ),
     )
     assert handbook.page_citation == "p. 7-45 (page 1 of the file)"
-    plain = dataclasses.replace(handbook, page=15, page_label=None)
+    plain = dataclasses.replace(
+        handbook, passage=dataclasses.replace(handbook.passage, page=15, page_label=None)
+    )
     assert plain.page_citation == "p. 15"
     grounding = Grounding(
         question="How fast does Newton's method converge near a root?",
@@ -437,18 +444,20 @@ async def test_offline_points_to_a_passage_in_another_language_without_claiming_
 async def test_offline_quotes_sentences_not_the_section_title_glued_to_them() -> None:
     passage = SourcePassage(
         index=1,
-        chunk_id=uuid.uuid4(),
-        document_id=uuid.uuid4(),
-        document_title="Nonlinear ODEs",
-        page=9,
-        page_label=None,
-        heading="1.6 Picard iteration for nonlinear problems",
-        text=(
-            "1.6 Picard iteration for\nnonlinear problems\nPicard iteration solves a nonlinear "
-            "equation by freezing the nonlinear coefficient at the previous iterate. Each step "
-            "then solves a linear problem."
+        passage=Passage(
+            chunk_id=uuid.uuid4(),
+            document_id=uuid.uuid4(),
+            document_title="Nonlinear ODEs",
+            page=9,
+            page_label=None,
+            heading="1.6 Picard iteration for nonlinear problems",
+            text=(
+                "1.6 Picard iteration for\nnonlinear problems\nPicard iteration solves a nonlinear "
+                "equation by freezing the nonlinear coefficient at the previous iterate. Each step "
+                "then solves a linear problem."
+            ),
+            score=1.0,
         ),
-        score=1.0,
     )
     grounding = Grounding(question="What is Picard iteration?", passages=[passage], hint_level=3)
     result = await OfflineProvider().complete(MESSAGES, max_tokens=500, grounding=grounding)

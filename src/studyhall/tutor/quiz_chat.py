@@ -103,7 +103,7 @@ def generate_questions(passages: list[SourcePassage], n: int) -> list[dict[str, 
     """Up to n cloze questions from the passages, the same ones for the same passages."""
     frequency: dict[str, int] = {}
     for p in passages:
-        for w in set(_candidates(p.text)):
+        for w in set(_candidates(p.passage.text)):
             frequency[w] = frequency.get(w, 0) + 1
     questions: list[dict[str, Any]] = []
     used_terms: set[str] = set()
@@ -111,7 +111,7 @@ def generate_questions(passages: list[SourcePassage], n: int) -> list[dict[str, 
         if len(questions) == n:
             break
         best: tuple[int, int, str, str] | None = None
-        for s in sentences(p.text):
+        for s in sentences(p.passage.text):
             count = len(s.text.split())
             if not 6 <= count <= 45:
                 continue
@@ -144,10 +144,10 @@ def generate_questions(passages: list[SourcePassage], n: int) -> list[dict[str, 
                 "explanation": f"The material says: “{sentence}”",
                 "points": 1.0,
                 "source": {
-                    "document_id": str(p.document_id),
-                    "document_title": p.document_title,
-                    "page": p.page,
-                    "chunk_id": str(p.chunk_id),
+                    "document_id": str(p.passage.document_id),
+                    "document_title": p.passage.document_title,
+                    "page": p.passage.page,
+                    "chunk_id": str(p.passage.chunk_id),
                     "excerpt": sentence,
                 },
             }
@@ -173,7 +173,7 @@ def guarded_questions(
     """
     if not guard.active:
         return generate_questions(passages, n)
-    allowed = [p for p in passages if not guard.reveals(p.text, question=topic)]
+    allowed = [p for p in passages if not guard.reveals(p.passage.text, question=topic)]
     rows = generate_questions(allowed, len(allowed))
     return [r for r in rows if not guard.reveals(_shown_text(r), question=topic)][:n]
 
@@ -195,9 +195,9 @@ def _distractors(term: str, passages: list[SourcePassage], own: SourcePassage) -
     for p in passages:
         if p is own:
             continue
-        pool.extend(w for w in _candidates(p.text) if w != term and w not in pool)
+        pool.extend(w for w in _candidates(p.passage.text) if w != term and w not in pool)
     if len(pool) < 3:
-        pool.extend(w for w in _candidates(own.text) if w != term and w not in pool)
+        pool.extend(w for w in _candidates(own.passage.text) if w != term and w not in pool)
     pool.sort(key=lambda w: (abs(len(w) - len(term)), _stable(term + w)))
     chosen: list[str] = []
     for w in pool:

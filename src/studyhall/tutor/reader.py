@@ -108,11 +108,11 @@ def body(passage: SourcePassage) -> str:
     glue it to the first sentence ("1.6 Picard iteration Picard iteration solves ..."): a quote
     that reads like a pasted slide title. The answer names the section anyway.
     """
-    if not passage.heading:
-        return passage.text
-    heading = collapse_spaces(passage.heading).casefold()
+    if not passage.passage.heading:
+        return passage.passage.text
+    heading = collapse_spaces(passage.passage.heading).casefold()
     kept = []
-    for line in passage.text.split("\n"):
+    for line in passage.passage.text.split("\n"):
         key = collapse_spaces(line).casefold()
         # A title wrapped over two lines is one heading: each line is a part of it.
         if key and key in heading and not key.endswith((".", "!", "?")):
@@ -154,7 +154,7 @@ def read(
     candidates: list[tuple[int, SourcePassage, Sentence, list[str]]] = []
     following: dict[tuple[int, int], Sentence] = {}
     for rank, passage in enumerate(passages):
-        if coverage(topic, passage.text) < min_coverage:
+        if coverage(topic, passage.passage.text) < min_coverage:
             continue
         said = sentences(body(passage))
         for sentence, after in zip(said, [*said[1:], None], strict=True):

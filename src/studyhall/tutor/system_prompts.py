@@ -45,18 +45,7 @@ def scope_key(course_id: uuid.UUID | None) -> str:
 
 def prompt_out(prompt: SystemPrompt) -> SystemPromptOut:
     """A version as the API shows it."""
-    return SystemPromptOut(
-        id=prompt.id,
-        scope="global" if prompt.course_id is None else "course",
-        course_id=prompt.course_id,
-        name=prompt.name,
-        content=prompt.content,
-        version=prompt.version,
-        is_active=prompt.is_active,
-        created_by=prompt.created_by,
-        created_at=prompt.created_at,
-        updated_at=prompt.updated_at,
-    )
+    return SystemPromptOut.model_validate(prompt)
 
 
 @dataclass(frozen=True)

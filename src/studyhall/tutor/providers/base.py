@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 import re
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from studyhall.core.errors import AppError, GatewayTimeout, ServiceUnavailable
+from studyhall.knowledge.service import Passage
 
 Role = Literal["system", "user", "assistant"]
 
@@ -34,27 +34,22 @@ class SourcePassage:
     """A retrieved passage as the tutor cites it: `[index]` in the answer text."""
 
     index: int
-    chunk_id: uuid.UUID
-    document_id: uuid.UUID
-    document_title: str
-    page: int | None
-    page_label: str | None
-    heading: str | None
-    text: str
-    score: float
+    passage: Passage
 
     @property
     def page_name(self) -> str | None:
         """The page as printed in the book when known, else the physical page number."""
-        if self.page_label:
-            return self.page_label
-        return str(self.page) if self.page is not None else None
+        page, label = self.passage.page, self.passage.page_label
+        if label:
+            return label
+        return str(page) if page is not None else None
 
     @property
     def page_citation(self) -> str | None:
         """ "p. 7-45 (page 1 of the file)" when the printed label differs, else "p. 15"."""
-        if self.page_label and self.page is not None and self.page_label != str(self.page):
-            return f"p. {self.page_label} (page {self.page} of the file)"
+        page, label = self.passage.page, self.passage.page_label
+        if label and page is not None and label != str(page):
+            return f"p. {label} (page {page} of the file)"
         name = self.page_name
         return f"p. {name}" if name else None
 

@@ -87,11 +87,11 @@ POINTERS_PER_LEVEL = {1: 1, 2: 2}
 
 
 def _where(passage: SourcePassage) -> str:
-    where = f"*{passage.document_title}*"
+    where = f"*{passage.passage.document_title}*"
     if passage.page_citation:
         where = f"{passage.page_citation} of {where}"
-    if passage.heading:
-        where += f" (section “{passage.heading}”)"
+    if passage.passage.heading:
+        where += f" (section “{passage.passage.heading}”)"
     return where
 
 
@@ -144,7 +144,7 @@ def _foreign_passage(grounding: Grounding) -> tuple[int, SourcePassage, Language
     """The best-ranked of the top passages written in another language than the question."""
     asked = language_of(grounding.question)
     for rank, passage in enumerate(grounding.passages[:_OTHER_LANGUAGE_RANKS]):
-        written = language_of(passage.text)
+        written = language_of(passage.passage.text)
         if foreign(asked, written):
             return rank, passage, written
     return None
@@ -187,7 +187,7 @@ async def across_languages(grounding: Grounding, embedder: Embedder) -> list[Pic
 def _across_answer(grounding: Grounding, picks: list[Pick], level: int) -> str:
     """An answer from a passage in another language: its closest sentences, quoted and cited."""
     passage = picks[0].passage
-    language = _language_name(language_of(passage.text))
+    language = _language_name(language_of(passage.passage.text))
     where = f"{_where(passage)} [{passage.index}]"
     intro = (
         f"The closest passage in the course material is written in {language}: {where}. "
