@@ -14,6 +14,7 @@ from studyhall.billing import repository
 from studyhall.billing.ledger import check_amount
 from studyhall.billing.ledger_filter import LedgerFilter
 from studyhall.billing.models import Direction, EntryType, Expense, LedgerEntry
+from studyhall.billing.schemas import ExpenseIn
 from studyhall.core.clock import utcnow
 
 
@@ -133,13 +134,20 @@ async def transactions(
 async def record_expense(
     session: AsyncSession,
     *,
-    category: str,
-    amount: int,
-    currency: str,
-    description: str,
+    category: str | None = None,
+    amount: int | None = None,
+    currency: str | None = None,
+    description: str = "",
     actor_id: uuid.UUID,
+    request: ExpenseIn | None = None,
 ) -> Expense:
-    """Record a platform cost (minor units of `currency`); audited."""
+    """Record a platform cost (minor units of `currency`); audited. The category, amount,
+    currency and description come together in `request` (the API's `ExpenseIn`), or apart."""
+    if request is not None:
+        category, amount = request.category, request.amount
+        currency, description = request.currency, request.description
+    if category is None or amount is None or currency is None:
+        raise TypeError("record_expense takes a request, or a category, an amount and a currency")
     check_amount(amount)
     expense = Expense(
         category=category,

@@ -39,6 +39,7 @@ from studyhall.billing.ledger import (
     start_day,
 )
 from studyhall.billing.models import EntryType, Reservation, ReservationStatus, Wallet
+from studyhall.billing.schemas import ReserveIn
 from studyhall.config import BillingSettings
 from studyhall.core import idempotency
 from studyhall.core.clock import utcnow
@@ -87,15 +88,24 @@ async def reserve(
     session: AsyncSession,
     *,
     user_id: uuid.UUID,
-    amount: int,
-    purpose: str,
+    amount: int | None = None,
+    purpose: str | None = None,
     course_id: uuid.UUID | None = None,
     idempotency_key: str | None = None,
     ttl_s: int | None = None,
     actor_id: uuid.UUID | None = None,
     settings: BillingSettings | None = None,
+    request: ReserveIn | None = None,
 ) -> Reservation:
-    """Hold `amount` tokens or fail: 429 daily limit / course cap, 402 not enough tokens."""
+    """Hold `amount` tokens or fail: 429 daily limit / course cap, 402 not enough tokens.
+
+    The amount, purpose, course and TTL come together in `request` (the API's `ReserveIn`), or
+    apart."""
+    if request is not None:
+        amount, purpose = request.amount, request.purpose
+        course_id, ttl_s = request.course_id, request.ttl_s
+    if amount is None or purpose is None:
+        raise TypeError("reserve takes a request, or an amount and a purpose")
     cfg = settings_or_default(settings)
     ask = _asked(user_id, amount, purpose, course_id, ttl_s, actor_id)
     if idempotency_key is not None:

@@ -293,14 +293,7 @@ async def admin_reserve(
 ) -> ReservationOut:
     """Hold tokens for a user (402 not enough, 429 daily limit or course cap)."""
     reservation = await service.reserve(
-        session,
-        user_id=target.id,
-        amount=body.amount,
-        purpose=body.purpose,
-        course_id=body.course_id,
-        ttl_s=body.ttl_s,
-        actor_id=admin.id,
-        settings=settings.billing,
+        session, user_id=target.id, request=body, actor_id=admin.id, settings=settings.billing
     )
     return ReservationOut.model_validate(reservation)
 
@@ -417,14 +410,7 @@ async def admin_record_expense(
     body: ExpenseIn, session: SessionDep, admin: AdminUser
 ) -> ExpenseOut:
     """Record a platform cost (API or servers), in the currency's minor unit; audited."""
-    expense = await service.record_expense(
-        session,
-        category=body.category,
-        amount=body.amount,
-        currency=body.currency,
-        description=body.description,
-        actor_id=admin.id,
-    )
+    expense = await service.record_expense(session, request=body, actor_id=admin.id)
     return ExpenseOut.model_validate(expense)
 
 
