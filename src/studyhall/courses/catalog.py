@@ -147,8 +147,7 @@ async def catalog_page(
         session,
         viewer_id=viewer.id if viewer is not None else None,
         role=viewer.role if viewer is not None else Role.student,
-        limit=page.limit,
-        offset=page.offset,
+        page=page,
         filters=filters,
     )
     return page_of(rows, total, page, lambda row: _summary(*row))
@@ -185,15 +184,11 @@ async def taught_courses(
     session: AsyncSession, *, teacher: User, limit: int, offset: int
 ) -> Page[CourseSummary]:
     """The courses the user owns or assists in (a teacher's own list), newest first."""
+    page = window(limit, offset)
     rows, total = await repository.list_courses(
-        session,
-        viewer_id=teacher.id,
-        role=teacher.role,
-        limit=limit,
-        offset=offset,
-        taught_by=teacher.id,
+        session, viewer_id=teacher.id, role=teacher.role, page=page, taught_by=teacher.id
     )
-    return page_of(rows, total, window(limit, offset), lambda row: _summary(*row))
+    return page_of(rows, total, page, lambda row: _summary(*row))
 
 
 async def course_detail(

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.core.db import dialect_insert
 from studyhall.core.models import Base
-from studyhall.core.pagination import paginate_rows
+from studyhall.core.pagination import Pagination, paginate_rows
 from studyhall.courses.models import (
     Course,
     CourseAssistant,
@@ -174,8 +174,7 @@ async def list_courses(
     *,
     viewer_id: uuid.UUID | None,
     role: Role,
-    limit: int,
-    offset: int,
+    page: Pagination,
     taught_by: uuid.UUID | None = None,
     filters: CourseFilter = CourseFilter(),
 ) -> tuple[list[tuple[Course, int]], int]:
@@ -209,8 +208,8 @@ async def list_courses(
         session,
         select(Course, _student_count()).where(*conditions),
         order_by=[Course.created_at.desc(), Course.id.desc()],
-        limit=limit,
-        offset=offset,
+        limit=page.limit,
+        offset=page.offset,
         count_query=select(Course.id).where(*conditions),
     )
     return [(row[0], int(row[1])) for row in rows], total

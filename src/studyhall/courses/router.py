@@ -234,14 +234,7 @@ async def start_checkout(
         settings=settings.billing,
         idempotency_key=idem.key,
     )
-    return CourseCheckoutOut(
-        payment_id=result.payment_id,
-        client_secret=result.client_secret,
-        publishable_key=result.publishable_key,
-        course_id=result.course_id,
-        amount=result.amount,
-        currency=result.currency,
-    )
+    return CourseCheckoutOut.model_validate(result)
 
 
 @router.get("/courses/{course_id}/token-budget")
