@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 import jwt
@@ -160,20 +161,60 @@ async def _user_from_api_key(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-@answers(401, 403)
-async def get_caller_in_own_session(
-    request: Request,
-    settings: SettingsDep,
+@dataclass(frozen=True)
+class Credentials:
+    """What a request sent to say who calls: a bearer token, an API key (either header); any of
+    them may be missing."""
+
+    token: str | None
+    api_key: str | None
+    admin_key: str | None
+
+    def __bool__(self) -> bool:
+        return bool(self.token or self.api_key or self.admin_key)
+
+
+async def sent_credentials(
     token: Annotated[str | None, Security(oauth2_scheme)],
     api_key: Annotated[str | None, Security(api_key_header)],
     admin_key: Annotated[str | None, Security(admin_key_header)],
+) -> Credentials:
+    return Credentials(token, api_key, admin_key)
+
+
+SentCredentials = Annotated[Credentials, Depends(sent_credentials)]
+
+
+async def _caller(
+    request: Request, session: AsyncSession, settings: Settings, sent: Credentials
+) -> User:
+    return await get_current_user(
+        request, session, settings, sent.token, sent.api_key, sent.admin_key
+    )
+
+
+@answers(401, 403)
+async def optional_current_user(
+    request: Request, session: SessionDep, settings: SettingsDep, sent: SentCredentials
+) -> User | None:
+    """The caller of a route anyone may call (the public catalog): None for an anonymous one;
+    credentials, when sent, are checked as everywhere (a bad token is still 401)."""
+    return await _caller(request, session, settings, sent) if sent else None
+
+
+OptionalCurrentUser = Annotated[User | None, Depends(optional_current_user)]
+
+
+@answers(401, 403)
+async def get_caller_in_own_session(
+    request: Request, settings: SettingsDep, sent: SentCredentials
 ) -> User:
     """The authenticated user, read in a short read-only unit of work of its own: for routes
     that wait on something slow (a model, a container engine) between their own transactions,
     so the request holds no transaction (nor SQLite's write lock) while it waits."""
     db = request.app.state.db
     async with db.session(write=False) as session:
-        return await get_current_user(request, session, settings, token, api_key, admin_key)
+        return await _caller(request, session, settings, sent)
 
 
 CallerInOwnSession = Annotated[User, Depends(get_caller_in_own_session)]
