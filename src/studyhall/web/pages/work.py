@@ -28,6 +28,7 @@ from studyhall.assessments.models import AttemptStatus, QuestionKind
 from studyhall.assessments.schemas import AttemptSubmit, QuestionStudentOut
 from studyhall.core.clock import utcnow
 from studyhall.core.errors import AppError
+from studyhall.core.pagination import Pagination
 from studyhall.core.storage import LocalStorage
 from studyhall.courses import service as courses
 from studyhall.identity.models import Role
@@ -172,13 +173,13 @@ async def _assignment_view(ctx: Ctx, assignment_id: uuid.UUID) -> dict[str, Any]
             user, await assignment_by_id(assignment_id, user, session), session
         )
         course = await courses.get_course(session, assignment.course_id)
-        found = await assessments.list_submissions(
+        # The student's own versions, as the API lists them for a student.
+        found = await assessments.submissions_for_viewer(
             session,
             assignment=assignment,
-            student_id=user.id,
-            owner_view=False,
-            history=True,
-            limit=SUBMISSIONS_SHOWN,
+            viewer=user,
+            query=assessments.SubmissionsQuery(),
+            page=Pagination(limit=SUBMISSIONS_SHOWN),
         )
     return {
         "assignment": found.assignment,
