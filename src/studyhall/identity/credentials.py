@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.config import RateLimitSettings, Settings
 from studyhall.core.context import current_context
-from studyhall.core.errors import Conflict
+from studyhall.core.errors import AppError, Conflict
 from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.security import (
     hash_password,
@@ -100,9 +100,10 @@ def revoke_access(user: User) -> None:
     user.auth_version += 1
 
 
-async def flush_unique(session: AsyncSession) -> None:
-    """Flush; a unique violation that slipped past the checks (a race) is a 409."""
+async def flush_unique(session: AsyncSession, conflict: AppError | None = None) -> None:
+    """Flush; a unique violation that slipped past the checks (a race) is `conflict`, by default
+    the 409 of an email address or username in use."""
     try:
         await session.flush()
     except IntegrityError:
-        raise Conflict("The email address or username is already in use") from None
+        raise conflict or Conflict("The email address or username is already in use") from None

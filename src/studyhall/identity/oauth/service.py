@@ -38,7 +38,7 @@ from studyhall.core.ratelimit import RateLimiter
 from studyhall.core.security import hash_token, new_token, verify_password
 from studyhall.identity import repository as users
 from studyhall.identity.account_audit import record_account_event, record_admin_change
-from studyhall.identity.credentials import AddressLimit, limit_per_address
+from studyhall.identity.credentials import AddressLimit, flush_unique, limit_per_address
 from studyhall.identity.errors import AccountDisabled
 from studyhall.identity.models import Role, User, new_user
 from studyhall.identity.oauth import providers, repository
@@ -326,11 +326,8 @@ async def _link(
         created_at=now,
     )
     session.add(account)
-    try:
-        await session.flush()
-    except IntegrityError:
-        # Linked by a concurrent sign-in a moment ago.
-        raise IdentityInUse() from None
+    # A race: linked by a concurrent sign-in a moment ago.
+    await flush_unique(session, IdentityInUse())
     await record_account_event(
         session,
         "auth.oauth_linked",
@@ -422,10 +419,9 @@ async def _create_student(session: AsyncSession, identity: ExternalIdentity) -> 
         is_verified=True,
     )
     session.add(user)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict("An account with this email was created meanwhile; try again") from None
+    await flush_unique(
+        session, Conflict("An account with this email was created meanwhile; try again")
+    )
     await record_account_event(
         session, "auth.register", user.id, details={"provider": identity.provider}
     )
@@ -508,10 +504,7 @@ async def add_sso_domain(
         created_at=utcnow(),
     )
     session.add(row)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise SSODomainTaken() from None
+    await flush_unique(session, SSODomainTaken())
     await record_admin_change(
         session,
         "admin.sso_domain_added",
