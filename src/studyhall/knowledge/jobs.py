@@ -59,6 +59,7 @@ from studyhall.knowledge.extraction import (
     extract,
 )
 from studyhall.knowledge.models import (
+    ERROR_CHARS,
     Document,
     DocumentStatus,
     Reference,
@@ -143,7 +144,7 @@ async def _set_status(
 
 async def fail_document(db: Database, document_id: uuid.UUID, error: str) -> None:
     """Mark a document failed with an error (its chunks go too)."""
-    await _set_status(db, document_id, DocumentStatus.failed, error[:2000])
+    await _set_status(db, document_id, DocumentStatus.failed, error[:ERROR_CHARS])
 
 
 async def run_ingestion(
@@ -447,9 +448,7 @@ async def _fail_run(db: Database, run_id: uuid.UUID, error: str) -> None:
     async with db.session() as session:
         run = await repository.get_run(session, run_id)
         if run is not None:
-            run.status = RunStatus.failed
-            run.error = error[:2000]
-            run.finished_at = utcnow()
+            run.fail(error)
 
 
 async def _record_found(
@@ -542,5 +541,4 @@ async def _reference_failed(db: Database, reference_id: uuid.UUID, error: str) -
     async with db.session() as session:
         reference = await repository.get_reference(session, reference_id)
         if reference is not None:
-            reference.status = ReferenceStatus.failed
-            reference.error = error[:2000]
+            reference.fail(error)

@@ -22,6 +22,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from studyhall.core.clock import utcnow
 from studyhall.core.models import Base, IdMixin, TimestampMixin
 
+# A failure's message is kept to this many characters (an exception's text can be long).
+ERROR_CHARS = 2000
+
 
 class DocumentStatus(enum.StrEnum):
     queued = "queued"
@@ -181,6 +184,12 @@ class SyncRun(IdMixin, Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 
+    def fail(self, error: str) -> None:
+        """End the run as failed, with why."""
+        self.status = RunStatus.failed
+        self.error = error[:ERROR_CHARS]
+        self.finished_at = utcnow()
+
 
 class Reference(IdMixin, TimestampMixin, Base):
     """A PDF discovered by a crawl, with its metadata; `ingest` makes it a library document."""
@@ -204,3 +213,8 @@ class Reference(IdMixin, TimestampMixin, Base):
     document_id: Mapped[uuid.UUID | None]
     first_run_id: Mapped[uuid.UUID | None]
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def fail(self, error: str) -> None:
+        """Mark the reference failed (not ingested), with why."""
+        self.status = ReferenceStatus.failed
+        self.error = error[:ERROR_CHARS]
