@@ -60,15 +60,13 @@ async def create_api_key(
     session.add(service_user)
     await session.flush()
     api_key = ApiKey(
-        name=data.name,
+        # The request's fields (name, scopes, acts_as_role, expires_at) are the key's own.
+        **data.model_dump(),
         prefix=prefix,
         key_hash=hash_token(key),
-        scopes=list(data.scopes),
-        acts_as_role=data.acts_as_role,
         service_user_id=service_user.id,
         created_by=actor.id,
         created_at=now,
-        expires_at=data.expires_at,
     )
     session.add(api_key)
     await session.flush()
