@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from studyhall.audit.service import record
+from studyhall.audit.service import record_on
 from studyhall.core.clock import utcnow
 from studyhall.core.errors import Conflict, NotFound
 from studyhall.core.pagination import page_of, window
@@ -107,14 +107,8 @@ async def _audit(
     session: AsyncSession, action: str, *, actor: User, prompt: SystemPrompt, **details: object
 ) -> None:
     """The audit row of a change to a version: its scope and number, and what changed."""
-    await record(
-        session,
-        action=action,
-        actor_id=actor.id,
-        target_type="system_prompt",
-        target_id=prompt.id,
-        details={"scope": prompt.scope_key, "version": prompt.version, **details},
-    )
+    about = {"scope": prompt.scope_key, "version": prompt.version, **details}
+    await record_on(session, actor, "system_prompt", prompt, action, about)
 
 
 async def _activate(session: AsyncSession, prompt: SystemPrompt) -> None:

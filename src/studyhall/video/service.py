@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from studyhall.audit.service import record
+from studyhall.audit.service import record_on
 from studyhall.config import Settings
 from studyhall.core.clock import utcnow
 from studyhall.core.storage import LocalStorage
@@ -174,14 +174,8 @@ async def new_video(
 
 async def _audit(session: AsyncSession, action: str, *, actor: User, video: Video) -> None:
     """The audit row of a video's creation or deletion: its course and host with it."""
-    await record(
-        session,
-        action=action,
-        actor_id=actor.id,
-        target_type="video",
-        target_id=video.id,
-        details={"course_id": str(video.course_id), "host": video.host.value},
-    )
+    details = {"course_id": str(video.course_id), "host": video.host.value}
+    await record_on(session, actor, "video", video, action, details)
 
 
 async def finish_local_upload(
