@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studyhall.core.db import SessionDep
@@ -35,12 +35,8 @@ from studyhall.courses.loaders import (
 from studyhall.courses.models import Course, Lesson, Module
 from studyhall.identity.dependencies import (
     CurrentUser,
-    SettingsDep,
+    OptionalCurrentUser,
     StudentUser,
-    admin_key_header,
-    api_key_header,
-    get_current_user,
-    oauth2_scheme,
 )
 from studyhall.identity.models import User
 
@@ -54,23 +50,8 @@ async def _seen_course(session: AsyncSession, user: User | None, course_id: uuid
     return course
 
 
-@answers(401, 403)
-async def catalog_viewer(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    token: Annotated[str | None, Security(oauth2_scheme)],
-    api_key: Annotated[str | None, Security(api_key_header)],
-    admin_key: Annotated[str | None, Security(admin_key_header)],
-) -> User | None:
-    """The caller of the public catalog reads: None for an anonymous visitor; credentials,
-    when sent, are checked as everywhere (a bad token is still 401)."""
-    if not (token or api_key or admin_key):
-        return None
-    return await get_current_user(request, session, settings, token, api_key, admin_key)
-
-
-CatalogViewer = Annotated[User | None, Depends(catalog_viewer)]
+# The caller of the public catalog reads: anonymous, or checked as everywhere.
+CatalogViewer = OptionalCurrentUser
 
 
 @answers(404)
