@@ -48,11 +48,4 @@ async def record_admin_change(
 ) -> None:
     """One audit row about what an administrator did to an API key or an SSO-only domain, in
     the caller's unit of work."""
-    await audit.record(
-        session,
-        action=action,
-        actor_id=admin.id,
-        target_type=_TARGET_TYPES[type(target)],
-        target_id=target.id,
-        details=details,
-    )
+    await audit.record_on(session, admin, _TARGET_TYPES[type(target)], target, action, details)

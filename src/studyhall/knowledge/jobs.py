@@ -317,7 +317,7 @@ async def reindex(ctx: JobContext) -> None:
         async with ctx.db.session() as session:
             stale = await repository.stale_document_ids(session, model=model, limit=_REINDEX_SWEEP)
             for document_id in stale:
-                await enqueue_once(session, REINDEX, "document_id", document_id)
+                await enqueue_once(session, kind=REINDEX, key="document_id", target=document_id)
         ctx.result = {"queued": len(stale), "model": model}
         return
     ctx.result = await reembed_document(

@@ -314,7 +314,7 @@ async def create_document(
     return document, job
 
 
-async def enqueue_once(session: AsyncSession, kind: str, key: str, target: uuid.UUID) -> Job:
+async def enqueue_once(session: AsyncSession, *, kind: str, key: str, target: uuid.UUID) -> Job:
     """Queue the job `kind` for one object (`{key: target}`), unless one for it is pending:
     then that job is answered."""
     return await enqueue(
@@ -324,7 +324,7 @@ async def enqueue_once(session: AsyncSession, kind: str, key: str, target: uuid.
 
 async def reingest(session: AsyncSession, *, document: Document) -> Job:
     """Queue a fresh ingestion of a stored document (chunks are replaced when it finishes)."""
-    job = await enqueue_once(session, INGEST, "document_id", document.id)
+    job = await enqueue_once(session, kind=INGEST, key="document_id", target=document.id)
     document.job_id = job.id
     if jobs_service.is_waiting(job):  # a run already in progress keeps its status
         document.status = DocumentStatus.queued
@@ -561,7 +561,9 @@ async def queue_reference(
     reference = await repository.get_reference(session, reference_id)
     if reference is None:
         raise NotFound("Reference not found", code="reference_not_found")
-    job = await enqueue_once(session, INGEST_REFERENCE, "reference_id", reference.id)
+    job = await enqueue_once(
+        session, kind=INGEST_REFERENCE, key="reference_id", target=reference.id
+    )
     reference.status = ReferenceStatus.queued
     reference.error = None
     await session.flush()
