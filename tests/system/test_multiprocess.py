@@ -326,7 +326,9 @@ async def test_a_worker_killed_mid_ingestion_is_replaced_after_its_lease(
 
     for replica in (0, 1):
         hits = await search(system.api, world.students[2], world.course_id, marker, replica=replica)
-        assert hits and hits[0]["document_id"] == body["document"]["id"], hits[:1]
+        # Found by its marker, as search_all asks: within the first two hits (the test peer's
+        # embeddings are hashes, so the semantic half may put another document first).
+        assert any(h["document_id"] == body["document"]["id"] for h in hits[:2]), hits[:2]
     problems = await end_checks(system.api, system.db, phases=["run", "worker-kill"])
     assert not problems, system.fail(problems)
 
