@@ -269,7 +269,8 @@ async def test_an_upload_through_one_replica_is_searchable_through_the_other_at_
         job = await system.db.wait_for_job(body["job"]["id"], timeout=60)
         assert job.status == "succeeded", job
         hits = await search(system.api, student, world.course_id, marker, replica=searched_via)
-        assert hits and hits[0]["document_id"] == body["document"]["id"], hits[:2]
+        # Within the first two hits, as below: the embeddings peer's vectors are hash noise.
+        assert any(h["document_id"] == body["document"]["id"] for h in hits[:2]), hits[:2]
         document = expect(
             await system.api.request(
                 "GET",
