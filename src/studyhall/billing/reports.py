@@ -132,22 +132,11 @@ async def transactions(
 
 
 async def record_expense(
-    session: AsyncSession,
-    *,
-    category: str | None = None,
-    amount: int | None = None,
-    currency: str | None = None,
-    description: str = "",
-    actor_id: uuid.UUID,
-    request: ExpenseIn | None = None,
+    session: AsyncSession, *, request: ExpenseIn, actor_id: uuid.UUID
 ) -> Expense:
-    """Record a platform cost (minor units of `currency`); audited. The category, amount,
-    currency and description come together in `request` (the API's `ExpenseIn`), or apart."""
-    if request is not None:
-        category, amount = request.category, request.amount
-        currency, description = request.currency, request.description
-    if category is None or amount is None or currency is None:
-        raise TypeError("record_expense takes a request, or a category, an amount and a currency")
+    """Record a platform cost (minor units of `request.currency`); audited."""
+    category, amount = request.category, request.amount
+    currency, description = request.currency, request.description
     check_amount(amount)
     expense = Expense(
         category=category,

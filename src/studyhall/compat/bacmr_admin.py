@@ -102,7 +102,7 @@ async def record_expense(
     body: ExpenseBody, admin: AdminUser, session: SessionDep
 ) -> dict[str, Any]:
     checked = parse(ExpenseIn, body.model_dump())
-    expense = await billing.record_expense(session, **checked.model_dump(), actor_id=admin.id)
+    expense = await billing.record_expense(session, request=checked, actor_id=admin.id)
     return ok(dump(ExpenseOut, expense))
 
 
